@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+
+// Trove names each fault body after its HTTP class (trove/common/wsgi.py::Fault); clients read
+// the status code and `message`, so the names must match exactly.
+const FAULT_NAMES: Record<number, string> = {
+  400: 'badRequest',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'itemNotFound',
+  405: 'badMethod',
+  406: 'notAcceptable',
+  409: 'conflict',
+  413: 'overLimit',
+  415: 'badMediaType',
+  422: 'unprocessableEntity',
+  500: 'instanceFault',
+  501: 'notImplemented',
+  503: 'serviceUnavailable',
+};
+
+export function faultName(status: number): string {
+  return FAULT_NAMES[status] ?? (status >= 500 ? 'serverError' : 'badRequest');
+}
+
+export type FaultBody = Record<string, { code: number; message: string }>;
+
+export function faultBody(status: number, message: string): FaultBody {
+  return { [faultName(status)]: { code: status, message } };
+}
+
+/** A failure the client can act on: it carries Trove's status code and message. */
+export class TroveError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequest extends TroveError {
+  constructor(message: string) {
+    super(400, message);
+  }
+}
+export class Unauthorized extends TroveError {
+  constructor(message = 'The request you have made requires authentication.') {
+    super(401, message);
+  }
+}
+export class Forbidden extends TroveError {
+  constructor(message = 'You are not authorized to perform the requested action.') {
+    super(403, message);
+  }
+}
+export class NotFound extends TroveError {
+  constructor(message = 'The resource could not be found.') {
+    super(404, message);
+  }
+}
+export class UnprocessableEntity extends TroveError {
+  constructor(message: string) {
+    super(422, message);
+  }
+}
+export class OverLimit extends TroveError {
+  constructor(message: string) {
+    super(413, message);
+  }
+}
+export class NotImplemented extends TroveError {
+  constructor(message: string) {
+    super(501, message);
+  }
+}
+
+/** Trove's message for an unhandled exception: the id lets an operator find the log line. */
+export function internalErrorMessage(id: string = randomUUID()): string {
+  return `Internal Server Error. Please keep this ID to help us figure out what went wrong: (${id}).`;
+}

@@ -1,0 +1,37 @@
+import type { MiddlewareObj } from '@middy/core';
+import { faultBody, internalErrorMessage, TroveError } from '../errors.ts';
+import { logger } from '../logger.ts';
+import { type HttpEvent, type HttpResult, json } from './response.ts';
+
+function httpStatusOf(err: unknown): number | undefined {
+  if (typeof err === 'object' && err !== null && 'statusCode' in err) {
+    const code = (err as { statusCode: unknown }).statusCode;
+    return typeof code === 'number' ? code : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Turns every thrown error into Trove's fault body. Client mistakes keep their status; the body
+ * parser's 415/422 become 400 (Trove answers "Malformed request body"); anything unexpected is a
+ * 500 whose message carries an id that is also logged, and never the internals.
+ */
+export function troveErrors(): MiddlewareObj<HttpEvent, HttpResult> {
+  return {
+    onError: async (request) => {
+      const err = request.error;
+      if (err instanceof TroveError) {
+        request.response = json(err.status, faultBody(err.status, err.message));
+        return;
+      }
+      const status = httpStatusOf(err);
+      if (status === 415 || status === 422) {
+        request.response = json(400, faultBody(400, 'Malformed request body'));
+        return;
+      }
+      const id = request.context.awsRequestId || crypto.randomUUID();
+      logger.error('unhandled error', { error: err as Error, requestId: id, path: request.event.rawPath });
+      request.response = json(500, faultBody(500, internalErrorMessage(id)));
+    },
+  };
+}

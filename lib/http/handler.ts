@@ -1,0 +1,45 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import type { Context } from 'aws-lambda';
+import { authenticateCaller, type Caller } from './auth.ts';
+import { jsonBody } from './body.ts';
+import { troveErrors } from './errors.ts';
+import type { HttpEvent, HttpResult } from './response.ts';
+
+export type PublicRoute = (event: HttpEvent, context: Context) => Promise<HttpResult>;
+export type ProjectRoute = (event: HttpEvent, caller: Caller, context: Context) => Promise<HttpResult>;
+
+const callers = new WeakMap<HttpEvent, Caller>();
+
+// Authentication runs before the body is parsed, as keystonemiddleware runs before Trove's
+// controllers: an anonymous request gets 401 whatever its body.
+function authentication(): MiddlewareObj<HttpEvent, HttpResult> {
+  return {
+    before: async (request) => {
+      callers.set(request.event, await authenticateCaller(request.event));
+    },
+  };
+}
+
+/** A route outside any project: the version document, identity. */
+export function publicHandler(route: PublicRoute) {
+  return middy<HttpEvent, HttpResult>()
+    .use(httpHeaderNormalizer())
+    .use(troveErrors())
+    .use(jsonBody())
+    .handler((event, context) => route(event, context));
+}
+
+/** A `/v1.0/{project_id}/...` route: the caller is authenticated and scoped before the route runs. */
+export function projectHandler(route: ProjectRoute) {
+  return middy<HttpEvent, HttpResult>()
+    .use(httpHeaderNormalizer())
+    .use(troveErrors())
+    .use(authentication())
+    .use(jsonBody())
+    .handler((event, context) => {
+      const caller = callers.get(event);
+      if (!caller) throw new Error('authentication middleware did not run');
+      return route(event, caller, context);
+    });
+}
