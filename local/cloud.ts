@@ -1,0 +1,215 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { localCredentials, startDynamoDb } from './dynamodb.ts';
+import { intrinsicResolver } from './intrinsics.ts';
+import { lambdaInvoker } from './lambda.ts';
+import { startOffline } from './offline.ts';
+import { checkPrerequisites } from './prerequisites.ts';
+import { ProcessGroup, reapLeftovers } from './processes.ts';
+import { createBuckets, createQueues, createTables, type QueueInfo, referencedLogicalId } from './provision.ts';
+import { s3Client, startS3 } from './s3.ts';
+import { resolveService, type ResolvedService, type SqsEventConfig } from './service.ts';
+import { startSqs } from './sqs.ts';
+import { SqsEventSource } from './sqs-event-source.ts';
+import { startStepFunctionsServer } from './stepfunctions/server.ts';
+
+export interface LocalCloudPorts {
+  api: number;
+  lambda: number;
+  dynamodb: number;
+  sqs: number;
+  s3: number;
+  stepfunctions: number;
+}
+
+export interface LocalCloudOptions {
+  root: string;
+  stateDir: string;
+  stage: string;
+  host: string;
+  ports: LocalCloudPorts;
+  /** Use these instead of starting the embedded servers (e.g. ElasticMQ, or real AWS). */
+  external?: { sqs?: string; dynamodb?: string; s3?: string };
+  wipe?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface LocalCloud {
+  endpoints: Record<'api' | 'identity' | 'lambda' | 'dynamodb' | 'sqs' | 's3' | 'stepfunctions', string>;
+  /** The environment a process needs to talk to this cloud as the functions do. */
+  env: Record<string, string>;
+  tables: string[];
+  queues: QueueInfo[];
+  buckets: string[];
+  stateMachines: string[];
+  stop(): Promise<void>;
+}
+
+const LEFTOVER_MARKERS = ['DynamoDBLocal.jar', 's3rver', 'serverless.js offline'];
+
+export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalCloud> {
+  const log = opts.log ?? (() => {});
+  const region = 'us-east-1';
+  const pidFile = join(opts.stateDir, 'pids.json');
+  await mkdir(opts.stateDir, { recursive: true });
+  const reaped = await reapLeftovers(pidFile, LEFTOVER_MARKERS);
+  if (reaped.length) log(`stopped processes left by an earlier run: ${reaped.join(', ')}`);
+  if (opts.wipe) {
+    await rm(opts.stateDir, { recursive: true, force: true });
+    await mkdir(opts.stateDir, { recursive: true });
+    log(`wiped ${opts.stateDir}`);
+  }
+  await checkPrerequisites({ java: !opts.external?.dynamodb });
+
+  const logDir = join(opts.stateDir, 'logs');
+  const procs = new ProcessGroup(pidFile);
+  const closers: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    await procs.stopAll();
+  };
+
+  try {
+    const [service, dynamodb, s3, sqs] = await Promise.all([
+      resolveService(opts.stage, opts.root),
+      opts.external?.dynamodb ??
+        startDynamoDb(procs, { port: opts.ports.dynamodb, dataDir: join(opts.stateDir, 'dynamodb'), logDir }),
+      opts.external?.s3 ?? startS3(procs, { port: opts.ports.s3, dataDir: join(opts.stateDir, 's3'), logDir }),
+      opts.external?.sqs ??
+        startSqs({ port: opts.ports.sqs }).then((server) => {
+          closers.push(server.close);
+          return server.endpoint;
+        }),
+    ]);
+    const stepfunctions = `http://${opts.host}:${opts.ports.stepfunctions}`;
+    const lambda = `http://${opts.host}:${opts.ports.lambda}`;
+    const api = `http://${opts.host}:${opts.ports.api}`;
+    const env = cloudEnvironment({ dynamodb, sqs, s3, stepfunctions, lambda, region }, await tokenSecret(opts.stateDir));
+
+    const ddbClient = new DynamoDBClient({ endpoint: dynamodb, region, credentials: localCredentials });
+    const sqsClient = new SQSClient({ endpoint: sqs, region, credentials: localCredentials });
+    const [tables, queues, buckets] = await Promise.all([
+      createTables(ddbClient, service),
+      createQueues(sqsClient, service),
+      createBuckets(s3Client(s3), service),
+    ]);
+    log(`tables: ${tables.join(', ')}`);
+    log(`queues: ${[...queues.values()].map((q) => q.name).join(', ')}`);
+
+    await startOffline(procs, {
+      stage: opts.stage,
+      host: opts.host,
+      httpPort: opts.ports.api,
+      lambdaPort: opts.ports.lambda,
+      env: { ...process.env, ...env },
+      cwd: opts.root,
+      logDir,
+    });
+    const invoke = lambdaInvoker(lambda);
+
+    const resolve = intrinsicResolver(service, queues, region);
+    const machines = Object.entries(service.stepFunctions?.stateMachines ?? {}).map(([key, m]) => ({
+      name: m.name ?? key,
+      definition: resolve(m.definition) as Record<string, unknown>,
+    }));
+    const sfn = await startStepFunctionsServer({
+      port: opts.ports.stepfunctions,
+      host: opts.host,
+      region,
+      stateMachines: machines,
+      invokeFunction: invoke,
+      stateDir: join(opts.stateDir, 'stepfunctions'),
+      log: (line) => log(`[states] ${line}`),
+    });
+    closers.push(sfn.close);
+
+    for (const source of eventSources(service, queues)) {
+      const poller = new SqsEventSource({
+        sqs: sqsClient,
+        queueUrl: source.queue.url,
+        queueArn: source.queue.arn,
+        functionName: source.functionName,
+        batchSize: source.config.batchSize,
+        maximumBatchingWindowSeconds: source.config.maximumBatchingWindow,
+        reportBatchItemFailures: source.config.functionResponseType === 'ReportBatchItemFailures',
+        region,
+        invoke,
+        log: (line) => log(`[sqs ${source.queue.name}] ${line}`),
+      });
+      poller.start();
+      closers.push(() => poller.stop());
+    }
+
+    return {
+      endpoints: { api, identity: `${api}/v3`, lambda, dynamodb, sqs, s3, stepfunctions },
+      env,
+      tables,
+      queues: [...queues.values()],
+      buckets,
+      stateMachines: machines.map((m) => m.name),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The SDK's own service-specific endpoint variables: production code needs no local branch. */
+function cloudEnvironment(
+  e: { dynamodb: string; sqs: string; s3: string; stepfunctions: string; lambda: string; region: string },
+  secret: string,
+): Record<string, string> {
+  const hasCredentials = Boolean(process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY);
+  return {
+    AWS_REGION: process.env.AWS_REGION ?? e.region,
+    ...(hasCredentials
+      ? {}
+      : { AWS_ACCESS_KEY_ID: localCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey }),
+    AWS_ENDPOINT_URL_DYNAMODB: e.dynamodb,
+    AWS_ENDPOINT_URL_SQS: e.sqs,
+    AWS_ENDPOINT_URL_S3: e.s3,
+    AWS_ENDPOINT_URL_SFN: e.stepfunctions,
+    AWS_ENDPOINT_URL_LAMBDA: e.lambda,
+    // s3rver needs path-style addressing and no streamed checksums (LOCAL_STACK.md).
+    TROVELESS_S3_FORCE_PATH_STYLE: 'true',
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    TROVELESS_TOKEN_SECRET: secret,
+  };
+}
+
+/** A per-installation signing secret, created once and kept (0600) with the rest of the state. */
+async function tokenSecret(stateDir: string): Promise<string> {
+  if (process.env.TROVELESS_TOKEN_SECRET) return process.env.TROVELESS_TOKEN_SECRET;
+  const file = join(stateDir, 'token-secret');
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  const secret = randomBytes(32).toString('base64url');
+  await writeFile(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+function eventSources(service: ResolvedService, queues: Map<string, QueueInfo>) {
+  const out: Array<{ functionName: string; queue: QueueInfo; config: SqsEventConfig }> = [];
+  for (const fn of Object.values(service.functions)) {
+    for (const event of fn.events ?? []) {
+      if (!event.sqs) continue;
+      const config: SqsEventConfig = typeof event.sqs === 'string' ? { arn: event.sqs } : event.sqs;
+      if (config.enabled === false) continue;
+      const queue = findQueue(config.arn, queues);
+      if (!queue) throw new Error(`${fn.name}: its SQS event names a queue that serverless.yml does not define`);
+      out.push({ functionName: fn.name, queue, config });
+    }
+  }
+  return out;
+}
+
+function findQueue(arn: unknown, queues: Map<string, QueueInfo>): QueueInfo | undefined {
+  const id = referencedLogicalId(arn);
+  if (id) return queues.get(id);
+  return [...queues.values()].find((q) => q.arn === arn || (typeof arn === 'string' && arn.endsWith(`:${q.name}`)));
+}

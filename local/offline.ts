@@ -1,0 +1,55 @@
+import { createRequire } from 'node:module';
+import type { ProcessGroup } from './processes.ts';
+import { waitUntil } from './wait.ts';
+
+export interface OfflineOptions {
+  stage: string;
+  host: string;
+  httpPort: number;
+  lambdaPort: number;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  logDir: string;
+}
+
+/**
+ * serverless-offline serves the HTTP API and the Lambda Invoke endpoint that the event-source
+ * poller and the state-machine runner call. Handlers see the local cloud's endpoints through the
+ * environment (--localEnvironment), never through code paths of their own.
+ */
+export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): Promise<string> {
+  const cli = createRequire(import.meta.url).resolve('serverless/bin/serverless.js');
+  const proc = await procs.start({
+    name: 'offline',
+    command: process.execPath,
+    args: [
+      cli,
+      'offline',
+      'start',
+      '--stage',
+      opts.stage,
+      '--host',
+      opts.host,
+      '--httpPort',
+      String(opts.httpPort),
+      '--lambdaPort',
+      String(opts.lambdaPort),
+      '--noPrependStageInUrl',
+      '--localEnvironment',
+      '--noSponsor',
+    ],
+    cwd: opts.cwd,
+    env: { ...opts.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', FORCE_COLOR: '0' },
+    logDir: opts.logDir,
+  });
+  const url = `http://${opts.host}:${opts.httpPort}`;
+  await waitUntil(
+    'serverless-offline',
+    async () => {
+      const res = await fetch(`${url}/`);
+      return res.status === 200 ? true : undefined;
+    },
+    { timeoutMs: 90_000, abort: () => (proc.child.exitCode !== null ? 'serverless-offline exited' : undefined) },
+  );
+  return url;
+}

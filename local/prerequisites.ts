@@ -1,0 +1,53 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export class MissingPrerequisite extends Error {}
+
+interface Requirement {
+  what: string;
+  present: () => boolean;
+  debianPackages: string[];
+}
+
+function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+const JAVA: Requirement = {
+  what: 'Java (for DynamoDB Local)',
+  present: () => onPath('java'),
+  debianPackages: ['default-jre-headless'],
+};
+
+/** Root on a Debian-like machine may install what is missing itself; elsewhere we say what to install. */
+function canInstall(): boolean {
+  return process.getuid?.() === 0 && existsSync('/etc/debian_version') && onPath('apt-get');
+}
+
+export function installDebianPackages(packages: string[], log: (line: string) => void = console.log): void {
+  log(`installing Debian packages: ${packages.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () =>
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio: 'inherit', env });
+  try {
+    install();
+  } catch {
+    // A fresh machine has no package lists yet.
+    execFileSync('apt-get', ['update'], { stdio: 'inherit', env });
+    install();
+  }
+}
+
+export async function checkPrerequisites(needs: { java: boolean }): Promise<void> {
+  const required = [needs.java ? JAVA : undefined].filter((r): r is Requirement => r !== undefined);
+  for (const req of required) {
+    if (req.present()) continue;
+    if (canInstall()) {
+      installDebianPackages(req.debianPackages);
+      if (req.present()) continue;
+    }
+    throw new MissingPrerequisite(
+      `${req.what} is missing: install it (Debian/Ubuntu: apt-get install ${req.debianPackages.join(' ')})`,
+    );
+  }
+}

@@ -1,0 +1,121 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface ManagedProcess {
+  name: string;
+  child: ChildProcess;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+export interface SpawnSpec {
+  name: string;
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Output goes to <logDir>/<name>.log; the last lines are shown if the process fails to start. */
+  logDir: string;
+}
+
+/**
+ * Starts and stops the local cloud's child processes. Each child leads its own process group,
+ * so stopping it also stops whatever it started (serverless-offline's workers, the JVM), and its
+ * pid is recorded under the state directory so that a later start can clean up after a crash.
+ */
+export class ProcessGroup {
+  private readonly procs: ManagedProcess[] = [];
+
+  constructor(private readonly pidFile: string) {}
+
+  async start(spec: SpawnSpec): Promise<ManagedProcess> {
+    await mkdir(spec.logDir, { recursive: true });
+    const logPath = join(spec.logDir, `${spec.name}.log`);
+    const log = createWriteStream(logPath, { flags: 'a' });
+    const child = spawn(spec.command, spec.args, {
+      cwd: spec.cwd,
+      env: spec.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => resolve(code));
+      child.once('error', () => resolve(-1));
+    });
+    const managed = { name: spec.name, child, exited };
+    this.procs.push(managed);
+    await this.savePids();
+    return managed;
+  }
+
+  /** SIGTERM to every group, then SIGKILL to whatever is still alive after the grace period. */
+  async stopAll(graceMs = 5000): Promise<void> {
+    const running = this.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    for (const p of running) signalGroup(p.child.pid, 'SIGTERM');
+    const timer = new Promise<'timeout'>((r) => setTimeout(r, graceMs, 'timeout').unref());
+    for (const p of running) {
+      if ((await Promise.race([p.exited, timer])) === 'timeout') signalGroup(p.child.pid, 'SIGKILL');
+    }
+    // Children of a group leader can outlive it; make sure the whole group is gone.
+    for (const p of this.procs) signalGroup(p.child.pid, 'SIGKILL');
+    this.procs.length = 0;
+    await writeFile(this.pidFile, '[]');
+  }
+
+  private async savePids(): Promise<void> {
+    const pids = this.procs.map((p) => ({ name: p.name, pid: p.child.pid }));
+    await writeFile(this.pidFile, JSON.stringify(pids));
+  }
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * A previous run that was killed outright (SIGKILL, a crash) cannot stop its children; the pid
+ * file it left names their groups. Only groups whose leader still runs a command we started are
+ * signalled, so a reused pid is never touched.
+ */
+export async function reapLeftovers(pidFile: string, markers: string[]): Promise<string[]> {
+  if (!existsSync(pidFile)) return [];
+  let entries: { name: string; pid?: number }[] = [];
+  try {
+    entries = JSON.parse(await readFile(pidFile, 'utf8'));
+  } catch {
+    return [];
+  }
+  const reaped: string[] = [];
+  for (const { name, pid } of entries) {
+    if (!pid) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (markers.some((m) => cmdline.includes(m))) {
+      signalGroup(pid, 'SIGKILL');
+      reaped.push(name);
+    }
+  }
+  await writeFile(pidFile, '[]');
+  return reaped;
+}
+
+export async function tailOf(path: string, lines = 15): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,48 @@
+import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { type LocalCloud, startLocalCloud } from '../../local/cloud.ts';
+
+// The e2e suite runs against a whole local cloud of its own: fresh state and free ports, so it
+// neither disturbs nor depends on a developer's `npm start`.
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))));
+    });
+  });
+}
+
+let cloud: LocalCloud | undefined;
+let stateDir = '';
+
+export async function setup(project: TestProject) {
+  const root = resolve(import.meta.dirname, '../..');
+  stateDir = join(root, '.local', `test-${process.pid}`);
+  const [api, lambda, dynamodb, sqs, s3, stepfunctions] = await Promise.all(Array.from({ length: 6 }, freePort));
+  cloud = await startLocalCloud({
+    root,
+    stateDir,
+    stage: 'local',
+    host: '127.0.0.1',
+    ports: { api, lambda, dynamodb, sqs, s3, stepfunctions },
+    wipe: true,
+    log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[cloud] ${line}`),
+  });
+  project.provide('cloud', { endpoints: cloud.endpoints, env: cloud.env, stateDir });
+}
+
+export async function teardown() {
+  await cloud?.stop();
+  await rm(stateDir, { recursive: true, force: true });
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    cloud: { endpoints: LocalCloud['endpoints']; env: Record<string, string>; stateDir: string };
+  }
+}
