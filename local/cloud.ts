@@ -1,18 +1,24 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { intrinsicResolver } from './intrinsics.ts';
 import { lambdaInvoker } from './lambda.ts';
 import { startOffline } from './offline.ts';
 import { checkPrerequisites } from './prerequisites.ts';
 import { ProcessGroup, reapLeftovers } from './processes.ts';
-import { createBuckets, createQueues, createTables, type QueueInfo, referencedLogicalId } from './provision.ts';
+import {
+  createBuckets,
+  createQueues,
+  createTables,
+  type QueueInfo,
+  referencedLogicalId,
+} from './provision.ts';
 import { s3Client, startS3 } from './s3.ts';
-import { resolveService, type ResolvedService, type SqsEventConfig } from './service.ts';
+import { type ResolvedService, resolveService, type SqsEventConfig } from './service.ts';
 import { startSqs } from './sqs.ts';
 import { SqsEventSource } from './sqs-event-source.ts';
 import { startStepFunctionsServer } from './stepfunctions/server.ts';
@@ -78,7 +84,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       resolveService(opts.stage, opts.root),
       opts.external?.dynamodb ??
         startDynamoDb(procs, { port: opts.ports.dynamodb, dataDir: join(opts.stateDir, 'dynamodb'), logDir }),
-      opts.external?.s3 ?? startS3(procs, { port: opts.ports.s3, dataDir: join(opts.stateDir, 's3'), logDir }),
+      opts.external?.s3 ??
+        startS3(procs, { port: opts.ports.s3, dataDir: join(opts.stateDir, 's3'), logDir }),
       opts.external?.sqs ??
         startSqs({ port: opts.ports.sqs }).then((server) => {
           closers.push(server.close);
@@ -88,7 +95,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const stepfunctions = `http://${opts.host}:${opts.ports.stepfunctions}`;
     const lambda = `http://${opts.host}:${opts.ports.lambda}`;
     const api = `http://${opts.host}:${opts.ports.api}`;
-    const env = cloudEnvironment({ dynamodb, sqs, s3, stepfunctions, lambda, region }, await tokenSecret(opts.stateDir));
+    const env = cloudEnvironment(
+      { dynamodb, sqs, s3, stepfunctions, lambda, region },
+      await tokenSecret(opts.stateDir),
+    );
 
     const ddbClient = new DynamoDBClient({ endpoint: dynamodb, region, credentials: localCredentials });
     const sqsClient = new SQSClient({ endpoint: sqs, region, credentials: localCredentials });
@@ -108,6 +118,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       env: { ...process.env, ...env },
       cwd: opts.root,
       logDir,
+      buildDir: relative(opts.root, join(opts.stateDir, 'build')),
     });
     const invoke = lambdaInvoker(lambda);
 
@@ -169,7 +180,10 @@ function cloudEnvironment(
     AWS_REGION: process.env.AWS_REGION ?? e.region,
     ...(hasCredentials
       ? {}
-      : { AWS_ACCESS_KEY_ID: localCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey }),
+      : {
+          AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+        }),
     AWS_ENDPOINT_URL_DYNAMODB: e.dynamodb,
     AWS_ENDPOINT_URL_SQS: e.sqs,
     AWS_ENDPOINT_URL_S3: e.s3,
@@ -201,7 +215,8 @@ function eventSources(service: ResolvedService, queues: Map<string, QueueInfo>) 
       const config: SqsEventConfig = typeof event.sqs === 'string' ? { arn: event.sqs } : event.sqs;
       if (config.enabled === false) continue;
       const queue = findQueue(config.arn, queues);
-      if (!queue) throw new Error(`${fn.name}: its SQS event names a queue that serverless.yml does not define`);
+      if (!queue)
+        throw new Error(`${fn.name}: its SQS event names a queue that serverless.yml does not define`);
       out.push({ functionName: fn.name, queue, config });
     }
   }
@@ -211,5 +226,7 @@ function eventSources(service: ResolvedService, queues: Map<string, QueueInfo>) 
 function findQueue(arn: unknown, queues: Map<string, QueueInfo>): QueueInfo | undefined {
   const id = referencedLogicalId(arn);
   if (id) return queues.get(id);
-  return [...queues.values()].find((q) => q.arn === arn || (typeof arn === 'string' && arn.endsWith(`:${q.name}`)));
+  return [...queues.values()].find(
+    (q) => q.arn === arn || (typeof arn === 'string' && arn.endsWith(`:${q.name}`)),
+  );
 }

@@ -1,8 +1,8 @@
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import type { ProcessGroup } from './processes.ts';
 import { waitUntil } from './wait.ts';
 
@@ -14,7 +14,10 @@ function dynamoDbLocalHome(): string {
   return join(pkg, 'lib', dir);
 }
 
-export async function startDynamoDb(procs: ProcessGroup, opts: { port: number; dataDir: string; logDir: string }) {
+export async function startDynamoDb(
+  procs: ProcessGroup,
+  opts: { port: number; dataDir: string; logDir: string },
+) {
   await mkdir(opts.dataDir, { recursive: true });
   const home = dynamoDbLocalHome();
   const proc = await procs.start({
@@ -45,10 +48,17 @@ export async function startDynamoDb(procs: ProcessGroup, opts: { port: number; d
 
 export async function waitForDynamoDb(endpoint: string, abort?: () => string | undefined): Promise<void> {
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: localCredentials });
-  await waitUntil('DynamoDB Local', async () => (await client.send(new ListTablesCommand({})), true), {
-    timeoutMs: 60_000,
-    abort,
-  });
+  await waitUntil(
+    'DynamoDB Local',
+    async () => {
+      await client.send(new ListTablesCommand({}));
+      return true;
+    },
+    {
+      timeoutMs: 60_000,
+      abort,
+    },
+  );
   client.destroy();
 }
 

@@ -27,7 +27,8 @@ const user = existing ?? {
   roles: [],
 };
 user.password_hash = await hashPassword(password);
-if (!user.roles.some((r) => r.project === project.id && r.role === role)) user.roles.push({ project: project.id, role });
+if (!user.roles.some((r) => r.project === project.id && r.role === role))
+  user.roles.push({ project: project.id, role });
 if (!existing) dir.users.push(user);
 await writeFile(file, `${JSON.stringify(dir, null, 2)}\n`);
 console.log(`user ${name} (${user.id}) has role ${role} on project ${projectName} (${project.id})`);

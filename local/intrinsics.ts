@@ -1,6 +1,6 @@
 import type { QueueInfo } from './provision.ts';
-import type { ResolvedService } from './service.ts';
 import { referencedLogicalId } from './provision.ts';
+import type { ResolvedService } from './service.ts';
 
 export const LOCAL_ACCOUNT = '123456789012';
 

@@ -10,6 +10,8 @@ export interface OfflineOptions {
   env: NodeJS.ProcessEnv;
   cwd: string;
   logDir: string;
+  /** serverless-esbuild's work folder, relative to the service. */
+  buildDir: string;
 }
 
 /**
@@ -39,7 +41,13 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       '--noSponsor',
     ],
     cwd: opts.cwd,
-    env: { ...opts.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', FORCE_COLOR: '0' },
+    env: {
+      ...opts.env,
+      TROVELESS_BUILD_DIR: opts.buildDir,
+      SLS_TELEMETRY_DISABLED: '1',
+      SLS_NOTIFICATIONS_MODE: 'off',
+      FORCE_COLOR: '0',
+    },
     logDir: opts.logDir,
   });
   const url = `http://${opts.host}:${opts.httpPort}`;
@@ -49,7 +57,10 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       const res = await fetch(`${url}/`);
       return res.status === 200 ? true : undefined;
     },
-    { timeoutMs: 90_000, abort: () => (proc.child.exitCode !== null ? 'serverless-offline exited' : undefined) },
+    {
+      timeoutMs: 90_000,
+      abort: () => (proc.child.exitCode !== null ? 'serverless-offline exited' : undefined),
+    },
   );
   return url;
 }

@@ -1,7 +1,7 @@
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
-  DynamoDBClient,
+  type DynamoDBClient,
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -29,10 +29,16 @@ export function referencedLogicalId(value: unknown): string | undefined {
 /** CloudFormation's table properties minus what DynamoDB Local has no API for (SSE, PITR, tags). */
 export function createTableInput(props: Record<string, unknown>): CreateTableCommandInput {
   const { TableName, AttributeDefinitions, KeySchema, GlobalSecondaryIndexes, LocalSecondaryIndexes } = props;
-  const input: Record<string, unknown> = { TableName, AttributeDefinitions, KeySchema, BillingMode: 'PAY_PER_REQUEST' };
+  const input: Record<string, unknown> = {
+    TableName,
+    AttributeDefinitions,
+    KeySchema,
+    BillingMode: 'PAY_PER_REQUEST',
+  };
   if (GlobalSecondaryIndexes) input.GlobalSecondaryIndexes = GlobalSecondaryIndexes;
   if (LocalSecondaryIndexes) input.LocalSecondaryIndexes = LocalSecondaryIndexes;
-  if (props.StreamSpecification) input.StreamSpecification = { StreamEnabled: true, ...(props.StreamSpecification as object) };
+  if (props.StreamSpecification)
+    input.StreamSpecification = { StreamEnabled: true, ...(props.StreamSpecification as object) };
   return input as unknown as CreateTableCommandInput;
 }
 
@@ -71,7 +77,10 @@ const QUEUE_ATTRIBUTES = [
 ] as const;
 
 /** Creates queues in dependency order (dead-letter queues before the queues that redrive to them). */
-export async function createQueues(sqs: SQSClient, service: ResolvedService): Promise<Map<string, QueueInfo>> {
+export async function createQueues(
+  sqs: SQSClient,
+  service: ResolvedService,
+): Promise<Map<string, QueueInfo>> {
   const pending = new Map(resourcesOfType(service, 'AWS::SQS::Queue'));
   const created = new Map<string, QueueInfo>();
   while (pending.size > 0) {
@@ -79,7 +88,8 @@ export async function createQueues(sqs: SQSClient, service: ResolvedService): Pr
       const dlq = referencedLogicalId(redrive(q)?.deadLetterTargetArn);
       return !dlq || created.has(dlq);
     });
-    if (ready.length === 0) throw new Error(`Queues with unresolvable dead-letter targets: ${[...pending.keys()]}`);
+    if (ready.length === 0)
+      throw new Error(`Queues with unresolvable dead-letter targets: ${[...pending.keys()]}`);
     for (const [logicalId, q] of ready) {
       created.set(logicalId, await createQueue(sqs, logicalId, q, created));
       pending.delete(logicalId);
@@ -89,7 +99,9 @@ export async function createQueues(sqs: SQSClient, service: ResolvedService): Pr
 }
 
 function redrive(q: CfnResource): { deadLetterTargetArn?: unknown; maxReceiveCount?: unknown } | undefined {
-  return q.Properties?.RedrivePolicy as { deadLetterTargetArn?: unknown; maxReceiveCount?: unknown } | undefined;
+  return q.Properties?.RedrivePolicy as
+    | { deadLetterTargetArn?: unknown; maxReceiveCount?: unknown }
+    | undefined;
 }
 
 async function createQueue(sqs: SQSClient, logicalId: string, q: CfnResource, known: Map<string, QueueInfo>) {

@@ -1,6 +1,6 @@
-import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { localCredentials } from './dynamodb.ts';
 import type { ProcessGroup } from './processes.ts';
 import { waitUntil } from './wait.ts';
@@ -12,14 +12,31 @@ export async function startS3(procs: ProcessGroup, opts: { port: number; dataDir
     name: 's3',
     // s3rver's ListObjectsV2 pagination needs MD5 from OpenSSL's legacy provider (LOCAL_STACK.md).
     command: process.execPath,
-    args: ['--openssl-legacy-provider', bin, '-d', opts.dataDir, '-a', '127.0.0.1', '-p', String(opts.port), '--silent'],
+    args: [
+      '--openssl-legacy-provider',
+      bin,
+      '-d',
+      opts.dataDir,
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(opts.port),
+      '--silent',
+    ],
     logDir: opts.logDir,
   });
   const endpoint = `http://127.0.0.1:${opts.port}`;
   const client = s3Client(endpoint);
-  await waitUntil('S3 server', async () => (await client.send(new ListBucketsCommand({})), true), {
-    abort: () => (proc.child.exitCode !== null ? 's3rver exited' : undefined),
-  });
+  await waitUntil(
+    'S3 server',
+    async () => {
+      await client.send(new ListBucketsCommand({}));
+      return true;
+    },
+    {
+      abort: () => (proc.child.exitCode !== null ? 's3rver exited' : undefined),
+    },
+  );
   return endpoint;
 }
 

@@ -4,7 +4,9 @@ import { createSqsServer } from 'local-aws-sqs';
  * The embedded SQS-compatible server (local-aws-sqs), in this process: it keeps queues in memory,
  * so the provisioner recreates them from serverless.yml at every start.
  */
-export async function startSqs(opts: { port: number }): Promise<{ endpoint: string; close(): Promise<void> }> {
+export async function startSqs(opts: {
+  port: number;
+}): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = await createSqsServer({
     port: opts.port,
     hostname: '127.0.0.1',

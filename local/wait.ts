@@ -2,7 +2,11 @@
 export async function waitUntil<T>(
   what: string,
   probe: () => Promise<T | undefined>,
-  { timeoutMs = 30_000, intervalMs = 100, abort }: { timeoutMs?: number; intervalMs?: number; abort?: () => string | undefined } = {},
+  {
+    timeoutMs = 30_000,
+    intervalMs = 100,
+    abort,
+  }: { timeoutMs?: number; intervalMs?: number; abort?: () => string | undefined } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

@@ -1,10 +1,10 @@
 import { BadRequest } from '#lib/errors';
-import { publicHandler } from '#lib/http/handler';
 import { parsedBody } from '#lib/http/body';
+import { publicHandler } from '#lib/http/handler';
+import type { HttpEvent, HttpResult } from '#lib/http/response';
 import { baseUrl, json } from '#lib/http/response';
 import { AuthFailure, AuthRequest, authenticate, catalog, keystoneError } from '#lib/identity/keystone';
 import { verifyToken } from '#lib/identity/tokens';
-import type { HttpEvent, HttpResult } from '#lib/http/response';
 
 /** `GET /v3`: the version document the openstack CLI reads before it authenticates. */
 export const version = publicHandler(async (event) =>
@@ -22,7 +22,8 @@ export const version = publicHandler(async (event) =>
 /** `POST /v3/auth/tokens`: password method, project scope; the token comes back in X-Subject-Token. */
 export const issue = publicHandler(async (event) => {
   const request = AuthRequest.safeParse(parsedBody(event));
-  if (!request.success) return json(400, keystoneError(400, 'Expecting to find auth.identity in the request.'));
+  if (!request.success)
+    return json(400, keystoneError(400, 'Expecting to find auth.identity in the request.'));
   try {
     const { token, body } = await authenticate(request.data, baseUrl(event));
     return json(201, body, { 'x-subject-token': token });

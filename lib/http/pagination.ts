@@ -1,5 +1,5 @@
-import { BadRequest } from '../errors.ts';
 import { config } from '../config.ts';
+import { BadRequest } from '../errors.ts';
 import type { HttpEvent } from './response.ts';
 
 export interface Page {
@@ -24,7 +24,12 @@ export function pageOf(event: HttpEvent): Page {
 }
 
 /** The `links` sibling key Trove adds when more items follow: the current URL with the new marker. */
-export function nextLinks(base: string, event: HttpEvent, requestedLimit: string | undefined, marker: string) {
+export function nextLinks(
+  base: string,
+  event: HttpEvent,
+  requestedLimit: string | undefined,
+  marker: string,
+) {
   const params = new URLSearchParams(event.rawQueryString ?? '');
   params.delete('marker');
   if (requestedLimit !== undefined) params.set('limit', requestedLimit);

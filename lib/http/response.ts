@@ -21,7 +21,8 @@ export function accepted(): HttpResult {
 export function baseUrl(event: HttpEvent): string {
   if (config.publicUrl) return config.publicUrl;
   const headers = event.headers ?? {};
-  const host = headers['x-forwarded-host'] ?? headers.host ?? event.requestContext?.domainName ?? '127.0.0.1:8779';
+  const host =
+    headers['x-forwarded-host'] ?? headers.host ?? event.requestContext?.domainName ?? '127.0.0.1:8779';
   const proto = headers['x-forwarded-proto']?.split(',')[0]?.trim() || 'http';
   return `${proto}://${host}`;
 }

@@ -5,7 +5,11 @@ import { config } from '../config.ts';
 // The local user directory: who may log in, to which projects, with which roles. It stands where
 // Keystone's identity and assignment backends would; ids are Keystone-style hex strings.
 const Domain = z.object({ id: z.string().min(1), name: z.string().min(1) });
-const Project = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/), name: z.string().min(1), domain_id: z.string() });
+const Project = z.object({
+  id: z.string().regex(/^[0-9a-f]{32}$/),
+  name: z.string().min(1),
+  domain_id: z.string(),
+});
 const User = z.object({
   id: z.string().min(1),
   name: z.string().min(1),
@@ -37,7 +41,10 @@ export interface ProjectRef {
   domainName?: string;
 }
 
-export function findDomainId(dir: IdentityDirectory, ref: { id?: string; name?: string }): string | undefined {
+export function findDomainId(
+  dir: IdentityDirectory,
+  ref: { id?: string; name?: string },
+): string | undefined {
   return dir.domains.find((d) => (ref.id ? d.id === ref.id : d.name === ref.name))?.id;
 }
 

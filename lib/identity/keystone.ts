@@ -24,7 +24,11 @@ export const AuthRequest = z.object({
     }),
     scope: z
       .object({
-        project: z.object({ id: z.string().optional(), name: z.string().optional(), domain: NameOrId.optional() }),
+        project: z.object({
+          id: z.string().optional(),
+          name: z.string().optional(),
+          domain: NameOrId.optional(),
+        }),
       })
       .optional(),
   }),
@@ -118,7 +122,12 @@ export function catalog(baseUrl: string, projectId: string) {
       id: 'trove',
       endpoints: [endpoint('trove-public', `${baseUrl}/v1.0/${projectId}`)],
     },
-    { type: 'identity', name: 'keystone', id: 'keystone', endpoints: [endpoint('keystone-public', `${baseUrl}/v3`)] },
+    {
+      type: 'identity',
+      name: 'keystone',
+      id: 'keystone',
+      endpoints: [endpoint('keystone-public', `${baseUrl}/v3`)],
+    },
   ];
 }
 

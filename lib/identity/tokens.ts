@@ -24,7 +24,11 @@ export interface IssuedToken {
   expiresAt: Date;
 }
 
-export async function issueToken(claims: TokenClaims, ttlSeconds: number, now = new Date()): Promise<IssuedToken> {
+export async function issueToken(
+  claims: TokenClaims,
+  ttlSeconds: number,
+  now = new Date(),
+): Promise<IssuedToken> {
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + ttlSeconds;
   const token = await new SignJWT({ ...claims })
@@ -41,7 +45,10 @@ export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason
 
 export async function verifyToken(token: string): Promise<TokenCheck> {
   try {
-    const { payload } = await jwtVerify(token, await tokenSigningKey(), { issuer: ISSUER, algorithms: ['HS256'] });
+    const { payload } = await jwtVerify(token, await tokenSigningKey(), {
+      issuer: ISSUER,
+      algorithms: ['HS256'],
+    });
     const claims = TokenClaims.safeParse(payload);
     return claims.success ? { ok: true, claims: claims.data } : { ok: false, reason: 'invalid' };
   } catch (err) {

@@ -1,5 +1,5 @@
 import type { Page } from '../http/pagination.ts';
-import { InstanceModel, type InstanceItem } from './model.ts';
+import { type InstanceItem, InstanceModel } from './model.ts';
 
 export interface InstancePage {
   items: InstanceItem[];

@@ -12,7 +12,9 @@ async function freePort(): Promise<number> {
     srv.once('error', fail);
     srv.listen(0, '127.0.0.1', () => {
       const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))));
+      srv.close(() =>
+        typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port')),
+      );
     });
   });
 }
@@ -23,13 +25,20 @@ let stateDir = '';
 export async function setup(project: TestProject) {
   const root = resolve(import.meta.dirname, '../..');
   stateDir = join(root, '.local', `test-${process.pid}`);
-  const [api, lambda, dynamodb, sqs, s3, stepfunctions] = await Promise.all(Array.from({ length: 6 }, freePort));
+  const ports = {
+    api: await freePort(),
+    lambda: await freePort(),
+    dynamodb: await freePort(),
+    sqs: await freePort(),
+    s3: await freePort(),
+    stepfunctions: await freePort(),
+  };
   cloud = await startLocalCloud({
     root,
     stateDir,
     stage: 'local',
     host: '127.0.0.1',
-    ports: { api, lambda, dynamodb, sqs, s3, stepfunctions },
+    ports,
     wipe: true,
     log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[cloud] ${line}`),
   });

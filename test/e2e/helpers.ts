@@ -44,5 +44,10 @@ export async function call(method: string, path: string, token?: string, body?: 
   } catch {
     json = undefined;
   }
-  return { status: res.status, headers: res.headers, json: json as Record<string, unknown> | undefined, text };
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: json as Record<string, unknown> | undefined,
+    text,
+  };
 }

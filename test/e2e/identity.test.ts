@@ -23,7 +23,11 @@ describe('Keystone v3 identity', () => {
     const catalog = token.catalog as Array<{ type: string; endpoints: Array<Record<string, string>> }>;
     const database = catalog.find((s) => s.type === 'database');
     expect(database?.endpoints).toContainEqual(
-      expect.objectContaining({ interface: 'public', region_id: 'RegionOne', url: `${api()}/v1.0/${admin.projectId}` }),
+      expect.objectContaining({
+        interface: 'public',
+        region_id: 'RegionOne',
+        url: `${api()}/v1.0/${admin.projectId}`,
+      }),
     );
   });
 
@@ -40,7 +44,9 @@ describe('Keystone v3 identity', () => {
       headers: { 'x-auth-token': admin.token, 'x-subject-token': demo.token },
     });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { token: { project: { id: string } } }).token.project.id).toBe(demo.projectId);
+    expect(((await res.json()) as { token: { project: { id: string } } }).token.project.id).toBe(
+      demo.projectId,
+    );
     const forged = await fetch(`${api()}/v3/auth/tokens`, {
       headers: { 'x-auth-token': admin.token, 'x-subject-token': `${demo.token}x` },
     });

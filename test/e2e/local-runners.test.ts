@@ -1,7 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetQueueUrlCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { randomUUID } from 'node:crypto';
+import {
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
 import { cloud } from './helpers.ts';
@@ -25,7 +30,9 @@ describe('SQS-triggered functions with Lambda semantics', () => {
   it('retries only the failed record, then moves it to the DLQ; the others are processed once', async () => {
     const sqs = new SQSClient({ ...aws(), endpoint: cloud().endpoints.sqs });
     const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: 'troveless-local-selftest' }));
-    const { QueueUrl: dlqUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: 'troveless-local-selftest-dlq' }));
+    const { QueueUrl: dlqUrl } = await sqs.send(
+      new GetQueueUrlCommand({ QueueName: 'troveless-local-selftest-dlq' }),
+    );
     const run = randomUUID();
     const good = ['a', 'b', 'c', 'd'].map((x) => `${x}-${run}`);
     const poison = `poison-${run}`;
@@ -55,7 +62,9 @@ describe('state machines through the local Step Functions API', () => {
   const arn = 'arn:aws:states:us-east-1:123456789012:stateMachine:troveless-local-selftest-retry-catch';
 
   async function runToEnd(input: object) {
-    const { executionArn } = await sfn().send(new StartExecutionCommand({ stateMachineArn: arn, input: JSON.stringify(input) }));
+    const { executionArn } = await sfn().send(
+      new StartExecutionCommand({ stateMachineArn: arn, input: JSON.stringify(input) }),
+    );
     return waitUntil(
       'execution end',
       async () => {
@@ -78,11 +87,17 @@ describe('state machines through the local Step Functions API', () => {
     const key = randomUUID();
     const permanent = await runToEnd({ key, failures: 0, permanent: true });
     expect(permanent.status).toBe('SUCCEEDED');
-    expect(JSON.parse(permanent.output ?? '{}')).toMatchObject({ recovered: true, error: 'Selftest.Permanent' });
+    expect(JSON.parse(permanent.output ?? '{}')).toMatchObject({
+      recovered: true,
+      error: 'Selftest.Permanent',
+    });
     expect(await seen(`step#${key}`)).toBe(1); // not retried: only Selftest.Transient is
 
     const exhausted = await runToEnd({ key: `${key}-x`, failures: 10 });
-    expect(JSON.parse(exhausted.output ?? '{}')).toMatchObject({ recovered: true, error: 'Selftest.Transient' });
+    expect(JSON.parse(exhausted.output ?? '{}')).toMatchObject({
+      recovered: true,
+      error: 'Selftest.Transient',
+    });
     expect(await seen(`step#${key}-x`)).toBe(4); // the first attempt and MaxAttempts retries
   });
 });

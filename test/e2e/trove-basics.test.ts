@@ -7,7 +7,12 @@ describe('Trove basics', () => {
     expect(res.status).toBe(200);
     expect(res.json).toEqual({
       versions: [
-        { id: 'v1.0', status: 'CURRENT', updated: '2012-08-01T00:00:00Z', links: [{ rel: 'self', href: `${api()}/v1.0/` }] },
+        {
+          id: 'v1.0',
+          status: 'CURRENT',
+          updated: '2012-08-01T00:00:00Z',
+          links: [{ rel: 'self', href: `${api()}/v1.0/` }],
+        },
       ],
     });
   });

@@ -11,12 +11,21 @@ const root = resolve(import.meta.dirname, '../..');
 type Template = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
 
 async function packageStage(stage: string, dir: string): Promise<Template> {
-  await run(process.execPath, [join(root, 'node_modules/serverless/bin/serverless.js'), 'package', '--stage', stage, '--package', dir], {
-    cwd: root,
-    // Dummy credentials: packaging must never need to reach AWS.
-    env: { ...process.env, AWS_ACCESS_KEY_ID: 'dummy', AWS_SECRET_ACCESS_KEY: 'dummy', SLS_TELEMETRY_DISABLED: '1' },
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  await run(
+    process.execPath,
+    [join(root, 'node_modules/serverless/bin/serverless.js'), 'package', '--stage', stage, '--package', dir],
+    {
+      cwd: root,
+      // Dummy credentials: packaging must never need to reach AWS.
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: 'dummy',
+        AWS_SECRET_ACCESS_KEY: 'dummy',
+        SLS_TELEMETRY_DISABLED: '1',
+      },
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   return JSON.parse(await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
 }
 
@@ -63,7 +72,13 @@ describe('serverless package', () => {
   it('routes Trove’s and Keystone’s paths, with a catch-all for Trove’s 404', () => {
     const routes = ofType(dev, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
     expect(routes).toEqual(
-      expect.arrayContaining(['GET /', 'GET /v3', 'POST /v3/auth/tokens', 'GET /v1.0/{project_id}/instances', '$default']),
+      expect.arrayContaining([
+        'GET /',
+        'GET /v3',
+        'POST /v3/auth/tokens',
+        'GET /v1.0/{project_id}/instances',
+        '$default',
+      ]),
     );
   });
 
@@ -78,9 +93,13 @@ describe('serverless package', () => {
   it('keeps the self-test parts out of deployable stages and in the local one', () => {
     expect(ofType(dev, 'AWS::StepFunctions::StateMachine')).toHaveLength(0);
     expect(JSON.stringify(dev)).not.toContain('selftest');
-    const machines = ofType(local, 'AWS::StepFunctions::StateMachine').map(([, r]) => r.Properties.StateMachineName);
+    const machines = ofType(local, 'AWS::StepFunctions::StateMachine').map(
+      ([, r]) => r.Properties.StateMachineName,
+    );
     expect(machines).toContain('troveless-local-selftest-retry-catch');
     const mappings = ofType(local, 'AWS::Lambda::EventSourceMapping').map(([, r]) => r.Properties);
-    expect(mappings).toContainEqual(expect.objectContaining({ BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'] }));
+    expect(mappings).toContainEqual(
+      expect.objectContaining({ BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'] }),
+    );
   });
 });

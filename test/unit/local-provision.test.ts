@@ -34,12 +34,17 @@ describe('local provisioning from the resolved template', () => {
       provider: { stage: 'local', region: 'us-east-1' },
       functions: { doThing: { name: 's-local-doThing', handler: 'h' } },
     };
-    const queues = new Map([['Q', { logicalId: 'Q', name: 'q', url: 'http://sqs/q', arn: 'arn:aws:sqs:us-east-1:1:q' }]]);
+    const queues = new Map([
+      ['Q', { logicalId: 'Q', name: 'q', url: 'http://sqs/q', arn: 'arn:aws:sqs:us-east-1:1:q' }],
+    ]);
     const resolve = intrinsicResolver(service, queues, 'us-east-1');
     expect(
       resolve({
         A: { Resource: { 'Fn::GetAtt': ['doThing', 'Arn'] } },
-        B: { Resource: { 'Fn::GetAtt': ['DoThingLambdaFunction', 'Arn'] }, Parameters: { QueueUrl: { Ref: 'Q' } } },
+        B: {
+          Resource: { 'Fn::GetAtt': ['DoThingLambdaFunction', 'Arn'] },
+          Parameters: { QueueUrl: { Ref: 'Q' } },
+        },
       }),
     ).toEqual({
       A: { Resource: 'arn:aws:lambda:us-east-1:123456789012:function:s-local-doThing' },
