@@ -54,3 +54,12 @@ export async function checkPrerequisites(needs: { java: boolean }): Promise<void
     );
   }
 }
+
+/** Makes sure a command is on PATH, installing its Debian packages when this machine allows it. */
+export function ensureCommand(command: string, debianPackages: string[]): void {
+  if (onPath(command)) return;
+  if (canInstall()) installDebianPackages(debianPackages);
+  if (!onPath(command)) {
+    throw new MissingPrerequisite(`${command} is missing: install it (apt-get install ${debianPackages.join(' ')})`);
+  }
+}
