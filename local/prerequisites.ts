@@ -60,6 +60,8 @@ export function ensureCommand(command: string, debianPackages: string[]): void {
   if (onPath(command)) return;
   if (canInstall()) installDebianPackages(debianPackages);
   if (!onPath(command)) {
-    throw new MissingPrerequisite(`${command} is missing: install it (apt-get install ${debianPackages.join(' ')})`);
+    throw new MissingPrerequisite(
+      `${command} is missing: install it (apt-get install ${debianPackages.join(' ')})`,
+    );
   }
 }
