@@ -163,7 +163,7 @@ async function checkNothingLeft(label: string, t: Track): Promise<boolean> {
 
 function describe(pid: number, t: Track): string {
   const name = t.names.get(pid);
-  if (pid === t.root) return 'tsx (the npm start process)';
+  if (pid === t.root) return 'node local/start.ts (the npm start process)';
   const argv = readText(`/proc/${pid}/cmdline`).split('\0').filter(Boolean);
   if (argv.some((a) => a.endsWith('local/start.ts')))
     return 'node local/start.ts (SQS, Step Functions, pollers)';
@@ -194,7 +194,8 @@ async function startCloud(stateDir: string, wipe: boolean, live: Set<Track>): Pr
 
   const t0 = performance.now();
   // detached: the run leads its own group, so SIGINT reaches tsx and its node as Ctrl-C would.
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['local/start.ts', ...(wipe ? ['--wipe'] : [])], {
+  // Exactly what `npm start` runs (package.json), minus npm itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', ...(wipe ? ['--wipe'] : [])], {
     cwd: ROOT,
     env,
     detached: true,
@@ -324,7 +325,7 @@ function printReport(cold: number[], warm: number[], bare: number[], mem: Memory
 
   const m = [8, 58, 10, 10];
   console.log(`\nmemory at rest (warm start, ${REST_MS / 1000} s idle), ${mem.rows.length} processes`);
-  console.log(row(['pid', 'process', 'RSS', 'PSS'], m));
+  console.log(row(['pid', 'process'.padEnd(m[1] ?? 0), 'RSS', 'PSS'], m));
   for (const r of mem.rows)
     console.log(row([String(r.pid), r.name.padEnd(m[1] ?? 0), mb(r.rssKb), r.pssKb ? mb(r.pssKb) : '-'], m));
   const goal = (kb: number) => `goal < ${GOAL_MEMORY_MB} MB  ${verdict(kb / 1024 < GOAL_MEMORY_MB)}`;

@@ -44,6 +44,9 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
     env: {
       ...opts.env,
       TROVELESS_BUILD_DIR: opts.buildDir,
+      // serverless-esbuild keeps esbuild's Go process for rebuilds; a soft memory limit makes it
+      // hand back what the first build used instead of holding ~160 MB at rest.
+      GOMEMLIMIT: '48MiB',
       SLS_TELEMETRY_DISABLED: '1',
       SLS_NOTIFICATIONS_MODE: 'off',
       FORCE_COLOR: '0',
