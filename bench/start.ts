@@ -3,12 +3,12 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { startDynamoDb } from '../local/dynamodb.ts';
+import { freePort } from '../local/ports.ts';
 import { ProcessGroup } from '../local/processes.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -32,19 +32,6 @@ async function withTimeout<T>(what: string, promise: Promise<T>, ms: number): Pr
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() =>
-        typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port')),
-      );
-    });
-  });
 }
 
 // ---- /proc: which processes a run started, and what they hold ----

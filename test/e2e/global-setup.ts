@@ -1,23 +1,11 @@
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud.ts';
+import { freePort } from '../../local/ports.ts';
 
 // The e2e suite runs against a whole local cloud of its own: fresh state and free ports, so it
 // neither disturbs nor depends on a developer's `npm start`.
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() =>
-        typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port')),
-      );
-    });
-  });
-}
 
 let cloud: LocalCloud | undefined;
 let stateDir = '';
