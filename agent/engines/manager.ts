@@ -1,0 +1,61 @@
+// One interface for every datastore engine the guest agent manages (Trove's datastore managers).
+
+/** Trove's service-status descriptions, as sent in heartbeats (TROVE_API.md §3). */
+export type ServiceStatusDescription =
+  | 'healthy'
+  | 'running'
+  | 'shutdown'
+  | 'crashed'
+  | 'building'
+  | 'failed to spawn'
+  | 'blocked'
+  | 'new';
+
+export interface DatabaseSpec {
+  name: string;
+  character_set?: string;
+  collate?: string;
+}
+
+export interface UserSpec {
+  name: string;
+  password: string;
+  host?: string;
+  databases?: { name: string }[];
+}
+
+export interface EngineLayout {
+  /** The instance's own directory; the data dir, config, socket and logs live below it. */
+  baseDir: string;
+  /** TCP port on 127.0.0.1 (locally) or 0.0.0.0 (on a server) that the engine listens on. */
+  port: number;
+  bindAddress: string;
+}
+
+export interface PrepareOptions {
+  memoryMb: number;
+  databases: DatabaseSpec[];
+  users: UserSpec[];
+  /** Set when Trove's root_on_create is on, or a restore asks for one. */
+  rootPassword?: string;
+}
+
+export interface FilesystemStats {
+  total_bytes: number;
+  used_bytes: number;
+}
+
+export interface EngineManager {
+  /** Initialises the data dir (once), writes the config sized by memory, starts the engine, creates databases and users. Safe to repeat. */
+  prepare(options: PrepareOptions): Promise<void>;
+  /** Starts the engine on an already prepared data dir (after a reboot of the guest). */
+  start(): Promise<void>;
+  /** Stops the engine and waits until its process is gone. */
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  /** healthy when it accepts connections and answers a query; shutdown when not running; crashed when its process died. */
+  status(): Promise<ServiceStatusDescription>;
+  filesystemStats(): Promise<FilesystemStats>;
+  /** The engine's default port (3306, 5432, 6379): an address's port is shown only when different. */
+  readonly defaultPort: number;
+}

@@ -1,0 +1,56 @@
+// Nova's place: where a guest (the agent beside its database) runs. `local` launches processes
+// on this machine through the local compute host; `ec2` launches EC2 instances with cloud-init.
+
+/** Everything a guest agent needs to start; the compute driver hands it over at boot only. */
+export interface GuestAgentConfig {
+  instance_id: string;
+  /** mysql | mariadb | postgresql | redis (Trove's datastore manager) */
+  datastore_manager: string;
+  datastore_version: string;
+  /** Per-instance signing key, base64. */
+  key: string;
+  guest_queue_url: string;
+  conductor_queue_url: string;
+  region: string;
+  /** Seconds between heartbeats (Trove's report_interval). */
+  report_interval: number;
+  /** AWS SDK endpoint overrides (local cloud only), e.g. { AWS_ENDPOINT_URL_SQS: ... }. */
+  endpoints?: Record<string, string>;
+  /** AWS credentials for the local cloud's emulators; on EC2 the instance profile is used. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+export interface ServerSpec {
+  /** The Trove instance id; launching twice with the same id yields the same server. */
+  instance_id: string;
+  name: string;
+  flavor: { id: string; ram: number; vcpus: number };
+  volume_size_gb: number;
+  datastore: { manager: string; version: string };
+  agent: GuestAgentConfig;
+}
+
+export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTDOWN' | 'ERROR' | 'DELETED';
+
+export interface ServerAddress {
+  address: string;
+  type: 'private' | 'public';
+  /** Set when the database listens on a port other than the engine's default. */
+  port?: number;
+}
+
+export interface Server {
+  id: string;
+  instance_id: string;
+  status: ServerStatus;
+  addresses: ServerAddress[];
+  fault?: string;
+}
+
+export interface ComputeDriver {
+  launch(spec: ServerSpec): Promise<Server>;
+  /** undefined when the server no longer exists. */
+  get(serverId: string): Promise<Server | undefined>;
+  /** Idempotent: terminating a server that is gone succeeds. */
+  terminate(serverId: string): Promise<void>;
+}
