@@ -16,4 +16,17 @@ export const config = {
   identityFile: process.env.TROVELESS_IDENTITY_FILE || 'config/identity.json',
   instancesTable: process.env.TROVELESS_INSTANCES_TABLE || 'troveless-dev-instances',
   pageSize: intFromEnv('TROVELESS_PAGE_SIZE', 20),
+  quotasTable: process.env.TROVELESS_QUOTAS_TABLE || 'troveless-dev-quotas',
+  /** Trove's agent_heartbeat_expiry: a guest silent this long shows operating_status ERROR. */
+  heartbeatExpirySeconds: intFromEnv('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90),
+  /** Trove's report_interval: seconds between guest heartbeats. */
+  reportIntervalSeconds: intFromEnv('TROVELESS_REPORT_INTERVAL', 30),
+  /** Trove's usage_timeout: how long create waits for the guest to report ready. */
+  usageTimeoutSeconds: intFromEnv('TROVELESS_USAGE_TIMEOUT', 1800),
+  /** Trove's agent_call_high_timeout: how long a workflow waits for a slow guest call. */
+  callHighTimeoutSeconds: intFromEnv('TROVELESS_AGENT_CALL_HIGH_TIMEOUT', 180),
+  /** Trove's max_accepted_volume_size (GB). */
+  maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),
+  conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',
+  stage: process.env.TROVELESS_STAGE || 'dev',
 };

@@ -1,19 +1,78 @@
+import { BadRequest, NotImplemented } from '#lib/errors';
+import type { Caller } from '#lib/http/auth';
+import { parsedBody } from '#lib/http/body';
 import { projectHandler } from '#lib/http/handler';
 import { nextLinks, pageOf } from '#lib/http/pagination';
-import { baseUrl, json } from '#lib/http/response';
-import { listInstances } from '#lib/instances/list';
-import { instanceSummary } from '#lib/instances/views';
+import type { HttpEvent } from '#lib/http/response';
+import { accepted, baseUrl, json } from '#lib/http/response';
+import { validate } from '#lib/http/validation';
+import { createInstance } from '#lib/instances/create';
+import {
+  deleteInstance,
+  loadInstance,
+  renameInstance,
+  resetStatus,
+  restartInstance,
+} from '#lib/instances/operations';
+import { listInstances } from '#lib/instances/repository';
+import { ActionRequest, CreateInstanceRequest, UpdateInstanceRequest } from '#lib/instances/schemas';
+import { instanceDetail, instanceSummary } from '#lib/instances/views';
 
-/** `GET /v1.0/{project_id}/instances`: the project's instances, paginated as Trove does. */
-export const list = projectHandler(async (event, caller) => {
-  const page = pageOf(event);
-  const result = await listInstances(caller.projectId, page);
-  const base = baseUrl(event);
-  const body: Record<string, unknown> = {
-    instances: result.items.map((item) => instanceSummary(item, base)),
-  };
+const instanceId = (event: HttpEvent) => event.pathParameters?.instance_id ?? '';
+const ctx = (event: HttpEvent, caller: Caller) => ({ base: baseUrl(event), isAdmin: caller.isAdmin });
+
+async function listPage(event: HttpEvent, caller: Caller, view: typeof instanceSummary) {
+  const result = await listInstances(caller.projectId, pageOf(event));
+  const body: Record<string, unknown> = { instances: result.items.map((i) => view(i, ctx(event, caller))) };
   if (result.nextMarker) {
-    body.links = nextLinks(base, event, event.queryStringParameters?.limit, result.nextMarker);
+    body.links = nextLinks(baseUrl(event), event, event.queryStringParameters?.limit, result.nextMarker);
   }
   return json(200, body);
+}
+
+/** `GET /instances`: Trove's InstanceView per item, paginated by id. */
+export const list = projectHandler((event, caller) => listPage(event, caller, instanceSummary));
+
+/** `GET /instances/detail`: the same list with detail fields. */
+export const detail = projectHandler((event, caller) => listPage(event, caller, instanceDetail));
+
+/** `POST /instances`: 200 (not 202) with the new instance in BUILD. */
+export const create = projectHandler(async (event, caller) => {
+  const request = validate(CreateInstanceRequest, parsedBody(event)).instance;
+  const item = await createInstance(caller.projectId, request);
+  return json(200, { instance: instanceDetail(item, ctx(event, caller)) });
+});
+
+export const show = projectHandler(async (event, caller) => {
+  const item = await loadInstance(caller.projectId, instanceId(event));
+  return json(200, { instance: instanceDetail(item, ctx(event, caller)) });
+});
+
+/** `PUT` and `PATCH /instances/{id}`: 202 without a body. */
+export const update = projectHandler(async (event, caller) => {
+  const request = validate(UpdateInstanceRequest, parsedBody(event)).instance;
+  await renameInstance(caller.projectId, instanceId(event), request);
+  return accepted();
+});
+
+export const remove = projectHandler(async (event, caller) => {
+  await deleteInstance(caller.projectId, instanceId(event));
+  return accepted();
+});
+
+/** `POST /instances/{id}/action`: the first recognised key picks the action. */
+export const action = projectHandler(async (event, caller) => {
+  const body = validate(ActionRequest, parsedBody(event));
+  const id = instanceId(event);
+  if (body.restart !== undefined) await restartInstance(caller.projectId, id);
+  else if (body.reset_status !== undefined) await resetStatus(caller.projectId, id, caller.isAdmin);
+  else if (
+    body.resize !== undefined ||
+    body.promote_to_replica_source !== undefined ||
+    body.eject_replica_source !== undefined
+  ) {
+    await loadInstance(caller.projectId, id);
+    throw new NotImplemented('This action is not supported yet.');
+  } else throw new BadRequest('Invalid request body: no recognised action.');
+  return accepted();
 });

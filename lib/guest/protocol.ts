@@ -63,7 +63,11 @@ export function sign(key: Buffer, body: string): string {
 
 export function seal(key: Buffer, instanceId: string, message: object): string {
   const body = JSON.stringify(message);
-  return JSON.stringify({ instance_id: instanceId, body, signature: sign(key, body) } satisfies SignedEnvelope);
+  return JSON.stringify({
+    instance_id: instanceId,
+    body,
+    signature: sign(key, body),
+  } satisfies SignedEnvelope);
 }
 
 export function verifySignature(key: Buffer, envelope: SignedEnvelope): boolean {

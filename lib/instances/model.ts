@@ -1,27 +1,33 @@
-import { config } from '../config.ts';
-import { dynamoose, tableOptions } from '../db.ts';
+import type { ServerAddress } from '../compute/driver.ts';
 
-// One item per instance, keyed by project first so that no query can cross projects.
-const schema = new dynamoose.Schema(
-  {
-    project_id: { type: String, hashKey: true },
-    id: { type: String, rangeKey: true },
-    name: { type: String, required: true },
-    created: { type: String, required: true },
-    updated: { type: String, required: true },
-  },
-  { saveUnknown: false },
-);
-
-export const InstanceModel = dynamoose.model('Instance', schema, {
-  tableName: config.instancesTable,
-  ...tableOptions,
-});
-
+/** One instance item, keyed by project first so that no query can cross projects. */
 export interface InstanceItem {
   project_id: string;
   id: string;
   name: string;
   created: string;
   updated: string;
+  region: string;
+  flavor_id: string;
+  flavor_ram: number;
+  volume_size: number;
+  datastore: { type: string; version: string; version_id: string; version_number: string; manager: string };
+  task_status: string;
+  service_status: string;
+  service_status_updated: string;
+  server_status: string;
+  server_id?: string;
+  addresses?: ServerAddress[];
+  volume_used_bytes?: number;
+  volume_total_bytes?: number;
+  fault?: { message: string; created: string; details?: string };
+  access?: { is_public?: boolean; allowed_cidrs?: string[] };
+  locality?: string;
+  availability_zone?: string;
+  /** The guest's signing key, wrapped (lib/guest/keys.ts). */
+  wrapped_key: string;
+  /** prepare's databases and users, encrypted with the guest's own key until prepare has run. */
+  sealed_prepare?: string;
+  /** The `sent` of the newest heartbeat applied (Trove's LastSeen). */
+  last_seen_heartbeat?: number;
 }

@@ -1,17 +1,81 @@
+import { config } from '../config.ts';
 import type { InstanceItem } from './model.ts';
+import { deriveStatus } from './status.ts';
 
 /** Trove's two links per resource: a versioned self link and an unversioned bookmark. */
 export function resourceLinks(base: string, projectId: string, collection: string, id: string) {
   return [
     { rel: 'self', href: `${base}/v1.0/${projectId}/${collection}/${id}` },
-    { rel: 'bookmark', href: `${base}/${projectId}/${collection}/${id}` },
+    { rel: 'bookmark', href: `${base}/${collection}/${id}` },
   ];
 }
 
-export function instanceSummary(item: InstanceItem, base: string) {
-  return {
+export interface ViewContext {
+  base: string;
+  isAdmin: boolean;
+  now?: Date;
+}
+
+/** Trove's InstanceView: what lists show for each instance. */
+export function instanceSummary(item: InstanceItem, ctx: ViewContext) {
+  const derived = deriveStatus(item, ctx.now ?? new Date(), config.heartbeatExpirySeconds);
+  const view: Record<string, unknown> = {
     id: item.id,
     name: item.name,
-    links: resourceLinks(base, item.project_id, 'instances', item.id),
+    status: derived.status,
+    operating_status: derived.operating_status,
+    links: resourceLinks(ctx.base, item.project_id, 'instances', item.id),
+    flavor: {
+      id: item.flavor_id,
+      links: resourceLinks(ctx.base, item.project_id, 'flavors', item.flavor_id),
+    },
+    datastore: { type: item.datastore.type, version: item.datastore.version },
+    region: item.region,
+    access: item.access ?? {},
+    volume: { size: item.volume_size },
   };
+  const addresses = item.addresses ?? [];
+  if (addresses.length) {
+    view.ip = addresses.map((a) => a.address);
+    // Each address also says its port when the engine does not listen on its default one.
+    view.addresses = addresses.map((a) => ({
+      address: a.address,
+      type: a.type,
+      ...(a.port ? { port: a.port } : {}),
+    }));
+  }
+  if (item.locality) view.locality = item.locality;
+  if (ctx.isAdmin) view.tenant_id = item.project_id;
+  return view;
+}
+
+/** Trove's InstanceDetailView: show, detail lists and the create reply. */
+export function instanceDetail(item: InstanceItem, ctx: ViewContext, extra: { password?: string } = {}) {
+  const view = instanceSummary(item, ctx);
+  const derived = deriveStatus(item, ctx.now ?? new Date(), config.heartbeatExpirySeconds);
+  view.datastore = { ...(view.datastore as object), version_number: item.datastore.version_number };
+  view.created = item.created;
+  view.updated = item.updated;
+  view.service_status_updated = item.service_status_updated;
+  if (item.fault) {
+    view.fault = {
+      message: item.fault.message,
+      created: item.fault.created,
+      ...(ctx.isAdmin && item.fault.details ? { details: item.fault.details } : {}),
+    };
+  }
+  if (derived.status === 'ACTIVE' && item.volume_used_bytes !== undefined) {
+    const used = item.volume_used_bytes / 1024 ** 3;
+    view.volume = {
+      size: item.volume_size,
+      used: Math.round(used * 100) / 100,
+      used_percent: Math.round((used / item.volume_size) * 10000) / 100,
+    };
+  }
+  if (extra.password) view.password = extra.password;
+  if (ctx.isAdmin) {
+    if (item.server_id) view.server_id = item.server_id;
+    view.encrypted_rpc_messaging = true;
+  }
+  return view;
 }

@@ -1,0 +1,196 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { AgentConfigFile } from '../lib/compute/driver.ts';
+import { GuestRequest, nowSeconds, openEnvelope, verifySignature } from '../lib/guest/protocol.ts';
+import { decryptWith } from '../lib/guest/sealed.ts';
+import { SeenOperations } from './dedup.ts';
+import type { DatabaseSpec, EngineManager, UserSpec } from './engines/manager.ts';
+import type { Reporter } from './reporter.ts';
+
+// An order older than this is refused even with a valid signature: a replay, not a late order.
+const MAX_ORDER_AGE_SECONDS = 3600;
+
+type Log = (line: string, fields?: Record<string, unknown>) => void;
+
+/** The guest agent's loop: take signed orders from its own queue, run them, report the outcome. */
+export class Guest {
+  private running = true;
+  private readonly seen: SeenOperations;
+  private readonly abort = new AbortController();
+  private readonly prepared: string;
+
+  constructor(
+    private readonly config: AgentConfigFile,
+    private readonly key: Buffer,
+    private readonly engine: EngineManager,
+    private readonly sqs: SQSClient,
+    private readonly reporter: Reporter,
+    private readonly log: Log,
+  ) {
+    this.seen = new SeenOperations(join(config.layout.baseDir, 'operations-seen.json'));
+    this.prepared = join(config.layout.baseDir, 'prepared');
+  }
+
+  /** After a reboot of the guest, a prepared engine is started again before orders are taken. */
+  async boot(): Promise<void> {
+    if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
+      await this.engine
+        .start()
+        .catch((err: Error) => this.log('engine did not start at boot', { error: err.message }));
+    }
+  }
+
+  stop(): void {
+    this.running = false;
+    this.abort.abort();
+  }
+
+  async heartbeatLoop(): Promise<void> {
+    while (this.running) {
+      // Trove's guest reports only once prepare has finished; before that prepare reports itself.
+      if (existsSync(this.prepared))
+        await this.heartbeat().catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
+      await sleep(this.config.report_interval * 1000, this.abort.signal);
+    }
+  }
+
+  async receiveLoop(): Promise<void> {
+    while (this.running) {
+      try {
+        const out = await this.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.config.guest_queue_url,
+            MaxNumberOfMessages: 1,
+            WaitTimeSeconds: 20,
+          }),
+          { abortSignal: this.abort.signal },
+        );
+        for (const message of out.Messages ?? []) {
+          await this.handle(message.Body ?? '');
+          await this.sqs.send(
+            new DeleteMessageCommand({
+              QueueUrl: this.config.guest_queue_url,
+              ReceiptHandle: message.ReceiptHandle,
+            }),
+          );
+        }
+      } catch (err) {
+        if (!this.running) return;
+        this.log('receive failed', { error: (err as Error).message });
+        await sleep(1000, this.abort.signal);
+      }
+    }
+  }
+
+  /** Verifies and runs one order; unsigned, forged, foreign or replayed orders are dropped. */
+  async handle(text: string): Promise<void> {
+    const envelope = openEnvelope(text);
+    if (
+      !envelope ||
+      envelope.instance_id !== this.config.instance_id ||
+      !verifySignature(this.key, envelope)
+    ) {
+      this.log('order rejected: not signed with this instance key');
+      return;
+    }
+    const parsed = GuestRequest.safeParse(JSON.parse(envelope.body));
+    if (!parsed.success || parsed.data.instance_id !== this.config.instance_id) {
+      this.log('order rejected: malformed');
+      return;
+    }
+    const order = parsed.data;
+    if (nowSeconds() - order.sent > MAX_ORDER_AGE_SECONDS) {
+      this.log('order rejected: too old', { operation: order.method, id: order.id });
+      return;
+    }
+    if (this.seen.has(order.id)) {
+      this.log('order ignored: already run', { operation: order.method, id: order.id });
+      return;
+    }
+    this.seen.add(order.id);
+    this.log('running', { operation: order.method, id: order.id });
+    try {
+      const result = await this.run(order.method, order.args);
+      await this.reporter.result({
+        operation_id: order.id,
+        operation: order.method,
+        reply_token: order.reply_token,
+        ok: true,
+        result,
+      });
+    } catch (err) {
+      const error = { type: (err as Error).name || 'Error', message: (err as Error).message };
+      this.log('operation failed', { operation: order.method, error: error.message });
+      await this.reporter.result({
+        operation_id: order.id,
+        operation: order.method,
+        reply_token: order.reply_token,
+        ok: false,
+        error,
+      });
+    }
+  }
+
+  private async run(method: string, args: Record<string, unknown>): Promise<unknown> {
+    switch (method) {
+      case 'prepare':
+        return this.prepare(args);
+      case 'restart':
+        await this.engine.restart();
+        await this.heartbeat();
+        return null;
+      case 'stop_db':
+        await this.engine.stop();
+        await this.heartbeat();
+        return null;
+      case 'get_filesystem_stats':
+        return this.engine.filesystemStats();
+      default:
+        throw Object.assign(new Error(`Operation ${method} is not supported by this guest.`), {
+          name: 'NotImplemented',
+        });
+    }
+  }
+
+  private async prepare(args: Record<string, unknown>): Promise<null> {
+    await this.reporter.heartbeat({ service_status: 'building' });
+    const { databases, users } = (
+      typeof args.sealed === 'string' ? decryptWith(this.key, args.sealed) : {}
+    ) as {
+      databases?: DatabaseSpec[];
+      users?: UserSpec[];
+    };
+    try {
+      await this.engine.prepare({
+        memoryMb: Number(args.memory_mb ?? 512),
+        databases: databases ?? [],
+        users: users ?? [],
+      });
+    } catch (err) {
+      await this.reporter.heartbeat({ service_status: 'failed to spawn' });
+      throw Object.assign(err as Error, { name: 'PrepareFailed' });
+    }
+    writeFileSync(this.prepared, new Date().toISOString());
+    await this.heartbeat();
+    return null;
+  }
+
+  private async heartbeat(): Promise<void> {
+    const [status, volume] = await Promise.all([
+      this.engine.status(),
+      this.engine.filesystemStats().catch(() => undefined),
+    ]);
+    await this.reporter.heartbeat({ service_status: status, ...(volume ? { volume } : {}) });
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

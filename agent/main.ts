@@ -1,0 +1,41 @@
+// The guest agent: `node --import tsx agent/main.ts <config.json>` beside one database engine.
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { loadAgentConfig } from './config.ts';
+import { createEngineManager, type DatastoreManager } from './engines/index.ts';
+import { Guest } from './guest.ts';
+import { Reporter } from './reporter.ts';
+
+const path = process.argv[2];
+if (!path) {
+  console.error('usage: agent/main.ts <agent config file>');
+  process.exit(2);
+}
+const config = await loadAgentConfig(path);
+const log = (line: string, fields: Record<string, unknown> = {}) =>
+  console.log(
+    JSON.stringify({ time: new Date().toISOString(), instance_id: config.instance_id, msg: line, ...fields }),
+  );
+
+const sqs = new SQSClient({ region: config.region });
+const key = Buffer.from(config.key, 'base64');
+const engine = createEngineManager(config.datastore_manager as DatastoreManager, config.layout);
+const guest = new Guest(
+  config,
+  key,
+  engine,
+  sqs,
+  new Reporter(sqs, config.conductor_queue_url, key, config.instance_id),
+  log,
+);
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping (the engine keeps running)`);
+    guest.stop();
+  });
+}
+
+log('guest agent started', { datastore: config.datastore_manager, port: config.layout.port });
+await guest.boot();
+await Promise.all([guest.heartbeatLoop(), guest.receiveLoop()]);
+log('guest agent stopped');

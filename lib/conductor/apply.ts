@@ -1,0 +1,117 @@
+import {
+  InvalidToken,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  TaskDoesNotExist,
+  TaskTimedOut,
+} from '@aws-sdk/client-sfn';
+import { troveTime } from '../dynamo.ts';
+import { unwrapKey } from '../guest/keys.ts';
+import {
+  type GuestReport,
+  GuestReport as GuestReportSchema,
+  openEnvelope,
+  verifySignature,
+} from '../guest/protocol.ts';
+import type { InstanceItem } from '../instances/model.ts';
+import { findInstance, updateInstance } from '../instances/repository.ts';
+import { logger } from '../logger.ts';
+
+// Trove's conductor: the only writer of guest-reported state. A report is applied only when it
+// is signed with its instance's own key and newer than the last one of its kind.
+const sfn = new SFNClient({});
+
+export type Outcome = 'applied' | 'stale' | 'rejected' | 'unknown-instance';
+
+// Trove keeps an LRU of 10 keys; a bounded map of unwrapped keys spares a decryption per report.
+const keys = new Map<string, Buffer>();
+async function keyOf(item: InstanceItem): Promise<Buffer> {
+  const cached = keys.get(item.id);
+  if (cached) return cached;
+  const key = await unwrapKey(item.wrapped_key);
+  if (keys.size >= 1000) keys.delete(keys.keys().next().value as string);
+  keys.set(item.id, key);
+  return key;
+}
+
+export async function ingest(body: string): Promise<Outcome> {
+  const envelope = openEnvelope(body);
+  if (!envelope) return reject('not a signed envelope');
+  const item = await findInstance(envelope.instance_id);
+  if (!item) return 'unknown-instance';
+  if (!verifySignature(await keyOf(item), envelope)) return reject(`bad signature for instance ${item.id}`);
+  let report: GuestReport;
+  try {
+    report = GuestReportSchema.parse(JSON.parse(envelope.body));
+  } catch {
+    return reject(`malformed report from instance ${item.id}`);
+  }
+  if (report.instance_id !== item.id)
+    return reject(`report names instance ${report.instance_id}, signed for ${item.id}`);
+  return report.method === 'heartbeat' ? heartbeat(item, report) : operationResult(item, report);
+}
+
+function reject(why: string): Outcome {
+  logger.warn('guest message rejected', { reason: why });
+  return 'rejected';
+}
+
+async function heartbeat(
+  item: InstanceItem,
+  report: Extract<GuestReport, { method: 'heartbeat' }>,
+): Promise<Outcome> {
+  const set: Record<string, unknown> = {
+    service_status: report.payload.service_status,
+    service_status_updated: troveTime(),
+    last_seen_heartbeat: report.sent,
+  };
+  if (report.payload.volume) {
+    set.volume_used_bytes = report.payload.volume.used_bytes;
+    set.volume_total_bytes = report.payload.volume.total_bytes;
+  }
+  // Out-of-order reports are dropped (Trove's LastSeen), and a pending RESTART_REQUIRED is
+  // cleared only by a restart, never by a heartbeat.
+  const applied = await updateInstance(item.project_id, item.id, {
+    set,
+    condition: {
+      expression:
+        '(attribute_not_exists(last_seen_heartbeat) OR last_seen_heartbeat < :sent) AND service_status <> :rr',
+      values: { ':sent': report.sent, ':rr': 'restart required' },
+    },
+  });
+  return applied ? 'applied' : 'stale';
+}
+
+async function operationResult(
+  item: InstanceItem,
+  report: Extract<GuestReport, { method: 'operation_result' }>,
+): Promise<Outcome> {
+  const { reply_token: token, ok, result, error, operation } = report.payload;
+  if (!token) return 'applied';
+  try {
+    if (ok) {
+      await sfn.send(
+        new SendTaskSuccessCommand({
+          taskToken: token,
+          output: JSON.stringify({ operation, result: result ?? null }),
+        }),
+      );
+    } else {
+      await sfn.send(
+        new SendTaskFailureCommand({
+          taskToken: token,
+          error: `Guest.${error?.type ?? 'Error'}`.slice(0, 256),
+          cause: (error?.message ?? `${operation} failed on the guest`).slice(0, 32_000),
+        }),
+      );
+    }
+  } catch (err) {
+    // A duplicate delivery, or an answer after the workflow gave up: nothing is waiting for it.
+    if (err instanceof TaskDoesNotExist || err instanceof InvalidToken || err instanceof TaskTimedOut)
+      return 'stale';
+    throw err;
+  }
+  logger.info('guest operation finished', { instance_id: item.id, operation, ok });
+  return 'applied';
+}

@@ -1,0 +1,85 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueUrlCommand,
+  QueueDoesNotExist,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { config } from '../config.ts';
+import { type GuestRequest, nowSeconds, seal } from './protocol.ts';
+
+// One queue per instance (Trove's topic guestagent.<id>): a guest reads only its own orders.
+export const sqs = new SQSClient({});
+
+export function guestQueueName(instanceId: string): string {
+  return `troveless-${config.stage}-guest-${instanceId}`;
+}
+
+export async function createGuestQueue(instanceId: string): Promise<string> {
+  const out = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: guestQueueName(instanceId),
+      // Orders are useless after a day; a guest that was away that long gets new ones.
+      Attributes: { MessageRetentionPeriod: '86400', VisibilityTimeout: '300' },
+      tags: { 'troveless:instance_id': instanceId },
+    }),
+  );
+  return out.QueueUrl ?? '';
+}
+
+export async function guestQueueUrl(instanceId: string): Promise<string | undefined> {
+  try {
+    return (await sqs.send(new GetQueueUrlCommand({ QueueName: guestQueueName(instanceId) }))).QueueUrl;
+  } catch (err) {
+    if (err instanceof QueueDoesNotExist || (err as Error).name === 'AWS.SimpleQueueService.NonExistentQueue')
+      return undefined;
+    throw err;
+  }
+}
+
+/** Idempotent: a queue that is already gone is fine. */
+export async function deleteGuestQueue(instanceId: string): Promise<void> {
+  const url = await guestQueueUrl(instanceId);
+  if (url) await sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+}
+
+let conductorUrl: Promise<string> | undefined;
+export function conductorQueueUrl(): Promise<string> {
+  conductorUrl ??= sqs
+    .send(new GetQueueUrlCommand({ QueueName: config.conductorQueue }))
+    .then((o) => o.QueueUrl ?? '')
+    .catch((err) => {
+      conductorUrl = undefined;
+      throw err;
+    });
+  return conductorUrl;
+}
+
+/**
+ * Sends a signed order to a guest. With a reply token (a workflow waiting for the outcome) the
+ * operation id is derived from the token, so a retried send is recognised by the guest as the
+ * same operation.
+ */
+export async function sendToGuest(
+  key: Buffer,
+  instanceId: string,
+  method: string,
+  args: Record<string, unknown>,
+  replyToken?: string,
+): Promise<string> {
+  const url = await guestQueueUrl(instanceId);
+  if (!url) throw new Error(`The guest queue of instance ${instanceId} does not exist.`);
+  const id = replyToken ? createHash('sha256').update(replyToken).digest('hex').slice(0, 32) : randomUUID();
+  const request: GuestRequest = {
+    id,
+    instance_id: instanceId,
+    method,
+    args,
+    sent: nowSeconds(),
+    reply_token: replyToken,
+  };
+  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: seal(key, instanceId, request) }));
+  return id;
+}

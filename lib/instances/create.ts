@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
+import { config } from '../config.ts';
+import { troveTime } from '../dynamo.ts';
+import { BadRequest, NotImplemented, OverLimit } from '../errors.ts';
+import { newGuestKey, wrapKey } from '../guest/keys.ts';
+import { encryptFor } from '../guest/sealed.ts';
+import { logger } from '../logger.ts';
+import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
+import { startWorkflow } from '../workflows.ts';
+import type { InstanceItem } from './model.ts';
+import { putNewInstance, updateInstance } from './repository.ts';
+import type { CreateInstanceRequest } from './schemas.ts';
+
+/**
+ * Trove's Instance.create: check the request against the catalog and the quotas, write the
+ * instance (task BUILDING, service status new) together with its quota usage, then start the
+ * create workflow. Nothing is written when a check fails.
+ */
+export async function createInstance(projectId: string, req: CreateInstanceRequest): Promise<InstanceItem> {
+  if (req.replica_of !== undefined || req.replica_count !== undefined) {
+    throw new NotImplemented('Replication is not supported yet.');
+  }
+  if (req.restorePoint) throw new NotImplemented('Restoring from a backup is not supported yet.');
+  if (req.configuration) throw new NotImplemented('Configuration groups are not supported yet.');
+  if (req.modules?.length) throw new NotImplemented('Modules are not supported.');
+
+  const flavor = await getFlavor(req.flavorRef);
+  const { datastore, version } = await resolveDatastoreVersion(req.datastore);
+  if (!req.volume) throw new BadRequest('Volume size was not specified.');
+  const size = req.volume.size;
+  if (size > config.maxAcceptedVolumeSize) {
+    throw new OverLimit(
+      `Volume 'size' cannot exceed maximum of ${config.maxAcceptedVolumeSize} GB, ${size} cannot be accepted.`,
+    );
+  }
+  const databases = req.databases ?? [];
+  const users = req.users ?? [];
+  const known = new Set(databases.map((d) => d.name));
+  for (const user of users) {
+    for (const db of user.databases ?? []) {
+      if (!known.has(db.name)) {
+        throw new BadRequest(
+          `Database '${db.name}' of user '${user.name}' is not in the instance's databases.`,
+        );
+      }
+    }
+  }
+  if ((databases.length || users.length) && version.manager === 'redis') {
+    throw new NotImplemented(`Users and databases are not supported for datastore ${datastore.name}.`);
+  }
+
+  const deltas: Record<'instances' | 'ram' | 'volumes', number> = {
+    instances: 1,
+    ram: flavor.ram,
+    volumes: size,
+  };
+  const quota = await quotaChanges(projectId, deltas);
+  if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
+
+  const key = newGuestKey();
+  const now = troveTime();
+  const item: InstanceItem = {
+    project_id: projectId,
+    id: randomUUID(),
+    name: req.name,
+    created: now,
+    updated: now,
+    region: config.regionName,
+    flavor_id: flavor.id,
+    flavor_ram: flavor.ram,
+    volume_size: size,
+    datastore: {
+      type: datastore.name,
+      version: version.name,
+      version_id: version.id,
+      version_number: version.version,
+      manager: version.manager,
+    },
+    task_status: 'BUILDING',
+    service_status: 'new',
+    service_status_updated: now,
+    server_status: 'BUILD',
+    wrapped_key: await wrapKey(key),
+    // Passwords travel to the guest only encrypted with its own key: never in the clear in
+    // DynamoDB, in workflow input or history, or on the queue.
+    sealed_prepare: encryptFor(key, { databases, users }),
+    access: req.access
+      ? { is_public: req.access.is_public ?? false, allowed_cidrs: req.access.allowed_cidrs }
+      : undefined,
+    locality: req.locality,
+    availability_zone: req.availability_zone,
+  };
+  // The quota items come in the order of `deltas`: a cancelled transaction names them by index.
+  const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);
+  await putNewInstance(item, quota.items, charged);
+
+  try {
+    await startWorkflow('instance-create', item.id, {
+      project_id: projectId,
+      instance_id: item.id,
+      usage_timeout: config.usageTimeoutSeconds,
+    });
+  } catch (err) {
+    // The instance exists and holds its quota: say truthfully that it could not be built.
+    logger.error('create workflow did not start', { instance_id: item.id, error: err as Error });
+    const fault = {
+      message: 'The create workflow could not be started.',
+      created: troveTime(),
+      details: String(err),
+    };
+    await updateInstance(projectId, item.id, { set: { task_status: 'BUILDING_ERROR_SERVER', fault } });
+    item.task_status = 'BUILDING_ERROR_SERVER';
+    item.fault = fault;
+  }
+  return item;
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } from '../errors.ts';
+import { quotaChanges } from '../quotas.ts';
+import { startWorkflow } from '../workflows.ts';
+import type { InstanceItem } from './model.ts';
+import { getInstance, transact, updateInstance, updateItem } from './repository.ts';
+import { refusalToAct } from './status.ts';
+
+export async function loadInstance(projectId: string, id: string): Promise<InstanceItem> {
+  const item = await getInstance(projectId, id);
+  if (!item) throw new NotFound(`Resource ${id} cannot be found.`);
+  return item;
+}
+
+function notReady(item: InstanceItem): UnprocessableEntity {
+  return new UnprocessableEntity(`Instance ${item.id} is not ready.`);
+}
+
+/** Trove's validate_can_perform_action, with its two messages. */
+function assertCanAct(item: InstanceItem): void {
+  if (item.task_status === 'BUILDING') throw notReady(item);
+  const refusal = refusalToAct(item);
+  if (refusal) {
+    throw new UnprocessableEntity(
+      `Instance ${item.id} is not currently available for an action to be performed (${refusal}).`,
+    );
+  }
+}
+
+export async function renameInstance(projectId: string, id: string, fields: Record<string, unknown>) {
+  const item = await loadInstance(projectId, id);
+  const others = Object.keys(fields).filter((k) => k !== 'name');
+  if (others.length > 1) throw new BadRequest("Only one attribute (except 'name') is allowed to update.");
+  if ('replica_of' in fields || 'slave_of' in fields)
+    throw new BadRequest(`Instance ${id} is not a replica.`);
+  if (others.length) throw new NotImplemented(`Updating ${others[0]} is not supported yet.`);
+  if (typeof fields.name === 'string')
+    await updateInstance(projectId, item.id, { set: { name: fields.name } });
+}
+
+export async function restartInstance(projectId: string, id: string): Promise<void> {
+  const item = await loadInstance(projectId, id);
+  assertCanAct(item);
+  const claimed = await updateInstance(projectId, id, {
+    set: { task_status: 'REBOOTING', service_status: 'restarting' },
+    remove: ['fault'],
+    condition: {
+      expression: 'task_status IN (:none, :rr)',
+      values: { ':none': 'NONE', ':rr': 'RESTART_REQUIRED' },
+    },
+  });
+  // Another request took the instance meanwhile: same answer as if we had seen it first.
+  if (!claimed)
+    throw new UnprocessableEntity(`Instance ${id} is not currently available for an action to be performed.`);
+  await startWorkflow('instance-restart', `restart-${id}-${randomUUID()}`, {
+    project_id: projectId,
+    instance_id: id,
+  });
+}
+
+/** Admin only: clears a stuck task so that the instance can be acted on (or deleted) again. */
+export async function resetStatus(projectId: string, id: string, isAdmin: boolean): Promise<void> {
+  if (!isAdmin) throw new Forbidden("Policy doesn't allow instance:reset_status to be performed.");
+  await loadInstance(projectId, id);
+  await updateInstance(projectId, id, { set: { task_status: 'NONE', service_status: 'unknown' } });
+}
+
+/** Trove's delete: quota released now, the server and its queue removed by the delete workflow. */
+export async function deleteInstance(projectId: string, id: string): Promise<void> {
+  const item = await loadInstance(projectId, id);
+  if (item.task_status === 'DELETING') return;
+  if (item.task_status === 'BUILDING') throw notReady(item);
+  const quota = await quotaChanges(projectId, {
+    instances: -1,
+    ram: -item.flavor_ram,
+    volumes: -item.volume_size,
+  });
+  const marked = await transact([
+    updateItem(projectId, id, {
+      set: { task_status: 'DELETING' },
+      condition: { expression: 'task_status <> :deleting', values: { ':deleting': 'DELETING' } },
+    }),
+    ...quota.items,
+  ]);
+  if (!marked) return; // a concurrent delete got there first and released the quota
+  await startWorkflow('instance-delete', `delete-${id}`, { project_id: projectId, instance_id: id });
+}

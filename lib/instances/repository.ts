@@ -1,0 +1,151 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { config } from '../config.ts';
+import { documents, troveTime } from '../dynamo.ts';
+import { OverLimit } from '../errors.ts';
+import type { Page } from '../http/pagination.ts';
+import { quotaExceededMessage, type Resource } from '../quotas.ts';
+import type { InstanceItem } from './model.ts';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+const table = () => config.instancesTable;
+
+export async function getInstance(projectId: string, id: string): Promise<InstanceItem | undefined> {
+  const out = await documents.send(
+    new GetCommand({ TableName: table(), Key: { project_id: projectId, id } }),
+  );
+  return out.Item as InstanceItem | undefined;
+}
+
+/** For the conductor and workflow steps, which know an instance only by its id. */
+export async function findInstance(id: string): Promise<InstanceItem | undefined> {
+  const out = await documents.send(
+    new QueryCommand({
+      TableName: table(),
+      IndexName: 'by-id',
+      KeyConditionExpression: 'id = :id',
+      ExpressionAttributeValues: { ':id': id },
+    }),
+  );
+  const key = out.Items?.[0];
+  return key ? getInstance(String(key.project_id), id) : undefined;
+}
+
+export interface InstancePage {
+  items: InstanceItem[];
+  /** The id of the last item when more may follow. */
+  nextMarker?: string;
+}
+
+/** A project's instances in id order, one page at a time: DynamoDB reads only the page. */
+export async function listInstances(projectId: string, page: Page): Promise<InstancePage> {
+  const out = await documents.send(
+    new QueryCommand({
+      TableName: table(),
+      KeyConditionExpression: 'project_id = :p',
+      ExpressionAttributeValues: { ':p': projectId },
+      Limit: page.limit,
+      ...(page.marker ? { ExclusiveStartKey: { project_id: projectId, id: page.marker } } : {}),
+    }),
+  );
+  const items = (out.Items ?? []) as InstanceItem[];
+  const last = out.LastEvaluatedKey as { id?: string } | undefined;
+  return { items, nextMarker: last?.id };
+}
+
+/** Writes the new instance and its quota usage together, or neither (413 names the resources). */
+export async function putNewInstance(item: InstanceItem, quotaItems: TransactItem[], resources: Resource[]) {
+  const put: TransactItem = {
+    Put: { TableName: table(), Item: item, ConditionExpression: 'attribute_not_exists(id)' },
+  };
+  try {
+    await documents.send(new TransactWriteCommand({ TransactItems: [...quotaItems, put] }));
+  } catch (err) {
+    if (err instanceof TransactionCanceledException) {
+      const failed = (err.CancellationReasons ?? [])
+        .map((r, i) =>
+          r.Code === 'ConditionalCheckFailed' && i < resources.length ? resources[i] : undefined,
+        )
+        .filter((r): r is Resource => r !== undefined);
+      if (failed.length) throw new OverLimit(quotaExceededMessage(failed));
+    }
+    throw err;
+  }
+}
+
+export interface Changes {
+  set?: Record<string, unknown>;
+  remove?: string[];
+  /** A condition on the current item, e.g. "task_status IN (:none, :rr)", with its values. */
+  condition?: { expression: string; values?: Record<string, unknown> };
+}
+
+/** Applies changes and bumps `updated`; false when the condition (or the item) is not there. */
+export async function updateInstance(projectId: string, id: string, changes: Changes): Promise<boolean> {
+  const update = updateItem(projectId, id, changes).Update;
+  if (!update) throw new Error('no update');
+  try {
+    await documents.send(new UpdateCommand(update));
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'ConditionalCheckFailedException') return false;
+    throw err;
+  }
+}
+
+/** An Update transaction item for the same changes (e.g. together with quota changes). */
+export function updateItem(projectId: string, id: string, changes: Changes): TransactItem {
+  const { names, values, expression } = updateExpression(changes);
+  return {
+    Update: {
+      TableName: table(),
+      Key: { project_id: projectId, id },
+      UpdateExpression: expression,
+      ConditionExpression: ['attribute_exists(id)', changes.condition?.expression]
+        .filter(Boolean)
+        .join(' AND '),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ...values, ...(changes.condition?.values ?? {}) },
+    },
+  };
+}
+
+export async function transact(items: TransactItem[]): Promise<boolean> {
+  try {
+    await documents.send(new TransactWriteCommand({ TransactItems: items }));
+    return true;
+  } catch (err) {
+    if (err instanceof TransactionCanceledException) return false;
+    throw err;
+  }
+}
+
+function updateExpression(changes: Changes) {
+  const set = { ...(changes.set ?? {}), updated: troveTime() };
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const assignments = Object.entries(set).map(([k, v], i) => {
+    names[`#s${i}`] = k;
+    values[`:s${i}`] = v;
+    return `#s${i} = :s${i}`;
+  });
+  const removals = (changes.remove ?? []).map((k, i) => {
+    names[`#r${i}`] = k;
+    return `#r${i}`;
+  });
+  const expression = [`SET ${assignments.join(', ')}`, removals.length ? `REMOVE ${removals.join(', ')}` : '']
+    .filter(Boolean)
+    .join(' ');
+  return { names, values, expression };
+}
+
+export async function deleteInstanceItem(projectId: string, id: string): Promise<void> {
+  await documents.send(new DeleteCommand({ TableName: table(), Key: { project_id: projectId, id } }));
+}

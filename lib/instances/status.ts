@@ -1,0 +1,103 @@
+// Trove's status model (TROVE_API.md §3): the API `status` and `operating_status` are derived
+// from three inputs, never stored: the task status (set by the API and the workflows), the
+// service status (reported by the guest through the conductor) and the server status (compute).
+
+export const TASK_STATUSES = {
+  NONE: { action: 'NONE', error: false },
+  BUILDING: { action: 'BUILDING', error: false },
+  REBOOTING: { action: 'REBOOTING', error: false },
+  DELETING: { action: 'DELETING', error: false },
+  RESIZING: { action: 'RESIZING', error: false },
+  RESTART_REQUIRED: { action: 'RESTART_REQUIRED', error: false },
+  BUILDING_ERROR_SERVER: { action: 'BUILDING', error: true },
+  BUILDING_ERROR_VOLUME: { action: 'BUILDING', error: true },
+  BUILDING_ERROR_TIMEOUT_GA: { action: 'ERROR', error: true },
+} as const;
+export type TaskStatus = keyof typeof TASK_STATUSES;
+
+/** Service-status descriptions (as guests send them) and what the API shows for each. */
+export const SERVICE_STATUSES: Record<string, string> = {
+  running: 'ACTIVE',
+  blocked: 'BLOCKED',
+  paused: 'SHUTDOWN',
+  shutdown: 'SHUTDOWN',
+  deleted: 'DELETED',
+  crashed: 'SHUTDOWN',
+  'failed to spawn': 'FAILED',
+  building: 'BUILD',
+  unknown: 'ERROR',
+  new: 'NEW',
+  'guestagent error': 'ERROR',
+  'instance ready': 'BUILD',
+  'restart required': 'RESTART_REQUIRED',
+  healthy: 'HEALTHY',
+  restarting: 'RESTARTING',
+  // Reported (not stored) when the heartbeat is older than agent_heartbeat_expiry.
+  'guestagent timeout': 'ERROR',
+};
+
+export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTDOWN' | 'ERROR' | 'DELETED' | 'REBOOT' | 'RESIZE';
+
+export interface StatusInputs {
+  task_status: string;
+  service_status: string;
+  /** ISO time of the last heartbeat (or of the instance's creation before the first). */
+  service_status_updated: string;
+  server_status: string;
+  /** True while a backup of the instance is NEW, BUILDING or SAVING. */
+  backup_running?: boolean;
+}
+
+export interface DerivedStatus {
+  status: string;
+  operating_status: string;
+  /** The service status as reported, after heartbeat expiry is applied. */
+  service_status: string;
+}
+
+/** Trove's SimpleInstance.status and operating_status, with heartbeat expiry applied on read. */
+export function deriveStatus(i: StatusInputs, now: Date, heartbeatExpirySeconds: number): DerivedStatus {
+  const task = TASK_STATUSES[i.task_status as TaskStatus] ?? { action: i.task_status, error: false };
+  const server = task.action === 'BUILDING' && i.server_status !== 'ERROR' ? 'BUILD' : i.server_status;
+
+  let service = i.service_status;
+  const age = (now.getTime() - Date.parse(`${i.service_status_updated}Z`)) / 1000;
+  if (task.action === 'NONE' && service !== 'restart required' && age >= heartbeatExpirySeconds) {
+    service = 'guestagent timeout';
+  }
+
+  const status = apiStatus(task, server, i.backup_running === true);
+  const operating_status =
+    task.action === 'NONE' && server === 'ACTIVE' ? (SERVICE_STATUSES[service] ?? 'ERROR') : '';
+  return { status, operating_status, service_status: service };
+}
+
+function apiStatus(task: { action: string; error: boolean }, server: string, backupRunning: boolean): string {
+  if (task.error) return 'ERROR';
+  switch (task.action) {
+    case 'BUILDING':
+      return server === 'ERROR' ? 'ERROR' : 'BUILD';
+    case 'REBOOTING':
+      return 'REBOOT';
+    case 'RESIZING':
+      return 'RESIZE';
+    case 'RESTART_REQUIRED':
+      return 'RESTART_REQUIRED';
+    case 'DELETING':
+      return ['ACTIVE', 'SHUTDOWN', 'DELETED'].includes(server) ? 'SHUTDOWN' : 'ERROR';
+  }
+  if (backupRunning) return 'BACKUP';
+  if (['BUILD', 'ERROR', 'REBOOT', 'RESIZE', 'ACTIVE', 'SHUTDOWN'].includes(server)) return server;
+  return 'UNKNOWN';
+}
+
+/** Trove's validate_can_perform_action: 422 unless the instance is settled and healthy enough. */
+export function refusalToAct(i: StatusInputs): string | undefined {
+  if (!['ACTIVE', 'HEALTHY'].includes(i.server_status)) return `server status was ${i.server_status}`;
+  if (!['NONE', 'RESTART_REQUIRED'].includes(i.task_status)) return `task status was ${i.task_status}`;
+  const ok = ['running', 'shutdown', 'crashed', 'blocked', 'healthy', 'restart required'];
+  if (!ok.includes(i.service_status))
+    return `service status was ${SERVICE_STATUSES[i.service_status] ?? i.service_status}`;
+  if (i.backup_running) return 'a backup is running';
+  return undefined;
+}

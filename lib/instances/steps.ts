@@ -1,0 +1,151 @@
+import { computeDriver } from '../compute/index.ts';
+import { config } from '../config.ts';
+import { troveTime } from '../dynamo.ts';
+import { unwrapKey } from '../guest/keys.ts';
+import { conductorQueueUrl, createGuestQueue, deleteGuestQueue, sendToGuest } from '../guest/queues.ts';
+import type { InstanceItem } from './model.ts';
+import { deleteInstanceItem, findInstance, updateInstance } from './repository.ts';
+
+// The steps of the instance workflows (statemachines/instance-*.asl.yml). Each is idempotent:
+// a step the state machine retries, or runs again after a crash, changes nothing twice.
+
+export interface StepInput {
+  project_id: string;
+  instance_id: string;
+}
+
+/** Thrown when the instance is gone; workflows treat it as the end of the road, not as a retry. */
+export class InstanceGone extends Error {
+  override name = 'Troveless.InstanceGone';
+}
+
+async function instanceOf(input: StepInput): Promise<InstanceItem> {
+  const item = await findInstance(input.instance_id);
+  if (!item || item.project_id !== input.project_id)
+    throw new InstanceGone(`instance ${input.instance_id} is gone`);
+  return item;
+}
+
+export async function prepareGuestQueue(input: StepInput) {
+  await instanceOf(input);
+  return { guest_queue_url: await createGuestQueue(input.instance_id) };
+}
+
+/** Nova's boot: the compute driver starts the guest with its config; the same id yields the same server. */
+export async function launchServer(input: StepInput & { guest_queue_url: string }) {
+  const item = await instanceOf(input);
+  const key = await unwrapKey(item.wrapped_key);
+  const server = await computeDriver().launch({
+    instance_id: item.id,
+    name: item.name,
+    flavor: { id: item.flavor_id, ram: item.flavor_ram, vcpus: 1 },
+    volume_size_gb: item.volume_size,
+    datastore: { manager: item.datastore.manager, version: item.datastore.version },
+    agent: {
+      instance_id: item.id,
+      datastore_manager: item.datastore.manager,
+      datastore_version: item.datastore.version,
+      key: key.toString('base64'),
+      guest_queue_url: input.guest_queue_url,
+      conductor_queue_url: await conductorQueueUrl(),
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      report_interval: config.reportIntervalSeconds,
+    },
+  });
+  await updateInstance(item.project_id, item.id, {
+    set: { server_id: server.id, server_status: server.status, addresses: server.addresses },
+  });
+  return { server_id: server.id };
+}
+
+/** Sends an order to the guest; with a task token the workflow waits for the guest's answer. */
+export async function sendGuestRequest(input: StepInput & { method: string; task_token?: string }) {
+  const item = await instanceOf(input);
+  const key = await unwrapKey(item.wrapped_key);
+  const args: Record<string, unknown> =
+    input.method === 'prepare'
+      ? { sealed: item.sealed_prepare, memory_mb: item.flavor_ram, volume_size_gb: item.volume_size }
+      : {};
+  const operationId = await sendToGuest(key, item.id, input.method, args, input.task_token);
+  return { operation_id: operationId };
+}
+
+export async function markReady(input: StepInput) {
+  const item = await instanceOf(input);
+  // The users' passwords have reached the engine: nothing keeps them any longer.
+  await updateInstance(item.project_id, item.id, {
+    set: { task_status: 'NONE' },
+    remove: ['sealed_prepare', 'fault'],
+  });
+  return {};
+}
+
+/** Ends a running task (REBOOTING) whatever its outcome, as Trove resets the task in `finally`. */
+export async function endTask(input: StepInput & { error?: { Error?: string; Cause?: string } }) {
+  const item = await instanceOf(input);
+  const set: Record<string, unknown> = { task_status: 'NONE' };
+  if (input.error) set.fault = faultOf(input.error);
+  await updateInstance(item.project_id, item.id, { set });
+  return {};
+}
+
+/** A create that cannot finish ends in ERROR with a fault; the server is left for delete to clean. */
+export async function failBuild(input: StepInput & { error: { Error?: string; Cause?: string } }) {
+  const item = await instanceOf(input);
+  const timedOut = input.error.Error === 'States.Timeout';
+  const fromGuest = input.error.Error?.startsWith('Guest.') ?? false;
+  await updateInstance(item.project_id, item.id, {
+    set: {
+      task_status: timedOut || fromGuest ? 'BUILDING_ERROR_TIMEOUT_GA' : 'BUILDING_ERROR_SERVER',
+      service_status: timedOut ? 'guestagent error' : fromGuest ? 'failed to spawn' : item.service_status,
+      fault: faultOf(input.error, timedOut ? 'The guest agent did not report ready in time.' : undefined),
+    },
+    remove: ['sealed_prepare'],
+  });
+  return {};
+}
+
+function faultOf(error: { Error?: string; Cause?: string }, message?: string) {
+  return {
+    message: message ?? causeMessage(error.Cause) ?? error.Error ?? 'The operation failed.',
+    created: troveTime(),
+    details: [error.Error, error.Cause].filter(Boolean).join(': '),
+  };
+}
+
+/** Lambda failures arrive as a JSON Cause ({"errorMessage": ...}); guest failures as plain text. */
+function causeMessage(cause: string | undefined): string | undefined {
+  if (!cause) return undefined;
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    return parsed.errorMessage ?? cause;
+  } catch {
+    return cause;
+  }
+}
+
+export async function terminateServer(input: StepInput) {
+  const item = await instanceOf(input);
+  if (item.server_id) await computeDriver().terminate(item.server_id);
+  await updateInstance(item.project_id, item.id, { set: { server_status: 'DELETED' } });
+  return {};
+}
+
+export async function removeGuestQueue(input: StepInput) {
+  await deleteGuestQueue(input.instance_id);
+  return {};
+}
+
+/** The last step of delete: the instance item (and with it the wrapped key) goes. */
+export async function forgetInstance(input: StepInput) {
+  await deleteInstanceItem(input.project_id, input.instance_id);
+  return {};
+}
+
+export async function failDelete(input: StepInput & { error: { Error?: string; Cause?: string } }) {
+  const item = await instanceOf(input);
+  await updateInstance(item.project_id, item.id, {
+    set: { server_status: 'ERROR', fault: faultOf(input.error) },
+  });
+  return {};
+}

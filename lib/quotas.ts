@@ -1,0 +1,81 @@
+import { QueryCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { config } from './config.ts';
+import { documents } from './dynamo.ts';
+
+// Trove's per-project quotas (DbQuotaDriver): a limit and an in_use count per resource. Usage
+// changes in the same DynamoDB transaction as the items it counts, so a failed create never
+// leaves a reservation behind and two racing creates cannot both pass the last free slot.
+export const RESOURCES = ['instances', 'ram', 'volumes', 'backups'] as const;
+export type Resource = (typeof RESOURCES)[number];
+
+function defaultLimit(resource: Resource): number {
+  const env: Record<Resource, [string, number]> = {
+    instances: ['TROVELESS_MAX_INSTANCES_PER_TENANT', 10],
+    ram: ['TROVELESS_MAX_RAM_PER_TENANT', -1],
+    volumes: ['TROVELESS_MAX_VOLUMES_PER_TENANT', 40],
+    backups: ['TROVELESS_MAX_BACKUPS_PER_TENANT', 50],
+  };
+  const [name, fallback] = env[resource];
+  const raw = process.env[name];
+  return raw !== undefined && /^-?\d+$/.test(raw) ? Number(raw) : fallback;
+}
+
+export interface QuotaUsage {
+  resource: Resource;
+  limit: number;
+  in_use: number;
+}
+
+export async function quotaUsage(projectId: string): Promise<QuotaUsage[]> {
+  const out = await documents.send(
+    new QueryCommand({
+      TableName: config.quotasTable,
+      KeyConditionExpression: 'project_id = :p',
+      ExpressionAttributeValues: { ':p': projectId },
+    }),
+  );
+  const items = new Map((out.Items ?? []).map((i) => [i.resource as string, i]));
+  return RESOURCES.map((resource) => {
+    const item = items.get(resource);
+    const limit = typeof item?.hard_limit === 'number' ? item.hard_limit : defaultLimit(resource);
+    return { resource, limit, in_use: Number(item?.in_use ?? 0) };
+  });
+}
+
+export type Deltas = Partial<Record<Resource, number>>;
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/**
+ * Transaction items that apply `deltas` to the project's usage. Increases carry a condition
+ * that keeps in_use within the limit; `exceeded` lists the resources already over before
+ * anything is written, so the caller can answer 413 without trying.
+ */
+export async function quotaChanges(projectId: string, deltas: Deltas) {
+  const usage = await quotaUsage(projectId);
+  const exceeded: Resource[] = [];
+  const items: TransactItem[] = [];
+  for (const [resource, delta] of Object.entries(deltas) as [Resource, number][]) {
+    if (!delta) continue;
+    const { limit, in_use } = usage.find((u) => u.resource === resource) ?? { limit: -1, in_use: 0 };
+    const bounded = delta > 0 && limit >= 0;
+    if (bounded && in_use + delta > limit) exceeded.push(resource);
+    items.push({
+      Update: {
+        TableName: config.quotasTable,
+        Key: { project_id: projectId, resource },
+        UpdateExpression: 'ADD in_use :d',
+        ...(bounded
+          ? {
+              ConditionExpression: 'attribute_not_exists(in_use) OR in_use <= :max',
+              ExpressionAttributeValues: { ':d': delta, ':max': limit - delta },
+            }
+          : { ExpressionAttributeValues: { ':d': delta } }),
+      },
+    });
+  }
+  return { items, exceeded };
+}
+
+export function quotaExceededMessage(resources: Resource[]): string {
+  return `Quota exceeded for resources: [${resources.map((r) => `'${r}'`).join(', ')}].`;
+}

@@ -1,0 +1,58 @@
+import {
+  ExecutionAlreadyExists,
+  ListStateMachinesCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { config } from './config.ts';
+
+// Trove's taskmanager casts become state-machine executions. An execution is named after what
+// it works on, so starting the same work twice (a retried request) cannot run it twice.
+const sfn = new SFNClient({});
+
+export type Workflow = 'instance-create' | 'instance-restart' | 'instance-delete';
+
+let arns: Promise<Map<string, string>> | undefined;
+
+async function stateMachineArn(workflow: Workflow): Promise<string> {
+  const name = `troveless-${config.stage}-${workflow}`;
+  const lookup = async () => {
+    const found = new Map<string, string>();
+    let nextToken: string | undefined;
+    do {
+      const page = await sfn.send(new ListStateMachinesCommand({ nextToken }));
+      for (const m of page.stateMachines ?? [])
+        if (m.name && m.stateMachineArn) found.set(m.name, m.stateMachineArn);
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return found;
+  };
+  arns ??= lookup().catch((err) => {
+    arns = undefined;
+    throw err;
+  });
+  const arn = (await arns).get(name);
+  if (!arn) throw new Error(`state machine ${name} is not deployed`);
+  return arn;
+}
+
+export async function startWorkflow(
+  workflow: Workflow,
+  executionName: string,
+  input: object,
+): Promise<string> {
+  try {
+    const out = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: await stateMachineArn(workflow),
+        name: executionName,
+        input: JSON.stringify(input),
+      }),
+    );
+    return out.executionArn ?? '';
+  } catch (err) {
+    // The same work already started (or ran): that execution is the one that counts.
+    if (err instanceof ExecutionAlreadyExists) return '';
+    throw err;
+  }
+}
