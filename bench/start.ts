@@ -173,7 +173,7 @@ interface CloudRun {
 }
 
 async function startCloud(stateDir: string, wipe: boolean, live: Set<Track>): Promise<CloudRun> {
-  const names = ['API', 'LAMBDA', 'DYNAMODB', 'SQS', 'S3', 'STEPFUNCTIONS'];
+  const names = ['API', 'LAMBDA', 'DYNAMODB', 'SQS', 'S3', 'STEPFUNCTIONS', 'COMPUTE'];
   const env: NodeJS.ProcessEnv = { ...process.env, TROVELESS_STATE_DIR: stateDir, FORCE_COLOR: '0' };
   for (const n of names) env[`TROVELESS_${n}_PORT`] = String(await freePort());
   // Measure the embedded servers, never an external endpoint a developer's shell may point at.

@@ -21,10 +21,6 @@ export const config = {
   heartbeatExpirySeconds: intFromEnv('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90),
   /** Trove's report_interval: seconds between guest heartbeats. */
   reportIntervalSeconds: intFromEnv('TROVELESS_REPORT_INTERVAL', 30),
-  /** Trove's usage_timeout: how long create waits for the guest to report ready. */
-  usageTimeoutSeconds: intFromEnv('TROVELESS_USAGE_TIMEOUT', 1800),
-  /** Trove's agent_call_high_timeout: how long a workflow waits for a slow guest call. */
-  callHighTimeoutSeconds: intFromEnv('TROVELESS_AGENT_CALL_HIGH_TIMEOUT', 180),
   /** Trove's max_accepted_volume_size (GB). */
   maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),
   conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',

@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { startComputeHost, stopComputeLeftovers } from './compute/host.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { intrinsicResolver } from './intrinsics.ts';
 import { lambdaInvoker } from './lambda.ts';
@@ -30,6 +31,7 @@ export interface LocalCloudPorts {
   sqs: number;
   s3: number;
   stepfunctions: number;
+  compute: number;
 }
 
 export interface LocalCloudOptions {
@@ -41,11 +43,16 @@ export interface LocalCloudOptions {
   /** Use these instead of starting the embedded servers (e.g. ElasticMQ, or real AWS). */
   external?: { sqs?: string; dynamodb?: string; s3?: string };
   wipe?: boolean;
+  /** Extra environment for the functions and guest agents (e.g. shortened timeouts in tests). */
+  env?: Record<string, string>;
   log?: (line: string) => void;
 }
 
 export interface LocalCloud {
-  endpoints: Record<'api' | 'identity' | 'lambda' | 'dynamodb' | 'sqs' | 's3' | 'stepfunctions', string>;
+  endpoints: Record<
+    'api' | 'identity' | 'lambda' | 'dynamodb' | 'sqs' | 's3' | 'stepfunctions' | 'compute',
+    string
+  >;
   /** The environment a process needs to talk to this cloud as the functions do. */
   env: Record<string, string>;
   tables: string[];
@@ -65,6 +72,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   const reaped = await reapLeftovers(pidFile, LEFTOVER_MARKERS);
   if (reaped.length) log(`stopped processes left by an earlier run: ${reaped.join(', ')}`);
   if (opts.wipe) {
+    // Records of guests still running would be lost with the state dir: stop them first.
+    await stopComputeLeftovers({ stateDir: opts.stateDir, repoRoot: opts.root, log });
     await rm(opts.stateDir, { recursive: true, force: true });
     await mkdir(opts.stateDir, { recursive: true });
     log(`wiped ${opts.stateDir}`);
@@ -81,7 +90,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
 
   try {
     const [service, dynamodb, s3, sqs] = await Promise.all([
-      resolveService(opts.stage, opts.root),
+      resolveService(opts.stage, opts.root, opts.env),
       opts.external?.dynamodb ??
         startDynamoDb(procs, { port: opts.ports.dynamodb, dataDir: join(opts.stateDir, 'dynamodb'), logDir }),
       opts.external?.s3 ??
@@ -95,10 +104,27 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const stepfunctions = `http://${opts.host}:${opts.ports.stepfunctions}`;
     const lambda = `http://${opts.host}:${opts.ports.lambda}`;
     const api = `http://${opts.host}:${opts.ports.api}`;
-    const env = cloudEnvironment(
-      { dynamodb, sqs, s3, stepfunctions, lambda, region },
-      await tokenSecret(opts.stateDir),
-    );
+    const compute = `http://${opts.host}:${opts.ports.compute}`;
+    const env: Record<string, string> = {
+      ...cloudEnvironment(
+        { dynamodb, sqs, s3, stepfunctions, lambda, region },
+        await tokenSecret(opts.stateDir),
+      ),
+      TROVELESS_COMPUTE_ENDPOINT: compute,
+      ...opts.env,
+    };
+    // Guests reach the same emulators; the token secret stays with the control plane.
+    const { TROVELESS_TOKEN_SECRET: _secret, ...agentEnv } = env;
+    const computeHost = await startComputeHost({
+      port: opts.ports.compute,
+      host: opts.host,
+      stateDir: opts.stateDir,
+      repoRoot: opts.root,
+      agentEnv,
+      log: (line) => log(`[compute] ${line}`),
+    });
+    // Ctrl-C stops every guest too; their data and records stay for the next start.
+    closers.push(() => computeHost.close({ stopServers: true }));
 
     const ddbClient = new DynamoDBClient({ endpoint: dynamodb, region, credentials: localCredentials });
     const sqsClient = new SQSClient({ endpoint: sqs, region, credentials: localCredentials });
@@ -121,6 +147,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       buildDir: relative(opts.root, join(opts.stateDir, 'build')),
     });
     const invoke = lambdaInvoker(lambda);
+    // The catalog (datastores, versions, flavors) is seeded at every start, as on every deploy.
+    const seed = service.functions.catalogSeed;
+    if (seed) log(`catalog: ${JSON.stringify(await invoke(seed.name, {}))}`);
 
     const resolve = intrinsicResolver(service, queues, region);
     const machines = Object.entries(service.stepFunctions?.stateMachines ?? {}).map(([key, m]) => ({
@@ -156,7 +185,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     }
 
     return {
-      endpoints: { api, identity: `${api}/v3`, lambda, dynamodb, sqs, s3, stepfunctions },
+      endpoints: { api, identity: `${api}/v3`, lambda, dynamodb, sqs, s3, stepfunctions, compute },
       env,
       tables,
       queues: [...queues.values()],

@@ -36,11 +36,15 @@ export interface ResolvedService {
  * local cloud builds its tables, queues, event sources and state machines from this, so local
  * and deployed definitions cannot drift apart.
  */
-export async function resolveService(stage: string, cwd: string): Promise<ResolvedService> {
+export async function resolveService(
+  stage: string,
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<ResolvedService> {
   const cli = createRequire(import.meta.url).resolve('serverless/bin/serverless.js');
   const { stdout } = await run(process.execPath, [cli, 'print', '--stage', stage, '--format', 'json'], {
     cwd,
-    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+    env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
     maxBuffer: 32 * 1024 * 1024,
   });
   return JSON.parse(stdout.slice(stdout.indexOf('{'))) as ResolvedService;

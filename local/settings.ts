@@ -24,6 +24,7 @@ export function localOptionsFromEnv(root: string, flags: { wipe: boolean }): Loc
       sqs: port('TROVELESS_SQS_PORT', 9324),
       s3: port('TROVELESS_S3_PORT', 4569),
       stepfunctions: port('TROVELESS_STEPFUNCTIONS_PORT', 8083),
+      compute: port('TROVELESS_COMPUTE_PORT', 8774),
     },
     external: {
       sqs: process.env.TROVELESS_SQS_ENDPOINT || undefined,

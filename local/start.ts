@@ -39,8 +39,17 @@ try {
     log(`${signal}: stopping`);
     await cloud.stop();
     log('stopped');
-    process.exit(0);
+    process.exit(signal === 'internal error' ? 1 : 0);
   };
+  // A bug in the local cloud itself must not leave its children running.
+  process.on('uncaughtException', (err) => {
+    console.error('[troveless] internal error:', err);
+    void shutdown('internal error');
+  });
+  process.on('unhandledRejection', (err) => {
+    console.error('[troveless] internal error:', err);
+    void shutdown('internal error');
+  });
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGHUP', () => void shutdown('SIGHUP'));

@@ -54,3 +54,21 @@ export interface ComputeDriver {
   /** Idempotent: terminating a server that is gone succeeds. */
   terminate(serverId: string): Promise<void>;
 }
+
+/** Where the guest's engine lives and listens; chosen by the compute layer, not by the agent. */
+export interface AgentLayout {
+  /** The instance's own directory (data dir, config, socket, pid files, logs below it). */
+  baseDir: string;
+  port: number;
+  bindAddress: string;
+}
+
+/**
+ * The file a guest agent is started with (its only argument is this file's path): the agent's
+ * config plus the layout and size the compute layer chose. Holds the instance key: mode 0600.
+ */
+export interface AgentConfigFile extends GuestAgentConfig {
+  layout: AgentLayout;
+  flavor: ServerSpec['flavor'];
+  volume_size_gb: number;
+}

@@ -8,6 +8,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { config } from '../config.ts';
+import { deliveries } from './chaos.ts';
 import { type GuestRequest, nowSeconds, seal } from './protocol.ts';
 
 // One queue per instance (Trove's topic guestagent.<id>): a guest reads only its own orders.
@@ -80,6 +81,8 @@ export async function sendToGuest(
     sent: nowSeconds(),
     reply_token: replyToken,
   };
-  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: seal(key, instanceId, request) }));
+  const body = seal(key, instanceId, request);
+  for (let i = 0; i < deliveries(); i++)
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
   return id;
 }

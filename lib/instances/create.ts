@@ -99,7 +99,6 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     await startWorkflow('instance-create', item.id, {
       project_id: projectId,
       instance_id: item.id,
-      usage_timeout: config.usageTimeoutSeconds,
     });
   } catch (err) {
     // The instance exists and holds its quota: say truthfully that it could not be built.

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } from '../errors.ts';
 import { quotaChanges } from '../quotas.ts';
-import { startWorkflow } from '../workflows.ts';
+import { startWorkflow, type Workflow } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
 import { getInstance, transact, updateInstance, updateItem } from './repository.ts';
 import { refusalToAct } from './status.ts';
+import type { StepInput } from './steps.ts';
 
 export async function loadInstance(projectId: string, id: string): Promise<InstanceItem> {
   const item = await getInstance(projectId, id);
@@ -52,10 +52,14 @@ export async function restartInstance(projectId: string, id: string): Promise<vo
   // Another request took the instance meanwhile: same answer as if we had seen it first.
   if (!claimed)
     throw new UnprocessableEntity(`Instance ${id} is not currently available for an action to be performed.`);
-  await startWorkflow('instance-restart', `restart-${id}-${randomUUID()}`, {
-    project_id: projectId,
-    instance_id: id,
-  });
+  // Execution names are at most 80 characters: the instance id and the time keep them unique.
+  await startOrUndo(
+    `restart-${id}-${Date.now()}`,
+    'instance-restart',
+    { project_id: projectId, instance_id: id },
+    () =>
+      updateInstance(projectId, id, { set: { task_status: 'NONE', service_status: item.service_status } }),
+  );
 }
 
 /** Admin only: clears a stuck task so that the instance can be acted on (or deleted) again. */
@@ -83,5 +87,30 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
     ...quota.items,
   ]);
   if (!marked) return; // a concurrent delete got there first and released the quota
-  await startWorkflow('instance-delete', `delete-${id}`, { project_id: projectId, instance_id: id });
+  await startOrUndo(
+    `delete-${id}`,
+    'instance-delete',
+    { project_id: projectId, instance_id: id },
+    async () => {
+      const back = await quotaChanges(projectId, {
+        instances: 1,
+        ram: item.flavor_ram,
+        volumes: item.volume_size,
+      });
+      await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);
+    },
+  );
+}
+
+/**
+ * Starts a workflow for a change already recorded; if it cannot start, the change is undone so
+ * the instance is not left in a task that nothing will ever finish, and the caller gets the error.
+ */
+async function startOrUndo(name: string, workflow: Workflow, input: StepInput, undo: () => Promise<unknown>) {
+  try {
+    await startWorkflow(workflow, name, input);
+  } catch (err) {
+    await undo();
+    throw err;
+  }
 }

@@ -173,7 +173,10 @@ export class ExecutionRunner {
     if (control.stopped) return;
     this.release(record.executionArn, control, 'The execution has ended');
     finish(record, outcome.status, outcome);
-    this.deps.log(`${record.executionArn} ${outcome.status}${outcome.error ? ` (${outcome.error})` : ''}`);
+    const why = outcome.error
+      ? ` (${outcome.error}${outcome.cause ? `: ${outcome.cause.slice(0, 300)}` : ''})`
+      : '';
+    this.deps.log(`${record.executionArn} ${outcome.status}${why}`);
     try {
       await this.deps.store.save(record);
     } catch (error) {

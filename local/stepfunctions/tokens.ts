@@ -65,6 +65,9 @@ export class TaskTokens {
       }
       this.pending.set(token, entry);
     });
+    // A task cancelled after its execution ended has nobody awaiting it any more; its rejection
+    // must not crash the local cloud as an unhandled one.
+    outcome.catch(() => {});
     return { token, outcome };
   }
 

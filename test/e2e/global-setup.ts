@@ -20,6 +20,7 @@ export async function setup(project: TestProject) {
     sqs: await freePort(),
     s3: await freePort(),
     stepfunctions: await freePort(),
+    compute: await freePort(),
   };
   cloud = await startLocalCloud({
     root,
@@ -28,6 +29,16 @@ export async function setup(project: TestProject) {
     host: '127.0.0.1',
     ports,
     wipe: true,
+    // Shortened so that failures show within a test's patience; every guest and conductor
+    // message is sent twice, so the whole suite runs on at-least-once delivery.
+    env: {
+      TROVELESS_AGENT_HEARTBEAT_EXPIRY: '8',
+      TROVELESS_REPORT_INTERVAL: '2',
+      TROVELESS_USAGE_TIMEOUT: '120',
+      TROVELESS_AGENT_CALL_LOW_TIMEOUT: '10',
+      TROVELESS_AGENT_CALL_HIGH_TIMEOUT: '90',
+      TROVELESS_CHAOS_DUPLICATE_MESSAGES: 'true',
+    },
     log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[cloud] ${line}`),
   });
   project.provide('cloud', { endpoints: cloud.endpoints, env: cloud.env, stateDir });

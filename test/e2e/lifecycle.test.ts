@@ -38,8 +38,8 @@ describe('npm start', () => {
   async function start(...flags: string[]): Promise<Running> {
     if (!stateDir) {
       stateDir = await mkdtemp(join(tmpdir(), 'troveless-start-'));
-      ports = await Promise.all(Array.from({ length: 6 }, freePort));
-      const names = ['API', 'LAMBDA', 'DYNAMODB', 'SQS', 'S3', 'STEPFUNCTIONS'];
+      ports = await Promise.all(Array.from({ length: 7 }, freePort));
+      const names = ['API', 'LAMBDA', 'DYNAMODB', 'SQS', 'S3', 'STEPFUNCTIONS', 'COMPUTE'];
       env = { ...process.env, TROVELESS_STATE_DIR: stateDir };
       names.forEach((n, i) => {
         env[`TROVELESS_${n}_PORT`] = String(ports[i]);

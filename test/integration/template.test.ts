@@ -90,8 +90,15 @@ describe('serverless package', () => {
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('dynamodb:');
   });
 
-  it('keeps the self-test parts out of deployable stages and in the local one', () => {
-    expect(ofType(dev, 'AWS::StepFunctions::StateMachine')).toHaveLength(0);
+  it('holds the instance workflows, and keeps the self-test parts out of deployable stages', () => {
+    const devMachines = ofType(dev, 'AWS::StepFunctions::StateMachine').map(
+      ([, r]) => r.Properties.StateMachineName,
+    );
+    expect(devMachines.sort()).toEqual([
+      'troveless-dev-instance-create',
+      'troveless-dev-instance-delete',
+      'troveless-dev-instance-restart',
+    ]);
     expect(JSON.stringify(dev)).not.toContain('selftest');
     const machines = ofType(local, 'AWS::StepFunctions::StateMachine').map(
       ([, r]) => r.Properties.StateMachineName,

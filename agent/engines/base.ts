@@ -1,0 +1,240 @@
+import { readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type Account,
+  account,
+  ensureDir,
+  ensureTraversable,
+  filesystemStats,
+  sizeOf,
+  tailFrom,
+} from './fs.ts';
+import type {
+  EngineLayout,
+  EngineManager,
+  FilesystemStats,
+  PrepareOptions,
+  ServiceStatusDescription,
+} from './manager.ts';
+import {
+  isEngineProcess,
+  processesIn,
+  readPidFile,
+  type StopStep,
+  signal,
+  spawnDetached,
+  stopProcess,
+  waitFor,
+} from './process.ts';
+
+// What every engine shares: the instance's directory layout, prepare's once-only init, starting
+// detached and waiting until the engine answers, stopping with escalation, and a status derived
+// from files only (pid file, markers), so a new agent process picks up where the last one was.
+
+/** Why an engine did not start; `code` is EADDRINUSE when the caller should pick another port. */
+export class EngineStartError extends Error {
+  constructor(
+    message: string,
+    readonly logTail: string,
+    readonly code?: 'EADDRINUSE',
+  ) {
+    super(message);
+    this.name = 'EngineStartError';
+  }
+}
+
+export interface EngineProcess {
+  command: string;
+  args: string[];
+  pidFile: string;
+  /** Something only this instance's engine has on its command line (its config or data path). */
+  identity: string;
+  stopSteps: StopStep[];
+}
+
+/** Longest unix socket path Linux accepts (sun_path is 108 bytes with the NUL). */
+const MAX_SOCKET_PATH = 107;
+const START_TIMEOUT_MS = 60_000;
+
+export abstract class ProcessEngine implements EngineManager {
+  abstract readonly defaultPort: number;
+  protected readonly dataDir: string;
+  protected readonly runDir: string;
+  protected readonly logFile: string;
+  private readonly initializedMarker: string;
+  /** Present while the engine is down on purpose; its absence with no process means a crash. */
+  private readonly stoppedMarker: string;
+
+  constructor(
+    protected readonly layout: EngineLayout,
+    protected readonly name: string,
+    protected readonly user: string,
+  ) {
+    this.dataDir = join(layout.baseDir, 'data');
+    this.runDir = join(layout.baseDir, 'run');
+    this.logFile = join(layout.baseDir, `${name}.log`);
+    this.initializedMarker = join(layout.baseDir, 'initialized');
+    this.stoppedMarker = join(layout.baseDir, 'stopped');
+  }
+
+  protected abstract readonly socketPath: string;
+  protected abstract process(): EngineProcess;
+  /** Creates the data dir's contents; runs once per instance, on an empty data dir. */
+  protected abstract initialize(owner: Account): Promise<void>;
+  protected abstract configure(memoryMb: number, options: PrepareOptions, owner: Account): Promise<void>;
+  /** Resolves when the engine answers a trivial query through its socket; rejects otherwise. */
+  protected abstract ping(): Promise<void>;
+  protected abstract provision(options: PrepareOptions): Promise<void>;
+  /** Directories owned by the service user, with their modes. */
+  protected ownedDirs(): [string, number][] {
+    return [
+      [this.dataDir, 0o750],
+      [this.runDir, 0o755],
+    ];
+  }
+
+  async prepare(options: PrepareOptions): Promise<void> {
+    checkMemory(options.memoryMb);
+    if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) {
+      throw new Error(`${this.name}: socket path too long (${this.socketPath}); use a shorter base dir`);
+    }
+    const owner = await account(this.user);
+    await ensureDir(this.layout.baseDir, { uid: 0, gid: 0 }, 0o711);
+    await ensureTraversable(this.layout.baseDir);
+    for (const [dir, mode] of this.ownedDirs()) await ensureDir(dir, owner, mode);
+    if (!(await exists(this.initializedMarker))) {
+      // A previous prepare may have died half-way through init: start again from empty.
+      for (const entry of await readdir(this.dataDir)) {
+        await rm(join(this.dataDir, entry), { recursive: true });
+      }
+      await this.initialize(owner);
+      await writeFile(this.stoppedMarker, '');
+      await writeFile(this.initializedMarker, `${new Date().toISOString()}\n`);
+    }
+    await this.configure(Math.floor(options.memoryMb), options, owner);
+    await this.start();
+    await this.provision(options);
+  }
+
+  async start(): Promise<void> {
+    if (!(await exists(this.initializedMarker))) {
+      throw new Error(`${this.name} is not prepared in ${this.layout.baseDir}`);
+    }
+    await rm(this.stoppedMarker, { force: true });
+    if (await this.pid()) {
+      // Already running (an earlier agent started it): only wait until it answers.
+      await this.untilAnswering();
+      return;
+    }
+    await this.killLeftovers();
+    const spec = this.process();
+    const offset = await sizeOf(this.logFile);
+    const child = spawnDetached(this.user, spec.command, spec.args, this.logFile);
+    let exited: string | undefined;
+    child.once('exit', (code, sig) => {
+      exited = `the engine exited (${sig ?? `code ${code}`})`;
+    });
+    child.once('error', (err) => {
+      exited = err.message;
+    });
+    try {
+      await this.untilAnswering(() => exited);
+      // stop() and status() find the engine through its pid file: it must be there before we return.
+      await waitFor(`${this.name}'s pid file`, () => this.pid(), { timeoutMs: 5_000, abort: () => exited });
+    } catch (err) {
+      if (child.pid) signal(-child.pid, 'SIGKILL'); // the whole group: runuser and the engine
+      await this.killLeftovers();
+      await writeFile(this.stoppedMarker, '');
+      throw this.startError(err, await tailFrom(this.logFile, offset));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!(await exists(this.initializedMarker))) return;
+    await writeFile(this.stoppedMarker, '');
+    const pid = await this.pid();
+    if (pid) await stopProcess(pid, this.process().identity, this.process().stopSteps);
+    await this.killLeftovers();
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async status(): Promise<ServiceStatusDescription> {
+    if (!(await exists(this.initializedMarker))) return 'shutdown';
+    if (await this.answers()) return 'healthy';
+    if (await this.pid()) return 'running'; // up but not answering yet (starting, recovering)
+    return (await exists(this.stoppedMarker)) ? 'shutdown' : 'crashed';
+  }
+
+  filesystemStats(): Promise<FilesystemStats> {
+    return filesystemStats(this.dataDir);
+  }
+
+  private untilAnswering(abort?: () => string | undefined): Promise<true> {
+    const probe = async () => ((await this.answers()) ? true : undefined);
+    return waitFor(`${this.name} to accept connections`, probe, { timeoutMs: START_TIMEOUT_MS, abort });
+  }
+
+  private answers(): Promise<boolean> {
+    return this.ping().then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** The engine's pid from its pid file, if that process is alive and is this instance's engine. */
+  async pid(): Promise<number | undefined> {
+    const { pidFile, identity } = this.process();
+    const pid = await readPidFile(pidFile);
+    return pid && (await isEngineProcess(pid, identity)) ? pid : undefined;
+  }
+
+  /**
+   * Engines chdir into their data dir, and so do their children (PostgreSQL's backends, which
+   * outlive a SIGKILLed postmaster for a moment and then block the next start): once the main
+   * process is gone, whatever still runs there is killed and waited for.
+   */
+  private async killLeftovers(): Promise<void> {
+    const dir = await realpath(this.dataDir);
+    for (const pid of await processesIn(dir)) signal(pid, 'SIGKILL');
+    await waitFor(
+      `${this.name}'s leftover processes to exit`,
+      async () => ((await processesIn(dir)).length ? undefined : true),
+      { timeoutMs: 10_000 },
+    );
+  }
+
+  private startError(err: unknown, tail: string): EngineStartError {
+    const where = `${this.layout.bindAddress}:${this.layout.port}`;
+    const reason = err instanceof Error ? err.message : String(err);
+    const log = tail ? `\nlast lines of ${this.logFile}:\n${tail}` : '';
+    if (/address already in use/i.test(tail)) {
+      return new EngineStartError(
+        `${this.name} could not start: address ${where} is already in use (EADDRINUSE)${log}`,
+        tail,
+        'EADDRINUSE',
+      );
+    }
+    return new EngineStartError(`${this.name} could not start on ${where}: ${reason}${log}`, tail);
+  }
+}
+
+export function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
+}
+
+function checkMemory(memoryMb: number): void {
+  if (!Number.isFinite(memoryMb) || memoryMb < 32) {
+    throw new Error(`memoryMb must be a number of megabytes, at least 32 (got ${memoryMb})`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}

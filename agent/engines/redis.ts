@@ -1,0 +1,132 @@
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { type EngineProcess, ProcessEngine } from './base.ts';
+import { type Account, readIfExists, writeConfig, writeSecret } from './fs.ts';
+import type { EngineLayout, PrepareOptions } from './manager.ts';
+
+// Redis 7. Trove manages no databases or users for redis; a root password becomes requirepass,
+// kept for the agent in a 0600 file. The config lives in a directory redis may write, because
+// CONFIG REWRITE and ACL SAVE write it back (LOCAL_STACK pitfall 8).
+
+export class RedisManager extends ProcessEngine {
+  readonly defaultPort = 6379;
+  protected readonly socketPath: string;
+  private readonly confDir: string;
+  private readonly configFile: string;
+  private readonly passwordFile: string;
+
+  constructor(layout: EngineLayout) {
+    super(layout, 'redis', 'redis');
+    this.socketPath = join(this.runDir, 'redis.sock');
+    this.confDir = join(layout.baseDir, 'conf');
+    this.configFile = join(this.confDir, 'redis.conf');
+    this.passwordFile = join(layout.baseDir, 'admin-password');
+  }
+
+  protected override ownedDirs(): [string, number][] {
+    return [...super.ownedDirs(), [this.confDir, 0o750]];
+  }
+
+  protected process(): EngineProcess {
+    return {
+      command: '/usr/bin/redis-server',
+      args: [this.configFile],
+      pidFile: join(this.runDir, 'redis-server.pid'),
+      // redis rewrites its process title; proc-title-template below keeps the config path in it.
+      identity: this.configFile,
+      // Redis ignores SIGTERM while its first AOF rewrite runs: keep asking (pitfall 8).
+      stopSteps: [{ signal: 'SIGTERM', waitMs: 30_000, repeatMs: 3_000 }],
+    };
+  }
+
+  protected async initialize(): Promise<void> {
+    // Nothing to create: redis starts on an empty dir.
+  }
+
+  protected async configure(
+    memoryMb: number,
+    { rootPassword }: PrepareOptions,
+    owner: Account,
+  ): Promise<void> {
+    if (rootPassword) await writeSecret(this.passwordFile, rootPassword);
+    const password = rootPassword ?? (await readIfExists(this.passwordFile));
+    const conf = [
+      '# Written by the Troveless guest agent for this instance only; rewritten on prepare.',
+      `bind ${this.layout.bindAddress}`,
+      `port ${this.layout.port}`,
+      `unixsocket ${quote(this.socketPath)}`,
+      'unixsocketperm 700',
+      `dir ${quote(this.dataDir)}`,
+      `pidfile ${quote(join(this.runDir, 'redis-server.pid'))}`,
+      'daemonize no',
+      'supervised no',
+      'logfile ""',
+      'always-show-logo no',
+      `proc-title-template "{title} {listen-addr} {config-file}"`,
+      `maxmemory ${Math.max(8, Math.floor((memoryMb * 3) / 4))}mb`,
+      // Only keys with a TTL are evicted: plain data is never dropped silently, writes fail instead.
+      'maxmemory-policy volatile-lru',
+      // A restored RDB is only loaded with AOF off (pitfall 8).
+      'appendonly no',
+      'save 3600 1 300 100 60 10000',
+      'dbfilename dump.rdb',
+      ...(password ? [`requirepass ${quote(password)}`] : []),
+      '',
+    ];
+    // Readable by redis only: it may hold requirepass.
+    await writeConfig(this.configFile, conf.join('\n'), owner, 0o600);
+  }
+
+  protected async ping(): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.ping();
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  private async connect(): Promise<Redis> {
+    const client = new Redis({
+      path: this.socketPath,
+      password: await readIfExists(this.passwordFile),
+      lazyConnect: true,
+      connectTimeout: 2_000,
+      commandTimeout: 2_000,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => {}); // reported through the rejected promise instead
+    try {
+      await client.connect();
+    } catch (err) {
+      client.disconnect();
+      throw err;
+    }
+    return client;
+  }
+
+  /** Trove has no databases or users for redis; a root password also applies to the running server. */
+  protected async provision({ rootPassword }: PrepareOptions): Promise<void> {
+    if (!rootPassword) return;
+    const client = await this.connect();
+    try {
+      await client.config('SET', 'requirepass', rootPassword);
+    } finally {
+      client.disconnect();
+    }
+  }
+}
+
+/** A redis.conf string: double-quoted, with anything unusual hex-escaped. */
+function quote(value: string): string {
+  const escaped = [...Buffer.from(value, 'utf8')]
+    .map((b) =>
+      b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
+        ? String.fromCharCode(b)
+        : `\\x${b.toString(16).padStart(2, '0')}`,
+    )
+    .join('');
+  return `"${escaped}"`;
+}

@@ -1,0 +1,74 @@
+import { BadRequest, NotFound } from '../errors.ts';
+import type { Datastore, DatastoreVersion } from './types.ts';
+
+// Trove's lookups (trove/datastore/models.py), kept pure so the rules are testable on their own.
+
+/** `Datastore.load(id_or_name)`: the id first, then the name. */
+export function findDatastore(datastores: Datastore[], ref: string): Datastore | undefined {
+  return datastores.find((d) => d.id === ref) ?? datastores.find((d) => d.name === ref);
+}
+
+export function datastoreNotFound(ref: string): NotFound {
+  return new NotFound(`Datastore '${ref}' cannot be found.`);
+}
+
+export function versionNotFound(ref: string): NotFound {
+  return new NotFound(`Datastore version '${ref}' cannot be found.`);
+}
+
+function single(found: DatastoreVersion[], ref: string): DatastoreVersion | undefined {
+  if (found.length > 1) {
+    throw new BadRequest(`Multiple datastore versions found for '${ref}', specify the version number.`);
+  }
+  return found[0];
+}
+
+/**
+ * `DatastoreVersion.load(datastore, id_or_name, version)` among one datastore's versions: by id;
+ * else by name, narrowed by the version number when one is given (one name may carry several
+ * numbers); else, as a convenience Trove lacks, by version number alone.
+ */
+export function matchVersion(
+  versions: DatastoreVersion[],
+  ref: string,
+  versionNumber?: string,
+): DatastoreVersion {
+  const byId = versions.find((v) => v.id === ref);
+  if (byId) return byId;
+  const named = versions.filter((v) => v.name === ref);
+  if (versionNumber !== undefined) {
+    const exact = single(
+      named.filter((v) => v.version === versionNumber),
+      ref,
+    );
+    if (exact) return exact;
+    throw versionNotFound(ref);
+  }
+  const found =
+    single(named, ref) ??
+    single(
+      versions.filter((v) => v.version === ref),
+      ref,
+    );
+  if (!found) throw versionNotFound(ref);
+  return found;
+}
+
+/**
+ * A flavorRef as Trove reads it (`utils.get_id_from_href`): an id, or an href whose last path
+ * segment is the id. Undefined when none was given: Trove then says "Resource None ...".
+ */
+export function flavorIdOf(ref: string | number | undefined | null): string | undefined {
+  if (ref === undefined || ref === null) return undefined;
+  if (typeof ref === 'number') return String(ref);
+  let path = ref;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref)) {
+    try {
+      path = new URL(ref).pathname;
+    } catch {
+      // Not a URL after all: take it as it is.
+    }
+  }
+  const id = path.replace(/\/+$/, '').split('/').pop();
+  return id === undefined || id === '' ? undefined : id;
+}

@@ -1,0 +1,57 @@
+import { datastoreId, datastoreVersionId } from './ids.ts';
+import type { Datastore, DatastoreVersion, Flavor, Manager } from './types.ts';
+
+// What Troveless serves out of the box: the engines installed on the machine (LOCAL_STACK.md).
+// `mysql` runs on MariaDB too, as Trove's mysql manager runs MariaDB-compatible servers.
+interface SeedDatastore {
+  name: string;
+  version: string;
+  manager: Manager;
+  packages: string[];
+}
+
+const MARIADB = ['mariadb-server', 'mariadb-backup'];
+const DATASTORES: SeedDatastore[] = [
+  { name: 'mysql', version: '10.11', manager: 'mysql', packages: MARIADB },
+  { name: 'mariadb', version: '10.11', manager: 'mariadb', packages: MARIADB },
+  { name: 'postgresql', version: '15', manager: 'postgresql', packages: ['postgresql-15'] },
+  { name: 'redis', version: '7.0', manager: 'redis', packages: ['redis-server'] },
+];
+
+export const seedVersions: DatastoreVersion[] = DATASTORES.map((d) => ({
+  id: datastoreVersionId(d.name, d.version, d.version),
+  datastore_id: datastoreId(d.name),
+  datastore_name: d.name,
+  name: d.version,
+  version: d.version,
+  manager: d.manager,
+  active: true,
+  packages: d.packages,
+}));
+
+/** Each datastore's one version is its default. */
+export const seedDatastores: Datastore[] = seedVersions.map((v) => ({
+  id: v.datastore_id,
+  name: v.datastore_name,
+  default_version_id: v.id,
+}));
+
+const flavor = (id: string, name: string, ram: number, vcpus: number, disk: number): Flavor => ({
+  id,
+  name,
+  ram,
+  vcpus,
+  disk,
+  ephemeral: 0,
+});
+
+// Nova's classic m1.* sizes and the small ds* ones devstack creates for Trove.
+export const seedFlavors: Flavor[] = [
+  flavor('1', 'm1.tiny', 512, 1, 1),
+  flavor('2', 'm1.small', 2048, 1, 20),
+  flavor('3', 'm1.medium', 4096, 2, 40),
+  flavor('4', 'm1.large', 8192, 4, 80),
+  flavor('6', 'ds2G', 2048, 2, 10),
+  flavor('7', 'ds512M', 512, 1, 5),
+  flavor('8', 'ds1G', 1024, 1, 10),
+];

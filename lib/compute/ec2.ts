@@ -1,0 +1,194 @@
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  type Instance,
+  RunInstancesCommand,
+  type RunInstancesCommandInput,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import type { AgentConfigFile, ComputeDriver, Server, ServerSpec, ServerStatus } from './driver.ts';
+import { buildUserData } from './user-data.ts';
+
+// The EC2 driver: one instance per Trove instance, its data on a second EBS volume, its agent
+// configured through cloud-init user data. EC2's own ClientToken makes launch idempotent.
+
+export interface Ec2DriverOptions {
+  imageId: string;
+  subnetId?: string;
+  securityGroupIds?: string[];
+  /** Instance profile name, or its ARN. */
+  instanceProfile?: string;
+  /** Flavor id -> instance type; flavors not listed are sized by `instanceTypeFor`. */
+  instanceTypes?: Record<string, string>;
+  /** The data volume's device name (on Nitro instances it appears as an NVMe device). */
+  dataDevice?: string;
+  /** Where the data volume is mounted on the guest (the agent's baseDir). */
+  baseDir?: string;
+  /** Optional shell script part of the user data, e.g. formatting and mounting the data volume. */
+  userDataScript?: string;
+  client?: EC2Client;
+  /**
+   * DescribeInstances is eventually consistent: right after RunInstances it may answer NotFound.
+   * `get` retries NotFound after these delays before reporting the server gone.
+   */
+  notFoundRetryDelaysMs?: number[];
+}
+
+export const INSTANCE_ID_TAG = 'troveless:instance_id';
+
+/** Graviton sizes, smallest first: [type, vCPUs, memory MiB]. The image must be arm64. */
+export const INSTANCE_SIZES: ReadonlyArray<readonly [string, number, number]> = [
+  ['t4g.nano', 2, 512],
+  ['t4g.micro', 2, 1024],
+  ['t4g.small', 2, 2048],
+  ['t4g.medium', 2, 4096],
+  ['t4g.large', 2, 8192],
+  ['t4g.xlarge', 4, 16384],
+  ['t4g.2xlarge', 8, 32768],
+  ['m7g.4xlarge', 16, 65536],
+  ['m7g.8xlarge', 32, 131072],
+  ['m7g.12xlarge', 48, 196608],
+  ['m7g.16xlarge', 64, 262144],
+];
+
+/** The smallest size with at least the flavor's memory (MB, as Trove's flavors) and vCPUs. */
+export function instanceTypeFor(flavor: ServerSpec['flavor']): string {
+  const size = INSTANCE_SIZES.find(([, vcpus, mem]) => mem >= flavor.ram && vcpus >= flavor.vcpus);
+  if (!size)
+    throw new Error(`no instance type has ${flavor.ram} MB and ${flavor.vcpus} vCPUs (flavor ${flavor.id})`);
+  return size[0];
+}
+
+const DEFAULT_PORTS: Record<string, number> = { mysql: 3306, mariadb: 3306, postgresql: 5432, redis: 6379 };
+
+function defaultPort(manager: string): number {
+  const port = DEFAULT_PORTS[manager];
+  if (port === undefined) throw new Error(`unknown datastore manager ${manager}`);
+  return port;
+}
+
+const STATES: Record<string, ServerStatus> = {
+  pending: 'BUILD',
+  running: 'ACTIVE',
+  stopping: 'SHUTDOWN',
+  stopped: 'SHUTDOWN',
+  'shutting-down': 'DELETED',
+  terminated: 'DELETED',
+};
+
+export function serverFromInstance(instance: Instance): Server {
+  const state = instance.State?.Name ?? 'pending';
+  const addresses: Server['addresses'] = [];
+  if (instance.PrivateIpAddress) addresses.push({ address: instance.PrivateIpAddress, type: 'private' });
+  if (instance.PublicIpAddress) addresses.push({ address: instance.PublicIpAddress, type: 'public' });
+  const server: Server = {
+    id: instance.InstanceId ?? '',
+    instance_id: instance.Tags?.find((t) => t.Key === INSTANCE_ID_TAG)?.Value ?? '',
+    status: STATES[state] ?? 'ERROR',
+    addresses,
+  };
+  if (instance.StateReason?.Message && server.status !== 'ACTIVE')
+    server.fault = instance.StateReason.Message;
+  return server;
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && err.name === 'InvalidInstanceID.NotFound';
+}
+
+export class Ec2ComputeDriver implements ComputeDriver {
+  private readonly client: EC2Client;
+
+  constructor(private readonly options: Ec2DriverOptions) {
+    this.client = options.client ?? new EC2Client({});
+  }
+
+  /** The RunInstances request for a spec; pure, so that a retry sends identical parameters. */
+  runInstancesInput(spec: ServerSpec): RunInstancesCommandInput {
+    const o = this.options;
+    // On EC2 the agent uses the instance profile and the real endpoints: none are passed on.
+    const { endpoints: _endpoints, credentials: _credentials, ...agent } = spec.agent;
+    const config: AgentConfigFile = {
+      ...agent,
+      layout: {
+        baseDir: o.baseDir ?? '/var/lib/troveless',
+        port: defaultPort(spec.datastore.manager),
+        bindAddress: '0.0.0.0',
+      },
+      flavor: spec.flavor,
+      volume_size_gb: spec.volume_size_gb,
+    };
+    const tags = [
+      { Key: 'Name', Value: spec.name },
+      { Key: INSTANCE_ID_TAG, Value: spec.instance_id },
+    ];
+    return {
+      ClientToken: spec.instance_id,
+      ImageId: o.imageId,
+      InstanceType: (o.instanceTypes?.[spec.flavor.id] ??
+        instanceTypeFor(spec.flavor)) as RunInstancesCommandInput['InstanceType'],
+      MinCount: 1,
+      MaxCount: 1,
+      SubnetId: o.subnetId,
+      SecurityGroupIds: o.securityGroupIds?.length ? o.securityGroupIds : undefined,
+      IamInstanceProfile: o.instanceProfile
+        ? o.instanceProfile.startsWith('arn:')
+          ? { Arn: o.instanceProfile }
+          : { Name: o.instanceProfile }
+        : undefined,
+      BlockDeviceMappings: [
+        {
+          DeviceName: o.dataDevice ?? '/dev/sdf',
+          Ebs: {
+            VolumeSize: spec.volume_size_gb,
+            VolumeType: 'gp3',
+            Encrypted: true,
+            DeleteOnTermination: true,
+          },
+        },
+      ],
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: tags },
+        { ResourceType: 'volume', Tags: tags },
+      ],
+      // IMDSv2 only, one hop: containers on the guest cannot reach the instance's credentials.
+      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+      UserData: Buffer.from(buildUserData({ config, script: o.userDataScript })).toString('base64'),
+    };
+  }
+
+  async launch(spec: ServerSpec): Promise<Server> {
+    const out = await this.client.send(new RunInstancesCommand(this.runInstancesInput(spec)));
+    const instance = out.Instances?.[0];
+    if (!instance?.InstanceId) throw new Error(`RunInstances for ${spec.instance_id} returned no instance`);
+    return serverFromInstance(instance);
+  }
+
+  async get(serverId: string): Promise<Server | undefined> {
+    const delays = this.options.notFoundRetryDelaysMs ?? [500, 1500];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [serverId] }));
+        const instance = out.Reservations?.flatMap((r) => r.Instances ?? []).find(
+          (i) => i.InstanceId === serverId,
+        );
+        // A terminated instance stays visible for about an hour; for us it no longer exists.
+        if (!instance || instance.State?.Name === 'terminated') return undefined;
+        return serverFromInstance(instance);
+      } catch (err) {
+        const delay = delays[attempt];
+        if (!isNotFound(err)) throw err;
+        if (delay === undefined) return undefined;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  async terminate(serverId: string): Promise<void> {
+    try {
+      await this.client.send(new TerminateInstancesCommand({ InstanceIds: [serverId] }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}

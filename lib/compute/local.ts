@@ -1,0 +1,76 @@
+import type { ComputeDriver, Server, ServerSpec } from './driver.ts';
+
+// The local driver is only an HTTP client: the compute host (local/compute/host.ts) owns the
+// processes, so a Lambda handler in a serverless-offline worker thread can launch a guest that
+// outlives the handler, the worker and even the local cloud's restart.
+
+/** Delete waits for the agent and engine to exit (bounded on the host at about 25 s). */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+export class ComputeHostError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ComputeHostError';
+  }
+}
+
+export class LocalComputeDriver implements ComputeDriver {
+  private readonly endpoint: string;
+
+  constructor(endpoint = process.env.TROVELESS_COMPUTE_ENDPOINT) {
+    if (!endpoint)
+      throw new Error('the local compute driver needs TROVELESS_COMPUTE_ENDPOINT (the local compute host)');
+    this.endpoint = endpoint.replace(/\/+$/, '');
+  }
+
+  async launch(spec: ServerSpec): Promise<Server> {
+    const res = await this.request('POST', '/servers', spec);
+    return (await res.json()) as Server;
+  }
+
+  async get(serverId: string): Promise<Server | undefined> {
+    const res = await this.request('GET', `/servers/${encodeURIComponent(serverId)}`, undefined, [404]);
+    return res.status === 404 ? undefined : ((await res.json()) as Server);
+  }
+
+  async terminate(serverId: string): Promise<void> {
+    await this.request('DELETE', `/servers/${encodeURIComponent(serverId)}`, undefined, [404]);
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    accepted: number[] = [],
+  ): Promise<Response> {
+    const url = `${this.endpoint}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const reason =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : err;
+      throw new Error(`compute host unreachable: ${method} ${url}: ${reason}`);
+    }
+    if (res.ok || accepted.includes(res.status)) return res;
+    const text = await res.text().catch(() => '');
+    let detail = text;
+    try {
+      detail = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+    } catch {
+      // not JSON: keep the raw text
+    }
+    throw new ComputeHostError(
+      res.status,
+      `compute host: ${method} ${path} answered ${res.status}: ${detail}`,
+    );
+  }
+}

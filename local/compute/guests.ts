@@ -1,0 +1,324 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { AgentConfigFile, Server, ServerSpec } from '../../lib/compute/driver.ts';
+import { KeyedLock } from './lock.ts';
+import { allocatePort } from './ports.ts';
+import {
+  belongsTo,
+  findByCmdline,
+  findPidFiles,
+  readPidFile,
+  runs,
+  stopProcesses,
+  trySignal,
+} from './procs.ts';
+import { isServerId, newServerId, RecordStore, recordFor, type ServerRecord } from './records.ts';
+
+export interface GuestsOptions {
+  stateDir: string;
+  repoRoot: string;
+  log: (line: string) => void;
+  agentCommand: (configPath: string) => { command: string; args: string[] };
+  /** Added to every agent's environment: the local cloud's endpoints, credentials and settings. */
+  agentEnv?: Record<string, string>;
+}
+
+const AGENT_GRACE_MS = 5000;
+/** Engines get longer when their data is kept: PostgreSQL's fast stop and Redis's AOF rewrite take time. */
+const ENGINE_GRACE_MS = 15_000;
+/** Before deleting the data a clean stop still frees sockets and shared memory, but need not wait long. */
+const ENGINE_DELETE_GRACE_MS = 5000;
+
+/**
+ * The servers of the local compute host: each is a base directory plus a guest agent process
+ * (detached, its own process group) that starts its engine. The agents outlive the host; the
+ * host finds them again through its records and /proc.
+ */
+export class Guests {
+  private readonly records = new Map<string, ServerRecord>();
+  private readonly ports = new Set<number>();
+  private readonly lock = new KeyedLock();
+
+  private constructor(
+    private readonly opts: GuestsOptions,
+    private readonly store: RecordStore,
+    private readonly computeDir: string,
+  ) {}
+
+  /** `recover: false` only loads the records (to stop what an earlier run left, without rebooting it). */
+  static async open(opts: GuestsOptions, { recover = true } = {}): Promise<Guests> {
+    const computeDir = resolve(opts.stateDir, 'compute');
+    await makeTraversable(computeDir, resolve(opts.stateDir), opts.log);
+    const guests = new Guests(opts, new RecordStore(join(computeDir, 'servers')), computeDir);
+    for (const record of await guests.store.loadAll(opts.log)) {
+      guests.records.set(record.id, record);
+      guests.ports.add(record.port);
+    }
+    if (recover)
+      await Promise.all(
+        [...guests.records.values()].map((r) => guests.lock.run(r.instance_id, () => guests.recover(r))),
+      );
+    return guests;
+  }
+
+  async launch(spec: ServerSpec): Promise<Server> {
+    return this.lock.run(spec.instance_id, async () => {
+      const existing = this.byInstance(spec.instance_id);
+      if (existing) return this.view(existing);
+
+      const id = newServerId();
+      const baseDir = join(this.computeDir, id);
+      const configPath = join(baseDir, 'agent.json');
+      const port = await allocatePort(this.ports);
+      try {
+        await mkdir(baseDir, { mode: 0o755 });
+        await chmod(baseDir, 0o755); // mkdir's mode is masked by the umask
+        const config: AgentConfigFile = {
+          ...spec.agent,
+          layout: { baseDir, port, bindAddress: '127.0.0.1' },
+          flavor: spec.flavor,
+          volume_size_gb: spec.volume_size_gb,
+        };
+        await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+        const record = recordFor(id, spec, { baseDir, configPath, port });
+        // Recorded before the agent starts: a host that dies in between still knows the server.
+        await this.store.save(record);
+        this.records.set(id, record);
+        await this.startAgent(record, 'ERROR');
+        this.opts.log(`launched ${id} for instance ${spec.instance_id} on port ${port}`);
+        return this.view(record);
+      } catch (err) {
+        if (!this.records.has(id)) {
+          this.ports.delete(port);
+          await rm(baseDir, { recursive: true, force: true });
+        }
+        throw err;
+      }
+    });
+  }
+
+  async get(id: string): Promise<Server | undefined> {
+    const record = isServerId(id) ? this.records.get(id) : undefined;
+    return record && record.state === 'running' ? this.view(record) : undefined;
+  }
+
+  async list(instanceId?: string): Promise<Server[]> {
+    const records = [...this.records.values()].filter(
+      (r) => r.state === 'running' && (instanceId === undefined || r.instance_id === instanceId),
+    );
+    return Promise.all(records.map((r) => this.view(r)));
+  }
+
+  /** Kills the agent and its engine, removes the base dir and the record. Unknown ids: nothing to do. */
+  async delete(id: string): Promise<void> {
+    const known = isServerId(id) ? this.records.get(id) : undefined;
+    if (!known) return;
+    await this.lock.run(known.instance_id, async () => {
+      const record = this.records.get(id);
+      if (!record) return;
+      record.state = 'deleting';
+      await this.store.save(record);
+      await this.destroy(record);
+    });
+  }
+
+  /** Stops every agent and engine (the guests "power off"); data and records stay. */
+  async stopAll(): Promise<void> {
+    await this.lock.idle();
+    const results = await Promise.allSettled(
+      [...this.records.values()].map((r) =>
+        this.lock.run(r.instance_id, async () => {
+          await this.stopAgent(r);
+          await this.stopEngines(r, ENGINE_GRACE_MS);
+          await this.store.save(r);
+        }),
+      ),
+    );
+    // One guest that will not stop must not keep the others running.
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [message(r.reason)] : []));
+    for (const failure of failures) this.opts.log(`stopping guests: ${failure}`);
+    if (failures.length) throw new Error(`some guests did not stop: ${failures.join('; ')}`);
+  }
+
+  async idle(): Promise<void> {
+    await this.lock.idle();
+  }
+
+  private byInstance(instanceId: string): ServerRecord | undefined {
+    return [...this.records.values()].find((r) => r.instance_id === instanceId && r.state === 'running');
+  }
+
+  private async view(record: ServerRecord): Promise<Server> {
+    const server: Server = {
+      id: record.id,
+      instance_id: record.instance_id,
+      status: 'SHUTDOWN',
+      addresses: [{ address: '127.0.0.1', type: 'private', port: record.port }],
+    };
+    if (record.agentPid && (await runs(record.agentPid, record.configPath))) server.status = 'ACTIVE';
+    else if (record.failure) Object.assign(server, record.failure);
+    else server.fault = `the guest agent is not running; see ${join(record.baseDir, 'agent.log')}`;
+    return server;
+  }
+
+  /** A recorded server found at start-up: adopt its running agent, or reboot the guest. */
+  private async recover(record: ServerRecord): Promise<void> {
+    if (record.state === 'deleting') {
+      await this.destroy(record).catch((err) => this.opts.log(`${record.id}: delete still failing: ${err}`));
+      return;
+    }
+    if (record.agentPid && (await runs(record.agentPid, record.configPath))) {
+      this.opts.log(`adopted ${record.id} (agent pid ${record.agentPid})`);
+      return;
+    }
+    // A host that died between spawning an agent and recording its pid: find the agent by its
+    // config path rather than start a second one beside it.
+    const [found] = await findByCmdline(record.configPath);
+    if (found) {
+      record.agentPid = found;
+      await this.store.save(record);
+      this.opts.log(`adopted ${record.id} (agent pid ${found}, found by its config path)`);
+      return;
+    }
+    // A reboot leaves nothing running: an engine the dead agent left behind is stopped first,
+    // so that the new agent starts its engine on the existing data without a second copy.
+    try {
+      await this.stopEngines(record, ENGINE_GRACE_MS);
+    } catch (err) {
+      record.failure = { status: 'SHUTDOWN', fault: message(err) };
+      await this.store.save(record);
+      this.opts.log(`${record.id}: ${record.failure.fault}`);
+      return;
+    }
+    await this.startAgent(record, 'SHUTDOWN');
+    this.opts.log(
+      record.failure
+        ? `${record.id}: could not restart its agent: ${record.failure.fault}`
+        : `restarted the agent of ${record.id} (pid ${record.agentPid})`,
+    );
+  }
+
+  /** Spawns the agent; a failure to start is recorded as `failStatus` with a fault, not thrown. */
+  private async startAgent(record: ServerRecord, failStatus: 'ERROR' | 'SHUTDOWN'): Promise<void> {
+    delete record.agentPid;
+    try {
+      const config = JSON.parse(await readFile(record.configPath, 'utf8')) as AgentConfigFile;
+      const { command, args } = this.opts.agentCommand(record.configPath);
+      const logFd = openSync(join(record.baseDir, 'agent.log'), 'a', 0o600);
+      try {
+        // The log is a file, not a pipe: the agent keeps writing after this host has exited.
+        const child = spawn(command, args, {
+          cwd: this.opts.repoRoot,
+          env: agentEnvironment(config, this.opts.agentEnv),
+          detached: true,
+          stdio: ['ignore', logFd, logFd],
+        });
+        await new Promise<void>((ok, fail) => {
+          child.once('spawn', ok);
+          child.once('error', fail);
+        });
+        child.unref();
+        record.agentPid = child.pid;
+        delete record.failure;
+      } finally {
+        closeSync(logFd);
+      }
+    } catch (err) {
+      record.failure = { status: failStatus, fault: `the guest agent could not be started: ${message(err)}` };
+    }
+    await this.store.save(record);
+  }
+
+  private async stopAgent(record: ServerRecord): Promise<void> {
+    // The recorded pid, or else whatever runs this guest's config (a pid that never got recorded).
+    const recorded =
+      record.agentPid && (await runs(record.agentPid, record.configPath)) ? record.agentPid : undefined;
+    const pid = recorded ?? (await findByCmdline(record.configPath))[0];
+    if (!pid) return;
+    const left = await stopProcesses([pid], {
+      signalFor: () => 'SIGTERM',
+      graceMs: AGENT_GRACE_MS,
+      tree: true,
+    });
+    if (left.length) throw new Error(`the agent of ${record.id} (pid ${pid}) survived SIGKILL`);
+    // Children left in the agent's group (it leads the group: spawned detached). A pid stays
+    // reserved while a group of that id exists, so this can only reach the agent's own group.
+    trySignal(-pid, 'SIGKILL');
+  }
+
+  /**
+   * Stops the engine(s) named by pid files under the base dir. Only pids that still belong to
+   * this guest (working in or naming its base dir) are signalled: a stale pid file can name a
+   * recycled pid. PostgreSQL's fast shutdown is SIGINT (its SIGTERM waits for clients).
+   */
+  private async stopEngines(record: ServerRecord, graceMs: number): Promise<void> {
+    const files = new Set([...record.enginePidFiles, ...(await findPidFiles(record.baseDir))]);
+    const signals = new Map<number, NodeJS.Signals>();
+    for (const file of files) {
+      const pid = await readPidFile(file);
+      if (pid && pid !== process.pid && (await belongsTo(pid, record.baseDir)))
+        signals.set(pid, basename(file) === 'postmaster.pid' ? 'SIGINT' : 'SIGTERM');
+    }
+    record.enginePidFiles = [...files];
+    if (signals.size === 0) return;
+    // The main process alone gets the polite signal (PostgreSQL's backends take SIGINT as
+    // "cancel query"); the whole group gets SIGKILL if it is still there after the grace time.
+    const left = await stopProcesses([...signals.keys()], {
+      signalFor: (pid) => signals.get(pid) ?? 'SIGTERM',
+      graceMs,
+      tree: false,
+    });
+    if (left.length) throw new Error(`engine processes of ${record.id} survived SIGKILL: ${left.join(', ')}`);
+  }
+
+  private async destroy(record: ServerRecord): Promise<void> {
+    await this.stopAgent(record);
+    await this.stopEngines(record, ENGINE_DELETE_GRACE_MS);
+    await rm(record.baseDir, { recursive: true, force: true });
+    await this.store.remove(record.id);
+    this.records.delete(record.id);
+    this.ports.delete(record.port);
+    this.opts.log(`deleted ${record.id} (instance ${record.instance_id})`);
+  }
+}
+
+/** The agent reaches the local cloud's emulators through the SDK's own endpoint variables. */
+function agentEnvironment(config: AgentConfigFile, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, ...config.endpoints };
+  if (config.credentials) {
+    env.AWS_ACCESS_KEY_ID = config.credentials.accessKeyId;
+    env.AWS_SECRET_ACCESS_KEY = config.credentials.secretAccessKey;
+  }
+  return env;
+}
+
+/**
+ * Engines run as their service users (LOCAL_STACK.md pitfall 1), so every directory above a
+ * base dir must be searchable by others. Directories from the state dir down are ours to fix;
+ * above it only a warning is given.
+ */
+async function makeTraversable(
+  computeDir: string,
+  stateDir: string,
+  log: (line: string) => void,
+): Promise<void> {
+  await mkdir(computeDir, { recursive: true, mode: 0o755 });
+  await chmod(computeDir, 0o755);
+  for (let dir = stateDir; ; dir = dirname(dir)) {
+    const mode = (await stat(dir)).mode;
+    if ((mode & 0o001) === 0) {
+      if (dir === stateDir) await chmod(dir, (mode & 0o7777) | 0o001);
+      else
+        log(
+          `warning: ${dir} is not searchable by others; engines running as service users cannot reach their data`,
+        );
+    }
+    if (dirname(dir) === dir) break;
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,198 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { ServerSpec } from '../../lib/compute/driver.ts';
+import { Guests } from './guests.ts';
+
+// The local compute host: a tiny Nova over HTTP+JSON. Workflow steps (Lambda handlers, maybe in
+// serverless-offline worker threads) reach it through LocalComputeDriver; the guests it starts
+// are guest agent processes, each beside the engine it starts itself.
+//
+//   POST   /servers                 ServerSpec -> 200 Server (idempotent per instance_id)
+//   GET    /servers/{id}            200 Server | 404
+//   GET    /servers?instance_id=x   200 { servers: Server[] }
+//   DELETE /servers/{id}            204 (also for unknown ids)
+
+export interface ComputeHostOptions {
+  port: number;
+  host?: string;
+  stateDir: string;
+  repoRoot: string;
+  log?: (line: string) => void;
+  /** Replaces the agent command (tests use a fake agent); its args must name the config path. */
+  agentCommand?: (configPath: string) => { command: string; args: string[] };
+  /** Added to every agent's environment (the local cloud's endpoints and credentials). */
+  agentEnv?: Record<string, string>;
+}
+
+export interface ComputeHost {
+  endpoint: string;
+  /** `stopServers` also stops every guest's agent and engine (data and records stay). */
+  close(opts?: { stopServers?: boolean }): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 1 << 20;
+
+const ServerSpecSchema = z.object({
+  instance_id: z.string().min(1).max(128),
+  name: z.string(),
+  flavor: z.object({ id: z.string(), ram: z.number().int().positive(), vcpus: z.number().int().positive() }),
+  volume_size_gb: z.number().int().positive(),
+  datastore: z.object({ manager: z.string(), version: z.string() }),
+  agent: z.object({
+    instance_id: z.string().min(1),
+    datastore_manager: z.string().min(1),
+    datastore_version: z.string(),
+    key: z.string().min(1),
+    guest_queue_url: z.string(),
+    conductor_queue_url: z.string(),
+    region: z.string(),
+    report_interval: z.number().positive(),
+    endpoints: z.record(z.string(), z.string()).optional(),
+    credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }).optional(),
+  }),
+}) satisfies z.ZodType<ServerSpec>;
+
+export function defaultAgentCommand(
+  repoRoot: string,
+): (configPath: string) => { command: string; args: string[] } {
+  return (configPath) => ({
+    command: process.execPath,
+    args: ['--import', 'tsx', join(repoRoot, 'agent', 'main.ts'), configPath],
+  });
+}
+
+export async function startComputeHost(opts: ComputeHostOptions): Promise<ComputeHost> {
+  const log = opts.log ?? (() => {});
+  const host = opts.host ?? '127.0.0.1';
+  const guests = await Guests.open({
+    stateDir: opts.stateDir,
+    repoRoot: opts.repoRoot,
+    log,
+    agentCommand: opts.agentCommand ?? defaultAgentCommand(opts.repoRoot),
+    agentEnv: opts.agentEnv,
+  });
+
+  const server = createServer((req, res) => {
+    route(guests, req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      const message = err instanceof Error ? err.message : String(err);
+      if (status === 500) log(`${req.method} ${req.url}: ${message}`);
+      send(res, status, { error: { code: status, message } });
+    });
+  });
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(opts.port, host, () => ok());
+    });
+  } catch (err) {
+    // No host will answer for the guests just rebooted: stop them rather than leave them running.
+    await guests.idle();
+    await guests.stopAll();
+    throw err;
+  }
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+
+  let closed = false;
+  return {
+    endpoint: `http://${host}:${port}`,
+    async close({ stopServers = false } = {}) {
+      // Once closed, this host's view of the guests is stale (another host may own them now).
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      });
+      await guests.idle();
+      if (stopServers) await guests.stopAll();
+    },
+  };
+}
+
+/**
+ * Stops every guest an earlier run left running (a host killed outright cannot stop them),
+ * without rebooting any: for `--wipe`, before the state directory and its records are removed.
+ */
+export async function stopComputeLeftovers(opts: {
+  stateDir: string;
+  repoRoot: string;
+  log?: (line: string) => void;
+}) {
+  const log = opts.log ?? (() => {});
+  const guests = await Guests.open(
+    { ...opts, log, agentCommand: defaultAgentCommand(opts.repoRoot) },
+    { recover: false },
+  );
+  await guests.stopAll();
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function route(guests: Guests, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://compute.local');
+  const parts = url.pathname.split('/').filter(Boolean);
+  if (parts[0] !== 'servers' || parts.length > 2) throw new HttpError(404, `no route ${url.pathname}`);
+  const id = parts[1] === undefined ? undefined : safeDecode(parts[1]);
+
+  if (id === undefined && req.method === 'POST') {
+    const parsed = ServerSpecSchema.safeParse(await readJson(req));
+    if (!parsed.success) throw new HttpError(400, `invalid server spec: ${z.prettifyError(parsed.error)}`);
+    return send(res, 200, await guests.launch(parsed.data));
+  }
+  if (id === undefined && req.method === 'GET') {
+    const instanceId = url.searchParams.get('instance_id') ?? undefined;
+    return send(res, 200, { servers: await guests.list(instanceId) });
+  }
+  if (id !== undefined && req.method === 'GET') {
+    const server = await guests.get(id);
+    if (!server) throw new HttpError(404, `server ${id} not found`);
+    return send(res, 200, server);
+  }
+  if (id !== undefined && req.method === 'DELETE') {
+    await guests.delete(id);
+    res.writeHead(204).end();
+    return;
+  }
+  throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
+}
+
+/** A malformed escape is just an id no server has. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'request body too large');
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'request body is not valid JSON');
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { GuestAgentConfig, ServerSpec } from '../../lib/compute/driver.ts';
+
+// What the compute host remembers about each server, one JSON file per server, so that a host
+// started again on the same state directory finds its guests (adopts or reboots them).
+
+const SERVER_ID = /^srv-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Ids reach file paths: only ids of our own shape are ever used there. */
+export function isServerId(id: string): boolean {
+  return SERVER_ID.test(id);
+}
+
+export function newServerId(): string {
+  return `srv-${randomUUID()}`;
+}
+
+export interface ServerRecord {
+  id: string;
+  instance_id: string;
+  name: string;
+  flavor: ServerSpec['flavor'];
+  volume_size_gb: number;
+  datastore: ServerSpec['datastore'];
+  /** The agent's config without its secrets (the key and credentials live only in agent.json). */
+  agent: Omit<GuestAgentConfig, 'key' | 'credentials'>;
+  created: string;
+  baseDir: string;
+  configPath: string;
+  port: number;
+  agentPid?: number;
+  /** Engine pid files seen under baseDir, kept so that a later stop knows where to look. */
+  enginePidFiles: string[];
+  /** `deleting` survives a crash mid-delete: the next start finishes the job. */
+  state: 'running' | 'deleting';
+  /** Set when the agent could not be started; cleared by the next successful start. */
+  failure?: { status: 'ERROR' | 'SHUTDOWN'; fault: string };
+}
+
+export function recordFor(
+  id: string,
+  spec: ServerSpec,
+  layout: { baseDir: string; configPath: string; port: number },
+): ServerRecord {
+  const { key: _key, credentials: _credentials, ...agent } = spec.agent;
+  return {
+    id,
+    instance_id: spec.instance_id,
+    name: spec.name,
+    flavor: spec.flavor,
+    volume_size_gb: spec.volume_size_gb,
+    datastore: spec.datastore,
+    agent,
+    created: new Date().toISOString(),
+    ...layout,
+    enginePidFiles: [],
+    state: 'running',
+  };
+}
+
+export class RecordStore {
+  constructor(private readonly dir: string) {}
+
+  async loadAll(log: (line: string) => void): Promise<ServerRecord[]> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const out: ServerRecord[] = [];
+    for (const name of await readdir(this.dir)) {
+      const id = name.replace(/\.json$/, '');
+      if (!name.endsWith('.json') || !isServerId(id)) continue;
+      try {
+        const record = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as ServerRecord;
+        if (record.id === id) out.push(record);
+      } catch (err) {
+        log(`ignoring unreadable server record ${name}: ${err instanceof Error ? err.message : err}`);
+      }
+    }
+    return out;
+  }
+
+  /** Written to a temporary file and renamed, so a crash never leaves half a record. */
+  async save(record: ServerRecord): Promise<void> {
+    const path = join(this.dir, `${record.id}.json`);
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(record, null, 2), { mode: 0o600 });
+    await rename(tmp, path);
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(join(this.dir, `${id}.json`), { force: true });
+  }
+}

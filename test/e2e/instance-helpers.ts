@@ -1,0 +1,50 @@
+import { waitUntil } from '../../local/wait.ts';
+import { call, type Login } from './helpers.ts';
+
+export type InstanceView = Record<string, unknown> & {
+  id: string;
+  status: string;
+  operating_status: string;
+  addresses?: { address: string; type: string; port?: number }[];
+  fault?: { message: string };
+  server_id?: string;
+};
+
+export async function showInstance(who: Login, id: string) {
+  return call('GET', `/v1.0/${who.projectId}/instances/${id}`, who.token);
+}
+
+/** Polls show until `done` holds (or the instance is gone when `done` is 'gone'). */
+export async function waitForInstance(
+  who: Login,
+  id: string,
+  done: ((i: InstanceView) => boolean) | 'gone',
+  timeoutMs = 150_000,
+): Promise<InstanceView | undefined> {
+  return waitUntil(
+    `instance ${id}`,
+    async () => {
+      const res = await showInstance(who, id);
+      if (done === 'gone') return res.status === 404 ? ({} as InstanceView) : undefined;
+      const view = res.json?.instance as InstanceView | undefined;
+      if (view?.status === 'ERROR' && !done(view))
+        throw new Error(`instance ${id} failed: ${JSON.stringify(view.fault)}`);
+      return view && done(view) ? view : undefined;
+    },
+    { timeoutMs, intervalMs: 500 },
+  ).then((v) => (done === 'gone' ? undefined : v));
+}
+
+export const healthy = (i: InstanceView) => i.status === 'ACTIVE' && i.operating_status === 'HEALTHY';
+
+export async function createInstance(who: Login, body: Record<string, unknown>) {
+  const res = await call('POST', `/v1.0/${who.projectId}/instances`, who.token, { instance: body });
+  if (res.status !== 200) throw new Error(`create: ${res.status} ${res.text}`);
+  return res.json?.instance as InstanceView;
+}
+
+export function endpointOf(view: InstanceView): { host: string; port: number } {
+  const address = view.addresses?.[0];
+  if (!address) throw new Error(`instance ${view.id} shows no address`);
+  return { host: address.address, port: address.port ?? 0 };
+}

@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AgentConfigFile, ServerSpec } from '../../lib/compute/driver.ts';
+import { LocalComputeDriver } from '../../lib/compute/local.ts';
+import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
+import { cmdlineOf, isAlive } from '../../local/compute/procs.ts';
+import { freePort } from '../../local/ports.ts';
+import { waitUntil } from '../../local/wait.ts';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
+
+// A stand-in for agent/main.ts: reads its config, starts an "engine" (sleep) detached in its own
+// process group in the base dir, leaves the engine's pid in engine.pid, as the real agent does.
+const FAKE_AGENT = `
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const config = JSON.parse(fs.readFileSync(process.argv[1], 'utf8'));
+const engine = spawn('sleep', ['600'], { cwd: config.layout.baseDir, detached: true, stdio: 'ignore' });
+engine.unref();
+fs.writeFileSync(config.layout.baseDir + '/engine.pid', engine.pid + '\\n');
+console.log('fake agent', process.pid, 'engine', engine.pid);
+setInterval(() => {}, 1000);
+`;
+
+const hosts: ComputeHost[] = [];
+const seenPids = new Set<number>();
+const logs: string[] = [];
+let stateDir = '';
+
+async function startHost(): Promise<{ host: ComputeHost; driver: LocalComputeDriver }> {
+  stateDir ||= await mkdtemp(join(tmpdir(), 'troveless-compute-'));
+  const host = await startComputeHost({
+    port: await freePort(),
+    stateDir,
+    repoRoot,
+    log: (line) => logs.push(line),
+    agentCommand: (configPath) => ({ command: process.execPath, args: ['-e', FAKE_AGENT, configPath] }),
+  });
+  hosts.push(host);
+  return { host, driver: new LocalComputeDriver(host.endpoint) };
+}
+
+function specFor(instanceId: string): ServerSpec {
+  return {
+    instance_id: instanceId,
+    name: `db-${instanceId.slice(0, 8)}`,
+    flavor: { id: '1', ram: 512, vcpus: 1 },
+    volume_size_gb: 1,
+    datastore: { manager: 'redis', version: '7' },
+    agent: {
+      instance_id: instanceId,
+      datastore_manager: 'redis',
+      datastore_version: '7',
+      key: 'aW5zdGFuY2Uta2V5',
+      guest_queue_url: 'http://127.0.0.1:9324/000000000000/guest-x',
+      conductor_queue_url: 'http://127.0.0.1:9324/000000000000/conductor',
+      region: 'us-east-1',
+      report_interval: 10,
+      endpoints: { AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324' },
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    },
+  };
+}
+
+const baseDirOf = (serverId: string) => join(stateDir, 'compute', serverId);
+
+/** The host's own record of the server: the only place the agent's pid is written down. */
+async function agentPid(serverId: string): Promise<number> {
+  const record = JSON.parse(await readFile(join(stateDir, 'compute', 'servers', `${serverId}.json`), 'utf8'));
+  const pid = (record as { agentPid?: number }).agentPid;
+  if (!pid) throw new Error(`no agent pid recorded for ${serverId}`);
+  seenPids.add(pid);
+  return pid;
+}
+
+/** The fake engine's pid, once the agent has written it. */
+async function enginePid(serverId: string): Promise<number> {
+  const pid = await waitUntil('engine.pid', async () => {
+    const text = await readFile(join(baseDirOf(serverId), 'engine.pid'), 'utf8').catch(() => '');
+    return /^\d+\n$/.test(text) ? Number(text) : undefined;
+  });
+  seenPids.add(pid);
+  return pid;
+}
+
+const gone = (pid: number) =>
+  waitUntil(`pid ${pid} gone`, async () => ((await isAlive(pid)) ? undefined : true));
+
+afterAll(async () => {
+  for (const host of hosts) await host.close({ stopServers: true }).catch(() => {});
+  // Should nothing else have stopped them, nothing outlives the test.
+  for (const pid of seenPids) {
+    const cmdline = await cmdlineOf(pid);
+    if (!(await isAlive(pid)) || !(cmdline.includes(stateDir) || cmdline.includes('sleep 600'))) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('local compute host', () => {
+  it('launches idempotently, survives a host restart, reports a dead agent, deletes everything', async () => {
+    const first = await startHost();
+    const spec = specFor(randomUUID());
+
+    const server = await first.driver.launch(spec);
+    expect(server.status).toBe('ACTIVE');
+    expect(server.instance_id).toBe(spec.instance_id);
+    const address = server.addresses[0];
+    expect(address?.address).toBe('127.0.0.1');
+    expect(address?.port).toBeGreaterThanOrEqual(20000);
+    expect(address?.port).toBeLessThanOrEqual(32000);
+
+    const baseDir = baseDirOf(server.id);
+    expect((await stat(baseDir)).mode & 0o777).toBe(0o755);
+    const configPath = join(baseDir, 'agent.json');
+    expect((await stat(configPath)).mode & 0o777).toBe(0o600);
+    const config = JSON.parse(await readFile(configPath, 'utf8')) as AgentConfigFile;
+    expect(config).toMatchObject({
+      key: spec.agent.key,
+      layout: { baseDir, port: address?.port, bindAddress: '127.0.0.1' },
+      flavor: spec.flavor,
+    });
+    const record = await readFile(join(stateDir, 'compute', 'servers', `${server.id}.json`), 'utf8');
+    expect(record).not.toContain(spec.agent.key);
+
+    const agent = await agentPid(server.id);
+    const engine = await enginePid(server.id);
+    expect(await isAlive(agent)).toBe(true);
+
+    // A retried launch step gets the same server, not a second agent.
+    expect(await first.driver.launch(spec)).toEqual(server);
+    expect(await agentPid(server.id)).toBe(agent);
+
+    // The host goes away and comes back: the running agent is adopted, not restarted.
+    await first.host.close();
+    expect(await isAlive(agent)).toBe(true);
+    const second = await startHost();
+    expect(await second.driver.get(server.id)).toEqual(server);
+    expect(await agentPid(server.id)).toBe(agent);
+
+    process.kill(agent, 'SIGKILL');
+    const down = await waitUntil('SHUTDOWN', async () => {
+      const s = await second.driver.get(server.id);
+      return s?.status === 'SHUTDOWN' ? s : undefined;
+    });
+    expect(down.fault).toContain('agent.log');
+    expect(await isAlive(engine)).toBe(true); // the engine outlived its agent: delete must find it
+
+    await second.driver.terminate(server.id);
+    expect(await isAlive(engine)).toBe(false);
+    expect(existsSync(baseDir)).toBe(false);
+    expect(await second.driver.get(server.id)).toBeUndefined();
+    await expect(second.driver.terminate(server.id)).resolves.toBeUndefined();
+    await expect(second.driver.terminate(`srv-${randomUUID()}`)).resolves.toBeUndefined();
+    await second.host.close();
+  });
+
+  it('stops every guest on close({ stopServers }) and reboots them on the next start', async () => {
+    const first = await startHost();
+    const spec = specFor(randomUUID());
+    const server = await first.driver.launch(spec);
+    const agent = await agentPid(server.id);
+    const engine = await enginePid(server.id);
+
+    await first.host.close({ stopServers: true });
+    await gone(agent);
+    await gone(engine);
+    expect(existsSync(join(baseDirOf(server.id), 'agent.json'))).toBe(true); // data stays
+
+    const second = await startHost();
+    const rebooted = await second.driver.get(server.id);
+    expect(rebooted?.status).toBe('ACTIVE');
+    expect(rebooted?.addresses).toEqual(server.addresses); // same port: the engine's config keeps it
+    const newAgent = await agentPid(server.id);
+    expect(newAgent).not.toBe(agent);
+    expect(await isAlive(newAgent)).toBe(true);
+    const newEngine = await waitUntil('a new engine', async () => {
+      const pid = await enginePid(server.id);
+      return pid === engine ? undefined : pid;
+    });
+
+    await second.driver.terminate(server.id);
+    expect(await isAlive(newAgent)).toBe(false);
+    expect(await isAlive(newEngine)).toBe(false);
+    await second.host.close({ stopServers: true });
+    expect(logs.some((l) => l.startsWith('adopted '))).toBe(true);
+  });
+
+  it('shows SHUTDOWN with a fault when a guest cannot be rebooted, and still deletes it', async () => {
+    const first = await startHost();
+    const server = await first.driver.launch(specFor(randomUUID()));
+    const agent = await agentPid(server.id);
+    await enginePid(server.id);
+    await first.host.close({ stopServers: true });
+    await gone(agent);
+    await rm(join(baseDirOf(server.id), 'agent.json'));
+
+    const second = await startHost();
+    const broken = await second.driver.get(server.id);
+    expect(broken?.status).toBe('SHUTDOWN');
+    expect(broken?.fault).toMatch(/could not be started/);
+    await second.driver.terminate(server.id);
+    expect(existsSync(baseDirOf(server.id))).toBe(false);
+    await second.host.close({ stopServers: true });
+  });
+
+  it('stops the guests a vanished host left running (before a wipe), without rebooting them', async () => {
+    const first = await startHost();
+    const server = await first.driver.launch(specFor(randomUUID()));
+    const agent = await agentPid(server.id);
+    const engine = await enginePid(server.id);
+    await first.host.close(); // as if the local cloud had been killed: the guest keeps running
+    expect(await isAlive(agent)).toBe(true);
+
+    await stopComputeLeftovers({ stateDir, repoRoot });
+    expect(await isAlive(agent)).toBe(false);
+    expect(await isAlive(engine)).toBe(false);
+    expect(await agentPid(server.id)).toBe(agent); // not rebooted
+  });
+});
