@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startComputeHost, stopComputeLeftovers } from './compute/host.ts';
@@ -81,11 +81,21 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   await checkPrerequisites({ java: !opts.external?.dynamodb });
 
   const logDir = join(opts.stateDir, 'logs');
+  // Handlers are bundled per cloud (a running `npm start` and the test cloud must not delete each
+  // other's), and inside the repository whatever the state dir, so that the AWS SDK, which the
+  // bundles leave to the Lambda runtime, resolves from node_modules.
+  const buildDir = join(
+    opts.root,
+    '.local',
+    'build',
+    createHash('sha1').update(resolve(opts.stateDir)).digest('hex').slice(0, 12),
+  );
   const procs = new ProcessGroup(pidFile);
   const closers: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
     await procs.stopAll();
+    await rm(buildDir, { recursive: true, force: true });
   };
 
   try {
@@ -144,7 +154,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       env: { ...process.env, ...env },
       cwd: opts.root,
       logDir,
-      buildDir: relative(opts.root, join(opts.stateDir, 'build')),
+      buildDir: relative(opts.root, buildDir),
     });
     const invoke = lambdaInvoker(lambda);
     // The catalog (datastores, versions, flavors) is seeded at every start, as on every deploy.
