@@ -76,6 +76,7 @@ export async function markReady(input: StepInput) {
   await updateInstance(item.project_id, item.id, {
     set: { task_status: 'NONE' },
     remove: ['sealed_prepare', 'fault'],
+    condition: { expression: 'task_status = :building', values: { ':building': 'BUILDING' } },
   });
   return {};
 }
@@ -85,7 +86,11 @@ export async function endTask(input: StepInput & { error?: { Error?: string; Cau
   const item = await instanceOf(input);
   const set: Record<string, unknown> = { task_status: 'NONE' };
   if (input.error) set.fault = faultOf(input.error);
-  await updateInstance(item.project_id, item.id, { set });
+  // Only our own task is ended: a delete that started meanwhile keeps its DELETING.
+  await updateInstance(item.project_id, item.id, {
+    set,
+    condition: { expression: 'task_status = :rebooting', values: { ':rebooting': 'REBOOTING' } },
+  });
   return {};
 }
 

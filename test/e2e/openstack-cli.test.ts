@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../local/prerequisites.ts';
+import { waitUntil } from '../../local/wait.ts';
 import { api } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -40,5 +41,84 @@ describe('openstack CLI', () => {
   it('reports a wrong password as an authentication failure', async () => {
     const failed = openstackAs('wrong', 'database', 'instance', 'list');
     await expect(failed).rejects.toMatchObject({ stderr: expect.stringMatching(/authentication/i) });
+  });
+
+  it('lists datastores, their versions, flavors and limits', async () => {
+    const datastores = JSON.parse((await openstack('datastore', 'list', '-f', 'json')).stdout) as {
+      Name: string;
+    }[];
+    expect(datastores.map((d) => d.Name).sort()).toEqual(['mariadb', 'mysql', 'postgresql', 'redis']);
+    const versions = JSON.parse(
+      (await openstack('datastore', 'version', 'list', 'mysql', '-f', 'json')).stdout,
+    );
+    expect(versions).toEqual([expect.objectContaining({ Name: '10.11' })]);
+    const flavors = JSON.parse((await openstack('database', 'flavor', 'list', '-f', 'json')).stdout) as {
+      Name: string;
+    }[];
+    expect(flavors.map((f) => f.Name)).toContain('ds512M');
+    // troveclient prints the limits as a property table whatever the format asked for.
+    const limits = (await openstack('database', 'limit', 'list')).stdout;
+    expect(limits).toMatch(/\|\s*max_instances\s*\|\s*10\s*\|/);
+    expect(limits).toMatch(/\|\s*verb\s*\|\s*ABSOLUTE\s*\|/);
+  });
+
+  it('creates, shows, restarts and deletes an instance', async () => {
+    const name = `cli-${Date.now()}`;
+    const created = JSON.parse(
+      (
+        await openstack(
+          'database',
+          'instance',
+          'create',
+          name,
+          '--flavor',
+          '7',
+          '--size',
+          '1',
+          '--datastore',
+          'redis',
+          '--datastore-version',
+          '7.0',
+          '-f',
+          'json',
+        )
+      ).stdout,
+    ) as { id: string; status: string };
+    expect(created.status).toBe('BUILD');
+    const shown = await waitUntil(
+      'instance ACTIVE through the CLI',
+      async () => {
+        const view = JSON.parse((await openstack('database', 'instance', 'show', name, '-f', 'json')).stdout);
+        return view.status === 'ACTIVE' && view.operating_status === 'HEALTHY' ? view : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    expect(shown.id).toBe(created.id);
+    const listed = JSON.parse((await openstack('database', 'instance', 'list', '-f', 'json')).stdout) as {
+      ID: string;
+    }[];
+    expect(listed.map((i) => i.ID)).toContain(created.id);
+    await openstack('database', 'instance', 'restart', created.id);
+    await waitUntil(
+      'instance ACTIVE again after the restart',
+      async () => {
+        const view = JSON.parse(
+          (await openstack('database', 'instance', 'show', created.id, '-f', 'json')).stdout,
+        );
+        return view.status === 'ACTIVE' ? view : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    await openstack('database', 'instance', 'delete', created.id);
+    await waitUntil(
+      'instance gone from the CLI list',
+      async () => {
+        const list = JSON.parse((await openstack('database', 'instance', 'list', '-f', 'json')).stdout) as {
+          ID: string;
+        }[];
+        return list.some((i) => i.ID === created.id) ? undefined : true;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
   });
 });
