@@ -4,6 +4,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seal } from '../../lib/guest/protocol.ts';
+import { lambdaInvoker } from '../../local/lambda.ts';
 import { waitUntil } from '../../local/wait.ts';
 import { call, cloud, type Login, login } from './helpers.ts';
 import {
@@ -146,5 +147,15 @@ describe('a running redis instance', () => {
     process.kill(agents[0] as number, 'SIGKILL');
     const silent = await waitForInstance(admin, ready.id, (i) => i.operating_status === 'ERROR', 60_000);
     expect(silent?.status).toBe('ACTIVE');
+  });
+
+  it('shows SHUTDOWN once the scheduled server sync has seen its server stop', async () => {
+    // The schedule runs every minute; the test invokes the same function rather than wait.
+    const invoke = lambdaInvoker(cloud().endpoints.lambda);
+    const outcome = (await invoke('troveless-local-syncServerStatus', {})) as { changed: number };
+    expect(outcome.changed).toBeGreaterThanOrEqual(1);
+    const view = (await showInstance(admin, ready.id)).json?.instance as InstanceView;
+    expect(view).toMatchObject({ status: 'SHUTDOWN', operating_status: '' });
+    expect(view.fault?.message).toEqual(expect.any(String));
   });
 });
