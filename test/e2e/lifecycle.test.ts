@@ -4,10 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import Redis from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/ports.ts';
 import { waitUntil } from '../../local/wait.ts';
+import { processesMentioning } from './processes.ts';
 
 // `npm start` as a user runs it: in the foreground, state kept under its state directory across
 // restarts, wiped on request, and Ctrl-C (SIGINT) leaves no process or port behind.
@@ -40,7 +41,7 @@ describe('npm start', () => {
       stateDir = await mkdtemp(join(tmpdir(), 'troveless-start-'));
       ports = await Promise.all(Array.from({ length: 7 }, freePort));
       const names = ['API', 'LAMBDA', 'DYNAMODB', 'SQS', 'S3', 'STEPFUNCTIONS', 'COMPUTE'];
-      env = { ...process.env, TROVELESS_STATE_DIR: stateDir };
+      env = { ...process.env, TROVELESS_STATE_DIR: stateDir, TROVELESS_REPORT_INTERVAL: '2' };
       names.forEach((n, i) => {
         env[`TROVELESS_${n}_PORT`] = String(ports[i]);
       });
@@ -75,34 +76,80 @@ describe('npm start', () => {
     for (const port of ports) expect(await listening(port), `port ${port} still open`).toBe(false);
   }
 
-  const ddb = () =>
-    new DynamoDBClient({
-      endpoint: `http://127.0.0.1:${ports[2]}`,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  const apiBase = () => `http://127.0.0.1:${ports[0]}`;
+  async function adminToken(): Promise<{ token: string; project: string }> {
+    const res = await fetch(`${apiBase()}/v3/auth/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: { user: { name: 'admin', password: 'admin', domain: { id: 'default' } } },
+          },
+          scope: { project: { name: 'admin', domain: { id: 'default' } } },
+        },
+      }),
     });
-  const key = { project_id: { S: 'p' }, id: { S: 'kept-across-restarts' } };
-  const read = async () =>
-    (await ddb().send(new GetItemCommand({ TableName: 'troveless-local-instances', Key: key }))).Item;
+    const body = (await res.json()) as { token: { project: { id: string } } };
+    return { token: res.headers.get('x-subject-token') ?? '', project: body.token.project.id };
+  }
+  async function api(method: string, path: string, body?: object) {
+    const { token, project } = await adminToken();
+    const res = await fetch(`${apiBase()}/v1.0/${project}${path}`, {
+      method,
+      headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  }
+  async function waitHealthy(id: string) {
+    return waitUntil(
+      'instance healthy',
+      async () => {
+        const view = (await api('GET', `/instances/${id}`)).json?.instance as
+          | Record<string, unknown>
+          | undefined;
+        return view?.status === 'ACTIVE' && view.operating_status === 'HEALTHY' ? view : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+  }
+  async function redisAt(view: Record<string, unknown>) {
+    const port = (view.addresses as { port: number }[])[0]?.port ?? 0;
+    const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    return redis;
+  }
 
-  it('keeps state across a restart, wipes it on request, and stops everything on Ctrl-C', async () => {
+  it('keeps instances and their data across a restart, wipes on request, and stops everything on Ctrl-C', async () => {
     const first = await start();
     expect(first.output()).toMatch(/Trove API \(v1\.0\)\s+http:\/\/127\.0\.0\.1:\d+\/v1\.0\/<project_id>/);
-    expect(first.pids.length).toBeGreaterThanOrEqual(3);
-    await ddb().send(
-      new PutItemCommand({
-        TableName: 'troveless-local-instances',
-        Item: { ...key, name: { S: 'x' }, created: { S: 'c' }, updated: { S: 'u' } },
-      }),
-    );
+    const created = await api('POST', '/instances', {
+      instance: { name: 'survivor', flavorRef: '7', volume: { size: 1 }, datastore: { type: 'redis' } },
+    });
+    const id = String((created.json?.instance as { id: string }).id);
+    const ready = await waitHealthy(id);
+    const writer = await redisAt(ready);
+    await writer.set('kv', 'kept');
+    await writer.save();
+    writer.disconnect();
+    const serverId = String(ready.server_id);
     await interrupt(first);
+    // Ctrl-C stops the guests too: no agent or engine of the instance is left.
+    expect(processesMentioning(serverId)).toEqual([]);
 
     const second = await start();
-    expect((await read())?.name?.S).toBe('x');
+    const back = await waitHealthy(id);
+    const reader = await redisAt(back);
+    expect(await reader.get('kv')).toBe('kept');
+    reader.disconnect();
     await interrupt(second);
 
     const wiped = await start('--wipe');
-    expect(await read()).toBeUndefined();
+    expect((await api('GET', '/instances')).json).toEqual({ instances: [] });
     await interrupt(wiped);
+    expect(processesMentioning(serverId)).toEqual([]);
   });
 });
