@@ -82,6 +82,11 @@ describe('serverless package', () => {
     );
   });
 
+  it('runs the server-status sync on a schedule', () => {
+    const rules = ofType(dev, 'AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression);
+    expect(rules).toContain('rate(1 minute)');
+  });
+
   it('gives each function its own role with only what it needs', () => {
     const roles = Object.fromEntries(ofType(dev, 'AWS::IAM::Role'));
     const list = JSON.stringify(roles.InstancesListIamRoleLambdaExecution);
