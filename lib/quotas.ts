@@ -1,4 +1,4 @@
-import { QueryCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type TransactWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from './config.ts';
 import { documents } from './dynamo.ts';
 
@@ -78,4 +78,21 @@ export async function quotaChanges(projectId: string, deltas: Deltas) {
 
 export function quotaExceededMessage(resources: Resource[]): string {
   return `Quota exceeded for resources: [${resources.map((r) => `'${r}'`).join(', ')}].`;
+}
+
+/** Admin: sets per-project limits (-1 = unlimited), as `PUT /mgmt/quotas/{project}`. */
+export async function setQuotaLimits(
+  projectId: string,
+  limits: Partial<Record<Resource, number>>,
+): Promise<void> {
+  for (const [resource, limit] of Object.entries(limits)) {
+    await documents.send(
+      new UpdateCommand({
+        TableName: config.quotasTable,
+        Key: { project_id: projectId, resource },
+        UpdateExpression: 'SET hard_limit = :l',
+        ExpressionAttributeValues: { ':l': limit },
+      }),
+    );
+  }
 }

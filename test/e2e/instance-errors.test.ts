@@ -99,3 +99,40 @@ describe('unknown and foreign instances', () => {
     expect(res.status).toBe(400);
   });
 });
+
+describe('quotas', () => {
+  it('refuses a create over the project quota with 413 overLimit, and creates nothing', async () => {
+    const admin = await login('admin', 'admin');
+    const demo = await login('demo', 'demo');
+    const set = (instances: number) =>
+      call('PUT', `/v1.0/${admin.projectId}/mgmt/quotas/${demo.projectId}`, admin.token, {
+        quotas: { instances },
+      });
+    expect((await set(0)).status).toBe(200);
+    try {
+      const limits = await call('GET', `/v1.0/${demo.projectId}/limits`, demo.token);
+      expect((limits.json?.limits as object[])[0]).toMatchObject({ verb: 'ABSOLUTE', max_instances: 0 });
+      const res = await call('POST', `/v1.0/${demo.projectId}/instances`, demo.token, { instance: base });
+      expect(res.status).toBe(413);
+      expect(res.json).toEqual({
+        overLimit: { code: 413, message: "Quota exceeded for resources: ['instances']." },
+      });
+      expect((await call('GET', `/v1.0/${demo.projectId}/instances`, demo.token)).json).toEqual({
+        instances: [],
+      });
+      const shown = await call('GET', `/v1.0/${demo.projectId}/mgmt/quotas/${demo.projectId}`, demo.token);
+      expect(shown.json?.quotas).toContainEqual({ resource: 'instances', in_use: 0, reserved: 0, limit: 0 });
+    } finally {
+      await set(10);
+    }
+  });
+
+  it('lets only admins change quotas', async () => {
+    const demo = await login('demo', 'demo');
+    const res = await call('PUT', `/v1.0/${demo.projectId}/mgmt/quotas/${demo.projectId}`, demo.token, {
+      quotas: { instances: 100 },
+    });
+    expect(res.status).toBe(401);
+    expect(res.json).toMatchObject({ unauthorized: { code: 401 } });
+  });
+});
