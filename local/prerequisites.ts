@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 
 export class MissingPrerequisite extends Error {}
 
@@ -19,6 +19,18 @@ const JAVA: Requirement = {
   debianPackages: ['default-jre-headless'],
 };
 
+const ENGINES: Requirement = {
+  what: 'The database engines (MariaDB 10.11, PostgreSQL 15, Redis 7) the local compute host runs',
+  present: () =>
+    [
+      '/usr/sbin/mariadbd',
+      '/usr/bin/mariadb-install-db',
+      '/usr/bin/redis-server',
+      '/usr/lib/postgresql/15/bin/postgres',
+    ].every((path) => existsSync(path)),
+  debianPackages: ['mariadb-server', 'mariadb-client', 'mariadb-backup', 'redis-server', 'postgresql-15'],
+};
+
 /** Root on a Debian-like machine may install what is missing itself; elsewhere we say what to install. */
 function canInstall(): boolean {
   return process.getuid?.() === 0 && existsSync('/etc/debian_version') && onPath('apt-get');
@@ -26,6 +38,9 @@ function canInstall(): boolean {
 
 export function installDebianPackages(packages: string[], log: (line: string) => void = console.log): void {
   log(`installing Debian packages: ${packages.join(' ')}`);
+  // There is no init system to run the packages' own services, and we start engines ourselves.
+  if (!existsSync('/usr/sbin/policy-rc.d'))
+    writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755 });
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const install = () =>
     execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], {
@@ -42,7 +57,7 @@ export function installDebianPackages(packages: string[], log: (line: string) =>
 }
 
 export async function checkPrerequisites(needs: { java: boolean }): Promise<void> {
-  const required = [needs.java ? JAVA : undefined].filter((r): r is Requirement => r !== undefined);
+  const required = [needs.java ? JAVA : undefined, ENGINES].filter((r): r is Requirement => r !== undefined);
   for (const req of required) {
     if (req.present()) continue;
     if (canInstall()) {
