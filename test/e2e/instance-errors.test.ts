@@ -111,7 +111,10 @@ describe('quotas', () => {
     expect((await set(0)).status).toBe(200);
     try {
       const limits = await call('GET', `/v1.0/${demo.projectId}/limits`, demo.token);
-      expect((limits.json?.limits as object[])[0]).toMatchObject({ verb: 'ABSOLUTE', max_instances: 0 });
+      expect((limits.json as { limits: object[] }).limits[0]).toMatchObject({
+        verb: 'ABSOLUTE',
+        max_instances: 0,
+      });
       const res = await call('POST', `/v1.0/${demo.projectId}/instances`, demo.token, { instance: base });
       expect(res.status).toBe(413);
       expect(res.json).toEqual({

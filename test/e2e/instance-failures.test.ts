@@ -94,7 +94,9 @@ describe('a running redis instance', () => {
     expect(foreign.status).toBe(403);
     const removed = await call('DELETE', `/v1.0/${demo.projectId}/instances/${ready.id}`, demo.token);
     expect(removed.status).toBe(404);
-    expect(((await showInstance(admin, ready.id)).json?.instance as InstanceView).status).toBe('ACTIVE');
+    expect(((await showInstance(admin, ready.id)).json as { instance: InstanceView }).instance.status).toBe(
+      'ACTIVE',
+    );
   });
 
   it('ignores forged heartbeats and forged orders', async () => {

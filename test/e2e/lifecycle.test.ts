@@ -129,7 +129,7 @@ describe('npm start', () => {
     const created = await api('POST', '/instances', {
       instance: { name: 'survivor', flavorRef: '7', volume: { size: 1 }, datastore: { type: 'redis' } },
     });
-    const id = String((created.json?.instance as { id: string }).id);
+    const id = String((created.json as { instance: { id: string } }).instance.id);
     const ready = await waitHealthy(id);
     const writer = await redisAt(ready);
     await writer.set('kv', 'kept');
