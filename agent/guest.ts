@@ -4,6 +4,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aw
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
 import { GuestRequest, nowSeconds, openEnvelope, verifySignature } from '../lib/guest/protocol.ts';
 import { decryptWith } from '../lib/guest/sealed.ts';
+import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, UserSpec } from './engines/manager.ts';
 import type { Reporter } from './reporter.ts';
@@ -147,10 +148,15 @@ export class Guest {
       case 'get_filesystem_stats':
         return this.engine.filesystemStats();
       default:
-        throw Object.assign(new Error(`Operation ${method} is not supported by this guest.`), {
-          name: 'NotImplemented',
-        });
+        return runDataOperation(this.engine, method, this.withSecrets(args));
     }
+  }
+
+  /** Passwords arrive encrypted with this guest's key, inside the signed order. */
+  private withSecrets(args: Record<string, unknown>): Record<string, unknown> {
+    if (typeof args.sealed !== 'string') return args;
+    const { sealed, ...rest } = args;
+    return { ...rest, ...(decryptWith(this.key, sealed) as Record<string, unknown>) };
   }
 
   private async prepare(args: Record<string, unknown>): Promise<null> {

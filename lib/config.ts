@@ -17,6 +17,11 @@ export const config = {
   instancesTable: process.env.TROVELESS_INSTANCES_TABLE || 'troveless-dev-instances',
   pageSize: intFromEnv('TROVELESS_PAGE_SIZE', 20),
   quotasTable: process.env.TROVELESS_QUOTAS_TABLE || 'troveless-dev-quotas',
+  operationsTable: process.env.TROVELESS_OPERATIONS_TABLE || 'troveless-dev-operations',
+  /** Trove's agent_call_low_timeout / agent_call_high_timeout for calls an API request waits on;
+   * capped below API Gateway's 29 s limit. */
+  callLowTimeoutSeconds: intFromEnv('TROVELESS_AGENT_CALL_LOW_TIMEOUT', 15),
+  callHighTimeoutSeconds: Math.min(intFromEnv('TROVELESS_AGENT_CALL_HIGH_TIMEOUT', 180), 25),
   /** Trove's agent_heartbeat_expiry: a guest silent this long shows operating_status ERROR. */
   heartbeatExpirySeconds: intFromEnv('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90),
   /** Trove's report_interval: seconds between guest heartbeats. */

@@ -10,11 +10,16 @@ import {
   tailFrom,
 } from './fs.ts';
 import type {
+  DatabaseInfo,
+  DatabaseSpec,
   EngineLayout,
   EngineManager,
   FilesystemStats,
   PrepareOptions,
   ServiceStatusDescription,
+  UserAttributes,
+  UserInfo,
+  UserSpec,
 } from './manager.ts';
 import {
   isEngineProcess,
@@ -85,6 +90,22 @@ export abstract class ProcessEngine implements EngineManager {
   /** Resolves when the engine answers a trivial query through its socket; rejects otherwise. */
   protected abstract ping(): Promise<void>;
   protected abstract provision(options: PrepareOptions): Promise<void>;
+
+  // Databases, users, access and root: per engine (see EngineManager).
+  abstract listDatabases(): Promise<DatabaseInfo[]>;
+  abstract createDatabases(dbs: DatabaseSpec[]): Promise<void>;
+  abstract deleteDatabase(name: string): Promise<void>;
+  abstract listUsers(): Promise<UserInfo[]>;
+  abstract getUser(name: string, host: string): Promise<UserInfo | undefined>;
+  abstract createUsers(users: UserSpec[]): Promise<void>;
+  abstract deleteUser(name: string, host: string): Promise<void>;
+  abstract updateUser(name: string, host: string, attrs: UserAttributes): Promise<void>;
+  abstract changePasswords(users: { name: string; host?: string; password: string }[]): Promise<void>;
+  abstract listAccess(name: string, host: string): Promise<{ name: string }[]>;
+  abstract grantAccess(name: string, host: string, databases: string[]): Promise<void>;
+  abstract revokeAccess(name: string, host: string, database: string): Promise<void>;
+  abstract enableRoot(password: string): Promise<void>;
+  abstract disableRoot(): Promise<void>;
   /** Directories owned by the service user, with their modes. */
   protected ownedDirs(): [string, number][] {
     return [

@@ -24,6 +24,26 @@ export interface UserSpec {
   databases?: { name: string }[];
 }
 
+export interface DatabaseInfo {
+  name: string;
+  character_set?: string;
+  collate?: string;
+}
+
+/** A user as Trove lists it; `host` is '%' for any host. */
+export interface UserInfo {
+  name: string;
+  host: string;
+  databases: { name: string }[];
+}
+
+/** What updateUser may change (Trove's update_attributes); at least one is set. */
+export interface UserAttributes {
+  name?: string;
+  password?: string;
+  host?: string;
+}
+
 export interface EngineLayout {
   /** The instance's own directory; the data dir, config, socket and logs live below it. */
   baseDir: string;
@@ -58,4 +78,32 @@ export interface EngineManager {
   filesystemStats(): Promise<FilesystemStats>;
   /** The engine's default port (3306, 5432, 6379): an address's port is shown only when different. */
   readonly defaultPort: number;
+
+  // Trove's databases, users, access and root (TROVE_API.md §4). Failures are Errors whose `name` is
+  // Trove's exception (DatabaseAlreadyExists, DatabaseNotFound, UserAlreadyExists, UserNotFound,
+  // BadRequest, NotImplemented) and whose message holds no password.
+
+  /** Sorted by name, without the engine's reserved/system databases. */
+  listDatabases(): Promise<DatabaseInfo[]>;
+  /** DatabaseAlreadyExists if one exists (nothing is created then). */
+  createDatabases(dbs: DatabaseSpec[]): Promise<void>;
+  /** DatabaseNotFound if missing. */
+  deleteDatabase(name: string): Promise<void>;
+  /** Sorted by name then host, without reserved/system users. */
+  listUsers(): Promise<UserInfo[]>;
+  getUser(name: string, host: string): Promise<UserInfo | undefined>;
+  /** UserAlreadyExists if one exists (nothing is created then); grants the listed databases. */
+  createUsers(users: UserSpec[]): Promise<void>;
+  /** UserNotFound if missing; also ends the user's open sessions. */
+  deleteUser(name: string, host: string): Promise<void>;
+  updateUser(name: string, host: string, attrs: UserAttributes): Promise<void>;
+  changePasswords(users: { name: string; host?: string; password: string }[]): Promise<void>;
+  listAccess(name: string, host: string): Promise<{ name: string }[]>;
+  grantAccess(name: string, host: string, databases: string[]): Promise<void>;
+  /** Also ends the user's open sessions, so an already open session loses access too. */
+  revokeAccess(name: string, host: string, database: string): Promise<void>;
+  /** Trove's root user gets `password` and may log in over TCP with it. */
+  enableRoot(password: string): Promise<void>;
+  /** Root may no longer log in over TCP; the agent's own administration keeps working. */
+  disableRoot(): Promise<void>;
 }

@@ -1,9 +1,18 @@
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { clamp, type EngineProcess, ProcessEngine } from './base.ts';
 import { type Account, writeConfig } from './fs.ts';
-import type { EngineLayout, PrepareOptions } from './manager.ts';
+import type {
+  DatabaseInfo,
+  DatabaseSpec,
+  EngineLayout,
+  PrepareOptions,
+  UserAttributes,
+  UserInfo,
+  UserSpec,
+} from './manager.ts';
+import * as accounts from './mariadb-accounts.ts';
+import { MariaDbSession } from './mariadb-session.ts';
 import { runAs } from './process.ts';
 
 // MariaDB (also serving Trove's "mysql" manager). The agent administers it as root@localhost
@@ -93,54 +102,81 @@ export class MariaDbManager extends ProcessEngine {
     }
   }
 
-  protected async provision({ databases, users, rootPassword }: PrepareOptions): Promise<void> {
+  protected provision({ databases, users, rootPassword }: PrepareOptions): Promise<void> {
+    return this.admin((s) => accounts.provisionAccounts(s, databases, users, rootPassword));
+  }
+
+  listDatabases(): Promise<DatabaseInfo[]> {
+    return this.admin((s) => accounts.listDatabases(s));
+  }
+
+  createDatabases(dbs: DatabaseSpec[]): Promise<void> {
+    return this.admin((s) => accounts.createDatabases(s, dbs));
+  }
+
+  deleteDatabase(name: string): Promise<void> {
+    return this.admin((s) => accounts.deleteDatabase(s, name));
+  }
+
+  listUsers(): Promise<UserInfo[]> {
+    return this.admin((s) => accounts.listUsers(s));
+  }
+
+  getUser(name: string, host: string): Promise<UserInfo | undefined> {
+    return this.admin((s) => accounts.getUser(s, name, host));
+  }
+
+  createUsers(users: UserSpec[]): Promise<void> {
+    return this.admin((s) => accounts.createUsers(s, users));
+  }
+
+  deleteUser(name: string, host: string): Promise<void> {
+    return this.admin((s) => accounts.deleteUser(s, name, host));
+  }
+
+  updateUser(name: string, host: string, attrs: UserAttributes): Promise<void> {
+    return this.admin((s) => accounts.updateUser(s, name, host, attrs));
+  }
+
+  changePasswords(users: { name: string; host?: string; password: string }[]): Promise<void> {
+    return this.admin((s) => accounts.changePasswords(s, users));
+  }
+
+  listAccess(name: string, host: string): Promise<{ name: string }[]> {
+    return this.admin((s) => accounts.listAccess(s, name, host));
+  }
+
+  grantAccess(name: string, host: string, databases: string[]): Promise<void> {
+    return this.admin((s) => accounts.grantAccess(s, name, host, databases));
+  }
+
+  revokeAccess(name: string, host: string, database: string): Promise<void> {
+    return this.admin((s) => accounts.revokeAccess(s, name, host, database));
+  }
+
+  enableRoot(password: string): Promise<void> {
+    return this.admin((s) => accounts.enableRoot(s, password));
+  }
+
+  disableRoot(): Promise<void> {
+    return this.admin((s) => accounts.disableRoot(s));
+  }
+
+  /** Runs `work` on an admin session (root@localhost over the socket), closed afterwards. */
+  private async admin<T>(work: (session: MariaDbSession) => Promise<T>): Promise<T> {
     const conn = await this.connect();
-    const run = ddl(conn);
+    conn.on('error', () => {}); // a dropped admin session surfaces through the pending query
     try {
-      for (const db of databases) {
-        const charset = db.character_set ? mysql.format(' CHARACTER SET ??', [db.character_set]) : '';
-        const collate = db.collate ? mysql.format(' COLLATE ??', [db.collate]) : '';
-        await run(mysql.format('CREATE DATABASE IF NOT EXISTS ??', [db.name]) + charset + collate);
-      }
-      for (const user of users) {
-        const account = [user.name, user.host ?? '%'];
-        await run('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [...account, user.password]);
-        // A repeated prepare may carry a new password; ALTER makes the result the same either way.
-        await run('ALTER USER ?@? IDENTIFIED BY ?', [...account, user.password]);
-        for (const db of user.databases ?? []) {
-          await run('GRANT ALL PRIVILEGES ON ??.* TO ?@?', [db.name, ...account]);
-        }
-      }
-      if (rootPassword) {
-        // Trove's root is root@'%'. Passwordless root rows for specific hosts would shadow it for
-        // those hosts (pitfall 4); root@localhost stays, socket-only, for the agent.
-        for (const host of ['127.0.0.1', '::1', hostname()])
-          await run('DROP USER IF EXISTS ?@?', ['root', host]);
-        await run("CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY ?", [rootPassword]);
-        await run("ALTER USER 'root'@'%' IDENTIFIED BY ?", [rootPassword]);
-        await run("GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION");
-      }
+      const session = new MariaDbSession(conn);
+      // `?` escapes strings with backslashes: keep a server-wide NO_BACKSLASH_ESCAPES out of the way.
+      await session.run("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
+      return await work(session);
     } finally {
-      await conn.end();
+      await conn.end().catch(() => conn.destroy());
     }
   }
 
   private connect(): Promise<mysql.Connection> {
     return mysql.createConnection({ socketPath: this.socketPath, user: 'root', connectTimeout: 2_000 });
   }
-}
-
-/**
- * Runs one admin statement, its values escaped by mysql2 (DDL takes no server-side parameters).
- * mysql2 attaches the whole statement to its errors as `sql`, passwords included: only the
- * server's message is passed on.
- */
-function ddl(conn: mysql.Connection): (sql: string, values?: string[]) => Promise<void> {
-  return async (sql, values = []) => {
-    try {
-      await conn.query(mysql.format(sql, values));
-    } catch (err) {
-      throw new Error(`mariadb: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  };
 }

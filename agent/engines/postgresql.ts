@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { clamp, type EngineProcess, ProcessEngine } from './base.ts';
 import { type Account, writeConfig } from './fs.ts';
-import type { EngineLayout, PrepareOptions } from './manager.ts';
+import type {
+  DatabaseInfo,
+  DatabaseSpec,
+  EngineLayout,
+  PrepareOptions,
+  UserAttributes,
+  UserInfo,
+  UserSpec,
+} from './manager.ts';
+import { PgAccessRules } from './pg-access-rules.ts';
+import * as accounts from './postgresql-accounts.ts';
 import { runAs } from './process.ts';
 
 // PostgreSQL 15. The agent administers it as the postgres superuser over the unix socket with
@@ -16,10 +26,13 @@ const INSTANCE_CONF = 'troveless.conf';
 export class PostgresqlManager extends ProcessEngine {
   readonly defaultPort = 5432;
   protected readonly socketPath: string;
+  private readonly rules: PgAccessRules;
 
   constructor(layout: EngineLayout) {
     super(layout, 'postgresql', 'postgres');
     this.socketPath = join(this.runDir, `.s.PGSQL.${layout.port}`);
+    const loopbackOnly = ['127.0.0.1', 'localhost', '::1'].includes(layout.bindAddress);
+    this.rules = new PgAccessRules(this.dataDir, loopbackOnly, () => this.connect('postgres'));
   }
 
   protected override ownedDirs(): [string, number][] {
@@ -62,7 +75,6 @@ export class PostgresqlManager extends ProcessEngine {
   }
 
   protected async configure(memoryMb: number, _options: PrepareOptions, owner: Account): Promise<void> {
-    const loopback = ['127.0.0.1', 'localhost', '::1'].includes(this.layout.bindAddress);
     const conf = [
       '# Written by the Troveless guest agent for this instance only; rewritten on prepare.',
       `listen_addresses = ${literal(this.layout.bindAddress)}`,
@@ -76,16 +88,6 @@ export class PostgresqlManager extends ProcessEngine {
       "password_encryption = 'scram-sha-256'",
       '',
     ];
-    const hba = [
-      '# TYPE DATABASE USER ADDRESS METHOD',
-      'local all postgres peer map=agent',
-      'local all all scram-sha-256',
-      'host all all 127.0.0.1/32 scram-sha-256',
-      'host all all ::1/128 scram-sha-256',
-      // Host restrictions are not role attributes in PostgreSQL; off loopback, any address may try.
-      ...(loopback ? [] : ['host all all 0.0.0.0/0 scram-sha-256', 'host all all ::/0 scram-sha-256']),
-      '',
-    ];
     const ident = [
       '# MAPNAME SYSTEM-USERNAME PG-USERNAME',
       `agent ${userInfo().username} postgres`,
@@ -93,7 +95,8 @@ export class PostgresqlManager extends ProcessEngine {
       '',
     ];
     await writeConfig(join(this.dataDir, INSTANCE_CONF), conf.join('\n'), owner, 0o600);
-    await writeConfig(join(this.dataDir, 'pg_hba.conf'), hba.join('\n'), owner, 0o600);
+    // pg_hba.conf comes from the access rules (root login, users' hosts): see pg-access-rules.ts.
+    await this.rules.write(await this.rules.load());
     await writeConfig(join(this.dataDir, 'pg_ident.conf'), ident.join('\n'), owner, 0o600);
   }
 
@@ -106,49 +109,73 @@ export class PostgresqlManager extends ProcessEngine {
     }
   }
 
-  protected async provision({ databases, users, rootPassword }: PrepareOptions): Promise<void> {
-    const admin = await this.connect('postgres');
-    try {
-      for (const db of databases) {
-        const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name]);
-        if (found.rowCount) continue;
-        // CREATE DATABASE takes no bind parameters and cannot run in a transaction (pitfall 6).
-        const options = [
-          db.character_set ? `ENCODING ${admin.escapeLiteral(db.character_set)}` : '',
-          db.collate
-            ? `LC_COLLATE ${admin.escapeLiteral(db.collate)} LC_CTYPE ${admin.escapeLiteral(db.collate)}`
-            : '',
-          db.character_set || db.collate ? 'TEMPLATE template0' : '',
-        ].join(' ');
-        await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(db.name)} ${options}`);
-      }
-      for (const user of users) {
-        const role = admin.escapeIdentifier(user.name);
-        const found = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [user.name]);
-        const verb = found.rowCount ? 'ALTER' : 'CREATE';
-        await admin.query(`${verb} ROLE ${role} WITH LOGIN PASSWORD ${admin.escapeLiteral(user.password)}`);
-        for (const { name } of user.databases ?? []) {
-          await admin.query(
-            `GRANT CONNECT, CREATE, TEMPORARY ON DATABASE ${admin.escapeIdentifier(name)} TO ${role}`,
-          );
-          await this.grantSchema(name, user.name);
-        }
-      }
-      // Trove's PostgreSQL root is the postgres superuser itself, reachable with a password over TCP.
-      if (rootPassword)
-        await admin.query(`ALTER ROLE postgres WITH PASSWORD ${admin.escapeLiteral(rootPassword)}`);
-    } finally {
-      await admin.end();
-    }
+  protected provision({ databases, users, rootPassword }: PrepareOptions): Promise<void> {
+    return this.admin((a) => accounts.provisionAccounts(a, databases, users, rootPassword));
   }
 
-  /** Since 15, PUBLIC may not create in schema public: grant it per user, inside that database. */
-  private async grantSchema(database: string, user: string): Promise<void> {
-    const client = await this.connect(database);
+  listDatabases(): Promise<DatabaseInfo[]> {
+    return this.admin((a) => accounts.listDatabases(a));
+  }
+
+  createDatabases(dbs: DatabaseSpec[]): Promise<void> {
+    return this.admin((a) => accounts.createDatabases(a, dbs));
+  }
+
+  deleteDatabase(name: string): Promise<void> {
+    return this.admin((a) => accounts.deleteDatabase(a, name));
+  }
+
+  listUsers(): Promise<UserInfo[]> {
+    return this.admin((a) => accounts.listUsers(a));
+  }
+
+  getUser(name: string, host: string): Promise<UserInfo | undefined> {
+    return this.admin((a) => accounts.getUser(a, name, host));
+  }
+
+  createUsers(users: UserSpec[]): Promise<void> {
+    return this.admin((a) => accounts.createUsers(a, users));
+  }
+
+  deleteUser(name: string, host: string): Promise<void> {
+    return this.admin((a) => accounts.deleteUser(a, name, host));
+  }
+
+  updateUser(name: string, host: string, attrs: UserAttributes): Promise<void> {
+    return this.admin((a) => accounts.updateUser(a, name, host, attrs));
+  }
+
+  changePasswords(users: { name: string; host?: string; password: string }[]): Promise<void> {
+    return this.admin((a) => accounts.changePasswords(a, users));
+  }
+
+  listAccess(name: string, host: string): Promise<{ name: string }[]> {
+    return this.admin((a) => accounts.listAccess(a, name, host));
+  }
+
+  grantAccess(name: string, host: string, databases: string[]): Promise<void> {
+    return this.admin((a) => accounts.grantAccess(a, name, host, databases));
+  }
+
+  revokeAccess(name: string, host: string, database: string): Promise<void> {
+    return this.admin((a) => accounts.revokeAccess(a, name, host, database));
+  }
+
+  enableRoot(password: string): Promise<void> {
+    return this.admin((a) => accounts.enableRoot(a, password));
+  }
+
+  disableRoot(): Promise<void> {
+    return this.admin((a) => accounts.disableRoot(a));
+  }
+
+  /** Runs `work` with a superuser session on database postgres, closed afterwards. */
+  private async admin<T>(work: (admin: accounts.PgAdmin) => Promise<T>): Promise<T> {
+    const client = await this.connect('postgres');
     try {
-      await client.query(`GRANT USAGE, CREATE ON SCHEMA public TO ${client.escapeIdentifier(user)}`);
+      return await work({ client, connect: (database) => this.connect(database), rules: this.rules });
     } finally {
-      await client.end();
+      await client.end().catch(() => {});
     }
   }
 

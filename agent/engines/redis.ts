@@ -1,12 +1,14 @@
+import { chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { checkPassword, notImplemented } from './admin.ts';
 import { type EngineProcess, ProcessEngine } from './base.ts';
 import { type Account, readIfExists, writeConfig, writeSecret } from './fs.ts';
-import type { EngineLayout, PrepareOptions } from './manager.ts';
+import type { DatabaseInfo, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
 
-// Redis 7. Trove manages no databases or users for redis; a root password becomes requirepass,
-// kept for the agent in a 0600 file. The config lives in a directory redis may write, because
-// CONFIG REWRITE and ACL SAVE write it back (LOCAL_STACK pitfall 8).
+// Redis 7. Trove manages no databases or users for redis (its API answers 501); a root password
+// becomes requirepass, kept for the agent in a 0600 file. The config lives in a directory redis
+// may write, because CONFIG REWRITE and ACL SAVE write it back (LOCAL_STACK pitfall 8).
 
 export class RedisManager extends ProcessEngine {
   readonly defaultPort = 6379;
@@ -116,6 +118,89 @@ export class RedisManager extends ProcessEngine {
     } finally {
       client.disconnect();
     }
+  }
+
+  /**
+   * The default user's password (requirepass), for the running server and in redis.conf (CONFIG
+   * REWRITE), and in the agent's password file so its own sessions keep authenticating. Sessions
+   * opened without a password stay authenticated in Redis: they are ended.
+   */
+  async enableRoot(password: string): Promise<void> {
+    checkPassword(password);
+    const client = await this.connect();
+    try {
+      const previous = await readIfExists(this.passwordFile);
+      await client.config('SET', 'requirepass', password);
+      try {
+        await writeSecret(this.passwordFile, password);
+      } catch (err) {
+        await client.config('SET', 'requirepass', previous ?? '');
+        throw err;
+      }
+      await this.persist(client);
+      await client.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'SKIPME', 'yes');
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async disableRoot(): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.config('SET', 'requirepass', '');
+      await rm(this.passwordFile, { force: true });
+      await this.persist(client);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /** CONFIG REWRITE writes the file world-readable; it may hold the password. */
+  private async persist(client: Redis): Promise<void> {
+    await client.config('REWRITE');
+    await chmod(this.configFile, 0o600);
+  }
+
+  listDatabases(): Promise<DatabaseInfo[]> {
+    return this.unsupported('databases');
+  }
+  createDatabases(): Promise<void> {
+    return this.unsupported('databases');
+  }
+  deleteDatabase(): Promise<void> {
+    return this.unsupported('databases');
+  }
+  listUsers(): Promise<UserInfo[]> {
+    return this.unsupported('users');
+  }
+  getUser(): Promise<UserInfo | undefined> {
+    return this.unsupported('users');
+  }
+  createUsers(): Promise<void> {
+    return this.unsupported('users');
+  }
+  deleteUser(): Promise<void> {
+    return this.unsupported('users');
+  }
+  updateUser(): Promise<void> {
+    return this.unsupported('users');
+  }
+  changePasswords(): Promise<void> {
+    return this.unsupported('users');
+  }
+  listAccess(): Promise<{ name: string }[]> {
+    return this.unsupported('user access');
+  }
+  grantAccess(): Promise<void> {
+    return this.unsupported('user access');
+  }
+  revokeAccess(): Promise<void> {
+    return this.unsupported('user access');
+  }
+
+  private unsupported(what: string): Promise<never> {
+    return Promise.reject(notImplemented('redis', what));
   }
 }
 

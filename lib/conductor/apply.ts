@@ -7,6 +7,7 @@ import {
   TaskTimedOut,
 } from '@aws-sdk/client-sfn';
 import { troveTime } from '../dynamo.ts';
+import { recordAnswer } from '../guest/calls.ts';
 import { unwrapKey } from '../guest/keys.ts';
 import {
   type GuestReport,
@@ -87,8 +88,12 @@ async function operationResult(
   item: InstanceItem,
   report: Extract<GuestReport, { method: 'operation_result' }>,
 ): Promise<Outcome> {
-  const { reply_token: token, ok, result, error, operation } = report.payload;
-  if (!token) return 'applied';
+  const { reply_token: token, ok, result, error, operation, operation_id } = report.payload;
+  // A handler is waiting for this answer (a synchronous call): record it where it looks.
+  if (!token) {
+    await recordAnswer(operation_id, item.id, { ok, result, error });
+    return 'applied';
+  }
   try {
     if (ok) {
       await sfn.send(

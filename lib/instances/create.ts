@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
 import { config } from '../config.ts';
+import { checkDatabaseName, checkHost, checkPassword, checkUserName } from '../databases/names.ts';
 import { troveTime } from '../dynamo.ts';
 import { BadRequest, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
@@ -48,6 +49,13 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
   }
   if ((databases.length || users.length) && version.manager === 'redis') {
     throw new NotImplemented(`Users and databases are not supported for datastore ${datastore.name}.`);
+  }
+  // The same per-engine rules as the database and user routes, before anything is written.
+  for (const db of databases) checkDatabaseName(version.manager, db.name);
+  for (const user of users) {
+    checkUserName(version.manager, user.name);
+    checkPassword(user.password);
+    user.host = checkHost(user.host);
   }
 
   const deltas: Record<'instances' | 'ram' | 'volumes', number> = {

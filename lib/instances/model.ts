@@ -28,6 +28,10 @@ export interface InstanceItem {
   wrapped_key: string;
   /** prepare's databases and users, encrypted with the guest's own key until prepare has run. */
   sealed_prepare?: string;
+  /** Trove's RootHistory: when root was last enabled (and by whom) and disabled. */
+  root_enabled_at?: string;
+  root_enabled_by?: string;
+  root_disabled_at?: string;
   /** The `sent` of the newest heartbeat applied (Trove's LastSeen). */
   last_seen_heartbeat?: number;
 }
