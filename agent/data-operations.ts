@@ -55,6 +55,15 @@ export async function runDataOperation(
       return engine.enableRoot(text(args.root_password, 'root_password'));
     case 'disable_root':
       return engine.disableRoot();
+    case 'apply_overrides':
+      return engine.applyOverrides(
+        args.values as Record<string, string | number | boolean>,
+        args.rules as { name: string; restart_required: boolean }[],
+      );
+    case 'remove_overrides':
+      return engine.removeOverrides(args.rules as { name: string; restart_required: boolean }[]);
+    case 'get_effective_defaults':
+      return engine.effectiveDefaults(args.names as string[]);
     default:
       throw Object.assign(new Error(`Operation ${method} is not supported by this guest.`), {
         name: 'NotImplemented',

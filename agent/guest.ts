@@ -7,6 +7,9 @@ import { decryptWith } from '../lib/guest/sealed.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, UserSpec } from './engines/manager.ts';
+
+type OverrideRule = { name: string; restart_required: boolean };
+
 import type { Reporter } from './reporter.ts';
 
 // An order older than this is refused even with a valid signature: a replay, not a late order.
@@ -176,6 +179,15 @@ export class Guest {
     } catch (err) {
       await this.reporter.heartbeat({ service_status: 'failed to spawn' });
       throw Object.assign(err as Error, { name: 'PrepareFailed' });
+    }
+    // A group given at create: applied now, and a restart here rather than a RESTART_REQUIRED
+    // on an instance that was never ACTIVE.
+    const overrides = args.overrides as
+      | { values: Record<string, string | number | boolean>; rules: OverrideRule[] }
+      | undefined;
+    if (overrides && Object.keys(overrides.values).length) {
+      const { restartRequired } = await this.engine.applyOverrides(overrides.values, overrides.rules);
+      if (restartRequired) await this.engine.restart();
     }
     writeFileSync(this.prepared, new Date().toISOString());
     await this.heartbeat();

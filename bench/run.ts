@@ -8,7 +8,12 @@ interface Bench {
 }
 
 // A Map, not an object literal: a name such as `toString` must not resolve to anything.
-const benches = new Map<string, () => Promise<Bench>>([['start', () => import('./start.ts')]]);
+const benches = new Map<string, () => Promise<Bench>>([
+  ['start', () => import('./start.ts')],
+  ['provision', () => import('./provision.ts')],
+  ['api', () => import('./api.ts')],
+  ['heartbeat', () => import('./heartbeat.ts')],
+]);
 
 const [name, ...args] = argv.slice(2);
 const load = name === undefined ? undefined : benches.get(name);

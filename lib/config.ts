@@ -18,6 +18,7 @@ export const config = {
   pageSize: intFromEnv('TROVELESS_PAGE_SIZE', 20),
   quotasTable: process.env.TROVELESS_QUOTAS_TABLE || 'troveless-dev-quotas',
   operationsTable: process.env.TROVELESS_OPERATIONS_TABLE || 'troveless-dev-operations',
+  configurationsTable: process.env.TROVELESS_CONFIGURATIONS_TABLE || 'troveless-dev-configurations',
   /** Trove's agent_call_low_timeout / agent_call_high_timeout for calls an API request waits on;
    * capped below API Gateway's 29 s limit. */
   callLowTimeoutSeconds: intFromEnv('TROVELESS_AGENT_CALL_LOW_TIMEOUT', 15),

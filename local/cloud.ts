@@ -63,6 +63,8 @@ export interface LocalCloud {
 }
 
 const LEFTOVER_MARKERS = ['DynamoDBLocal.jar', 's3rver', 'serverless.js offline'];
+/** Poll loops per SQS event source, as the five pollers Lambda starts an SQS event source with. */
+export const EVENT_SOURCE_POLLERS = 5;
 
 export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalCloud> {
   const log = opts.log ?? (() => {});
@@ -186,6 +188,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         batchSize: source.config.batchSize,
         maximumBatchingWindowSeconds: source.config.maximumBatchingWindow,
         reportBatchItemFailures: source.config.functionResponseType === 'ReportBatchItemFailures',
+        concurrency: EVENT_SOURCE_POLLERS,
         region,
         invoke,
         log: (line) => log(`[sqs ${source.queue.name}] ${line}`),

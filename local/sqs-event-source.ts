@@ -15,6 +15,8 @@ export interface SqsEventSourceOptions {
   maximumBatchingWindowSeconds?: number;
   /** functionResponseType ReportBatchItemFailures. */
   reportBatchItemFailures?: boolean;
+  /** Independent poll loops, each with a batch in flight (Lambda starts with five); default 1. */
+  concurrency?: number;
   region?: string;
   /** Resolves with the handler's result, rejects when the function errors. */
   invoke: (functionName: string, event: SQSEvent) => Promise<unknown>;
@@ -37,6 +39,7 @@ export class SqsEventSource {
   readonly #opts: SqsEventSourceOptions;
   readonly #batchSize: number;
   readonly #windowMs: number;
+  readonly #concurrency: number;
   readonly #log: (line: string) => void;
   #controller: AbortController | undefined;
   #loop: Promise<void> | undefined;
@@ -57,6 +60,10 @@ export class SqsEventSource {
       );
     }
     this.#windowMs = window * 1000;
+    this.#concurrency = opts.concurrency ?? 1;
+    if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1 || this.#concurrency > 100) {
+      throw new RangeError(`concurrency must be an integer from 1 to 100, got ${this.#concurrency}`);
+    }
     const name = `[sqs ${opts.queueArn.split(':').pop()} -> ${opts.functionName}]`;
     const log = opts.log ?? ((line: string) => console.error(line));
     this.#log = (line) => log(`${name} ${line}`);
@@ -66,10 +73,11 @@ export class SqsEventSource {
     if (this.#loop) return;
     const controller = new AbortController();
     this.#controller = controller;
-    this.#loop = this.#run(controller.signal);
+    const loops = Array.from({ length: this.#concurrency }, () => this.#run(controller.signal));
+    this.#loop = Promise.all(loops).then(() => undefined);
   }
 
-  /** Resolves once the batch in flight, if any, has been invoked and settled. */
+  /** Resolves once the batches in flight, if any, have been invoked and settled. */
   async stop(): Promise<void> {
     const loop = this.#loop;
     this.#controller?.abort();

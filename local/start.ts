@@ -1,5 +1,6 @@
 // `npm start`: the whole local cloud in the foreground. Ctrl-C stops everything it started.
 //   npm start -- --wipe     start from empty state (.local/ is removed first)
+//   npm start -- --watch    rebuild handlers when their sources change
 import { resolve } from 'node:path';
 import { startLocalCloud } from './cloud.ts';
 import { MissingPrerequisite } from './prerequisites.ts';
@@ -7,6 +8,8 @@ import { localOptionsFromEnv } from './settings.ts';
 
 const started = Date.now();
 const wipe = process.argv.includes('--wipe');
+// Rebuild handlers when their sources change (off by default: see serverless/watch.cjs).
+if (process.argv.includes('--watch')) process.env.TROVELESS_WATCH = 'true';
 const options = localOptionsFromEnv(resolve(import.meta.dirname, '..'), { wipe });
 const log = (line: string) => console.log(`[troveless] ${line}`);
 

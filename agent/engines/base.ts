@@ -15,6 +15,8 @@ import type {
   EngineLayout,
   EngineManager,
   FilesystemStats,
+  OverrideRule,
+  OverrideValue,
   PrepareOptions,
   ServiceStatusDescription,
   UserAttributes,
@@ -90,6 +92,8 @@ export abstract class ProcessEngine implements EngineManager {
   /** Resolves when the engine answers a trivial query through its socket; rejects otherwise. */
   protected abstract ping(): Promise<void>;
   protected abstract provision(options: PrepareOptions): Promise<void>;
+  /** Runs right before the engine process is spawned, with the config it will read in place. */
+  protected async beforeSpawn(): Promise<void> {}
 
   // Databases, users, access and root: per engine (see EngineManager).
   abstract listDatabases(): Promise<DatabaseInfo[]>;
@@ -106,6 +110,16 @@ export abstract class ProcessEngine implements EngineManager {
   abstract revokeAccess(name: string, host: string, database: string): Promise<void>;
   abstract enableRoot(password: string): Promise<void>;
   abstract disableRoot(): Promise<void>;
+  // Configuration groups: per engine, except that removing is applying no overrides at all.
+  abstract applyOverrides(
+    values: Record<string, OverrideValue>,
+    rules: OverrideRule[],
+  ): Promise<{ restartRequired: boolean }>;
+  abstract currentValues(names: string[]): Promise<Record<string, string>>;
+  abstract effectiveDefaults(names: string[]): Promise<Record<string, string>>;
+  removeOverrides(rules: OverrideRule[]): Promise<{ restartRequired: boolean }> {
+    return this.applyOverrides({}, rules);
+  }
   /** Directories owned by the service user, with their modes. */
   protected ownedDirs(): [string, number][] {
     return [
@@ -148,6 +162,7 @@ export abstract class ProcessEngine implements EngineManager {
       return;
     }
     await this.killLeftovers();
+    await this.beforeSpawn();
     const spec = this.process();
     const offset = await sizeOf(this.logFile);
     const child = spawnDetached(this.user, spec.command, spec.args, this.logFile);

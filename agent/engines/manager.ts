@@ -60,6 +60,15 @@ export interface PrepareOptions {
   rootPassword?: string;
 }
 
+/** A configuration group's value for one parameter (TROVE_API.md §6). */
+export type OverrideValue = string | number | boolean;
+
+/** What the engine needs of a parameter's validation rule. */
+export interface OverrideRule {
+  name: string;
+  restart_required: boolean;
+}
+
 export interface FilesystemStats {
   total_bytes: number;
   used_bytes: number;
@@ -106,4 +115,22 @@ export interface EngineManager {
   enableRoot(password: string): Promise<void>;
   /** Root may no longer log in over TCP; the agent's own administration keeps working. */
   disableRoot(): Promise<void>;
+
+  // Configuration groups (TROVE_API.md §2.3, §6). Names must be among `rules` (matched without
+  // regard to case); anything else, or a value the engine refuses, is an Error named BadRequest
+  // and leaves the instance as it was.
+
+  /** Trove's update_overrides + apply_overrides: persist the values in the instance's own config
+   *  file (so they survive restarts) and apply the dynamic ones live. Returns whether a restart is
+   *  needed for every value to be in effect. `values` replaces any previous overrides entirely. */
+  applyOverrides(
+    values: Record<string, OverrideValue>,
+    rules: OverrideRule[],
+  ): Promise<{ restartRequired: boolean }>;
+  /** Removes every override: config file back to the flavor-sized defaults; dynamic ones reset live. */
+  removeOverrides(rules: OverrideRule[]): Promise<{ restartRequired: boolean }>;
+  /** The engine's current value of each named setting, as the engine reports it (strings). */
+  currentValues(names: string[]): Promise<Record<string, string>>;
+  /** The defaults the instance's config file renders for its flavor, plus the engine's own defaults for `names`. */
+  effectiveDefaults(names: string[]): Promise<Record<string, string>>;
 }

@@ -6,12 +6,15 @@ import type {
   DatabaseInfo,
   DatabaseSpec,
   EngineLayout,
+  OverrideRule,
+  OverrideValue,
   PrepareOptions,
   UserAttributes,
   UserInfo,
   UserSpec,
 } from './manager.ts';
 import * as accounts from './mariadb-accounts.ts';
+import { MariaDbOverrides } from './mariadb-overrides.ts';
 import { MariaDbSession } from './mariadb-session.ts';
 import { runAs } from './process.ts';
 
@@ -27,6 +30,7 @@ export class MariaDbManager extends ProcessEngine {
   private readonly configFile: string;
   private readonly pidFile: string;
   private readonly tmpDir: string;
+  private readonly overrides: MariaDbOverrides;
 
   constructor(layout: EngineLayout) {
     super(layout, 'mariadb', 'mysql');
@@ -34,6 +38,16 @@ export class MariaDbManager extends ProcessEngine {
     this.configFile = join(layout.baseDir, 'my.cnf');
     this.pidFile = join(this.runDir, 'mariadbd.pid');
     this.tmpDir = join(layout.baseDir, 'tmp');
+    this.overrides = new MariaDbOverrides(
+      {
+        mariadbd: MARIADBD,
+        configFile: this.configFile,
+        overridesFile: join(layout.baseDir, 'overrides.cnf'),
+        checkFile: join(layout.baseDir, 'my.cnf.check'),
+        stateFile: join(layout.baseDir, 'overrides.json'),
+      },
+      (work) => this.admin(work),
+    );
   }
 
   protected override ownedDirs(): [string, number][] {
@@ -88,8 +102,11 @@ export class MariaDbManager extends ProcessEngine {
       `max_connections = ${clamp(Math.floor((memoryMb / 512) * 100), 20, 2000)}`,
       'character-set-server = utf8mb4',
       'collation-server = utf8mb4_general_ci',
+      // Configuration group overrides: last, so they win over the flavor's values above.
+      this.overrides.includeLine(),
       '',
     ];
+    await this.overrides.writeFile(owner.gid);
     await writeConfig(this.configFile, lines.join('\n'), { uid: 0, gid: owner.gid });
   }
 
@@ -160,6 +177,25 @@ export class MariaDbManager extends ProcessEngine {
 
   disableRoot(): Promise<void> {
     return this.admin((s) => accounts.disableRoot(s));
+  }
+
+  applyOverrides(
+    values: Record<string, OverrideValue>,
+    rules: OverrideRule[],
+  ): Promise<{ restartRequired: boolean }> {
+    return this.overrides.apply(values, rules);
+  }
+
+  currentValues(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.current(names);
+  }
+
+  effectiveDefaults(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.defaults(names);
+  }
+
+  protected override beforeSpawn(): Promise<void> {
+    return this.overrides.markStarted();
   }
 
   /** Runs `work` on an admin session (root@localhost over the socket), closed afterwards. */

@@ -8,12 +8,15 @@ import type {
   DatabaseInfo,
   DatabaseSpec,
   EngineLayout,
+  OverrideRule,
+  OverrideValue,
   PrepareOptions,
   UserAttributes,
   UserInfo,
   UserSpec,
 } from './manager.ts';
 import { PgAccessRules } from './pg-access-rules.ts';
+import { PgOverrides } from './pg-overrides.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { runAs } from './process.ts';
 
@@ -27,12 +30,14 @@ export class PostgresqlManager extends ProcessEngine {
   readonly defaultPort = 5432;
   protected readonly socketPath: string;
   private readonly rules: PgAccessRules;
+  private readonly overrides: PgOverrides;
 
   constructor(layout: EngineLayout) {
     super(layout, 'postgresql', 'postgres');
     this.socketPath = join(this.runDir, `.s.PGSQL.${layout.port}`);
     const loopbackOnly = ['127.0.0.1', 'localhost', '::1'].includes(layout.bindAddress);
     this.rules = new PgAccessRules(this.dataDir, loopbackOnly, () => this.connect('postgres'));
+    this.overrides = new PgOverrides(join(layout.baseDir, 'overrides.json'), () => this.connect('postgres'));
   }
 
   protected override ownedDirs(): [string, number][] {
@@ -167,6 +172,21 @@ export class PostgresqlManager extends ProcessEngine {
 
   disableRoot(): Promise<void> {
     return this.admin((a) => accounts.disableRoot(a));
+  }
+
+  applyOverrides(
+    values: Record<string, OverrideValue>,
+    rules: OverrideRule[],
+  ): Promise<{ restartRequired: boolean }> {
+    return this.overrides.apply(values, rules);
+  }
+
+  currentValues(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.current(names);
+  }
+
+  effectiveDefaults(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.defaults(names);
   }
 
   /** Runs `work` with a superuser session on database postgres, closed afterwards. */

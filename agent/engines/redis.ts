@@ -1,10 +1,18 @@
-import { chmod, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { checkPassword, notImplemented } from './admin.ts';
 import { type EngineProcess, ProcessEngine } from './base.ts';
 import { type Account, readIfExists, writeConfig, writeSecret } from './fs.ts';
-import type { DatabaseInfo, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
+import type {
+  DatabaseInfo,
+  EngineLayout,
+  OverrideRule,
+  OverrideValue,
+  PrepareOptions,
+  UserInfo,
+} from './manager.ts';
+import { quote, RedisOverrides } from './redis-overrides.ts';
 
 // Redis 7. Trove manages no databases or users for redis (its API answers 501); a root password
 // becomes requirepass, kept for the agent in a 0600 file. The config lives in a directory redis
@@ -16,6 +24,7 @@ export class RedisManager extends ProcessEngine {
   private readonly confDir: string;
   private readonly configFile: string;
   private readonly passwordFile: string;
+  private readonly overrides: RedisOverrides;
 
   constructor(layout: EngineLayout) {
     super(layout, 'redis', 'redis');
@@ -23,6 +32,14 @@ export class RedisManager extends ProcessEngine {
     this.confDir = join(layout.baseDir, 'conf');
     this.configFile = join(this.confDir, 'redis.conf');
     this.passwordFile = join(layout.baseDir, 'admin-password');
+    this.overrides = new RedisOverrides(
+      {
+        configFile: this.configFile,
+        flavorFile: join(layout.baseDir, 'flavor.json'),
+        stateFile: join(layout.baseDir, 'overrides.json'),
+      },
+      () => this.connect(),
+    );
   }
 
   protected override ownedDirs(): [string, number][] {
@@ -65,13 +82,16 @@ export class RedisManager extends ProcessEngine {
       'logfile ""',
       'always-show-logo no',
       `proc-title-template "{title} {listen-addr} {config-file}"`,
-      `maxmemory ${Math.max(8, Math.floor((memoryMb * 3) / 4))}mb`,
-      // Only keys with a TTL are evicted: plain data is never dropped silently, writes fail instead.
-      'maxmemory-policy volatile-lru',
-      // A restored RDB is only loaded with AOF off (pitfall 8).
-      'appendonly no',
-      'save 3600 1 300 100 60 10000',
       'dbfilename dump.rdb',
+      // The flavor's settings (kept aside as the defaults), with any configuration group's overrides.
+      ...(await this.overrides.configLines({
+        maxmemory: String(Math.max(8, Math.floor((memoryMb * 3) / 4)) * 1024 * 1024),
+        // Only keys with a TTL are evicted: plain data is never dropped silently, writes fail instead.
+        'maxmemory-policy': 'volatile-lru',
+        // A restored RDB is only loaded with AOF off (pitfall 8).
+        appendonly: 'no',
+        save: '3600 1 300 100 60 10000',
+      })),
       ...(password ? [`requirepass ${quote(password)}`] : []),
       '',
     ];
@@ -156,10 +176,28 @@ export class RedisManager extends ProcessEngine {
     }
   }
 
-  /** CONFIG REWRITE writes the file world-readable; it may hold the password. */
-  private async persist(client: Redis): Promise<void> {
-    await client.config('REWRITE');
-    await chmod(this.configFile, 0o600);
+  /** CONFIG REWRITE, keeping restart-only overrides and a private file (it may hold the password). */
+  private persist(client: Redis): Promise<void> {
+    return this.overrides.persist(client);
+  }
+
+  applyOverrides(
+    values: Record<string, OverrideValue>,
+    rules: OverrideRule[],
+  ): Promise<{ restartRequired: boolean }> {
+    return this.overrides.apply(values, rules);
+  }
+
+  currentValues(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.current(names);
+  }
+
+  effectiveDefaults(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.defaults(names);
+  }
+
+  protected override beforeSpawn(): Promise<void> {
+    return this.overrides.markStarted();
   }
 
   listDatabases(): Promise<DatabaseInfo[]> {
@@ -202,16 +240,4 @@ export class RedisManager extends ProcessEngine {
   private unsupported(what: string): Promise<never> {
     return Promise.reject(notImplemented('redis', what));
   }
-}
-
-/** A redis.conf string: double-quoted, with anything unusual hex-escaped. */
-function quote(value: string): string {
-  const escaped = [...Buffer.from(value, 'utf8')]
-    .map((b) =>
-      b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
-        ? String.fromCharCode(b)
-        : `\\x${b.toString(16).padStart(2, '0')}`,
-    )
-    .join('');
-  return `"${escaped}"`;
 }

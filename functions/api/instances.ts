@@ -1,3 +1,7 @@
+import { getConfiguration } from '#lib/configurations/repository';
+import { effectiveConfiguration } from '#lib/configurations/service';
+import { configurationRef } from '#lib/configurations/views';
+import { loadReadyInstance } from '#lib/databases/instance';
 import { BadRequest, NotImplemented } from '#lib/errors';
 import type { Caller } from '#lib/http/auth';
 import { parsedBody } from '#lib/http/body';
@@ -10,9 +14,9 @@ import { createInstance } from '#lib/instances/create';
 import {
   deleteInstance,
   loadInstance,
-  renameInstance,
   resetStatus,
   restartInstance,
+  updateInstanceAttributes,
 } from '#lib/instances/operations';
 import { listInstances } from '#lib/instances/repository';
 import { ActionRequest, CreateInstanceRequest, UpdateInstanceRequest } from '#lib/instances/schemas';
@@ -45,13 +49,24 @@ export const create = projectHandler(async (event, caller) => {
 
 export const show = projectHandler(async (event, caller) => {
   const item = await loadInstance(caller.projectId, instanceId(event));
-  return json(200, { instance: instanceDetail(item, ctx(event, caller)) });
+  const view = instanceDetail(item, ctx(event, caller));
+  if (item.configuration_id) {
+    const group = await getConfiguration(caller.projectId, item.configuration_id).catch(() => undefined);
+    if (group) view.configuration = configurationRef(group, baseUrl(event));
+  }
+  return json(200, { instance: view });
+});
+
+/** `GET /instances/{id}/configuration`: the values the instance's engine runs with. */
+export const configuration = projectHandler(async (event, caller) => {
+  const item = await loadReadyInstance(caller.projectId, instanceId(event), { redis: 'root' });
+  return json(200, { instance: { configuration: await effectiveConfiguration(item) } });
 });
 
 /** `PUT` and `PATCH /instances/{id}`: 202 without a body. */
 export const update = projectHandler(async (event, caller) => {
   const request = validate(UpdateInstanceRequest, parsedBody(event)).instance;
-  await renameInstance(caller.projectId, instanceId(event), request);
+  await updateInstanceAttributes(caller.projectId, instanceId(event), request);
   return accepted();
 });
 

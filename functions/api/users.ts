@@ -26,7 +26,7 @@ import {
   updateUser,
 } from '#lib/databases/service';
 import { parsedBody } from '#lib/http/body';
-import { projectHandler } from '#lib/http/handler';
+import type { ProjectRoute } from '#lib/http/handler';
 import { nextLinks, pageOf } from '#lib/http/pagination';
 import type { HttpEvent } from '#lib/http/response';
 import { accepted, baseUrl, json } from '#lib/http/response';
@@ -39,7 +39,7 @@ const userRef = (manager: string, event: HttpEvent) =>
   parseUserRef(manager, event.pathParameters?.user ?? '');
 
 /** `GET /users`: paginated by `name@host`. */
-export const list = projectHandler(async (event, caller) => {
+export const list: ProjectRoute = async (event, caller) => {
   const page = pageOf(event);
   const item = await ready(caller.projectId, event);
   const result = pageByName(await listUsers(item), (u) => `${u.name}@${u.host}`, page);
@@ -47,9 +47,9 @@ export const list = projectHandler(async (event, caller) => {
   if (result.nextMarker)
     body.links = nextLinks(baseUrl(event), event, event.queryStringParameters?.limit, result.nextMarker);
   return json(200, body);
-});
+};
 
-export const create = projectHandler(async (event, caller) => {
+export const create: ProjectRoute = async (event, caller) => {
   const { users } = validate(CreateUsersRequest, parsedBody(event));
   const item = await ready(caller.projectId, event);
   const m = item.datastore.manager;
@@ -61,15 +61,15 @@ export const create = projectHandler(async (event, caller) => {
   }));
   await createUsers(item, checked);
   return accepted();
-});
+};
 
-export const show = projectHandler(async (event, caller) => {
+export const show: ProjectRoute = async (event, caller) => {
   const item = await ready(caller.projectId, event);
   const { name, host } = userRef(item.datastore.manager, event);
   return json(200, { user: await getUser(item, name, host) });
-});
+};
 
-export const update = projectHandler(async (event, caller) => {
+export const update: ProjectRoute = async (event, caller) => {
   const { user } = validate(UpdateUserRequest, parsedBody(event));
   const item = await ready(caller.projectId, event);
   const m = item.datastore.manager;
@@ -80,10 +80,10 @@ export const update = projectHandler(async (event, caller) => {
     ...(user.password !== undefined ? { password: checkPassword(user.password) } : {}),
   });
   return accepted();
-});
+};
 
 /** `PUT /users`: new passwords for several users at once. */
-export const passwords = projectHandler(async (event, caller) => {
+export const passwords: ProjectRoute = async (event, caller) => {
   const { users } = validate(ChangePasswordsRequest, parsedBody(event));
   const item = await ready(caller.projectId, event);
   const m = item.datastore.manager;
@@ -96,22 +96,22 @@ export const passwords = projectHandler(async (event, caller) => {
     })),
   );
   return accepted();
-});
+};
 
-export const remove = projectHandler(async (event, caller) => {
+export const remove: ProjectRoute = async (event, caller) => {
   const item = await ready(caller.projectId, event);
   const { name, host } = userRef(item.datastore.manager, event);
   await deleteUser(item, name, host);
   return accepted();
-});
+};
 
-export const access = projectHandler(async (event, caller) => {
+export const access: ProjectRoute = async (event, caller) => {
   const item = await ready(caller.projectId, event);
   const { name, host } = userRef(item.datastore.manager, event);
   return json(200, { databases: await listAccess(item, name, host) });
-});
+};
 
-export const grant = projectHandler(async (event, caller) => {
+export const grant: ProjectRoute = async (event, caller) => {
   const { databases } = validate(GrantAccessRequest, parsedBody(event));
   const item = await ready(caller.projectId, event);
   const m = item.datastore.manager;
@@ -123,9 +123,9 @@ export const grant = projectHandler(async (event, caller) => {
     databases.map((d) => checkDatabaseName(m, d.name)),
   );
   return accepted();
-});
+};
 
-export const revoke = projectHandler(async (event, caller) => {
+export const revoke: ProjectRoute = async (event, caller) => {
   const item = await ready(caller.projectId, event);
   const m = item.datastore.manager;
   const { name, host } = userRef(m, event);
@@ -136,4 +136,4 @@ export const revoke = projectHandler(async (event, caller) => {
     checkDatabaseName(m, safeDecode(event.pathParameters?.database ?? '')),
   );
   return accepted();
-});
+};

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
 import { config } from '../config.ts';
+import { getConfiguration } from '../configurations/repository.ts';
 import { checkDatabaseName, checkHost, checkPassword, checkUserName } from '../databases/names.ts';
 import { troveTime } from '../dynamo.ts';
 import { BadRequest, NotImplemented, OverLimit } from '../errors.ts';
@@ -10,6 +11,7 @@ import { logger } from '../logger.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
 import { startWorkflow } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
+import { configurationIdOf } from './operations.ts';
 import { putNewInstance, updateInstance } from './repository.ts';
 import type { CreateInstanceRequest } from './schemas.ts';
 
@@ -23,7 +25,6 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     throw new NotImplemented('Replication is not supported yet.');
   }
   if (req.restorePoint) throw new NotImplemented('Restoring from a backup is not supported yet.');
-  if (req.configuration) throw new NotImplemented('Configuration groups are not supported yet.');
   if (req.modules?.length) throw new NotImplemented('Modules are not supported.');
 
   const flavor = await getFlavor(req.flavorRef);
@@ -56,6 +57,18 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     checkUserName(version.manager, user.name);
     checkPassword(user.password);
     user.host = checkHost(user.host);
+  }
+
+  // A group given at create is applied by prepare, before the instance is first ACTIVE.
+  let configurationId: string | undefined;
+  if (req.configuration) {
+    const group = await getConfiguration(projectId, configurationIdOf(req.configuration));
+    if (group.datastore.version_id !== version.id) {
+      throw new BadRequest(
+        `Configuration group ${group.id} is for datastore version ${group.datastore.version}, not ${version.name}.`,
+      );
+    }
+    configurationId = group.id;
   }
 
   const deltas: Record<'instances' | 'ram' | 'volumes', number> = {
@@ -98,6 +111,7 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
       : undefined,
     locality: req.locality,
     availability_zone: req.availability_zone,
+    configuration_id: configurationId,
   };
   // The quota items come in the order of `deltas`: a cancelled transaction names them by index.
   const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);

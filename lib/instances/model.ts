@@ -28,6 +28,8 @@ export interface InstanceItem {
   wrapped_key: string;
   /** prepare's databases and users, encrypted with the guest's own key until prepare has run. */
   sealed_prepare?: string;
+  /** The configuration group attached, if any. */
+  configuration_id?: string;
   /** Trove's RootHistory: when root was last enabled (and by whom) and disabled. */
   root_enabled_at?: string;
   root_enabled_by?: string;

@@ -1,3 +1,4 @@
+import { attachConfiguration, detachConfiguration } from '../configurations/service.ts';
 import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } from '../errors.ts';
 import { quotaChanges } from '../quotas.ts';
 import { startWorkflow, type Workflow } from '../workflows.ts';
@@ -27,15 +28,36 @@ function assertCanAct(item: InstanceItem): void {
   }
 }
 
-export async function renameInstance(projectId: string, id: string, fields: Record<string, unknown>) {
+/**
+ * `PUT`/`PATCH /instances/{id}`: a new name, and at most one other attribute. `configuration`
+ * attaches a group (or detaches with null, or with an empty body as Trove does).
+ */
+export async function updateInstanceAttributes(
+  projectId: string,
+  id: string,
+  fields: Record<string, unknown>,
+) {
   const item = await loadInstance(projectId, id);
   const others = Object.keys(fields).filter((k) => k !== 'name');
   if (others.length > 1) throw new BadRequest("Only one attribute (except 'name') is allowed to update.");
   if ('replica_of' in fields || 'slave_of' in fields)
     throw new BadRequest(`Instance ${id} is not a replica.`);
-  if (others.length) throw new NotImplemented(`Updating ${others[0]} is not supported yet.`);
   if (typeof fields.name === 'string')
     await updateInstance(projectId, item.id, { set: { name: fields.name } });
+  const other = others[0];
+  if (other === 'configuration' || Object.keys(fields).length === 0) {
+    const target = fields.configuration;
+    if (typeof target === 'string' && target)
+      await attachConfiguration(projectId, id, configurationIdOf(target));
+    else await detachConfiguration(projectId, id);
+  } else if (other) {
+    throw new NotImplemented(`Updating ${other} is not supported yet.`);
+  }
+}
+
+/** A configuration reference may be an id or an href ending in one. */
+export function configurationIdOf(ref: string): string {
+  return ref.split('/').filter(Boolean).pop() ?? ref;
 }
 
 export async function restartInstance(projectId: string, id: string): Promise<void> {

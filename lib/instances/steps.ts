@@ -1,5 +1,7 @@
 import { computeDriver } from '../compute/index.ts';
 import { config } from '../config.ts';
+import { getConfiguration } from '../configurations/repository.ts';
+import { guestRules } from '../configurations/service.ts';
 import { troveTime } from '../dynamo.ts';
 import { unwrapKey } from '../guest/keys.ts';
 import { conductorQueueUrl, createGuestQueue, deleteGuestQueue, sendToGuest } from '../guest/queues.ts';
@@ -64,7 +66,12 @@ export async function sendGuestRequest(input: StepInput & { method: string; task
   const key = await unwrapKey(item.wrapped_key);
   const args: Record<string, unknown> =
     input.method === 'prepare'
-      ? { sealed: item.sealed_prepare, memory_mb: item.flavor_ram, volume_size_gb: item.volume_size }
+      ? {
+          sealed: item.sealed_prepare,
+          memory_mb: item.flavor_ram,
+          volume_size_gb: item.volume_size,
+          overrides: await overridesOf(item),
+        }
       : {};
   const operationId = await sendToGuest(key, item.id, input.method, args, input.task_token);
   return { operation_id: operationId };
@@ -153,4 +160,11 @@ export async function failDelete(input: StepInput & { error: { Error?: string; C
     set: { server_status: 'ERROR', fault: faultOf(input.error) },
   });
   return {};
+}
+
+/** The attached group's values and the rules that say which need a restart, for prepare. */
+async function overridesOf(item: InstanceItem) {
+  if (!item.configuration_id) return undefined;
+  const group = await getConfiguration(item.project_id, item.configuration_id);
+  return { values: group.values, rules: guestRules(item.datastore.manager) };
 }

@@ -1,8 +1,11 @@
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud.ts';
+import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
+import { reapLeftovers } from '../../local/processes.ts';
 
 // The e2e suite runs against a whole local cloud of its own: fresh state and free ports, so it
 // neither disturbs nor depends on a developer's `npm start`.
@@ -10,8 +13,34 @@ import { freePort } from '../../local/ports.ts';
 let cloud: LocalCloud | undefined;
 let stateDir = '';
 
+/** Clouds of earlier test runs that were killed before their teardown: stop them, drop their state. */
+async function reapDeadRuns(root: string) {
+  const dir = join(root, '.local');
+  for (const entry of existsSync(dir) ? await readdir(dir) : []) {
+    const pid = /^test-(\d+)$/.exec(entry)?.[1];
+    if (!pid || isAlive(Number(pid))) continue;
+    await reapLeftovers(join(dir, entry, 'pids.json'), [
+      'DynamoDBLocal.jar',
+      's3rver',
+      'serverless.js offline',
+    ]);
+    await stopComputeLeftovers({ stateDir: join(dir, entry), repoRoot: root });
+    await rm(join(dir, entry), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function setup(project: TestProject) {
   const root = resolve(import.meta.dirname, '../..');
+  await reapDeadRuns(root);
   stateDir = join(root, '.local', `test-${process.pid}`);
   const ports = {
     api: await freePort(),
@@ -35,13 +64,19 @@ export async function setup(project: TestProject) {
       TROVELESS_AGENT_HEARTBEAT_EXPIRY: '8',
       TROVELESS_REPORT_INTERVAL: '2',
       TROVELESS_USAGE_TIMEOUT: '120',
-      TROVELESS_AGENT_CALL_LOW_TIMEOUT: '10',
+      TROVELESS_AGENT_CALL_LOW_TIMEOUT: '20',
       TROVELESS_AGENT_CALL_HIGH_TIMEOUT: '90',
       TROVELESS_CHAOS_DUPLICATE_MESSAGES: 'true',
     },
     log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[cloud] ${line}`),
   });
   project.provide('cloud', { endpoints: cloud.endpoints, env: cloud.env, stateDir });
+  // An interrupted run (Ctrl-C) gets no teardown: stop the cloud on the way out instead.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void teardown().finally(() => process.exit(130));
+    });
+  }
 }
 
 export async function teardown() {

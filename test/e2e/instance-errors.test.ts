@@ -52,11 +52,14 @@ describe('instance create with bad input', () => {
     };
   });
 
-  it.each(cases)('%s → %i %s', async (_what, body, status, fault) => {
-    const res = await call('POST', `/v1.0/${demo.projectId}/instances`, demo.token, body as object);
-    expect(res.status).toBe(status);
-    expect(res.json?.[fault]).toMatchObject({ code: status, message: expect.any(String) });
-  });
+  it.each(cases.map(([what, body, status, fault]) => ({ what, body, status, fault })))(
+    '$what → $status $fault',
+    async ({ body, status, fault }) => {
+      const res = await call('POST', `/v1.0/${demo.projectId}/instances`, demo.token, body as object);
+      expect(res.status).toBe(status);
+      expect(res.json?.[fault]).toMatchObject({ code: status, message: expect.any(String) });
+    },
+  );
 
   it('malformed JSON → 400 badRequest', async () => {
     const res = await call(

@@ -186,4 +186,85 @@ describe('openstack CLI', () => {
     );
     await openstack('database', 'instance', 'delete', id);
   });
+
+  it('manages configuration groups and lists parameters', async () => {
+    const json = async (...args: string[]) => JSON.parse((await openstack(...args, '-f', 'json')).stdout);
+    const params = await json(
+      'database',
+      'configuration',
+      'parameter',
+      'list',
+      '10.11',
+      '--datastore',
+      'mysql',
+    );
+    expect(params.length).toBeGreaterThanOrEqual(25);
+    expect(
+      await json(
+        'database',
+        'configuration',
+        'parameter',
+        'show',
+        '10.11',
+        'max_connections',
+        '--datastore',
+        'mysql',
+      ),
+    ).toMatchObject({
+      name: 'max_connections',
+    });
+
+    const name = `cli-conf-${Date.now()}`;
+    const group = await json(
+      'database',
+      'configuration',
+      'create',
+      name,
+      '{"max_connections": 150}',
+      '--datastore',
+      'mysql',
+      '--datastore-version',
+      '10.11',
+    );
+    expect((await json('database', 'configuration', 'list')).map((g: { Name: string }) => g.Name)).toContain(
+      name,
+    );
+    await openstack('database', 'configuration', 'set', group.id, '{"max_connections": 160}');
+    expect(await json('database', 'configuration', 'show', group.id)).toMatchObject({
+      values: expect.stringContaining('160'),
+    });
+
+    const instance = await json(
+      'database',
+      'instance',
+      'create',
+      `cli-conf-inst-${Date.now()}`,
+      '--flavor',
+      '7',
+      '--size',
+      '1',
+      '--datastore',
+      'mysql',
+      '--datastore-version',
+      '10.11',
+    );
+    await waitUntil(
+      'instance healthy',
+      async () => {
+        const view = await json('database', 'instance', 'show', instance.id);
+        return view.operating_status === 'HEALTHY' ? view : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    await openstack('database', 'configuration', 'attach', instance.id, group.id);
+    expect(await json('database', 'instance', 'show', instance.id)).toMatchObject({
+      configuration: group.id,
+    });
+    await openstack('database', 'configuration', 'detach', instance.id);
+    await openstack('database', 'configuration', 'delete', group.id);
+    expect(
+      (await json('database', 'configuration', 'list')).map((g: { Name: string }) => g.Name),
+    ).not.toContain(name);
+    await openstack('database', 'instance', 'delete', instance.id);
+  });
 });

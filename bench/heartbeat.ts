@@ -1,0 +1,571 @@
+// `npm run bench -- heartbeat`: how many guest heartbeats the conductor ingests per second. 500
+// simulated guests (instance items with their own wrapped keys) send signed heartbeats to the
+// conductor queue, 10 rounds each, as fast as several senders can; the clock stops when every
+// instance shows its last round. Set against, in the same run, the raw SQS round trip of the same
+// server and the raw DynamoDB conditional update from one client.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  UpdateTableCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { newGuestKey, wrapKey } from '../lib/guest/keys.ts';
+import { seal } from '../lib/guest/protocol.ts';
+import type { InstanceItem } from '../lib/instances/model.ts';
+import { EVENT_SOURCE_POLLERS } from '../local/cloud.ts';
+import { localCredentials } from '../local/dynamodb.ts';
+import {
+  type BenchCloud,
+  Cleanup,
+  documentClient,
+  dynamoClient,
+  fixed,
+  INSTANCES_TABLE,
+  instanceItem,
+  load,
+  login,
+  percentile,
+  putItems,
+  ratio,
+  row,
+  sleep,
+  startBenchCloud,
+  timedPool,
+  verdict,
+} from './cloud.ts';
+
+const GUESTS = 500;
+const ROUNDS = 10;
+const SENDERS = 4;
+const RAW_UPDATES = 500;
+const RAW_CONDUCTOR = 300;
+const GOAL_PER_SECOND = 500;
+const INGEST_TIMEOUT_MS = 180_000;
+const CONDUCTOR_QUEUE = 'troveless-local-conductor';
+const RAW_QUEUE = 'troveless-bench-raw';
+const RAW_TABLE = 'troveless-bench-raw-instances';
+
+type Docs = ReturnType<typeof documentClient>;
+
+/** SendMessageBatch in tens, `senders` in flight; resolves with ms from the first send to the last answer. */
+async function sendAll(sqs: SQSClient, url: string, bodies: string[], senders: number) {
+  const batches: string[][] = [];
+  for (let i = 0; i < bodies.length; i += 10) batches.push(bodies.slice(i, i + 10));
+  let failed = 0;
+  const { wallMs } = await timedPool(batches.length, senders, async (i) => {
+    const Entries = (batches[i] ?? []).map((MessageBody, n) => ({ Id: String(n), MessageBody }));
+    const out = await sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries }));
+    failed += out.Failed?.length ?? 0;
+  });
+  if (failed) throw new Error(`${failed} messages were not accepted by SendMessageBatch`);
+  return wallMs;
+}
+
+async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  const a = out.Attributes ?? {};
+  return (
+    Number(a.ApproximateNumberOfMessages ?? 0) +
+    Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
+// ---- baselines ----
+
+/**
+ * The raw SQS round trip: the same bodies sent the same way, taken off by `receivers` loops that
+ * receive as the event source does (one message with a long poll, then a top-up to ten), and delete
+ * in batches, with no processing between. Resolves with messages per second, first send to last delete.
+ */
+async function rawSqs(sqs: SQSClient, bodies: string[], receivers: number): Promise<number> {
+  const { QueueUrl: url = '' } = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${RAW_QUEUE}-${receivers}`,
+      Attributes: { VisibilityTimeout: '60' },
+    }),
+  );
+  try {
+    let deleted = 0;
+    let done = false;
+    const t0 = performance.now();
+    const receiver = async () => {
+      while (!done) {
+        const first = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
+        );
+        if (!first.Messages?.length) continue;
+        const more = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 9, WaitTimeSeconds: 0 }),
+        );
+        const batch = [...first.Messages, ...(more.Messages ?? [])];
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: url,
+            Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle })),
+          }),
+        );
+        deleted += batch.length;
+        if (deleted >= bodies.length) done = true;
+      }
+    };
+    const loops = Array.from({ length: receivers }, receiver);
+    await sendAll(sqs, url, bodies, SENDERS);
+    const deadline = Date.now() + INGEST_TIMEOUT_MS;
+    while (!done && Date.now() < deadline) await sleep(20);
+    const ms = performance.now() - t0;
+    done = true;
+    await Promise.all(loops);
+    if (deleted < bodies.length) throw new Error(`raw SQS: only ${deleted} of ${bodies.length} came back`);
+    return (bodies.length / ms) * 1000;
+  } finally {
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  }
+}
+
+/** A table shaped like the instances table (keys, by-id index), with the same stream setting. */
+async function rawTable(ddb: DynamoDBClient): Promise<void> {
+  const { Table } = await ddb.send(new DescribeTableCommand({ TableName: INSTANCES_TABLE }));
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: RAW_TABLE,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: Table?.AttributeDefinitions,
+      KeySchema: Table?.KeySchema,
+      GlobalSecondaryIndexes: Table?.GlobalSecondaryIndexes?.map((g) => ({
+        IndexName: g.IndexName,
+        KeySchema: g.KeySchema,
+        Projection: g.Projection,
+      })),
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'KEYS_ONLY' },
+    }),
+  );
+}
+
+interface RawDynamo {
+  sequential: number;
+  concurrent: number;
+  conductor: number;
+  p50: number;
+}
+
+/**
+ * From one client: the conductor's conditional update alone (1 and 10 in flight), and the three
+ * calls the conductor makes per heartbeat (by-id query, get, conditional update) with 10 in flight,
+ * as it handles a batch of ten. Per second.
+ */
+async function rawDynamo(docs: Docs, items: InstanceItem[]): Promise<RawDynamo> {
+  let sent = 1;
+  // A failed condition is one of the conductor's outcomes too (a stale heartbeat): it counts.
+  const update = (item: InstanceItem) =>
+    send(
+      new UpdateCommand({
+        TableName: RAW_TABLE,
+        Key: { project_id: item.project_id, id: item.id },
+        UpdateExpression: 'SET #s = :s, #u = :u, #l = :sent, #t = :t',
+        ConditionExpression:
+          'attribute_exists(id) AND (attribute_not_exists(last_seen_heartbeat) OR last_seen_heartbeat < :sent) AND service_status <> :rr',
+        ExpressionAttributeNames: {
+          '#s': 'service_status',
+          '#u': 'service_status_updated',
+          '#l': 'last_seen_heartbeat',
+          '#t': 'updated',
+        },
+        ExpressionAttributeValues: {
+          ':s': 'healthy',
+          ':u': new Date().toISOString().slice(0, 19),
+          ':sent': sent++,
+          ':t': new Date().toISOString().slice(0, 19),
+          ':rr': 'restart required',
+        },
+      }),
+    );
+  const send = (command: UpdateCommand) =>
+    docs.send(command).catch((err: Error) => {
+      if (err.name !== 'ConditionalCheckFailedException') throw err;
+    });
+  const pick = (i: number) => items[i % items.length] as InstanceItem;
+  const seq = await timedPool(RAW_UPDATES, 1, (i) => update(pick(i)).then(() => {}));
+  const conc = await timedPool(RAW_UPDATES, 10, (i) => update(pick(i)).then(() => {}));
+  const full = await timedPool(RAW_CONDUCTOR, 10, async (i) => {
+    const item = pick(i);
+    const keys = await docs.send(
+      new QueryCommand({
+        TableName: RAW_TABLE,
+        IndexName: 'by-id',
+        KeyConditionExpression: 'id = :id',
+        ExpressionAttributeValues: { ':id': item.id },
+      }),
+    );
+    const key = keys.Items?.[0];
+    await docs.send(
+      new GetCommand({ TableName: RAW_TABLE, Key: { project_id: key?.project_id, id: item.id } }),
+    );
+    await update(item);
+  });
+  return {
+    sequential: (RAW_UPDATES / seq.wallMs) * 1000,
+    concurrent: (RAW_UPDATES / conc.wallMs) * 1000,
+    conductor: (RAW_CONDUCTOR / full.wallMs) * 1000,
+    p50: percentile(seq.ms, 50),
+  };
+}
+
+// ---- counting applied heartbeats: the table's stream has one MODIFY per applied update ----
+
+async function streams(endpoint: string, op: string, body: object): Promise<Record<string, unknown>> {
+  // DynamoDB Local serves the Streams API on its own port; it reads the access key, not the signature.
+  const res = await fetch(endpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `DynamoDBStreams_20120810.${op}`,
+      authorization: `AWS4-HMAC-SHA256 Credential=${localCredentials.accessKeyId}/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0`,
+    },
+    body: JSON.stringify(body),
+  });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`DynamoDB Streams ${op}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function enableStream(ddb: DynamoDBClient, table: string): Promise<string> {
+  await ddb.send(
+    new UpdateTableCommand({
+      TableName: table,
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'KEYS_ONLY' },
+    }),
+  );
+  const { Table } = await ddb.send(new DescribeTableCommand({ TableName: table }));
+  if (!Table?.LatestStreamArn) throw new Error(`${table} has no stream after enabling it`);
+  return Table.LatestStreamArn;
+}
+
+async function countModifies(endpoint: string, streamArn: string): Promise<number> {
+  const described = (await streams(endpoint, 'DescribeStream', { StreamArn: streamArn })) as {
+    StreamDescription?: { Shards?: { ShardId: string }[] };
+  };
+  let count = 0;
+  for (const shard of described.StreamDescription?.Shards ?? []) {
+    let iterator = (
+      (await streams(endpoint, 'GetShardIterator', {
+        StreamArn: streamArn,
+        ShardId: shard.ShardId,
+        ShardIteratorType: 'TRIM_HORIZON',
+      })) as { ShardIterator?: string }
+    ).ShardIterator;
+    // An open shard keeps handing out iterators: stop at the first empty page.
+    for (let page = 0; iterator && page < 1000; page++) {
+      const out = (await streams(endpoint, 'GetRecords', { ShardIterator: iterator, Limit: 1000 })) as {
+        Records?: { eventName?: string }[];
+        NextShardIterator?: string;
+      };
+      const records = out.Records ?? [];
+      if (records.length === 0) break;
+      count += records.filter((r) => r.eventName === 'MODIFY').length;
+      iterator = out.NextShardIterator;
+    }
+  }
+  return count;
+}
+
+/** How many instances do not show their last heartbeat yet (Query of the project's partition, paged). */
+async function notYetFinal(docs: Docs, projectId: string, final: Map<string, number>): Promise<number> {
+  let behind = final.size;
+  let start: Record<string, unknown> | undefined;
+  for (let page = 0; page < 100; page++) {
+    const out = await docs.send(
+      new QueryCommand({
+        TableName: INSTANCES_TABLE,
+        KeyConditionExpression: 'project_id = :p',
+        ExpressionAttributeValues: { ':p': projectId },
+        ProjectionExpression: 'id, last_seen_heartbeat',
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      const want = final.get(String(item.id));
+      if (want !== undefined && item.last_seen_heartbeat === want) behind--;
+    }
+    start = out.LastEvaluatedKey;
+    if (!start) break;
+  }
+  return behind;
+}
+
+// ---- main ----
+
+interface Ingest {
+  /** ms from the first send until the last batch was answered. */
+  sendMs: number;
+  /** ms until the queue held nothing (visible, in flight or delayed). */
+  drainedMs: number;
+  /** ms until every instance showed its last round; NaN when that did not happen in time. */
+  doneMs: number;
+  /** ms when the wait ended (done, or the timeout). */
+  endMs: number;
+  /** Instances not showing their last round at the end. */
+  behind: number;
+  /** Messages still on the conductor queue at the end. */
+  left: number;
+  dlq: number;
+  applied: number;
+}
+
+/** The conductor's invocations as serverless-offline logged them: "(λ: conductor) ... Duration: 12.3 ms". */
+async function conductorDurations(stateDir: string): Promise<number[]> {
+  const log = await readFile(join(stateDir, 'logs', 'offline.log'), 'utf8').catch(() => '');
+  return [...log.matchAll(/\(λ: conductor\) RequestId: \S+ {2}Duration: ([\d.]+) ms/g)].map((m) =>
+    Number(m[1]),
+  );
+}
+
+export async function run(_args: string[]): Promise<number> {
+  const cleanup = new Cleanup();
+  let bench: BenchCloud | undefined;
+  let ok = true;
+  const total = GUESTS * ROUNDS;
+  console.log(
+    `bench heartbeat: ${GUESTS} guests x ${ROUNDS} rounds = ${total} signed heartbeats to the conductor queue ` +
+      `from ${SENDERS} concurrent senders (SendMessageBatch); ${EVENT_SOURCE_POLLERS} poll loop(s) per ` +
+      `event source; node ${process.version}`,
+  );
+  try {
+    bench = await startBenchCloud(cleanup, 'hb');
+    console.log(`  local cloud ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`);
+    const { cloud } = bench;
+    const admin = await login(bench.api, 'admin', 'admin');
+    process.env.TROVELESS_TOKEN_SECRET = cloud.env.TROVELESS_TOKEN_SECRET;
+    const client = dynamoClient(cloud);
+    const docs = documentClient(client);
+    const sqs = new SQSClient({
+      endpoint: cloud.endpoints.sqs,
+      region: 'us-east-1',
+      credentials: localCredentials,
+    });
+    const queue = cloud.queues.find((q) => q.name === CONDUCTOR_QUEUE);
+    const dlq = cloud.queues.find((q) => q.name === `${CONDUCTOR_QUEUE}-dlq`);
+    if (!queue) throw new Error(`no ${CONDUCTOR_QUEUE} queue in this cloud`);
+
+    // 500 guests, each with its own key, stored wrapped as the API stores it.
+    const t = performance.now();
+    const keys = Array.from({ length: GUESTS }, () => newGuestKey());
+    const items = await Promise.all(
+      keys.map(async (key, n) => instanceItem(admin.projectId, n, await wrapKey(key))),
+    );
+    await putItems(docs, items);
+    console.log(`  ${GUESTS} instance items written in ${fixed((performance.now() - t) / 1000)} s`);
+
+    // Every message signed up front, round after round; `sent` grows by round for each guest.
+    const base = Date.now() / 1000;
+    const final = new Map<string, number>();
+    const bodies: string[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      items.forEach((item, n) => {
+        const sent = base + r;
+        final.set(item.id, sent);
+        bodies.push(
+          seal(keys[n] as Buffer, item.id, {
+            method: 'heartbeat',
+            instance_id: item.id,
+            sent,
+            payload: { service_status: 'healthy' },
+          }),
+        );
+      });
+    }
+
+    // Baselines first, while the conductor queue is idle.
+    await rawTable(client);
+    await putItems(docs, items, RAW_TABLE);
+    const rawDb = await rawDynamo(docs, items);
+    console.log(
+      `  raw DynamoDB conditional update: ${fixed(rawDb.sequential, 0)}/s one at a time (p50 ${fixed(rawDb.p50, 1)} ms), ` +
+        `${fixed(rawDb.concurrent, 0)}/s with 10 in flight; the conductor's 3 calls per heartbeat: ` +
+        `${fixed(rawDb.conductor, 0)} heartbeats/s`,
+    );
+    const rawSqs1 = await rawSqs(sqs, bodies, 1);
+    const rawSqs5 = await rawSqs(sqs, bodies, 5);
+    console.log(
+      `  raw SQS send+receive+delete of ${total}: ${fixed(rawSqs1, 0)}/s with 1 receive loop, ${fixed(rawSqs5, 0)}/s with 5`,
+    );
+
+    // The run itself.
+    const streamArn = await enableStream(client, INSTANCES_TABLE);
+    const problemsBefore = bench.problems.length;
+    const ingest = await runIngest(sqs, queue.url, dlq?.url, docs, admin.projectId, bodies, final);
+    ingest.applied = await countModifies(cloud.endpoints.dynamodb, streamArn);
+    const durations = await conductorDurations(bench.stateDir);
+    printReport(ingest, total, rawDb, rawSqs1, rawSqs5, durations, bench.problems.slice(problemsBefore));
+    ok = ingest.behind === 0;
+  } catch (err) {
+    console.error(`bench heartbeat failed: ${err instanceof Error ? err.message : err}`);
+    ok = false;
+  } finally {
+    if (bench) await bench.stop().catch((err) => console.log(`  stopping the cloud: ${err}`));
+    const clean = await cleanup.finish('bench heartbeat');
+    console.log(
+      clean ? '\nno process left running' : '\nSOME PROCESSES WERE LEFT RUNNING (killed, see above)',
+    );
+    ok = ok && clean;
+  }
+  return ok ? 0 : 1;
+}
+
+async function runIngest(
+  sqs: SQSClient,
+  url: string,
+  dlqUrl: string | undefined,
+  docs: Docs,
+  projectId: string,
+  bodies: string[],
+  final: Map<string, number>,
+): Promise<Ingest> {
+  const t0 = performance.now();
+  let sendMs = Number.NaN;
+  const sending = sendAll(sqs, url, bodies, SENDERS).then((ms) => {
+    sendMs = ms;
+  });
+  const out: Ingest = {
+    sendMs: Number.NaN,
+    drainedMs: Number.NaN,
+    doneMs: Number.NaN,
+    endMs: Number.NaN,
+    behind: final.size,
+    left: bodies.length,
+    dlq: 0,
+    applied: Number.NaN,
+  };
+  let lastDbCheck = 0;
+  let lastProgress = t0;
+  for (;;) {
+    await sleep(100);
+    const now = performance.now();
+    out.left = await queueDepth(sqs, url);
+    if (now - lastProgress >= 10_000) {
+      lastProgress = now;
+      console.log(`    ${fixed((now - t0) / 1000, 0)} s: ${out.left} heartbeats still on the queue`);
+    }
+    if (now - t0 > INGEST_TIMEOUT_MS) break;
+    const sentAll = !Number.isNaN(sendMs);
+    if (sentAll && out.left === 0 && Number.isNaN(out.drainedMs)) out.drainedMs = now - t0;
+    // DynamoDB is asked once the queue is empty, and otherwise only every few seconds: the
+    // conductor needs DynamoDB Local more than this check does.
+    if (!(sentAll && out.left === 0) && now - lastDbCheck < 5000) continue;
+    lastDbCheck = now;
+    out.behind = await notYetFinal(docs, projectId, final);
+    if (out.behind === 0) {
+      out.doneMs = now - t0;
+      break;
+    }
+  }
+  out.endMs = performance.now() - t0;
+  await sending;
+  out.sendMs = sendMs;
+  out.dlq = dlqUrl ? await queueDepth(sqs, dlqUrl) : 0;
+  if (!Number.isNaN(out.doneMs)) out.left = 0;
+  return out;
+}
+
+function printReport(
+  ingest: Ingest,
+  total: number,
+  rawDb: RawDynamo,
+  rawSqs1: number,
+  rawSqs5: number,
+  durations: number[],
+  problems: string[],
+): void {
+  const perSecond = (n: number, ms: number) => (n / ms) * 1000;
+  const finished = !Number.isNaN(ingest.doneMs);
+  const elapsed = finished ? ingest.doneMs : ingest.endMs;
+  // Taken off the queue and answered: applied, dropped as stale, or sent to the dead-letter queue.
+  const handled = total - ingest.left;
+  const ingestRate = perSecond(handled, elapsed);
+  // Unfinished, a batch in flight may be applied but not yet deleted: stale is only known at the end.
+  const stale = finished ? String(handled - ingest.dlq - ingest.applied) : '-';
+  const note = finished ? '' : ` (NOT FINISHED after ${fixed(INGEST_TIMEOUT_MS / 1000, 0)} s)`;
+  console.log('');
+  const w = [58, 10, 24];
+  console.log(row([`conductor ingest${note}`, 'figure', `goal > ${GOAL_PER_SECOND} heartbeats/s`], w));
+  console.log(row(['heartbeats sent', String(total), ''], w));
+  console.log(row(['  taken off the queue and answered', String(handled), ''], w));
+  console.log(row(['    applied (one MODIFY each on the table stream)', String(ingest.applied), ''], w));
+  console.log(row(['    dropped as stale (a later round was there first)', stale, ''], w));
+  console.log(row(['    in the dead-letter queue', String(ingest.dlq), ''], w));
+  console.log(row(['  still on the queue at the end', String(ingest.left), ''], w));
+  console.log(row(['instances not showing their last round at the end', String(ingest.behind), ''], w));
+  console.log(row(['s from the first send until: all sent', fixed(ingest.sendMs / 1000), ''], w));
+  console.log(row(['  the queue was empty', fixed(ingest.drainedMs / 1000), ''], w));
+  console.log(row(['  every instance showed its last round', fixed(ingest.doneMs / 1000), ''], w));
+  console.log(
+    row(
+      [
+        'heartbeats ingested per second (answered / time)',
+        fixed(ingestRate, 0),
+        verdict(finished && ingestRate > GOAL_PER_SECOND),
+      ],
+      w,
+    ),
+  );
+  console.log(
+    row(
+      ['heartbeats applied per second (applied / time)', fixed(perSecond(ingest.applied, elapsed), 0), ''],
+      w,
+    ),
+  );
+  console.log(
+    row(['send rate of the senders alone (per second)', fixed(perSecond(total, ingest.sendMs), 0), ''], w),
+  );
+  if (durations.length) {
+    console.log(
+      row(
+        [
+          `conductor invocations: ${durations.length}, ${fixed(handled / durations.length, 1)} records each`,
+          '',
+          `p50 ${fixed(percentile(durations, 50), 0)} ms, max ${fixed(Math.max(...durations), 0)} ms`,
+        ],
+        w,
+      ),
+    );
+  }
+  if (problems.length) {
+    const counts = new Map<string, number>();
+    for (const p of problems) counts.set(p, (counts.get(p) ?? 0) + 1);
+    console.log('the local cloud reported during the run:');
+    for (const [line, n] of counts) console.log(`  ${n > 1 ? `${n}x ` : ''}${line.slice(0, 200)}`);
+  }
+
+  console.log('\nbaseline, same run, same servers');
+  const b = [62, 10, 12];
+  console.log(row(['', 'per second', 'ingest is'], b));
+  const base = (label: string, rate: number) =>
+    console.log(row([label, fixed(rate, 0), ratio(ingestRate, rate)], b));
+  base('raw SQS send+receive+delete, 1 receive loop', rawSqs1);
+  base('raw SQS send+receive+delete, 5 receive loops', rawSqs5);
+  base('raw DynamoDB conditional update, 1 in flight', rawDb.sequential);
+  base('raw DynamoDB conditional update, 10 in flight', rawDb.concurrent);
+  base("the conductor's DynamoDB calls (query+get+update), 10 in flight", rawDb.conductor);
+  console.log(`(ingest is = the conductor's ingest rate / the baseline's rate; ${load()})`);
+}

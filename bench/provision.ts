@@ -1,0 +1,634 @@
+// `npm run bench -- provision`: how long an instance takes from POST to ACTIVE/HEALTHY, per engine,
+// set against the bare engine initialised and started by hand in the same run: the difference is
+// what the control plane adds (API, workflow, compute host, guest agent, conductor).
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GetExecutionHistoryCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { localCredentials } from '../local/dynamodb.ts';
+import { freePort } from '../local/ports.ts';
+import {
+  type BenchCloud,
+  Cleanup,
+  call,
+  documentClient,
+  dynamoClient,
+  fixed,
+  INSTANCES_TABLE,
+  type Login,
+  load,
+  login,
+  median,
+  percentile,
+  ratio,
+  row,
+  sleep,
+  startBenchCloud,
+  verdict,
+} from './cloud.ts';
+
+const DEFAULT_RUNS = 5;
+let RUNS = DEFAULT_RUNS;
+const POLL_MS = 100;
+const BASELINE_POLL_MS = 50;
+const CREATE_TIMEOUT_MS = 120_000;
+const DELETE_TIMEOUT_MS = 90_000;
+const BASELINE_TIMEOUT_MS = 60_000;
+const GOAL_ADDED_S = 0.5;
+const USER = { name: 'benchuser', password: 'Bench-pass-1' };
+
+interface Engine {
+  datastore: 'mysql' | 'postgresql' | 'redis';
+  withUser: boolean;
+  bare: string;
+  baseline(cleanup: Cleanup): Promise<Baseline>;
+}
+
+interface Baseline {
+  /** ms from the start of init until the engine accepts a connection. */
+  totalMs: number;
+  initMs: number;
+}
+
+/** One instance, ms after POST (undefined where the source could not be read). */
+interface Provisioned {
+  readyMs: number;
+  postMs: number;
+  deleteMs: number;
+  launched?: number;
+  agentUp?: number;
+  prepareReceived?: number;
+  guestHealthy?: number;
+  prepareDone?: number;
+}
+
+// ---- the bare engines ----
+
+const ENGINE_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', TZ: 'UTC' };
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+function account(user: string): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${user}:`));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined) throw new Error(`no ${user} user on this machine`);
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+async function ownedDir(path: string, user: string, mode: number): Promise<string> {
+  await mkdir(path, { recursive: true });
+  const { uid, gid } = account(user);
+  await chown(path, uid, gid);
+  await chmod(path, mode);
+  return path;
+}
+
+function runAs(user: string, command: string, args: string[]): Promise<void> {
+  return new Promise((ok, fail) => {
+    execFile(
+      'runuser',
+      ['-u', user, '--', command, ...args],
+      { cwd: '/', env: ENGINE_ENV, timeout: BASELINE_TIMEOUT_MS, maxBuffer: 4 << 20 },
+      (err, stdout, stderr) =>
+        err
+          ? fail(new Error(`${command}: ${err.message}\n${`${stderr}\n${stdout}`.trim().slice(-800)}`))
+          : ok(),
+    );
+  });
+}
+
+/** A long-running engine in its own process group, its output in a log file in its dir. */
+function startDetached(cleanup: Cleanup, command: string, args: string[], log: string) {
+  const fd = openSync(log, 'a', 0o644);
+  try {
+    const child = spawn(command, args, {
+      cwd: '/',
+      env: ENGINE_ENV,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    if (child.pid) cleanup.tracked.groups.add(child.pid);
+    let exited = '';
+    child.once('exit', (code, sig) => {
+      exited = `exited (${sig ?? `code ${code}`})`;
+    });
+    child.once('error', (err) => {
+      exited = err.message;
+    });
+    return { pgid: child.pid ?? 0, exited: () => exited };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
+
+/** The polite signal to `target` (a pid, or the group), SIGKILL to the group after the grace time. */
+async function stopGroup(pgid: number, target: number, signal: NodeJS.Signals, graceMs = 20_000) {
+  if (!pgid) return;
+  try {
+    process.kill(target, signal);
+  } catch {
+    // already gone
+  }
+  const deadline = Date.now() + graceMs;
+  while (groupAlive(pgid) && Date.now() < deadline) await sleep(50);
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // all gone
+  }
+  for (let i = 0; i < 40 && groupAlive(pgid); i++) await sleep(50);
+}
+
+async function untilAnswering(what: string, probe: () => Promise<void>, exited: () => string): Promise<void> {
+  const deadline = Date.now() + BASELINE_TIMEOUT_MS;
+  let last = '';
+  for (;;) {
+    if (exited()) throw new Error(`${what} ${exited()} before it answered${last}`);
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      last = ` (last error: ${err instanceof Error ? err.message : err})`;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not answer within ${BASELINE_TIMEOUT_MS} ms${last}`);
+    await sleep(BASELINE_POLL_MS);
+  }
+}
+
+async function mariadbBaseline(cleanup: Cleanup): Promise<Baseline> {
+  const dir = await cleanup.tempDir('troveless-bench-bare-');
+  await chmod(dir, 0o755);
+  const data = await ownedDir(join(dir, 'data'), 'mysql', 0o750);
+  const run = await ownedDir(join(dir, 'run'), 'mysql', 0o755);
+  const port = await freePort();
+  const t0 = performance.now();
+  await runAs('mysql', 'mariadb-install-db', [
+    '--no-defaults',
+    `--datadir=${data}`,
+    '--auth-root-authentication-method=socket',
+    '--skip-test-db',
+  ]);
+  const initMs = performance.now() - t0;
+  const engine = startDetached(
+    cleanup,
+    '/usr/sbin/mariadbd',
+    [
+      '--no-defaults',
+      `--datadir=${data}`,
+      `--socket=${join(run, 'mysqld.sock')}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      '--user=mysql',
+      '--innodb-buffer-pool-size=16M',
+      '--innodb-log-file-size=8M',
+      '--performance-schema=OFF',
+      '--skip-grant-tables',
+    ],
+    join(dir, 'mariadbd.log'),
+  );
+  try {
+    await untilAnswering(
+      'mariadbd',
+      async () => {
+        const conn = await mysql.createConnection({
+          host: '127.0.0.1',
+          port,
+          user: 'root',
+          connectTimeout: 1000,
+        });
+        try {
+          await conn.query('SELECT 1');
+        } finally {
+          conn.destroy();
+        }
+      },
+      engine.exited,
+    );
+    return { totalMs: performance.now() - t0, initMs };
+  } finally {
+    await stopGroup(engine.pgid, -engine.pgid, 'SIGTERM');
+  }
+}
+
+async function postgresqlBaseline(cleanup: Cleanup): Promise<Baseline> {
+  const dir = await cleanup.tempDir('troveless-bench-bare-');
+  await chmod(dir, 0o755);
+  const data = await ownedDir(join(dir, 'data'), 'postgres', 0o700);
+  const run = await ownedDir(join(dir, 'run'), 'postgres', 0o755);
+  const port = await freePort();
+  const t0 = performance.now();
+  await runAs('postgres', join(PG_BIN, 'initdb'), ['--no-sync', '-D', data]);
+  const initMs = performance.now() - t0;
+  const engine = startDetached(
+    cleanup,
+    'runuser',
+    ['-u', 'postgres', '--', join(PG_BIN, 'postgres'), '-D', data, '-p', String(port), '-k', run],
+    join(dir, 'postgres.log'),
+  );
+  try {
+    await untilAnswering(
+      'postgres',
+      async () => {
+        const client = new pg.Client({
+          host: '127.0.0.1',
+          port,
+          user: 'postgres',
+          database: 'postgres',
+          connectionTimeoutMillis: 1000,
+        });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+        } finally {
+          await client.end().catch(() => {});
+        }
+      },
+      engine.exited,
+    );
+    return { totalMs: performance.now() - t0, initMs };
+  } finally {
+    // SIGINT is PostgreSQL's fast shutdown, for the postmaster alone (backends take it as "cancel").
+    const postmaster = Number.parseInt(
+      (await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => '')) || '0',
+      10,
+    );
+    await stopGroup(
+      engine.pgid,
+      postmaster > 0 ? postmaster : -engine.pgid,
+      postmaster > 0 ? 'SIGINT' : 'SIGTERM',
+    );
+  }
+}
+
+async function redisBaseline(cleanup: Cleanup): Promise<Baseline> {
+  const dir = await cleanup.tempDir('troveless-bench-bare-');
+  await chmod(dir, 0o755);
+  const data = await ownedDir(join(dir, 'data'), 'redis', 0o750);
+  const port = await freePort();
+  const t0 = performance.now();
+  const engine = startDetached(
+    cleanup,
+    'runuser',
+    [
+      '-u',
+      'redis',
+      '--',
+      '/usr/bin/redis-server',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      data,
+    ],
+    join(dir, 'redis.log'),
+  );
+  try {
+    await untilAnswering(
+      'redis-server',
+      async () => {
+        const client = new Redis({
+          host: '127.0.0.1',
+          port,
+          lazyConnect: true,
+          connectTimeout: 1000,
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: false,
+          retryStrategy: () => null,
+        });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          await client.ping();
+        } finally {
+          client.disconnect();
+        }
+      },
+      engine.exited,
+    );
+    return { totalMs: performance.now() - t0, initMs: 0 };
+  } finally {
+    await stopGroup(engine.pgid, -engine.pgid, 'SIGTERM');
+  }
+}
+
+const ENGINES: Engine[] = [
+  {
+    datastore: 'mysql',
+    withUser: true,
+    bare: 'mariadb-install-db + mariadbd',
+    baseline: mariadbBaseline,
+  },
+  { datastore: 'postgresql', withUser: true, bare: 'initdb + postgres', baseline: postgresqlBaseline },
+  { datastore: 'redis', withUser: false, bare: 'redis-server', baseline: redisBaseline },
+];
+
+// ---- through the API ----
+
+interface Probes {
+  sfn: SFNClient;
+  createMachineArn: string;
+  docs: ReturnType<typeof documentClient>;
+}
+
+async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, probes: Probes, n: number) {
+  const { api } = bench;
+  const base = `/v1.0/${admin.projectId}/instances`;
+  const wall0 = Date.now();
+  const t0 = performance.now();
+  const created = await call(api, 'POST', base, admin.token, {
+    instance: {
+      name: `bench-${engine.datastore}-${n}`,
+      flavorRef: '7',
+      volume: { size: 1 },
+      datastore: { type: engine.datastore },
+      ...(engine.withUser
+        ? { databases: [{ name: 'benchdb' }], users: [{ ...USER, databases: [{ name: 'benchdb' }] }] }
+        : {}),
+    },
+  });
+  const postMs = performance.now() - t0;
+  const id = (created.json?.instance as { id?: string } | undefined)?.id;
+  if (created.status !== 200 || !id)
+    throw new Error(`create ${engine.datastore}: ${created.status} ${created.text}`);
+
+  let view: Record<string, unknown> | undefined;
+  let readyMs = Number.NaN;
+  for (let tick = 1; ; tick++) {
+    const res = await call(api, 'GET', `${base}/${id}`, admin.token);
+    view = res.json?.instance as Record<string, unknown> | undefined;
+    if (view?.status === 'ACTIVE' && view.operating_status === 'HEALTHY') {
+      readyMs = performance.now() - t0;
+      break;
+    }
+    if (view?.status === 'ERROR') throw new Error(`instance ${id} failed: ${JSON.stringify(view.fault)}`);
+    if (performance.now() - t0 > CREATE_TIMEOUT_MS)
+      throw new Error(`instance ${id} not ACTIVE/HEALTHY after ${CREATE_TIMEOUT_MS / 1000} s: ${res.text}`);
+    // Every 100 ms from the POST, however long a GET took.
+    await sleep(Math.max(0, t0 + tick * POLL_MS - performance.now()));
+  }
+
+  // The breakdown, read while the guest still exists: its agent log and the heartbeat it sent.
+  const at = (epochMs: number | undefined) => (epochMs === undefined ? undefined : epochMs - wall0);
+  const result: Provisioned = { readyMs, postMs, deleteMs: Number.NaN };
+  const serverId = typeof view?.server_id === 'string' ? view.server_id : undefined;
+  if (serverId) {
+    const log = await readFile(join(bench.stateDir, 'compute', serverId, 'agent.log'), 'utf8').catch(
+      () => '',
+    );
+    for (const line of log.split('\n')) {
+      try {
+        const entry = JSON.parse(line) as { time?: string; msg?: string; operation?: string };
+        if (entry.msg === 'guest agent started') result.agentUp = at(Date.parse(entry.time ?? ''));
+        if (entry.msg === 'running' && entry.operation === 'prepare')
+          result.prepareReceived ??= at(Date.parse(entry.time ?? ''));
+      } catch {
+        // not a log line of the agent's own
+      }
+    }
+  }
+  const item = await probes.docs.send(
+    new GetCommand({ TableName: INSTANCES_TABLE, Key: { project_id: admin.projectId, id } }),
+  );
+  const seen = item.Item?.last_seen_heartbeat;
+  if (typeof seen === 'number') result.guestHealthy = at(seen * 1000);
+
+  const tDelete = performance.now();
+  const del = await call(api, 'DELETE', `${base}/${id}`, admin.token);
+  if (del.status !== 202) throw new Error(`delete ${id}: ${del.status} ${del.text}`);
+  for (let tick = 1; ; tick++) {
+    const res = await call(api, 'GET', `${base}/${id}`, admin.token);
+    if (res.status === 404) break;
+    if (performance.now() - tDelete > DELETE_TIMEOUT_MS)
+      throw new Error(`instance ${id} still there ${DELETE_TIMEOUT_MS / 1000} s after DELETE: ${res.text}`);
+    await sleep(Math.max(0, tDelete + tick * POLL_MS - performance.now()));
+  }
+  result.deleteMs = performance.now() - tDelete;
+
+  // The create workflow's own history (finished by now): when the server was up, when prepare came back.
+  try {
+    const executionArn = `${probes.createMachineArn.replace(':stateMachine:', ':execution:')}:${id}`;
+    const history = await probes.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
+    for (const e of history.events ?? []) {
+      const name = e.stateExitedEventDetails?.name;
+      const when = e.timestamp ? at(e.timestamp.getTime()) : undefined;
+      if (name === 'LaunchServer') result.launched = when;
+      if (name === 'Prepare') result.prepareDone = when;
+    }
+  } catch {
+    // no breakdown from the workflow: the figures above still stand
+  }
+  return result;
+}
+
+// ---- main ----
+
+export async function run(args: string[]): Promise<number> {
+  // `--runs N` for a quick look; the figures the brief asks for are the default five.
+  const runs = Number(args[args.indexOf('--runs') + 1]);
+  RUNS = args.includes('--runs') && Number.isInteger(runs) && runs > 0 ? runs : DEFAULT_RUNS;
+  const cleanup = new Cleanup();
+  let bench: BenchCloud | undefined;
+  let ok = true;
+  console.log(
+    `bench provision: ${RUNS} instances per engine through the API (flavor 7, volume 1 GB), one after ` +
+      `the other, each deleted before the next; the bare engine ${RUNS} times each beside them; node ${process.version}`,
+  );
+  try {
+    bench = await startBenchCloud(cleanup, 'prov');
+    console.log(`  local cloud ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`);
+    const admin = await login(bench.api, 'admin', 'admin');
+    const sfn = new SFNClient({
+      endpoint: bench.cloud.endpoints.stepfunctions,
+      region: 'us-east-1',
+      credentials: localCredentials,
+    });
+    const machines = await sfn.send(new ListStateMachinesCommand({}));
+    const createMachineArn =
+      machines.stateMachines?.find((m) => m.name?.endsWith('-instance-create'))?.stateMachineArn ?? '';
+    const probes: Probes = { sfn, createMachineArn, docs: documentClient(dynamoClient(bench.cloud)) };
+
+    // Not measured: the first instance starts the functions' workers (Lambda cold starts).
+    const warm = ENGINES.find((e) => e.datastore === 'redis') ?? ENGINES[0];
+    if (warm) {
+      const w = await provisionOnce(bench, admin, warm, probes, 0);
+      console.log(
+        `  warm-up ${warm.datastore} instance (not counted): ACTIVE/HEALTHY in ${fixed(w.readyMs / 1000)} s`,
+      );
+    }
+
+    const results = new Map<string, { api: Provisioned[]; bare: Baseline[] }>();
+    for (const engine of ENGINES) {
+      const mine = { api: [] as Provisioned[], bare: [] as Baseline[] };
+      results.set(engine.datastore, mine);
+      for (let i = 1; i <= RUNS; i++) {
+        // Alternate which goes first, so neither always gets the warmer page cache.
+        const steps = [
+          async () => {
+            const p = await provisionOnce(bench as BenchCloud, admin, engine, probes, i);
+            mine.api.push(p);
+            return `API ${fixed(p.readyMs / 1000)} s (delete ${fixed(p.deleteMs / 1000)} s)`;
+          },
+          async () => {
+            const b = await engine.baseline(cleanup);
+            mine.bare.push(b);
+            return `bare ${fixed(b.totalMs / 1000)} s`;
+          },
+        ];
+        if (i % 2 === 0) steps.reverse();
+        const said: string[] = [];
+        for (const step of steps) said.push(await step());
+        console.log(`  ${engine.datastore} ${i}/${RUNS}: ${said.join(', ')}`);
+      }
+    }
+    printReport(results);
+  } catch (err) {
+    console.error(`bench provision failed: ${err instanceof Error ? err.message : err}`);
+    ok = false;
+  } finally {
+    if (bench) await bench.stop().catch((err) => console.log(`  stopping the cloud: ${err}`));
+    const clean = await cleanup.finish('bench provision');
+    console.log(
+      clean ? '\nno process left running' : '\nSOME PROCESSES WERE LEFT RUNNING (killed, see above)',
+    );
+    ok = ok && clean;
+  }
+  return ok ? 0 : 1;
+}
+
+function printReport(results: Map<string, { api: Provisioned[]; bare: Baseline[] }>): void {
+  const s = (ms: number) => `${fixed(ms / 1000)} s`;
+  const w = [12, 10, 10, 10, 10, 11, 7, 22];
+  console.log('');
+  console.log(
+    row(
+      [
+        'POST to ACTIVE',
+        'API p50',
+        'API p90',
+        'bare p50',
+        'bare p90',
+        'added p50',
+        'ratio',
+        `goal: adds < ${GOAL_ADDED_S} s`,
+      ],
+      w,
+    ),
+  );
+  for (const [name, r] of results) {
+    const api = r.api.map((p) => p.readyMs);
+    const bare = r.bare.map((b) => b.totalMs);
+    const added = median(api) - median(bare);
+    console.log(
+      row(
+        [
+          name,
+          s(median(api)),
+          s(percentile(api, 90)),
+          s(median(bare)),
+          s(percentile(bare, 90)),
+          s(added),
+          ratio(median(api), median(bare)),
+          `${verdict(added / 1000 < GOAL_ADDED_S)}`,
+        ],
+        w,
+      ),
+    );
+  }
+  console.log(
+    `(p90 is the nearest rank of ${RUNS}, i.e. the slowest; the API is polled every ${POLL_MS} ms, the bare ` +
+      `engine every ${BASELINE_POLL_MS} ms)`,
+  );
+  console.log('bare engine steps (medians): mariadb-install-db + mariadbd; initdb + postgres; redis-server');
+  for (const [name, r] of results) {
+    const init = r.bare.map((b) => b.initMs);
+    const start = r.bare.map((b) => b.totalMs - b.initMs);
+    console.log(`  ${name.padEnd(11)} init ${s(median(init))}, start to first answer ${s(median(start))}`);
+  }
+
+  // Where the time goes, medians of each step's own duration, from the workflow history, the agent's
+  // log and the heartbeat the guest sent (same machine clock).
+  const b = [12, 7, 7, 7, 8, 10, 7, 7, 8, 7];
+  console.log("\nbreakdown per instance (medians, seconds; each column is the step's own time)");
+  console.log(
+    row(
+      ['engine', 'POST', 'launch', 'agent', 'prepare', 'engine up', 'report', 'ACTIVE', 'outside', 'delete'],
+      b,
+    ),
+  );
+  for (const [name, r] of results) {
+    const step = (f: (p: Provisioned) => number | undefined) => {
+      const xs = r.api.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
+      return xs.length ? fixed(median(xs) / 1000) : '-';
+    };
+    console.log(
+      row(
+        [
+          name,
+          step((p) => p.postMs),
+          step((p) => (p.launched === undefined ? undefined : p.launched - p.postMs)),
+          step((p) =>
+            p.agentUp === undefined || p.launched === undefined ? undefined : p.agentUp - p.launched,
+          ),
+          step((p) =>
+            p.prepareReceived === undefined || p.agentUp === undefined
+              ? undefined
+              : p.prepareReceived - p.agentUp,
+          ),
+          step((p) =>
+            p.guestHealthy === undefined || p.prepareReceived === undefined
+              ? undefined
+              : p.guestHealthy - p.prepareReceived,
+          ),
+          step((p) =>
+            p.prepareDone === undefined || p.guestHealthy === undefined
+              ? undefined
+              : p.prepareDone - p.guestHealthy,
+          ),
+          step((p) => (p.prepareDone === undefined ? undefined : p.readyMs - p.prepareDone)),
+          step((p) =>
+            p.guestHealthy === undefined || p.prepareReceived === undefined
+              ? undefined
+              : p.readyMs - (p.guestHealthy - p.prepareReceived),
+          ),
+          step((p) => p.deleteMs),
+        ],
+        b,
+      ),
+    );
+  }
+  console.log(
+    [
+      '  POST       the create request itself (checks, item and quota write, workflow start)',
+      '  launch     workflow: guest queue, then the compute host starts the agent process',
+      '  agent      agent process start (node + tsx + SDK) until it logs "guest agent started"',
+      '  prepare    until the agent takes the prepare order from its queue (= its first heartbeat, "building")',
+      '  engine up  the guest: init, start, databases and users, until it sends the "healthy" heartbeat',
+      '  report     that heartbeat and the prepare result through the conductor back to the workflow',
+      '  ACTIVE     MarkReady until a GET shows ACTIVE/HEALTHY (poll every 100 ms)',
+      '  outside    POST to ACTIVE minus "engine up": what the control plane itself took (compare the goal)',
+      '  delete     DELETE until GET answers 404 (not part of the comparison)',
+    ].join('\n'),
+  );
+}

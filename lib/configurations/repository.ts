@@ -1,0 +1,63 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { config } from '../config.ts';
+import { documents } from '../dynamo.ts';
+import { NotFound } from '../errors.ts';
+import type { Page } from '../http/pagination.ts';
+import type { ConfigurationItem } from './model.ts';
+
+const table = () => config.configurationsTable;
+
+export async function getConfiguration(projectId: string, id: string): Promise<ConfigurationItem> {
+  const out = await documents.send(
+    new GetCommand({ TableName: table(), Key: { project_id: projectId, id } }),
+  );
+  if (!out.Item) throw new NotFound(`Resource ${id} cannot be found.`);
+  return out.Item as ConfigurationItem;
+}
+
+export async function putConfiguration(item: ConfigurationItem): Promise<void> {
+  await documents.send(new PutCommand({ TableName: table(), Item: item }));
+}
+
+export async function deleteConfigurationItem(projectId: string, id: string): Promise<void> {
+  await documents.send(new DeleteCommand({ TableName: table(), Key: { project_id: projectId, id } }));
+}
+
+export async function listConfigurations(projectId: string, page: Page) {
+  const out = await documents.send(
+    new QueryCommand({
+      TableName: table(),
+      KeyConditionExpression: 'project_id = :p',
+      ExpressionAttributeValues: { ':p': projectId },
+      Limit: page.limit,
+      ...(page.marker ? { ExclusiveStartKey: { project_id: projectId, id: page.marker } } : {}),
+    }),
+  );
+  const last = out.LastEvaluatedKey as { id?: string } | undefined;
+  return { items: (out.Items ?? []) as ConfigurationItem[], nextMarker: last?.id };
+}
+
+/** The project's instances that use a group (Trove counts only the caller's own project). */
+export async function instancesUsing(
+  projectId: string,
+  configurationId: string,
+): Promise<{ id: string; name: string }[]> {
+  const found: { id: string; name: string }[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await documents.send(
+      new QueryCommand({
+        TableName: config.instancesTable,
+        KeyConditionExpression: 'project_id = :p',
+        FilterExpression: 'configuration_id = :c',
+        ProjectionExpression: 'id, #n',
+        ExpressionAttributeNames: { '#n': 'name' },
+        ExpressionAttributeValues: { ':p': projectId, ':c': configurationId },
+        ExclusiveStartKey: start,
+      }),
+    );
+    found.push(...((out.Items ?? []) as { id: string; name: string }[]));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return found;
+}

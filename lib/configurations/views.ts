@@ -1,0 +1,37 @@
+import { resourceLinks } from '../instances/views.ts';
+import type { ConfigurationItem } from './model.ts';
+
+/** Trove's ConfigurationView (list items): no values, no instance count. */
+export function configurationSummary(item: ConfigurationItem) {
+  return {
+    id: item.id,
+    name: item.name,
+    description: item.description ?? '',
+    created: item.created,
+    updated: item.updated,
+    datastore_name: item.datastore.type,
+    datastore_version_id: item.datastore.version_id,
+    datastore_version_name: item.datastore.version,
+  };
+}
+
+/** Trove's DetailedConfigurationView: values (password-like ones masked) and the instance count. */
+export function configurationDetail(item: ConfigurationItem, instanceCount: number) {
+  const values = Object.fromEntries(
+    Object.entries(item.values).map(([k, v]) => [k, /password/i.test(k) ? '***' : v]),
+  );
+  return {
+    ...configurationSummary(item),
+    values,
+    instance_count: instanceCount,
+    datastore_version_number: item.datastore.version_number,
+  };
+}
+
+export function configurationRef(item: ConfigurationItem, base: string) {
+  return {
+    id: item.id,
+    name: item.name,
+    links: resourceLinks(base, item.project_id, 'configurations', item.id),
+  };
+}
