@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import type { EngineLayout } from '../engines/manager.ts';
+
+// Where an instance keeps what a backup reads and a restore writes. These follow the engine
+// managers (agent/engines/base.ts, mariadb.ts, postgresql.ts, redis.ts), which keep them private;
+// the backup integration tests run against instances those managers prepared, so a change on
+// either side shows up there.
+
+export type BackupEngine = 'mariadb' | 'postgresql' | 'redis';
+
+export const BACKUP_ENGINES: readonly BackupEngine[] = ['mariadb', 'postgresql', 'redis'];
+
+export interface InstancePaths {
+  baseDir: string;
+  dataDir: string;
+  runDir: string;
+  /** base.ts: present once the data dir holds an initialised engine; prepare() then never re-initialises. */
+  initializedMarker: string;
+  /** base.ts: present while the engine is down on purpose. */
+  stoppedMarker: string;
+}
+
+export function instancePaths(layout: EngineLayout): InstancePaths {
+  return {
+    baseDir: layout.baseDir,
+    dataDir: join(layout.baseDir, 'data'),
+    runDir: join(layout.baseDir, 'run'),
+    initializedMarker: join(layout.baseDir, 'initialized'),
+    stoppedMarker: join(layout.baseDir, 'stopped'),
+  };
+}
+
+export const mariadbPaths = (layout: EngineLayout) => ({
+  configFile: join(layout.baseDir, 'my.cnf'),
+  socket: join(layout.baseDir, 'run', 'mysqld.sock'),
+});
+
+export const postgresqlPaths = (layout: EngineLayout) => ({
+  socketDir: join(layout.baseDir, 'run'),
+  hbaFile: join(layout.baseDir, 'data', 'pg_hba.conf'),
+});
+
+export const redisPaths = (layout: EngineLayout) => ({
+  socket: join(layout.baseDir, 'run', 'redis.sock'),
+  passwordFile: join(layout.baseDir, 'admin-password'),
+});
+
+/** The service user an engine's files belong to, and the mode its data dir must have. */
+export const SERVICE_USER: Record<BackupEngine, { user: string; dataDirMode: number }> = {
+  mariadb: { user: 'mysql', dataDirMode: 0o750 },
+  postgresql: { user: 'postgres', dataDirMode: 0o700 },
+  redis: { user: 'redis', dataDirMode: 0o750 },
+};

@@ -1,0 +1,111 @@
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { EngineLayout } from '../engines/manager.ts';
+import { mariadbPaths } from './layout.ts';
+import type { UploadResult, UploadTarget } from './multipart.ts';
+import { extractObject, type StoredObject, streamToS3 } from './stream.ts';
+import { ToolGroup } from './tools.ts';
+
+// MariaDB: a physical hot backup with mariadb-backup, streamed as xbstream. An incremental takes
+// the pages changed since its parent's to_lsn; each backup's own to_lsn comes from the
+// xtrabackup_checkpoints it writes to --extra-lsndir (a small temp dir: with --stream nothing of
+// the database's size is written locally). A restore unpacks each object with mbstream, prepares
+// the full backup, applies the incrementals in order, and hands back the prepared directory.
+
+/** Files mariadb-backup leaves in a prepared backup that belong to the backup, not the server. */
+const BACKUP_METADATA = /^(xtrabackup_|mariadb_backup_|backup-my\.cnf$)/;
+
+export async function backupMariadb(
+  layout: EngineLayout,
+  target: UploadTarget,
+  dataKey: Buffer,
+  { parentLsn, signal }: { parentLsn?: string; signal?: AbortSignal },
+): Promise<UploadResult & { lsn: string }> {
+  if (parentLsn !== undefined && !/^\d+$/.test(parentLsn)) {
+    throw new Error(`parentLsn must be a MariaDB LSN (digits only), got "${parentLsn}"`);
+  }
+  const { configFile, socket } = mariadbPaths(layout);
+  const work = await mkdtemp(join(tmpdir(), 'tl-mariabackup-'));
+  const lsnDir = join(work, 'lsn');
+  let lsn = '';
+  try {
+    const result = await streamToS3(
+      {
+        name: 'mariadb-backup',
+        command: 'mariadb-backup',
+        args: [
+          // First, or /etc/mysql is read as well (LOCAL_STACK pitfall 3).
+          `--defaults-file=${configFile}`,
+          '--backup',
+          '--stream=xbstream',
+          '--user=root',
+          `--socket=${socket}`,
+          `--target-dir=${join(work, 'target')}`,
+          `--extra-lsndir=${lsnDir}`,
+          ...(parentLsn ? [`--incremental-lsn=${parentLsn}`] : []),
+        ],
+        cwd: work,
+      },
+      target,
+      dataKey,
+      {
+        signal,
+        // Without its to_lsn the backup cannot be the parent of an incremental: not a good backup.
+        check: async () => {
+          lsn = await readToLsn(lsnDir);
+        },
+      },
+    );
+    return { ...result, lsn };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function readToLsn(lsnDir: string): Promise<string> {
+  const text = await readFile(join(lsnDir, 'xtrabackup_checkpoints'), 'utf8').catch(() => '');
+  const lsn = /^to_lsn\s*=\s*(\d+)\s*$/m.exec(text)?.[1];
+  if (!lsn) throw new Error('mariadb-backup wrote no to_lsn (xtrabackup_checkpoints missing or unreadable)');
+  return lsn;
+}
+
+/** Unpacks and prepares the chain under `staging`; returns the directory that becomes the data dir. */
+export async function restoreMariadb(
+  s3: S3Client,
+  chain: StoredObject[],
+  staging: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const dirs: string[] = [];
+  for (const [i, object] of chain.entries()) {
+    const dir = join(staging, i === 0 ? 'full' : `incremental-${i}`);
+    await mkdir(dir, { mode: 0o700 });
+    await extractObject(
+      s3,
+      object,
+      { name: 'mbstream', command: 'mbstream', args: ['-x', '-C', dir] },
+      signal,
+    );
+    dirs.push(dir);
+  }
+  const [full, ...incrementals] = dirs as [string, ...string[]];
+  const prepare = (extra: string[]) =>
+    ToolGroup.run(
+      {
+        name: 'mariadb-backup --prepare',
+        command: 'mariadb-backup',
+        // --no-defaults: the backup's own backup-my.cnf applies, not the host's /etc/mysql.
+        args: ['--no-defaults', '--prepare', `--target-dir=${full}`, ...extra],
+        cwd: staging,
+      },
+      signal,
+    );
+  await prepare([]);
+  for (const dir of incrementals) await prepare([`--incremental-dir=${dir}`]);
+  for (const entry of await readdir(full)) {
+    if (BACKUP_METADATA.test(entry)) await rm(join(full, entry), { recursive: true, force: true });
+  }
+  return full;
+}

@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+
+// A streamed S3 multipart upload with bounded memory: the stream is cut into parts of PART_BYTES
+// (twice that after the first thousand parts, so one object can reach ~148 GiB within S3's
+// 10,000 parts), at most MAX_IN_FLIGHT parts are being sent while the next one fills, and reading
+// the source simply pauses while they are. The sha256 and size are of exactly the bytes stored.
+// Whatever goes wrong (the source, a part, `beforeComplete`, the abort signal), the upload is
+// aborted once no part is in flight any more, so no incomplete upload is left to be billed.
+
+export const PART_BYTES = 8 * 1024 * 1024;
+const LARGE_PART_BYTES = 16 * 1024 * 1024;
+const LARGE_PARTS_FROM = 1_001;
+const MAX_PARTS = 10_000;
+export const MAX_IN_FLIGHT = 2;
+
+export interface UploadTarget {
+  s3: S3Client;
+  bucket: string;
+  key: string;
+}
+
+export interface UploadResult {
+  size_bytes: number;
+  /** sha256 (hex) of the stored object. */
+  checksum: string;
+}
+
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /** Runs after the last part is stored and before the upload is completed; throwing aborts it. */
+  beforeComplete?: () => Promise<void>;
+}
+
+export async function uploadStream(
+  source: AsyncIterable<Buffer>,
+  { s3, bucket, key }: UploadTarget,
+  { signal, beforeComplete }: UploadOptions = {},
+): Promise<UploadResult> {
+  signal?.throwIfAborted();
+  const created = await s3.send(
+    new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/octet-stream' }),
+    { abortSignal: signal },
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw new Error(`S3 returned no upload id for s3://${bucket}/${key}`);
+
+  const hash = createHash('sha256');
+  const parts: CompletedPart[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let size = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+
+  const send = async (body: Buffer) => {
+    const partNumber = parts.length + 1;
+    if (partNumber > MAX_PARTS) throw new Error(`backup too large for one object (${MAX_PARTS} parts)`);
+    parts.push({ PartNumber: partNumber });
+    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+    const upload = s3
+      .send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+        }),
+        { abortSignal: signal },
+      )
+      .then((out) => {
+        if (!out.ETag) throw new Error(`S3 returned no ETag for part ${partNumber}`);
+        parts[partNumber - 1] = { PartNumber: partNumber, ETag: out.ETag };
+      });
+    const tracked = upload.finally(() => inFlight.delete(tracked));
+    tracked.catch(() => {}); // seen through Promise.race / Promise.all below
+    inFlight.add(tracked);
+  };
+  const partSize = () => (parts.length + 1 >= LARGE_PARTS_FROM ? LARGE_PART_BYTES : PART_BYTES);
+  const takePart = (bytes: number): Buffer => {
+    const all = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+    const body = all.subarray(0, bytes);
+    const rest = all.subarray(bytes);
+    pending = rest.length ? [rest] : [];
+    pendingBytes = rest.length;
+    return body;
+  };
+
+  try {
+    for await (const chunk of source) {
+      signal?.throwIfAborted();
+      hash.update(chunk);
+      size += chunk.length;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      while (pendingBytes >= partSize()) await send(takePart(partSize()));
+    }
+    // The last part may be short; an upload needs at least one part even if it is empty.
+    if (pendingBytes > 0 || parts.length === 0) await send(takePart(pendingBytes));
+    await Promise.all(inFlight);
+    await beforeComplete?.();
+    signal?.throwIfAborted();
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+      { abortSignal: signal },
+    );
+  } catch (err) {
+    // A part still being sent could land after the abort and leave storage behind: wait for them.
+    await Promise.allSettled(inFlight);
+    await abortUpload(s3, bucket, key, uploadId, err);
+    throw err;
+  }
+  return { size_bytes: size, checksum: hash.digest('hex') };
+}
+
+/** Best effort, tried twice; a failure is noted on the original error, which is what the caller needs. */
+async function abortUpload(s3: S3Client, bucket: string, key: string, uploadId: string, cause: unknown) {
+  let last: unknown;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+      return;
+    } catch (err) {
+      last = err;
+    }
+  }
+  if (cause instanceof Error) {
+    const reason = last instanceof Error ? last.message : String(last);
+    cause.message += ` (and aborting multipart upload ${uploadId} of s3://${bucket}/${key} failed: ${reason})`;
+  }
+}

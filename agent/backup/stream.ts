@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { decrypt, encrypt } from './envelope.ts';
+import { type UploadResult, type UploadTarget, uploadStream } from './multipart.ts';
+import { ToolGroup, type ToolSpec } from './tools.ts';
+
+// The two directions of the pipeline, engine-neutral:
+//   backup:  tool stdout → zstd -1 → AES-256-GCM → S3 multipart (sha256 of the stored bytes)
+//   restore: S3 object → sha256 check → AES-256-GCM → zstd -d → extractor stdin
+// zstd runs as its own process: at level 1 it keeps up with every engine's tool on one core,
+// where node's zlib gzip would be the bottleneck (LOCAL_STACK.md: ~5x slower).
+
+export const COMPRESS: ToolSpec = { name: 'zstd', command: 'zstd', args: ['-1', '-c', '-q'] };
+const DECOMPRESS: ToolSpec = { name: 'zstd -d', command: 'zstd', args: ['-d', '-c', '-q'] };
+
+export async function streamToS3(
+  tool: ToolSpec,
+  target: UploadTarget,
+  dataKey: Buffer,
+  {
+    signal,
+    check,
+  }: {
+    signal?: AbortSignal;
+    /** Runs once every tool exited with 0 and before the upload completes; throwing aborts it. */
+    check?: () => Promise<void>;
+  } = {},
+): Promise<UploadResult> {
+  signal?.throwIfAborted();
+  const tools = new ToolGroup();
+  const source = tools.start(tool, { stdin: 'ignore' });
+  const zstd = tools.start(COMPRESS);
+  const kill = () => void tools.kill();
+  signal?.addEventListener('abort', kill, { once: true });
+  try {
+    // Failures of this hop show as a tool's exit status, checked before the upload completes.
+    pipeline(source.stdout!, zstd.stdin!).catch(() => {});
+    return await uploadStream(encrypt(zstd.stdout!, dataKey), target, {
+      signal,
+      beforeComplete: async () => {
+        await tools.succeeded();
+        await check?.();
+      },
+    });
+  } catch (err) {
+    // A failing tool ends its stream early; it is reported by beforeComplete, so `err` is already
+    // the tool's own complaint, or S3's. Once aborted, the abort's reason is the story (not the
+    // closed pipe it caused).
+    await tools.kill();
+    throw signal?.aborted ? signal.reason : err;
+  } finally {
+    signal?.removeEventListener('abort', kill);
+  }
+}
+
+export interface StoredObject {
+  bucket: string;
+  key: string;
+  /** sha256 (hex) of the stored object, as the backup reported it. */
+  checksum: string;
+  dataKey: Buffer;
+}
+
+const where = (o: StoredObject) => `s3://${o.bucket}/${o.key}`;
+
+/** Rejects with a clear error when an object of the chain is missing or its stored bytes are not the ones backed up. */
+export async function verifyObjects(
+  s3: S3Client,
+  chain: StoredObject[],
+  signal?: AbortSignal,
+): Promise<void> {
+  for (const object of chain) {
+    await s3
+      .send(new HeadObjectCommand({ Bucket: object.bucket, Key: object.key }), { abortSignal: signal })
+      .catch((err: unknown) => {
+        throw notFound(err) ? new Error(`backup object ${where(object)} does not exist`) : err;
+      });
+  }
+  for (const object of chain) {
+    const actual = await sha256Of(s3, object, signal);
+    if (actual !== object.checksum.toLowerCase()) {
+      throw new Error(
+        `backup object ${where(object)} failed its checksum (sha256 ${actual}, expected ${object.checksum}); nothing was restored`,
+      );
+    }
+  }
+}
+
+async function sha256Of(s3: S3Client, object: StoredObject, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of await download(s3, object, signal)) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+async function download(
+  s3: S3Client,
+  object: StoredObject,
+  signal?: AbortSignal,
+): Promise<AsyncIterable<Uint8Array>> {
+  const out = await s3
+    .send(new GetObjectCommand({ Bucket: object.bucket, Key: object.key }), { abortSignal: signal })
+    .catch((err: unknown) => {
+      throw notFound(err) ? new Error(`backup object ${where(object)} does not exist`) : err;
+    });
+  if (!out.Body) throw new Error(`backup object ${where(object)} has no body`);
+  return out.Body as AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Streams one object, decrypted and decompressed, into the stdin of `extractor` (or, with no
+ * extractor, into `outputFd`). The object's sha256 is checked again on the way (it could have been
+ * replaced since verifyObjects), and GCM's tag at its end: either failing rejects, after the
+ * processes were killed. What the extractor wrote is then to be thrown away by the caller.
+ */
+export async function extractObject(
+  s3: S3Client,
+  object: StoredObject,
+  extractor: ToolSpec | { outputFd: number },
+  signal?: AbortSignal,
+): Promise<void> {
+  signal?.throwIfAborted();
+  const tools = new ToolGroup();
+  const zstd = tools.start(DECOMPRESS, 'outputFd' in extractor ? { stdout: extractor.outputFd } : {});
+  if (!('outputFd' in extractor)) {
+    const sink = tools.start(extractor);
+    pipeline(zstd.stdout!, sink.stdin!).catch(() => {});
+  }
+  const hash = createHash('sha256');
+  async function* hashed(source: AsyncIterable<Uint8Array>) {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      yield chunk;
+    }
+    const actual = hash.digest('hex');
+    if (actual !== object.checksum.toLowerCase()) {
+      throw new Error(`backup object ${where(object)} changed while it was restored (sha256 ${actual})`);
+    }
+  }
+  const kill = () => void tools.kill();
+  signal?.addEventListener('abort', kill, { once: true });
+  try {
+    const plain = decrypt(hashed(await download(s3, object, signal)), object.dataKey);
+    const fed = await feed(plain, zstd.stdin!, signal);
+    if (!fed) {
+      // zstd or the extractor gave up on bytes that decrypted but had not been authenticated yet
+      // (a wrong key, a changed object): feed() read on to the tag, which verified, so the tools'
+      // own complaint is the story.
+      throw (
+        (await tools.ownFailure()) ?? new Error(`restoring ${where(object)}: the extractor stopped reading`)
+      );
+    }
+    await tools.succeeded();
+  } catch (err) {
+    await tools.kill();
+    throw signal?.aborted ? signal.reason : err;
+  } finally {
+    signal?.removeEventListener('abort', kill);
+  }
+}
+
+/**
+ * Writes `source` to `stdin` with backpressure and ends it; false when the reader went away early.
+ * Even then the rest of `source` is read (and dropped), so that a decryption failure, reported at
+ * the very end by GCM, wins over the garbage-in error of zstd.
+ */
+async function feed(source: AsyncIterable<Buffer>, stdin: Writable, signal?: AbortSignal): Promise<boolean> {
+  let broken = false;
+  const onBroken = () => {
+    broken = true;
+  };
+  stdin.once('error', onBroken);
+  stdin.once('close', onBroken);
+  try {
+    for await (const chunk of source) {
+      signal?.throwIfAborted();
+      if (broken || stdin.write(chunk)) continue;
+      await new Promise<void>((resolve) => {
+        if (stdin.destroyed) return resolve();
+        const done = () => {
+          stdin.off('drain', done);
+          stdin.off('close', done);
+          stdin.off('error', done);
+          resolve();
+        };
+        stdin.on('drain', done);
+        stdin.on('close', done);
+        stdin.on('error', done);
+      });
+    }
+    if (broken) return false;
+    stdin.end();
+    await new Promise<void>((resolve) => {
+      if (stdin.writableFinished || stdin.destroyed) return resolve();
+      stdin.once('finish', resolve);
+      stdin.once('close', resolve);
+    });
+    return true;
+  } finally {
+    stdin.off('error', onBroken);
+    stdin.off('close', onBroken);
+  }
+}
+
+function notFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
