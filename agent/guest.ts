@@ -4,6 +4,8 @@ import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aw
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
 import { GuestRequest, nowSeconds, openEnvelope, verifySignature } from '../lib/guest/protocol.ts';
 import { decryptWith } from '../lib/guest/sealed.ts';
+import { s3Client } from '../lib/s3.ts';
+import { type BackupEngine, restoreBackup, runBackup } from './backup/index.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, UserSpec } from './engines/manager.ts';
@@ -150,6 +152,8 @@ export class Guest {
         return null;
       case 'get_filesystem_stats':
         return this.engine.filesystemStats();
+      case 'create_backup':
+        return this.backup(this.withSecrets(args));
       default:
         return runDataOperation(this.engine, method, this.withSecrets(args));
     }
@@ -162,15 +166,43 @@ export class Guest {
     return { ...rest, ...(decryptWith(this.key, sealed) as Record<string, unknown>) };
   }
 
+  /** Streams a backup to S3 (tool → zstd → AES-256-GCM → multipart) and answers with what it stored. */
+  private async backup(args: Record<string, unknown>) {
+    const dataKey = Buffer.from(String(args.data_key), 'base64');
+    return runBackup(
+      backupEngineOf(this.config.datastore_manager),
+      this.config.layout,
+      { bucket: String(args.bucket), key: String(args.key), s3: s3Client() },
+      dataKey,
+      { parentLsn: typeof args.parent_lsn === 'string' ? args.parent_lsn : undefined },
+    );
+  }
+
   private async prepare(args: Record<string, unknown>): Promise<null> {
     await this.reporter.heartbeat({ service_status: 'building' });
-    const { databases, users } = (
+    const { databases, users, restore } = (
       typeof args.sealed === 'string' ? decryptWith(this.key, args.sealed) : {}
     ) as {
       databases?: DatabaseSpec[];
       users?: UserSpec[];
+      restore?: { bucket: string; key: string; checksum: string; data_key: string }[];
     };
     try {
+      // A restore builds the data dir from the backup chain first (every object verified before
+      // anything is written); prepare then starts the engine on it.
+      if (restore?.length && !existsSync(this.prepared)) {
+        await restoreBackup(
+          backupEngineOf(this.config.datastore_manager),
+          this.config.layout,
+          restore.map((o) => ({
+            bucket: o.bucket,
+            key: o.key,
+            checksum: o.checksum,
+            dataKey: Buffer.from(o.data_key, 'base64'),
+          })),
+          s3Client(),
+        );
+      }
       await this.engine.prepare({
         memoryMb: Number(args.memory_mb ?? 512),
         databases: databases ?? [],
@@ -211,4 +243,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     });
   });
+}
+
+function backupEngineOf(manager: string): BackupEngine {
+  return manager === 'postgresql' ? 'postgresql' : manager === 'redis' ? 'redis' : 'mariadb';
 }

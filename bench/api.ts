@@ -257,4 +257,5 @@ function printReport(
       `Troveless sequential: list ${fixed(fl(sequential, 'list').p50, 1)} ms, show ${fixed(fl(sequential, 'show').p50, 1)} ms`,
   );
   console.log(errors ? `${errors} requests did not answer 200` : 'every timed request answered 200');
+  console.log(`(${load()})`);
 }

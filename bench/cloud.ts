@@ -1,7 +1,7 @@
 // What the provision, api and heartbeat benches share: a local cloud of their own (free ports, a
 // temp state dir, wiped), a check that it left nothing running, HTTP calls with a token, and the
 // figures (percentiles, tables).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -160,6 +160,11 @@ export async function startBenchCloud(
 ): Promise<BenchCloud> {
   // Short: engines' unix sockets live below it, and sun_path holds 107 bytes.
   const stateDir = await cleanup.tempDir(`troveless-bench-${name}-`);
+  // local/cloud.ts bundles the handlers inside the repository, named after the state dir; its stop
+  // removes them, and so does the cleanup should the bench be interrupted.
+  cleanup.dirs.push(
+    join(ROOT, '.local', 'build', createHash('sha1').update(resolve(stateDir)).digest('hex').slice(0, 12)),
+  );
   const pidFile = join(stateDir, 'pids.json');
   const ports = {
     api: await freePort(),
@@ -193,6 +198,8 @@ export async function startBenchCloud(
     cloud = await withTimeout('local cloud start', starting, START_TIMEOUT_MS);
   } catch (err) {
     cleanup.tracked.rememberPidFile(pidFile);
+    // Still starting after the timeout: stop it should it get there before the bench exits.
+    starting.then((late) => late.stop()).catch(() => {});
     const msg = err instanceof Error ? err.message : String(err);
     throw new Error(`${msg}\n--- last cloud log lines ---\n${tail.join('\n')}`);
   }

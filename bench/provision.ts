@@ -631,4 +631,5 @@ function printReport(results: Map<string, { api: Provisioned[]; bare: Baseline[]
       '  delete     DELETE until GET answers 404 (not part of the comparison)',
     ].join('\n'),
   );
+  console.log(`(${load()})`);
 }

@@ -19,6 +19,9 @@ export const config = {
   quotasTable: process.env.TROVELESS_QUOTAS_TABLE || 'troveless-dev-quotas',
   operationsTable: process.env.TROVELESS_OPERATIONS_TABLE || 'troveless-dev-operations',
   configurationsTable: process.env.TROVELESS_CONFIGURATIONS_TABLE || 'troveless-dev-configurations',
+  backupsTable: process.env.TROVELESS_BACKUPS_TABLE || 'troveless-dev-backups',
+  backupBucket: process.env.TROVELESS_BACKUP_BUCKET || 'troveless-dev-backups',
+  backupStrategiesTable: process.env.TROVELESS_BACKUP_STRATEGIES_TABLE || 'troveless-dev-backup-strategies',
   /** Trove's agent_call_low_timeout / agent_call_high_timeout for calls an API request waits on;
    * capped below API Gateway's 29 s limit. */
   callLowTimeoutSeconds: intFromEnv('TROVELESS_AGENT_CALL_LOW_TIMEOUT', 15),

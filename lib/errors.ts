@@ -64,6 +64,11 @@ export class UnprocessableEntity extends TroveError {
     super(422, message);
   }
 }
+export class Conflict extends TroveError {
+  constructor(message: string) {
+    super(409, message);
+  }
+}
 export class OverLimit extends TroveError {
   constructor(message: string) {
     super(413, message);

@@ -10,7 +10,7 @@ import { config } from './config.ts';
 // it works on, so starting the same work twice (a retried request) cannot run it twice.
 const sfn = new SFNClient({});
 
-export type Workflow = 'instance-create' | 'instance-restart' | 'instance-delete';
+export type Workflow = 'instance-create' | 'instance-restart' | 'instance-delete' | 'backup-create';
 
 let arns: Promise<Map<string, string>> | undefined;
 

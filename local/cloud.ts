@@ -106,7 +106,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       opts.external?.dynamodb ??
         startDynamoDb(procs, { port: opts.ports.dynamodb, dataDir: join(opts.stateDir, 'dynamodb'), logDir }),
       opts.external?.s3 ??
-        startS3(procs, { port: opts.ports.s3, dataDir: join(opts.stateDir, 's3'), logDir }),
+        startS3(procs, { port: opts.ports.s3, dataDir: join(opts.stateDir, 's3'), logDir }).then((s3) => {
+          closers.push(s3.close);
+          return s3.endpoint;
+        }),
       opts.external?.sqs ??
         startSqs({ port: opts.ports.sqs }).then((server) => {
           closers.push(server.close);

@@ -12,4 +12,6 @@ module.exports = () => ({
   usage: seconds('TROVELESS_USAGE_TIMEOUT', 1800),
   callHigh: seconds('TROVELESS_AGENT_CALL_HIGH_TIMEOUT', 180),
   callLow: seconds('TROVELESS_AGENT_CALL_LOW_TIMEOUT', 15),
+  // How long a backup may run before it is marked FAILED (a guest that died mid-backup).
+  backup: seconds('TROVELESS_BACKUP_TIMEOUT', 6 * 3600),
 });

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { restoreChain } from '../backups/service.ts';
 import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
 import { config } from '../config.ts';
 import { getConfiguration } from '../configurations/repository.ts';
 import { checkDatabaseName, checkHost, checkPassword, checkUserName } from '../databases/names.ts';
 import { troveTime } from '../dynamo.ts';
-import { BadRequest, NotImplemented, OverLimit } from '../errors.ts';
+import { BadRequest, Forbidden, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { logger } from '../logger.ts';
@@ -24,7 +25,6 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
   if (req.replica_of !== undefined || req.replica_count !== undefined) {
     throw new NotImplemented('Replication is not supported yet.');
   }
-  if (req.restorePoint) throw new NotImplemented('Restoring from a backup is not supported yet.');
   if (req.modules?.length) throw new NotImplemented('Modules are not supported.');
 
   const flavor = await getFlavor(req.flavorRef);
@@ -57,6 +57,24 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     checkUserName(version.manager, user.name);
     checkPassword(user.password);
     user.host = checkHost(user.host);
+  }
+
+  // Trove's restorePoint: the backup (and its parents) become the new instance's data.
+  let restore: Awaited<ReturnType<typeof restoreChain>> | undefined;
+  if (req.restorePoint) {
+    restore = await restoreChain(
+      projectId,
+      req.restorePoint.backupRef.split('/').filter(Boolean).pop() ?? '',
+    );
+    const last = restore[restore.length - 1]?.item;
+    if (last && last.datastore.type !== datastore.name) {
+      throw new BadRequest(
+        `Backup ${last.id} is of datastore ${last.datastore.type}, not ${datastore.name}.`,
+      );
+    }
+    const bytes = restore.reduce((sum, o) => sum + (o.item.size_bytes ?? 0), 0);
+    if (bytes > size * 1024 ** 3)
+      throw new Forbidden(`Backup is too large for the volume size of ${size} GB.`);
   }
 
   // A group given at create is applied by prepare, before the instance is first ACTIVE.
@@ -105,7 +123,16 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     wrapped_key: await wrapKey(key),
     // Passwords travel to the guest only encrypted with its own key: never in the clear in
     // DynamoDB, in workflow input or history, or on the queue.
-    sealed_prepare: encryptFor(key, { databases, users }),
+    sealed_prepare: encryptFor(key, {
+      databases,
+      users,
+      restore: restore?.map(({ bucket, key: objectKey, checksum, data_key }) => ({
+        bucket,
+        key: objectKey,
+        checksum,
+        data_key,
+      })),
+    }),
     access: req.access
       ? { is_public: req.access.is_public ?? false, allowed_cidrs: req.access.allowed_cidrs }
       : undefined,

@@ -28,6 +28,12 @@ export interface InstanceItem {
   wrapped_key: string;
   /** prepare's databases and users, encrypted with the guest's own key until prepare has run. */
   sealed_prepare?: string;
+  /** Troveless's backup policy (schedule, pattern, retention) and the scheduler's state. */
+  backup_policy?: Record<string, unknown>;
+  backup_policy_created?: string;
+  backup_policy_state?: { last_run?: string; runs_since_full?: number };
+  /** The backup running now, if any: the instance shows BACKUP meanwhile. */
+  running_backup_id?: string;
   /** The configuration group attached, if any. */
   configuration_id?: string;
   /** Trove's RootHistory: when root was last enabled (and by whom) and disabled. */

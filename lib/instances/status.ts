@@ -46,6 +46,8 @@ export interface StatusInputs {
   server_status: string;
   /** True while a backup of the instance is NEW, BUILDING or SAVING. */
   backup_running?: boolean;
+  /** The backup running now (instance items carry this rather than the flag). */
+  running_backup_id?: string;
 }
 
 export interface DerivedStatus {
@@ -66,7 +68,7 @@ export function deriveStatus(i: StatusInputs, now: Date, heartbeatExpirySeconds:
     service = 'guestagent timeout';
   }
 
-  const status = apiStatus(task, server, i.backup_running === true);
+  const status = apiStatus(task, server, backupRunning(i));
   const operating_status =
     task.action === 'NONE' && server === 'ACTIVE' ? (SERVICE_STATUSES[service] ?? 'ERROR') : '';
   return { status, operating_status, service_status: service };
@@ -98,6 +100,10 @@ export function refusalToAct(i: StatusInputs): string | undefined {
   const ok = ['running', 'shutdown', 'crashed', 'blocked', 'healthy', 'restart required'];
   if (!ok.includes(i.service_status))
     return `service status was ${SERVICE_STATUSES[i.service_status] ?? i.service_status}`;
-  if (i.backup_running) return 'a backup is running';
+  if (backupRunning(i)) return 'a backup is running';
   return undefined;
+}
+
+function backupRunning(i: StatusInputs): boolean {
+  return i.backup_running === true || Boolean(i.running_backup_id);
 }

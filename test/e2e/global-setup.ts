@@ -66,6 +66,7 @@ export async function setup(project: TestProject) {
       TROVELESS_USAGE_TIMEOUT: '120',
       TROVELESS_AGENT_CALL_LOW_TIMEOUT: '20',
       TROVELESS_AGENT_CALL_HIGH_TIMEOUT: '90',
+      TROVELESS_BACKUP_TIMEOUT: '40',
       TROVELESS_CHAOS_DUPLICATE_MESSAGES: 'true',
     },
     log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[cloud] ${line}`),

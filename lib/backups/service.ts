@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  NoSuchKey,
+} from '@aws-sdk/client-s3';
+import { config } from '../config.ts';
+import { troveTime } from '../dynamo.ts';
+import { BadRequest, Conflict, NotImplemented, OverLimit, UnprocessableEntity } from '../errors.ts';
+import { newGuestKey, unwrapKey, wrapKey } from '../guest/keys.ts';
+import type { InstanceItem } from '../instances/model.ts';
+import { loadInstance } from '../instances/operations.ts';
+import { transact, updateInstance, updateItem } from '../instances/repository.ts';
+import { refusalToAct } from '../instances/status.ts';
+import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
+import { s3Client } from '../s3.ts';
+import { startWorkflow } from '../workflows.ts';
+import type { BackupItem } from './model.ts';
+import { deleteBackupItem, getBackup, projectBackups, putBackup, updateBackup } from './repository.ts';
+
+// Trove's backups (TROVE_API.md §7). A backup is recorded NEW with its own data key (wrapped;
+// never stored in the bucket) and run by the backup workflow: the guest streams it to S3 and
+// answers with its size, checksum and LSN; a guest that never answers leaves it FAILED.
+
+const RUNNING: BackupItem['status'][] = ['NEW', 'BUILDING'];
+const incrementalEngines = new Set(['mysql', 'mariadb']);
+
+export interface CreateBackupRequest {
+  name: string;
+  instance: string;
+  description?: string;
+  parent_id?: string;
+  incremental?: number;
+  scheduled?: boolean;
+}
+
+export async function createBackup(projectId: string, req: CreateBackupRequest): Promise<BackupItem> {
+  const instanceId = req.instance.split('/').filter(Boolean).pop() ?? req.instance;
+  const instance = await loadInstance(projectId, instanceId);
+  const refusal = refusalToAct(instance) ?? (instance.running_backup_id ? 'a backup is running' : undefined);
+  if (instance.task_status === 'BUILDING')
+    throw new UnprocessableEntity(`Instance ${instance.id} is not ready.`);
+  if (refusal) {
+    throw new UnprocessableEntity(
+      `Instance ${instance.id} is not currently available for an action to be performed (${refusal}).`,
+    );
+  }
+  const parent = await parentFor(projectId, instance, req);
+  if (parent && !incrementalEngines.has(instance.datastore.manager)) {
+    throw new NotImplemented(
+      `Incremental backups are not supported for datastore ${instance.datastore.type}.`,
+    );
+  }
+  const quota = await quotaChanges(projectId, { backups: 1 });
+  if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
+
+  const id = randomUUID();
+  const now = troveTime();
+  const item: BackupItem = {
+    project_id: projectId,
+    id,
+    name: req.name,
+    description: req.description,
+    instance_id: instance.id,
+    parent_id: parent?.id,
+    backup_type: parent ? 'incremental' : 'full',
+    status: 'NEW',
+    created: now,
+    updated: now,
+    datastore: {
+      type: instance.datastore.type,
+      version: instance.datastore.version,
+      version_id: instance.datastore.version_id,
+      manager: instance.datastore.manager,
+    },
+    bucket: config.backupBucket,
+    key: `${projectId}/${instance.id}/${id}.zst.enc`,
+    wrapped_data_key: await wrapKey(newGuestKey()),
+    scheduled: req.scheduled,
+  };
+  // The instance shows BACKUP while it runs, and takes no second backup meanwhile.
+  const marked = await transact([
+    updateItem(projectId, instance.id, {
+      set: { running_backup_id: id },
+      condition: { expression: 'attribute_not_exists(running_backup_id)' },
+    }),
+    ...quota.items,
+  ]);
+  if (!marked)
+    throw new UnprocessableEntity(`Instance ${instance.id} is not currently available: a backup is running.`);
+  try {
+    await putBackup(item);
+    await startWorkflow('backup-create', id, {
+      project_id: projectId,
+      backup_id: id,
+      instance_id: instance.id,
+    });
+  } catch (err) {
+    await finishBackupOnInstance(projectId, instance.id, id);
+    await updateBackup(projectId, id, {
+      status: 'FAILED',
+      fault: 'The backup workflow could not be started.',
+    });
+    throw err;
+  }
+  return item;
+}
+
+/** `parent_id` names the parent; `incremental: 1` means the instance's last COMPLETED backup. */
+async function parentFor(projectId: string, instance: InstanceItem, req: CreateBackupRequest) {
+  if (req.parent_id) {
+    const parent = await getBackup(projectId, req.parent_id);
+    if (parent.instance_id !== instance.id)
+      throw new BadRequest(`Backup ${parent.id} is not a backup of instance ${instance.id}.`);
+    if (parent.status !== 'COMPLETED') throw new Conflict(`Backup ${parent.id} is not completed.`);
+    return parent;
+  }
+  if (!req.incremental) return undefined;
+  const done = (await projectBackups(projectId))
+    .filter((b) => b.instance_id === instance.id && b.status === 'COMPLETED')
+    .sort((a, b) => (a.created < b.created ? 1 : -1));
+  if (!done[0])
+    throw new BadRequest(`Instance ${instance.id} has no completed backup to build an incremental on.`);
+  return done[0];
+}
+
+export async function finishBackupOnInstance(projectId: string, instanceId: string, backupId: string) {
+  await updateInstance(projectId, instanceId, {
+    remove: ['running_backup_id'],
+    condition: { expression: 'running_backup_id = :b', values: { ':b': backupId } },
+  }).catch(() => false);
+}
+
+/** Deletes a backup and, first, every incremental built on it (Trove deletes children recursively). */
+export async function deleteBackup(projectId: string, id: string): Promise<void> {
+  const all = await projectBackups(projectId);
+  const target = all.find((b) => b.id === id);
+  if (!target) throw new UnprocessableEntity(`Backup ${id} cannot be found.`);
+  for (const child of all.filter((b) => b.parent_id === id)) await deleteBackup(projectId, child.id);
+  if (RUNNING.includes(target.status)) throw new UnprocessableEntity(`Backup ${id} is still running.`);
+  try {
+    await s3Client().send(new DeleteObjectCommand({ Bucket: target.bucket, Key: target.key }));
+  } catch (err) {
+    if (!(err instanceof NoSuchKey)) {
+      await updateBackup(projectId, id, { status: 'DELETE_FAILED', fault: (err as Error).message });
+      throw err;
+    }
+  }
+  await deleteBackupItem(projectId, id);
+  const quota = await quotaChanges(projectId, { backups: -1 });
+  await transact(quota.items);
+}
+
+/** A failed backup leaves no multipart upload open (a guest that died cannot abort its own). */
+export async function abortOpenUploads(backup: BackupItem): Promise<number> {
+  const s3 = s3Client();
+  const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: backup.bucket, Prefix: backup.key }));
+  for (const upload of open.Uploads ?? []) {
+    if (upload.Key !== backup.key) continue;
+    await s3.send(
+      new AbortMultipartUploadCommand({ Bucket: backup.bucket, Key: backup.key, UploadId: upload.UploadId }),
+    );
+  }
+  return open.Uploads?.length ?? 0;
+}
+
+/** The restore chain of a backup: the full first, then each incremental in order. */
+export async function restoreChain(projectId: string, backupId: string) {
+  const chain: BackupItem[] = [];
+  let next: string | undefined = backupId;
+  while (next) {
+    const b = await getBackup(projectId, next);
+    if (b.status !== 'COMPLETED') throw new Conflict(`Backup ${b.id} is not completed.`);
+    chain.unshift(b);
+    next = b.parent_id;
+  }
+  return Promise.all(
+    chain.map(async (b) => ({
+      bucket: b.bucket,
+      key: b.key,
+      checksum: b.checksum ?? '',
+      data_key: (await unwrapKey(b.wrapped_data_key)).toString('base64'),
+      item: b,
+    })),
+  );
+}
+
+export { RUNNING };

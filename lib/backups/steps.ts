@@ -1,0 +1,84 @@
+import { troveTime } from '../dynamo.ts';
+import { unwrapKey } from '../guest/keys.ts';
+import { sendToGuest } from '../guest/queues.ts';
+import { encryptFor } from '../guest/sealed.ts';
+import { findInstance } from '../instances/repository.ts';
+import { logger } from '../logger.ts';
+import { getBackup, updateBackup } from './repository.ts';
+import { abortOpenUploads, finishBackupOnInstance } from './service.ts';
+
+// Steps of the backup workflow (statemachines/backup-create.asl.yml), each idempotent.
+
+export interface BackupStepInput {
+  project_id: string;
+  backup_id: string;
+  instance_id: string;
+}
+
+/** Orders the guest to stream the backup; the workflow waits for its answer (task token). */
+export async function sendBackupRequest(input: BackupStepInput & { task_token: string }) {
+  const backup = await getBackup(input.project_id, input.backup_id);
+  const instance = await findInstance(input.instance_id);
+  if (!instance || instance.project_id !== input.project_id)
+    throw new Error(`instance ${input.instance_id} is gone`);
+  const parent = backup.parent_id ? await getBackup(input.project_id, backup.parent_id) : undefined;
+  await updateBackup(input.project_id, backup.id, { status: 'BUILDING' }, ['NEW', 'BUILDING']);
+  const key = await unwrapKey(instance.wrapped_key);
+  const dataKey = await unwrapKey(backup.wrapped_data_key);
+  await sendToGuest(
+    key,
+    instance.id,
+    'create_backup',
+    {
+      backup_id: backup.id,
+      bucket: backup.bucket,
+      key: backup.key,
+      backup_type: backup.backup_type,
+      parent_lsn: parent?.lsn,
+      // The data key reaches the guest only encrypted with the guest's own key.
+      sealed: encryptFor(key, { data_key: dataKey.toString('base64') }),
+    },
+    input.task_token,
+  );
+  return {};
+}
+
+export async function backupCompleted(
+  input: BackupStepInput & { result: { size_bytes: number; checksum: string; lsn?: string } },
+) {
+  await updateBackup(
+    input.project_id,
+    input.backup_id,
+    {
+      status: 'COMPLETED',
+      size_bytes: input.result.size_bytes,
+      checksum: input.result.checksum,
+      lsn: input.result.lsn,
+    },
+    ['NEW', 'BUILDING'],
+  );
+  await finishBackupOnInstance(input.project_id, input.instance_id, input.backup_id);
+  return {};
+}
+
+/** FAILED with the reason; no multipart upload left open; the instance free for actions again. */
+export async function backupFailed(input: BackupStepInput & { error: { Error?: string; Cause?: string } }) {
+  const backup = await getBackup(input.project_id, input.backup_id);
+  const reason =
+    input.error.Error === 'States.Timeout'
+      ? 'The guest agent did not finish the backup in time.'
+      : (input.error.Cause ?? input.error.Error ?? 'The backup failed.');
+  await updateBackup(
+    input.project_id,
+    backup.id,
+    { status: 'FAILED', fault: reason, failed_at: troveTime() },
+    ['NEW', 'BUILDING'],
+  );
+  const aborted = await abortOpenUploads(backup).catch((err: Error) => {
+    logger.error('could not abort the backup upload', { backup_id: backup.id, error: err });
+    throw err;
+  });
+  if (aborted) logger.info('aborted open uploads of a failed backup', { backup_id: backup.id, aborted });
+  await finishBackupOnInstance(input.project_id, input.instance_id, input.backup_id);
+  return {};
+}
