@@ -27,7 +27,10 @@ export async function updateBackup(
   set: Record<string, unknown>,
   from?: BackupItem['status'][],
 ): Promise<boolean> {
-  const fields = { ...set, updated: troveTime() };
+  // Absent values (say, no LSN for a PostgreSQL backup) are left out, not written as undefined.
+  const fields = Object.fromEntries(
+    Object.entries({ ...set, updated: troveTime() }).filter(([, v]) => v !== undefined),
+  );
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   const parts = Object.entries(fields).map(([k, v], i) => {

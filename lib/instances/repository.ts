@@ -128,7 +128,9 @@ export async function transact(items: TransactItem[]): Promise<boolean> {
 }
 
 function updateExpression(changes: Changes) {
-  const set = { ...(changes.set ?? {}), updated: troveTime() };
+  const set = Object.fromEntries(
+    Object.entries({ ...(changes.set ?? {}), updated: troveTime() }).filter(([, v]) => v !== undefined),
+  );
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   const assignments = Object.entries(set).map(([k, v], i) => {

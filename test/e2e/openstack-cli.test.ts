@@ -267,4 +267,90 @@ describe('openstack CLI', () => {
     ).not.toContain(name);
     await openstack('database', 'instance', 'delete', instance.id);
   });
+
+  it('creates, lists, shows and deletes backups, and restores one into a new instance', async () => {
+    const json = async (...args: string[]) => JSON.parse((await openstack(...args, '-f', 'json')).stdout);
+    const healthyInstance = (id: string) =>
+      waitUntil(
+        `instance ${id} healthy`,
+        async () => {
+          const view = await json('database', 'instance', 'show', id);
+          return view.operating_status === 'HEALTHY' ? view : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 1000 },
+      );
+    const completed = (id: string) =>
+      waitUntil(
+        `backup ${id} completed`,
+        async () => {
+          const b = await json('database', 'backup', 'show', id);
+          return b.status === 'COMPLETED' ? b : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 1000 },
+      );
+    const source = await json(
+      'database',
+      'instance',
+      'create',
+      `cli-bk-${Date.now()}`,
+      '--flavor',
+      '7',
+      '--size',
+      '1',
+      '--datastore',
+      'mysql',
+      '--datastore-version',
+      '10.11',
+    );
+    await healthyInstance(source.id);
+    const full = await json('database', 'backup', 'create', 'cli-full', '--instance', source.id);
+    await completed(full.id);
+    const incremental = await json(
+      'database',
+      'backup',
+      'create',
+      'cli-inc',
+      '--instance',
+      source.id,
+      '--incremental',
+    );
+    expect((await completed(incremental.id)).parent_id).toBe(full.id);
+    const explicit = await json(
+      'database',
+      'backup',
+      'create',
+      'cli-parent',
+      '--instance',
+      source.id,
+      '--parent',
+      full.id,
+    );
+    expect((await completed(explicit.id)).parent_id).toBe(full.id);
+    const names = (await json('database', 'backup', 'list')).map((b: { Name: string }) => b.Name);
+    expect(names).toEqual(expect.arrayContaining(['cli-full', 'cli-inc', 'cli-parent']));
+
+    const restored = await json(
+      'database',
+      'instance',
+      'create',
+      `cli-restored-${Date.now()}`,
+      '--flavor',
+      '7',
+      '--size',
+      '1',
+      '--datastore',
+      'mysql',
+      '--datastore-version',
+      '10.11',
+      '--backup',
+      incremental.id,
+    );
+    await healthyInstance(restored.id);
+    await openstack('database', 'backup', 'delete', full.id);
+    const left = (await json('database', 'backup', 'list')).map((b: { ID: string }) => b.ID);
+    expect(left).not.toContain(full.id);
+    expect(left).not.toContain(incremental.id); // an incremental goes with its parent
+    await openstack('database', 'instance', 'delete', restored.id);
+    await openstack('database', 'instance', 'delete', source.id);
+  });
 });
