@@ -3,7 +3,7 @@ import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
 import { UnprocessableEntity } from '../errors.ts';
 import type { InstanceItem } from '../instances/model.ts';
-import { findInstance, updateInstance } from '../instances/repository.ts';
+import { updateInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
 import type { BackupPolicy } from './policy.ts';
 import { projectBackups } from './repository.ts';
