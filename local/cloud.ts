@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { bundleAgent } from './agent-bundle.ts';
 import { startComputeHost, stopComputeLeftovers } from './compute/host.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { intrinsicResolver } from './intrinsics.ts';
@@ -130,12 +131,18 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     };
     // Guests reach the same emulators; the token secret stays with the control plane.
     const { TROVELESS_TOKEN_SECRET: _secret, ...agentEnv } = env;
+    // Self-contained (no node_modules needed), so it may live with the state wherever that is.
+    const agent = await bundleAgent(opts.root, opts.stateDir);
     const computeHost = await startComputeHost({
       port: opts.ports.compute,
       host: opts.host,
       stateDir: opts.stateDir,
       repoRoot: opts.root,
       agentEnv,
+      agentCommand: (configPath) => ({
+        command: process.execPath,
+        args: ['--enable-source-maps', agent, configPath],
+      }),
       log: (line) => log(`[compute] ${line}`),
     });
     // Ctrl-C stops every guest too; their data and records stay for the next start.

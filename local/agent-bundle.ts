@@ -1,0 +1,24 @@
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+/**
+ * The guest agent bundled into one ESM file, as a guest image would ship it: it starts in about
+ * half a second where running the TypeScript sources through tsx took one and a half, and that
+ * start is on the path of every instance create.
+ */
+export async function bundleAgent(root: string, outDir: string): Promise<string> {
+  const outfile = join(outDir, 'agent', 'main.mjs');
+  await build({
+    entryPoints: [join(root, 'agent', 'main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'linked',
+    logLevel: 'silent',
+    // Some dependencies still call require(); an ESM bundle needs one.
+    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+  });
+  return outfile;
+}
