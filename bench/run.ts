@@ -13,6 +13,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['provision', () => import('./provision.ts')],
   ['api', () => import('./api.ts')],
   ['heartbeat', () => import('./heartbeat.ts')],
+  ['backup', () => import('./backup.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);

@@ -1,0 +1,1177 @@
+// `npm run bench -- backup`: the guest's backup pipeline (engine tool → zstd → AES-256-GCM → S3
+// multipart) and its verified restore, per engine, on about 500 MB of data: backup MB/s beside the
+// engine's own tool writing to /dev/null in the same run, restore MB/s, and the agent's peak memory
+// during both. Backup and restore each run in a child node process (`node --import tsx`, as the
+// agent runs), so that process's peak RSS is the agent's share of the pipeline.
+//
+//   npm run bench -- backup [--mb 500] [--load-seconds 60] [--engines mariadb,postgresql,redis]
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { lstat, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import type { BackupEngine, BackupResult } from '../agent/backup/index.ts';
+import { withReplicationAccess } from '../agent/backup/postgresql.ts';
+import { COMPRESS } from '../agent/backup/stream.ts';
+import { account, treeSize } from '../agent/engines/fs.ts';
+import {
+  createEngineManager,
+  type DatabaseSpec,
+  type DatastoreManager,
+  type EngineLayout,
+  type EngineManager,
+  type PrepareOptions,
+} from '../agent/engines/index.ts';
+import { freePort } from '../local/ports.ts';
+import { ProcessGroup } from '../local/processes.ts';
+import { acceptBody, forward, type S3Front, s3Target, send, serveS3 } from '../local/s3/proxy.ts';
+import { removeUpload, xml } from '../local/s3/uploads.ts';
+import { localCredentials, type S3Service, s3Client, startS3 } from '../local/s3.ts';
+import { Cleanup, fixed, load, ROOT, row, sleep, verdict, withTimeout } from './cloud.ts';
+
+const MB = 1024 * 1024;
+const DEFAULT_TARGET_MB = 500;
+const DEFAULT_LOAD_SECONDS = 60;
+/** The whole bench; an engine is skipped (and said so) when too little of it is left. */
+const BENCH_BUDGET_MS = 11 * 60_000;
+const MIN_ENGINE_MS = 100_000;
+const MEMORY_MB = 2048;
+const GOAL_RATIO = 0.8;
+const GOAL_PEAK_MB = 150;
+const CHILD_TIMEOUT_MS = 240_000;
+const RAW_TIMEOUT_MS = 120_000;
+const QUERY_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 90_000;
+const SAMPLE_MS = 200;
+const BUCKET = 'bench-backups';
+const DB = 'bench';
+const ENV_BASE = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', TZ: 'UTC' };
+/** The pipeline's programs (agent/backup): their RSS is sampled beside the agent's own. */
+const TOOL_NAMES = new Set(['zstd', 'mariadb-backup', 'mbstream', 'pg_basebackup', 'redis-cli', 'tar']);
+
+// ---- the engines ----
+
+interface Fingerprint {
+  count: number;
+  digest: string;
+  /** What the digest covers. */
+  what: string;
+}
+
+interface EngineBench {
+  engine: BackupEngine;
+  manager: DatastoreManager;
+  /** The pipeline's source tool, as agent/backup/<engine>.ts runs it. */
+  tool: string;
+  /** What the data size is (the base of every MB/s). */
+  dataLabel: string;
+  unit: 'rows' | 'keys';
+  content: string;
+  databases: DatabaseSpec[];
+  /** Loads until `targetBytes` or `deadline`; resolves to the rows/keys written. */
+  load(layout: EngineLayout, deadline: number, targetBytes: number): Promise<number>;
+  /** Written data on disk, nothing in flight: both backups of the run see the same state. */
+  settle(layout: EngineLayout): Promise<void>;
+  dataBytes(layout: EngineLayout): Promise<number>;
+  fingerprint(layout: EngineLayout): Promise<Fingerprint>;
+  /** The pipeline's own tool with the pipeline's arguments; `work` is an empty dir of its own. */
+  rawSpec(layout: EngineLayout, work: string): RawSpec;
+  /** What the tool needs around its run (PostgreSQL: the replication line in pg_hba.conf). */
+  around?: <T>(layout: EngineLayout, work: () => Promise<T>) => Promise<T>;
+  note?: string;
+}
+
+const runDir = (layout: EngineLayout) => join(layout.baseDir, 'run');
+const dataDir = (layout: EngineLayout) => join(layout.baseDir, 'data');
+
+/** Bytes under `dir`, leaving out its top-level entries that match `skip`. */
+async function dirBytes(dir: string, skip: RegExp): Promise<number> {
+  let total = (await lstat(dir)).blocks * 512;
+  for (const entry of await readdir(dir)) if (!skip.test(entry)) total += await treeSize(join(dir, entry));
+  return total;
+}
+
+async function withMariadb<T>(layout: EngineLayout, work: (c: mysql.Connection) => Promise<T>): Promise<T> {
+  const conn = await mysql.createConnection({
+    socketPath: join(runDir(layout), 'mysqld.sock'),
+    user: 'root',
+    database: DB,
+    connectTimeout: 5_000,
+  });
+  conn.on('error', () => {});
+  try {
+    return await work(conn);
+  } finally {
+    await conn.end().catch(() => conn.destroy());
+  }
+}
+
+async function myRows(conn: mysql.Connection, sql: string): Promise<mysql.RowDataPacket[]> {
+  const [rows] = await conn.query({ sql, timeout: QUERY_TIMEOUT_MS });
+  return Array.isArray(rows) ? (rows as mysql.RowDataPacket[]) : [];
+}
+
+async function withPg<T>(layout: EngineLayout, work: (c: pg.Client) => Promise<T>): Promise<T> {
+  // Peer authentication over the socket, as the agent's own sessions (root maps to postgres).
+  const client = new pg.Client({
+    host: runDir(layout),
+    port: layout.port,
+    user: 'postgres',
+    database: DB,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: QUERY_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS + 5_000,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function withRedis<T>(layout: EngineLayout, work: (r: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({
+    path: join(runDir(layout), 'redis.sock'),
+    lazyConnect: true,
+    connectTimeout: 5_000,
+    commandTimeout: 60_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function redisInfo(r: Redis, section: string, field: string): Promise<number> {
+  const text = await r.info(section);
+  return Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(text)?.[1]);
+}
+
+/**
+ * Adds rows in steps until the data reaches `target` bytes, the deadline is near, or the next step
+ * would not fit before it (each step's size from the last step's rate).
+ */
+async function grow(o: {
+  start: number;
+  deadline: number;
+  target: number;
+  guessBytesPerRow: number;
+  size: () => Promise<number>;
+  maxStep: (rows: number) => number;
+  insert: (from: number, n: number) => Promise<void>;
+}): Promise<number> {
+  let rows = o.start;
+  const base = await o.size();
+  let msPerRow: number | undefined;
+  for (;;) {
+    const size = await o.size();
+    const missing = o.target - size;
+    const left = o.deadline - Date.now();
+    if (missing <= o.target * 0.01 || left < 1_000) return rows;
+    const perRow = rows > o.start && size > base ? (size - base) / (rows - o.start) : o.guessBytesPerRow;
+    const byTime = msPerRow === undefined ? Number.POSITIVE_INFINITY : Math.floor((left * 0.9) / msPerRow);
+    const n = Math.min(o.maxStep(rows), Math.ceil(missing / perRow), byTime);
+    if (n < 1) return rows;
+    const t = performance.now();
+    await o.insert(rows, n);
+    msPerRow = (performance.now() - t) / n;
+    rows += n;
+  }
+}
+
+interface RawSpec {
+  command: string;
+  args: string[];
+  /** Run as this user (the pipeline gives pg_basebackup the postgres uid and gid). */
+  user?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/**
+ * The tool → /dev/null, or with `compressed` the tool → zstd (the pipeline's own arguments) →
+ * /dev/null through a shell pipe, node nowhere in the path. Its own process group, killed on
+ * timeout; resolves to seconds.
+ */
+async function timeRaw(
+  cleanup: Cleanup,
+  bench: EngineBench,
+  layout: EngineLayout,
+  dir: string,
+  compressed: boolean,
+): Promise<number> {
+  const work = await mkdtemp(join(dir, 'raw-'));
+  try {
+    const spec = bench.rawSpec(layout, work);
+    const run = async () => {
+      if (!compressed) {
+        const owner = spec.user ? await account(spec.user) : undefined;
+        return timeTool(cleanup, { ...spec, uid: owner?.uid, gid: owner?.gid });
+      }
+      const tool = [...(spec.user ? ['runuser', '-u', spec.user, '--'] : []), spec.command, ...spec.args];
+      const zstd = [COMPRESS.command, ...COMPRESS.args].join(' ');
+      return timeTool(cleanup, {
+        command: 'bash',
+        args: ['-c', `set -o pipefail; "$@" | ${zstd} > /dev/null`, 'bash', ...tool],
+        env: spec.env,
+        cwd: spec.cwd,
+      });
+    };
+    return await (bench.around ? bench.around(layout, run) : run());
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function timeTool(
+  cleanup: Cleanup,
+  spec: {
+    command: string;
+    args: string[];
+    uid?: number;
+    gid?: number;
+    env?: Record<string, string>;
+    cwd?: string;
+  },
+): Promise<number> {
+  const devNull = await open('/dev/null', 'w');
+  try {
+    const t0 = performance.now();
+    const child = spawn(spec.command, spec.args, {
+      cwd: spec.cwd ?? '/',
+      uid: spec.uid,
+      gid: spec.gid,
+      env: { ...ENV_BASE, ...spec.env },
+      detached: true,
+      stdio: ['ignore', devNull.fd, 'pipe'],
+    });
+    if (child.pid) cleanup.tracked.groups.add(child.pid);
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-4_000);
+    });
+    const exited = new Promise<number | string | null>((resolve) => {
+      child.once('error', (err) => resolve(err.message));
+      child.once('close', (code, sig) => resolve(sig ?? code));
+    });
+    let status: number | string | null;
+    try {
+      status = await withTimeout(spec.command, exited, RAW_TIMEOUT_MS);
+    } catch (err) {
+      if (child.pid) killGroup(child.pid);
+      throw err;
+    }
+    if (status !== 0) throw new Error(`${spec.command} ended with ${status}: ${stderr.trim().slice(-800)}`);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await devNull.close();
+  }
+}
+
+const mariadbBytes = (layout: EngineLayout) => dirBytes(dataDir(layout), /^(ib_logfile\d+|ibtmp\d+)$/);
+const postgresqlBytes = (layout: EngineLayout) => dirBytes(dataDir(layout), /^pg_wal$/);
+
+const PG_BASEBACKUP = '/usr/lib/postgresql/15/bin/pg_basebackup';
+// 4 × 128 hex digits of SHA-512 over a random number: 512 characters that zstd can only halve,
+// stored inline (under the 2 kB TOAST threshold, so PostgreSQL does not compress them itself).
+const PG_VALUE = Array.from({ length: 4 }, () => "encode(sha512(random()::text::bytea), 'hex')").join(' || ');
+
+const ENGINES: EngineBench[] = [
+  {
+    engine: 'mariadb',
+    manager: 'mariadb',
+    tool: 'mariadb-backup --backup --stream=xbstream',
+    dataLabel: 'data dir without redo log and ibtmp1',
+    unit: 'rows',
+    content: 'InnoDB rows of HEX(RANDOM_BYTES(500)), 1,000 chars',
+    databases: [{ name: DB }],
+    load: (layout, deadline, target) =>
+      withMariadb(layout, async (c) => {
+        await myRows(
+          c,
+          'CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY, b VARBINARY(1000) NOT NULL) ENGINE=InnoDB',
+        );
+        await myRows(c, 'INSERT INTO t (b) VALUES (HEX(RANDOM_BYTES(500)))');
+        return grow({
+          start: 1,
+          deadline,
+          target,
+          guessBytesPerRow: 1_100,
+          size: () => mariadbBytes(layout),
+          // INSERT ... SELECT doubling: the table is its own row source.
+          maxStep: (rows) => rows,
+          insert: async (_, n) => {
+            await myRows(c, `INSERT INTO t (b) SELECT HEX(RANDOM_BYTES(500)) FROM t LIMIT ${n}`);
+          },
+        });
+      }),
+    settle: (layout) =>
+      withMariadb(layout, async (c) => {
+        // Writes the table's dirty pages out, so neither backup copies them from the redo log.
+        await myRows(c, 'FLUSH TABLES t FOR EXPORT');
+        await myRows(c, 'UNLOCK TABLES');
+      }),
+    dataBytes: mariadbBytes,
+    fingerprint: (layout) =>
+      withMariadb(layout, async (c) => {
+        const [r] = await myRows(c, 'SELECT COUNT(*) AS n, SUM(CRC32(b)) AS c FROM t');
+        return { count: Number(r?.n), digest: String(r?.c), what: 'SUM(CRC32) of every row equal' };
+      }),
+    rawSpec: (layout, work) => ({
+      command: 'mariadb-backup',
+      args: [
+        `--defaults-file=${join(layout.baseDir, 'my.cnf')}`,
+        '--backup',
+        '--stream=xbstream',
+        '--user=root',
+        `--socket=${join(runDir(layout), 'mysqld.sock')}`,
+        `--target-dir=${join(work, 'target')}`,
+        `--extra-lsndir=${join(work, 'lsn')}`,
+      ],
+      cwd: work,
+    }),
+  },
+  {
+    engine: 'postgresql',
+    manager: 'postgresql',
+    tool: 'pg_basebackup --format=tar --wal-method=fetch',
+    dataLabel: 'data dir without pg_wal',
+    unit: 'rows',
+    content: 'heap rows of 512 hex chars (4 × sha512 of random())',
+    databases: [{ name: DB }],
+    load: (layout, deadline, target) =>
+      withPg(layout, async (c) => {
+        await c.query('CREATE TABLE t (id BIGINT NOT NULL, v TEXT NOT NULL)');
+        return grow({
+          start: 0,
+          deadline,
+          target,
+          guessBytesPerRow: 600,
+          size: () => postgresqlBytes(layout),
+          maxStep: () => 200_000,
+          insert: async (from, n) => {
+            await c.query(
+              `INSERT INTO t SELECT g, ${PG_VALUE} FROM generate_series($1::bigint, $2::bigint) g`,
+              [from + 1, from + n],
+            );
+          },
+        });
+      }),
+    settle: (layout) =>
+      withPg(layout, async (c) => {
+        await c.query('CHECKPOINT');
+      }),
+    dataBytes: postgresqlBytes,
+    fingerprint: (layout) =>
+      withPg(layout, async (c) => {
+        const { rows } = await c.query<{ n: string; c: string }>(
+          'SELECT count(*) AS n, sum(hashtext(v)::bigint) AS c FROM t',
+        );
+        return {
+          count: Number(rows[0]?.n),
+          digest: String(rows[0]?.c),
+          what: 'sum(hashtext) of every row equal',
+        };
+      }),
+    rawSpec: (layout) => ({
+      command: PG_BASEBACKUP,
+      args: [
+        `--host=${runDir(layout)}`,
+        `--port=${layout.port}`,
+        '--username=postgres',
+        '--no-password',
+        '--pgdata=-',
+        '--format=tar',
+        '--wal-method=fetch',
+        '--checkpoint=fast',
+        '--no-manifest',
+      ],
+      user: 'postgres',
+      env: { HOME: '/var/lib/postgresql', PGPASSFILE: '/dev/null' },
+    }),
+    // The pipeline adds the replication line to pg_hba.conf for its run; so do its baselines.
+    around: withReplicationAccess,
+  },
+  {
+    engine: 'redis',
+    manager: 'redis',
+    tool: 'redis-cli --rdb -',
+    dataLabel: 'used_memory',
+    unit: 'keys',
+    content: 'strings of 1,024 hex chars (512 random bytes), pipelined SETs',
+    databases: [],
+    load: (layout, deadline, target) =>
+      withRedis(layout, (r) =>
+        grow({
+          start: 0,
+          deadline,
+          target,
+          guessBytesPerRow: 1_100,
+          size: () => redisInfo(r, 'memory', 'used_memory'),
+          maxStep: () => 20_000,
+          insert: async (from, n) => {
+            for (let i = 0; i < n; i += 2_000) {
+              const k = Math.min(2_000, n - i);
+              const hex = randomBytes(512 * k).toString('hex');
+              const batch = r.pipeline();
+              for (let j = 0; j < k; j++)
+                batch.set(`key:${from + i + j}`, hex.slice(j * 1024, (j + 1) * 1024));
+              const failed = (await batch.exec())?.find(([err]) => err);
+              if (failed) throw failed[0];
+            }
+          },
+        }),
+      ),
+    // The config's `save 60 10000` starts a BGSAVE during the load: let it end before measuring.
+    settle: (layout) =>
+      withRedis(layout, async (r) => {
+        const deadline = Date.now() + 120_000;
+        while ((await redisInfo(r, 'persistence', 'rdb_bgsave_in_progress')) !== 0) {
+          if (Date.now() > deadline) throw new Error('redis: a BGSAVE still runs after 120 s');
+          await sleep(200);
+        }
+      }),
+    dataBytes: (layout) => withRedis(layout, (r) => redisInfo(r, 'memory', 'used_memory')),
+    fingerprint: (layout) =>
+      withRedis(layout, async (r) => {
+        const count = await r.dbsize();
+        const stride = Math.max(1, Math.floor(count / 2_000));
+        const keys: string[] = [];
+        for (let i = 0; i < count; i += stride) keys.push(`key:${i}`);
+        const hash = createHash('sha256');
+        for (let i = 0; i < keys.length; i += 500) {
+          for (const v of await r.mget(...keys.slice(i, i + 500))) hash.update(`${v}\0`);
+        }
+        return {
+          count,
+          digest: hash.digest('hex'),
+          what: `values of ${keys.length.toLocaleString('en')} sampled keys equal`,
+        };
+      }),
+    rawSpec: (layout) => ({
+      command: 'redis-cli',
+      args: ['-s', join(runDir(layout), 'redis.sock'), '--no-auth-warning', '--rdb', '-'],
+    }),
+    note: "redis: both the raw tool and the pipeline include the server's repl-diskless-sync-delay (5 s by default) before the first byte",
+  },
+];
+
+// ---- the agent's side, in a child process ----
+
+interface ChildJob {
+  op: 'backup' | 'restore';
+  engine: BackupEngine;
+  manager: DatastoreManager;
+  layout: EngineLayout;
+  bucket: string;
+  key: string;
+  dataKey: string;
+  checksum?: string;
+  prepare?: PrepareOptions;
+  modules: { backup: string; engines: string; s3: string };
+}
+
+interface ChildReport {
+  /** RSS once every module is loaded, before the work starts. */
+  baseRssKb: number;
+  /** ms of runBackup, or of restoreBackup alone. */
+  workMs: number;
+  /** VmHWM right after runBackup / restoreBackup. */
+  workHwmKb: number;
+  /** ms of the engine manager's prepare() after a restore. */
+  prepareMs?: number;
+  /** VmHWM at the end: the process's peak over its whole life. */
+  hwmKb: number;
+  result?: BackupResult;
+}
+
+interface ChildRun {
+  report: ChildReport;
+  /** Largest sum of the pipeline tools' RSS seen (sampled every SAMPLE_MS). */
+  toolsPeakKb: number;
+}
+
+// The child imports only what the agent itself uses for this: the backup module, the engine
+// managers and the agent's S3 client (lib/s3.ts, configured through the same variables).
+const CHILD_SCRIPT = `// Written by bench/backup.ts: one backup or restore, run as the guest agent runs it.
+import { readFileSync } from 'node:fs';
+const job = JSON.parse(process.env.TL_BENCH_JOB ?? '{}');
+const kb = (field) =>
+  Number(new RegExp('^' + field + ':\\\\s+(\\\\d+) kB', 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+const { runBackup, restoreBackup } = await import(job.modules.backup);
+const { createEngineManager } = await import(job.modules.engines);
+const { s3Client } = await import(job.modules.s3);
+const s3 = s3Client();
+const dataKey = Buffer.from(job.dataKey, 'hex');
+const out = { baseRssKb: kb('VmRSS') };
+const t0 = performance.now();
+if (job.op === 'backup') {
+  out.result = await runBackup(job.engine, job.layout, { bucket: job.bucket, key: job.key, s3 }, dataKey, {});
+} else {
+  const chain = [{ bucket: job.bucket, key: job.key, checksum: job.checksum, dataKey }];
+  await restoreBackup(job.engine, job.layout, chain, s3);
+}
+out.workMs = performance.now() - t0;
+out.workHwmKb = kb('VmHWM');
+if (job.op === 'restore') {
+  const t1 = performance.now();
+  await createEngineManager(job.manager, job.layout).prepare(job.prepare);
+  out.prepareMs = performance.now() - t1;
+}
+out.hwmKb = kb('VmHWM');
+s3.destroy();
+process.stdout.write(JSON.stringify(out) + '\\n');
+process.exit(0);
+`;
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Sum of the RSS of the pipeline's tools in process group `pgid`, in kB. */
+function toolsRssKb(pgid: number): number {
+  let total = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) !== pgid || Number(d) === pgid || !TOOL_NAMES.has(comm)) continue;
+      const status = readFileSync(`/proc/${d}/status`, 'utf8');
+      total += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+function parseReport(stdout: string): ChildReport {
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  const r = JSON.parse(last) as Partial<ChildReport>;
+  for (const field of ['baseRssKb', 'workMs', 'workHwmKb', 'hwmKb'] as const) {
+    if (typeof r[field] !== 'number' || !Number.isFinite(r[field])) {
+      throw new Error(`the child's report has no ${field}: ${last.slice(0, 300)}`);
+    }
+  }
+  return r as ChildReport;
+}
+
+async function runChild(
+  cleanup: Cleanup,
+  script: string,
+  job: ChildJob,
+  endpoint: string,
+  timeoutMs: number,
+): Promise<ChildRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    // Its own group: a timeout kills it with the tools it started.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH ?? ENV_BASE.PATH,
+      HOME: process.env.HOME ?? '/root',
+      LANG: 'C.UTF-8',
+      TZ: 'UTC',
+      // What the local cloud gives the guest agent (local/cloud.ts).
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+      AWS_ENDPOINT_URL_S3: endpoint,
+      TROVELESS_S3_FORCE_PATH_STYLE: 'true',
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      TL_BENCH_JOB: JSON.stringify(job),
+    },
+  });
+  const pgid = child.pid;
+  if (!pgid) throw new Error('the child process did not start');
+  cleanup.tracked.groups.add(pgid);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8');
+  child.stderr?.setEncoding('utf8');
+  child.stdout?.on('data', (d: string) => {
+    stdout = (stdout + d).slice(-20_000);
+  });
+  child.stderr?.on('data', (d: string) => {
+    stderr = (stderr + d).slice(-8_000);
+  });
+  const closed = new Promise<number | string | null>((resolve) => {
+    child.once('error', (err) => resolve(err.message));
+    child.once('close', (code, sig) => resolve(sig ?? code));
+  });
+  let toolsPeakKb = 0;
+  const sampler = setInterval(() => {
+    toolsPeakKb = Math.max(toolsPeakKb, toolsRssKb(pgid));
+  }, SAMPLE_MS);
+  try {
+    const status = await withTimeout(`${job.op} child for ${job.engine}`, closed, timeoutMs);
+    if (status !== 0) {
+      throw new Error(
+        `${job.op} child for ${job.engine} ended with ${status}:\n${stderr.trim().slice(-1_500)}`,
+      );
+    }
+    return { report: parseReport(stdout), toolsPeakKb };
+  } catch (err) {
+    killGroup(pgid);
+    throw err;
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/**
+ * A front before the local S3 service that reads every part and drops it, and completes an upload
+ * without storing anything (removing s3rver's upload folder): the pipeline's own speed, without
+ * s3rver's disk writes and its copy of the parts into the object on Complete.
+ */
+function dropFront(endpoint: string, s3DataDir: string): Promise<S3Front> {
+  return serveS3(
+    async (req, res) => {
+      const target = s3Target(req);
+      const uploadId = target?.query.get('uploadId');
+      if (!target || !uploadId || (req.method !== 'PUT' && req.method !== 'POST')) {
+        return forward(req, res, endpoint);
+      }
+      acceptBody(req, res);
+      if (!req.readableEnded) {
+        req.resume();
+        await once(req, 'end');
+      }
+      if (req.method === 'PUT') {
+        res.writeHead(200, { etag: `"${target.query.get('partNumber')}"` });
+        res.end();
+        return;
+      }
+      await removeUpload(s3DataDir, target.bucket, uploadId);
+      send(
+        req,
+        res,
+        200,
+        '<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+          `<Bucket>${xml(target.bucket)}</Bucket><Key>${xml(target.key)}</Key><ETag>"dropped"</ETag></CompleteMultipartUploadResult>`,
+      );
+    },
+    { port: 0 },
+  );
+}
+
+// ---- one engine ----
+
+interface EngineResult {
+  bench: EngineBench;
+  error?: string;
+  skipped?: string;
+  count?: number;
+  dataBytes?: number;
+  loadS?: number;
+  raw: number[];
+  /** Where the time goes (not a goal): tool → zstd → /dev/null, and runBackup with S3 dropping the parts. */
+  zstdS?: number;
+  dropped?: ChildRun;
+  backup?: ChildRun;
+  restore?: ChildRun;
+  verified?: string;
+  verifiedOk?: boolean;
+}
+
+interface Context {
+  cleanup: Cleanup;
+  dir: string;
+  script: string;
+  s3: S3Client;
+  endpoint: string;
+  /** The front that reads and drops every part (dropFront). */
+  dropEndpoint: string;
+  modules: ChildJob['modules'];
+  targetBytes: number;
+  loadMs: number;
+  deadline: number;
+}
+
+async function benchEngine(ctx: Context, bench: EngineBench, result: EngineResult): Promise<void> {
+  const tag = bench.engine.padEnd(10);
+  const say = (text: string) => console.log(`  ${tag} ${text}`);
+  const managers: { manager: EngineManager; layout: EngineLayout }[] = [];
+  const key = `bench/${bench.engine}/${randomBytes(4).toString('hex')}.enc`;
+  const options: PrepareOptions = { memoryMb: MEMORY_MB, databases: bench.databases, users: [] };
+  const childTimeout = () => Math.max(10_000, Math.min(CHILD_TIMEOUT_MS, ctx.deadline - Date.now()));
+  try {
+    const source: EngineLayout = {
+      baseDir: join(ctx.dir, `${bench.engine}-src`),
+      port: await freePort(),
+      bindAddress: '127.0.0.1',
+    };
+    const sourceManager = createEngineManager(bench.manager, source);
+    managers.push({ manager: sourceManager, layout: source });
+    let t = performance.now();
+    await sourceManager.prepare(options);
+    const prepareS = (performance.now() - t) / 1000;
+
+    t = performance.now();
+    result.count = await bench.load(source, Date.now() + ctx.loadMs, ctx.targetBytes);
+    result.loadS = (performance.now() - t) / 1000;
+    const before = await bench.fingerprint(source);
+    await bench.settle(source);
+    result.dataBytes = await bench.dataBytes(source);
+    const dataMb = result.dataBytes / MB;
+    say(
+      `prepared in ${fixed(prepareS, 1)} s; loaded ${result.count.toLocaleString('en')} ${bench.unit} in ` +
+        `${fixed(result.loadS, 1)} s: ${fixed(dataMb, 1)} MB (${bench.dataLabel})` +
+        (dataMb < (ctx.targetBytes / MB) * 0.95
+          ? ` — less than ${ctx.targetBytes / MB} MB: load time limit`
+          : ''),
+    );
+
+    // Raw tool, the steps, the pipeline, raw tool again: the baseline brackets the measure (other
+    // load on the machine moves it). A first run, not counted, takes the one-off costs (the first
+    // mariadb-backup after the load is ~1 s slower whatever the size), which would favour the ratio.
+    await timeRaw(ctx.cleanup, bench, source, ctx.dir, false);
+    result.raw.push(await timeRaw(ctx.cleanup, bench, source, ctx.dir, false));
+    result.zstdS = await timeRaw(ctx.cleanup, bench, source, ctx.dir, true);
+    const dataKey = randomBytes(32);
+    const job = {
+      engine: bench.engine,
+      manager: bench.manager,
+      bucket: BUCKET,
+      key,
+      dataKey: dataKey.toString('hex'),
+      modules: ctx.modules,
+    };
+    result.dropped = await runChild(
+      ctx.cleanup,
+      ctx.script,
+      { ...job, key: `${key}.dropped`, op: 'backup', layout: source },
+      ctx.dropEndpoint,
+      childTimeout(),
+    );
+    result.backup = await runChild(
+      ctx.cleanup,
+      ctx.script,
+      { ...job, op: 'backup', layout: source },
+      ctx.endpoint,
+      childTimeout(),
+    );
+    result.raw.push(await timeRaw(ctx.cleanup, bench, source, ctx.dir, false));
+    const stored = result.backup.report.result;
+    if (!stored?.checksum) throw new Error('the backup child reported no stored object');
+    const open = await ctx.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+    const openUploads = open.Uploads?.length ?? 0;
+    say(
+      `raw ${bench.tool} → /dev/null ${result.raw.map((s) => `${fixed(s)} s`).join(' / ')}; ` +
+        `→ zstd ${fixed(result.zstdS)} s; backup, S3 dropping parts ${fixed(result.dropped.report.workMs / 1000)} s; ` +
+        `backup ${fixed(result.backup.report.workMs / 1000)} s, stored ${fixed(stored.size_bytes / MB, 1)} MB` +
+        (openUploads ? `; ${openUploads} MULTIPART UPLOAD(S) LEFT OPEN` : ''),
+    );
+    if (openUploads) throw new Error(`${openUploads} multipart upload(s) left open after the backup`);
+
+    const target: EngineLayout = {
+      baseDir: join(ctx.dir, `${bench.engine}-dst`),
+      port: await freePort(),
+      bindAddress: '127.0.0.1',
+    };
+    const targetManager = createEngineManager(bench.manager, target);
+    managers.push({ manager: targetManager, layout: target });
+    result.restore = await runChild(
+      ctx.cleanup,
+      ctx.script,
+      { ...job, op: 'restore', layout: target, checksum: stored.checksum, prepare: options },
+      ctx.endpoint,
+      childTimeout(),
+    );
+    const after = await bench.fingerprint(target);
+    result.verifiedOk = after.count === before.count && after.digest === before.digest;
+    result.verified = result.verifiedOk
+      ? `${after.count.toLocaleString('en')} ${bench.unit}, ${after.what}`
+      : `MISMATCH: ${after.count} ${bench.unit} ${after.digest} vs ${before.count} ${before.digest}`;
+    say(
+      `restore ${fixed(result.restore.report.workMs / 1000)} s, engine up ${fixed(
+        (result.restore.report.prepareMs ?? Number.NaN) / 1000,
+      )} s; ${result.verified}`,
+    );
+  } catch (err) {
+    result.error = err instanceof Error ? err.message : String(err);
+    say(`FAILED: ${result.error}`);
+  } finally {
+    for (const { manager, layout } of managers) {
+      await withTimeout(`stopping ${bench.engine}`, manager.stop(), STOP_TIMEOUT_MS).catch((err) =>
+        say(`stopping ${layout.baseDir}: ${err instanceof Error ? err.message : err}`),
+      );
+      await rm(layout.baseDir, { recursive: true, force: true });
+    }
+    await ctx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => {});
+  }
+}
+
+// ---- main ----
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const targetMb = Number(option(args, '--mb') ?? DEFAULT_TARGET_MB);
+  const loadSeconds = Number(option(args, '--load-seconds') ?? DEFAULT_LOAD_SECONDS);
+  const only = option(args, '--engines')?.split(',');
+  const engines = ENGINES.filter((e) => !only || only.includes(e.engine));
+  if (!(targetMb > 0) || !(loadSeconds > 0) || engines.length === 0) {
+    console.error(
+      'usage: npm run bench -- backup [--mb N] [--load-seconds N] [--engines mariadb,postgresql,redis]',
+    );
+    return 2;
+  }
+  const started = Date.now();
+  console.log(
+    `bench backup: ~${targetMb} MB of data per engine (loaded within ${loadSeconds} s), memoryMb ${MEMORY_MB}; ` +
+      'backup (runBackup) and restore (restoreBackup + prepare()) each in a child node process ' +
+      '(node --import tsx, as the agent runs); the local S3 service (s3rver behind its front); ' +
+      'the raw tool → /dev/null before and after each backup, and the steps between (→ zstd; S3 dropping ' +
+      `the parts); node ${process.version}, ${availableParallelism()} CPUs`,
+  );
+  console.log(`  at start: ${load()}`);
+
+  const cleanup = new Cleanup();
+  const procs: { group?: ProcessGroup; pidFile?: string } = {};
+  let service: S3Service | undefined;
+  let drop: S3Front | undefined;
+  let s3: S3Client | undefined;
+  const results: EngineResult[] = engines.map((bench) => ({ bench, raw: [] }));
+  let ok = true;
+  try {
+    const dir = await cleanup.tempDir('tl-bench-backup-');
+    procs.pidFile = join(dir, 's3-pids.json');
+    procs.group = new ProcessGroup(procs.pidFile);
+    const s3DataDir = join(dir, 's3');
+    service = await withTimeout(
+      'S3 service start',
+      startS3(procs.group, { port: await freePort(), dataDir: s3DataDir, logDir: join(dir, 'logs') }),
+      60_000,
+    );
+    cleanup.tracked.rememberPidFile(procs.pidFile);
+    drop = await dropFront(service.endpoint, s3DataDir);
+    s3 = s3Client(service.endpoint);
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    console.log(`  S3 service ready at ${service.endpoint}`);
+    const script = join(dir, 'agent-child.mjs');
+    await writeFile(script, CHILD_SCRIPT);
+    const ctx: Context = {
+      cleanup,
+      dir,
+      script,
+      s3,
+      endpoint: service.endpoint,
+      dropEndpoint: drop.endpoint,
+      modules: {
+        backup: pathToFileURL(join(ROOT, 'agent', 'backup', 'index.ts')).href,
+        engines: pathToFileURL(join(ROOT, 'agent', 'engines', 'index.ts')).href,
+        s3: pathToFileURL(join(ROOT, 'lib', 's3.ts')).href,
+      },
+      targetBytes: targetMb * MB,
+      loadMs: loadSeconds * 1000,
+      deadline: started + BENCH_BUDGET_MS,
+    };
+    for (const result of results) {
+      if (ctx.deadline - Date.now() < MIN_ENGINE_MS) {
+        result.skipped = `skipped: less than ${MIN_ENGINE_MS / 1000} s of the bench's time budget left`;
+        console.log(`  ${result.bench.engine.padEnd(10)} ${result.skipped}`);
+        continue;
+      }
+      await benchEngine(ctx, result.bench, result);
+    }
+    ok = printReport(results, targetMb);
+  } catch (err) {
+    console.error(`bench backup failed: ${err instanceof Error ? err.message : err}`);
+    ok = false;
+  } finally {
+    s3?.destroy();
+    await drop?.close().catch((err) => console.log(`  closing the dropping front: ${err}`));
+    await service?.close().catch((err) => console.log(`  closing the S3 front: ${err}`));
+    if (procs.pidFile) cleanup.tracked.rememberPidFile(procs.pidFile);
+    await procs.group?.stopAll().catch((err) => console.log(`  stopping s3rver: ${err}`));
+    const clean = await cleanup.finish('bench backup');
+    console.log(
+      clean
+        ? '\nno process left running; temp dirs removed'
+        : '\nSOME PROCESSES WERE LEFT RUNNING (killed, see above)',
+    );
+    console.log(`at end: ${load()}; bench took ${fixed((Date.now() - started) / 1000, 0)} s`);
+    ok = ok && clean;
+  }
+  return ok ? 0 : 1;
+}
+
+// ---- the report ----
+
+const mbps = (bytes: number | undefined, ms: number | undefined) =>
+  bytes === undefined || ms === undefined ? Number.NaN : bytes / MB / (ms / 1000);
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+const kbMb = (kb: number | undefined) => (kb === undefined ? '-' : fixed(kb / 1024, 0));
+/** kB the work added over the child's RSS with its modules loaded: the larger of backup and restore. */
+const added = (r: EngineResult) =>
+  r.backup && r.restore
+    ? Math.max(
+        r.backup.report.hwmKb - r.backup.report.baseRssKb,
+        r.restore.report.hwmKb - r.restore.report.baseRssKb,
+      )
+    : undefined;
+
+/** Prints the tables and the summary; true when every engine ran, verified, and met both goals. */
+function printReport(results: EngineResult[], targetMb: number): boolean {
+  let allOk = true;
+
+  // The last column holds text: left as it is (row() pads nothing with a width of 0).
+  const wd = [11, 9, 12, 10, 0];
+  console.log(`\ndata (target ~${targetMb} MB per engine; every MB/s below is this size over the time)`);
+  console.log(row(['engine', 'data MB', 'rows/keys', 'loaded in', '  data measured as; content'], wd));
+  for (const r of results) {
+    if (r.dataBytes === undefined) {
+      console.log(row([r.bench.engine, '-', '-', '-', `  ${r.skipped ?? 'not loaded'}`], wd));
+      continue;
+    }
+    console.log(
+      row(
+        [
+          r.bench.engine,
+          fixed(r.dataBytes / MB, 1),
+          (r.count ?? 0).toLocaleString('en'),
+          `${fixed(r.loadS ?? Number.NaN, 1)} s`,
+          `  ${r.bench.dataLabel}; ${r.bench.content}`,
+        ],
+        wd,
+      ),
+    );
+  }
+
+  const wb = [11, 9, 16, 9, 9, 12, 7, 10, 22];
+  console.log(`\nbackup: engine tool → zstd -1 → AES-256-GCM → S3 multipart (runBackup in a child process)`);
+  console.log(
+    row(
+      [
+        'engine',
+        'data MB',
+        'raw s (pre/post)',
+        'raw MB/s',
+        'backup s',
+        'backup MB/s',
+        'ratio',
+        'stored MB',
+        `goal: ratio ≥ ${GOAL_RATIO}`,
+      ],
+      wb,
+    ),
+  );
+  for (const r of results) {
+    const rawS = mean(r.raw);
+    const rawMbps = mbps(r.dataBytes, rawS * 1000);
+    const backupMbps = mbps(r.dataBytes, r.backup?.report.workMs);
+    const ratio = backupMbps / rawMbps;
+    const met = Number.isFinite(ratio) && ratio >= GOAL_RATIO;
+    allOk &&= met;
+    console.log(
+      row(
+        [
+          r.bench.engine,
+          r.dataBytes === undefined ? '-' : fixed(r.dataBytes / MB, 1),
+          r.raw.length ? r.raw.map((s) => fixed(s)).join(' / ') : '-',
+          fixed(rawMbps, 1),
+          fixed((r.backup?.report.workMs ?? Number.NaN) / 1000),
+          fixed(backupMbps, 1),
+          fixed(ratio),
+          fixed((r.backup?.report.result?.size_bytes ?? Number.NaN) / MB, 1),
+          r.backup ? verdict(met) : 'NOT RUN',
+        ],
+        wb,
+      ),
+    );
+  }
+  console.log(
+    '(raw: the same tool and arguments writing to /dev/null, run just before and just after the backup, ' +
+      'after a first run not counted; ' +
+      'raw MB/s and the ratio use the mean of the two)',
+  );
+  for (const r of results) if (r.bench.note && r.backup) console.log(`(${r.bench.note})`);
+
+  // Each step's time, from the engine's tool alone to the whole pipeline into s3rver: no goals here.
+  const ws = [11, 18, 18, 22, 18, 20];
+  const step = (r: EngineResult, ms: number | undefined) =>
+    ms === undefined || r.dataBytes === undefined
+      ? '-'
+      : `${fixed(ms / 1000)} s ${fixed(mbps(r.dataBytes, ms), 0).padStart(4)} MB/s`;
+  console.log(
+    '\nwhere the backup time goes (each step adds to the one before; no goals, for reading the ratio)',
+  );
+  console.log(
+    row(
+      [
+        'engine',
+        'tool → /dev/null',
+        '+ zstd -1 (pipe)',
+        '+ node, AES, HTTP (¹)',
+        '+ s3rver stores',
+        'ratio ¹ / raw',
+      ],
+      ws,
+    ),
+  );
+  for (const r of results) {
+    const rawMs = mean(r.raw) * 1000;
+    console.log(
+      row(
+        [
+          r.bench.engine,
+          step(r, r.raw.length ? rawMs : undefined),
+          step(r, r.zstdS === undefined ? undefined : r.zstdS * 1000),
+          step(r, r.dropped?.report.workMs),
+          step(r, r.backup?.report.workMs),
+          fixed(mbps(r.dataBytes, r.dropped?.report.workMs) / mbps(r.dataBytes, rawMs)),
+        ],
+        ws,
+      ),
+    );
+  }
+  console.log(
+    '(+ zstd: the tool piped into zstd -1 -c -q by a shell, no node; ¹ runBackup in the child against a front ' +
+      'that reads every part and drops it (no s3rver disk writes, no Complete copy); + s3rver stores: runBackup as ' +
+      'measured above. The S3 fronts run in the bench process, s3rver in its own, all on the same CPUs)',
+  );
+
+  const wr = [11, 9, 10, 13, 12, 9, 0];
+  console.log(
+    '\nrestore: S3 → sha256 check of the whole object, then S3 → AES-256-GCM → zstd -d → unpack (restoreBackup), then prepare() starts the engine',
+  );
+  console.log(
+    row(
+      [
+        'engine',
+        'data MB',
+        'restore s',
+        'restore MB/s',
+        'engine up s',
+        'total s',
+        '  verified against the source',
+      ],
+      wr,
+    ),
+  );
+  for (const r of results) {
+    const restoreMs = r.restore?.report.workMs;
+    const prepareMs = r.restore?.report.prepareMs;
+    allOk &&= r.verifiedOk === true;
+    console.log(
+      row(
+        [
+          r.bench.engine,
+          r.dataBytes === undefined ? '-' : fixed(r.dataBytes / MB, 1),
+          fixed((restoreMs ?? Number.NaN) / 1000),
+          fixed(mbps(r.dataBytes, restoreMs), 1),
+          fixed((prepareMs ?? Number.NaN) / 1000),
+          fixed(((restoreMs ?? Number.NaN) + (prepareMs ?? Number.NaN)) / 1000),
+          `  ${r.verified ?? 'NOT RUN'}`,
+        ],
+        wr,
+      ),
+    );
+  }
+  console.log(
+    '(no goal set for restore speed; restore MB/s is the data size over restoreBackup alone, not prepare())',
+  );
+
+  const wm = [11, 12, 12, 13, 14, 14, 13, 14, 20];
+  console.log(
+    `\nagent memory, MB: the child node process (RSS once its modules are loaded; peak = VmHWM over its whole life)`,
+  );
+  console.log(
+    row(
+      [
+        'engine',
+        'backup base',
+        'backup peak',
+        'restore base',
+        'restore peak',
+        'pipeline adds',
+        'tools backup',
+        'tools restore',
+        `goal: peak < ${GOAL_PEAK_MB}`,
+      ],
+      wm,
+    ),
+  );
+  for (const r of results) {
+    const peaks = [r.backup?.report.hwmKb, r.restore?.report.hwmKb];
+    const met = peaks.every((kb) => kb !== undefined && kb / 1024 < GOAL_PEAK_MB);
+    allOk &&= met;
+    const restorePeak = r.restore
+      ? `${kbMb(r.restore.report.workHwmKb)} / ${kbMb(r.restore.report.hwmKb)}`
+      : '-';
+    console.log(
+      row(
+        [
+          r.bench.engine,
+          kbMb(r.backup?.report.baseRssKb),
+          kbMb(r.backup?.report.hwmKb),
+          kbMb(r.restore?.report.baseRssKb),
+          restorePeak,
+          kbMb(added(r)),
+          kbMb(r.backup?.toolsPeakKb),
+          kbMb(r.restore?.toolsPeakKb),
+          r.backup && r.restore ? verdict(met) : 'NOT RUN',
+        ],
+        wm,
+      ),
+    );
+  }
+  console.log(
+    '(restore peak: after restoreBackup / after prepare() too; pipeline adds: the larger of peak − base ' +
+      'of the two; tools: the largest sum of the RSS of the ' +
+      `pipeline's programs (${[...TOOL_NAMES].join(', ')}), sampled every ${SAMPLE_MS} ms, not part of the goal)`,
+  );
+
+  console.log(
+    `\nsummary (goals: backup MB/s ≥ ${GOAL_RATIO} × the raw tool's; agent peak < ${GOAL_PEAK_MB} MB)`,
+  );
+  for (const r of results) {
+    const name = r.bench.engine.padEnd(11);
+    if (r.skipped || r.error) {
+      allOk = false;
+      console.log(`  ${name}${r.skipped ?? `FAILED: ${r.error?.split('\n')[0]}`}`);
+      continue;
+    }
+    const ratio = mbps(r.dataBytes, r.backup?.report.workMs) / mbps(r.dataBytes, mean(r.raw) * 1000);
+    const peak = Math.max(r.backup?.report.hwmKb ?? Number.NaN, r.restore?.report.hwmKb ?? Number.NaN) / 1024;
+    console.log(
+      `  ${name}${fixed((r.dataBytes ?? 0) / MB, 0)} MB: backup ${fixed(mbps(r.dataBytes, r.backup?.report.workMs), 0)} MB/s = ` +
+        `${fixed(ratio)} × raw (${verdict(ratio >= GOAL_RATIO)}); restore ${fixed(mbps(r.dataBytes, r.restore?.report.workMs), 0)} MB/s; ` +
+        `agent peak ${fixed(peak, 0)} MB (${verdict(peak < GOAL_PEAK_MB)}); restored data ${r.verifiedOk ? 'verified' : 'NOT VERIFIED'}`,
+    );
+  }
+  return allOk;
+}
