@@ -68,6 +68,8 @@ export async function setup(project: TestProject) {
       TROVELESS_AGENT_CALL_HIGH_TIMEOUT: '90',
       TROVELESS_BACKUP_TIMEOUT: '40',
       TROVELESS_CHAOS_DUPLICATE_MESSAGES: 'true',
+      // The tests invoke the scheduled functions themselves, at the moments they choose.
+      TROVELESS_SCHEDULES: 'off',
     },
     log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[cloud] ${line}`),
   });
