@@ -123,7 +123,7 @@ describe('openstack CLI', () => {
       },
       { timeoutMs: 120_000, intervalMs: 1000 },
     );
-  });
+  }, 300_000); // each CLI call starts Python (~1.5 s), and every step waits on a real engine
 
   it('manages databases, users, access and root on a mysql instance', async () => {
     const name = `cli-users-${Date.now()}`;
