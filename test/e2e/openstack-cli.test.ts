@@ -27,6 +27,18 @@ function openstackAs(password: string, ...args: string[]) {
   });
 }
 const openstack = (...args: string[]) => openstackAs('admin', ...args);
+const json = async (...args: string[]) => JSON.parse((await openstack(...args, '-f', 'json')).stdout);
+
+/** Polls `instance show` until the instance reports HEALTHY. */
+const healthyInstance = (id: string) =>
+  waitUntil(
+    `instance ${id} healthy through the CLI`,
+    async () => {
+      const view = await json('database', 'instance', 'show', id);
+      return view.operating_status === 'HEALTHY' ? view : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
 
 describe('openstack CLI', () => {
   beforeAll(() => ensureCommand('openstack', ['python3-openstackclient', 'python3-troveclient']));
@@ -148,15 +160,7 @@ describe('openstack CLI', () => {
       ).stdout,
     ) as { id: string };
     const id = created.id;
-    await waitUntil(
-      'mysql instance healthy through the CLI',
-      async () => {
-        const view = JSON.parse((await openstack('database', 'instance', 'show', id, '-f', 'json')).stdout);
-        return view.operating_status === 'HEALTHY' ? view : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 1000 },
-    );
-    const json = async (...args: string[]) => JSON.parse((await openstack(...args, '-f', 'json')).stdout);
+    await healthyInstance(id);
 
     await openstack('database', 'db', 'create', id, 'clidb');
     expect((await json('database', 'db', 'list', id)).map((d: { Name: string }) => d.Name)).toContain(
@@ -188,7 +192,6 @@ describe('openstack CLI', () => {
   });
 
   it('manages configuration groups and lists parameters', async () => {
-    const json = async (...args: string[]) => JSON.parse((await openstack(...args, '-f', 'json')).stdout);
     const params = await json(
       'database',
       'configuration',
@@ -248,14 +251,7 @@ describe('openstack CLI', () => {
       '--datastore-version',
       '10.11',
     );
-    await waitUntil(
-      'instance healthy',
-      async () => {
-        const view = await json('database', 'instance', 'show', instance.id);
-        return view.operating_status === 'HEALTHY' ? view : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 1000 },
-    );
+    await healthyInstance(instance.id);
     await openstack('database', 'configuration', 'attach', instance.id, group.id);
     expect(await json('database', 'instance', 'show', instance.id)).toMatchObject({
       configuration: group.id,
@@ -269,16 +265,6 @@ describe('openstack CLI', () => {
   });
 
   it('creates, lists, shows and deletes backups, and restores one into a new instance', async () => {
-    const json = async (...args: string[]) => JSON.parse((await openstack(...args, '-f', 'json')).stdout);
-    const healthyInstance = (id: string) =>
-      waitUntil(
-        `instance ${id} healthy`,
-        async () => {
-          const view = await json('database', 'instance', 'show', id);
-          return view.operating_status === 'HEALTHY' ? view : undefined;
-        },
-        { timeoutMs: 120_000, intervalMs: 1000 },
-      );
     const completed = (id: string) =>
       waitUntil(
         `backup ${id} completed`,
