@@ -9,6 +9,7 @@ import { startComputeHost, stopComputeLeftovers } from './compute/host.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { intrinsicResolver } from './intrinsics.ts';
 import { lambdaInvoker } from './lambda.ts';
+import { seedIdentity } from './identity-seed.ts';
 import { startOffline } from './offline.ts';
 import { checkPrerequisites } from './prerequisites.ts';
 import { ProcessGroup, reapLeftovers } from './processes.ts';
@@ -112,8 +113,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
           return s3.endpoint;
         }),
       opts.external?.sqs ??
-        startSqs({ port: opts.ports.sqs }).then((server) => {
+        startSqs({
+          port: opts.ports.sqs,
+          dataDir: join(opts.stateDir, 'sqs'),
+          log: (line) => log(`[sqs] ${line}`),
+        }).then((server) => {
           closers.push(server.close);
+          log(`[sqs] restored ${server.restored.queues} queues, ${server.restored.messages} messages`);
           return server.endpoint;
         }),
     ]);
@@ -156,9 +162,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       createBuckets(s3Client(s3), service),
     ]);
     log(`tables: ${tables.join(', ')}`);
+    log(`identity: seeded ${(await seedIdentity(ddbClient, service)).join(', ')} (local stage only)`);
     log(`queues: ${[...queues.values()].map((q) => q.name).join(', ')}`);
 
-    await startOffline(procs, {
+    const front = await startOffline(procs, {
       stage: opts.stage,
       host: opts.host,
       httpPort: opts.ports.api,
@@ -168,6 +175,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       logDir,
       buildDir: relative(opts.root, buildDir),
     });
+    closers.push(front.close);
     const invoke = lambdaInvoker(lambda);
     // The catalog (datastores, versions, flavors) is seeded at every start, as on every deploy.
     const seed = service.functions.catalogSeed;

@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { type Front, startFront } from './front.ts';
+import { freePort } from './ports.ts';
 import type { ProcessGroup } from './processes.ts';
 import { waitUntil } from './wait.ts';
 
@@ -17,9 +19,12 @@ export interface OfflineOptions {
 /**
  * serverless-offline serves the HTTP API and the Lambda Invoke endpoint that the event-source
  * poller and the state-machine runner call. Handlers see the local cloud's endpoints through the
- * environment (--localEnvironment), never through code paths of their own.
+ * environment (--localEnvironment), never through code paths of their own. Clients reach the
+ * HTTP API on `httpPort` through the front door (front.ts), which plays API Gateway's part;
+ * serverless-offline itself listens on a private port.
  */
-export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): Promise<string> {
+export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): Promise<Front> {
+  const privatePort = await freePort();
   const cli = createRequire(import.meta.url).resolve('serverless/bin/serverless.js');
   const proc = await procs.start({
     name: 'offline',
@@ -33,12 +38,14 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       '--host',
       opts.host,
       '--httpPort',
-      String(opts.httpPort),
+      String(privatePort),
       '--lambdaPort',
       String(opts.lambdaPort),
       '--noPrependStageInUrl',
       '--localEnvironment',
       '--noSponsor',
+      // A malformed Cookie header is no reason to refuse a request (API Gateway passes it on).
+      '--disableCookieValidation',
     ],
     cwd: opts.cwd,
     env: {
@@ -53,7 +60,7 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
     },
     logDir: opts.logDir,
   });
-  const url = `http://${opts.host}:${opts.httpPort}`;
+  const url = `http://${opts.host}:${privatePort}`;
   await waitUntil(
     'serverless-offline',
     async () => {
@@ -65,5 +72,5 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       abort: () => (proc.child.exitCode !== null ? 'serverless-offline exited' : undefined),
     },
   );
-  return url;
+  return startFront({ host: opts.host, port: opts.httpPort, upstream: new URL(url) });
 }

@@ -1,5 +1,5 @@
 import { loadReadyInstance } from '#lib/databases/instance';
-import { checkDatabaseName, safeDecode } from '#lib/databases/names';
+import { checkDatabaseName } from '#lib/databases/names';
 import { CreateDatabasesRequest } from '#lib/databases/schemas';
 import { createDatabases, deleteDatabase, listDatabases, pageByName } from '#lib/databases/service';
 import { NotImplemented } from '#lib/errors';
@@ -36,7 +36,7 @@ export const create: ProjectRoute = async (event, caller) => {
 
 export const remove: ProjectRoute = async (event, caller) => {
   const item = await ready(caller.projectId, event);
-  const name = checkDatabaseName(item.datastore.manager, safeDecode(event.pathParameters?.database ?? ''));
+  const name = checkDatabaseName(item.datastore.manager, event.pathParameters?.database ?? '');
   await deleteDatabase(item, name);
   return accepted();
 };

@@ -5,7 +5,6 @@ import {
   checkPassword,
   checkUserName,
   parseUserRef,
-  safeDecode,
 } from '#lib/databases/names';
 import {
   ChangePasswordsRequest,
@@ -129,11 +128,6 @@ export const revoke: ProjectRoute = async (event, caller) => {
   const item = await ready(caller.projectId, event);
   const m = item.datastore.manager;
   const { name, host } = userRef(m, event);
-  await revokeAccess(
-    item,
-    name,
-    host,
-    checkDatabaseName(m, safeDecode(event.pathParameters?.database ?? '')),
-  );
+  await revokeAccess(item, name, host, checkDatabaseName(m, event.pathParameters?.database ?? ''));
   return accepted();
 };

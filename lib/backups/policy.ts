@@ -6,7 +6,7 @@ import { compileSchedule, DAY_MS, HOUR_MS, type Schedule } from './schedule.ts';
 // Trove has no scheduler; a policy says when to back an instance up and how long to keep the
 // backups the schedule made.
 
-const schedule = z.string().superRefine((expression, ctx) => {
+const schedule = z.string().max(255).superRefine((expression, ctx) => {
   let problem: string | undefined;
   try {
     problem = frequencyProblem(compileSchedule(expression));

@@ -4,6 +4,7 @@ import { documents } from '../dynamo.ts';
 
 // Trove's backup strategies: the container (here, a key prefix inside the backup bucket) used for
 // a project's or an instance's backups. An upsert per (project, instance); '' is project-wide.
+// DynamoDB keys cannot be empty strings, so the project-wide entry is stored under PROJECT_WIDE.
 export interface BackupStrategy {
   project_id: string;
   instance_id: string;
@@ -11,8 +12,16 @@ export interface BackupStrategy {
   swift_container: string;
 }
 
+const PROJECT_WIDE = '*';
+const stored = (instanceId: string) => instanceId || PROJECT_WIDE;
+
 export async function putStrategy(s: BackupStrategy): Promise<void> {
-  await documents.send(new PutCommand({ TableName: config.backupStrategiesTable, Item: s }));
+  await documents.send(
+    new PutCommand({
+      TableName: config.backupStrategiesTable,
+      Item: { ...s, instance_id: stored(s.instance_id) },
+    }),
+  );
 }
 
 export async function listStrategies(projectId: string, instanceId?: string): Promise<BackupStrategy[]> {
@@ -23,7 +32,9 @@ export async function listStrategies(projectId: string, instanceId?: string): Pr
       ExpressionAttributeValues: { ':p': projectId },
     }),
   );
-  const items = (out.Items ?? []) as BackupStrategy[];
+  const items = ((out.Items ?? []) as BackupStrategy[]).map((s) =>
+    s.instance_id === PROJECT_WIDE ? { ...s, instance_id: '' } : s,
+  );
   return instanceId === undefined ? items : items.filter((s) => s.instance_id === instanceId);
 }
 
@@ -31,7 +42,7 @@ export async function deleteStrategy(projectId: string, instanceId: string): Pro
   await documents.send(
     new DeleteCommand({
       TableName: config.backupStrategiesTable,
-      Key: { project_id: projectId, instance_id: instanceId },
+      Key: { project_id: projectId, instance_id: stored(instanceId) },
     }),
   );
 }

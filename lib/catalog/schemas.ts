@@ -1,17 +1,18 @@
 import { z } from 'zod';
+import { safeText } from '../http/validation.ts';
 import { MANAGERS } from './types.ts';
 
 // Request shapes of the management routes (Trove's apischema.mgmt_datastore_version, and Nova's
 // flavor create for our flavor extension): the single source of validation and types.
 
-const name = z.string().trim().min(1).max(255);
+const name = safeText(255).trim().min(1);
 
 /** Trove takes packages as a list or a comma-separated string and stores the list. */
 const packages = z
-  .union([z.string(), z.array(z.string())])
+  .union([safeText(4096), z.array(safeText(255)).max(100)])
   .transform((p) => (typeof p === 'string' ? p.split(',') : p).map((s) => s.trim()).filter(Boolean));
 
-const imageTags = z.array(z.string().trim().min(1));
+const imageTags = z.array(safeText(255).trim().min(1)).max(100);
 const manager = z.enum(MANAGERS);
 
 export const CreateDatastoreVersionRequest = z.strictObject({
@@ -19,7 +20,7 @@ export const CreateDatastoreVersionRequest = z.strictObject({
     name,
     datastore_name: name,
     datastore_manager: manager,
-    image: z.string().trim().min(1).optional(),
+    image: safeText(255).trim().min(1).optional(),
     image_tags: imageTags.optional(),
     packages: packages.optional(),
     active: z.boolean(),
@@ -35,7 +36,7 @@ export const UpdateDatastoreVersionRequest = z.strictObject({
   name: name.optional(),
   datastore_manager: manager.optional(),
   /** null removes the image. */
-  image: z.string().trim().min(1).nullable().optional(),
+  image: safeText(255).trim().min(1).nullable().optional(),
   image_tags: imageTags.optional(),
   packages: packages.optional(),
   active: z.boolean().optional(),

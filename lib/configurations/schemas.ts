@@ -1,18 +1,20 @@
 import { z } from 'zod';
+import { idRef, safeText } from '../http/validation.ts';
 
 // Request bodies of the configuration routes (TROVE_API.md §6).
-const values = z.record(z.string(), z.unknown());
+// Keys are parameter names (at most 255, as path parameter names are).
+const values = z.record(safeText(255), z.unknown());
 
 export const CreateConfigurationRequest = z.object({
   configuration: z.object({
-    name: z.string().min(1).max(255),
+    name: safeText(255).min(1),
     values,
-    description: z.string().max(255).optional(),
+    description: safeText(255).optional(),
     datastore: z
       .object({
-        type: z.string().optional(),
-        version: z.string().optional(),
-        version_number: z.string().optional(),
+        type: idRef().optional(),
+        version: idRef().optional(),
+        version_number: idRef().optional(),
       })
       .optional(),
   }),
@@ -23,7 +25,7 @@ export const PatchConfigurationRequest = z.object({ configuration: z.object({ va
 export const PutConfigurationRequest = z.object({
   configuration: z.object({
     values,
-    name: z.string().min(1).max(255).optional(),
-    description: z.string().max(255).optional(),
+    name: safeText(255).min(1).optional(),
+    description: safeText(255).optional(),
   }),
 });

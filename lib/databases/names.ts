@@ -1,4 +1,5 @@
 import { BadRequest } from '../errors.ts';
+import { isSafeText } from '../text.ts';
 
 // Trove's per-datastore name and password rules (its guest models) and reserved names
 // (ignore_dbs / ignore_users). Whatever passes is still quoted by the engine driver's own
@@ -15,13 +16,9 @@ interface Rules {
   reservedUsers: string[];
 }
 
-/** Control characters (and DEL) have no place in names or passwords. */
+/** Control and bidirectional-override characters have no place in names or passwords. */
 export function hasControlCharacter(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
-  }
-  return false;
+  return !isSafeText(value);
 }
 
 // No control characters or backslashes anywhere; the rest is for the engine to quote.
@@ -110,20 +107,13 @@ export function isReservedUser(manager: string, name: string): boolean {
     .includes(name.toLowerCase());
 }
 
-/** `name` or `name@host` from the URL (URL-decoded); the host defaults to '%'. */
-export function parseUserRef(manager: string, raw: string): { name: string; host: string } {
-  const decoded = safeDecode(raw);
+/**
+ * `name` or `name@host` from the URL; the host defaults to '%'. The edge (lib/http/edge.ts) has
+ * decoded the path parameter exactly once: decoding again would turn `a%2541` into another name.
+ */
+export function parseUserRef(manager: string, decoded: string): { name: string; host: string } {
   const at = decoded.lastIndexOf('@');
   const name = at >= 0 ? decoded.slice(0, at) : decoded;
   const host = at >= 0 ? decoded.slice(at + 1) : '%';
   return { name: checkUserName(manager, name), host: checkHost(host) };
-}
-
-/** Path parameters may reach us decoded already (API Gateway) or not: decode once, if at all. */
-export function safeDecode(raw: string): string {
-  try {
-    return /%[0-9A-Fa-f]{2}/.test(raw) ? decodeURIComponent(raw) : raw;
-  } catch {
-    return raw;
-  }
 }

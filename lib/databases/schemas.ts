@@ -1,16 +1,19 @@
 import { z } from 'zod';
+import { safeText } from '../http/validation.ts';
 
 // Request bodies of the database, user and root routes (TROVE_API.md §4). Names are checked
-// per engine afterwards (names.ts); here only the shapes.
-const named = z.object({ name: z.string() });
+// per engine afterwards (names.ts); here the shapes and the bounds every engine shares: no name
+// over 255 characters (`user@host` hosts included), no control or bidi characters.
+const text = safeText(255);
+const named = z.object({ name: text });
 
 export const CreateDatabasesRequest = z.object({
   databases: z
     .array(
       z.object({
-        name: z.string(),
-        character_set: z.string().max(32).optional(),
-        collate: z.string().max(64).optional(),
+        name: text,
+        character_set: safeText(32).optional(),
+        collate: safeText(64).optional(),
       }),
     )
     .min(1),
@@ -20,9 +23,9 @@ export const CreateUsersRequest = z.object({
   users: z
     .array(
       z.object({
-        name: z.string(),
-        password: z.string(),
-        host: z.string().optional(),
+        name: text,
+        password: text,
+        host: text.optional(),
         databases: z.array(named).optional(),
       }),
     )
@@ -31,16 +34,16 @@ export const CreateUsersRequest = z.object({
 
 export const UpdateUserRequest = z.object({
   user: z
-    .object({ name: z.string().optional(), password: z.string().optional(), host: z.string().optional() })
+    .object({ name: text.optional(), password: text.optional(), host: text.optional() })
     .refine((u) => u.name !== undefined || u.password !== undefined || u.host !== undefined, {
       message: 'must have at least one of name, password or host',
     }),
 });
 
 export const ChangePasswordsRequest = z.object({
-  users: z.array(z.object({ name: z.string(), password: z.string(), host: z.string().optional() })).min(1),
+  users: z.array(z.object({ name: text, password: text, host: text.optional() })).min(1),
 });
 
 export const GrantAccessRequest = z.object({ databases: z.array(named).min(1) });
 
-export const EnableRootRequest = z.object({ password: z.string().optional() }).optional();
+export const EnableRootRequest = z.object({ password: text.optional() }).optional();

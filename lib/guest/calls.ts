@@ -73,11 +73,24 @@ const STATUS_OF: Record<string, (message: string) => TroveError> = {
   NotImplemented: (m) => new NotImplemented(m),
 };
 
+// An absolute path of two segments or more (a socket, a data directory, a binary), after a
+// space, a quote, '(', '=' or ':' or at the start: not a CIDR such as 10.0.0.0/24.
+const LOCAL_PATH = /(^|[\s'"`(=:])\/(?:[^\s'"`(),;:/]+\/)+[^\s'"`(),;:]*/g;
+
+/**
+ * A guest's error message as the API may show it: the engine's own words, without the paths of
+ * the guest's host (its socket, data directory), which tell a client nothing it can act on and
+ * an attacker where things live.
+ */
+export function publicGuestMessage(message: string): string {
+  return message.replace(LOCAL_PATH, (_path, before: string) => `${before}(local path)`);
+}
+
 function settle(answer: GuestAnswer & { instance_id: string }, instanceId: string): unknown {
   if (answer.instance_id !== instanceId) throw new Error('operation answer belongs to another instance');
   if (answer.ok) return answer.result;
   const type = answer.error?.type ?? 'Error';
-  const message = answer.error?.message ?? 'The guest agent reported an error.';
+  const message = publicGuestMessage(answer.error?.message ?? 'The guest agent reported an error.');
   // Trove maps any other guest error (GuestError) to 400 as well, with the guest's message.
   throw (STATUS_OF[type] ?? ((m: string) => new BadRequest(m)))(message);
 }

@@ -3,6 +3,7 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { Context } from 'aws-lambda';
 import { authenticateCaller, type Caller } from './auth.ts';
 import { jsonBody } from './body.ts';
+import { boundedParameters, routedPath } from './edge.ts';
 import { troveErrors } from './errors.ts';
 import type { HttpEvent, HttpResult } from './response.ts';
 
@@ -26,6 +27,7 @@ export function publicHandler(route: PublicRoute) {
   return middy<HttpEvent, HttpResult>()
     .use(httpHeaderNormalizer())
     .use(troveErrors())
+    .use(routedPath())
     .use(jsonBody())
     .handler((event, context) => route(event, context));
 }
@@ -35,7 +37,9 @@ export function projectHandler(route: ProjectRoute) {
   return middy<HttpEvent, HttpResult>()
     .use(httpHeaderNormalizer())
     .use(troveErrors())
+    .use(routedPath())
     .use(authentication())
+    .use(boundedParameters())
     .use(jsonBody())
     .handler((event, context) => {
       const caller = callers.get(event);

@@ -1,5 +1,6 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { BadRequest } from '../errors.ts';
+import { isSafeText } from '../text.ts';
 
 /**
  * Validates a request body against its zod schema. Failures read like Trove's jsonschema errors
@@ -20,3 +21,16 @@ export function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer
   });
   throw new BadRequest(`Validation error: ${messages.join('; ')}`);
 }
+
+const SAFE_MESSAGE = 'must not contain control or bidirectional-override characters';
+
+/** Free text (names, descriptions) of at most `max` characters that is safe to store and show. */
+export const safeText = (max: number) => z.string().max(max).refine(isSafeText, SAFE_MESSAGE);
+
+/**
+ * A reference to something by id or name (a flavor, a configuration, a backup, an instance):
+ * 255 characters at most, so that it always fits a DynamoDB key (1,024 bytes for a sort key,
+ * and a character is at most 4 bytes of UTF-8).
+ */
+export const MAX_ID_LENGTH = 255;
+export const idRef = () => z.string().min(1).max(MAX_ID_LENGTH).refine(isSafeText, SAFE_MESSAGE);

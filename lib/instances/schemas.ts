@@ -1,38 +1,38 @@
 import { z } from 'zod';
+import { idRef, safeText } from '../http/validation.ts';
 
 // Request shapes of the instance routes (Trove's apischema.instance), the single source of both
-// validation and types.
-const name = z
-  .string()
+// validation and types. Every string is bounded and free of control and bidi characters
+// (lib/text.ts): ids and names end up in DynamoDB keys, engine commands and listings.
+const name = safeText(255)
   .min(1)
-  .max(255)
   .regex(/[A-Za-z0-9]/, 'must contain a letter or a digit');
 
 const volumeSize = z.union([z.number().int().min(1), z.string().regex(/^\d+$/).transform(Number)]);
 
 export const DatabaseRequest = z.object({
-  name: z.string().min(1).max(64),
-  character_set: z.string().max(32).optional(),
-  collate: z.string().max(64).optional(),
+  name: safeText(64).min(1),
+  character_set: safeText(32).optional(),
+  collate: safeText(64).optional(),
 });
 
 export const UserRequest = z.object({
-  name: z.string().min(1).max(64),
-  password: z.string().min(1).max(255),
-  host: z.string().min(1).max(255).optional(),
-  databases: z.array(z.object({ name: z.string().min(1).max(64) })).optional(),
+  name: safeText(64).min(1),
+  password: safeText(255).min(1),
+  host: safeText(255).min(1).optional(),
+  databases: z.array(z.object({ name: safeText(64).min(1) })).optional(),
 });
 
 export const CreateInstanceRequest = z.object({
   instance: z.looseObject({
     name,
-    flavorRef: z.union([z.string(), z.number().int()]).optional(),
-    volume: z.looseObject({ size: volumeSize, type: z.string().nullable().optional() }).optional(),
+    flavorRef: z.union([idRef(), z.number().int()]).optional(),
+    volume: z.looseObject({ size: volumeSize, type: safeText(255).nullable().optional() }).optional(),
     datastore: z
       .looseObject({
-        type: z.string().optional(),
-        version: z.string().optional(),
-        version_number: z.string().optional(),
+        type: idRef().optional(),
+        version: idRef().optional(),
+        version_number: idRef().optional(),
       })
       .optional(),
     databases: z.array(DatabaseRequest).optional(),
@@ -40,25 +40,25 @@ export const CreateInstanceRequest = z.object({
     nics: z
       .array(
         z.strictObject({
-          'net-id': z.string().optional(),
-          network_id: z.string().optional(),
-          subnet_id: z.string().optional(),
+          'net-id': idRef().optional(),
+          network_id: idRef().optional(),
+          subnet_id: idRef().optional(),
           ip_address: z.ipv4().optional(),
         }),
       )
       .max(1)
       .optional(),
-    availability_zone: z.string().optional(),
-    region_name: z.string().optional(),
+    availability_zone: safeText(255).optional(),
+    region_name: safeText(255).optional(),
     access: z
       .looseObject({ is_public: z.boolean().optional(), allowed_cidrs: z.array(z.cidrv4()).optional() })
       .optional(),
     locality: z.enum(['affinity', 'anti-affinity', 'soft-affinity', 'soft-anti-affinity']).optional(),
-    configuration: z.string().nullable().optional(),
-    modules: z.array(z.object({ id: z.string() })).optional(),
-    replica_of: z.string().optional(),
+    configuration: idRef().nullable().optional(),
+    modules: z.array(z.object({ id: idRef() })).optional(),
+    replica_of: idRef().optional(),
     replica_count: z.number().int().min(1).max(3).optional(),
-    restorePoint: z.object({ backupRef: z.string() }).optional(),
+    restorePoint: z.object({ backupRef: idRef() }).optional(),
   }),
 });
 export type CreateInstanceRequest = z.infer<typeof CreateInstanceRequest>['instance'];
@@ -68,8 +68,8 @@ export const UpdateInstanceRequest = z.object({
     name: name.optional(),
     replica_of: z.unknown().optional(),
     slave_of: z.unknown().optional(),
-    configuration: z.string().nullable().optional(),
-    datastore_version: z.string().optional(),
+    configuration: idRef().nullable().optional(),
+    datastore_version: idRef().optional(),
     access: z.looseObject({}).optional(),
   }),
 });

@@ -1,0 +1,170 @@
+import {
+  Agent,
+  createServer,
+  request as forward,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import { faultBody } from '../lib/errors.ts';
+import { decodeSegment, unroutablePath } from '../lib/http/edge.ts';
+
+// The local API's front door, in front of serverless-offline, as API Gateway is in front of the
+// functions. serverless-offline's hapi parses the path with WHATWG URL rules, which resolve `..`
+// and `%2e%2e` before routing (so `DELETE .../databases/..` reached `DELETE /instances/{id}`),
+// and it answers bad encodings, unknown methods and bad headers itself in hapi's shape, before
+// any handler runs. Here every request is refused in Trove's shape unless it can be routed
+// truthfully, and what is forwarded is a canonical path that no parser can read differently.
+
+/** The methods routes exist for; API Gateway knows no others either. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** API Gateway's payload limit. */
+const MAX_BODY = 10 * 1024 * 1024;
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+};
+
+function fault(res: ServerResponse, status: number, message: string): void {
+  const body = JSON.stringify(faultBody(status, message));
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** An answer written straight to a socket the HTTP parser gave up on. */
+function rawFault(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify(faultBody(status, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Bad Request'}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Bytes outside visible ASCII, as the request line carried them (Node reads it as latin1). */
+const escapeBytes = (s: string) =>
+  s.replace(/[^\x21-\x7e]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+
+/**
+ * The path to forward, or the reason to refuse: every segment decoded once and re-encoded, so
+ * that `\`, `#`, `%` and friends can never be read as structure downstream.
+ */
+export function canonicalTarget(url: string): { path: string } | { refuse: string } {
+  if (!url.startsWith('/')) return { refuse: 'The request target must be a path.' };
+  const escaped = escapeBytes(url);
+  const q = escaped.indexOf('?');
+  const rawPath = q < 0 ? escaped : escaped.slice(0, q);
+  const query = q < 0 ? '' : escaped.slice(q).replaceAll('#', '%23');
+  const why = unroutablePath(rawPath);
+  if (why) return { refuse: why };
+  const path = rawPath
+    .split('/')
+    .map((s) => encodeURIComponent(decodeSegment(s) ?? ''))
+    .join('/');
+  return { path: path + query };
+}
+
+/** Whether a header value is visible ASCII (and spaces/tabs) only: anything else is malformed. */
+const wellFormedHeader = (value: string) => /^[\t\x20-\x7e]*$/.test(value);
+
+/** hapi's own error body (`{statusCode, error, message}`), which clients of Trove cannot read. */
+function hapiError(status: number, text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as Record<string, unknown>;
+    if (typeof body === 'object' && body && 'statusCode' in body && 'error' in body) {
+      return typeof body.message === 'string' && body.message ? body.message : String(body.error);
+    }
+  } catch {
+    // not JSON: not Trove's shape either
+    return status >= 400 ? text.slice(0, 200) || (REASONS[status] ?? 'Error') : undefined;
+  }
+  return undefined;
+}
+
+export interface Front {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startFront(opts: { host: string; port: number; upstream: URL }): Promise<Front> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  const server: Server = createServer({ requireHostHeader: false }, (req, res) => serve(req, res));
+
+  function serve(req: IncomingMessage, res: ServerResponse) {
+    const method = req.method ?? '';
+    if (!METHODS.has(method)) return fault(res, 405, `The method ${method} is not allowed.`);
+    const target = canonicalTarget(req.url ?? '');
+    if ('refuse' in target) return fault(res, 400, target.refuse);
+    for (const name of ['content-type', 'accept', 'x-auth-token']) {
+      const value = req.headers[name];
+      if (typeof value === 'string' && !wellFormedHeader(value)) {
+        return fault(res, 400, `The ${name} header is malformed.`);
+      }
+    }
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+      return fault(res, 413, 'The request body is larger than 10 MB.');
+    }
+    const upstream = forward(
+      {
+        host: opts.upstream.hostname,
+        port: opts.upstream.port,
+        method,
+        path: target.path,
+        headers: req.headers,
+        agent,
+      },
+      (answer) => {
+        const status = answer.statusCode ?? 502;
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const type = String(answer.headers['content-type'] ?? '');
+          const foreign = status >= 400 && (!type.includes('json') || !text) ? text : undefined;
+          const message =
+            status >= 400 && method !== 'HEAD' ? (foreign ?? hapiError(status, text)) : undefined;
+          if (message !== undefined) return fault(res, status, message.trim() || 'Error');
+          const headers = { ...answer.headers };
+          delete headers['transfer-encoding'];
+          headers['content-length'] = String(Buffer.byteLength(text));
+          res.writeHead(status, headers);
+          res.end(method === 'HEAD' ? undefined : text);
+        });
+        answer.on('error', () => res.destroy());
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) fault(res, 503, 'The API is not available.');
+      else res.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  // What Node's HTTP parser refuses (a method it does not know, a control character in a
+  // header, a malformed request line) still gets Trove's body.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+    if (err.code === 'HPE_INVALID_METHOD') return rawFault(socket, 405, 'The method is not allowed.');
+    rawFault(socket, 400, 'The request is malformed.');
+  });
+  server.on('connect', (_req, socket: Duplex) => rawFault(socket, 405, 'The method CONNECT is not allowed.'));
+  server.on('upgrade', (_req, socket: Duplex) =>
+    rawFault(socket, 400, 'Protocol upgrades are not supported.'),
+  );
+
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port, opts.host, () => ok());
+  });
+  return {
+    url: `http://${opts.host}:${opts.port}`,
+    close: () =>
+      new Promise<void>((ok) => {
+        agent.destroy();
+        server.close(() => ok());
+        server.closeAllConnections();
+      }),
+  };
+}
