@@ -65,9 +65,13 @@ export interface AgentLayout {
 
 /**
  * The file a guest agent is started with (its only argument is this file's path): the agent's
- * config plus the layout and size the compute layer chose. Holds the instance key: mode 0600.
+ * config plus the layout and size the compute layer chose. Holds the instance key (mode 0600),
+ * or on EC2 the name of the SSM SecureString that holds it (user data is readable from IMDS).
  */
-export interface AgentConfigFile extends GuestAgentConfig {
+export interface AgentConfigFile extends Omit<GuestAgentConfig, 'key'> {
+  key?: string;
+  /** SSM SecureString holding the key, readable only by this instance (lib/compute/ec2.ts). */
+  key_parameter?: string;
   layout: AgentLayout;
   flavor: ServerSpec['flavor'];
   volume_size_gb: number;

@@ -6,11 +6,22 @@ import {
   type RunInstancesCommandInput,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import {
+  AddTagsToResourceCommand,
+  DeleteParameterCommand,
+  ParameterNotFound,
+  PutParameterCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import type { AgentConfigFile, ComputeDriver, Server, ServerSpec, ServerStatus } from './driver.ts';
 import { buildUserData } from './user-data.ts';
 
 // The EC2 driver: one instance per Trove instance, its data on a second EBS volume, its agent
 // configured through cloud-init user data. EC2's own ClientToken makes launch idempotent.
+// The instance key never travels in user data (readable from IMDS by any process on the guest,
+// and through ec2:DescribeInstanceAttribute): it goes to a per-instance SSM SecureString, tagged
+// after launch with the instance's ARN, which the guest role may read only from that very
+// instance (serverless/guest-keys.yml).
 
 export interface Ec2DriverOptions {
   imageId: string;
@@ -26,7 +37,10 @@ export interface Ec2DriverOptions {
   baseDir?: string;
   /** Optional shell script part of the user data, e.g. formatting and mounting the data volume. */
   userDataScript?: string;
+  /** Prefix of the per-instance key parameters, e.g. /troveless/<stage>/guest-keys. */
+  keyParameterPrefix: string;
   client?: EC2Client;
+  ssm?: SSMClient;
   /**
    * DescribeInstances is eventually consistent: right after RunInstances it may answer NotFound.
    * `get` retries NotFound after these delays before reporting the server gone.
@@ -35,6 +49,8 @@ export interface Ec2DriverOptions {
 }
 
 export const INSTANCE_ID_TAG = 'troveless:instance_id';
+/** The tag on a key parameter that the guest role's policy compares with ec2:SourceInstanceARN. */
+export const SERVER_ARN_TAG = 'troveless:server_arn';
 
 /** Graviton sizes, smallest first: [type, vCPUs, memory MiB]. The image must be arm64. */
 export const INSTANCE_SIZES: ReadonlyArray<readonly [string, number, number]> = [
@@ -98,18 +114,25 @@ function isNotFound(err: unknown): boolean {
 
 export class Ec2ComputeDriver implements ComputeDriver {
   private readonly client: EC2Client;
+  private readonly ssm: SSMClient;
 
   constructor(private readonly options: Ec2DriverOptions) {
     this.client = options.client ?? new EC2Client({});
+    this.ssm = options.ssm ?? new SSMClient({});
+  }
+
+  keyParameterName(instanceId: string): string {
+    return `${this.options.keyParameterPrefix.replace(/\/+$/, '')}/${instanceId}`;
   }
 
   /** The RunInstances request for a spec; pure, so that a retry sends identical parameters. */
   runInstancesInput(spec: ServerSpec): RunInstancesCommandInput {
     const o = this.options;
     // On EC2 the agent uses the instance profile and the real endpoints: none are passed on.
-    const { endpoints: _endpoints, credentials: _credentials, ...agent } = spec.agent;
+    const { endpoints: _endpoints, credentials: _credentials, key: _key, ...agent } = spec.agent;
     const config: AgentConfigFile = {
       ...agent,
+      key_parameter: this.keyParameterName(spec.instance_id),
       layout: {
         baseDir: o.baseDir ?? '/var/lib/troveless',
         port: defaultPort(spec.datastore.manager),
@@ -158,9 +181,29 @@ export class Ec2ComputeDriver implements ComputeDriver {
   }
 
   async launch(spec: ServerSpec): Promise<Server> {
+    const parameter = this.keyParameterName(spec.instance_id);
+    // Overwrite: a retried launch writes the same key again.
+    await this.ssm.send(
+      new PutParameterCommand({
+        Name: parameter,
+        Type: 'SecureString',
+        Value: spec.agent.key,
+        Overwrite: true,
+      }),
+    );
     const out = await this.client.send(new RunInstancesCommand(this.runInstancesInput(spec)));
     const instance = out.Instances?.[0];
     if (!instance?.InstanceId) throw new Error(`RunInstances for ${spec.instance_id} returned no instance`);
+    // From now on, this instance (and no other) may read its key; the agent retries until then.
+    const region = await this.client.config.region();
+    const arn = `arn:aws:ec2:${region}:${out.OwnerId ?? ''}:instance/${instance.InstanceId}`;
+    await this.ssm.send(
+      new AddTagsToResourceCommand({
+        ResourceType: 'Parameter',
+        ResourceId: parameter,
+        Tags: [{ Key: SERVER_ARN_TAG, Value: arn }],
+      }),
+    );
     return serverFromInstance(instance);
   }
 
@@ -185,10 +228,19 @@ export class Ec2ComputeDriver implements ComputeDriver {
   }
 
   async terminate(serverId: string): Promise<void> {
+    const server = await this.get(serverId);
     try {
       await this.client.send(new TerminateInstancesCommand({ InstanceIds: [serverId] }));
     } catch (err) {
       if (!isNotFound(err)) throw err;
+    }
+    // The key goes with its server; gone already is fine.
+    if (server?.instance_id) {
+      await this.ssm
+        .send(new DeleteParameterCommand({ Name: this.keyParameterName(server.instance_id) }))
+        .catch((err: unknown) => {
+          if (!(err instanceof ParameterNotFound) && (err as Error).name !== 'ParameterNotFound') throw err;
+        });
     }
   }
 }

@@ -17,6 +17,8 @@ export function ec2OptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ec2Driv
     subnetId: env.TROVELESS_EC2_SUBNET_ID || undefined,
     securityGroupIds: groups.length ? groups : undefined,
     instanceProfile: env.TROVELESS_EC2_INSTANCE_PROFILE || undefined,
+    keyParameterPrefix:
+      env.TROVELESS_GUEST_KEY_PARAMETERS || `/troveless/${env.TROVELESS_STAGE || 'dev'}/guest-keys`,
   };
 }
 

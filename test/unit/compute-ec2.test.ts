@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   EC2Client,
   EC2ServiceException,
@@ -6,8 +9,10 @@ import {
   type ServiceInputTypes,
   type ServiceOutputTypes,
 } from '@aws-sdk/client-ec2';
+import { ParameterNotFound, SSMClient, SSMServiceException } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { keyFromSsm, loadAgentConfig } from '../../agent/config.ts';
 import type { AgentConfigFile, ServerSpec } from '../../lib/compute/driver.ts';
 import { Ec2ComputeDriver, instanceTypeFor, serverFromInstance } from '../../lib/compute/ec2.ts';
 import { computeDriver } from '../../lib/compute/index.ts';
@@ -60,6 +65,28 @@ function fakeEc2(answer: (call: Call) => ServiceOutputTypes) {
   return { client, calls };
 }
 
+/** The same for SSM: the key parameter calls. */
+function fakeSsm(answer: (call: Call) => object = () => ({ $metadata: {} })) {
+  const calls: Call[] = [];
+  const client = new SSMClient({
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  client.middlewareStack.add(
+    (_next, context) => async (args) => {
+      const call = { command: context.commandName ?? '', input: args.input as ServiceInputTypes };
+      calls.push(call);
+      return { output: answer(call) as ServiceOutputTypes, response: {} };
+    },
+    { step: 'initialize', name: 'fakeSsm' },
+  );
+  return { client, calls };
+}
+
+const KEYS = '/troveless/test/guest-keys';
+/** Options every driver in these tests shares: a key parameter prefix and an SSM that answers. */
+const base = () => ({ keyParameterPrefix: KEYS, ssm: fakeSsm().client });
+
 function notFound(): never {
   throw new EC2ServiceException({
     name: 'InvalidInstanceID.NotFound',
@@ -95,8 +122,15 @@ function parseMime(text: string) {
 
 describe('Ec2ComputeDriver', () => {
   it('launches with the instance id as ClientToken, a gp3 data volume, tags and IMDSv2', async () => {
-    const { client, calls } = fakeEc2(() => ({ Instances: [pending], $metadata: {} }));
+    const { client, calls } = fakeEc2(() => ({
+      Instances: [pending],
+      OwnerId: '123456789012',
+      $metadata: {},
+    }));
+    const ssm = fakeSsm();
     const driver = new Ec2ComputeDriver({
+      ...base(),
+      ssm: ssm.client,
       client,
       imageId: 'ami-0123',
       subnetId: 'subnet-1',
@@ -129,8 +163,35 @@ describe('Ec2ComputeDriver', () => {
           Ebs: { VolumeSize: 20, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
         },
       ],
-      MetadataOptions: { HttpTokens: 'required' },
     });
+    // IMDSv2 only, one hop: nothing beyond the instance itself (e.g. a container) reaches IMDS.
+    expect(input.MetadataOptions).toEqual({
+      HttpTokens: 'required',
+      HttpEndpoint: 'enabled',
+      HttpPutResponseHopLimit: 1,
+    });
+    // The key went to the instance's own SecureString first, tagged with its ARN after launch.
+    expect(ssm.calls).toEqual([
+      {
+        command: 'PutParameterCommand',
+        input: {
+          Name: `${KEYS}/${spec.instance_id}`,
+          Type: 'SecureString',
+          Value: spec.agent.key,
+          Overwrite: true,
+        },
+      },
+      {
+        command: 'AddTagsToResourceCommand',
+        input: {
+          ResourceType: 'Parameter',
+          ResourceId: `${KEYS}/${spec.instance_id}`,
+          Tags: [
+            { Key: 'troveless:server_arn', Value: 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc' },
+          ],
+        },
+      },
+    ]);
     const tags = [
       { Key: 'Name', Value: 'orders-db' },
       { Key: 'troveless:instance_id', Value: spec.instance_id },
@@ -139,12 +200,13 @@ describe('Ec2ComputeDriver', () => {
   });
 
   it('sends identical parameters on a retried launch (EC2 rejects a ClientToken reused with others)', () => {
-    const driver = new Ec2ComputeDriver({ imageId: 'ami-0123', client: fakeEc2(notFound).client });
+    const driver = new Ec2ComputeDriver({ ...base(), imageId: 'ami-0123', client: fakeEc2(notFound).client });
     expect(driver.runInstancesInput(spec)).toEqual(driver.runInstancesInput(structuredClone(spec)));
   });
 
-  it('puts the agent config, key included, in a cloud-config part written 0600', () => {
+  it('puts the agent config in a cloud-config part written 0600, the key only as its parameter name', () => {
     const driver = new Ec2ComputeDriver({
+      ...base(),
       imageId: 'ami-0123',
       client: fakeEc2(notFound).client,
       userDataScript: '#!/bin/sh\necho prepare\n',
@@ -179,7 +241,7 @@ describe('Ec2ComputeDriver', () => {
     const config = JSON.parse(Buffer.from(file.content, 'base64').toString('utf8')) as AgentConfigFile;
     expect(config).toMatchObject({
       instance_id: spec.instance_id,
-      key: spec.agent.key,
+      key_parameter: `${KEYS}/${spec.instance_id}`,
       guest_queue_url: spec.agent.guest_queue_url,
       layout: { baseDir: '/var/lib/troveless', port: 5432, bindAddress: '0.0.0.0' },
       flavor: spec.flavor,
@@ -188,6 +250,19 @@ describe('Ec2ComputeDriver', () => {
     // On EC2 the instance profile and the real endpoints are used: nothing local leaks in.
     expect(config.endpoints).toBeUndefined();
     expect(config.credentials).toBeUndefined();
+    // The key is nowhere in the user data (IMDS serves it to every process on the guest).
+    expect(config.key).toBeUndefined();
+    const raw = Buffer.from(input.UserData ?? '', 'base64').toString('utf8');
+    const key = Buffer.from(spec.agent.key, 'base64');
+    for (const form of [
+      spec.agent.key,
+      key.toString('base64url'),
+      key.toString('hex'),
+      key.toString('latin1'),
+    ])
+      expect(raw).not.toContain(form);
+    expect(Buffer.from(cloudConfig).includes(key)).toBe(false);
+    expect(Buffer.from(file.content, 'base64').includes(key)).toBe(false);
     expect(doc.runcmd).toContainEqual(['systemctl', 'enable', '--now', 'troveless-guestagent.service']);
   });
 
@@ -204,6 +279,7 @@ describe('Ec2ComputeDriver', () => {
     expect(instanceTypeFor({ id: '1', ram: 40_000, vcpus: 2 })).toBe('m7g.4xlarge');
     expect(() => instanceTypeFor({ id: '1', ram: 10_000_000, vcpus: 1 })).toThrow(/no instance type/);
     const driver = new Ec2ComputeDriver({
+      ...base(),
       imageId: 'ami-1',
       instanceTypes: { '2': 'r7g.large' },
       client: fakeEc2(notFound).client,
@@ -231,7 +307,12 @@ describe('Ec2ComputeDriver', () => {
         $metadata: {},
       };
     });
-    const driver = new Ec2ComputeDriver({ imageId: 'ami-1', client, notFoundRetryDelaysMs: [0, 0] });
+    const driver = new Ec2ComputeDriver({
+      ...base(),
+      imageId: 'ami-1',
+      client,
+      notFoundRetryDelaysMs: [0, 0],
+    });
     expect(await driver.get('i-0abc')).toMatchObject({ id: 'i-0abc', status: 'ACTIVE' });
     expect(calls[0]?.input).toEqual({ InstanceIds: ['i-0abc'] });
     state = 'terminated';
@@ -244,9 +325,39 @@ describe('Ec2ComputeDriver', () => {
 
   it('terminates, treating an unknown instance as already gone', async () => {
     const { client, calls } = fakeEc2(notFound);
-    const driver = new Ec2ComputeDriver({ imageId: 'ami-1', client });
+    const ssm = fakeSsm();
+    const driver = new Ec2ComputeDriver({
+      ...base(),
+      ssm: ssm.client,
+      imageId: 'ami-1',
+      client,
+      notFoundRetryDelaysMs: [],
+    });
     await expect(driver.terminate('i-0abc')).resolves.toBeUndefined();
-    expect(calls).toEqual([{ command: 'TerminateInstancesCommand', input: { InstanceIds: ['i-0abc'] } }]);
+    expect(calls.map((c) => c.command)).toEqual(['DescribeInstancesCommand', 'TerminateInstancesCommand']);
+    expect(calls[1]?.input).toEqual({ InstanceIds: ['i-0abc'] });
+    expect(ssm.calls).toEqual([]);
+  });
+
+  it('deletes the key parameter with its server, a parameter already gone included', async () => {
+    const { client, calls } = fakeEc2((call) =>
+      call.command === 'DescribeInstancesCommand'
+        ? { Reservations: [{ Instances: [{ ...pending, State: { Name: 'running' } }] }], $metadata: {} }
+        : { $metadata: {} },
+    );
+    let gone = false;
+    const ssm = fakeSsm(() => {
+      if (gone) throw new ParameterNotFound({ $metadata: {}, message: 'gone' });
+      return { $metadata: {} };
+    });
+    const driver = new Ec2ComputeDriver({ ...base(), ssm: ssm.client, imageId: 'ami-1', client });
+    await driver.terminate('i-0abc');
+    expect(calls.map((c) => c.command)).toEqual(['DescribeInstancesCommand', 'TerminateInstancesCommand']);
+    expect(ssm.calls).toEqual([
+      { command: 'DeleteParameterCommand', input: { Name: `${KEYS}/${spec.instance_id}` } },
+    ]);
+    gone = true;
+    await expect(driver.terminate('i-0abc')).resolves.toBeUndefined();
 
     const failing = fakeEc2(() => {
       throw new EC2ServiceException({
@@ -257,7 +368,7 @@ describe('Ec2ComputeDriver', () => {
       });
     });
     await expect(
-      new Ec2ComputeDriver({ imageId: 'ami-1', client: failing.client }).terminate('i-0abc'),
+      new Ec2ComputeDriver({ ...base(), imageId: 'ami-1', client: failing.client }).terminate('i-0abc'),
     ).rejects.toThrow(/not authorized/);
   });
 });
@@ -276,5 +387,44 @@ describe('computeDriver', () => {
     ).toBeInstanceOf(Ec2ComputeDriver);
     expect(() => computeDriver({ TROVELESS_COMPUTE_DRIVER: 'ec2' })).toThrow(/TROVELESS_EC2_IMAGE_ID/);
     expect(() => computeDriver({ TROVELESS_COMPUTE_DRIVER: 'nova' })).toThrow(/local or ec2/);
+  });
+});
+
+describe('the agent on EC2', () => {
+  it('reads its key from the parameter named in its config, waiting until it may', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agent-config-'));
+    try {
+      const path = join(dir, 'agent.json');
+      const { key: _key, ...agent } = spec.agent;
+      await writeFile(path, JSON.stringify({ ...agent, key_parameter: `${KEYS}/x` }));
+      let refusals = 2;
+      const ssm = fakeSsm((call) => {
+        if (refusals-- > 0)
+          throw new SSMServiceException({
+            name: 'AccessDeniedException',
+            $fault: 'client',
+            $metadata: {},
+            message: 'not yet tagged',
+          });
+        expect(call.input).toEqual({ Name: `${KEYS}/x`, WithDecryption: true });
+        return { Parameter: { Value: spec.agent.key }, $metadata: {} };
+      });
+      const loaded = await loadAgentConfig(path, (name) => keyFromSsm(name, ssm.client, [0, 0, 0]));
+      expect(loaded.key).toBe(spec.agent.key);
+      expect(ssm.calls).toHaveLength(3);
+
+      const never = fakeSsm(() => {
+        throw new SSMServiceException({
+          name: 'AccessDeniedException',
+          $fault: 'client',
+          $metadata: {},
+          message: 'denied',
+        });
+      });
+      await expect(keyFromSsm('p', never.client, [0])).rejects.toThrow(/denied/);
+      expect(never.calls).toHaveLength(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
