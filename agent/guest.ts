@@ -25,6 +25,8 @@ export class Guest {
   private readonly seen: SeenOperations;
   private readonly abort = new AbortController();
   private readonly prepared: string;
+  /** What heartbeats say before prepare has finished: building, or failed to spawn. */
+  private unprepared = 'building';
 
   constructor(
     private readonly config: AgentConfigFile,
@@ -54,9 +56,13 @@ export class Guest {
 
   async heartbeatLoop(): Promise<void> {
     while (this.running) {
-      // Trove's guest reports only once prepare has finished; before that prepare reports itself.
-      if (existsSync(this.prepared))
-        await this.heartbeat().catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
+      // Unlike Trove's guest, this one reports from boot: the workflow waiting for prepare hears
+      // that the guest started and is alive (a silent guest fails the build at once, not at
+      // usage_timeout); the engine's status is reported once prepare has made one.
+      const beat = existsSync(this.prepared)
+        ? this.heartbeat()
+        : this.reporter.heartbeat({ service_status: this.unprepared });
+      await beat.catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
       await sleep(this.config.report_interval * 1000, this.abort.signal);
     }
   }
@@ -209,6 +215,7 @@ export class Guest {
         users: users ?? [],
       });
     } catch (err) {
+      this.unprepared = 'failed to spawn';
       await this.reporter.heartbeat({ service_status: 'failed to spawn' });
       throw Object.assign(err as Error, { name: 'PrepareFailed' });
     }

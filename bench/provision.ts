@@ -4,6 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { GetExecutionHistoryCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -517,6 +518,27 @@ export async function run(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
+/**
+ * The boot timeout (TROVELESS_AGENT_BOOT_TIMEOUT): how long Prepare waits for a new guest's first
+ * heartbeat before it fails the build. Set beside what this run measured from LaunchServer to the
+ * agent's first heartbeat (it sends one as it starts, then every report_interval).
+ */
+function printBootTimeout(results: Map<string, { api: Provisioned[] }>): void {
+  const timeouts = createRequire(import.meta.url)('../serverless/timeouts.cjs')() as {
+    heartbeat: { prepare: number };
+  };
+  const starts = [...results.values()]
+    .flatMap((r) => r.api)
+    .map((p) => (p.agentUp === undefined || p.launched === undefined ? undefined : p.agentUp - p.launched))
+    .filter((x): x is number => x !== undefined && Number.isFinite(x));
+  const measured = starts.length
+    ? `measured launch to agent start: median ${fixed(median(starts) / 1000)} s, worst ${fixed(Math.max(...starts) / 1000)} s`
+    : 'agent start not measured in this run';
+  console.log(
+    `boot timeout (TROVELESS_AGENT_BOOT_TIMEOUT, default 300 s for an EC2 boot): ${timeouts.heartbeat.prepare} s in force; ${measured}`,
+  );
+}
+
 function printReport(results: Map<string, { api: Provisioned[]; bare: Baseline[] }>): void {
   const s = (ms: number) => `${fixed(ms / 1000)} s`;
   const w = [12, 10, 10, 10, 10, 11, 7, 22];
@@ -631,5 +653,6 @@ function printReport(results: Map<string, { api: Provisioned[]; bare: Baseline[]
       '  delete     DELETE until GET answers 404 (not part of the comparison)',
     ].join('\n'),
   );
+  printBootTimeout(results);
   console.log(`(${load()})`);
 }

@@ -1,5 +1,7 @@
 import {
+  DescribeExecutionCommand,
   ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
   ListStateMachinesCommand,
   SFNClient,
   StartExecutionCommand,
@@ -53,6 +55,23 @@ export async function startWorkflow(
   } catch (err) {
     // The same work already started (or ran): that execution is the one that counts.
     if (err instanceof ExecutionAlreadyExists) return '';
+    throw err;
+  }
+}
+
+/**
+ * Whether the execution that owns a record still runs. A record in a transient state whose
+ * execution has ended (or never started, or was lost) will never be finished by it, so its owner
+ * may clean it up.
+ */
+export async function workflowRunning(workflow: Workflow, executionName: string): Promise<boolean> {
+  const machine = await stateMachineArn(workflow);
+  const executionArn = `${machine.replace(':stateMachine:', ':execution:')}:${executionName}`;
+  try {
+    const out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    return out.status === 'RUNNING' || out.status === 'PENDING_REDRIVE';
+  } catch (err) {
+    if (err instanceof ExecutionDoesNotExist) return false;
     throw err;
   }
 }

@@ -38,8 +38,10 @@ export function lambdaInvoker(endpoint: string) {
  * AWS Lambda reports a thrown error's `name` as its errorType, and Step Functions' Retry and Catch
  * match on it. serverless-offline always says "Error", but its trace starts with "<name>: <message>".
  */
-function errorTypeOf(e: { errorType?: string; trace?: string[] }): string {
+function errorTypeOf(e: { errorType?: string; errorMessage?: string; trace?: string[] }): string {
   if (e.errorType && e.errorType !== 'Error') return e.errorType;
+  // serverless-offline's function timeout; AWS Lambda names the same event Sandbox.Timedout.
+  if (e.errorMessage === '[504] - Lambda timeout.') return 'Sandbox.Timedout';
   const named = /^([A-Za-z_$][\w.$-]*): /.exec(e.trace?.[0] ?? '');
   return named?.[1] ?? e.errorType ?? 'Error';
 }

@@ -8,10 +8,33 @@ const seconds = (name, fallback) => {
   return Number(raw);
 };
 
-module.exports = () => ({
-  usage: seconds('TROVELESS_USAGE_TIMEOUT', 1800),
-  callHigh: seconds('TROVELESS_AGENT_CALL_HIGH_TIMEOUT', 180),
-  callLow: seconds('TROVELESS_AGENT_CALL_LOW_TIMEOUT', 15),
+module.exports = () => {
+  // A waiting step hears from its guest through the conductor (SendTaskHeartbeat per guest
+  // heartbeat): silence past Trove's agent_heartbeat_expiry fails the step with a fault.
+  const heartbeat = seconds('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90);
+  // A new guest's first heartbeat: the server's boot plus the agent's start. 300 s covers an EC2
+  // boot with cloud-init; the local compute host starts an agent in about a second
+  // (`npm run bench -- provision` prints the measured start beside this timeout).
+  const boot = seconds('TROVELESS_AGENT_BOOT_TIMEOUT', 300);
+  const usage = seconds('TROVELESS_USAGE_TIMEOUT', 1800);
+  const callHigh = seconds('TROVELESS_AGENT_CALL_HIGH_TIMEOUT', 180);
+  const callLow = seconds('TROVELESS_AGENT_CALL_LOW_TIMEOUT', 15);
   // How long a backup may run before it is marked FAILED (a guest that died mid-backup).
-  backup: seconds('TROVELESS_BACKUP_TIMEOUT', 6 * 3600),
-});
+  const backup = seconds('TROVELESS_BACKUP_TIMEOUT', 6 * 3600);
+  // Step Functions wants HeartbeatSeconds below TimeoutSeconds; a step shorter than the
+  // heartbeat window is bounded by its timeout alone.
+  const within = (window, timeout) => Math.max(1, Math.min(window, timeout - 1));
+  return {
+    usage,
+    callHigh,
+    callLow,
+    backup,
+    heartbeat: {
+      // Prepare waits first for the guest to boot, then for each of its heartbeats.
+      prepare: within(Math.max(boot, heartbeat), usage),
+      restart: within(heartbeat, callHigh),
+      stop: within(heartbeat, callLow),
+      backup: within(heartbeat, backup),
+    },
+  };
+};

@@ -15,7 +15,7 @@ import { transact, updateInstance, updateItem } from '../instances/repository.ts
 import { refusalToAct } from '../instances/status.ts';
 import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
 import { s3Client } from '../s3.ts';
-import { startWorkflow } from '../workflows.ts';
+import { startWorkflow, workflowRunning } from '../workflows.ts';
 import type { BackupItem } from './model.ts';
 import { deleteBackupItem, getBackup, projectBackups, putBackup, updateBackup } from './repository.ts';
 
@@ -138,7 +138,13 @@ export async function deleteBackup(projectId: string, id: string): Promise<void>
   const target = all.find((b) => b.id === id);
   if (!target) throw new UnprocessableEntity(`Backup ${id} cannot be found.`);
   for (const child of all.filter((b) => b.parent_id === id)) await deleteBackup(projectId, child.id);
-  if (RUNNING.includes(target.status)) throw new UnprocessableEntity(`Backup ${id} is still running.`);
+  if (RUNNING.includes(target.status)) {
+    if (await workflowRunning('backup-create', id))
+      throw new UnprocessableEntity(`Backup ${id} is still running.`);
+    // Its workflow is gone (the execution name is the backup id): nothing will ever finish it, so
+    // it is failed here, as its workflow would have, and then deleted.
+    await failOrphan(target);
+  }
   try {
     await s3Client().send(new DeleteObjectCommand({ Bucket: target.bucket, Key: target.key }));
   } catch (err) {
@@ -150,6 +156,21 @@ export async function deleteBackup(projectId: string, id: string): Promise<void>
   await deleteBackupItem(projectId, id);
   const quota = await quotaChanges(projectId, { backups: -1 });
   await transact(quota.items);
+}
+
+async function failOrphan(backup: BackupItem): Promise<void> {
+  await updateBackup(
+    backup.project_id,
+    backup.id,
+    {
+      status: 'FAILED',
+      fault: 'The backup workflow ended without finishing the backup.',
+      failed_at: troveTime(),
+    },
+    RUNNING,
+  );
+  await abortOpenUploads(backup);
+  await finishBackupOnInstance(backup.project_id, backup.instance_id, backup.id);
 }
 
 /** A failed backup leaves no multipart upload open (a guest that died cannot abort its own). */

@@ -1,6 +1,8 @@
+import { isWaitTimeout, lastSeen } from '../conductor/faults.ts';
+import { deliverAnswer, forgetWaitingTask, registerWaitingTask } from '../conductor/tasks.ts';
 import { troveTime } from '../dynamo.ts';
 import { unwrapKey } from '../guest/keys.ts';
-import { sendToGuest } from '../guest/queues.ts';
+import { operationIdOf, sendToGuest } from '../guest/queues.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { findInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
@@ -15,12 +17,31 @@ export interface BackupStepInput {
   instance_id: string;
 }
 
-/** Orders the guest to stream the backup; the workflow waits for its answer (task token). */
-export async function sendBackupRequest(input: BackupStepInput & { task_token: string }) {
+/**
+ * Orders the guest to stream the backup; the workflow waits for its answer (task token). A retry
+ * of the step sends the same operation id, which the guest runs once (lib/conductor/tasks.ts).
+ */
+export async function sendBackupRequest(
+  input: BackupStepInput & { task_token: string; execution_id?: string },
+) {
   const backup = await getBackup(input.project_id, input.backup_id);
   const instance = await findInstance(input.instance_id);
   if (!instance || instance.project_id !== input.project_id)
     throw new Error(`instance ${input.instance_id} is gone`);
+  const operationId = operationIdOf('create_backup', input.execution_id, input.task_token);
+  const waiting = await registerWaitingTask(
+    instance.project_id,
+    instance.id,
+    operationId,
+    input.task_token,
+    'create_backup',
+  );
+  if (!waiting) throw new Error(`instance ${input.instance_id} is gone`);
+  if (waiting.answer) {
+    await deliverAnswer(input.task_token, 'create_backup', waiting.answer);
+    await forgetWaitingTask(instance.project_id, instance.id, operationId, input.task_token);
+    return {};
+  }
   const parent = backup.parent_id ? await getBackup(input.project_id, backup.parent_id) : undefined;
   await updateBackup(input.project_id, backup.id, { status: 'BUILDING' }, ['NEW', 'BUILDING']);
   const key = await unwrapKey(instance.wrapped_key);
@@ -39,6 +60,7 @@ export async function sendBackupRequest(input: BackupStepInput & { task_token: s
       sealed: encryptFor(key, { data_key: dataKey.toString('base64') }),
     },
     input.task_token,
+    operationId,
   );
   return {};
 }
@@ -64,10 +86,14 @@ export async function backupCompleted(
 /** FAILED with the reason; no multipart upload left open; the instance free for actions again. */
 export async function backupFailed(input: BackupStepInput & { error: { Error?: string; Cause?: string } }) {
   const backup = await getBackup(input.project_id, input.backup_id);
+  const instance = isWaitTimeout(input.error) ? await findInstance(input.instance_id) : undefined;
+  const heard = instance ? `: ${lastSeen(instance)}` : '';
   const reason =
-    input.error.Error === 'States.Timeout'
-      ? 'The guest agent did not finish the backup in time.'
-      : (input.error.Cause ?? input.error.Error ?? 'The backup failed.');
+    input.error.Error === 'States.HeartbeatTimeout'
+      ? `The guest agent went silent during the backup${heard}.`
+      : input.error.Error === 'States.Timeout'
+        ? `The guest agent did not finish the backup in time${heard}.`
+        : (input.error.Cause ?? input.error.Error ?? 'The backup failed.');
   await updateBackup(
     input.project_id,
     backup.id,

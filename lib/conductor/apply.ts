@@ -1,11 +1,3 @@
-import {
-  InvalidToken,
-  SendTaskFailureCommand,
-  SendTaskSuccessCommand,
-  SFNClient,
-  TaskDoesNotExist,
-  TaskTimedOut,
-} from '@aws-sdk/client-sfn';
 import { troveTime } from '../dynamo.ts';
 import { recordAnswer } from '../guest/calls.ts';
 import { unwrapKey } from '../guest/keys.ts';
@@ -18,10 +10,11 @@ import {
 import type { InstanceItem } from '../instances/model.ts';
 import { findInstance, updateInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
+import { engineFault } from './faults.ts';
+import { deliverAnswer, forgetWaitingTask, keepAnswer, keepWaitingTasksAlive } from './tasks.ts';
 
 // Trove's conductor: the only writer of guest-reported state. A report is applied only when it
 // is signed with its instance's own key and newer than the last one of its kind.
-const sfn = new SFNClient({});
 
 export type Outcome = 'applied' | 'stale' | 'rejected' | 'unknown-instance';
 
@@ -81,6 +74,9 @@ async function heartbeat(
       values: { ':sent': report.sent, ':rr': 'restart required' },
     },
   });
+  // The guest is alive, whatever the order of its reports: the steps waiting on it keep waiting.
+  await keepWaitingTasksAlive(item.project_id, item.id, item.waiting_tasks);
+  if (applied) await engineFault(item, report.payload.service_status);
   return applied ? 'applied' : 'stale';
 }
 
@@ -88,35 +84,25 @@ async function operationResult(
   item: InstanceItem,
   report: Extract<GuestReport, { method: 'operation_result' }>,
 ): Promise<Outcome> {
-  const { reply_token: token, ok, result, error, operation, operation_id } = report.payload;
+  const { reply_token: replyToken, ok, result, error, operation, operation_id } = report.payload;
+  const answer = { ok, result, error };
   // A handler is waiting for this answer (a synchronous call): record it where it looks.
-  if (!token) {
-    await recordAnswer(operation_id, item.id, { ok, result, error });
+  if (!replyToken) {
+    await recordAnswer(operation_id, item.id, answer);
     return 'applied';
   }
-  try {
-    if (ok) {
-      await sfn.send(
-        new SendTaskSuccessCommand({
-          taskToken: token,
-          output: JSON.stringify({ operation, result: result ?? null }),
-        }),
-      );
-    } else {
-      await sfn.send(
-        new SendTaskFailureCommand({
-          taskToken: token,
-          error: `Guest.${error?.type ?? 'Error'}`.slice(0, 256),
-          cause: (error?.message ?? `${operation} failed on the guest`).slice(0, 32_000),
-        }),
-      );
-    }
-  } catch (err) {
-    // A duplicate delivery, or an answer after the workflow gave up: nothing is waiting for it.
-    if (err instanceof TaskDoesNotExist || err instanceof InvalidToken || err instanceof TaskTimedOut)
-      return 'stale';
-    throw err;
+  // A workflow step waits: the newest token registered for the operation (a retried step has a
+  // new one), else the one the order carried.
+  const waiting = item.waiting_tasks?.[operation_id];
+  let token = waiting?.token ?? replyToken;
+  while (!(await deliverAnswer(token, operation, answer))) {
+    // Nobody waits on that token: keep the answer for a retry of the step, unless one has
+    // registered a new token meanwhile.
+    const newer = waiting ? await keepAnswer(item.project_id, item.id, operation_id, answer) : undefined;
+    if (!newer || newer === token) return 'stale';
+    token = newer;
   }
+  await forgetWaitingTask(item.project_id, item.id, operation_id, token);
   logger.info('guest operation finished', { instance_id: item.id, operation, ok });
   return 'applied';
 }

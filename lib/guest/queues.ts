@@ -59,20 +59,27 @@ export function conductorQueueUrl(): Promise<string> {
 }
 
 /**
- * Sends a signed order to a guest. With a reply token (a workflow waiting for the outcome) the
- * operation id is derived from the token, so a retried send is recognised by the guest as the
- * same operation.
+ * The id of a workflow's order: from the execution and method when known (a retried step, which
+ * gets a new task token, sends the same operation), else from the reply token; a fresh one for a
+ * synchronous call.
  */
+export function operationIdOf(method: string, executionId?: string, replyToken?: string): string {
+  const source = executionId ? `${executionId}\n${method}` : replyToken;
+  return source ? createHash('sha256').update(source).digest('hex').slice(0, 32) : randomUUID();
+}
+
+/** Sends a signed order to a guest; the guest runs each operation id at most once. */
 export async function sendToGuest(
   key: Buffer,
   instanceId: string,
   method: string,
   args: Record<string, unknown>,
   replyToken?: string,
+  operationId?: string,
 ): Promise<string> {
   const url = await guestQueueUrl(instanceId);
   if (!url) throw new Error(`The guest queue of instance ${instanceId} does not exist.`);
-  const id = replyToken ? createHash('sha256').update(replyToken).digest('hex').slice(0, 32) : randomUUID();
+  const id = operationId ?? operationIdOf(method, undefined, replyToken);
   const request: GuestRequest = {
     id,
     instance_id: instanceId,

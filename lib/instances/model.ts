@@ -1,4 +1,5 @@
 import type { ServerAddress } from '../compute/driver.ts';
+import type { WaitingTasks } from '../conductor/tasks.ts';
 
 /** One instance item, keyed by project first so that no query can cross projects. */
 export interface InstanceItem {
@@ -42,4 +43,8 @@ export interface InstanceItem {
   root_disabled_at?: string;
   /** The `sent` of the newest heartbeat applied (Trove's LastSeen). */
   last_seen_heartbeat?: number;
+  /** Workflow steps waiting for this guest, by operation id (lib/conductor/tasks.ts). */
+  waiting_tasks?: WaitingTasks;
+  /** The delete workflow's execution name, so that a delete whose workflow ended can run again. */
+  delete_execution?: string;
 }

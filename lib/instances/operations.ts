@@ -1,7 +1,7 @@
 import { attachConfiguration, detachConfiguration } from '../configurations/service.ts';
 import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } from '../errors.ts';
 import { quotaChanges } from '../quotas.ts';
-import { startWorkflow, type Workflow } from '../workflows.ts';
+import { startWorkflow, type Workflow, workflowRunning } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
 import { getInstance, transact, updateInstance, updateItem } from './repository.ts';
 import { refusalToAct } from './status.ts';
@@ -91,37 +91,54 @@ export async function resetStatus(projectId: string, id: string, isAdmin: boolea
   await updateInstance(projectId, id, { set: { task_status: 'NONE', service_status: 'unknown' } });
 }
 
-/** Trove's delete: quota released now, the server and its queue removed by the delete workflow. */
+/**
+ * Trove's delete: quota released now, the server and its queue removed by the delete workflow.
+ * As in Trove, a build still running refuses (422); but a record whose workflow is gone (a lost
+ * create, a delete that stopped half-way) is never stuck: its owner's delete cleans it.
+ */
 export async function deleteInstance(projectId: string, id: string): Promise<void> {
   const item = await loadInstance(projectId, id);
-  if (item.task_status === 'DELETING') return;
-  if (item.task_status === 'BUILDING') throw notReady(item);
+  if (item.task_status === 'DELETING') return deleteAgain(item);
+  if (item.task_status === 'BUILDING' && (await workflowRunning('instance-create', id))) throw notReady(item);
   const quota = await quotaChanges(projectId, {
     instances: -1,
     ram: -item.flavor_ram,
     volumes: -item.volume_size,
   });
+  const execution = `delete-${id}`;
   const marked = await transact([
     updateItem(projectId, id, {
-      set: { task_status: 'DELETING' },
+      set: { task_status: 'DELETING', delete_execution: execution },
       condition: { expression: 'task_status <> :deleting', values: { ':deleting': 'DELETING' } },
     }),
     ...quota.items,
   ]);
   if (!marked) return; // a concurrent delete got there first and released the quota
-  await startOrUndo(
-    `delete-${id}`,
-    'instance-delete',
-    { project_id: projectId, instance_id: id },
-    async () => {
-      const back = await quotaChanges(projectId, {
-        instances: 1,
-        ram: item.flavor_ram,
-        volumes: item.volume_size,
-      });
-      await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);
+  await startOrUndo(execution, 'instance-delete', { project_id: projectId, instance_id: id }, async () => {
+    const back = await quotaChanges(projectId, {
+      instances: 1,
+      ram: item.flavor_ram,
+      volumes: item.volume_size,
+    });
+    await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);
+  });
+}
+
+/** A delete already under way: nothing to do, unless its workflow ended without finishing. */
+async function deleteAgain(item: InstanceItem): Promise<void> {
+  const previous = item.delete_execution ?? `delete-${item.id}`;
+  if (await workflowRunning('instance-delete', previous)) return;
+  // Execution names are never reused: the time keeps this one new (at most 80 characters).
+  const execution = `delete-${item.id}-${Date.now()}`;
+  const claimed = await updateInstance(item.project_id, item.id, {
+    set: { delete_execution: execution },
+    condition: {
+      expression: 'delete_execution = :p OR attribute_not_exists(delete_execution)',
+      values: { ':p': previous },
     },
-  );
+  });
+  if (!claimed) return; // another request started it again first
+  await startWorkflow('instance-delete', execution, { project_id: item.project_id, instance_id: item.id });
 }
 
 /**

@@ -1,10 +1,18 @@
 import { computeDriver } from '../compute/index.ts';
+import { isWaitTimeout, silenceFault } from '../conductor/faults.ts';
+import { deliverAnswer, forgetWaitingTask, registerWaitingTask } from '../conductor/tasks.ts';
 import { config } from '../config.ts';
 import { getConfiguration } from '../configurations/repository.ts';
 import { guestRules } from '../configurations/service.ts';
 import { troveTime } from '../dynamo.ts';
 import { unwrapKey } from '../guest/keys.ts';
-import { conductorQueueUrl, createGuestQueue, deleteGuestQueue, sendToGuest } from '../guest/queues.ts';
+import {
+  conductorQueueUrl,
+  createGuestQueue,
+  deleteGuestQueue,
+  operationIdOf,
+  sendToGuest,
+} from '../guest/queues.ts';
 import type { InstanceItem } from './model.ts';
 import { deleteInstanceItem, findInstance, updateInstance } from './repository.ts';
 
@@ -60,10 +68,37 @@ export async function launchServer(input: StepInput & { guest_queue_url: string 
   return { server_id: server.id };
 }
 
-/** Sends an order to the guest; with a task token the workflow waits for the guest's answer. */
-export async function sendGuestRequest(input: StepInput & { method: string; task_token?: string }) {
+export interface GuestRequestInput extends StepInput {
+  method: string;
+  task_token?: string;
+  /** The waiting execution: with the method, it names the order across retries of the step. */
+  execution_id?: string;
+}
+
+/**
+ * Sends an order to the guest; with a task token the workflow waits for the guest's answer. A
+ * retried step sends the same operation id (the guest runs it once) and registers its new token,
+ * so the answer reaches it; an answer that came back between two attempts is handed over here.
+ */
+export async function sendGuestRequest(input: GuestRequestInput) {
   const item = await instanceOf(input);
   const key = await unwrapKey(item.wrapped_key);
+  const operationId = operationIdOf(input.method, input.execution_id, input.task_token);
+  if (input.task_token) {
+    const waiting = await registerWaitingTask(
+      item.project_id,
+      item.id,
+      operationId,
+      input.task_token,
+      input.method,
+    );
+    if (!waiting) throw new InstanceGone(`instance ${input.instance_id} is gone`);
+    if (waiting.answer) {
+      await deliverAnswer(input.task_token, input.method, waiting.answer);
+      await forgetWaitingTask(item.project_id, item.id, operationId, input.task_token);
+      return { operation_id: operationId };
+    }
+  }
   const args: Record<string, unknown> =
     input.method === 'prepare'
       ? {
@@ -73,7 +108,7 @@ export async function sendGuestRequest(input: StepInput & { method: string; task
           overrides: await overridesOf(item),
         }
       : {};
-  const operationId = await sendToGuest(key, item.id, input.method, args, input.task_token);
+  await sendToGuest(key, item.id, input.method, args, input.task_token, operationId);
   return { operation_id: operationId };
 }
 
@@ -92,7 +127,10 @@ export async function markReady(input: StepInput) {
 export async function endTask(input: StepInput & { error?: { Error?: string; Cause?: string } }) {
   const item = await instanceOf(input);
   const set: Record<string, unknown> = { task_status: 'NONE' };
-  if (input.error) set.fault = faultOf(input.error);
+  if (input.error)
+    set.fault = isWaitTimeout(input.error)
+      ? silenceFault(item, input.error, 'restart')
+      : faultOf(input.error);
   // Only our own task is ended: a delete that started meanwhile keeps its DELETING.
   await updateInstance(item.project_id, item.id, {
     set,
@@ -104,22 +142,24 @@ export async function endTask(input: StepInput & { error?: { Error?: string; Cau
 /** A create that cannot finish ends in ERROR with a fault; the server is left for delete to clean. */
 export async function failBuild(input: StepInput & { error: { Error?: string; Cause?: string } }) {
   const item = await instanceOf(input);
-  const timedOut = input.error.Error === 'States.Timeout';
+  // A guest that never started, went silent, or never finished prepare: Trove's GA timeout,
+  // with what was last heard from it.
+  const timedOut = isWaitTimeout(input.error);
   const fromGuest = input.error.Error?.startsWith('Guest.') ?? false;
   await updateInstance(item.project_id, item.id, {
     set: {
       task_status: timedOut || fromGuest ? 'BUILDING_ERROR_TIMEOUT_GA' : 'BUILDING_ERROR_SERVER',
       service_status: timedOut ? 'guestagent error' : fromGuest ? 'failed to spawn' : item.service_status,
-      fault: faultOf(input.error, timedOut ? 'The guest agent did not report ready in time.' : undefined),
+      fault: timedOut ? silenceFault(item, input.error, 'prepare') : faultOf(input.error),
     },
     remove: ['sealed_prepare'],
   });
   return {};
 }
 
-function faultOf(error: { Error?: string; Cause?: string }, message?: string) {
+function faultOf(error: { Error?: string; Cause?: string }) {
   return {
-    message: message ?? causeMessage(error.Cause) ?? error.Error ?? 'The operation failed.',
+    message: causeMessage(error.Cause) ?? error.Error ?? 'The operation failed.',
     created: troveTime(),
     details: [error.Error, error.Cause].filter(Boolean).join(': '),
   };

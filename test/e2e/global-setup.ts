@@ -64,6 +64,9 @@ export async function setup(project: TestProject) {
       TROVELESS_AGENT_HEARTBEAT_EXPIRY: '8',
       TROVELESS_REPORT_INTERVAL: '2',
       TROVELESS_USAGE_TIMEOUT: '120',
+      // A guest that does not report within this of its launch fails its build (the agent starts
+      // in about a second; the margin is for a loaded CI machine).
+      TROVELESS_AGENT_BOOT_TIMEOUT: '30',
       TROVELESS_AGENT_CALL_LOW_TIMEOUT: '20',
       TROVELESS_AGENT_CALL_HIGH_TIMEOUT: '90',
       TROVELESS_BACKUP_TIMEOUT: '40',
