@@ -57,8 +57,8 @@ export async function run(_args: string[]): Promise<number> {
     console.log(`  local cloud ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`);
     const { api, cloud } = bench;
     const admin = await login(api, 'admin', 'admin');
-    // wrapKey derives its key from the deployment's token secret, as the API does.
-    process.env.TROVELESS_TOKEN_SECRET = cloud.env.TROVELESS_TOKEN_SECRET;
+    // wrapKey uses the deployment's guest key-encryption key, as the API does.
+    process.env.TROVELESS_GUEST_KEK = cloud.env.TROVELESS_GUEST_KEK;
     const wrapped = await wrapKey(newGuestKey());
     const docs = documentClient(dynamoClient(cloud));
     const items = Array.from({ length: ITEMS }, (_, n) => instanceItem(admin.projectId, n, wrapped));

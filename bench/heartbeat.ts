@@ -369,6 +369,7 @@ export async function run(_args: string[]): Promise<number> {
     const { cloud } = bench;
     const admin = await login(bench.api, 'admin', 'admin');
     process.env.TROVELESS_TOKEN_SECRET = cloud.env.TROVELESS_TOKEN_SECRET;
+    process.env.TROVELESS_GUEST_KEK = cloud.env.TROVELESS_GUEST_KEK;
     const client = dynamoClient(cloud);
     const docs = documentClient(client);
     const sqs = new SQSClient({

@@ -13,7 +13,13 @@ export const config = {
   publicUrl: process.env.TROVELESS_PUBLIC_URL?.replace(/\/+$/, '') || undefined,
   regionName: process.env.TROVELESS_REGION_NAME || 'RegionOne',
   tokenTtlSeconds: intFromEnv('TROVELESS_TOKEN_TTL', 3600),
-  identityFile: process.env.TROVELESS_IDENTITY_FILE || 'config/identity.json',
+  /** Users, projects, role assignments and token revocations (lib/identity/directory.ts). */
+  identityTable: process.env.TROVELESS_IDENTITY_TABLE || 'troveless-dev-identity',
+  /** Keystone's lockout_failure_attempts and lockout_duration (seconds). */
+  lockoutFailureAttempts: intFromEnv('TROVELESS_LOCKOUT_FAILURE_ATTEMPTS', 6),
+  lockoutDurationSeconds: intFromEnv('TROVELESS_LOCKOUT_DURATION', 1800),
+  /** How long a "not revoked" answer is trusted per function (lib/identity/revocations.ts). */
+  revocationCacheSeconds: intFromEnv('TROVELESS_REVOCATION_CACHE_SECONDS', 5),
   instancesTable: process.env.TROVELESS_INSTANCES_TABLE || 'troveless-dev-instances',
   pageSize: intFromEnv('TROVELESS_PAGE_SIZE', 20),
   quotasTable: process.env.TROVELESS_QUOTAS_TABLE || 'troveless-dev-quotas',

@@ -7,9 +7,10 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { bundleAgent } from './agent-bundle.ts';
 import { startComputeHost, stopComputeLeftovers } from './compute/host.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
+import { guestKeySecret } from './guest-key-secret.ts';
+import { seedIdentity } from './identity-seed.ts';
 import { intrinsicResolver } from './intrinsics.ts';
 import { lambdaInvoker } from './lambda.ts';
-import { seedIdentity } from './identity-seed.ts';
 import { startOffline } from './offline.ts';
 import { checkPrerequisites } from './prerequisites.ts';
 import { ProcessGroup, reapLeftovers } from './processes.ts';
@@ -133,10 +134,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         await tokenSecret(opts.stateDir),
       ),
       TROVELESS_COMPUTE_ENDPOINT: compute,
+      TROVELESS_GUEST_KEK: await guestKeySecret(opts.stateDir),
       ...opts.env,
     };
-    // Guests reach the same emulators; the token secret stays with the control plane.
-    const { TROVELESS_TOKEN_SECRET: _secret, ...agentEnv } = env;
+    // Guests reach the same emulators; the token secret and guest KEK stay with the control plane.
+    const { TROVELESS_TOKEN_SECRET: _secret, TROVELESS_GUEST_KEK: _kek, ...agentEnv } = env;
     // Self-contained (no node_modules needed), so it may live with the state wherever that is.
     const agent = await bundleAgent(opts.root, opts.stateDir);
     const computeHost = await startComputeHost({

@@ -1,34 +1,49 @@
-// Adds or updates a user in the identity directory (config/identity.json by default), storing
-// only the password's scrypt hash:
-//   npm run identity:user -- <name> <password> <project-name> <role> [directory.json]
-import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { IdentityDirectory } from '../lib/identity/directory.ts';
-import { hashPassword } from '../lib/identity/passwords.ts';
+// Adds a user to the identity table, or sets an existing user's password and adds a role,
+// storing only the password's scrypt hash:
+//   npm run identity:user -- <name> <password> <project-name> <role>
+// Against the running local cloud by default (DynamoDB on TROVELESS_DYNAMODB_PORT, table
+// troveless-<TROVELESS_LOCAL_STAGE>-identity); AWS_ENDPOINT_URL_DYNAMODB and
+// TROVELESS_IDENTITY_TABLE point it elsewhere (a deployed stack's table, with AWS credentials).
+import { localCredentials } from './dynamodb.ts';
 
-const [name, password, projectName, role, file = 'config/identity.json'] = process.argv.slice(2);
+const [name, password, projectName, role] = process.argv.slice(2);
 if (!name || !password || !projectName || !role) {
-  console.error('usage: npm run identity:user -- <name> <password> <project-name> <role> [directory.json]');
+  console.error('usage: npm run identity:user -- <name> <password> <project-name> <role>');
   process.exit(2);
 }
-const dir = IdentityDirectory.parse(JSON.parse(await readFile(file, 'utf8')));
-let project = dir.projects.find((p) => p.name === projectName && p.domain_id === 'default');
-if (!project) {
-  project = { id: randomBytes(16).toString('hex'), name: projectName, domain_id: 'default' };
-  dir.projects.push(project);
+// Before lib/ is loaded: its clients and settings read the environment once.
+const env = process.env;
+env.TROVELESS_IDENTITY_TABLE ||= `troveless-${env.TROVELESS_LOCAL_STAGE || 'local'}-identity`;
+if (!env.AWS_ENDPOINT_URL_DYNAMODB && !env.AWS_ACCESS_KEY_ID) {
+  env.AWS_ENDPOINT_URL_DYNAMODB = `http://127.0.0.1:${env.TROVELESS_DYNAMODB_PORT || 8000}`;
+  env.AWS_ACCESS_KEY_ID = localCredentials.accessKeyId;
+  env.AWS_SECRET_ACCESS_KEY = localCredentials.secretAccessKey;
 }
-const existing = dir.users.find((u) => u.name === name && u.domain_id === 'default');
-const user = existing ?? {
-  id: randomBytes(16).toString('hex'),
-  name,
-  domain_id: 'default',
-  password_hash: '',
-  default_project: project.id,
-  roles: [],
-};
-user.password_hash = await hashPassword(password);
-if (!user.roles.some((r) => r.project === project.id && r.role === role))
-  user.roles.push({ project: project.id, role });
-if (!existing) dir.users.push(user);
-await writeFile(file, `${JSON.stringify(dir, null, 2)}\n`);
+env.AWS_REGION ||= 'us-east-1';
+
+const { findProject, findUser, grantRole, newIdentityId, putProject, putUser, setPassword } = await import(
+  '../lib/identity/directory.ts'
+);
+const { hashPassword } = await import('../lib/identity/passwords.ts');
+
+let project = await findProject({ name: projectName, domainId: 'default' });
+if (!project) {
+  project = { id: newIdentityId(), name: projectName, domain_id: 'default' };
+  await putProject(project, true);
+}
+const hash = await hashPassword(password);
+let user = await findUser({ name, domainId: 'default' });
+if (user) {
+  await setPassword(user.id, hash);
+} else {
+  user = {
+    id: newIdentityId(),
+    name,
+    domain_id: 'default',
+    password_hash: hash,
+    default_project_id: project.id,
+  };
+  await putUser(user, true);
+}
+await grantRole(user.id, project.id, role);
 console.log(`user ${name} (${user.id}) has role ${role} on project ${projectName} (${project.id})`);

@@ -3,8 +3,19 @@ import { parsedBody } from '#lib/http/body';
 import { publicHandler } from '#lib/http/handler';
 import type { HttpEvent, HttpResult } from '#lib/http/response';
 import { baseUrl, json } from '#lib/http/response';
-import { AuthFailure, AuthRequest, authenticate, catalog, keystoneError } from '#lib/identity/keystone';
-import { verifyToken } from '#lib/identity/tokens';
+import { getProject, getUser, listProjects } from '#lib/identity/directory';
+import {
+  AUTH_REQUIRED,
+  AuthFailure,
+  AuthRequest,
+  authenticate,
+  catalog,
+  keystoneError,
+  projectView,
+  userView,
+} from '#lib/identity/keystone';
+import { revokeToken } from '#lib/identity/revocations';
+import { checkToken, isAdmin, type VerifiedToken } from '#lib/identity/tokens';
 
 /** `GET /v3`: the version document the openstack CLI reads before it authenticates. */
 export const version = publicHandler(async (event) =>
@@ -38,9 +49,9 @@ export const validate = publicHandler(async (event: HttpEvent): Promise<HttpResu
   const callerToken = event.headers?.['x-auth-token'];
   const subject = event.headers?.['x-subject-token'];
   if (!subject) throw new BadRequest('X-Subject-Token is required.');
-  const caller = callerToken ? await verifyToken(callerToken) : undefined;
-  if (!caller?.ok) return json(401, keystoneError(401, 'The request you have made requires authentication.'));
-  const checked = await verifyToken(subject);
+  const caller = callerToken ? await checkToken(callerToken) : undefined;
+  if (!caller?.ok) return json(401, keystoneError(401, AUTH_REQUIRED));
+  const checked = await checkToken(subject);
   if (!checked.ok) return json(404, keystoneError(404, 'Could not find token.'));
   const c = checked.claims;
   return json(
@@ -56,4 +67,66 @@ export const validate = publicHandler(async (event: HttpEvent): Promise<HttpResu
     },
     { 'x-subject-token': subject },
   );
+});
+
+/** The caller's own token (X-Auth-Token), checked as on every route; undefined → 401. */
+async function callerOf(event: HttpEvent): Promise<VerifiedToken | undefined> {
+  const token = event.headers?.['x-auth-token'];
+  const checked = token ? await checkToken(token) : undefined;
+  return checked?.ok ? checked : undefined;
+}
+
+const unauthorized = () => json(401, keystoneError(401, AUTH_REQUIRED));
+const forbidden = () =>
+  json(403, keystoneError(403, 'You are not authorized to perform the requested action.'));
+
+/**
+ * `DELETE /v3/auth/tokens`: revokes the X-Subject-Token (Keystone's policy: an admin, or the
+ * token's own user). From then on it is refused everywhere (lib/identity/revocations.ts).
+ */
+export const revoke = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+  const subject = event.headers?.['x-subject-token'];
+  if (!subject) throw new BadRequest('X-Subject-Token is required.');
+  const caller = await callerOf(event);
+  if (!caller) return unauthorized();
+  const target = await checkToken(subject);
+  if (!target.ok) return json(404, keystoneError(404, 'Could not find token.'));
+  if (!isAdmin(caller.claims) && caller.claims.user_id !== target.claims.user_id) return forbidden();
+  await revokeToken(target.jti, target.exp);
+  return { statusCode: 204, headers: {}, body: '' };
+});
+
+/** `GET /v3/projects[?name=]`: admins only, as Keystone's identity:list_projects. */
+export const projects = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+  const caller = await callerOf(event);
+  if (!caller) return unauthorized();
+  if (!isAdmin(caller.claims)) return forbidden();
+  const found = await listProjects(event.queryStringParameters?.name);
+  const base = baseUrl(event);
+  return json(200, {
+    projects: found.map((p) => projectView(p, base)),
+    links: { self: `${base}/v3/projects`, previous: null, next: null },
+  });
+});
+
+/** `GET /v3/projects/{project_id}`: an admin, or a token scoped to that project. */
+export const project = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+  const caller = await callerOf(event);
+  if (!caller) return unauthorized();
+  const id = event.pathParameters?.project_id ?? '';
+  if (!isAdmin(caller.claims) && caller.claims.project_id !== id) return forbidden();
+  const found = await getProject(id);
+  if (!found) return json(404, keystoneError(404, `Could not find project: ${id}.`));
+  return json(200, { project: projectView(found, baseUrl(event)) });
+});
+
+/** `GET /v3/users/{user_id}`: an admin, or the user itself. */
+export const user = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+  const caller = await callerOf(event);
+  if (!caller) return unauthorized();
+  const id = event.pathParameters?.user_id ?? '';
+  if (!isAdmin(caller.claims) && caller.claims.user_id !== id) return forbidden();
+  const found = await getUser(id);
+  if (!found) return json(404, keystoneError(404, `Could not find user: ${id}.`));
+  return json(200, { user: userView(found, baseUrl(event)) });
 });

@@ -1,6 +1,7 @@
 import { troveTime } from '../dynamo.ts';
 import { recordAnswer } from '../guest/calls.ts';
 import { unwrapKey } from '../guest/keys.ts';
+import { replyMatchesOrder } from '../guest/orders.ts';
 import {
   type GuestReport,
   GuestReport as GuestReportSchema,
@@ -86,6 +87,8 @@ async function operationResult(
 ): Promise<Outcome> {
   const { reply_token: replyToken, ok, result, error, operation, operation_id } = report.payload;
   const answer = { ok, result, error };
+  if (!(await replyMatchesOrder(item.id, operation_id, replyToken)))
+    return reject(`reply of instance ${item.id} does not match the order ${operation_id} was sent with`);
   // A handler is waiting for this answer (a synchronous call): record it where it looks.
   if (!replyToken) {
     await recordAnswer(operation_id, item.id, answer);

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { config } from '../config.ts';
 import { deliveries } from './chaos.ts';
+import { recordOrder } from './orders.ts';
 import { type GuestRequest, nowSeconds, seal } from './protocol.ts';
 
 // One queue per instance (Trove's topic guestagent.<id>): a guest reads only its own orders.
@@ -89,6 +90,8 @@ export async function sendToGuest(
     reply_token: replyToken,
   };
   const body = seal(key, instanceId, request);
+  // Before sending: the reply may arrive before a later write would land.
+  await recordOrder(instanceId, id, method, replyToken);
   for (let i = 0; i < deliveries(); i++)
     await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
   return id;

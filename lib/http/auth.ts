@@ -1,5 +1,5 @@
 import { Forbidden, Unauthorized } from '../errors.ts';
-import { isAdmin, type TokenClaims, verifyToken } from '../identity/tokens.ts';
+import { checkToken, isAdmin, type TokenClaims } from '../identity/tokens.ts';
 import type { HttpEvent } from './response.ts';
 
 export interface Caller {
@@ -11,14 +11,21 @@ export interface Caller {
 
 /**
  * keystonemiddleware + Trove's tenant check: a valid token is required (401 otherwise), and the
- * project in the path must be the token's own unless the caller is an admin (403).
+ * project in the path must be the token's own unless the caller is an admin (403). A revoked
+ * token is refused like an invalid one (lib/identity/revocations.ts).
  */
 export async function authenticateCaller(event: HttpEvent): Promise<Caller> {
   const token = event.headers?.['x-auth-token'];
   if (!token) throw new Unauthorized();
-  const check = await verifyToken(token);
+  const check = await checkToken(token);
   if (!check.ok) {
-    throw new Unauthorized(check.reason === 'expired' ? 'The token has expired.' : 'The token is not valid.');
+    throw new Unauthorized(
+      check.reason === 'expired'
+        ? 'The token has expired.'
+        : check.reason === 'revoked'
+          ? 'The token has been revoked.'
+          : 'The token is not valid.',
+    );
   }
   const projectId = event.pathParameters?.project_id ?? '';
   const admin = isAdmin(check.claims);

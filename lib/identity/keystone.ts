@@ -1,7 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { config } from '../config.ts';
-import { findDomainId, findProject, loadDirectory, rolesOn } from './directory.ts';
-import { verifyPassword } from './passwords.ts';
+import {
+  domainName,
+  findDomainId,
+  findProject,
+  findUser,
+  type Project,
+  rolesOn,
+  type User,
+} from './directory.ts';
+import { lockState, recordFailure, resetFailures } from './lockout.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
 import { issueToken, type TokenClaims } from './tokens.ts';
 
 // Keystone v3's password method with project scope: the subset keystoneauth1 and the
@@ -46,36 +56,58 @@ export class AuthFailure extends Error {
 
 /** Keystone's own error body (not Trove's): keystoneauth reads `error.message`. */
 export function keystoneError(status: number, message: string) {
-  const title = status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request';
+  const title =
+    status === 401
+      ? 'Unauthorized'
+      : status === 403
+        ? 'Forbidden'
+        : status === 404
+          ? 'Not Found'
+          : 'Bad Request';
   return { error: { code: status, message, title } };
 }
 
-const AUTH_REQUIRED = 'The request you have made requires authentication.';
+export const AUTH_REQUIRED = 'The request you have made requires authentication.';
+
+/** Hashing a password nobody has costs what checking a real one does. */
+let decoy: Promise<string> | undefined;
 
 export async function authenticate(
   request: AuthRequest,
   baseUrl: string,
+  now = Date.now(),
 ): Promise<{ claims: TokenClaims; token: string; body: object }> {
   const { identity, scope } = request.auth;
   if (!identity.methods.includes('password') || !identity.password) {
     throw new AuthFailure(401, 'Only the password authentication method is supported.');
   }
-  const dir = await loadDirectory();
   const u = identity.password.user;
-  const domainId = u.domain ? findDomainId(dir, u.domain) : undefined;
-  const user = dir.users.find((c) => (u.id ? c.id === u.id : c.name === u.name && c.domain_id === domainId));
-  // Hash even when the user is unknown, so timing does not reveal which names exist.
-  const ok = await verifyPassword(u.password, user?.password_hash ?? dir.users[0]?.password_hash ?? '');
-  if (!user || !ok) throw new AuthFailure(401, AUTH_REQUIRED);
+  const user = await findUser({
+    id: u.id,
+    name: u.name,
+    domainId: u.domain ? findDomainId(u.domain) : undefined,
+  });
+  // Hash even when the user is unknown or locked, so timing does not reveal which names exist.
+  decoy ??= hashPassword(randomBytes(16).toString('hex'));
+  const ok = await verifyPassword(u.password, user?.password_hash ?? (await decoy));
+  if (!user) throw new AuthFailure(401, AUTH_REQUIRED);
+  const nowSeconds = Math.floor(now / 1000);
+  const lock = lockState(user, nowSeconds);
+  if (lock === 'locked') throw new AuthFailure(401, AUTH_REQUIRED);
+  if (!ok) {
+    await recordFailure(user.id, lock === 'lapsed', nowSeconds);
+    throw new AuthFailure(401, AUTH_REQUIRED);
+  }
+  if (user.failed_auth_count) await resetFailures(user.id);
 
-  const ref = scope?.project ?? { id: user.default_project };
-  const project = findProject(dir, {
+  const ref = scope?.project ?? { id: user.default_project_id };
+  const project = await findProject({
     id: ref.id,
     name: 'name' in ref ? ref.name : undefined,
     domainId: 'domain' in ref ? ref.domain?.id : undefined,
     domainName: 'domain' in ref ? ref.domain?.name : undefined,
   });
-  const roles = project ? rolesOn(user, project.id) : [];
+  const roles = project ? await rolesOn(user.id, project.id) : [];
   if (!project || roles.length === 0) throw new AuthFailure(401, AUTH_REQUIRED);
 
   const claims: TokenClaims = {
@@ -86,8 +118,8 @@ export async function authenticate(
     project_name: project.name,
     roles,
   };
-  const issued = await issueToken(claims, config.tokenTtlSeconds);
-  const domainOf = (id: string) => ({ id, name: dir.domains.find((d) => d.id === id)?.name ?? id });
+  const issued = await issueToken(claims, config.tokenTtlSeconds, new Date(now));
+  const domainOf = (id: string) => ({ id, name: domainName(id) });
   return {
     claims,
     token: issued.token,
@@ -96,7 +128,7 @@ export async function authenticate(
         methods: ['password'],
         expires_at: keystoneTime(issued.expiresAt),
         issued_at: keystoneTime(issued.issuedAt),
-        audit_ids: [],
+        audit_ids: [Buffer.from(issued.jti.replaceAll('-', ''), 'hex').toString('base64url')],
         user: { id: user.id, name: user.name, domain: domainOf(user.domain_id), password_expires_at: null },
         project: { id: project.id, name: project.name, domain: domainOf(project.domain_id) },
         roles: roles.map((name) => ({ id: name, name })),
@@ -104,6 +136,35 @@ export async function authenticate(
         catalog: catalog(baseUrl, project.id),
       },
     },
+  };
+}
+
+/** Keystone's project and user views (GET /v3/projects, /v3/users/{id}). */
+export function projectView(p: Project, baseUrl: string) {
+  return {
+    id: p.id,
+    name: p.name,
+    domain_id: p.domain_id,
+    description: '',
+    enabled: true,
+    parent_id: p.domain_id,
+    is_domain: false,
+    tags: [],
+    options: {},
+    links: { self: `${baseUrl}/v3/projects/${p.id}` },
+  };
+}
+
+export function userView(u: User, baseUrl: string) {
+  return {
+    id: u.id,
+    name: u.name,
+    domain_id: u.domain_id,
+    default_project_id: u.default_project_id,
+    enabled: true,
+    password_expires_at: null,
+    options: {},
+    links: { self: `${baseUrl}/v3/users/${u.id}` },
   };
 }
 

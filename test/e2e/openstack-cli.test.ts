@@ -55,6 +55,20 @@ describe('openstack CLI', () => {
     await expect(failed).rejects.toMatchObject({ stderr: expect.stringMatching(/authentication/i) });
   });
 
+  it('shows a project’s quotas by project name (Keystone’s project lookup)', async () => {
+    const quotas = (await json('database', 'quota', 'show', 'demo')) as Array<{
+      Resource: string;
+      Limit: number;
+    }>;
+    expect(quotas.map((q) => q.Resource)).toEqual(
+      expect.arrayContaining(['instances', 'volumes', 'backups']),
+    );
+    expect(quotas.find((q) => q.Resource === 'instances')?.Limit).toBeGreaterThan(0);
+    await expect(openstack('database', 'quota', 'show', 'no-such-project')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/no-such-project/),
+    });
+  });
+
   it('lists datastores, their versions, flavors and limits', async () => {
     const datastores = JSON.parse((await openstack('datastore', 'list', '-f', 'json')).stdout) as {
       Name: string;

@@ -30,7 +30,7 @@ describe('signed guest messages', () => {
 
 describe('keys and sealed payloads', () => {
   beforeAll(() => {
-    process.env.TROVELESS_TOKEN_SECRET = 'unit-test-secret-unit-test-secret-0123';
+    process.env.TROVELESS_GUEST_KEK = 'unit-test-guest-kek-unit-test-guest-kek';
   });
 
   it('a wrapped key unwraps to itself and is not the key in any readable form', async () => {
@@ -41,6 +41,22 @@ describe('keys and sealed payloads', () => {
     expect((await unwrapKey(wrapped)).equals(key)).toBe(true);
     const [v, iv, body, tag] = wrapped.split('.');
     await expect(unwrapKey([v, iv, `${body}A`, tag].join('.'))).rejects.toThrow();
+  });
+
+  it('a wrapped key opens only with the guest KEK, never with the token secret', async () => {
+    const key = randomBytes(32);
+    const wrapped = await wrapKey(key);
+    const kek = process.env.TROVELESS_GUEST_KEK;
+    try {
+      process.env.TROVELESS_GUEST_KEK =
+        process.env.TROVELESS_TOKEN_SECRET ?? 'token-secret-token-secret-token-secret';
+      await expect(unwrapKey(wrapped)).rejects.toThrow();
+      process.env.TROVELESS_GUEST_KEK = 'another-guest-kek-another-guest-kek-0000';
+      await expect(unwrapKey(wrapped)).rejects.toThrow();
+    } finally {
+      process.env.TROVELESS_GUEST_KEK = kek;
+    }
+    await expect(unwrapKey('v1.a.b.c')).rejects.toThrow(/older Troveless/);
   });
 
   it('passwords sealed for a guest open only with its key', () => {
