@@ -19,6 +19,7 @@ import { decodeSegment, unroutablePath } from '../lib/http/edge.ts';
 
 /** The methods routes exist for; API Gateway knows no others either. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const HOP_BY_HOP = ['connection', 'keep-alive', 'expect', 'upgrade', 'transfer-encoding', 'te', 'trailer'];
 /** API Gateway's payload limit. */
 const MAX_BODY = 10 * 1024 * 1024;
 
@@ -106,13 +107,19 @@ export async function startFront(opts: { host: string; port: number; upstream: U
     if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
       return fault(res, 413, 'The request body is larger than 10 MB.');
     }
+    // Hop-by-hop headers are this connection's, not the upstream one's.
+    const headers = { ...req.headers };
+    for (const hop of HOP_BY_HOP) delete headers[hop];
+    // The answer is read as text below: a compressed one (hapi gzips bodies over 1 KB) would be
+    // garbled, and its client would see the connection cut.
+    delete headers['accept-encoding'];
     const upstream = forward(
       {
         host: opts.upstream.hostname,
         port: opts.upstream.port,
         method,
         path: target.path,
-        headers: req.headers,
+        headers,
         agent,
       },
       (answer) => {
@@ -126,10 +133,10 @@ export async function startFront(opts: { host: string; port: number; upstream: U
           const message =
             status >= 400 && method !== 'HEAD' ? (foreign ?? hapiError(status, text)) : undefined;
           if (message !== undefined) return fault(res, status, message.trim() || 'Error');
-          const headers = { ...answer.headers };
-          delete headers['transfer-encoding'];
-          headers['content-length'] = String(Buffer.byteLength(text));
-          res.writeHead(status, headers);
+          const back = { ...answer.headers };
+          for (const hop of HOP_BY_HOP) delete back[hop];
+          back['content-length'] = String(Buffer.byteLength(text));
+          res.writeHead(status, back);
           res.end(method === 'HEAD' ? undefined : text);
         });
         answer.on('error', () => res.destroy());
@@ -147,6 +154,10 @@ export async function startFront(opts: { host: string; port: number; upstream: U
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
     if (err.code === 'HPE_INVALID_METHOD') return rawFault(socket, 405, 'The method is not allowed.');
+    if (err.code === 'HPE_HEADER_OVERFLOW')
+      return rawFault(socket, 400, 'The request headers are too large.');
+    if (err.code?.includes('HEADER')) return rawFault(socket, 400, 'A request header is malformed.');
+    if (err.code?.includes('URL')) return rawFault(socket, 400, 'The request target is malformed.');
     rawFault(socket, 400, 'The request is malformed.');
   });
   server.on('connect', (_req, socket: Duplex) => rawFault(socket, 405, 'The method CONNECT is not allowed.'));
