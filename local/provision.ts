@@ -6,7 +6,14 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  QueueNameExists,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { type CfnResource, type ResolvedService, resourcesOfType } from './service.ts';
 
 export interface QueueInfo {
@@ -117,9 +124,25 @@ async function createQueue(sqs: SQSClient, logicalId: string, q: CfnResource, kn
       maxReceiveCount: String(policy.maxReceiveCount),
     });
   }
-  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const QueueUrl = await createOrUpdate(sqs, name, attributes);
   const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
   return { logicalId, name, url: QueueUrl ?? '', arn: attrs.Attributes?.QueueArn ?? '' };
+}
+
+/**
+ * Queues outlive a restart of the local cloud, so serverless.yml may have changed since one was
+ * created: its attributes are then updated, as a CloudFormation update would.
+ */
+async function createOrUpdate(sqs: SQSClient, name: string, attributes: Record<string, string>) {
+  try {
+    return (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl;
+  } catch (err) {
+    if (!(err instanceof QueueNameExists)) throw err;
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    const { FifoQueue: _fixedAtCreation, ...changeable } = attributes;
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: changeable }));
+    return QueueUrl;
+  }
 }
 
 export async function createBuckets(s3: S3Client, service: ResolvedService): Promise<string[]> {
