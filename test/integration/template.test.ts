@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -92,7 +92,129 @@ describe('serverless package', () => {
     const list = JSON.stringify(roles.InstancesListIamRoleLambdaExecution);
     expect(list).toContain('dynamodb:Query');
     expect(list).not.toContain('dynamodb:PutItem');
-    expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('dynamodb:');
+    // Login reads the identity table and counts failures, and nothing else of DynamoDB.
+    const issue = JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution);
+    expect(issue).toContain('IdentityTable');
+    expect(issue).not.toMatch(/InstancesTable|QuotasTable|dynamodb:PutItem|dynamodb:DeleteItem/);
+  });
+
+  it('ships no user directory and no default password: only the identity table and a bootstrap', async () => {
+    const tables = Object.fromEntries(ofType(dev, 'AWS::DynamoDB::Table'));
+    expect(tables.IdentityTable?.Properties).toMatchObject({
+      TableName: 'troveless-dev-identity',
+      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+      GlobalSecondaryIndexes: [expect.objectContaining({ IndexName: 'by-name' })],
+    });
+    expect(ofType(dev, 'Custom::IdentityBootstrap')).toHaveLength(1);
+    const text = JSON.stringify(dev);
+    expect(text).not.toMatch(/identity\.json|identity-seed|scrypt\$/);
+    // Every packaged file of every function: no directory, no seeded hash, no default login.
+    const zips = (await readdir(join(work, 'dev'))).filter((f) => f.endsWith('.zip'));
+    expect(zips.length).toBeGreaterThan(10);
+    const seed = await readFile(join(root, 'local/identity-seed.json'), 'utf8');
+    const hashes = [...seed.matchAll(/"(scrypt\$[^"]+)"/g)].map((m) => m[1] ?? '');
+    expect(hashes.length).toBeGreaterThan(0);
+    for (const zip of zips) {
+      const { stdout: names } = await run('unzip', ['-Z1', join(work, 'dev', zip)]);
+      expect(names).not.toMatch(/identity\.json|identity-seed/);
+      const { stdout: content } = await run('unzip', ['-p', join(work, 'dev', zip)], {
+        maxBuffer: 256 * 1024 * 1024,
+      });
+      for (const hash of hashes) expect(content.includes(hash), `${zip} holds a seeded hash`).toBe(false);
+    }
+  });
+
+  it('holds the guest key-encryption key and the one role EC2 guests run with', () => {
+    expect(ofType(dev, 'AWS::KMS::Key')).toHaveLength(1);
+    const roles = Object.fromEntries(ofType(dev, 'AWS::IAM::Role'));
+    const guest = JSON.stringify(roles.GuestRole?.Properties);
+    // A guest reads only the key parameter tagged with its own instance's ARN.
+    expect(guest).toContain('ssm:resourceTag/troveless:server_arn');
+    expect(guest).toContain('{ec2:SourceInstanceARN}');
+    expect(guest).not.toContain('kms:');
+    // Only the functions that wrap or unwrap guest keys may use the KMS key.
+    const withKms = Object.entries(roles)
+      .filter(([, r]) => JSON.stringify(r).includes('kms:Decrypt'))
+      .map(([id]) => id.replace(/IamRoleLambdaExecution$/, ''));
+    expect(withKms.sort()).toEqual(
+      [
+        'BackupScheduler',
+        'Backups',
+        'Conductor',
+        'Configurations',
+        'InstanceData',
+        'InstancesConfiguration',
+        'InstancesCreate',
+        'TaskLaunchServer',
+        'TaskSendBackupRequest',
+        'TaskSendGuestRequest',
+      ].sort(),
+    );
+    expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
+  });
+
+  it('grants nothing on "*" but what the AWS API allows no other way, each for its reason', () => {
+    // Actions without resource-level permissions: AWS accepts only "*" for them.
+    const allowedOnAnyResource: Record<string, string> = {
+      'states:ListStateMachines': 'no resource type; lib/workflows.ts finds the stack’s machines by name',
+      'states:SendTaskSuccess': 'task-token actions have no resource type (the conductor checks orders)',
+      'states:SendTaskFailure': 'task-token actions have no resource type (the conductor checks orders)',
+      'states:SendTaskHeartbeat': 'task-token actions have no resource type (the conductor checks orders)',
+      'ec2:DescribeInstances': 'EC2 Describe* actions support no resource-level permissions',
+      'logs:CreateLogGroup': 'created by the framework for each function (log group ARN, not "*")',
+    };
+    const offenders: string[] = [];
+    for (const [roleId, role] of ofType(dev, 'AWS::IAM::Role')) {
+      const policies = (role.Properties.Policies ?? []) as Array<{
+        PolicyDocument: {
+          Statement: Array<{ Action: string | string[]; Resource: unknown; Effect: string }>;
+        };
+      }>;
+      for (const statement of policies.flatMap((p) => p.PolicyDocument.Statement)) {
+        const resources = [statement.Resource].flat();
+        if (!resources.includes('*')) continue;
+        for (const action of [statement.Action].flat())
+          if (!allowedOnAnyResource[action]) offenders.push(`${roleId}: ${action}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('passes only the guest role, only to EC2, and terminates only tagged servers', () => {
+    const statements = ofType(dev, 'AWS::IAM::Role').flatMap(([roleId, r]) =>
+      (
+        (r.Properties.Policies ?? []) as Array<{
+          PolicyDocument: { Statement: Array<Record<string, unknown>> };
+        }>
+      )
+        .flatMap((p) => p.PolicyDocument.Statement)
+        .map((s) => ({
+          roleId,
+          Resource: s.Resource,
+          Condition: s.Condition,
+          actions: [s.Action].flat() as string[],
+        })),
+    );
+    const passing = statements.filter((s) => s.actions.includes('iam:PassRole'));
+    expect(passing.map((s) => s.roleId)).toEqual(['TaskLaunchServerIamRoleLambdaExecution']);
+    for (const s of passing) {
+      expect(s.actions).toEqual(['iam:PassRole']);
+      expect(s.Resource).toEqual({ 'Fn::GetAtt': ['GuestRole', 'Arn'] });
+      expect(s.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+    }
+    const terminating = statements.filter((s) => s.actions.includes('ec2:TerminateInstances'));
+    expect(terminating.map((s) => s.roleId)).toEqual(['TaskTerminateServerIamRoleLambdaExecution']);
+    for (const s of terminating)
+      expect(s.Condition).toEqual({ StringLike: { 'aws:ResourceTag/troveless:instance_id': '?*' } });
+    const launching = statements.filter((s) => s.actions.includes('ec2:CreateTags'));
+    for (const s of launching)
+      expect(s.Condition).toEqual({ StringLike: { 'aws:RequestTag/troveless:instance_id': '?*' } });
+    for (const s of statements.filter((s) => s.actions.includes('states:StartExecution')))
+      expect(JSON.stringify(s.Resource)).toContain(':stateMachine:troveless-dev-');
+    // The scheduled sync only looks.
+    const sync = statements.filter((s) => s.roleId === 'SyncServerStatusIamRoleLambdaExecution');
+    const ec2 = sync.flatMap((s) => s.actions).filter((a) => a.startsWith('ec2:') || a.startsWith('iam:'));
+    expect(ec2).toEqual(['ec2:DescribeInstances']);
   });
 
   it('holds the instance workflows, and keeps the self-test parts out of deployable stages', () => {
