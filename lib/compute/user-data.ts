@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { AgentConfigFile } from './driver.ts';
 
 // EC2 user data for a guest: a MIME multi-part message that cloud-init reads. The cloud-config
-// part writes the agent's config (with the instance key, hence 0600) and starts the agent's
+// part writes the agent's config (0600; it names the SSM parameter holding the instance key,
+// never the key itself: user data is readable from IMDS by any process) and starts the agent's
 // systemd unit, the way Trove moved from Nova "personality" files to user data. A shell script
 // part is optional (site-specific preparation, e.g. mounting the data volume).
 
@@ -63,6 +64,8 @@ function part(contentType: string, filename: string, body: string): string {
  * ClientToken whose parameters differ).
  */
 export function buildUserData(input: UserDataInput): string {
+  if (input.config.key)
+    throw new Error('the instance key must not travel in user data (IMDS serves it to anyone)');
   const parts = [part('text/cloud-config', 'cloud-config.yaml', cloudConfig(input))];
   if (input.script) parts.push(part('text/x-shellscript', 'troveless.sh', input.script));
   const digest = createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);

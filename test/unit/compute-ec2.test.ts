@@ -266,10 +266,16 @@ describe('Ec2ComputeDriver', () => {
     expect(doc.runcmd).toContainEqual(['systemctl', 'enable', '--now', 'troveless-guestagent.service']);
   });
 
-  it('builds user data without a script part when none is given', () => {
-    const config = { ...spec.agent, layout: { baseDir: '/d', port: 1, bindAddress: '0.0.0.0' } };
-    const mime = parseMime(buildUserData({ config: { ...config, flavor: spec.flavor, volume_size_gb: 1 } }));
+  it('builds user data without a script part when none is given, and never with a key', () => {
+    const { key, ...agent } = spec.agent;
+    const config = {
+      ...agent,
+      layout: { baseDir: '/d', port: 1, bindAddress: '0.0.0.0' },
+      flavor: spec.flavor,
+    };
+    const mime = parseMime(buildUserData({ config: { ...config, volume_size_gb: 1 } }));
     expect(mime.parts).toHaveLength(1);
+    expect(() => buildUserData({ config: { ...config, key, volume_size_gb: 1 } })).toThrow(/must not travel/);
   });
 
   it('sizes instances from the flavor, or takes an explicit map', () => {
