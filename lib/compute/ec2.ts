@@ -6,6 +6,7 @@ import {
   type RunInstancesCommandInput,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { SQSClient, TagQueueCommand } from '@aws-sdk/client-sqs';
 import {
   AddTagsToResourceCommand,
   DeleteParameterCommand,
@@ -41,6 +42,7 @@ export interface Ec2DriverOptions {
   keyParameterPrefix: string;
   client?: EC2Client;
   ssm?: SSMClient;
+  sqs?: SQSClient;
   /**
    * DescribeInstances is eventually consistent: right after RunInstances it may answer NotFound.
    * `get` retries NotFound after these delays before reporting the server gone.
@@ -115,10 +117,12 @@ function isNotFound(err: unknown): boolean {
 export class Ec2ComputeDriver implements ComputeDriver {
   private readonly client: EC2Client;
   private readonly ssm: SSMClient;
+  private readonly sqs: SQSClient;
 
   constructor(private readonly options: Ec2DriverOptions) {
     this.client = options.client ?? new EC2Client({});
     this.ssm = options.ssm ?? new SSMClient({});
+    this.sqs = options.sqs ?? new SQSClient({});
   }
 
   keyParameterName(instanceId: string): string {
@@ -194,7 +198,8 @@ export class Ec2ComputeDriver implements ComputeDriver {
     const out = await this.client.send(new RunInstancesCommand(this.runInstancesInput(spec)));
     const instance = out.Instances?.[0];
     if (!instance?.InstanceId) throw new Error(`RunInstances for ${spec.instance_id} returned no instance`);
-    // From now on, this instance (and no other) may read its key; the agent retries until then.
+    // From now on, this instance (and no other) may read its key and its own orders; the agent
+    // retries until then.
     const region = await this.client.config.region();
     const arn = `arn:aws:ec2:${region}:${out.OwnerId ?? ''}:instance/${instance.InstanceId}`;
     await this.ssm.send(
@@ -203,6 +208,9 @@ export class Ec2ComputeDriver implements ComputeDriver {
         ResourceId: parameter,
         Tags: [{ Key: SERVER_ARN_TAG, Value: arn }],
       }),
+    );
+    await this.sqs.send(
+      new TagQueueCommand({ QueueUrl: spec.agent.guest_queue_url, Tags: { [SERVER_ARN_TAG]: arn } }),
     );
     return serverFromInstance(instance);
   }

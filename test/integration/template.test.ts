@@ -131,6 +131,8 @@ describe('serverless package', () => {
     // A guest reads only the key parameter tagged with its own instance's ARN.
     expect(guest).toContain('ssm:resourceTag/troveless:server_arn');
     expect(guest).toContain('{ec2:SourceInstanceARN}');
+    // and receives only from its own queue, tagged the same way at launch.
+    expect(guest).toContain('aws:ResourceTag/troveless:server_arn');
     expect(guest).not.toContain('kms:');
     // Only the functions that wrap or unwrap guest keys may use the KMS key.
     const withKms = Object.entries(roles)

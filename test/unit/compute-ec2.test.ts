@@ -9,6 +9,7 @@ import {
   type ServiceInputTypes,
   type ServiceOutputTypes,
 } from '@aws-sdk/client-ec2';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { ParameterNotFound, SSMClient, SSMServiceException } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -83,9 +84,26 @@ function fakeSsm(answer: (call: Call) => object = () => ({ $metadata: {} })) {
   return { client, calls };
 }
 
+/** And for SQS: tagging the guest queue. */
+function fakeSqs() {
+  const calls: Call[] = [];
+  const client = new SQSClient({
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  client.middlewareStack.add(
+    (_next, context) => async (args) => {
+      calls.push({ command: context.commandName ?? '', input: args.input as ServiceInputTypes });
+      return { output: { $metadata: {} } as ServiceOutputTypes, response: {} };
+    },
+    { step: 'initialize', name: 'fakeSqs' },
+  );
+  return { client, calls };
+}
+
 const KEYS = '/troveless/test/guest-keys';
 /** Options every driver in these tests shares: a key parameter prefix and an SSM that answers. */
-const base = () => ({ keyParameterPrefix: KEYS, ssm: fakeSsm().client });
+const base = () => ({ keyParameterPrefix: KEYS, ssm: fakeSsm().client, sqs: fakeSqs().client });
 
 function notFound(): never {
   throw new EC2ServiceException({
@@ -128,9 +146,11 @@ describe('Ec2ComputeDriver', () => {
       $metadata: {},
     }));
     const ssm = fakeSsm();
+    const sqs = fakeSqs();
     const driver = new Ec2ComputeDriver({
       ...base(),
       ssm: ssm.client,
+      sqs: sqs.client,
       client,
       imageId: 'ami-0123',
       subnetId: 'subnet-1',
@@ -189,6 +209,16 @@ describe('Ec2ComputeDriver', () => {
           Tags: [
             { Key: 'troveless:server_arn', Value: 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc' },
           ],
+        },
+      },
+    ]);
+    // Its queue too: the guest role receives only from a queue tagged with its own ARN.
+    expect(sqs.calls).toEqual([
+      {
+        command: 'TagQueueCommand',
+        input: {
+          QueueUrl: spec.agent.guest_queue_url,
+          Tags: { 'troveless:server_arn': 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc' },
         },
       },
     ]);
