@@ -20,6 +20,11 @@ export interface ExecutionRecord {
   error?: string;
   cause?: string;
   events: StoredEvent[];
+  /** Times the execution was resumed after a restart of the runner (AWS's redriveCount). */
+  redriveCount?: number;
+  redriveDate?: number;
+  /** The state the last resume started at, how many times in a row, and when it was first entered. */
+  resume?: { state: string; count: number; enteredAt: number };
 }
 
 export const RESTART_ERROR = 'States.Runtime';
@@ -41,11 +46,12 @@ export class ExecutionStore {
   ) {}
 
   /**
-   * Loads what a previous process left. Its RUNNING executions cannot be resumed (the library
-   * keeps no checkpoint), so they are failed rather than left RUNNING with nothing behind them.
+   * Loads what a previous process left, and returns the executions that were running when it
+   * stopped: the caller resumes them (or fails them with `failInterrupted`).
    */
-  async load(): Promise<void> {
-    if (!this.dir) return;
+  async load(): Promise<ExecutionRecord[]> {
+    const interrupted: ExecutionRecord[] = [];
+    if (!this.dir) return interrupted;
     await mkdir(this.dir, { recursive: true });
     for (const machineDir of await readdir(this.dir, { withFileTypes: true })) {
       if (!machineDir.isDirectory()) continue;
@@ -63,19 +69,22 @@ export class ExecutionStore {
           continue;
         }
         this.records.set(record.executionArn, record);
-        if (record.status === 'RUNNING') {
-          finish(record, 'FAILED', { error: RESTART_ERROR, cause: RESTART_CAUSE });
-          record.events.push(
-            storedEvent('ExecutionFailed', 'executionFailedEventDetails', {
-              error: RESTART_ERROR,
-              cause: RESTART_CAUSE,
-            }),
-          );
-          this.log(`execution ${record.executionArn} was running at restart; marked FAILED`);
-          await this.save(record);
-        }
+        if (record.status === 'RUNNING') interrupted.push(record);
       }
     }
+    return interrupted;
+  }
+
+  /** Ends an execution that a restart interrupted and that cannot go on. */
+  async failInterrupted(record: ExecutionRecord, cause = RESTART_CAUSE): Promise<void> {
+    finish(record, 'FAILED', { error: RESTART_ERROR, cause });
+    record.events.push(
+      storedEvent('ExecutionFailed', 'executionFailedEventDetails', { error: RESTART_ERROR, cause }),
+    );
+    this.log(
+      `execution ${record.executionArn} was running at restart and cannot resume; marked FAILED (${cause})`,
+    );
+    await this.save(record);
   }
 
   get(executionArn: string): ExecutionRecord | undefined {

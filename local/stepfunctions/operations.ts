@@ -177,6 +177,10 @@ export function createOperations(deps: OperationDeps): Map<string, Operation> {
           ...(r.output === undefined ? {} : { output: r.output, outputDetails: { included: true } }),
           ...(r.error === undefined ? {} : { error: r.error }),
           ...(r.cause === undefined ? {} : { cause: r.cause }),
+          // Resumed after a restart of the runner: shown as AWS shows a redriven execution.
+          ...(r.redriveCount === undefined
+            ? {}
+            : { redriveCount: r.redriveCount, redriveDate: toEpochSeconds(r.redriveDate ?? r.startDate) }),
         };
       },
     ],

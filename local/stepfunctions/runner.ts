@@ -5,10 +5,12 @@ import {
   ExecutionError,
   ExecutionTimeoutError,
   StateMachine,
+  type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { prepareDefinition, type TaskStateInfo } from './definition.ts';
 import { type ExecutionRecord, type ExecutionStatus, type ExecutionStore, finish } from './executions.ts';
 import { type LibraryEvent, storedEvent, toStoredEvent } from './history.ts';
+import { planResume, type ResumePlan, type StateFailure } from './resume.ts';
 import { buildTaskHandlers } from './tasks.ts';
 import type { TaskTokens } from './tokens.ts';
 
@@ -42,6 +44,8 @@ export interface Machine {
   definition: string;
   creationDate: number;
   stateMachine: StateMachine;
+  /** The runnable definition, from which a resumed execution's machine is made. */
+  prepared: StateMachineDefinition;
   tasks: Map<string, TaskStateInfo>;
 }
 
@@ -65,6 +69,7 @@ export function createMachine(
     definition: JSON.stringify(definition),
     creationDate: Date.now(),
     stateMachine,
+    prepared: prepared.definition,
     tasks: prepared.tasks,
   };
 }
@@ -99,6 +104,43 @@ export class ExecutionRunner {
   constructor(private readonly deps: RunnerDeps) {}
 
   start(machine: Machine, record: ExecutionRecord): void {
+    this.run(machine, record, machine.stateMachine, JSON.parse(record.input));
+  }
+
+  /**
+   * Goes on with an execution that was running when an earlier runner stopped (see resume.ts):
+   * from its last state entered, or through that state's Catch when it cannot run again.
+   */
+  async resume(machine: Machine, record: ExecutionRecord): Promise<void> {
+    const plan: ResumePlan = planResume(machine.prepared, record, Date.now());
+    if (plan.kind === 'fail') {
+      await this.deps.store.failInterrupted(record, plan.cause);
+      return;
+    }
+    record.redriveCount = (record.redriveCount ?? 0) + 1;
+    record.redriveDate = Date.now();
+    record.resume = { state: plan.state, count: plan.count, enteredAt: plan.enteredAt };
+    record.events.push(
+      storedEvent('ExecutionRedriven', 'executionRedrivenEventDetails', {
+        redriveCount: record.redriveCount,
+      }),
+    );
+    this.deps.log(
+      `${record.executionArn} resumed at ${plan.state}${plan.failure ? ` (failing it: ${plan.failure.cause})` : ''}`,
+    );
+    // The library validated the full definition already; this copy only starts elsewhere.
+    const stateMachine = new StateMachine(plan.definition, { validationOptions: { noValidate: true } });
+    await this.deps.store.save(record);
+    this.run(machine, record, stateMachine, plan.input, plan);
+  }
+
+  private run(
+    machine: Machine,
+    record: ExecutionRecord,
+    stateMachine: StateMachine,
+    input: unknown,
+    plan?: Extract<ResumePlan, { kind: 'run' }>,
+  ): void {
     // A StartExecution that was still persisting when the server closed: left as after a crash.
     if (this.closed) return;
     const control: Control = { stopped: false, abort: () => undefined, eventsDone: Promise.resolve() };
@@ -112,18 +154,40 @@ export class ExecutionRunner {
       isStopped: () => control.stopped,
       log: this.deps.log,
     });
-    const input: unknown = JSON.parse(record.input);
-    const run = machine.stateMachine.run(input as JSONValue, {
-      overrides: { taskResourceLocalHandlers: handlers },
+    const failure = plan?.failure;
+    if (plan && failure) {
+      handlers[plan.state] = () => {
+        throw new ResumeFailure(failure);
+      };
+    }
+    const run = stateMachine.run(input as JSONValue, {
+      overrides: {
+        taskResourceLocalHandlers: handlers,
+        ...(plan?.waitOverrides ? { waitTimeOverrides: plan.waitOverrides } : {}),
+      },
       context: {
-        Execution: { Id: record.executionArn, Name: record.name, RoleArn: machine.roleArn, RedriveCount: 0 },
+        Execution: {
+          Id: record.executionArn,
+          Name: record.name,
+          RoleArn: machine.roleArn,
+          RedriveCount: record.redriveCount ?? 0,
+        },
         StateMachine: { Id: machine.arn, Name: machine.name },
         Task: { Token: tokenPlaceholder },
       },
     });
     control.abort = run.abort;
-    control.eventsDone = collectEvents(run.eventLogs, record, machine.tasks).catch((error: unknown) =>
-      this.deps.log(`history of ${record.executionArn} is incomplete: ${String(error)}`),
+    // Saved at every state entry, so that a restart finds where the execution was.
+    const checkpoint = () => {
+      if (control.stopped || this.closed) return;
+      this.deps.store
+        .save(record)
+        .catch((error: unknown) =>
+          this.deps.log(`could not persist ${record.executionArn}: ${String(error)}`),
+        );
+    };
+    control.eventsDone = collectEvents(run.eventLogs, record, machine.tasks, checkpoint).catch(
+      (error: unknown) => this.deps.log(`history of ${record.executionArn} is incomplete: ${String(error)}`),
     );
     this.running.set(record.executionArn, control);
     run.result
@@ -150,7 +214,7 @@ export class ExecutionRunner {
 
   /**
    * Ends every run in this process without recording an outcome: on disk they stay RUNNING, exactly
-   * as after a crash, so the next start-up fails them through the one recovery path.
+   * as after a crash, so the next start-up resumes them through the one recovery path.
    */
   shutdown(): void {
     this.closed = true;
@@ -180,7 +244,7 @@ export class ExecutionRunner {
     try {
       await this.deps.store.save(record);
     } catch (error) {
-      // The file still says RUNNING, which the next start-up turns into FAILED.
+      // The file still says RUNNING: the next start-up resumes it.
       this.deps.log(`could not persist ${record.executionArn}: ${String(error)}`);
     }
   }
@@ -196,10 +260,27 @@ async function collectEvents(
   events: AsyncGenerator<LibraryEvent>,
   record: ExecutionRecord,
   tasks: Map<string, TaskStateInfo>,
+  onStateEntered: () => void,
 ): Promise<void> {
   for await (const event of events) {
     const stored = toStoredEvent(event, tasks);
-    if (stored) record.events.push(stored);
+    if (!stored) continue;
+    record.events.push(stored);
+    if (event.type === 'StateEntered') onStateEntered();
+  }
+}
+
+/** A state failed on resume: Catch may take it, Retry may not (it would fail the same way). */
+class ResumeFailure extends Error {
+  constructor(failure: StateFailure) {
+    super(failure.cause);
+    this.name = failure.name;
+  }
+  get isRetryable(): boolean {
+    return false;
+  }
+  get isCatchable(): boolean {
+    return true;
   }
 }
 

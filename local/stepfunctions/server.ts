@@ -61,9 +61,15 @@ export async function startStepFunctionsServer(
   }
 
   const store = new ExecutionStore(opts.stateDir, log);
-  await store.load();
+  const interrupted = await store.load();
   const tokens = new TaskTokens();
   const runner = new ExecutionRunner({ store, tokens, invokeFunction: opts.invokeFunction, region, log });
+  // Executions a restart interrupted go on from where they were (resume.ts), before new ones start.
+  for (const record of interrupted) {
+    const machine = machines.get(record.stateMachineArn);
+    if (machine) await runner.resume(machine, record);
+    else await store.failInterrupted(record, `State machine ${record.stateMachineName} no longer exists`);
+  }
   const operations = createOperations({ machines, store, runner, tokens });
 
   const server = createServer((req, res) => {

@@ -134,6 +134,8 @@ class Functions {
         return { requested: true };
       case 'double':
         return (input.n ?? 0) * 2;
+      case 'setup':
+        return { ready: true };
       default:
         throw namedError('ResourceNotFoundException', `no function ${functionName}`);
     }
@@ -317,6 +319,36 @@ describe('local Step Functions server', () => {
   });
 });
 
+// A workflow shaped like the project's: an idempotent step, then a callback step with a Catch.
+const workflow: LocalStateMachine = {
+  name: 'workflow',
+  definition: {
+    StartAt: 'Setup',
+    States: {
+      Setup: {
+        Type: 'Task',
+        Resource: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:setup`,
+        ResultPath: '$.setup',
+        Next: 'Approve',
+      },
+      Approve: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+        Parameters: {
+          FunctionName: 'request-approval',
+          Payload: { 'key.$': '$.key', 'token.$': '$$.Task.Token' },
+        },
+        TimeoutSeconds: 600,
+        ResultPath: '$.approval',
+        Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 3 }],
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Recovered' }],
+        End: true,
+      },
+      Recovered: { Type: 'Pass', End: true },
+    },
+  },
+};
+
 describe('local Step Functions server restart', () => {
   let stateDir: string;
   const servers: StepFunctionsServer[] = [];
@@ -332,10 +364,10 @@ describe('local Step Functions server restart', () => {
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
 
-  async function boot(functions: Functions): Promise<SFNClient> {
+  async function boot(functions: Functions, stateMachines = [pipeline, workflow]): Promise<SFNClient> {
     const server = await startStepFunctionsServer({
       port: 0,
-      stateMachines: [pipeline],
+      stateMachines,
       invokeFunction: functions.invoke,
       stateDir,
     });
@@ -345,27 +377,28 @@ describe('local Step Functions server restart', () => {
     return client;
   }
 
-  it('keeps finished executions and fails the ones a restart interrupted', async () => {
+  async function closeLast(): Promise<void> {
+    await servers.at(-1)?.close();
+  }
+
+  async function startWorkflow(sfn: SFNClient, key: string): Promise<string> {
+    const out = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('workflow'), input: JSON.stringify({ key }) }),
+    );
+    return out.executionArn!;
+  }
+
+  it('keeps finished executions and resumes one interrupted inside a Parallel state', async () => {
     const functions = new Functions();
     const first = await boot(functions);
     const done = await start(first, { key: 'r1', mode: 'flaky' });
     expect((await waitForEnd(first, done)).status).toBe('SUCCEEDED');
     const waiting = await start(first, { key: 'r2', mode: 'approval' });
     const token = await waitForToken(functions, 'r2');
-    expect((await first.send(new DescribeExecutionCommand({ executionArn: waiting }))).status).toBe(
-      'RUNNING',
-    );
 
-    await servers[0]!.close();
-    const second = await boot(new Functions());
-
-    const interrupted = await second.send(new DescribeExecutionCommand({ executionArn: waiting }));
-    expect(interrupted).toMatchObject({
-      status: 'FAILED',
-      error: 'States.Runtime',
-      cause: 'Local Step Functions runner restarted during the execution',
-    });
-    expect(interrupted.stopDate).toBeInstanceOf(Date);
+    await closeLast();
+    const again = new Functions();
+    const second = await boot(again);
     const kept = await second.send(new DescribeExecutionCommand({ executionArn: done }));
     expect(kept.status).toBe('SUCCEEDED');
     expect(JSON.parse(kept.output!)).toEqual({
@@ -373,8 +406,80 @@ describe('local Step Functions server restart', () => {
       mode: 'flaky',
       result: { attempts: 1, statusCode: 200 },
     });
+    // The Parallel state runs again: its callback asks again, with a token of its own.
+    const newToken = await waitForToken(again, 'r2');
+    expect(newToken).not.toBe(token);
     await expect(
       second.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' })),
     ).rejects.toBeInstanceOf(TaskDoesNotExist);
+    await second.send(new SendTaskSuccessCommand({ taskToken: newToken, output: '{"approved":true}' }));
+    const out = await waitForEnd(second, waiting);
+    expect(out.status).toBe('SUCCEEDED');
+    expect(JSON.parse(out.output!)).toEqual({ approved: true });
+    expect(out.redriveCount).toBe(1);
+  });
+
+  it('resumes at the state in flight with the input it had, without running earlier states again', async () => {
+    const functions = new Functions();
+    const first = await boot(functions);
+    const arn = await startWorkflow(first, 'w1');
+    await waitForToken(functions, 'w1');
+    expect(functions.calls.get('setup:w1')).toBe(1);
+
+    await closeLast();
+    const again = new Functions();
+    const second = await boot(again);
+    expect((await second.send(new DescribeExecutionCommand({ executionArn: arn }))).status).toBe('RUNNING');
+    const token = await waitForToken(again, 'w1');
+    await second.send(new SendTaskSuccessCommand({ taskToken: token, output: '{"approved":true}' }));
+    const out = await waitForEnd(second, arn);
+    expect(out.status).toBe('SUCCEEDED');
+    expect(JSON.parse(out.output!)).toEqual({
+      key: 'w1',
+      setup: { ready: true },
+      approval: { approved: true },
+    });
+    expect(again.calls.get('setup:w1')).toBeUndefined();
+    const history = await second.send(new GetExecutionHistoryCommand({ executionArn: arn }));
+    const redriven = history.events?.find((e) => e.type === 'ExecutionRedriven');
+    expect(redriven?.executionRedrivenEventDetails?.redriveCount).toBe(1);
+  });
+
+  it('runs the Catch branch of a state that restarts keep interrupting, without retrying it', async () => {
+    let functions = new Functions();
+    let sfn = await boot(functions);
+    const arn = await startWorkflow(sfn, 'w2');
+    await waitForToken(functions, 'w2');
+    // Three resumes of the same state are run; the fourth fails it into its Catch.
+    for (let resumes = 1; resumes <= 3; resumes++) {
+      await closeLast();
+      functions = new Functions();
+      sfn = await boot(functions);
+      await waitForToken(functions, 'w2');
+    }
+    await closeLast();
+    const last = new Functions();
+    sfn = await boot(last);
+    const out = await waitForEnd(sfn, arn);
+    expect(out.status).toBe('SUCCEEDED');
+    expect(JSON.parse(out.output!).error).toEqual({
+      Error: 'States.TaskFailed',
+      Cause: 'The local Step Functions runner restarted 3 times during state Approve; it is not run again',
+    });
+    expect(last.calls.size).toBe(0);
+  });
+
+  it('fails an interrupted execution whose state machine is gone', async () => {
+    const functions = new Functions();
+    const first = await boot(functions);
+    const arn = await startWorkflow(first, 'w3');
+    await waitForToken(functions, 'w3');
+    await closeLast();
+    const second = await boot(new Functions(), [pipeline]);
+    expect(await second.send(new DescribeExecutionCommand({ executionArn: arn }))).toMatchObject({
+      status: 'FAILED',
+      error: 'States.Runtime',
+      cause: 'State machine workflow no longer exists',
+    });
   });
 });
