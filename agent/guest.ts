@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
@@ -25,6 +25,8 @@ export class Guest {
   private readonly seen: SeenOperations;
   private readonly abort = new AbortController();
   private readonly prepared: string;
+  /** The order being run, kept on disk: an agent that died running it reports it unfinished. */
+  private readonly inFlight: string;
   /** What heartbeats say before prepare has finished: building, or failed to spawn. */
   private unprepared = 'building';
 
@@ -38,14 +40,45 @@ export class Guest {
   ) {
     this.seen = new SeenOperations(join(config.layout.baseDir, 'operations-seen.json'));
     this.prepared = join(config.layout.baseDir, 'prepared');
+    this.inFlight = join(config.layout.baseDir, 'operation-in-flight.json');
   }
 
   /** After a reboot of the guest, a prepared engine is started again before orders are taken. */
   async boot(): Promise<void> {
+    await this.reportInterrupted();
     if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
       await this.engine
         .start()
         .catch((err: Error) => this.log('engine did not start at boot', { error: err.message }));
+    }
+  }
+
+  /**
+   * An order this agent's previous process started and never finished: the guest runs each order
+   * once, so its workflow would otherwise wait (kept alive by heartbeats) for an answer that can
+   * never come. It is answered as failed instead.
+   */
+  private async reportInterrupted(): Promise<void> {
+    if (!existsSync(this.inFlight)) return;
+    try {
+      const order = JSON.parse(readFileSync(this.inFlight, 'utf8')) as {
+        id: string;
+        method: string;
+        reply_token?: string;
+      };
+      await this.reporter.result({
+        operation_id: order.id,
+        operation: order.method,
+        reply_token: order.reply_token,
+        ok: false,
+        error: {
+          type: 'Interrupted',
+          message: `The guest agent stopped while running ${order.method}; it did not finish.`,
+        },
+      });
+      rmSync(this.inFlight, { force: true });
+    } catch (err) {
+      this.log('could not report the interrupted operation', { error: (err as Error).message });
     }
   }
 
@@ -121,6 +154,11 @@ export class Guest {
       return;
     }
     this.seen.add(order.id);
+    writeFileSync(
+      this.inFlight,
+      JSON.stringify({ id: order.id, method: order.method, reply_token: order.reply_token }),
+      { mode: 0o600 },
+    );
     this.log('running', { operation: order.method, id: order.id });
     try {
       const result = await this.run(order.method, order.args);
@@ -141,6 +179,8 @@ export class Guest {
         ok: false,
         error,
       });
+    } finally {
+      rmSync(this.inFlight, { force: true });
     }
   }
 

@@ -11,7 +11,11 @@ const seconds = (name, fallback) => {
 module.exports = () => {
   // A waiting step hears from its guest through the conductor (SendTaskHeartbeat per guest
   // heartbeat): silence past Trove's agent_heartbeat_expiry fails the step with a fault.
-  const heartbeat = seconds('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90);
+  // Defaults to agent_heartbeat_expiry; a slow or loaded control plane may want more slack.
+  const heartbeat = seconds(
+    'TROVELESS_AGENT_SILENCE_TIMEOUT',
+    seconds('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90),
+  );
   // A new guest's first heartbeat: the server's boot plus the agent's start. 300 s covers an EC2
   // boot with cloud-init; the local compute host starts an agent in about a second
   // (`npm run bench -- provision` prints the measured start beside this timeout).

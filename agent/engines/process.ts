@@ -29,8 +29,16 @@ export function runAs(
       { cwd, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, env: engineEnv() },
       (err, stdout, stderr) => {
         if (!err) return resolve({ stdout, stderr });
-        const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
-        reject(new Error(`${command} failed (${err.message.split('\n')[0]}):\n${output}`));
+        // The tail of the output is often the tool's generic advice: its own error lines first.
+        const lines = `${stderr}\n${stdout}`.trim().split('\n');
+        const errors = lines.filter((l) => /\berror\b/i.test(l)).slice(0, 5);
+        const tail = lines.slice(-15).filter((l) => !errors.includes(l));
+        const how = err.killed
+          ? `killed after ${timeoutMs} ms`
+          : err.signal
+            ? `signal ${err.signal}`
+            : `exit code ${err.code}`;
+        reject(new Error(`${command} failed (${how}):\n${[...errors, ...tail].join('\n')}`));
       },
     );
   });

@@ -64,9 +64,12 @@ export async function setup(project: TestProject) {
       TROVELESS_AGENT_HEARTBEAT_EXPIRY: '8',
       TROVELESS_REPORT_INTERVAL: '2',
       TROVELESS_USAGE_TIMEOUT: '120',
-      // A guest that does not report within this of its launch fails its build (the agent starts
-      // in about a second; the margin is for a loaded CI machine).
-      TROVELESS_AGENT_BOOT_TIMEOUT: '30',
+      // A guest that does not report within this of its launch fails its build, and a step
+      // whose guest is silent this long fails. The agent starts in about a second and reports
+      // every 2 s; the margin is for a loaded 2-core machine, where a cold Lambda on the
+      // heartbeat's path (send step, conductor) takes tens of seconds.
+      TROVELESS_AGENT_BOOT_TIMEOUT: '60',
+      TROVELESS_AGENT_SILENCE_TIMEOUT: '30',
       TROVELESS_AGENT_CALL_LOW_TIMEOUT: '20',
       TROVELESS_AGENT_CALL_HIGH_TIMEOUT: '90',
       TROVELESS_BACKUP_TIMEOUT: '40',
