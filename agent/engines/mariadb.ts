@@ -77,6 +77,9 @@ export class MariaDbManager extends ProcessEngine {
       '--innodb-buffer-pool-size=16M',
       '--innodb-log-file-size=8M',
       '--performance-schema=OFF',
+      // The instance's own tmpdir: concurrent inits sharing /tmp lost each other's temporary
+      // tables ("Could not remove temporary table ... error: 2") when several creates ran at once.
+      `--tmpdir=${this.tmpDir}`,
     ]);
   }
 

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListStateMachinesCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
@@ -183,16 +184,19 @@ async function run(who: Login, plan: Plan): Promise<Outcome> {
   try {
     if (plan.operation !== 'create') {
       // The operation under test starts from a healthy instance.
-      await waitUntil(
+      const ready = await waitUntil(
         `instance ${id} healthy`,
         async () => {
           const v = await viewOf(who, id);
-          if (v !== 'gone' && v.status === 'ERROR')
-            throw new Error(`create failed: ${JSON.stringify(v.fault)}`);
-          return v !== 'gone' && v.status === 'ACTIVE' && v.operating_status === 'HEALTHY' ? v : undefined;
+          if (v === 'gone') return undefined;
+          return v.status === 'ERROR' || (v.status === 'ACTIVE' && v.operating_status === 'HEALTHY')
+            ? v
+            : undefined;
         },
         { timeoutMs: SETTLE_MS, intervalMs: 300 },
       );
+      if (ready.status === 'ERROR')
+        throw new Error(`create failed before the fault: ${ready.fault?.message}`);
       const path = `/v1.0/${who.projectId}`;
       const started =
         plan.operation === 'restart'
@@ -332,4 +336,30 @@ describe('fault injection per engine', () => {
       expect(settled).toHaveLength(ENGINES.length * RUNS);
     },
   );
+});
+
+describe('an instance whose create workflow is gone', () => {
+  it('stays BUILD, and its owner can delete it without an admin; nothing is left', async () => {
+    const demo = await login('demo', 'demo');
+    const created = await createInstance(demo, {
+      name: 'fault-orphan-build',
+      flavorRef: '7',
+      volume: { size: 1 },
+      // MariaDB's init takes seconds: the build is still running when its workflow is stopped.
+      datastore: { type: 'mysql' },
+    });
+    // The create is refused deletion while its workflow runs (Trove's 422 in BUILD)...
+    const early = await call('DELETE', `/v1.0/${demo.projectId}/instances/${created.id}`, demo.token);
+    expect(early.status).toBe(422);
+    // ...and once the workflow is gone (stopped here; a lost execution is the same to the API),
+    // nothing will ever finish the build.
+    const sfn = new SFNClient({ ...aws, endpoint: cloud().endpoints.stepfunctions });
+    const machines = await sfn.send(new ListStateMachinesCommand({}));
+    const machine = machines.stateMachines?.find((m) => m.name?.endsWith('-instance-create'));
+    const executionArn = `${machine?.stateMachineArn?.replace(':stateMachine:', ':execution:')}:${created.id}`;
+    await sfn.send(new StopExecutionCommand({ executionArn }));
+    const view = await viewOf(demo, created.id);
+    expect(view !== 'gone' && view.status).toBe('BUILD');
+    await deleteAndCheck(demo, created.id);
+  });
 });
