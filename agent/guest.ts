@@ -22,6 +22,8 @@ type Log = (line: string, fields?: Record<string, unknown>) => void;
 /** The guest agent's loop: take signed orders from its own queue, run them, report the outcome. */
 export class Guest {
   private running = true;
+  /** Set while the guest's own queue is missing: no order can reach it, so it is not healthy. */
+  private queueMissing = false;
   private readonly seen: SeenOperations;
   private readonly abort = new AbortController();
   private readonly prepared: string;
@@ -111,6 +113,8 @@ export class Guest {
           }),
           { abortSignal: this.abort.signal },
         );
+        if (this.queueMissing) this.log('guest queue is back');
+        this.queueMissing = false;
         for (const message of out.Messages ?? []) {
           await this.handle(message.Body ?? '');
           await this.sqs.send(
@@ -122,7 +126,13 @@ export class Guest {
         }
       } catch (err) {
         if (!this.running) return;
-        this.log('receive failed', { error: (err as Error).message });
+        if (isMissingQueue(err)) {
+          // Logged once, and reported: the next heartbeat says the agent cannot work.
+          if (!this.queueMissing) this.log('guest queue is missing', { queue: this.config.guest_queue_url });
+          this.queueMissing = true;
+        } else {
+          this.log('receive failed', { error: (err as Error).message });
+        }
         await sleep(1000, this.abort.signal);
       }
     }
@@ -274,6 +284,11 @@ export class Guest {
   }
 
   private async heartbeat(): Promise<void> {
+    // Trove's status for an agent that runs but cannot serve: never HEALTHY without a queue.
+    if (this.queueMissing) {
+      await this.reporter.heartbeat({ service_status: 'guestagent error' });
+      return;
+    }
     const [status, volume] = await Promise.all([
       this.engine.status(),
       this.engine.filesystemStats().catch(() => undefined),
@@ -290,6 +305,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     });
   });
+}
+
+function isMissingQueue(err: unknown): boolean {
+  const name = (err as Error | undefined)?.name;
+  return name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue';
 }
 
 function backupEngineOf(manager: string): BackupEngine {
