@@ -13,12 +13,15 @@ if (!name || !password || !projectName || !role) {
 }
 // Before lib/ is loaded: its clients and settings read the environment once.
 const env = process.env;
-env.TROVELESS_IDENTITY_TABLE ||= `troveless-${env.TROVELESS_LOCAL_STAGE || 'local'}-identity`;
-if (!env.AWS_ENDPOINT_URL_DYNAMODB && !env.AWS_ACCESS_KEY_ID) {
+// Neither an endpoint nor a table named: the local cloud's DynamoDB, whatever AWS credentials
+// the shell happens to hold.
+if (!env.AWS_ENDPOINT_URL_DYNAMODB && !env.TROVELESS_IDENTITY_TABLE) {
   env.AWS_ENDPOINT_URL_DYNAMODB = `http://127.0.0.1:${env.TROVELESS_DYNAMODB_PORT || 8000}`;
   env.AWS_ACCESS_KEY_ID = localCredentials.accessKeyId;
   env.AWS_SECRET_ACCESS_KEY = localCredentials.secretAccessKey;
+  delete env.AWS_SESSION_TOKEN;
 }
+env.TROVELESS_IDENTITY_TABLE ||= `troveless-${env.TROVELESS_LOCAL_STAGE || 'local'}-identity`;
 env.AWS_REGION ||= 'us-east-1';
 
 const { findProject, findUser, grantRole, newIdentityId, putProject, putUser, setPassword } = await import(

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
@@ -134,6 +136,32 @@ describe('a real deployment’s identity', () => {
         },
       }),
     });
+
+  it('keeps the local stage’s seeded users in the identity table, as hashes only', async () => {
+    const docs = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: cloud().endpoints.dynamodb,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      }),
+    );
+    const out = await docs.send(
+      new QueryCommand({
+        TableName: 'troveless-local-identity',
+        IndexName: 'by-name',
+        KeyConditionExpression: 'kind = :k',
+        ExpressionAttributeValues: { ':k': 'user' },
+      }),
+    );
+    const names = (out.Items ?? []).map((u) => u.name);
+    expect(names).toEqual(expect.arrayContaining(['admin', 'demo']));
+    const admin = (out.Items ?? []).find((u) => u.name === 'admin');
+    const item = await docs.send(
+      new GetCommand({ TableName: 'troveless-local-identity', Key: { pk: `user#${admin?.id}`, sk: 'user' } }),
+    );
+    expect(String(item.Item?.password_hash)).toMatch(/^scrypt\$/);
+    expect(Object.keys(item.Item ?? {})).not.toContain('password');
+  });
 
   it('locks a user out after repeated wrong passwords, answering 401 as for any wrong password', async () => {
     const name = `lockout-${randomBytes(3).toString('hex')}`;
