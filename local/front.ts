@@ -30,6 +30,9 @@ const REASONS: Record<number, string> = {
 };
 
 function fault(res: ServerResponse, status: number, message: string): void {
+  // Read (and drop) what the client is still sending: closing on an unread body would reset
+  // the connection, and the client could lose the answer.
+  res.req.resume();
   const body = JSON.stringify(faultBody(status, message));
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
@@ -110,6 +113,7 @@ export async function startFront(opts: { host: string; port: number; upstream: U
     // Hop-by-hop headers are this connection's, not the upstream one's.
     const headers = { ...req.headers };
     for (const hop of HOP_BY_HOP) delete headers[hop];
+    if (method === 'GET' || method === 'HEAD') delete headers['content-length'];
     // The answer is read as text below: a compressed one (hapi gzips bodies over 1 KB) would be
     // garbled, and its client would see the connection cut.
     delete headers['accept-encoding'];
@@ -146,7 +150,12 @@ export async function startFront(opts: { host: string; port: number; upstream: U
       if (!res.headersSent) fault(res, 503, 'The API is not available.');
       else res.destroy();
     });
-    req.pipe(upstream);
+    // A GET or HEAD carries no meaning in a body (API Gateway drops it too): hapi would not read
+    // it, and a large one left unread breaks the connection to it.
+    if (method === 'GET' || method === 'HEAD') {
+      req.resume();
+      upstream.end();
+    } else req.pipe(upstream);
   }
 
   // What Node's HTTP parser refuses (a method it does not know, a control character in a

@@ -28,6 +28,7 @@ export function publicHandler(route: PublicRoute) {
     .use(httpHeaderNormalizer())
     .use(troveErrors())
     .use(routedPath())
+    .use(boundedParameters())
     .use(jsonBody())
     .handler((event, context) => route(event, context));
 }
