@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs';
+import { SendTaskHeartbeatCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GuestRequest, openEnvelope, seal } from '../../lib/guest/protocol.ts';
+import { lambdaInvoker } from '../../local/lambda.ts';
+import { waitUntil } from '../../local/wait.ts';
+import { call, cloud, type Login, login } from './helpers.ts';
+import {
+  createInstance,
+  healthy,
+  type InstanceView,
+  showInstance,
+  waitForInstance,
+} from './instance-helpers.ts';
+import { processesMentioning } from './processes.ts';
+
+// A guest signs its replies with its own key, but that proves only who replies. Here guest A
+// has learned instance B's task token (as a guest reading another's orders would) and answers
+// B's waiting restart with it: the conductor drops the reply, and B's workflow waits on until B
+// itself answers.
+const sqs = () =>
+  new SQSClient({
+    endpoint: cloud().endpoints.sqs,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+const guestQueue = (id: string) => `${cloud().endpoints.sqs}/123456789012/troveless-local-guest-${id}`;
+
+/** The guest agent of an instance: its pid and the key from its config file (the guest's own). */
+function agentOf(instance: InstanceView): { pid: number; key: Buffer } {
+  // The local compute host keeps each server under a directory named after the server id.
+  const serverId = String(instance.server_id ?? '');
+  expect(serverId).not.toBe('');
+  for (const pid of processesMentioning(serverId)) {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    if (!args.some((a) => a.endsWith('main.mjs'))) continue;
+    const config = JSON.parse(readFileSync(args.at(-1) ?? '', 'utf8')) as { key: string };
+    return { pid, key: Buffer.from(config.key, 'base64') };
+  }
+  throw new Error(`no guest agent runs for ${instance.id}`);
+}
+
+function sqsEvent(bodies: string[]) {
+  return {
+    Records: bodies.map((body, n) => ({
+      messageId: `forged-${n}`,
+      receiptHandle: `forged-${n}`,
+      body,
+      attributes: {},
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:troveless-local-conductor',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+describe('the guest channel', () => {
+  let admin: Login;
+  let a: InstanceView;
+  let b: InstanceView;
+  let stoppedPid: number | undefined;
+
+  beforeAll(async () => {
+    admin = await login('admin', 'admin');
+    const [ca, cb] = await Promise.all(
+      ['e2e-channel-a', 'e2e-channel-b'].map((name) =>
+        createInstance(admin, { name, flavorRef: '7', volume: { size: 1 }, datastore: { type: 'redis' } }),
+      ),
+    );
+    [a, b] = (await Promise.all([ca, cb].map((c) => waitForInstance(admin, String(c?.id), healthy)))) as [
+      InstanceView,
+      InstanceView,
+    ];
+  });
+  afterAll(async () => {
+    if (stoppedPid) process.kill(stoppedPid, 'SIGCONT');
+    for (const i of [a, b].filter(Boolean)) {
+      await call('DELETE', `/v1.0/${admin.projectId}/instances/${i.id}`, admin.token);
+      await waitForInstance(admin, i.id, 'gone');
+    }
+  });
+
+  it('drops a reply carrying another instance’s task token; that workflow completes only from its own guest', async () => {
+    const guestA = agentOf(a);
+    const guestB = agentOf(b);
+    // B's agent is paused, so B's order stays in its queue for the test to read. A receive it
+    // had in flight would swallow the next message: a marker takes that place.
+    process.kill(guestB.pid, 'SIGSTOP');
+    stoppedPid = guestB.pid;
+    const queue = guestQueue(b.id);
+    await sqs().send(new SendMessageCommand({ QueueUrl: queue, MessageBody: 'marker' }));
+    const drained = await sqs().send(new ReceiveMessageCommand({ QueueUrl: queue, MaxNumberOfMessages: 10 }));
+    for (const m of drained.Messages ?? [])
+      await sqs().send(new DeleteMessageCommand({ QueueUrl: queue, ReceiptHandle: m.ReceiptHandle }));
+
+    const restarted = await call('POST', `/v1.0/${admin.projectId}/instances/${b.id}/action`, admin.token, {
+      restart: {},
+    });
+    expect(restarted.status).toBe(202);
+    const seen: Message[] = [];
+    const order = await waitUntil(
+      'the restart order in B’s queue',
+      async () => {
+        const out = await sqs().send(
+          new ReceiveMessageCommand({ QueueUrl: queue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        );
+        seen.push(...(out.Messages ?? []));
+        for (const m of out.Messages ?? []) {
+          const envelope = openEnvelope(m.Body ?? '');
+          const request = envelope ? (JSON.parse(envelope.body) as GuestRequest) : undefined;
+          if (request?.method === 'restart' && request.reply_token) return request;
+        }
+        return undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const token = order.reply_token ?? '';
+
+    // A signs, with its own genuine key, replies that carry B's token: under B's operation id,
+    // and under an id of its own; a success and a failure.
+    const reply = (operationId: string, ok: boolean) =>
+      seal(guestA.key, a.id, {
+        method: 'operation_result',
+        instance_id: a.id,
+        sent: Date.now() / 1000,
+        payload: {
+          operation_id: operationId,
+          operation: 'restart',
+          reply_token: token,
+          ok,
+          ...(ok ? { result: null } : { error: { type: 'Forged', message: 'A answers for B' } }),
+        },
+      });
+    const invoke = lambdaInvoker(cloud().endpoints.lambda);
+    const outcome = await invoke(
+      'troveless-local-conductor',
+      sqsEvent([reply(order.id, false), reply(order.id, true), reply('a-own-operation', false)]),
+    );
+    // Consumed (retrying cannot make them valid) and dropped.
+    expect(outcome).toEqual({ batchItemFailures: [] });
+    // The task still waits on that token: Step Functions accepts a heartbeat for it, which it
+    // refuses (TaskDoesNotExist / TaskTimedOut) once a reply has completed or failed the task.
+    const sfn = new SFNClient({
+      endpoint: cloud().endpoints.stepfunctions,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    await expect(sfn.send(new SendTaskHeartbeatCommand({ taskToken: token }))).resolves.toBeDefined();
+    const during = (await showInstance(admin, b.id)).json?.instance as InstanceView;
+    expect(during.status).toBe('REBOOT');
+    expect(during.fault).toBeUndefined();
+
+    // The token was live all along: B's own agent, resumed, answers and the restart completes.
+    for (const m of seen)
+      await sqs().send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queue,
+          ReceiptHandle: m.ReceiptHandle,
+          VisibilityTimeout: 0,
+        }),
+      );
+    process.kill(guestB.pid, 'SIGCONT');
+    stoppedPid = undefined;
+    const done = await waitForInstance(admin, b.id, (i) => i.status === 'ACTIVE');
+    expect(done?.fault).toBeUndefined();
+  });
+});
