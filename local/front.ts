@@ -30,17 +30,29 @@ const REASONS: Record<number, string> = {
 };
 
 function fault(res: ServerResponse, status: number, message: string): void {
-  // Read (and drop) what the client is still sending: closing on an unread body would reset
-  // the connection, and the client could lose the answer.
-  res.req.resume();
   const body = JSON.stringify(faultBody(status, message));
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  const send = () => {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  // Read (and drop) what the client is still sending before answering: closing on an unread
+  // body resets the connection, and the client can lose the answer. Not for an oversized one.
+  const req = res.req;
+  if (req.complete || status === 413) {
+    send();
+    return;
+  }
+  req.once('end', send);
+  req.resume();
 }
 
 /** An answer written straight to a socket the HTTP parser gave up on. */
 function rawFault(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify(faultBody(status, message));
+  // Drain what the client still sends (no reset that could lose the answer), for a while.
+  socket.on('error', () => {});
+  socket.resume();
+  setTimeout(() => socket.destroy(), 5_000).unref();
   socket.end(
     `HTTP/1.1 ${status} ${REASONS[status] ?? 'Bad Request'}\r\ncontent-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -93,7 +105,9 @@ export interface Front {
 }
 
 export async function startFront(opts: { host: string; port: number; upstream: URL }): Promise<Front> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  // A fresh connection per request: hapi closes idle keep-alive sockets, and a request sent on
+  // one it just closed would fail for no fault of the client's.
+  const agent = new Agent({ keepAlive: false });
   const server: Server = createServer({ requireHostHeader: false }, (req, res) => serve(req, res));
 
   function serve(req: IncomingMessage, res: ServerResponse) {
@@ -113,7 +127,8 @@ export async function startFront(opts: { host: string; port: number; upstream: U
     // Hop-by-hop headers are this connection's, not the upstream one's.
     const headers = { ...req.headers };
     for (const hop of HOP_BY_HOP) delete headers[hop];
-    if (method === 'GET' || method === 'HEAD') delete headers['content-length'];
+    const bodiless = method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+    if (bodiless) delete headers['content-length'];
     // The answer is read as text below: a compressed one (hapi gzips bodies over 1 KB) would be
     // garbled, and its client would see the connection cut.
     delete headers['accept-encoding'];
@@ -150,9 +165,9 @@ export async function startFront(opts: { host: string; port: number; upstream: U
       if (!res.headersSent) fault(res, 503, 'The API is not available.');
       else res.destroy();
     });
-    // A GET or HEAD carries no meaning in a body (API Gateway drops it too): hapi would not read
-    // it, and a large one left unread breaks the connection to it.
-    if (method === 'GET' || method === 'HEAD') {
+    // A GET, HEAD or OPTIONS carries no meaning in a body: hapi would not read it, and a large
+    // one left unread breaks the connection to it.
+    if (bodiless) {
       req.resume();
       upstream.end();
     } else req.pipe(upstream);

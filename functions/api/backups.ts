@@ -6,7 +6,7 @@ import { createBackup, deleteBackup } from '#lib/backups/service';
 import { deleteStrategy, listStrategies, putStrategy } from '#lib/backups/strategies';
 import { backupView } from '#lib/backups/views';
 import { byRouteKey } from '#lib/catalog/routing';
-import { BadRequest, Forbidden, NotImplemented } from '#lib/errors';
+import { BadRequest, Forbidden, NotFound, NotImplemented } from '#lib/errors';
 import { parsedBody } from '#lib/http/body';
 import { type ProjectRoute, projectHandler } from '#lib/http/handler';
 import { nextLinks, pageOf } from '#lib/http/pagination';
@@ -121,7 +121,7 @@ const policyPut: ProjectRoute = async (event, caller) => {
 
 const policyGet: ProjectRoute = async (event, caller) => {
   const instance = await loadInstance(caller.projectId, event.pathParameters?.instance_id ?? '');
-  if (!instance.backup_policy) throw new NotImplemented('No backup policy is set for this instance.');
+  if (!instance.backup_policy) throw new NotFound('No backup policy is set for this instance.');
   return json(200, { backup_policy: instance.backup_policy, state: instance.backup_policy_state ?? {} });
 };
 
