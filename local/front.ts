@@ -17,8 +17,8 @@ import { decodeSegment, unroutablePath } from '../lib/http/edge.ts';
 // any handler runs. Here every request is refused in Trove's shape unless it can be routed
 // truthfully, and what is forwarded is a canonical path that no parser can read differently.
 
-/** The methods routes exist for; API Gateway knows no others either. */
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** The methods routes exist for (no route declares OPTIONS: there is no CORS configuration). */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const HOP_BY_HOP = ['connection', 'keep-alive', 'expect', 'upgrade', 'transfer-encoding', 'te', 'trailer'];
 /** API Gateway's payload limit. */
 const MAX_BODY = 10 * 1024 * 1024;
@@ -42,7 +42,14 @@ function fault(res: ServerResponse, status: number, message: string): void {
     send();
     return;
   }
-  req.once('end', send);
+  // A body that never completes (a chunked one that stops) gets the answer after a moment.
+  let sent = false;
+  const once = () => {
+    if (!sent) send();
+    sent = true;
+  };
+  req.once('end', once);
+  setTimeout(once, 1000).unref();
   req.resume();
 }
 
@@ -127,7 +134,7 @@ export async function startFront(opts: { host: string; port: number; upstream: U
     // Hop-by-hop headers are this connection's, not the upstream one's.
     const headers = { ...req.headers };
     for (const hop of HOP_BY_HOP) delete headers[hop];
-    const bodiless = method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+    const bodiless = method === 'GET' || method === 'HEAD';
     if (bodiless) delete headers['content-length'];
     // The answer is read as text below: a compressed one (hapi gzips bodies over 1 KB) would be
     // garbled, and its client would see the connection cut.
@@ -165,8 +172,8 @@ export async function startFront(opts: { host: string; port: number; upstream: U
       if (!res.headersSent) fault(res, 503, 'The API is not available.');
       else res.destroy();
     });
-    // A GET, HEAD or OPTIONS carries no meaning in a body: hapi would not read it, and a large
-    // one left unread breaks the connection to it.
+    // A GET or HEAD carries no meaning in a body: hapi would not read it, and a large one left
+    // unread breaks the connection to it.
     if (bodiless) {
       req.resume();
       upstream.end();
