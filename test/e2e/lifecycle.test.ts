@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Redis from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
+import { reapLeftovers } from '../../local/processes.ts';
 import { waitUntil } from '../../local/wait.ts';
 import { processesMentioning } from './processes.ts';
 
@@ -34,7 +36,28 @@ describe('npm start', () => {
   let stateDir = '';
   let env: NodeJS.ProcessEnv = {};
   let ports: number[] = [];
-  afterAll(() => rm(stateDir, { recursive: true, force: true }));
+  const children: ChildProcess[] = [];
+  // A run that failed or timed out half-way must not leave its cloud running (a whole cloud
+  // held a core for an hour once): stop what is still up, then its guests, then drop the state.
+  afterAll(async () => {
+    for (const child of children) {
+      // tsx runs start.ts in a child of its own: signal the whole group, not only the wrapper.
+      if (child.pid && child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+    if (stateDir) {
+      await reapLeftovers(join(stateDir, 'pids.json'), [
+        'DynamoDBLocal.jar',
+        's3rver',
+        'serverless.js offline',
+      ]);
+      await stopComputeLeftovers({ stateDir, repoRoot: root });
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
 
   async function start(...flags: string[]): Promise<Running> {
     if (!stateDir) {
@@ -48,8 +71,10 @@ describe('npm start', () => {
     }
     const child = spawn(join(root, 'node_modules/.bin/tsx'), ['local/start.ts', ...flags], {
       cwd: root,
+      detached: true,
       env,
     });
+    children.push(child);
     let out = '';
     child.stdout?.on('data', (d) => {
       out += d;
