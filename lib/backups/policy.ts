@@ -6,15 +6,18 @@ import { compileSchedule, DAY_MS, HOUR_MS, type Schedule } from './schedule.ts';
 // Trove has no scheduler; a policy says when to back an instance up and how long to keep the
 // backups the schedule made.
 
-const schedule = z.string().max(255).superRefine((expression, ctx) => {
-  let problem: string | undefined;
-  try {
-    problem = frequencyProblem(compileSchedule(expression));
-  } catch (err) {
-    problem = (err as Error).message;
-  }
-  if (problem) ctx.addIssue({ code: 'custom', message: problem.replace('$expr', expression) });
-});
+const schedule = z
+  .string()
+  .max(255)
+  .superRefine((expression, ctx) => {
+    let problem: string | undefined;
+    try {
+      problem = frequencyProblem(compileSchedule(expression));
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.replace('$expr', expression) });
+  });
 
 // Each backup loads the instance and takes quota, so more than one an hour is refused; a cron
 // with a single minute value cannot fire twice within an hour.
