@@ -22,6 +22,7 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const HOP_BY_HOP = ['connection', 'keep-alive', 'expect', 'upgrade', 'transfer-encoding', 'te', 'trailer'];
 /** API Gateway's payload limit. */
 const MAX_BODY = 10 * 1024 * 1024;
+const TROVE_MAX_BODY = 114_688;
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
@@ -36,9 +37,10 @@ function fault(res: ServerResponse, status: number, message: string): void {
     res.end(body);
   };
   // Read (and drop) what the client is still sending before answering: closing on an unread
-  // body resets the connection, and the client can lose the answer. Not for an oversized one.
+  // body resets the connection, and the client can lose the answer. Not for one declared over
+  // our own limit; a smaller body hapi refused (its 1 MB payload limit: 413) is drained too.
   const req = res.req;
-  if (req.complete || status === 413) {
+  if (req.complete || Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
     send();
     return;
   }
@@ -49,21 +51,30 @@ function fault(res: ServerResponse, status: number, message: string): void {
     sent = true;
   };
   req.once('end', once);
-  setTimeout(once, 1000).unref();
+  setTimeout(once, 5000).unref();
   req.resume();
 }
 
 /** An answer written straight to a socket the HTTP parser gave up on. */
 function rawFault(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify(faultBody(status, message));
-  // Drain what the client still sends (no reset that could lose the answer), for a while.
+  // Answer, then keep reading what the client still sends and close only once it has gone
+  // quiet: closing while its body is still arriving resets the connection, and a reset can
+  // drop the answer before the client reads it.
   socket.on('error', () => {});
-  socket.resume();
-  setTimeout(() => socket.destroy(), 5_000).unref();
-  socket.end(
+  socket.write(
     `HTTP/1.1 ${status} ${REASONS[status] ?? 'Bad Request'}\r\ncontent-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+  let idle: NodeJS.Timeout | undefined;
+  const quiet = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => socket.end(), 200);
+  };
+  socket.on('data', quiet);
+  socket.resume();
+  quiet();
+  setTimeout(() => socket.destroy(), 5_000).unref();
 }
 
 /** Bytes outside visible ASCII, as the request line carried them (Node reads it as latin1). */
@@ -128,8 +139,11 @@ export async function startFront(opts: { host: string; port: number; upstream: U
         return fault(res, 400, `The ${name} header is malformed.`);
       }
     }
-    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
-      return fault(res, 413, 'The request body is larger than 10 MB.');
+    // Trove's API refuses bodies over oslo.middleware's sizelimit (114,688 bytes) with 413; so
+    // does this front door, before hapi, which would cut the connection on a body over its own
+    // limit and lose the answer.
+    if (Number(req.headers['content-length'] ?? 0) > TROVE_MAX_BODY) {
+      return fault(res, 413, 'Request is too large.');
     }
     // Hop-by-hop headers are this connection's, not the upstream one's.
     const headers = { ...req.headers };

@@ -367,7 +367,9 @@ describe('the API under hostile input', () => {
           try {
             res = await rawRequest(api(), req);
           } catch (err) {
-            problem(`no answer: ${(err as Error).message.slice(0, 300)}`);
+            problem(
+              `no answer: ${(err as Error).message.slice(0, 300)} headers ${JSON.stringify(req.headers).slice(0, 400)} body ${req.body?.length ?? 0} bytes`,
+            );
             return;
           }
           byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
