@@ -56,7 +56,12 @@ function fault(res: ServerResponse, status: number, message: string): void {
 }
 
 /** An answer written straight to a socket the HTTP parser gave up on. */
+const answered = new WeakSet<Duplex>();
+
 function rawFault(socket: Duplex, status: number, message: string): void {
+  // The parser can report the same socket again as more of a refused request arrives: one answer.
+  if (answered.has(socket)) return;
+  answered.add(socket);
   const body = JSON.stringify(faultBody(status, message));
   // Answer, then keep reading what the client still sends and close only once it has gone
   // quiet: closing while its body is still arriving resets the connection, and a reset can
@@ -69,7 +74,7 @@ function rawFault(socket: Duplex, status: number, message: string): void {
   let idle: NodeJS.Timeout | undefined;
   const quiet = () => {
     clearTimeout(idle);
-    idle = setTimeout(() => socket.end(), 200);
+    idle = setTimeout(() => socket.end(), 50);
   };
   socket.on('data', quiet);
   socket.resume();
