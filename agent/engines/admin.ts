@@ -1,6 +1,18 @@
+import {
+  type AccountRules,
+  hostOrAny,
+  type NameRule,
+  nameProblem,
+  type Problem,
+  passwordProblem,
+} from '../../lib/databases/rules/index.ts';
+
+export { isReserved } from '../../lib/databases/rules/index.ts';
+
 // What the SQL engines share for Trove's database, user, access and root operations: errors named
-// after Trove's exceptions (the control plane maps the name to the HTTP status), checks of names
-// and passwords before anything reaches the engine, and the order Trove lists things in.
+// after Trove's exceptions (the control plane maps the name to the HTTP status), checks of names,
+// hosts and passwords before anything reaches the engine (the very rules the API applies,
+// lib/databases/rules), and the order Trove lists things in.
 
 export type TroveErrorName =
   | 'DatabaseAlreadyExists'
@@ -21,41 +33,27 @@ export function notImplemented(engine: string, what: string): Error {
   return troveError('NotImplemented', `Operation not supported for datastore ${engine} (${what}).`);
 }
 
-export interface NameRules {
-  what: 'database' | 'user';
-  /** Longest name the engine keeps as given (PostgreSQL would silently truncate a longer one). */
-  maxLength: number;
-  unit: 'characters' | 'bytes';
-  /** Names the engine itself uses: refused here and left out of the lists. */
-  reserved: ReadonlySet<string>;
-  reservedPrefix?: string;
+/** A name the engine can hold as given and that is not one of its own; BadRequest otherwise. */
+export function checkName(value: unknown, rule: NameRule): string {
+  const what = rule.what === 'database' ? 'Database' : 'User';
+  if (typeof value !== 'string') throw troveError('BadRequest', `${what} name is missing.`);
+  return refuseIf(nameProblem(value, rule), value);
 }
 
-/** The name if the engine can hold it as given and it is not one of its own; BadRequest otherwise. */
-export function checkName(value: unknown, rules: NameRules): string {
-  const what = rules.what === 'database' ? 'Database' : 'User';
-  if (typeof value !== 'string' || value === '') throw troveError('BadRequest', `${what} name is missing.`);
-  const length = rules.unit === 'bytes' ? Buffer.byteLength(value) : [...value].length;
-  if (length > rules.maxLength) {
-    throw troveError('BadRequest', `${what} name is longer than ${rules.maxLength} ${rules.unit}.`);
-  }
-  // Control characters cannot be written into the engines' own config files (pg_hba.conf).
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is what is refused
-  if (/[\u0000-\u001f\u007f]/.test(value)) {
-    throw troveError('BadRequest', `${what} name contains a control character.`);
-  }
-  if (/\s$/.test(value)) throw troveError('BadRequest', `${what} name ends with whitespace.`);
-  if (isReserved(value, rules)) throw troveError('BadRequest', `${what} name ${value} is reserved.`);
-  return value;
-}
-
-export function isReserved(name: string, rules: NameRules): boolean {
-  return rules.reserved.has(name) || (!!rules.reservedPrefix && name.startsWith(rules.reservedPrefix));
+/** The host as the engine keeps it ('%' when none is given); BadRequest for one it cannot match. */
+export function checkHost(value: unknown, rules: AccountRules): string {
+  const host = hostOrAny(value as string | undefined);
+  if (typeof host !== 'string') throw troveError('BadRequest', 'Host must be a string.');
+  return rules.hostForm(refuseIf(rules.hostProblem(host), host));
 }
 
 export function checkPassword(value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw troveError('BadRequest', 'Password is missing.');
-  if (value.includes('\0')) throw troveError('BadRequest', 'Password contains a NUL character.');
+  if (typeof value !== 'string') throw troveError('BadRequest', 'Password is missing.');
+  return refuseIf(passwordProblem(value), value);
+}
+
+function refuseIf(problem: Problem, value: string): string {
+  if (problem) throw troveError('BadRequest', problem);
   return value;
 }
 

@@ -1,13 +1,14 @@
 import { hostname } from 'node:os';
+import { mariadb } from '../../lib/databases/rules/index.ts';
 import {
   checkDistinct,
+  checkHost,
   checkList,
   checkName,
   checkPassword,
   compareNames,
   compareUsers,
   isReserved,
-  type NameRules,
   optionalText,
   troveError,
   userLabel,
@@ -27,19 +28,8 @@ import {
 // account name@host (host is a MariaDB host pattern, '%' by default); access to a database is
 // ALL PRIVILEGES ON db.*; root is root@'%', while the agent keeps root@localhost over the socket.
 
-const DATABASE: NameRules = {
-  what: 'database',
-  maxLength: 64,
-  unit: 'characters',
-  reserved: new Set(['mysql', 'information_schema', 'performance_schema', 'sys', 'lost+found']),
-  reservedPrefix: '#mysql50#',
-};
-const USER: NameRules = {
-  what: 'user',
-  maxLength: 32,
-  unit: 'characters',
-  reserved: new Set(['root', 'os_admin', 'mariadb.sys', 'mysql', 'PUBLIC']),
-};
+const DATABASE = mariadb.database;
+const USER = mariadb.user;
 
 interface Account {
   name: string;
@@ -291,26 +281,7 @@ export async function provisionAccounts(
 }
 
 function checkAccount(name: unknown, host: unknown): Account {
-  return { name: checkName(name, USER), host: checkHost(host) };
-}
-
-/**
- * A MariaDB host pattern, in lower case as MariaDB keeps it. A CIDR network (10.0.0.0/8) becomes
- * the ip/netmask form MariaDB matches (10.0.0.0/255.0.0.0).
- */
-function checkHost(value: unknown): string {
-  if (value === undefined || value === null || value === '') return '%';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is what is refused
-  if (typeof value !== 'string' || value.length > 255 || /[\s\u0000-\u001f\u007f]/.test(value)) {
-    throw troveError('BadRequest', 'Host must be a host name, an IP address or a pattern such as %.');
-  }
-  const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(value);
-  if (cidr && Number(cidr[2]) <= 32) {
-    const bits = Number(cidr[2]);
-    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    return `${cidr[1]}/${[24, 16, 8, 0].map((shift) => (mask >>> shift) & 255).join('.')}`;
-  }
-  return value.toLowerCase();
+  return { name: checkName(name, USER), host: checkHost(host, mariadb) };
 }
 
 async function exists(s: MariaDbSession, a: Account): Promise<boolean> {

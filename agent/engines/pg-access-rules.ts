@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { troveError } from './admin.ts';
 import { account, writeConfig } from './fs.ts';
 import { waitFor } from './process.ts';
 
@@ -19,34 +18,6 @@ export interface AccessRules {
   rootLogin: boolean;
   /** Users restricted to one address or network; users not listed may log in from any host. */
   hosts: Map<string, string>;
-}
-
-/**
- * Trove's host for a PostgreSQL user: '%' (any host), an IP address or a CIDR network; MariaDB's
- * ip/netmask form is taken as the CIDR network it means.
- */
-export function checkPgHost(value: unknown): string {
-  if (value === undefined || value === null || value === '' || value === '%') return '%';
-  const [address = '', bits, ...rest] = typeof value === 'string' ? value.split('/') : [];
-  const family = isIP(address);
-  const prefix = bits !== undefined && family === 4 && isIP(bits) === 4 ? netmaskBits(bits) : bits;
-  const max = family === 4 ? 32 : 128;
-  const validBits =
-    bits === undefined || (prefix !== undefined && /^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
-  if (!family || !validBits || rest.length) {
-    throw troveError(
-      'BadRequest',
-      'Host must be % (any host), an IP address or a CIDR network (PostgreSQL matches no host names).',
-    );
-  }
-  return (prefix === undefined ? address : `${address}/${prefix}`).toLowerCase();
-}
-
-/** 255.255.0.0 → "16"; undefined for a mask that is not contiguous. */
-function netmaskBits(mask: string): string | undefined {
-  const value = mask.split('.').reduce((acc, part) => ((acc << 8) | Number(part)) >>> 0, 0);
-  const bits = value.toString(2).replace(/0+$/, '');
-  return value === 0 ? '0' : bits.includes('0') ? undefined : String(bits.length);
 }
 
 export function renderHba(rules: AccessRules, loopbackOnly: boolean): string {

@@ -1,20 +1,21 @@
 import type pg from 'pg';
+import { postgresql } from '../../lib/databases/rules/index.ts';
 import {
   checkDistinct,
+  checkHost,
   checkList,
   checkName,
   checkPassword,
   compareNames,
   compareUsers,
   isReserved,
-  type NameRules,
   optionalText,
   redact,
   troveError,
   userLabel,
 } from './admin.ts';
 import type { DatabaseInfo, DatabaseSpec, UserAttributes, UserInfo, UserSpec } from './manager.ts';
-import { checkPgHost, type PgAccessRules } from './pg-access-rules.ts';
+import type { PgAccessRules } from './pg-access-rules.ts';
 import { waitFor } from './process.ts';
 
 // Trove's databases, users, access and root on PostgreSQL. A user is a login role; its host lives
@@ -22,19 +23,9 @@ import { waitFor } from './process.ts';
 // plus USAGE and CREATE on its public schema; PUBLIC loses its default CONNECT on every database
 // the agent creates, so access means something. Root is the postgres superuser with a password.
 
-const DATABASE: NameRules = {
-  what: 'database',
-  maxLength: 63,
-  unit: 'bytes',
-  reserved: new Set(['postgres', 'template0', 'template1', 'os_admin']),
-};
-const USER: NameRules = {
-  what: 'user',
-  maxLength: 63,
-  unit: 'bytes',
-  reserved: new Set(['postgres', 'os_admin', 'root']),
-  reservedPrefix: 'pg_',
-};
+const DATABASE = postgresql.database;
+const USER = postgresql.user;
+const checkPgHost = (host: unknown) => checkHost(host, postgresql);
 
 /** The superuser session on database postgres, the way to others, and the access rules. */
 export interface PgAdmin {

@@ -1,4 +1,3 @@
-import { byRouteKey } from '#lib/catalog/routing';
 import { getConfiguration, instancesUsing, listConfigurations } from '#lib/configurations/repository';
 import {
   CreateConfigurationRequest,
@@ -9,19 +8,17 @@ import { createConfiguration, deleteConfiguration, updateConfiguration } from '#
 import { configurationDetail, configurationSummary } from '#lib/configurations/views';
 import { parsedBody } from '#lib/http/body';
 import { type ProjectRoute, projectHandler } from '#lib/http/handler';
-import { nextLinks, pageOf } from '#lib/http/pagination';
+import { pageOf, pageResponse } from '#lib/http/pagination';
 import type { HttpEvent } from '#lib/http/response';
-import { accepted, baseUrl, json } from '#lib/http/response';
-import { validate } from '#lib/http/validation';
+import { accepted, json } from '#lib/http/response';
+import { byRouteKey } from '#lib/http/routing';
+import { validate } from '#lib/validation';
 
 const id = (event: HttpEvent) => event.pathParameters?.configuration_id ?? '';
 
 const list: ProjectRoute = async (event, caller) => {
   const result = await listConfigurations(caller.projectId, pageOf(event));
-  const body: Record<string, unknown> = { configurations: result.items.map(configurationSummary) };
-  if (result.nextMarker)
-    body.links = nextLinks(baseUrl(event), event, event.queryStringParameters?.limit, result.nextMarker);
-  return json(200, body);
+  return pageResponse(event, 'configurations', { ...result, items: result.items.map(configurationSummary) });
 };
 
 /** `POST /configurations`: 200 with the detailed view, as Trove. */

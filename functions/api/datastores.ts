@@ -6,11 +6,11 @@ import {
   showDatastoreVersion,
   showVersionById,
 } from '#lib/catalog/queries';
-import { byRouteKey } from '#lib/catalog/routing';
 import { datastoreView, flavorView, versionView } from '#lib/catalog/views';
 import type { Caller } from '#lib/http/auth';
 import { projectHandler } from '#lib/http/handler';
 import { baseUrl, type HttpEvent, json } from '#lib/http/response';
+import { byRouteKey } from '#lib/http/routing';
 
 // Trove's datastore routes (TROVE_API.md §5), read-only, in one function.
 const P = 'GET /v1.0/{project_id}/datastores';

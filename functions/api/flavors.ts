@@ -1,13 +1,13 @@
 import { createFlavor, deleteFlavor } from '#lib/catalog/mgmt-flavors';
 import { listFlavors, showFlavor } from '#lib/catalog/queries';
-import { adminOnly, byRouteKey } from '#lib/catalog/routing';
 import { CreateFlavorRequest } from '#lib/catalog/schemas';
 import { flavorView } from '#lib/catalog/views';
 import type { Caller } from '#lib/http/auth';
 import { parsedBody } from '#lib/http/body';
 import { projectHandler } from '#lib/http/handler';
 import { accepted, baseUrl, type HttpEvent, json } from '#lib/http/response';
-import { validate } from '#lib/http/validation';
+import { adminOnly, byRouteKey } from '#lib/http/routing';
+import { validate } from '#lib/validation';
 
 // Flavors (TROVE_API.md §5): reads for everyone, and a Troveless extension under /mgmt for
 // admins to add and remove them, since no Nova holds them. Reads and writes are separate

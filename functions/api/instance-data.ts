@@ -1,5 +1,5 @@
-import { byRouteKey } from '#lib/catalog/routing';
 import { projectHandler } from '#lib/http/handler';
+import { byRouteKey } from '#lib/http/routing';
 import * as databases from './databases.ts';
 import * as root from './root.ts';
 import * as users from './users.ts';

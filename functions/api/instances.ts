@@ -6,10 +6,9 @@ import { BadRequest, NotImplemented } from '#lib/errors';
 import type { Caller } from '#lib/http/auth';
 import { parsedBody } from '#lib/http/body';
 import { projectHandler } from '#lib/http/handler';
-import { nextLinks, pageOf } from '#lib/http/pagination';
+import { pageOf, pageResponse } from '#lib/http/pagination';
 import type { HttpEvent } from '#lib/http/response';
 import { accepted, baseUrl, json } from '#lib/http/response';
-import { validate } from '#lib/http/validation';
 import { createInstance } from '#lib/instances/create';
 import {
   deleteInstance,
@@ -21,17 +20,17 @@ import {
 import { listInstances } from '#lib/instances/repository';
 import { ActionRequest, CreateInstanceRequest, UpdateInstanceRequest } from '#lib/instances/schemas';
 import { instanceDetail, instanceSummary } from '#lib/instances/views';
+import { validate } from '#lib/validation';
 
 const instanceId = (event: HttpEvent) => event.pathParameters?.instance_id ?? '';
 const ctx = (event: HttpEvent, caller: Caller) => ({ base: baseUrl(event), isAdmin: caller.isAdmin });
 
 async function listPage(event: HttpEvent, caller: Caller, view: typeof instanceSummary) {
   const result = await listInstances(caller.projectId, pageOf(event));
-  const body: Record<string, unknown> = { instances: result.items.map((i) => view(i, ctx(event, caller))) };
-  if (result.nextMarker) {
-    body.links = nextLinks(baseUrl(event), event, event.queryStringParameters?.limit, result.nextMarker);
-  }
-  return json(200, body);
+  return pageResponse(event, 'instances', {
+    ...result,
+    items: result.items.map((i) => view(i, ctx(event, caller))),
+  });
 }
 
 /** `GET /instances`: Trove's InstanceView per item, paginated by id. */

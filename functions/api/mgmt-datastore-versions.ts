@@ -1,12 +1,12 @@
 import { createDatastoreVersion, updateDatastoreVersion } from '#lib/catalog/mgmt';
 import { listDatastores, showVersionWithDefault } from '#lib/catalog/queries';
-import { adminOnly, byRouteKey } from '#lib/catalog/routing';
 import { CreateDatastoreVersionRequest, UpdateDatastoreVersionRequest } from '#lib/catalog/schemas';
 import { mgmtVersionView } from '#lib/catalog/views';
 import { parsedBody } from '#lib/http/body';
 import { projectHandler } from '#lib/http/handler';
 import { accepted, type HttpEvent, json } from '#lib/http/response';
-import { validate } from '#lib/http/validation';
+import { adminOnly, byRouteKey } from '#lib/http/routing';
+import { validate } from '#lib/validation';
 
 // Trove's admin API for datastore versions (`openstack datastore version create/set`,
 // TROVE_API.md §5). Every route is admin only: others get Trove's 401.

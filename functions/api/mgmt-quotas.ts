@@ -3,8 +3,8 @@ import { BadRequest, NotFound, Unauthorized } from '#lib/errors';
 import { parsedBody } from '#lib/http/body';
 import { projectHandler } from '#lib/http/handler';
 import { json } from '#lib/http/response';
-import { validate } from '#lib/http/validation';
 import { quotaUsage, RESOURCES, type Resource, setQuotaLimits } from '#lib/quotas';
+import { validate } from '#lib/validation';
 
 const target = (event: { pathParameters?: Record<string, string | undefined> }) =>
   event.pathParameters?.target_project_id ?? '';

@@ -1,10 +1,10 @@
 import { getDatastoreVersion, resolveDatastoreVersion } from '#lib/catalog/index';
-import { byRouteKey } from '#lib/catalog/routing';
 import { parameterRules } from '#lib/configurations/parameters/index';
 import { NotFound } from '#lib/errors';
 import { type ProjectRoute, projectHandler } from '#lib/http/handler';
 import type { HttpEvent } from '#lib/http/response';
 import { json } from '#lib/http/response';
+import { byRouteKey } from '#lib/http/routing';
 
 // `GET /datastores/[{ds}/]versions/{vid}/parameters[/{name}]`: the rules a group's values are
 // checked against. `min`/`max` are left out when unset or 0, as Trove does.

@@ -4,8 +4,8 @@ import { disableRoot, enableRoot, rootEnabled, rootUserName } from '#lib/databas
 import { parsedBody } from '#lib/http/body';
 import type { ProjectRoute } from '#lib/http/handler';
 import { json } from '#lib/http/response';
-import { validate } from '#lib/http/validation';
 import { loadInstance } from '#lib/instances/operations';
+import { validate } from '#lib/validation';
 
 /** `GET /root`: from the root history alone, as Trove's default root controller (no guest call). */
 export const show: ProjectRoute = async (event, caller) => {

@@ -1,58 +1,40 @@
-import { z } from 'zod';
-import { validate } from '../http/validation.ts';
-import { compileSchedule, DAY_MS, HOUR_MS, type Schedule } from './schedule.ts';
+import { NotFound } from '../errors.ts';
+import { loadInstance } from '../instances/operations.ts';
+import { updateInstance } from '../instances/repository.ts';
+import { validate } from '../validation.ts';
+import { type BackupPolicy, PutBackupPolicyRequest } from './schemas.ts';
 
-// Body of the Troveless extension route `PUT /v1.0/{project_id}/instances/{id}/backup_policy`.
+// Troveless's per-instance backup policy (`PUT /v1.0/{project_id}/instances/{id}/backup_policy`).
 // Trove has no scheduler; a policy says when to back an instance up and how long to keep the
 // backups the schedule made.
 
-const schedule = z
-  .string()
-  .max(255)
-  .superRefine((expression, ctx) => {
-    let problem: string | undefined;
-    try {
-      problem = frequencyProblem(compileSchedule(expression));
-    } catch (err) {
-      problem = (err as Error).message;
-    }
-    if (problem) ctx.addIssue({ code: 'custom', message: problem.replace('$expr', expression) });
-  });
-
-// Each backup loads the instance and takes quota, so more than one an hour is refused; a cron
-// with a single minute value cannot fire twice within an hour.
-function frequencyProblem(s: Schedule): string | undefined {
-  if (s.kind === 'cron') {
-    return s.minutes.size === 1
-      ? undefined
-      : '$expr is too frequent: give one minute so backups are 1 hour apart';
-  }
-  if (s.intervalMs < HOUR_MS) return '$expr is too frequent: backups must be at least 1 hour apart';
-  // Beyond this the next run is not worth waiting for (and soon not a valid date).
-  if (s.intervalMs > 366 * DAY_MS) return '$expr is too rare: backups must be at most 366 days apart';
-  return undefined;
-}
-
-const count = z.int().min(1).max(1000);
-const days = z.int().min(1).max(3650);
-export const BackupRetention = z
-  .strictObject({ count: count.optional(), days: days.optional() })
-  .refine((r) => r.count !== undefined || r.days !== undefined, 'needs count, days or both');
-export type BackupRetention = z.infer<typeof BackupRetention>;
-
-export const BackupPolicy = z.strictObject({
-  schedule,
-  /** One full backup, then `full_every - 1` incrementals; 1 or absent means always full. */
-  full_every: z.int().min(1).max(1000).optional(),
-  /** With both count and days, a backup is kept when either keeps it. */
-  retention: BackupRetention,
-  enabled: z.boolean().default(true),
-});
-export type BackupPolicy = z.infer<typeof BackupPolicy>;
-
-export const PutBackupPolicyRequest = z.strictObject({ backup_policy: BackupPolicy });
+export type { BackupPolicy, BackupRetention } from './schemas.ts';
 
 /** Validates a request body; throws BadRequest ("Validation error: backup_policy['schedule'] ..."). */
 export function parsePolicy(body: unknown): BackupPolicy {
   return validate(PutBackupPolicyRequest, body).backup_policy;
+}
+
+/** Sets (or replaces) the policy; the schedule starts afresh. */
+export async function setPolicy(projectId: string, instanceId: string, body: unknown): Promise<BackupPolicy> {
+  const instance = await loadInstance(projectId, instanceId);
+  const policy = parsePolicy(body);
+  await updateInstance(projectId, instance.id, {
+    set: { backup_policy: policy, backup_policy_created: new Date().toISOString() },
+    remove: ['backup_policy_state'],
+  });
+  return policy;
+}
+
+export async function getPolicy(projectId: string, instanceId: string) {
+  const instance = await loadInstance(projectId, instanceId);
+  if (!instance.backup_policy) throw new NotFound('No backup policy is set for this instance.');
+  return { backup_policy: instance.backup_policy, state: instance.backup_policy_state ?? {} };
+}
+
+export async function removePolicy(projectId: string, instanceId: string): Promise<void> {
+  const instance = await loadInstance(projectId, instanceId);
+  await updateInstance(projectId, instance.id, {
+    remove: ['backup_policy', 'backup_policy_state', 'backup_policy_created'],
+  });
 }

@@ -1,5 +1,5 @@
-import type { BackupRetention } from './policy.ts';
 import { DAY_MS, parseUtc } from './schedule.ts';
+import type { BackupRetention } from './schemas.ts';
 
 export interface BackupSummary {
   id: string;

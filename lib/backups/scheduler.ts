@@ -1,6 +1,6 @@
-import type { BackupPolicy } from './policy.ts';
 import { type BackupSummary, backupsToPrune } from './retention.ts';
 import { dueAt, parseUtc } from './schedule.ts';
+import type { BackupPolicy } from './schemas.ts';
 
 // The body of the scheduled Lambda: start the backups that are due, then prune what retention
 // no longer keeps. Storage, Trove calls and logging are injected so a fake clock can drive it.

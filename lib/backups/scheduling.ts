@@ -5,9 +5,9 @@ import { UnprocessableEntity } from '../errors.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { updateInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
-import type { BackupPolicy } from './policy.ts';
 import { projectBackups } from './repository.ts';
 import { type PolicyRecord, runScheduler, type SchedulerDeps } from './scheduler.ts';
+import type { BackupPolicy } from './schemas.ts';
 import { createBackup, deleteBackup } from './service.ts';
 
 // The backup scheduler against the real tables: policies live on their instance items, backups

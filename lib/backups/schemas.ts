@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { idRef, safeText } from '../http/validation.ts';
+import { idRef, safeText } from '../validation.ts';
+import { compileSchedule, DAY_MS, HOUR_MS, type Schedule } from './schedule.ts';
 
 // Trove's backup create body: `incremental` is an integer 0/1, not a boolean.
 export const CreateBackupRequest = z.object({
@@ -20,3 +21,52 @@ export const BackupStrategyRequest = z.object({
     instance_id: idRef().optional(),
   }),
 });
+export type CreateBackupRequest = z.infer<typeof CreateBackupRequest>;
+export type BackupStrategyRequest = z.infer<typeof BackupStrategyRequest>;
+
+// Body of the Troveless extension route `PUT /v1.0/{project_id}/instances/{id}/backup_policy`.
+const schedule = z
+  .string()
+  .max(255)
+  .superRefine((expression, ctx) => {
+    let problem: string | undefined;
+    try {
+      problem = frequencyProblem(compileSchedule(expression));
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.replace('$expr', expression) });
+  });
+
+// Each backup loads the instance and takes quota, so more than one an hour is refused; a cron
+// with a single minute value cannot fire twice within an hour.
+function frequencyProblem(s: Schedule): string | undefined {
+  if (s.kind === 'cron') {
+    return s.minutes.size === 1
+      ? undefined
+      : '$expr is too frequent: give one minute so backups are 1 hour apart';
+  }
+  if (s.intervalMs < HOUR_MS) return '$expr is too frequent: backups must be at least 1 hour apart';
+  // Beyond this the next run is not worth waiting for (and soon not a valid date).
+  if (s.intervalMs > 366 * DAY_MS) return '$expr is too rare: backups must be at most 366 days apart';
+  return undefined;
+}
+
+const count = z.int().min(1).max(1000);
+const days = z.int().min(1).max(3650);
+export const BackupRetention = z
+  .strictObject({ count: count.optional(), days: days.optional() })
+  .refine((r) => r.count !== undefined || r.days !== undefined, 'needs count, days or both');
+export type BackupRetention = z.infer<typeof BackupRetention>;
+
+export const BackupPolicy = z.strictObject({
+  schedule,
+  /** One full backup, then `full_every - 1` incrementals; 1 or absent means always full. */
+  full_every: z.int().min(1).max(1000).optional(),
+  /** With both count and days, a backup is kept when either keeps it. */
+  retention: BackupRetention,
+  enabled: z.boolean().default(true),
+});
+export type BackupPolicy = z.infer<typeof BackupPolicy>;
+
+export const PutBackupPolicyRequest = z.strictObject({ backup_policy: BackupPolicy });

@@ -18,6 +18,7 @@ import { s3Client } from '../s3.ts';
 import { startWorkflow, workflowRunning } from '../workflows.ts';
 import type { BackupItem } from './model.ts';
 import { deleteBackupItem, getBackup, projectBackups, putBackup, updateBackup } from './repository.ts';
+import type { CreateBackupRequest } from './schemas.ts';
 
 // Trove's backups (TROVE_API.md §7). A backup is recorded NEW with its own data key (wrapped;
 // never stored in the bucket) and run by the backup workflow: the guest streams it to S3 and
@@ -26,16 +27,12 @@ import { deleteBackupItem, getBackup, projectBackups, putBackup, updateBackup } 
 const RUNNING: BackupItem['status'][] = ['NEW', 'BUILDING'];
 const incrementalEngines = new Set(['mysql', 'mariadb']);
 
-export interface CreateBackupRequest {
-  name: string;
-  instance: string;
-  description?: string;
-  parent_id?: string;
-  incremental?: number;
-  scheduled?: boolean;
-}
-
-export async function createBackup(projectId: string, req: CreateBackupRequest): Promise<BackupItem> {
+/** A backup the API or the scheduler (marking it `scheduled`) asks for. */
+export async function createBackup(
+  projectId: string,
+  req: CreateBackupRequest['backup'] & { scheduled?: boolean },
+): Promise<BackupItem> {
+  if (req.storage_driver === 'cinder') throw new NotImplemented('Only object-storage backups are supported.');
   const instanceId = req.instance.split('/').filter(Boolean).pop() ?? req.instance;
   const instance = await loadInstance(projectId, instanceId);
   const refusal = refusalToAct(instance) ?? (instance.running_backup_id ? 'a backup is running' : undefined);
@@ -108,7 +105,7 @@ export async function createBackup(projectId: string, req: CreateBackupRequest):
 }
 
 /** `parent_id` names the parent; `incremental: 1` means the instance's last COMPLETED backup. */
-async function parentFor(projectId: string, instance: InstanceItem, req: CreateBackupRequest) {
+async function parentFor(projectId: string, instance: InstanceItem, req: CreateBackupRequest['backup']) {
   if (req.parent_id) {
     const parent = await getBackup(projectId, req.parent_id);
     if (parent.instance_id !== instance.id)
@@ -133,6 +130,12 @@ export async function finishBackupOnInstance(projectId: string, instanceId: stri
 }
 
 /** Deletes a backup and, first, every incremental built on it (Trove deletes children recursively). */
+/** `DELETE /backups/{id}`: 404 for a backup the project does not have. */
+export async function removeBackup(projectId: string, id: string): Promise<void> {
+  await getBackup(projectId, id);
+  await deleteBackup(projectId, id);
+}
+
 export async function deleteBackup(projectId: string, id: string): Promise<void> {
   const all = await projectBackups(projectId);
   const target = all.find((b) => b.id === id);

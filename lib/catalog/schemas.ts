@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { safeText } from '../http/validation.ts';
+import { safeText } from '../validation.ts';
 import { MANAGERS } from './types.ts';
 
 // Request shapes of the management routes (Trove's apischema.mgmt_datastore_version, and Nova's

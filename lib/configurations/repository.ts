@@ -2,7 +2,7 @@ import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/li
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
 import { NotFound } from '../errors.ts';
-import type { Page } from '../http/pagination.ts';
+import type { Page } from '../paging.ts';
 import type { ConfigurationItem } from './model.ts';
 
 const table = () => config.configurationsTable;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idRef, safeText } from '../http/validation.ts';
+import { idRef, safeText } from '../validation.ts';
 
 // Request bodies of the configuration routes (TROVE_API.md §6).
 // Keys are parameter names (at most 255, as path parameter names are).

@@ -1,49 +1,103 @@
 import { z } from 'zod';
-import { safeText } from '../http/validation.ts';
+import { safeText } from '../validation.ts';
+import {
+  type AccountRules,
+  accountRulesFor,
+  hostOrAny,
+  nameProblem,
+  type Problem,
+  passwordProblem,
+} from './rules/index.ts';
 
-// Request bodies of the database, user and root routes (TROVE_API.md §4). Names are checked
-// per engine afterwards (names.ts); here the shapes and the bounds every engine shares: no name
-// over 255 characters (`user@host` hosts included), no control or bidi characters.
+// Request bodies of the database, user and root routes (TROVE_API.md §4), declared once over the
+// kind of each field. At the edge every field is text any engine could take (no name over 255
+// characters, no control or bidi characters); once the instance, and so its engine, is known, the
+// same requests are checked again with that engine's rules (rules/), the guest agent's own.
 const text = safeText(255);
-const named = z.object({ name: text });
 
-export const CreateDatabasesRequest = z.object({
-  databases: z
-    .array(
-      z.object({
-        name: text,
-        character_set: safeText(32).optional(),
-        collate: safeText(64).optional(),
-      }),
-    )
-    .min(1),
-});
+interface Fields {
+  database: z.ZodString;
+  user: z.ZodString;
+  host: z.ZodString;
+  password: z.ZodString;
+}
 
-export const CreateUsersRequest = z.object({
-  users: z
-    .array(
-      z.object({
-        name: text,
-        password: text,
-        host: text.optional(),
-        databases: z.array(named).optional(),
-      }),
-    )
-    .min(1),
-});
-
-export const UpdateUserRequest = z.object({
-  user: z
-    .object({ name: text.optional(), password: text.optional(), host: text.optional() })
-    .refine((u) => u.name !== undefined || u.password !== undefined || u.host !== undefined, {
-      message: 'must have at least one of name, password or host',
+function requests(f: Fields) {
+  const named = z.object({ name: f.database });
+  return {
+    CreateDatabasesRequest: z.object({
+      databases: z
+        .array(
+          z.object({
+            name: f.database,
+            character_set: safeText(32).optional(),
+            collate: safeText(64).optional(),
+          }),
+        )
+        .min(1),
     }),
-});
+    CreateUsersRequest: z.object({
+      users: z
+        .array(
+          z.object({
+            name: f.user,
+            password: f.password,
+            host: f.host.optional(),
+            databases: z.array(named).optional(),
+          }),
+        )
+        .min(1),
+    }),
+    UpdateUserRequest: z.object({
+      user: z
+        .object({ name: f.user.optional(), password: f.password.optional(), host: f.host.optional() })
+        .refine((u) => u.name !== undefined || u.password !== undefined || u.host !== undefined, {
+          message: 'must have at least one of name, password or host',
+        }),
+    }),
+    ChangePasswordsRequest: z.object({
+      users: z.array(z.object({ name: f.user, password: f.password, host: f.host.optional() })).min(1),
+    }),
+    GrantAccessRequest: z.object({ databases: z.array(named).min(1) }),
+  };
+}
 
-export const ChangePasswordsRequest = z.object({
-  users: z.array(z.object({ name: text, password: text, host: text.optional() })).min(1),
-});
-
-export const GrantAccessRequest = z.object({ databases: z.array(named).min(1) });
+export const {
+  CreateDatabasesRequest,
+  CreateUsersRequest,
+  UpdateUserRequest,
+  ChangePasswordsRequest,
+  GrantAccessRequest,
+} = requests({ database: text, user: text, host: text, password: text });
+export type CreateDatabasesRequest = z.infer<typeof CreateDatabasesRequest>;
+export type CreateUsersRequest = z.infer<typeof CreateUsersRequest>;
+export type UpdateUserRequest = z.infer<typeof UpdateUserRequest>;
+export type ChangePasswordsRequest = z.infer<typeof ChangePasswordsRequest>;
+export type GrantAccessRequest = z.infer<typeof GrantAccessRequest>;
 
 export const EnableRootRequest = z.object({ password: text.optional() }).optional();
+
+/** A field refused in the rule's own words. */
+const ruled = (problem: (value: string) => Problem) =>
+  text.superRefine((value, ctx) => {
+    const found = problem(value);
+    if (found) ctx.addIssue({ code: 'custom', message: found });
+  });
+
+const byEngine = new Map<AccountRules, ReturnType<typeof requests>>();
+
+/** The requests with the engine's own name, host and password rules on every field. */
+export function requestsFor(manager: string): ReturnType<typeof requests> {
+  const rules = accountRulesFor(manager);
+  let found = byEngine.get(rules);
+  if (!found) {
+    found = requests({
+      database: ruled((v) => nameProblem(v, rules.database)),
+      user: ruled((v) => nameProblem(v, rules.user)),
+      host: ruled((v) => rules.hostProblem(hostOrAny(v))),
+      password: ruled(passwordProblem),
+    });
+    byEngine.set(rules, found);
+  }
+  return found;
+}

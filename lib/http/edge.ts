@@ -1,8 +1,8 @@
 import type { MiddlewareObj } from '@middy/core';
 import { BadRequest, NotFound, TroveError } from '../errors.ts';
 import { isSafeText, shown } from '../text.ts';
+import { MAX_ID_LENGTH } from '../validation.ts';
 import type { HttpEvent, HttpResult } from './response.ts';
-import { MAX_ID_LENGTH } from './validation.ts';
 
 // The edge: a handler serves a request only if the path it was sent is the path of the route it
 // was given. A front end that resolves `..` (WHATWG URL parsing does, `%2e%2e` included) would

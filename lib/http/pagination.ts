@@ -1,11 +1,9 @@
 import { config } from '../config.ts';
 import { BadRequest } from '../errors.ts';
-import type { HttpEvent } from './response.ts';
+import type { Page, PageOf } from '../paging.ts';
+import { baseUrl, type HttpEvent, json } from './response.ts';
 
-export interface Page {
-  limit: number;
-  marker?: string;
-}
+export type { Page } from '../paging.ts';
 
 /**
  * `limit` and `marker` as Trove reads them, capped at the page size. Trove itself answers 500
@@ -23,13 +21,19 @@ export function pageOf(event: HttpEvent): Page {
   return { limit, marker: q.marker || undefined };
 }
 
-/** The `links` sibling key Trove adds when more items follow: the current URL with the new marker. */
-export function nextLinks(
-  base: string,
-  event: HttpEvent,
-  requestedLimit: string | undefined,
-  marker: string,
-) {
+/**
+ * A list answer: the items under `key`, and when more follow, Trove's `links` sibling key (the
+ * current URL with the new marker and the limit the client asked for).
+ */
+export function pageResponse<T>(event: HttpEvent, key: string, page: PageOf<T>, extra: object = {}) {
+  const body: Record<string, unknown> = { [key]: page.items, ...extra };
+  if (page.nextMarker) {
+    body.links = nextLinks(baseUrl(event), event, event.queryStringParameters?.limit, page.nextMarker);
+  }
+  return json(200, body);
+}
+
+function nextLinks(base: string, event: HttpEvent, requestedLimit: string | undefined, marker: string) {
   const params = new URLSearchParams(event.rawQueryString ?? '');
   params.delete('marker');
   if (requestedLimit !== undefined) params.set('limit', requestedLimit);

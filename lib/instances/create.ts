@@ -3,13 +3,15 @@ import { restoreChain } from '../backups/service.ts';
 import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
 import { config } from '../config.ts';
 import { getConfiguration } from '../configurations/repository.ts';
-import { checkDatabaseName, checkHost, checkPassword, checkUserName } from '../databases/names.ts';
+import { hostOrAny } from '../databases/rules/index.ts';
+import { requestsFor } from '../databases/schemas.ts';
 import { troveTime } from '../dynamo.ts';
 import { BadRequest, Forbidden, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { logger } from '../logger.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
+import { validate } from '../validation.ts';
 import { startWorkflow } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
 import { configurationIdOf } from './operations.ts';
@@ -52,12 +54,10 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     throw new NotImplemented(`Users and databases are not supported for datastore ${datastore.name}.`);
   }
   // The same per-engine rules as the database and user routes, before anything is written.
-  for (const db of databases) checkDatabaseName(version.manager, db.name);
-  for (const user of users) {
-    checkUserName(version.manager, user.name);
-    checkPassword(user.password);
-    user.host = checkHost(user.host);
-  }
+  const rules = requestsFor(version.manager);
+  if (databases.length) validate(rules.CreateDatabasesRequest, { databases });
+  if (users.length) validate(rules.CreateUsersRequest, { users });
+  for (const user of users) user.host = hostOrAny(user.host);
 
   // Trove's restorePoint: the backup (and its parents) become the new instance's data.
   let restore: Awaited<ReturnType<typeof restoreChain>> | undefined;

@@ -10,7 +10,7 @@ import {
 import { config } from '../config.ts';
 import { documents, troveTime } from '../dynamo.ts';
 import { OverLimit } from '../errors.ts';
-import type { Page } from '../http/pagination.ts';
+import type { Page } from '../paging.ts';
 import { quotaExceededMessage, type Resource } from '../quotas.ts';
 import type { InstanceItem } from './model.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idRef, safeText } from '../http/validation.ts';
+import { idRef, safeText } from '../validation.ts';
 
 // Request shapes of the instance routes (Trove's apischema.instance), the single source of both
 // validation and types. Every string is bounded and free of control and bidi characters

@@ -4,7 +4,7 @@ import {
   CreateFlavorRequest,
   UpdateDatastoreVersionRequest,
 } from '../../lib/catalog/schemas.ts';
-import { validate } from '../../lib/http/validation.ts';
+import { validate } from '../../lib/validation.ts';
 
 describe('management request bodies', () => {
   const create = {

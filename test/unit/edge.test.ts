@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CreateBackupRequest } from '../../lib/backups/schemas.ts';
 import { CreateConfigurationRequest } from '../../lib/configurations/schemas.ts';
-import { checkDatabaseName, checkUserName } from '../../lib/databases/names.ts';
+import { checkDatabaseName, checkUserName } from '../../lib/databases/accounts.ts';
 import { CreateUsersRequest } from '../../lib/databases/schemas.ts';
 import { BadRequest, NotFound } from '../../lib/errors.ts';
 import { publicGuestMessage } from '../../lib/guest/calls.ts';

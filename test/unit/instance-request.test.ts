@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BadRequest } from '../../lib/errors.ts';
-import { validate } from '../../lib/http/validation.ts';
 import { CreateInstanceRequest } from '../../lib/instances/schemas.ts';
+import { validate } from '../../lib/validation.ts';
 
 const valid = { instance: { name: 'db1', flavorRef: '7', volume: { size: 1 } } };
 

@@ -40,6 +40,8 @@ describeAccounts({
   systemDatabases: ['mysql', 'information_schema', 'performance_schema', 'sys'],
   systemUsers: ['root', 'mariadb.sys', 'mysql'],
   reservedDatabase: 'mysql',
+  // Trove's MySQLSchema: letters, digits, '_' and '-', with spaces, '?', '#' or '@' inside.
+  oddDatabases: ['a b', 'a@b', 'a#b', 'x ? y', 'a-b', 'a_b', 'axb'],
   // No account for this client's host at all is refused before the password is even looked at.
   refused: /Access denied for user|is not allowed to connect/,
   // KILL CONNECTION closes the socket; mysql2 then refuses the next query.

@@ -30,6 +30,7 @@ describeAccounts({
   systemDatabases: ['postgres', 'template0', 'template1'],
   systemUsers: ['postgres', 'pg_monitor', 'pg_read_all_data'],
   reservedDatabase: 'postgres',
+  oddDatabases: ['a`b', 'a"b', 'a.b', 'x; DROP DATABASE y', "o'neil", 'a_b', 'axb'],
   refused: /password authentication failed|pg_hba\.conf rejects connection|no pg_hba\.conf entry/,
   // pg_terminate_backend: "terminating connection due to administrator command", then not queryable.
   ended: /not queryable|terminat/,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { BadRequest } from '../errors.ts';
-import { isSafeText } from '../text.ts';
+import { BadRequest } from './errors.ts';
+import { isSafeText } from './text.ts';
 
 /**
  * Validates a request body against its zod schema. Failures read like Trove's jsonschema errors

@@ -1,6 +1,6 @@
 import { NotFound, Unauthorized } from '../errors.ts';
-import type { Caller } from '../http/auth.ts';
-import type { ProjectRoute } from '../http/handler.ts';
+import type { Caller } from './auth.ts';
+import type { ProjectRoute } from './handler.ts';
 
 // One function serves several routes of a resource and picks by API Gateway's routeKey
 // ("GET /v1.0/{project_id}/flavors"): every function costs the stack about seven resources
