@@ -1,6 +1,8 @@
 import { QueryCommand, type TransactWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from './config.ts';
 import { documents } from './dynamo.ts';
+import { BadRequest, NotFound, Unauthorized } from './errors.ts';
+import type { UpdateQuotasRequest } from './quotas/schemas.ts';
 
 // Trove's per-project quotas (DbQuotaDriver): a limit and an in_use count per resource. Usage
 // changes in the same DynamoDB transaction as the items it counts, so a failed create never
@@ -95,4 +97,31 @@ export async function setQuotaLimits(
       }),
     );
   }
+}
+
+/** Who asks: their own project, and whether they are an admin. */
+interface Asker {
+  projectId: string;
+  isAdmin: boolean;
+}
+
+/** `GET /mgmt/quotas/{project}`: admins, or a project asking about itself. */
+export async function showQuotas(asker: Asker, projectId: string) {
+  if (!asker.isAdmin && projectId !== asker.projectId) {
+    throw new Unauthorized('User does not have admin privileges.');
+  }
+  const usage = await quotaUsage(projectId);
+  return usage.map((u) => ({ resource: u.resource, in_use: u.in_use, reserved: 0, limit: u.limit }));
+}
+
+/** `PUT /mgmt/quotas/{project}`: admin only; -1 means unlimited, an unknown resource is 404. */
+export async function updateQuotas(asker: Asker, projectId: string, request: UpdateQuotasRequest) {
+  if (!asker.isAdmin) throw new Unauthorized('User does not have admin privileges.');
+  for (const [resource, limit] of Object.entries(request.quotas)) {
+    if (!RESOURCES.includes(resource as Resource))
+      throw new NotFound(`Quota resource ${resource} cannot be found.`);
+    if (limit < -1) throw new BadRequest(`Quota limit for ${resource} must be -1 or more, got ${limit}.`);
+  }
+  await setQuotaLimits(projectId, request.quotas as Partial<Record<Resource, number>>);
+  return request.quotas;
 }

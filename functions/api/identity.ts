@@ -7,7 +7,6 @@ import { getProject, getUser, listProjects } from '#lib/identity/directory';
 import {
   AUTH_REQUIRED,
   AuthFailure,
-  AuthRequest,
   authenticate,
   catalog,
   keystoneError,
@@ -15,6 +14,7 @@ import {
   userView,
 } from '#lib/identity/keystone';
 import { revokeToken } from '#lib/identity/revocations';
+import { AuthRequest } from '#lib/identity/schemas';
 import { checkToken, isAdmin, type VerifiedToken } from '#lib/identity/tokens';
 
 /** `GET /v3`: the version document the openstack CLI reads before it authenticates. */

@@ -1,36 +1,22 @@
-import { z } from 'zod';
-import { BadRequest, NotFound, Unauthorized } from '#lib/errors';
 import { parsedBody } from '#lib/http/body';
-import { projectHandler } from '#lib/http/handler';
+import { type ProjectRoute, projectHandler } from '#lib/http/handler';
+import type { HttpEvent } from '#lib/http/response';
 import { json } from '#lib/http/response';
-import { quotaUsage, RESOURCES, type Resource, setQuotaLimits } from '#lib/quotas';
+import { adminOnly, byRouteKey } from '#lib/http/routing';
+import { showQuotas, updateQuotas } from '#lib/quotas';
+import { UpdateQuotasRequest } from '#lib/quotas/schemas';
 import { validate } from '#lib/validation';
 
-const target = (event: { pathParameters?: Record<string, string | undefined> }) =>
-  event.pathParameters?.target_project_id ?? '';
+const target = (event: HttpEvent) => event.pathParameters?.target_project_id ?? '';
 
-/** `GET /mgmt/quotas/{project}`: admins, or a project asking about itself. */
-export const show = projectHandler(async (event, caller) => {
-  const project = target(event);
-  if (!caller.isAdmin && project !== caller.projectId)
-    throw new Unauthorized('User does not have admin privileges.');
-  const usage = await quotaUsage(project);
-  return json(200, {
-    quotas: usage.map((u) => ({ resource: u.resource, in_use: u.in_use, reserved: 0, limit: u.limit })),
-  });
+const show: ProjectRoute = async (event, caller) =>
+  json(200, { quotas: await showQuotas(caller, target(event)) });
+
+// Admin first, as Trove: a non-admin learns nothing about the body.
+const update: ProjectRoute = adminOnly(async (event, caller) => {
+  const request = validate(UpdateQuotasRequest, parsedBody(event));
+  return json(200, { quotas: await updateQuotas(caller, target(event), request) });
 });
 
-const UpdateQuotas = z.object({ quotas: z.record(z.string(), z.number().int()) });
-
-/** `PUT /mgmt/quotas/{project}`: admin only; -1 means unlimited, an unknown resource is 404. */
-export const update = projectHandler(async (event, caller) => {
-  if (!caller.isAdmin) throw new Unauthorized('User does not have admin privileges.');
-  const { quotas } = validate(UpdateQuotas, parsedBody(event));
-  for (const [resource, limit] of Object.entries(quotas)) {
-    if (!RESOURCES.includes(resource as Resource))
-      throw new NotFound(`Quota resource ${resource} cannot be found.`);
-    if (limit < -1) throw new BadRequest(`Quota limit for ${resource} must be -1 or more, got ${limit}.`);
-  }
-  await setQuotaLimits(target(event), quotas as Partial<Record<Resource, number>>);
-  return json(200, { quotas });
-});
+const q = '/v1.0/{project_id}/mgmt/quotas/{target_project_id}';
+export const handler = projectHandler(byRouteKey({ [`GET ${q}`]: show, [`PUT ${q}`]: update }));

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { config } from '../config.ts';
 import {
   domainName,
@@ -12,38 +11,8 @@ import {
 } from './directory.ts';
 import { lockState, recordFailure, resetFailures } from './lockout.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
+import type { AuthRequest } from './schemas.ts';
 import { issueToken, type TokenClaims } from './tokens.ts';
-
-// Keystone v3's password method with project scope: the subset keystoneauth1 and the
-// openstack CLI send (TROVE_API.md §13.1).
-const NameOrId = z.object({ id: z.string().optional(), name: z.string().optional() });
-export const AuthRequest = z.object({
-  auth: z.object({
-    identity: z.object({
-      methods: z.array(z.string()).min(1),
-      password: z
-        .object({
-          user: z.object({
-            id: z.string().optional(),
-            name: z.string().optional(),
-            password: z.string(),
-            domain: NameOrId.optional(),
-          }),
-        })
-        .optional(),
-    }),
-    scope: z
-      .object({
-        project: z.object({
-          id: z.string().optional(),
-          name: z.string().optional(),
-          domain: NameOrId.optional(),
-        }),
-      })
-      .optional(),
-  }),
-});
-export type AuthRequest = z.infer<typeof AuthRequest>;
 
 export class AuthFailure extends Error {
   constructor(
