@@ -122,6 +122,22 @@ function hapiError(status: number, text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * serverless-offline answers a function that failed or timed out with 200 and the Lambda error
+ * (message, type, stack trace with local paths). API Gateway answers 502, or 504 when the
+ * function timed out, and never shows the error: so does this front door.
+ */
+function lambdaFailure(status: number, text: string): number | undefined {
+  if (status !== 200 || !text.startsWith('{"errorMessage"')) return undefined;
+  try {
+    const body = JSON.parse(text) as Record<string, unknown>;
+    if (typeof body.errorType !== 'string' || !('errorMessage' in body)) return undefined;
+    return body.errorType === 'LambdaTimeoutError' ? 504 : 502;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface Front {
   url: string;
   close(): Promise<void>;
@@ -173,6 +189,9 @@ export async function startFront(opts: { host: string; port: number; upstream: U
         answer.on('data', (c: Buffer) => chunks.push(c));
         answer.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
+          const failed = lambdaFailure(status, text);
+          if (failed === 504) return fault(res, 504, 'The request timed out.');
+          if (failed) return fault(res, 502, 'The API failed to answer.');
           const type = String(answer.headers['content-type'] ?? '');
           const foreign = status >= 400 && (!type.includes('json') || !text) ? text : undefined;
           const message =
