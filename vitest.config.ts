@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: unit tests are pure; integration tests start the one real service they need
+// Four projects: unit tests are pure; integration tests start the one real service they need
 // in-process (SQS server, state-machine runner); e2e tests run against the whole local cloud,
 // which the global setup starts on its own ports and state directory (or reuses if
 // TROVELESS_TEST_API points at a running one).
@@ -14,6 +14,24 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      // Issue 10's attacks and guarantees (isolation, TLS, passwords) against real engines.
+      {
+        test: {
+          name: 'security',
+          include: ['test/security/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        // The local compute host's isolation between instances, against real engines (root on Linux).
+        test: {
+          name: 'security',
+          include: ['test/security/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
         },
       },
       {

@@ -9,6 +9,7 @@ import { type BackupEngine, restoreBackup, runBackup } from './backup/index.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, UserSpec } from './engines/manager.ts';
+import type { TlsMaterial } from './engines/tls.ts';
 
 type OverrideRule = { name: string; restart_required: boolean };
 
@@ -263,6 +264,11 @@ export class Guest {
         memoryMb: Number(args.memory_mb ?? 512),
         databases: databases ?? [],
         users: users ?? [],
+        // The instance's TLS key and certificate, sealed with this guest's key (never logged).
+        tls:
+          typeof args.sealed_tls === 'string'
+            ? (decryptWith(this.key, args.sealed_tls) as TlsMaterial)
+            : undefined,
       });
     } catch (err) {
       this.unprepared = 'failed to spawn';

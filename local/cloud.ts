@@ -26,6 +26,7 @@ import { type ResolvedService, resolveService, type SqsEventConfig } from './ser
 import { startSqs } from './sqs.ts';
 import { SqsEventSource } from './sqs-event-source.ts';
 import { startStepFunctionsServer } from './stepfunctions/server.ts';
+import { localCertificateAuthority } from './tls-ca.ts';
 
 export interface LocalCloudPorts {
   api: number;
@@ -135,10 +136,17 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       ),
       TROVELESS_COMPUTE_ENDPOINT: compute,
       TROVELESS_GUEST_KEK: await guestKeySecret(opts.stateDir),
+      // The instance CA's file (0600): the certificate-issuing step reads it, guests never do.
+      TROVELESS_CA_FILE: await localCertificateAuthority(opts.stateDir),
       ...opts.env,
     };
     // Guests reach the same emulators; the token secret and guest KEK stay with the control plane.
-    const { TROVELESS_TOKEN_SECRET: _secret, TROVELESS_GUEST_KEK: _kek, ...agentEnv } = env;
+    const {
+      TROVELESS_TOKEN_SECRET: _secret,
+      TROVELESS_GUEST_KEK: _kek,
+      TROVELESS_CA_FILE: _ca,
+      ...agentEnv
+    } = env;
     // Self-contained (no node_modules needed), so it may live with the state wherever that is.
     const agent = await bundleAgent(opts.root, opts.stateDir);
     const computeHost = await startComputeHost({

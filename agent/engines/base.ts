@@ -33,6 +33,7 @@ import {
   stopProcess,
   waitFor,
 } from './process.ts';
+import { installTls, type TlsFiles, tlsFiles } from './tls.ts';
 
 // What every engine shares: the instance's directory layout, prepare's once-only init, starting
 // detached and waiting until the engine answers, stopping with escalation, and a status derived
@@ -71,6 +72,8 @@ export abstract class ProcessEngine implements EngineManager {
   private readonly initializedMarker: string;
   /** Present while the engine is down on purpose; its absence with no process means a crash. */
   private readonly stoppedMarker: string;
+  /** The instance's TLS key and certificates: configure() serves TLS when they are there. */
+  protected readonly tls: TlsFiles;
 
   constructor(
     protected readonly layout: EngineLayout,
@@ -81,6 +84,7 @@ export abstract class ProcessEngine implements EngineManager {
     this.runDir = join(layout.baseDir, 'run');
     this.logFile = join(layout.baseDir, `${name}.log`);
     this.initializedMarker = join(layout.baseDir, 'initialized');
+    this.tls = tlsFiles(layout.baseDir);
     this.stoppedMarker = join(layout.baseDir, 'stopped');
   }
 
@@ -146,6 +150,7 @@ export abstract class ProcessEngine implements EngineManager {
       await writeFile(this.stoppedMarker, '');
       await writeFile(this.initializedMarker, `${new Date().toISOString()}\n`);
     }
+    if (options.tls) await installTls(this.tls, options.tls, owner);
     await this.configure(Math.floor(options.memoryMb), options, owner);
     await this.start();
     await this.provision(options);

@@ -1,3 +1,5 @@
+import type { TlsMaterial } from './tls.ts';
+
 // One interface for every datastore engine the guest agent manages (Trove's datastore managers).
 
 /** Trove's service-status descriptions, as sent in heartbeats (TROVE_API.md §3). */
@@ -58,6 +60,8 @@ export interface PrepareOptions {
   users: UserSpec[];
   /** Set when Trove's root_on_create is on, or a restore asks for one. */
   rootPassword?: string;
+  /** The instance's TLS key and certificate, with the CA that issued them (agent/engines/tls.ts). */
+  tls?: TlsMaterial;
 }
 
 /** A configuration group's value for one parameter (TROVE_API.md §6). */

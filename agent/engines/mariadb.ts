@@ -17,6 +17,7 @@ import * as accounts from './mariadb-accounts.ts';
 import { MariaDbOverrides } from './mariadb-overrides.ts';
 import { MariaDbSession } from './mariadb-session.ts';
 import { runAs } from './process.ts';
+import { hasTls } from './tls.ts';
 
 // MariaDB (also serving Trove's "mysql" manager). The agent administers it as root@localhost
 // through the unix socket with unix_socket authentication (the agent runs as root), so no admin
@@ -30,6 +31,8 @@ export class MariaDbManager extends ProcessEngine {
   private readonly configFile: string;
   private readonly pidFile: string;
   private readonly tmpDir: string;
+  /** secure_file_priv: LOAD_FILE and INTO OUTFILE reach this directory of the instance's and nothing else. */
+  private readonly filesDir: string;
   private readonly overrides: MariaDbOverrides;
 
   constructor(layout: EngineLayout) {
@@ -38,6 +41,7 @@ export class MariaDbManager extends ProcessEngine {
     this.configFile = join(layout.baseDir, 'my.cnf');
     this.pidFile = join(this.runDir, 'mariadbd.pid');
     this.tmpDir = join(layout.baseDir, 'tmp');
+    this.filesDir = join(layout.baseDir, 'files');
     this.overrides = new MariaDbOverrides(
       {
         mariadbd: MARIADBD,
@@ -51,7 +55,7 @@ export class MariaDbManager extends ProcessEngine {
   }
 
   protected override ownedDirs(): [string, number][] {
-    return [...super.ownedDirs(), [this.tmpDir, 0o750]];
+    return [...super.ownedDirs(), [this.tmpDir, 0o750], [this.filesDir, 0o700]];
   }
 
   protected process(): EngineProcess {
@@ -105,6 +109,13 @@ export class MariaDbManager extends ProcessEngine {
       `max_connections = ${clamp(Math.floor((memoryMb / 512) * 100), 20, 2000)}`,
       'character-set-server = utf8mb4',
       'collation-server = utf8mb4_general_ci',
+      // FILE (root has it) reads and writes only inside the instance's own directory: LOAD_FILE
+      // of anything else is NULL, INTO OUTFILE elsewhere is refused.
+      `secure_file_priv = ${this.filesDir}`,
+      // The instance's certificate (Trove's instance SSL): clients may verify it against the CA.
+      ...((await hasTls(this.tls))
+        ? [`ssl_ca = ${this.tls.ca}`, `ssl_cert = ${this.tls.certificate}`, `ssl_key = ${this.tls.key}`]
+        : []),
       // Configuration group overrides: last, so they win over the flavor's values above.
       this.overrides.includeLine(),
       '',

@@ -19,6 +19,7 @@ import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { runAs } from './process.ts';
+import { hasTls } from './tls.ts';
 
 // PostgreSQL 15. The agent administers it as the postgres superuser over the unix socket with
 // peer authentication, its own OS user mapped to postgres in pg_ident.conf: no admin password.
@@ -91,6 +92,14 @@ export class PostgresqlManager extends ProcessEngine {
       `maintenance_work_mem = ${clamp(Math.floor(memoryMb / 16), 16, 2048)}MB`,
       `work_mem = ${clamp(Math.floor(memoryMb / 128), 1, 64)}MB`,
       "password_encryption = 'scram-sha-256'",
+      // The instance's certificate (Trove's instance SSL): sslmode=verify-full against the CA works.
+      ...((await hasTls(this.tls))
+        ? [
+            'ssl = on',
+            `ssl_cert_file = ${literal(this.tls.certificate)}`,
+            `ssl_key_file = ${literal(this.tls.key)}`,
+          ]
+        : []),
       '',
     ];
     const ident = [

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { checkPassword, notImplemented } from './admin.ts';
@@ -13,9 +13,11 @@ import type {
   UserInfo,
 } from './manager.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
+import { hasTls } from './tls.ts';
 
-// Redis 7. Trove manages no databases or users for redis (its API answers 501); a root password
-// becomes requirepass, kept for the agent in a 0600 file. The config lives in a directory redis
+// Redis 7. Trove manages no databases or users for redis (its API answers 501). Redis always has
+// a password (requirepass, kept for the agent in a 0600 file): a random one the agent alone knows
+// until root is enabled, then root's. The config lives in a directory redis
 // may write, because CONFIG REWRITE and ACL SAVE write it back (LOCAL_STACK pitfall 8).
 
 export class RedisManager extends ProcessEngine {
@@ -68,11 +70,26 @@ export class RedisManager extends ProcessEngine {
     owner: Account,
   ): Promise<void> {
     if (rootPassword) await writeSecret(this.passwordFile, rootPassword);
-    const password = rootPassword ?? (await readIfExists(this.passwordFile));
+    // Never a moment without a password: until root is enabled (which rotates it and returns the
+    // new one, as Trove's Redis guest does) only the agent knows it.
+    const password =
+      rootPassword ?? (await readIfExists(this.passwordFile)) ?? (await this.newAgentPassword());
     const conf = [
       '# Written by the Troveless guest agent for this instance only; rewritten on prepare.',
       `bind ${this.layout.bindAddress}`,
-      `port ${this.layout.port}`,
+      // With the instance's certificate, its port speaks TLS only (Redis cannot serve both on one
+      // port); the agent itself uses the unix socket.
+      ...((await hasTls(this.tls))
+        ? [
+            'port 0',
+            `tls-port ${this.layout.port}`,
+            `tls-cert-file ${quote(this.tls.certificate)}`,
+            `tls-key-file ${quote(this.tls.key)}`,
+            `tls-ca-cert-file ${quote(this.tls.ca)}`,
+            // Clients prove themselves with the password, not with certificates.
+            'tls-auth-clients no',
+          ]
+        : [`port ${this.layout.port}`]),
       `unixsocket ${quote(this.socketPath)}`,
       'unixsocketperm 700',
       `dir ${quote(this.dataDir)}`,
@@ -92,7 +109,7 @@ export class RedisManager extends ProcessEngine {
         appendonly: 'no',
         save: '3600 1 300 100 60 10000',
       })),
-      ...(password ? [`requirepass ${quote(password)}`] : []),
+      `requirepass ${quote(password)}`,
       '',
     ];
     // Readable by redis only: it may hold requirepass.
@@ -165,15 +182,35 @@ export class RedisManager extends ProcessEngine {
     }
   }
 
+  /**
+   * Root's password stops working, but Redis never goes without one: a new random password that
+   * only the agent knows takes its place, and sessions opened with the old one are ended.
+   */
   async disableRoot(): Promise<void> {
+    const password = randomBytes(24).toString('base64url');
     const client = await this.connect();
     try {
-      await client.config('SET', 'requirepass', '');
-      await rm(this.passwordFile, { force: true });
+      const previous = await readIfExists(this.passwordFile);
+      await client.config('SET', 'requirepass', password);
+      try {
+        await writeSecret(this.passwordFile, password);
+      } catch (err) {
+        await client.config('SET', 'requirepass', previous ?? password);
+        throw err;
+      }
       await this.persist(client);
+      await client.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'SKIPME', 'yes');
     } finally {
       client.disconnect();
     }
+  }
+
+  /** A random password for the agent alone, kept in its 0600 file before Redis ever starts. */
+  private async newAgentPassword(): Promise<string> {
+    const password = randomBytes(24).toString('base64url');
+    await writeSecret(this.passwordFile, password);
+    return password;
   }
 
   /** CONFIG REWRITE, keeping restart-only overrides and a private file (it may hold the password). */

@@ -1,3 +1,4 @@
+import { issueCertificate as issueInstanceCertificate } from '#lib/instances/certificate';
 import {
   endTask,
   failBuild,
@@ -15,6 +16,7 @@ import {
 // passes the instance's ids and gets back what later states need.
 export const createQueue = prepareGuestQueue;
 export const launch = launchServer;
+export const issueCertificate = issueInstanceCertificate;
 export const sendRequest = sendGuestRequest;
 export const ready = markReady;
 export const finish = endTask;

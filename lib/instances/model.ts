@@ -1,5 +1,6 @@
 import type { ServerAddress } from '../compute/driver.ts';
 import type { WaitingTasks } from '../conductor/tasks.ts';
+import type { InstanceSsl } from './ssl.ts';
 
 /** One instance item, keyed by project first so that no query can cross projects. */
 export interface InstanceItem {
@@ -29,6 +30,10 @@ export interface InstanceItem {
   wrapped_key: string;
   /** prepare's databases and users, encrypted with the guest's own key until prepare has run. */
   sealed_prepare?: string;
+  /** The instance's TLS certificate and its CA (public; TROVE_API.md §8.5, lib/instances/certificate.ts). */
+  ssl?: InstanceSsl;
+  /** The certificate's key, sealed with the guest's own key until prepare has installed it. */
+  sealed_tls?: string;
   /** Troveless's backup policy (schedule, pattern, retention) and the scheduler's state. */
   backup_policy?: Record<string, unknown>;
   backup_policy_created?: string;

@@ -103,6 +103,8 @@ export async function sendGuestRequest(input: GuestRequestInput) {
     input.method === 'prepare'
       ? {
           sealed: item.sealed_prepare,
+          // The instance's TLS key and certificate (lib/instances/certificate.ts), sealed likewise.
+          sealed_tls: item.sealed_tls,
           memory_mb: item.flavor_ram,
           volume_size_gb: item.volume_size,
           overrides: await overridesOf(item),
@@ -117,7 +119,7 @@ export async function markReady(input: StepInput) {
   // The users' passwords have reached the engine: nothing keeps them any longer.
   await updateInstance(item.project_id, item.id, {
     set: { task_status: 'NONE' },
-    remove: ['sealed_prepare', 'fault'],
+    remove: ['sealed_prepare', 'sealed_tls', 'fault'],
     condition: { expression: 'task_status = :building', values: { ':building': 'BUILDING' } },
   });
   return {};
@@ -152,7 +154,7 @@ export async function failBuild(input: StepInput & { error: { Error?: string; Ca
       service_status: timedOut ? 'guestagent error' : fromGuest ? 'failed to spawn' : item.service_status,
       fault: timedOut ? silenceFault(item, input.error, 'prepare') : faultOf(input.error),
     },
-    remove: ['sealed_prepare'],
+    remove: ['sealed_prepare', 'sealed_tls'],
   });
   return {};
 }
