@@ -16,15 +16,6 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
-      // Issue 10's attacks and guarantees (isolation, TLS, passwords) against real engines.
-      {
-        test: {
-          name: 'security',
-          include: ['test/security/**/*.test.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 180_000,
-        },
-      },
       {
         // The local compute host's isolation between instances, against real engines (root on Linux).
         test: {
