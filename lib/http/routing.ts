@@ -1,16 +1,19 @@
 import { NotFound, Unauthorized } from '../errors.ts';
 import type { Caller } from './auth.ts';
 import type { ProjectRoute } from './handler.ts';
+import type { HttpEvent, HttpResult } from './response.ts';
 
 // One function serves several routes of a resource and picks by API Gateway's routeKey
 // ("GET /v1.0/{project_id}/flavors"): every function costs the stack about seven resources
 // (function, role, log group, version, integration, permission ...), and CloudFormation
 // allows 500, fewer than Trove's routes would take one function each.
-export function byRouteKey(routes: Record<string, ProjectRoute>): ProjectRoute {
-  return (event, caller, context) => {
+export function byRouteKey<A extends unknown[]>(
+  routes: Record<string, (event: HttpEvent, ...rest: A) => Promise<HttpResult>>,
+): (event: HttpEvent, ...rest: A) => Promise<HttpResult> {
+  return (event, ...rest) => {
     const route = routes[event.routeKey];
     if (!route) throw new NotFound('The resource could not be found.');
-    return route(event, caller, context);
+    return route(event, ...rest);
   };
 }
 
