@@ -149,6 +149,8 @@ export interface BenchCloud {
   startSeconds: number;
   /** Log lines of the cloud itself (event sources, runner, compute host) that say something failed. */
   problems: string[];
+  /** Per launch, how long the compute host took to make and mount the instance's volume (isolation on). */
+  volumeSetupMs: number[];
   stop(): Promise<void>;
 }
 
@@ -177,6 +179,7 @@ export async function startBenchCloud(
   };
   const tail: string[] = [];
   const problems: string[] = [];
+  const volumeSetupMs: number[] = [];
   const t0 = performance.now();
   const starting = startLocalCloud({
     root: ROOT,
@@ -190,6 +193,8 @@ export async function startBenchCloud(
       if (process.env.TROVELESS_BENCH_VERBOSE) console.log(`    [cloud] ${line}`);
       if (tail.push(line) > 20) tail.shift();
       if (/fail|error|timeout/i.test(line)) problems.push(line);
+      const volume = /\[compute\] launched .* volume (\d+) ms/.exec(line)?.[1];
+      if (volume) volumeSetupMs.push(Number(volume));
       cleanup.tracked.rememberPidFile(pidFile);
     },
   });
@@ -211,6 +216,7 @@ export async function startBenchCloud(
     api: cloud.endpoints.api,
     startSeconds,
     problems,
+    volumeSetupMs,
     stop: async () => {
       cleanup.tracked.rememberPidFile(pidFile);
       await withTimeout('local cloud stop', cloud.stop(), STOP_TIMEOUT_MS);

@@ -41,6 +41,8 @@ const CREATE_TIMEOUT_MS = 120_000;
 const DELETE_TIMEOUT_MS = 90_000;
 const BASELINE_TIMEOUT_MS = 60_000;
 const GOAL_ADDED_S = 0.5;
+/** Issue 10: isolation (user, volume, cgroups, rules) may add at most this to POST → ACTIVE. */
+const GOAL_ISOLATION_S = 0.3;
 const USER = { name: 'benchuser', password: 'Bench-pass-1' };
 
 interface Engine {
@@ -504,6 +506,10 @@ export async function run(args: string[]): Promise<number> {
       }
     }
     printReport(results);
+    const volumeSetupMs = [...bench.volumeSetupMs];
+    await bench.stop();
+    bench = undefined;
+    await compareIsolation(cleanup, results, volumeSetupMs);
   } catch (err) {
     console.error(`bench provision failed: ${err instanceof Error ? err.message : err}`);
     ok = false;
@@ -536,6 +542,70 @@ function printBootTimeout(results: Map<string, { api: Provisioned[] }>): void {
     : 'agent start not measured in this run';
   console.log(
     `boot timeout (TROVELESS_AGENT_BOOT_TIMEOUT, default 300 s for an EC2 boot): ${timeouts.heartbeat.prepare} s in force; ${measured}`,
+  );
+}
+
+/**
+ * The same creates on a second cloud whose compute host does not isolate (no OS user, volume,
+ * cgroups or firewall rules; TROVELESS_COMPUTE_ISOLATION=off): what isolation adds to POST →
+ * ACTIVE per engine, and how long a create's volume setup (mkfs + mount) took.
+ */
+async function compareIsolation(
+  cleanup: Cleanup,
+  isolated: Map<string, { api: Provisioned[] }>,
+  volumeSetupMs: number[],
+): Promise<void> {
+  const before = process.env.TROVELESS_COMPUTE_ISOLATION;
+  process.env.TROVELESS_COMPUTE_ISOLATION = 'off';
+  let bench: BenchCloud | undefined;
+  const plain = new Map<string, number[]>();
+  try {
+    bench = await startBenchCloud(cleanup, 'noiso');
+    console.log(`\n  isolation off: local cloud ready in ${fixed(bench.startSeconds, 1)} s`);
+    const admin = await login(bench.api, 'admin', 'admin');
+    const sfn = new SFNClient({
+      endpoint: bench.cloud.endpoints.stepfunctions,
+      region: 'us-east-1',
+      credentials: localCredentials,
+    });
+    const probes: Probes = { sfn, createMachineArn: '', docs: documentClient(dynamoClient(bench.cloud)) };
+    const warm = ENGINES.find((e) => e.datastore === 'redis') ?? ENGINES[0];
+    if (warm) await provisionOnce(bench, admin, warm, probes, 0);
+    for (const engine of ENGINES) {
+      const times: number[] = [];
+      plain.set(engine.datastore, times);
+      for (let i = 1; i <= RUNS; i++) {
+        const p = await provisionOnce(bench, admin, engine, probes, i);
+        times.push(p.readyMs);
+        console.log(`  ${engine.datastore} ${i}/${RUNS} (isolation off): API ${fixed(p.readyMs / 1000)} s`);
+      }
+    }
+  } finally {
+    if (before === undefined) delete process.env.TROVELESS_COMPUTE_ISOLATION;
+    else process.env.TROVELESS_COMPUTE_ISOLATION = before;
+    if (bench) await bench.stop().catch((err) => console.log(`  stopping the cloud: ${err}`));
+  }
+  const s = (ms: number) => `${fixed(ms / 1000)} s`;
+  const w = [12, 12, 13, 12, 24];
+  console.log('');
+  console.log(
+    row(
+      ['POST to ACTIVE', 'isolated p50', 'no isolation', 'added p50', `goal: adds <= ${GOAL_ISOLATION_S} s`],
+      w,
+    ),
+  );
+  for (const [name, off] of plain) {
+    const on = (isolated.get(name)?.api ?? []).map((p) => p.readyMs);
+    const added = median(on) - median(off);
+    console.log(
+      row([name, s(median(on)), s(median(off)), s(added), verdict(added / 1000 <= GOAL_ISOLATION_S)], w),
+    );
+  }
+  console.log(
+    volumeSetupMs.length
+      ? `volume setup per create (sparse file + mkfs.ext4 + loop mount), ${volumeSetupMs.length} creates: ` +
+          `p50 ${median(volumeSetupMs)} ms, p90 ${percentile(volumeSetupMs, 90)} ms`
+      : 'volume setup: none measured (the first cloud did not isolate: not root on Linux?)',
   );
 }
 

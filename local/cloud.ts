@@ -5,7 +5,7 @@ import { join, relative, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { bundleAgent } from './agent-bundle.ts';
-import { startComputeHost, stopComputeLeftovers } from './compute/host.ts';
+import { computeHostSecret, startComputeHost, stopComputeLeftovers } from './compute/host.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { guestKeySecret } from './guest-key-secret.ts';
 import { seedIdentity } from './identity-seed.ts';
@@ -135,6 +135,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         await tokenSecret(opts.stateDir),
       ),
       TROVELESS_COMPUTE_ENDPOINT: compute,
+      // The compute host answers only callers with its secret (its state dir, 0600).
+      TROVELESS_COMPUTE_SECRET: await computeHostSecret(opts.stateDir),
       TROVELESS_GUEST_KEK: await guestKeySecret(opts.stateDir),
       // The instance CA's file (0600): the certificate-issuing step reads it, guests never do.
       TROVELESS_CA_FILE: await localCertificateAuthority(opts.stateDir),

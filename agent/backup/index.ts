@@ -5,7 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { troveError } from '../engines/admin.ts';
 import { account, chownRecursive, ensureDir, ensureTraversable } from '../engines/fs.ts';
 import type { EngineLayout } from '../engines/manager.ts';
-import { BACKUP_ENGINES, type BackupEngine, instancePaths, SERVICE_USER } from './layout.ts';
+import { BACKUP_ENGINES, type BackupEngine, engineUser, instancePaths, SERVICE_USER } from './layout.ts';
 import { backupMariadb, restoreMariadb } from './mariadb.ts';
 import { backupPostgresql, restorePostgresql } from './postgresql.ts';
 import { backupRedis, restoreRedis } from './redis.ts';
@@ -129,8 +129,8 @@ export async function restoreBackup(
   let dataDirCreated = false;
   try {
     const restored = await restoreInto(engine, s3, [full, ...incrementals], staging, opts.signal);
-    const { user, dataDirMode } = SERVICE_USER[engine];
-    const owner = await account(user);
+    const { dataDirMode } = SERVICE_USER[engine];
+    const owner = await account(engineUser(engine, layout));
     await chownRecursive(restored, owner);
     await chmod(restored, dataDirMode);
     // An empty data dir (left by a failed prepare) gives way; rmdir refuses a non-empty one.

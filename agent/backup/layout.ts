@@ -51,3 +51,7 @@ export const SERVICE_USER: Record<BackupEngine, { user: string; dataDirMode: num
   postgresql: { user: 'postgres', dataDirMode: 0o700 },
   redis: { user: 'redis', dataDirMode: 0o750 },
 };
+
+/** Who the engine runs as: the instance's own OS user when it has one, else the service user. */
+export const engineUser = (engine: BackupEngine, layout: EngineLayout): string =>
+  layout.osUser ?? SERVICE_USER[engine].user;

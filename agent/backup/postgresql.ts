@@ -5,7 +5,7 @@ import pg from 'pg';
 import { account } from '../engines/fs.ts';
 import type { EngineLayout } from '../engines/manager.ts';
 import { waitFor } from '../engines/process.ts';
-import { postgresqlPaths } from './layout.ts';
+import { engineUser, postgresqlPaths } from './layout.ts';
 import type { UploadResult, UploadTarget } from './multipart.ts';
 import { extractObject, type StoredObject, streamToS3 } from './stream.ts';
 
@@ -31,7 +31,7 @@ export async function backupPostgresql(
   { signal }: { signal?: AbortSignal },
 ): Promise<UploadResult> {
   const { socketDir } = postgresqlPaths(layout);
-  const owner = await account('postgres');
+  const owner = await account(engineUser('postgresql', layout));
   return withReplicationAccess(layout, () =>
     streamToS3(
       {

@@ -75,11 +75,15 @@ export abstract class ProcessEngine implements EngineManager {
   /** The instance's TLS key and certificates: configure() serves TLS when they are there. */
   protected readonly tls: TlsFiles;
 
+  /** The OS user the engine runs as: the instance's own when the compute host gives it one. */
+  protected readonly user: string;
+
   constructor(
     protected readonly layout: EngineLayout,
     protected readonly name: string,
-    protected readonly user: string,
+    serviceUser: string,
   ) {
+    this.user = layout.osUser ?? serviceUser;
     this.dataDir = join(layout.baseDir, 'data');
     this.runDir = join(layout.baseDir, 'run');
     this.logFile = join(layout.baseDir, `${name}.log`);
@@ -124,11 +128,14 @@ export abstract class ProcessEngine implements EngineManager {
   removeOverrides(rules: OverrideRule[]): Promise<{ restartRequired: boolean }> {
     return this.applyOverrides({}, rules);
   }
-  /** Directories owned by the service user, with their modes. */
+  /**
+   * Directories owned by the engine's user, readable by it only: another instance's OS user
+   * (or a tenant's COPY ... PROGRAM running as it) can neither list the data nor reach the socket.
+   */
   protected ownedDirs(): [string, number][] {
     return [
-      [this.dataDir, 0o750],
-      [this.runDir, 0o755],
+      [this.dataDir, 0o700],
+      [this.runDir, 0o700],
     ];
   }
 
@@ -170,7 +177,7 @@ export abstract class ProcessEngine implements EngineManager {
     await this.beforeSpawn();
     const spec = this.process();
     const offset = await sizeOf(this.logFile);
-    const child = spawnDetached(this.user, spec.command, spec.args, this.logFile);
+    const child = spawnDetached(this.user, spec.command, spec.args, this.logFile, this.layout.cgroupProcs);
     let exited: string | undefined;
     child.once('exit', (code, sig) => {
       exited = `the engine exited (${sig ?? `code ${code}`})`;
@@ -211,7 +218,7 @@ export abstract class ProcessEngine implements EngineManager {
   }
 
   filesystemStats(): Promise<FilesystemStats> {
-    return filesystemStats(this.dataDir);
+    return filesystemStats(this.dataDir, this.layout.ownVolume);
   }
 
   private untilAnswering(abort?: () => string | undefined): Promise<true> {

@@ -78,15 +78,18 @@ export async function treeSize(path: string): Promise<number> {
 }
 
 /**
- * total_bytes is the size of the filesystem holding the data dir; used_bytes is what the data dir
- * itself occupies. Locally many instances share one filesystem, so the filesystem's own usage
- * would say nothing about this instance.
+ * total_bytes is the size of the filesystem holding the data dir. On the instance's own volume
+ * used_bytes is the filesystem's own figure (what df shows; a full disk shows full); on a shared
+ * filesystem it is what the data dir itself occupies, the filesystem's usage being everyone's.
  */
-export async function filesystemStats(dataDir: string): Promise<FilesystemStats & { free_bytes: number }> {
+export async function filesystemStats(
+  dataDir: string,
+  ownVolume = false,
+): Promise<FilesystemStats & { free_bytes: number }> {
   const fs = await statfs(dataDir);
   return {
     total_bytes: fs.blocks * fs.bsize,
-    used_bytes: await treeSize(dataDir),
+    used_bytes: ownVolume ? (fs.blocks - fs.bfree) * fs.bsize : await treeSize(dataDir),
     free_bytes: fs.bavail * fs.bsize,
   };
 }

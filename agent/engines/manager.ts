@@ -52,6 +52,12 @@ export interface EngineLayout {
   /** TCP port on 127.0.0.1 (locally) or 0.0.0.0 (on a server) that the engine listens on. */
   port: number;
   bindAddress: string;
+  /** The instance's own OS user, when the compute host gives it one (else the service user). */
+  osUser?: string;
+  /** cgroup.procs files the engine's processes join (the flavor's memory and CPU limits). */
+  cgroupProcs?: string[];
+  /** The base dir is the instance's own volume: the filesystem's own figures are the instance's. */
+  ownVolume?: boolean;
 }
 
 export interface PrepareOptions {

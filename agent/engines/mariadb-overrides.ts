@@ -21,6 +21,8 @@ export interface MariaDbOverrideFiles {
   /** Scratch copy of the candidate config, for mariadbd to check. */
   checkFile: string;
   stateFile: string;
+  /** The OS user mariadbd runs as (the instance's own, or mysql): the check runs as it too. */
+  user: string;
 }
 
 type Admin = <T>(work: (session: MariaDbSession) => Promise<T>) => Promise<T>;
@@ -171,7 +173,7 @@ export class MariaDbOverrides {
     try {
       // A failed run's error carries mariadbd's output, where the [ERROR] lines say why.
       const output = await runAs(
-        'mysql',
+        this.files.user,
         this.files.mariadbd,
         [`--defaults-file=${this.files.checkFile}`, '--help', '--verbose'],
         { timeoutMs: 30_000 },

@@ -49,6 +49,7 @@ export class MariaDbManager extends ProcessEngine {
         overridesFile: join(layout.baseDir, 'overrides.cnf'),
         checkFile: join(layout.baseDir, 'my.cnf.check'),
         stateFile: join(layout.baseDir, 'overrides.json'),
+        user: this.user,
       },
       (work) => this.admin(work),
     );
@@ -72,7 +73,7 @@ export class MariaDbManager extends ProcessEngine {
   protected async initialize(): Promise<void> {
     // --no-defaults and small InnoDB files make init take ~0.5 s; the real sizes come from my.cnf,
     // and MariaDB resizes the redo log on the next start by itself.
-    await runAs('mysql', 'mariadb-install-db', [
+    await runAs(this.user, 'mariadb-install-db', [
       '--no-defaults',
       `--datadir=${this.dataDir}`,
       '--auth-root-authentication-method=socket',

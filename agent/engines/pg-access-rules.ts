@@ -50,6 +50,8 @@ export class PgAccessRules {
     private readonly loopbackOnly: boolean,
     /** A new superuser session (peer authentication over the socket, untouched by these rules). */
     private readonly connect: () => Promise<pg.Client>,
+    /** The OS user the server runs as (owner of its config files). */
+    private readonly osUser = 'postgres',
   ) {
     this.rulesFile = join(dataDir, RULES_FILE);
     this.hbaFile = join(dataDir, 'pg_hba.conf');
@@ -64,7 +66,7 @@ export class PgAccessRules {
 
   /** Writes the rules and pg_hba.conf, without telling a running server (configure, before start). */
   async write(rules: AccessRules): Promise<void> {
-    const owner = await account('postgres');
+    const owner = await account(this.osUser);
     const saved = { rootLogin: rules.rootLogin, hosts: [...rules.hosts] };
     await writeConfig(this.rulesFile, `${JSON.stringify(saved, null, 2)}\n`, owner, 0o600);
     await writeConfig(this.hbaFile, renderHba(rules, this.loopbackOnly), owner, 0o600);
@@ -85,7 +87,7 @@ export class PgAccessRules {
       'SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL',
     );
     if (broken.rowCount) {
-      const owner = await account('postgres');
+      const owner = await account(this.osUser);
       await writeConfig(this.hbaFile, previous.hba, owner, 0o600);
       if (previous.rules !== undefined) await writeConfig(this.rulesFile, previous.rules, owner, 0o600);
       const [first] = broken.rows;

@@ -37,7 +37,7 @@ export class PostgresqlManager extends ProcessEngine {
     super(layout, 'postgresql', 'postgres');
     this.socketPath = join(this.runDir, `.s.PGSQL.${layout.port}`);
     const loopbackOnly = ['127.0.0.1', 'localhost', '::1'].includes(layout.bindAddress);
-    this.rules = new PgAccessRules(this.dataDir, loopbackOnly, () => this.connect('postgres'));
+    this.rules = new PgAccessRules(this.dataDir, loopbackOnly, () => this.connect('postgres'), this.user);
     this.overrides = new PgOverrides(join(layout.baseDir, 'overrides.json'), () => this.connect('postgres'));
   }
 
@@ -64,7 +64,7 @@ export class PostgresqlManager extends ProcessEngine {
   }
 
   protected async initialize(): Promise<void> {
-    await runAs('postgres', join(BIN, 'initdb'), [
+    await runAs(this.user, join(BIN, 'initdb'), [
       `--pgdata=${this.dataDir}`,
       '--no-sync',
       '--username=postgres',
@@ -102,10 +102,12 @@ export class PostgresqlManager extends ProcessEngine {
         : []),
       '',
     ];
+    // Only the agent and this instance's own OS user map to postgres: with the compute host's
+    // isolation that user is the instance's alone, so no other instance's user gets in by peer.
     const ident = [
       '# MAPNAME SYSTEM-USERNAME PG-USERNAME',
       `agent ${userInfo().username} postgres`,
-      'agent postgres postgres',
+      `agent ${this.user} postgres`,
       '',
     ];
     await writeConfig(join(this.dataDir, INSTANCE_CONF), conf.join('\n'), owner, 0o600);

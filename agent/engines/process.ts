@@ -50,10 +50,17 @@ export function runAs(
  * replaced without the engine noticing. runuser stays the engine's parent: the engine's pid
  * comes from its pid file, not from the returned child.
  */
-export function spawnDetached(user: string, command: string, args: string[], logPath: string): ChildProcess {
+export function spawnDetached(
+  user: string,
+  command: string,
+  args: string[],
+  logPath: string,
+  cgroupProcs: string[] = [],
+): ChildProcess {
   const log = openSync(logPath, 'a', 0o640);
   try {
-    const child = spawn('runuser', ['-u', user, '--', command, ...args], {
+    const [exe, ...argv] = inCgroups(cgroupProcs, ['runuser', '-u', user, '--', command, ...args]);
+    const child = spawn(exe as string, argv, {
       cwd: '/',
       detached: true,
       stdio: ['ignore', log, log],
@@ -64,6 +71,18 @@ export function spawnDetached(user: string, command: string, args: string[], log
   } finally {
     closeSync(log);
   }
+}
+
+/**
+ * The command, made to join the instance's cgroups before it runs: a shell writes its own pid
+ * into each cgroup.procs and then execs the command, so the engine and every process it forks
+ * start inside the flavor's limits (moving a pid after spawn would miss children forked first).
+ */
+function inCgroups(cgroupProcs: string[], command: string[]): string[] {
+  if (cgroupProcs.length === 0) return command;
+  const joins = cgroupProcs.map((_, i) => `echo $$ > "$${i + 1}"`).join(' && ');
+  const n = cgroupProcs.length;
+  return ['sh', '-c', `${joins} && shift ${n} && exec "$@"`, 'sh', ...cgroupProcs, ...command];
 }
 
 /** A fixed, small environment: the agent's own variables (credentials, endpoints) stay with it. */

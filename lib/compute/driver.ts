@@ -28,6 +28,14 @@ export interface ServerSpec {
   volume_size_gb: number;
   datastore: { manager: string; version: string };
   agent: GuestAgentConfig;
+  /** Trove's access: who may reach the database port (a security group's place). */
+  access?: ServerAccess;
+}
+
+/** Trove's `access`: allowed_cidrs (none = 0.0.0.0/0) restrict the database port. */
+export interface ServerAccess {
+  is_public?: boolean;
+  allowed_cidrs?: string[];
 }
 
 export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTDOWN' | 'ERROR' | 'DELETED';
@@ -53,6 +61,8 @@ export interface ComputeDriver {
   get(serverId: string): Promise<Server | undefined>;
   /** Idempotent: terminating a server that is gone succeeds. */
   terminate(serverId: string): Promise<void>;
+  /** Applies a new `access` to a running server at once (no restart). */
+  applyAccess(serverId: string, access: ServerAccess): Promise<void>;
 }
 
 /** Where the guest's engine lives and listens; chosen by the compute layer, not by the agent. */
@@ -61,6 +71,15 @@ export interface AgentLayout {
   baseDir: string;
   port: number;
   bindAddress: string;
+  /**
+   * The instance's own OS user (the local compute host's isolation): engines run as it instead
+   * of the shared service user (mysql, postgres, redis).
+   */
+  osUser?: string;
+  /** cgroup.procs files the engine's processes join (the flavor's memory and CPU limits). */
+  cgroupProcs?: string[];
+  /** The base dir is the instance's own filesystem (its volume): its usage is the instance's. */
+  ownVolume?: boolean;
 }
 
 /**

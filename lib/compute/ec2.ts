@@ -14,7 +14,14 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import type { AgentConfigFile, ComputeDriver, Server, ServerSpec, ServerStatus } from './driver.ts';
+import type {
+  AgentConfigFile,
+  ComputeDriver,
+  Server,
+  ServerAccess,
+  ServerSpec,
+  ServerStatus,
+} from './driver.ts';
 import { buildUserData } from './user-data.ts';
 
 // The EC2 driver: one instance per Trove instance, its data on a second EBS volume, its agent
@@ -234,6 +241,13 @@ export class Ec2ComputeDriver implements ComputeDriver {
       }
     }
   }
+
+  /**
+   * Trove's model here is a security group per instance open to allowed_cidrs; this driver
+   * launches into the configured groups and does not manage per-instance ones yet, so a change
+   * is accepted and stored by the control plane without touching EC2 (see docs/architecture.md).
+   */
+  async applyAccess(_serverId: string, _access: ServerAccess): Promise<void> {}
 
   async terminate(serverId: string): Promise<void> {
     const server = await this.get(serverId);

@@ -26,7 +26,7 @@ export function computeDriver(env: NodeJS.ProcessEnv = process.env): ComputeDriv
   const kind = env.TROVELESS_COMPUTE_DRIVER || 'local';
   switch (kind) {
     case 'local':
-      return new LocalComputeDriver(env.TROVELESS_COMPUTE_ENDPOINT);
+      return new LocalComputeDriver(env.TROVELESS_COMPUTE_ENDPOINT, env.TROVELESS_COMPUTE_SECRET ?? '');
     case 'ec2':
       return new Ec2ComputeDriver(ec2OptionsFromEnv(env));
     default:

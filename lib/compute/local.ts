@@ -1,8 +1,9 @@
-import type { ComputeDriver, Server, ServerSpec } from './driver.ts';
+import type { ComputeDriver, Server, ServerAccess, ServerSpec } from './driver.ts';
 
 // The local driver is only an HTTP client: the compute host (local/compute/host.ts) owns the
 // processes, so a Lambda handler in a serverless-offline worker thread can launch a guest that
-// outlives the handler, the worker and even the local cloud's restart.
+// outlives the handler, the worker and even the local cloud's restart. The host answers only
+// callers that send its bearer secret (TROVELESS_COMPUTE_SECRET, generated into its state dir).
 
 /** Delete waits for the agent and engine to exit (bounded on the host at about 25 s). */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -20,7 +21,10 @@ export class ComputeHostError extends Error {
 export class LocalComputeDriver implements ComputeDriver {
   private readonly endpoint: string;
 
-  constructor(endpoint = process.env.TROVELESS_COMPUTE_ENDPOINT) {
+  constructor(
+    endpoint = process.env.TROVELESS_COMPUTE_ENDPOINT,
+    private readonly secret = process.env.TROVELESS_COMPUTE_SECRET ?? '',
+  ) {
     if (!endpoint)
       throw new Error('the local compute driver needs TROVELESS_COMPUTE_ENDPOINT (the local compute host)');
     this.endpoint = endpoint.replace(/\/+$/, '');
@@ -40,6 +44,10 @@ export class LocalComputeDriver implements ComputeDriver {
     await this.request('DELETE', `/servers/${encodeURIComponent(serverId)}`, undefined, [404]);
   }
 
+  async applyAccess(serverId: string, access: ServerAccess): Promise<void> {
+    await this.request('PUT', `/servers/${encodeURIComponent(serverId)}/access`, access);
+  }
+
   private async request(
     method: string,
     path: string,
@@ -51,7 +59,10 @@ export class LocalComputeDriver implements ComputeDriver {
     try {
       res = await fetch(url, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${this.secret}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });

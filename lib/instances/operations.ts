@@ -1,3 +1,4 @@
+import { computeDriver } from '../compute/index.ts';
 import { attachConfiguration, detachConfiguration } from '../configurations/service.ts';
 import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } from '../errors.ts';
 import { quotaChanges } from '../quotas.ts';
@@ -50,9 +51,25 @@ export async function updateInstanceAttributes(
     if (typeof target === 'string' && target)
       await attachConfiguration(projectId, id, configurationIdOf(target));
     else await detachConfiguration(projectId, id);
+  } else if (other === 'access') {
+    await updateAccess(item, fields.access as InstanceItem['access']);
   } else if (other) {
     throw new NotImplemented(`Updating ${other} is not supported yet.`);
   }
+}
+
+/**
+ * Trove's update_access: the new allowed_cidrs (and is_public) are stored and reach the server's
+ * rules at once (a security group's rules, locally the host's firewall), with no restart. A
+ * server not launched yet gets them at launch.
+ */
+async function updateAccess(item: InstanceItem, requested: InstanceItem['access']): Promise<void> {
+  const access = {
+    is_public: requested?.is_public ?? item.access?.is_public ?? false,
+    allowed_cidrs: requested?.allowed_cidrs ?? item.access?.allowed_cidrs,
+  };
+  await updateInstance(item.project_id, item.id, { set: { access } });
+  if (item.server_id) await computeDriver().applyAccess(item.server_id, access);
 }
 
 /** A configuration reference may be an id or an href ending in one. */

@@ -70,7 +70,9 @@ export const UpdateInstanceRequest = z.object({
     slave_of: z.unknown().optional(),
     configuration: idRef().nullable().optional(),
     datastore_version: idRef().optional(),
-    access: z.looseObject({}).optional(),
+    access: z
+      .looseObject({ is_public: z.boolean().optional(), allowed_cidrs: z.array(z.cidrv4()).optional() })
+      .optional(),
   }),
 });
 

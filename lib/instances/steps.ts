@@ -51,6 +51,7 @@ export async function launchServer(input: StepInput & { guest_queue_url: string 
     flavor: { id: item.flavor_id, ram: item.flavor_ram, vcpus: 1 },
     volume_size_gb: item.volume_size,
     datastore: { manager: item.datastore.manager, version: item.datastore.version },
+    access: item.access,
     agent: {
       instance_id: item.id,
       datastore_manager: item.datastore.manager,

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { AgentConfigFile, Server, ServerSpec } from '../../lib/compute/driver.ts';
+import type { AgentConfigFile, Server, ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
+import { allocateAddress, defaultPortFor } from './addresses.ts';
+import { Isolation, type IsolationTimings } from './isolation.ts';
 import { KeyedLock } from './lock.ts';
-import { allocatePort } from './ports.ts';
 import {
   belongsTo,
   findByCmdline,
@@ -38,23 +39,27 @@ const ENGINE_DELETE_GRACE_MS = 5000;
  */
 export class Guests {
   private readonly records = new Map<string, ServerRecord>();
-  private readonly ports = new Set<number>();
+  private readonly addresses = new Set<string>();
   private readonly lock = new KeyedLock();
+  /** How long the last launch's isolation took (logged; the provision bench reports the volume's part). */
+  private lastIsolationTimings: IsolationTimings = { userMs: 0, volumeMs: 0, cgroupMs: 0 };
 
   private constructor(
     private readonly opts: GuestsOptions,
     private readonly store: RecordStore,
     private readonly computeDir: string,
+    readonly isolation: Isolation,
   ) {}
 
   /** `recover: false` only loads the records (to stop what an earlier run left, without rebooting it). */
   static async open(opts: GuestsOptions, { recover = true } = {}): Promise<Guests> {
     const computeDir = resolve(opts.stateDir, 'compute');
     await makeTraversable(computeDir, resolve(opts.stateDir), opts.log);
-    const guests = new Guests(opts, new RecordStore(join(computeDir, 'servers')), computeDir);
+    const isolation = await Isolation.open(computeDir, opts.log);
+    const guests = new Guests(opts, new RecordStore(join(computeDir, 'servers')), computeDir, isolation);
     for (const record of await guests.store.loadAll(opts.log)) {
       guests.records.set(record.id, record);
-      guests.ports.add(record.port);
+      if (record.address) guests.addresses.add(record.address);
     }
     if (recover)
       await Promise.all(
@@ -71,27 +76,50 @@ export class Guests {
       const id = newServerId();
       const baseDir = join(this.computeDir, id);
       const configPath = join(baseDir, 'agent.json');
-      const port = await allocatePort(this.ports);
+      const port = defaultPortFor(spec.datastore.manager);
+      const address = await allocateAddress(this.addresses, port);
+      const record = recordFor(id, spec, { baseDir, configPath, address, port });
       try {
-        await mkdir(baseDir, { mode: 0o755 });
-        await chmod(baseDir, 0o755); // mkdir's mode is masked by the umask
+        await mkdir(baseDir, { mode: 0o711 });
+        // Its own user, and its own volume mounted here: everything below lives on that volume.
+        this.lastIsolationTimings = await this.isolation.provide(record);
+        // Root's, traversable only (mkdir's mode is masked by the umask; a fresh ext4 root is 0755):
+        // the engine's own directories below it belong to the instance's user.
+        await chmod(baseDir, 0o711);
         const config: AgentConfigFile = {
           ...spec.agent,
-          layout: { baseDir, port, bindAddress: '127.0.0.1' },
+          layout: {
+            baseDir,
+            port,
+            bindAddress: address,
+            ...(record.isolation && {
+              osUser: record.isolation.osUser,
+              cgroupProcs: record.isolation.cgroupProcs,
+              ownVolume: true,
+            }),
+          },
           flavor: spec.flavor,
           volume_size_gb: spec.volume_size_gb,
         };
         await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
-        const record = recordFor(id, spec, { baseDir, configPath, port });
+        await this.isolation.allow(record);
         // Recorded before the agent starts: a host that dies in between still knows the server.
         await this.store.save(record);
         this.records.set(id, record);
         await this.startAgent(record, 'ERROR');
-        this.opts.log(`launched ${id} for instance ${spec.instance_id} on port ${port}`);
+        const t = this.lastIsolationTimings;
+        const isolated = this.isolation.enabled
+          ? ` (isolation: user ${t.userMs.toFixed(0)} ms, volume ${t.volumeMs.toFixed(0)} ms, cgroups ${t.cgroupMs.toFixed(0)} ms)`
+          : '';
+        this.opts.log(`launched ${id} for instance ${spec.instance_id} on ${address}:${port}${isolated}`);
         return this.view(record);
       } catch (err) {
         if (!this.records.has(id)) {
-          this.ports.delete(port);
+          // Nothing of a launch that failed half-way stays: no user, mount, loop, cgroup or rule.
+          await this.isolation
+            .release(record)
+            .catch((e) => this.opts.log(`${id}: cleaning up a failed launch: ${message(e)}`));
+          this.addresses.delete(address);
           await rm(baseDir, { recursive: true, force: true });
         }
         throw err;
@@ -124,6 +152,34 @@ export class Guests {
     });
   }
 
+  /** A new `access` for a running server: its firewall rules change for the next connection. */
+  async applyAccess(id: string, access: ServerAccess): Promise<boolean> {
+    const known = isServerId(id) ? this.records.get(id) : undefined;
+    if (!known) return false;
+    return this.lock.run(known.instance_id, async () => {
+      const record = this.records.get(id);
+      if (record?.state !== 'running') return false;
+      record.access = access;
+      await this.store.save(record);
+      await this.isolation.allow(record);
+      return true;
+    });
+  }
+
+  /**
+   * Deletes every server for good (user, volume, cgroups, rules, data) and the host's firewall
+   * table: before a state dir is removed, so that nothing it held outlives it.
+   */
+  async destroyAll(): Promise<void> {
+    await this.lock.idle();
+    const results = await Promise.allSettled(
+      [...this.records.values()].map((r) => this.lock.run(r.instance_id, () => this.destroy(r))),
+    );
+    await this.isolation.removeFirewall();
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [message(r.reason)] : []));
+    if (failures.length) throw new Error(`some guests could not be removed: ${failures.join('; ')}`);
+  }
+
   /** Stops every agent and engine (the guests "power off"); data and records stay. */
   async stopAll(): Promise<void> {
     await this.lock.idle();
@@ -137,6 +193,8 @@ export class Guests {
       ),
     );
     // One guest that will not stop must not keep the others running.
+    // Powered off, nothing listens on their addresses: the rules go, the next start writes them again.
+    await this.isolation.removeFirewall().catch((err) => this.opts.log(`removing firewall rules: ${err}`));
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [message(r.reason)] : []));
     for (const failure of failures) this.opts.log(`stopping guests: ${failure}`);
     if (failures.length) throw new Error(`some guests did not stop: ${failures.join('; ')}`);
@@ -155,7 +213,10 @@ export class Guests {
       id: record.id,
       instance_id: record.instance_id,
       status: 'SHUTDOWN',
-      addresses: [{ address: '127.0.0.1', type: 'private', port: record.port }],
+      // One address per server on its engine's standard port, as Trove shows a guest's.
+      addresses: record.address
+        ? [{ address: record.address, type: 'private' }]
+        : [{ address: '127.0.0.1', type: 'private', port: record.port }],
     };
     if (record.agentPid && (await runs(record.agentPid, record.configPath))) server.status = 'ACTIVE';
     else if (record.failure) Object.assign(server, record.failure);
@@ -169,6 +230,8 @@ export class Guests {
       await this.destroy(record).catch((err) => this.opts.log(`${record.id}: delete still failing: ${err}`));
       return;
     }
+    // The host's firewall table is written afresh at every start: each server's rules again.
+    await this.isolation.allow(record);
     if (record.agentPid && (await runs(record.agentPid, record.configPath))) {
       this.opts.log(`adopted ${record.id} (agent pid ${record.agentPid})`);
       return;
@@ -185,6 +248,7 @@ export class Guests {
     // A reboot leaves nothing running: an engine the dead agent left behind is stopped first,
     // so that the new agent starts its engine on the existing data without a second copy.
     try {
+      await this.isolation.resume(record);
       await this.stopEngines(record, ENGINE_GRACE_MS);
     } catch (err) {
       record.failure = { status: 'SHUTDOWN', fault: message(err) };
@@ -276,20 +340,47 @@ export class Guests {
   private async destroy(record: ServerRecord): Promise<void> {
     await this.stopAgent(record);
     await this.stopEngines(record, ENGINE_DELETE_GRACE_MS);
+    // Whatever still runs as the instance's user goes with it, then its volume, cgroups and rules.
+    await this.isolation.release(record);
     await rm(record.baseDir, { recursive: true, force: true });
     await this.store.remove(record.id);
     this.records.delete(record.id);
-    this.ports.delete(record.port);
+    if (record.address) this.addresses.delete(record.address);
     this.opts.log(`deleted ${record.id} (instance ${record.instance_id})`);
   }
 }
 
-/** The agent reaches the local cloud's emulators through the SDK's own endpoint variables. */
-function agentEnvironment(config: AgentConfigFile, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, ...config.endpoints };
-  if (config.credentials) {
-    env.AWS_ACCESS_KEY_ID = config.credentials.accessKeyId;
-    env.AWS_SECRET_ACCESS_KEY = config.credentials.secretAccessKey;
+/** Variables the agent may get, from the host's own settings only (never from a caller's spec). */
+const AGENT_ENV_NAMES = new Set([
+  'PATH',
+  'LANG',
+  'TZ',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_REQUEST_CHECKSUM_CALCULATION',
+  'AWS_RESPONSE_CHECKSUM_VALIDATION',
+]);
+const AGENT_ENV_PREFIXES = ['AWS_ENDPOINT_URL', 'TROVELESS_'];
+/** Control-plane secrets and endpoints that never reach a guest, whatever the prefix says. */
+const AGENT_ENV_DENIED = /SECRET|KEK|KEY|TOKEN|PASSWORD|CA_FILE|COMPUTE/;
+
+/**
+ * The agent's environment, built from an allow-list over the host's own settings (the local
+ * cloud's endpoints and credentials): nothing a caller sends (a spec's endpoints, NODE_OPTIONS...)
+ * reaches it, so no caller can make the root-run agent load code of its choosing.
+ */
+export function agentEnvironment(
+  _config: AgentConfigFile,
+  settings: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries({ ...process.env, ...settings })) {
+    const allowed = AGENT_ENV_NAMES.has(name) || AGENT_ENV_PREFIXES.some((p) => name.startsWith(p));
+    if (allowed && !(name.startsWith('TROVELESS_') && AGENT_ENV_DENIED.test(name)) && value !== undefined)
+      env[name] = value;
   }
   return env;
 }

@@ -1,7 +1,10 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import type { ServerSpec } from '../../lib/compute/driver.ts';
+import { writeSecret } from '../../agent/engines/fs.ts';
+import type { ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
 import { Guests } from './guests.ts';
 
 // The local compute host: a tiny Nova over HTTP+JSON. Workflow steps (Lambda handlers, maybe in
@@ -12,6 +15,10 @@ import { Guests } from './guests.ts';
 //   GET    /servers/{id}            200 Server | 404
 //   GET    /servers?instance_id=x   200 { servers: Server[] }
 //   DELETE /servers/{id}            204 (also for unknown ids)
+//   PUT    /servers/{id}/access     ServerAccess -> 204 (the firewall rules change at once) | 404
+//
+// Every request carries `Authorization: Bearer <secret>`; the secret is generated into the state
+// dir (compute/host-secret, 0600, root's), so no instance's OS user can read it. Without it: 401.
 
 export interface ComputeHostOptions {
   port: number;
@@ -27,11 +34,21 @@ export interface ComputeHostOptions {
 
 export interface ComputeHost {
   endpoint: string;
+  /** The bearer secret callers must send (the local driver's TROVELESS_COMPUTE_SECRET). */
+  secret: string;
+  /** The servers themselves (tests and the provision bench look at their isolation). */
+  guests: Guests;
   /** `stopServers` also stops every guest's agent and engine (data and records stay). */
   close(opts?: { stopServers?: boolean }): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 1 << 20;
+
+const CIDR = z.cidrv4();
+const ServerAccessSchema = z.object({
+  is_public: z.boolean().optional(),
+  allowed_cidrs: z.array(CIDR).max(100).optional(),
+}) satisfies z.ZodType<ServerAccess>;
 
 const ServerSpecSchema = z.object({
   instance_id: z.string().min(1).max(128),
@@ -51,7 +68,19 @@ const ServerSpecSchema = z.object({
     endpoints: z.record(z.string(), z.string()).optional(),
     credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }).optional(),
   }),
+  access: ServerAccessSchema.optional(),
 }) satisfies z.ZodType<ServerSpec>;
+
+/** The host's bearer secret: read from the state dir, or generated there (0600) the first time. */
+export async function computeHostSecret(stateDir: string): Promise<string> {
+  const path = join(resolve(stateDir), 'compute', 'host-secret');
+  const existing = await readFile(path, 'utf8').catch(() => '');
+  if (existing.trim()) return existing.trim();
+  await mkdir(join(resolve(stateDir), 'compute'), { recursive: true, mode: 0o755 });
+  const secret = randomBytes(32).toString('base64url');
+  await writeSecret(path, `${secret}\n`);
+  return secret;
+}
 
 export function defaultAgentCommand(
   repoRoot: string,
@@ -73,7 +102,15 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
     agentEnv: opts.agentEnv,
   });
 
+  const secret = Buffer.from(`Bearer ${await computeHostSecret(opts.stateDir)}`);
   const server = createServer((req, res) => {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    if (given.length !== secret.length || !timingSafeEqual(given, secret)) {
+      // Drained, so that the answer is not lost to a reset of a client still sending its body.
+      req.resume();
+      send(res, 401, { error: { code: 401, message: 'the compute host needs its bearer secret' } });
+      return;
+    }
     route(guests, req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       const message = err instanceof Error ? err.message : String(err);
@@ -98,6 +135,8 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
   let closed = false;
   return {
     endpoint: `http://${host}:${port}`,
+    secret: secret.toString().replace(/^Bearer /, ''),
+    guests,
     async close({ stopServers = false } = {}) {
       // Once closed, this host's view of the guests is stale (another host may own them now).
       if (closed) return;
@@ -113,8 +152,9 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
 }
 
 /**
- * Stops every guest an earlier run left running (a host killed outright cannot stop them),
- * without rebooting any: for `--wipe`, before the state directory and its records are removed.
+ * Removes every guest an earlier run left (a host killed outright cannot stop them), without
+ * rebooting any: for `--wipe` and test teardowns, right before the state directory and its
+ * records are removed. Each goes for good, with its OS user, volume, cgroups and firewall rules.
  */
 export async function stopComputeLeftovers(opts: {
   stateDir: string;
@@ -126,7 +166,7 @@ export async function stopComputeLeftovers(opts: {
     { ...opts, log, agentCommand: defaultAgentCommand(opts.repoRoot) },
     { recover: false },
   );
-  await guests.stopAll();
+  await guests.destroyAll();
 }
 
 class HttpError extends Error {
@@ -141,8 +181,19 @@ class HttpError extends Error {
 async function route(guests: Guests, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://compute.local');
   const parts = url.pathname.split('/').filter(Boolean);
-  if (parts[0] !== 'servers' || parts.length > 2) throw new HttpError(404, `no route ${url.pathname}`);
+  const isAccess = parts.length === 3 && parts[2] === 'access';
+  if (parts[0] !== 'servers' || (parts.length > 2 && !isAccess))
+    throw new HttpError(404, `no route ${url.pathname}`);
   const id = parts[1] === undefined ? undefined : safeDecode(parts[1]);
+
+  if (isAccess && id !== undefined) {
+    if (req.method !== 'PUT') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
+    const parsed = ServerAccessSchema.safeParse(await readJson(req));
+    if (!parsed.success) throw new HttpError(400, `invalid access: ${z.prettifyError(parsed.error)}`);
+    if (!(await guests.applyAccess(id, parsed.data))) throw new HttpError(404, `server ${id} not found`);
+    res.writeHead(204).end();
+    return;
+  }
 
   if (id === undefined && req.method === 'POST') {
     const parsed = ServerSpecSchema.safeParse(await readJson(req));

@@ -29,7 +29,14 @@ export interface ServerRecord {
   created: string;
   baseDir: string;
   configPath: string;
+  /** The server's own address in 127.0.0.0/8 (records from before it have none: 127.0.0.1). */
+  address?: string;
+  /** The engine's port: its standard one on the server's own address. */
   port: number;
+  /** Trove's access (allowed_cidrs), enforced by the host's firewall rules. */
+  access?: ServerSpec['access'];
+  /** The server's own OS user and cgroups, when the host isolates (see isolation.ts). */
+  isolation?: { osUser: string; uid: number; cgroupProcs: string[] };
   agentPid?: number;
   /** Engine pid files seen under baseDir, kept so that a later stop knows where to look. */
   enginePidFiles: string[];
@@ -42,7 +49,7 @@ export interface ServerRecord {
 export function recordFor(
   id: string,
   spec: ServerSpec,
-  layout: { baseDir: string; configPath: string; port: number },
+  layout: { baseDir: string; configPath: string; address: string; port: number },
 ): ServerRecord {
   const { key: _key, credentials: _credentials, ...agent } = spec.agent;
   return {
@@ -52,6 +59,7 @@ export function recordFor(
     flavor: spec.flavor,
     volume_size_gb: spec.volume_size_gb,
     datastore: spec.datastore,
+    access: spec.access,
     agent,
     created: new Date().toISOString(),
     ...layout,

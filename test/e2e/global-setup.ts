@@ -90,6 +90,9 @@ export async function setup(project: TestProject) {
 
 export async function teardown() {
   await cloud?.stop();
+  // Guests go for good before their state does: no OS user, volume, loop device, cgroup or
+  // firewall rule of this run is left on the machine.
+  if (stateDir) await stopComputeLeftovers({ stateDir, repoRoot: resolve(import.meta.dirname, '../..') });
   await rm(stateDir, { recursive: true, force: true });
 }
 

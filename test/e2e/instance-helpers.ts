@@ -43,8 +43,12 @@ export async function createInstance(who: Login, body: Record<string, unknown>) 
   return res.json?.instance as InstanceView;
 }
 
+/** Engines listen on their standard port, shown only when it differs (as Trove's addresses are). */
+const DEFAULT_PORTS: Record<string, number> = { mysql: 3306, mariadb: 3306, postgresql: 5432, redis: 6379 };
+
 export function endpointOf(view: InstanceView): { host: string; port: number } {
   const address = view.addresses?.[0];
   if (!address) throw new Error(`instance ${view.id} shows no address`);
-  return { host: address.address, port: address.port ?? 0 };
+  const type = (view.datastore as { type?: string } | undefined)?.type ?? '';
+  return { host: address.address, port: address.port ?? DEFAULT_PORTS[type] ?? 0 };
 }

@@ -10,6 +10,7 @@ import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
 import { reapLeftovers } from '../../local/processes.ts';
 import { waitUntil } from '../../local/wait.ts';
+import { endpointOf, type InstanceView } from './instance-helpers.ts';
 import { processesMentioning } from './processes.ts';
 
 // `npm start` as a user runs it: in the foreground, state kept under its state directory across
@@ -142,8 +143,8 @@ describe('npm start', () => {
     );
   }
   async function redisAt(view: Record<string, unknown>) {
-    const port = (view.addresses as { port: number }[])[0]?.port ?? 0;
-    const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const { host, port } = endpointOf(view as InstanceView);
+    const redis = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
     return redis;
   }

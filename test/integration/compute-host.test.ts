@@ -41,7 +41,7 @@ async function startHost(): Promise<{ host: ComputeHost; driver: LocalComputeDri
     agentCommand: (configPath) => ({ command: process.execPath, args: ['-e', FAKE_AGENT, configPath] }),
   });
   hosts.push(host);
-  return { host, driver: new LocalComputeDriver(host.endpoint) };
+  return { host, driver: new LocalComputeDriver(host.endpoint, host.secret) };
 }
 
 function specFor(instanceId: string): ServerSpec {
@@ -114,19 +114,20 @@ describe('local compute host', () => {
     const server = await first.driver.launch(spec);
     expect(server.status).toBe('ACTIVE');
     expect(server.instance_id).toBe(spec.instance_id);
+    // Its own address, the engine on its standard port (so no port is shown), as Trove's guests.
+    expect(server.addresses).toHaveLength(1);
     const address = server.addresses[0];
-    expect(address?.address).toBe('127.0.0.1');
-    expect(address?.port).toBeGreaterThanOrEqual(20000);
-    expect(address?.port).toBeLessThanOrEqual(32000);
+    expect(address?.address).toMatch(/^127\.77\.\d+\.\d+$/);
+    expect(address?.port).toBeUndefined();
 
     const baseDir = baseDirOf(server.id);
-    expect((await stat(baseDir)).mode & 0o777).toBe(0o755);
+    expect((await stat(baseDir)).mode & 0o777).toBe(0o711);
     const configPath = join(baseDir, 'agent.json');
     expect((await stat(configPath)).mode & 0o777).toBe(0o600);
     const config = JSON.parse(await readFile(configPath, 'utf8')) as AgentConfigFile;
     expect(config).toMatchObject({
       key: spec.agent.key,
-      layout: { baseDir, port: address?.port, bindAddress: '127.0.0.1' },
+      layout: { baseDir, port: 6379, bindAddress: address?.address },
       flavor: spec.flavor,
     });
     const record = await readFile(join(stateDir, 'compute', 'servers', `${server.id}.json`), 'utf8');
@@ -213,7 +214,7 @@ describe('local compute host', () => {
     await second.host.close({ stopServers: true });
   });
 
-  it('stops the guests a vanished host left running (before a wipe), without rebooting them', async () => {
+  it('stops and removes the guests a vanished host left running (before a wipe), without rebooting them', async () => {
     const first = await startHost();
     const server = await first.driver.launch(specFor(randomUUID()));
     const agent = await agentPid(server.id);
@@ -224,6 +225,8 @@ describe('local compute host', () => {
     await stopComputeLeftovers({ stateDir, repoRoot });
     expect(await isAlive(agent)).toBe(false);
     expect(await isAlive(engine)).toBe(false);
-    expect(await agentPid(server.id)).toBe(agent); // not rebooted
+    // Not rebooted but removed for good (the state dir goes next): no record, no base dir.
+    await expect(agentPid(server.id)).rejects.toThrow();
+    expect(existsSync(baseDirOf(server.id))).toBe(false);
   });
 });

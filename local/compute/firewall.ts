@@ -1,0 +1,87 @@
+import { tool, tryTool } from './run.ts';
+
+// allowed_cidrs enforced on the instance's own address, as a security group per instance is in
+// Trove: a table of the host's own (nftables), never touching any other table. The whole table is
+// written again in one transaction on every change (a handful of rules per instance), so a change
+// is atomic and takes effect for the next connection.
+//
+//  - input: to the instance's address and port, only sources in allowed_cidrs (and the instance's
+//    own address) get through; others are refused (port unreachable, so clients fail at once);
+//  - output: the instance's OS user (its engine, and whatever a tenant runs through COPY ...
+//    PROGRAM) opens no connection to anything but its own address.
+
+export interface FirewallEntry {
+  key: string;
+  address: string;
+  port: number;
+  /** Empty or absent: 0.0.0.0/0, as Trove's default. */
+  allowedCidrs?: string[];
+  uid?: number;
+}
+
+/** The host's table: one per state dir, so two local clouds never rewrite each other's rules. */
+export function tableName(hostKey: string): string {
+  return `troveless_${hostKey}`;
+}
+
+export function renderTable(table: string, entries: FirewallEntry[]): string {
+  const lines = [
+    // Declaring then deleting makes the script work whether or not the table exists.
+    `table inet ${table}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+  ];
+  const input: string[] = [];
+  const output: string[] = [];
+  for (const e of [...entries].sort((a, b) => a.key.localeCompare(b.key))) {
+    const chain = `instance_${e.key}`;
+    const cidrs = e.allowedCidrs?.length ? e.allowedCidrs : ['0.0.0.0/0'];
+    lines.push(
+      `  chain ${chain} {`,
+      `    ip saddr ${e.address} accept`,
+      `    ip saddr { ${cidrs.join(', ')} } accept`,
+      '    reject',
+      '  }',
+    );
+    input.push(`    ip daddr ${e.address} tcp dport ${e.port} jump ${chain}`);
+    if (e.uid !== undefined) {
+      output.push(`    meta skuid ${e.uid} ct state new ip daddr != ${e.address} reject`);
+      output.push(`    meta skuid ${e.uid} ct state new meta nfproto ipv6 reject`);
+    }
+  }
+  lines.push(
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    ...input,
+    '  }',
+    '  chain output {',
+    '    type filter hook output priority filter; policy accept;',
+    ...output,
+    '  }',
+    '}',
+    '',
+  );
+  return lines.join('\n');
+}
+
+export class Firewall {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly table: string) {}
+
+  /** Writes the table for exactly these entries (one at a time: the last write wins in order). */
+  apply(entries: FirewallEntry[]): Promise<void> {
+    const script = renderTable(this.table, entries);
+    const run = this.queue.catch(() => {}).then(() => tool('nft', ['-f', '-'], { input: script }));
+    this.queue = run.catch(() => {});
+    return run.then(() => {});
+  }
+
+  async remove(): Promise<void> {
+    await this.queue.catch(() => {});
+    const out = await tryTool('nft', ['delete', 'table', 'inet', this.table]);
+    if (out.code !== 0 && !/No such file or directory/.test(out.stderr)) {
+      throw new Error(`nft delete table inet ${this.table}: ${out.stderr.trim()}`);
+    }
+  }
+}

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type CgroupVersion, cgroupVersion, createCgroups, removeCgroups } from './cgroups.ts';
+import { Firewall, type FirewallEntry, tableName } from './firewall.ts';
+import { tryTool } from './run.ts';
+import { createUser, removeUser, userNameFor } from './users.ts';
+import { createVolume, mountVolume, removeVolume } from './volumes.ts';
+
+// What makes each server a machine of its own on one host: its own OS user, volume, cgroups and
+// firewall rules (its own address is given in every mode, see addresses.ts). It needs root on
+// Linux; elsewhere, or with TROVELESS_COMPUTE_ISOLATION=off (the provision bench compares both),
+// the host says once which isolation it cannot give and runs without it.
+
+const CGROUP_GROUP = 'troveless';
+
+export interface IsolatedServer {
+  id: string;
+  baseDir: string;
+  /** Absent on records from before servers had their own address: no rules for those. */
+  address?: string;
+  port: number;
+  flavor: { ram: number; vcpus: number };
+  volume_size_gb: number;
+  access?: { allowed_cidrs?: string[] };
+  /** Set once the server's isolation exists (user, volume, cgroups): what a delete must undo. */
+  isolation?: { osUser: string; uid: number; cgroupProcs: string[] };
+}
+
+export interface IsolationTimings {
+  userMs: number;
+  volumeMs: number;
+  cgroupMs: number;
+}
+
+export class Isolation {
+  private constructor(
+    private readonly volumesDir: string,
+    private readonly cgroups: CgroupVersion | undefined,
+    private readonly firewall: Firewall | undefined,
+    /** Each server's firewall entry; the table is written from all of them at every change. */
+    private readonly entries = new Map<string, FirewallEntry>(),
+  ) {}
+
+  /** Whether servers get their own user, volume, cgroups and firewall rules. */
+  get enabled(): boolean {
+    return this.firewall !== undefined;
+  }
+
+  static async open(computeDir: string, log: (line: string) => void): Promise<Isolation> {
+    const volumesDir = join(computeDir, 'volumes');
+    const off = process.env.TROVELESS_COMPUTE_ISOLATION === 'off';
+    const root = process.platform === 'linux' && process.getuid?.() === 0;
+    const why = off
+      ? 'TROVELESS_COMPUTE_ISOLATION=off'
+      : !root
+        ? 'not running as root on Linux'
+        : (await tryTool('nft', ['--version']).catch(() => ({ code: 127 }))).code !== 0
+          ? 'nft (Debian package nftables) is missing'
+          : undefined;
+    if (why) {
+      log(
+        `isolation off (${why}): instances share OS users and the host's disk, have no memory/CPU limits and no allowed_cidrs rules; each still has its own address`,
+      );
+      return new Isolation(volumesDir, undefined, undefined);
+    }
+    await mkdir(volumesDir, { recursive: true, mode: 0o700 });
+    const version = cgroupVersion();
+    if (!version) log('no cgroup memory/cpu controllers found: instances run without memory and CPU limits');
+    const key = createHash('sha256').update(computeDir).digest('hex').slice(0, 10);
+    return new Isolation(volumesDir, version, new Firewall(tableName(key)));
+  }
+
+  /** The host's own nftables table (inet family), if it isolates. */
+  get firewallTable(): string | undefined {
+    return this.firewall?.table;
+  }
+
+  imageOf(serverId: string): string {
+    return join(this.volumesDir, `${serverId}.img`);
+  }
+
+  /**
+   * Creates the server's user, volume (mounted at its base dir, which must exist and be empty)
+   * and cgroups. Everything is named after the server id, so release() undoes whatever a failed
+   * or interrupted provide() made, recorded or not.
+   */
+  async provide(server: IsolatedServer): Promise<IsolationTimings> {
+    const timings: IsolationTimings = { userMs: 0, volumeMs: 0, cgroupMs: 0 };
+    if (!this.enabled) return timings;
+    let t = performance.now();
+    const osUser = userNameFor(server.id);
+    const { uid } = await createUser(osUser);
+    server.isolation = { osUser, uid, cgroupProcs: [] };
+    timings.userMs = performance.now() - t;
+    t = performance.now();
+    await createVolume(this.imageOf(server.id), server.volume_size_gb);
+    await mountVolume(this.imageOf(server.id), server.baseDir);
+    timings.volumeMs = performance.now() - t;
+    t = performance.now();
+    if (this.cgroups) {
+      server.isolation.cgroupProcs = await createCgroups(
+        this.cgroups,
+        CGROUP_GROUP,
+        server.id,
+        server.flavor,
+      );
+    }
+    timings.cgroupMs = performance.now() - t;
+    return timings;
+  }
+
+  /** After a host restart: the volume mounted again (a reboot unmounts it) and the cgroups there. */
+  async resume(server: IsolatedServer): Promise<void> {
+    if (!this.enabled || !server.isolation) return;
+    await mountVolume(this.imageOf(server.id), server.baseDir);
+    if (this.cgroups) await createCgroups(this.cgroups, CGROUP_GROUP, server.id, server.flavor);
+  }
+
+  /** Undoes provide(): cgroups, volume (unmount, loop, image), user. Safe to repeat. */
+  async release(server: IsolatedServer): Promise<void> {
+    if (!this.enabled) return;
+    if (this.cgroups) await removeCgroups(this.cgroups, CGROUP_GROUP, server.id);
+    await removeVolume(this.imageOf(server.id), server.baseDir);
+    await removeUser(server.isolation?.osUser ?? userNameFor(server.id));
+    await this.forget(server.id);
+  }
+
+  /** Writes the firewall rules of `server` (its allowed_cidrs) and applies them at once. */
+  async allow(server: IsolatedServer): Promise<void> {
+    if (!this.firewall || !server.address) return;
+    this.entries.set(server.id, {
+      key: server.id.replace(/^srv-/, '').replaceAll('-', ''),
+      address: server.address,
+      port: server.port,
+      allowedCidrs: server.access?.allowed_cidrs,
+      uid: server.isolation?.uid,
+    });
+    await this.firewall.apply([...this.entries.values()]);
+  }
+
+  async forget(serverId: string): Promise<void> {
+    if (!this.firewall || !this.entries.delete(serverId)) return;
+    await this.firewall.apply([...this.entries.values()]);
+  }
+
+  /** The host's whole table goes (its guests are powered off or deleted). */
+  async removeFirewall(): Promise<void> {
+    this.entries.clear();
+    await this.firewall?.remove();
+  }
+}

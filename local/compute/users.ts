@@ -1,0 +1,108 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { tool, tryTool } from './run.ts';
+
+// Each instance's own OS user and group (useradd --user-group): its engine runs as it, its files
+// belong to it, and no other instance's user can read them. Named after the server id, so a
+// host that lost its records can still tell its users from everyone else's.
+
+export const USER_PREFIX = 'tl-';
+
+/** `tl-` and 12 hex digits of the server id: short enough for every tool (32 chars max). */
+export function userNameFor(serverId: string): string {
+  return `${USER_PREFIX}${serverId.replace(/^srv-/, '').replaceAll('-', '').slice(0, 12)}`;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/** useradd/userdel lock /etc/passwd: one at a time in this host, and retried if another holds it. */
+function serialized<T>(task: () => Promise<T>): Promise<T> {
+  const run = queue.catch(() => {}).then(task);
+  queue = run.catch(() => {});
+  return run;
+}
+
+async function withPasswdLockRetry(command: string, args: string[], okCodes: number[]): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const out = await tryTool(command, args);
+    if (out.code === 0 || okCodes.includes(out.code)) return out.code;
+    // 10: cannot lock /etc/passwd (another process is adding a user): wait a little and retry.
+    if (out.code !== 10 || attempt >= 20) {
+      throw new Error(`${command} ${args.join(' ')} failed (exit ${out.code}): ${out.stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100 + attempt * 50));
+  }
+}
+
+export async function lookupUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
+  const out = await tryTool('getent', ['passwd', name]);
+  if (out.code !== 0) return undefined;
+  const [, , uid, gid] = out.stdout.trim().split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** Creates the user and its group (a system account: no home, no login shell). Idempotent. */
+export function createUser(name: string): Promise<{ uid: number; gid: number }> {
+  return serialized(async () => {
+    const existing = await lookupUser(name);
+    if (existing) return existing;
+    await withPasswdLockRetry(
+      'useradd',
+      [
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        '/usr/sbin/nologin',
+        name,
+      ],
+      [9], // 9: already exists (a retried launch)
+    );
+    const created = await lookupUser(name);
+    if (!created) throw new Error(`useradd ${name} succeeded but the user cannot be found`);
+    return created;
+  });
+}
+
+/** Kills whatever still runs as `uid` (a tenant's COPY ... PROGRAM child), then removes the user. */
+export async function removeUser(name: string): Promise<void> {
+  const user = await lookupUser(name);
+  if (!user) return;
+  for (let round = 0; round < 50; round++) {
+    const pids = await processesOf(user.uid);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // 6: no such user (removed meanwhile). userdel removes the user's own group with it.
+  await serialized(() => withPasswdLockRetry('userdel', [name], [6]));
+}
+
+/** Live processes whose real uid is `uid`. */
+export async function processesOf(uid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const status = await readFile(`/proc/${entry}/status`, 'utf8').catch(() => '');
+    const uidLine = /^Uid:\s+(\d+)/m.exec(status);
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    if (uidLine && Number(uidLine[1]) === uid && state !== 'Z') pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Users this module created (for reaping what a dead host left). */
+export async function listInstanceUsers(): Promise<string[]> {
+  const passwd = await tool('getent', ['passwd']);
+  return passwd
+    .split('\n')
+    .map((line) => line.split(':')[0] ?? '')
+    .filter((name) => name.startsWith(USER_PREFIX));
+}

@@ -1,0 +1,72 @@
+import { open, readFile, rm } from 'node:fs/promises';
+import { tool, tryTool } from './run.ts';
+
+// Cinder's place: each instance's volume is a sparse file of exactly its size, formatted ext4 and
+// loop-mounted at the instance's base dir, so a full disk is a real full disk (the engine gets
+// ENOSPC) and the filesystem's own figures are the instance's usage.
+
+const GIB = 1024 ** 3;
+
+/**
+ * Creates the image (sparse: nothing is written but ext4's metadata) and formats it. Lazy inode
+ * and journal init keep mkfs at a few tens of ms whatever the size; no reserved blocks, so the
+ * tenant gets the whole size.
+ */
+export async function createVolume(image: string, sizeGb: number): Promise<void> {
+  const handle = await open(image, 'wx', 0o600);
+  try {
+    await handle.truncate(sizeGb * GIB);
+  } finally {
+    await handle.close();
+  }
+  await tool('mkfs.ext4', [
+    '-q',
+    '-F',
+    '-m',
+    '0',
+    '-E',
+    'lazy_itable_init=1,lazy_journal_init=1,nodiscard',
+    image,
+  ]);
+}
+
+/** Mounts the image at `dir` through a loop device that goes away when it is unmounted. */
+export async function mountVolume(image: string, dir: string): Promise<void> {
+  if (await isMounted(dir)) return;
+  // nosuid/nodev/noexec: nothing on a tenant's volume is a program or a device.
+  await tool('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noexec', image, dir]);
+}
+
+/**
+ * Unmounts `dir` (retried while the last processes let go of it), detaches any loop device still
+ * backed by the image and removes the image. Safe to repeat; each part that is already gone is skipped.
+ */
+export async function removeVolume(image: string, dir: string): Promise<void> {
+  for (let attempt = 0; await isMounted(dir); attempt++) {
+    const out = await tryTool('umount', [dir]);
+    if (out.code === 0) continue;
+    if (attempt >= 50) throw new Error(`umount ${dir} failed: ${out.stderr.trim()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const device of await loopDevicesOf(image)) await tryTool('losetup', ['-d', device]);
+  await rm(image, { force: true });
+}
+
+export async function isMounted(dir: string): Promise<boolean> {
+  const mounts = await readFile('/proc/mounts', 'utf8');
+  return mounts.split('\n').some((line) => unescapeMount(line.split(' ')[1] ?? '') === dir);
+}
+
+/** Loop devices backed by `image` (losetup -j). */
+export async function loopDevicesOf(image: string): Promise<string[]> {
+  const out = await tryTool('losetup', ['-j', image]);
+  return out.stdout
+    .split('\n')
+    .map((line) => line.split(':')[0] ?? '')
+    .filter(Boolean);
+}
+
+/** /proc/mounts escapes space, tab, newline and backslash as octal. */
+function unescapeMount(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+}
