@@ -57,6 +57,15 @@ export function installDebianPackages(packages: string[], log: (line: string) =>
 }
 
 export async function checkPrerequisites(needs: { java: boolean }): Promise<void> {
+  // The compute host's firewall rules (allowed_cidrs) need nft; without it the host runs without
+  // isolation and says so, so a failed install is not fatal here.
+  if (!onPath('nft') && canInstall()) {
+    try {
+      installDebianPackages(['nftables']);
+    } catch {
+      // reported by the compute host as isolation it cannot give
+    }
+  }
   const required = [needs.java ? JAVA : undefined, ENGINES].filter((r): r is Requirement => r !== undefined);
   for (const req of required) {
     if (req.present()) continue;
