@@ -119,6 +119,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
           port: opts.ports.sqs,
           dataDir: join(opts.stateDir, 'sqs'),
           log: (line) => log(`[sqs] ${line}`),
+          // The e2e cloud sends every guest order twice (test/e2e/global-setup.ts).
+          duplicate:
+            opts.env?.TROVELESS_CHAOS_DUPLICATE_MESSAGES === 'true'
+              ? (name) => name.startsWith(`troveless-${opts.stage}-guest-`)
+              : undefined,
         }).then((server) => {
           closers.push(server.close);
           log(`[sqs] restored ${server.restored.queues} queues, ${server.restored.messages} messages`);

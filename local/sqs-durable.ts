@@ -55,6 +55,12 @@ export interface DurableSqsOptions extends ISqsServerOptions {
   /** Journal size at which it is compacted (default 8 MiB). */
   compactBytes?: number;
   log?: (line: string) => void;
+  /**
+   * Queues every new message of which is enqueued twice, as SQS's at-least-once delivery allows:
+   * the e2e cloud turns it on for guest queues so the whole suite runs on duplicates. Production
+   * code knows nothing of it.
+   */
+  duplicate?: (queueName: string) => boolean;
 }
 
 export interface DurableSqs {
@@ -65,7 +71,7 @@ export interface DurableSqs {
 }
 
 export function createDurableSqs(opts: DurableSqsOptions): DurableSqs {
-  const { dataDir, compactBytes = 8 * 1024 * 1024, log = () => {}, ...serverOptions } = opts;
+  const { dataDir, compactBytes = 8 * 1024 * 1024, log = () => {}, duplicate, ...serverOptions } = opts;
   mkdirSync(dataDir, { recursive: true });
   const journal = new Journal(join(dataDir, 'journal.ndjson'), compactBytes);
   const { state, unreadable } = journal.read();
@@ -116,6 +122,15 @@ export function createDurableSqs(opts: DurableSqsOptions): DurableSqs {
       });
       return newRecord(record, delay);
     };
+    if (duplicate?.(queue.QueueName)) {
+      const setRecord = queue.setRecord;
+      // A send carries no id; restores and redrives do, and are not sends to duplicate.
+      queue.setRecord = (message: Parameters<typeof setRecord>[0], id?: string) => {
+        const entry = setRecord(message, id);
+        if (!replaying && id === undefined) setRecord(message);
+        return entry;
+      };
+    }
     const receive = queue.receive.bind(queue);
     queue.receive = async (params: unknown) => {
       const records = (await receive(params)) as MessageRecord[];

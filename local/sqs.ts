@@ -12,6 +12,8 @@ export async function startSqs(opts: {
   /** Journal size at which it is compacted. */
   compactBytes?: number;
   log?: (line: string) => void;
+  /** Queues whose every new message is enqueued twice (at-least-once delivery, on purpose). */
+  duplicate?: (queueName: string) => boolean;
 }): Promise<{ endpoint: string; restored: { queues: number; messages: number }; close(): Promise<void> }> {
   const sqs = createDurableSqs({
     port: opts.port,
@@ -21,6 +23,7 @@ export async function startSqs(opts: {
     dataDir: opts.dataDir,
     compactBytes: opts.compactBytes,
     log: opts.log,
+    duplicate: opts.duplicate,
   });
   const server = createServer((req, res) => {
     void sqs.requestHandler(req, res);

@@ -8,7 +8,6 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { config } from '../config.ts';
-import { deliveries } from './chaos.ts';
 import { recordOrder } from './orders.ts';
 import { type GuestRequest, nowSeconds, seal } from './protocol.ts';
 
@@ -92,7 +91,6 @@ export async function sendToGuest(
   const body = seal(key, instanceId, request);
   // Before sending: the reply may arrive before a later write would land.
   await recordOrder(instanceId, id, method, replyToken);
-  for (let i = 0; i < deliveries(); i++)
-    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
   return id;
 }

@@ -231,4 +231,32 @@ describe('durable embedded SQS', () => {
     const [left] = await receiveAll(after, url!, 1);
     expect(left?.Body).toBe('the one left');
   });
+
+  it('enqueues a send twice on a queue chosen for duplicates, and no restored message again', async () => {
+    const server = await startSqs({ port, dataDir, duplicate: (name) => name.startsWith('twice-') });
+    running.push(server);
+    const sqs = new SQSClient({ endpoint: server.endpoint, region: 'us-east-1', credentials });
+    clients.push(sqs);
+    const twice = (await sqs.send(new CreateQueueCommand({ QueueName: 'twice-orders' }))).QueueUrl ?? '';
+    const once = (await sqs.send(new CreateQueueCommand({ QueueName: 'once-orders' }))).QueueUrl ?? '';
+    await sqs.send(new SendMessageCommand({ QueueUrl: twice, MessageBody: 'order' }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: once, MessageBody: 'order' }));
+    const count = async (client: SQSClient, url: string) =>
+      Number(
+        (
+          await client.send(
+            new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+          )
+        ).Attributes?.ApproximateNumberOfMessages,
+      );
+    expect(await count(sqs, twice)).toBe(2);
+    expect(await count(sqs, once)).toBe(1);
+    await server.close();
+    running.splice(running.indexOf(server), 1);
+    const again = await startSqs({ port, dataDir, duplicate: (name) => name.startsWith('twice-') });
+    running.push(again);
+    const after = new SQSClient({ endpoint: again.endpoint, region: 'us-east-1', credentials });
+    clients.push(after);
+    expect(await count(after, twice)).toBe(2);
+  });
 });

@@ -53,15 +53,19 @@ describe('serverless package', () => {
         { AttributeName: 'id', KeyType: 'RANGE' },
       ],
     });
-    expect(tables.IdempotencyTable?.Properties).toMatchObject({ TimeToLiveSpecification: { Enabled: true } });
+    // Nothing in production keeps idempotency records; the local stage's self-test has its own.
+    expect(tables.IdempotencyTable).toBeUndefined();
+    expect(Object.fromEntries(ofType(local, 'AWS::DynamoDB::Table')).SelftestTable?.Properties).toMatchObject(
+      {
+        TableName: 'troveless-local-idempotency',
+      },
+    );
   });
 
-  it('holds the conductor and task queues, each redriving to its DLQ', () => {
+  it('holds the conductor queue, redriving to its DLQ, and no queue nothing uses', () => {
     const queues = Object.fromEntries(ofType(dev, 'AWS::SQS::Queue'));
-    for (const [queue, dlq] of [
-      ['ConductorQueue', 'ConductorDeadLetterQueue'],
-      ['TaskQueue', 'TaskDeadLetterQueue'],
-    ] as const) {
+    expect(Object.keys(queues).sort()).toEqual(['ConductorDeadLetterQueue', 'ConductorQueue']);
+    for (const [queue, dlq] of [['ConductorQueue', 'ConductorDeadLetterQueue']] as const) {
       expect(queues[queue]?.Properties.RedrivePolicy).toMatchObject({
         deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] },
         maxReceiveCount: 5,
