@@ -29,8 +29,9 @@ export function troveErrors(): MiddlewareObj<HttpEvent, HttpResult> {
         request.response = json(400, faultBody(400, 'Malformed request body'));
         return;
       }
+      // The log line carries the request id (Logger's Lambda-context injection, handler.ts).
+      logger.error('unhandled error', { error: err as Error, path: request.event.rawPath });
       const id = request.context.awsRequestId || crypto.randomUUID();
-      logger.error('unhandled error', { error: err as Error, requestId: id, path: request.event.rawPath });
       request.response = json(500, faultBody(500, internalErrorMessage(id)));
     },
   };

@@ -1,6 +1,8 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { Context } from 'aws-lambda';
+import { logger } from '../logger.ts';
 import { authenticateCaller, type Caller } from './auth.ts';
 import { jsonBody } from './body.ts';
 import { boundedParameters, routedPath } from './edge.ts';
@@ -25,6 +27,7 @@ function authentication(): MiddlewareObj<HttpEvent, HttpResult> {
 /** A route outside any project: the version document, identity. */
 export function publicHandler(route: PublicRoute) {
   return middy<HttpEvent, HttpResult>()
+    .use(injectLambdaContext(logger))
     .use(httpHeaderNormalizer())
     .use(troveErrors())
     .use(routedPath())
@@ -36,6 +39,7 @@ export function publicHandler(route: PublicRoute) {
 /** A `/v1.0/{project_id}/...` route: the caller is authenticated and scoped before the route runs. */
 export function projectHandler(route: ProjectRoute) {
   return middy<HttpEvent, HttpResult>()
+    .use(injectLambdaContext(logger))
     .use(httpHeaderNormalizer())
     .use(troveErrors())
     .use(routedPath())

@@ -1,25 +1,17 @@
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 
 // The token-signing key comes from the environment when the operator provides one (the local
 // cloud does), otherwise from an SSM SecureString parameter, so it is never baked into the
-// deployed function configuration.
-let cached: Promise<Uint8Array> | undefined;
+// deployed function configuration. Powertools Parameters caches it per container; a rotated
+// secret is picked up within MAX_AGE_SECONDS.
+const MAX_AGE_SECONDS = 300;
 
-export function tokenSigningKey(): Promise<Uint8Array> {
-  cached ??= load().catch((err: unknown) => {
-    cached = undefined;
-    throw err;
-  });
-  return cached;
-}
-
-async function load(): Promise<Uint8Array> {
+export async function tokenSigningKey(): Promise<Uint8Array> {
   const fromEnv = process.env.TROVELESS_TOKEN_SECRET;
   if (fromEnv) return check(fromEnv);
   const name = process.env.TROVELESS_TOKEN_SECRET_PARAMETER;
   if (!name) throw new Error('Neither TROVELESS_TOKEN_SECRET nor TROVELESS_TOKEN_SECRET_PARAMETER is set');
-  const out = await new SSMClient({}).send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-  return check(out.Parameter?.Value ?? '');
+  return check((await getParameter(name, { decrypt: true, maxAge: MAX_AGE_SECONDS })) ?? '');
 }
 
 function check(secret: string): Uint8Array {
