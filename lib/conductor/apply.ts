@@ -1,50 +1,65 @@
-import { troveTime } from '../dynamo.ts';
 import { recordAnswer } from '../guest/calls.ts';
-import { unwrapKey } from '../guest/keys.ts';
 import { replyMatchesOrder } from '../guest/orders.ts';
 import {
   type GuestReport,
   GuestReport as GuestReportSchema,
   openEnvelope,
+  type SignedEnvelope,
   verifySignature,
 } from '../guest/protocol.ts';
 import type { InstanceItem } from '../instances/model.ts';
-import { findInstance, updateInstance } from '../instances/repository.ts';
+import { getInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
 import { engineFault } from './faults.ts';
+import { guests as defaultGuests, type Guest, type GuestCache, knownStateOf } from './guests.ts';
+import { changesOnlyTime, type Heartbeat, isStale, writeHeartbeat } from './heartbeats.ts';
 import { deliverAnswer, forgetWaitingTask, keepAnswer, keepWaitingTasksAlive } from './tasks.ts';
 
 // Trove's conductor: the only writer of guest-reported state. A report is applied only when it
-// is signed with its instance's own key and newer than the last one of its kind.
+// is signed with its instance's own key and newer than the last one of its kind. The key comes
+// from a cache (lib/conductor/guests.ts) whose every use is checked against the stored key by the
+// write it guards, so a heartbeat costs one table write.
 
 export type Outcome = 'applied' | 'stale' | 'rejected' | 'unknown-instance';
 
-// Trove keeps an LRU of 10 keys; a bounded map of unwrapped keys spares a decryption per report.
-const keys = new Map<string, Buffer>();
-async function keyOf(item: InstanceItem): Promise<Buffer> {
-  const cached = keys.get(item.id);
-  if (cached) return cached;
-  const key = await unwrapKey(item.wrapped_key);
-  if (keys.size >= 1000) keys.delete(keys.keys().next().value as string);
-  keys.set(item.id, key);
-  return key;
-}
+/**
+ * A heartbeat's `sent` is its guest's clock; within this much of the conductor's it may write its
+ * time alone (the API shows it as when the guest was last heard). Further behind (a backlog, a
+ * slow clock), the conductor's own time is written with it; further ahead, it is refused: a
+ * report from the future would hold back every later one (LastSeen).
+ */
+const CLOCK_TOLERANCE_SECONDS = 30;
 
-export async function ingest(body: string): Promise<Outcome> {
+export async function ingest(body: string, cache: GuestCache = defaultGuests): Promise<Outcome> {
   const envelope = openEnvelope(body);
   if (!envelope) return reject('not a signed envelope');
-  const item = await findInstance(envelope.instance_id);
-  if (!item) return 'unknown-instance';
-  if (!verifySignature(await keyOf(item), envelope)) return reject(`bad signature for instance ${item.id}`);
+  let guest = await cache.get(envelope.instance_id);
+  if (!guest) return 'unknown-instance';
+  if (!verifySignature(guest.key, envelope)) {
+    // The key may have been rotated since it was cached: read it again (at most every few seconds).
+    const fresh = await cache.reload(guest);
+    if (!fresh || !verifySignature(fresh.key, envelope))
+      return reject(`bad signature for instance ${guest.instanceId}`);
+    guest = fresh;
+  }
   let report: GuestReport;
   try {
     report = GuestReportSchema.parse(JSON.parse(envelope.body));
   } catch {
-    return reject(`malformed report from instance ${item.id}`);
+    return reject(`malformed report from instance ${guest.instanceId}`);
   }
-  if (report.instance_id !== item.id)
-    return reject(`report names instance ${report.instance_id}, signed for ${item.id}`);
-  return report.method === 'heartbeat' ? heartbeat(item, report) : operationResult(item, report);
+  if (report.instance_id !== guest.instanceId)
+    return reject(`report names instance ${report.instance_id}, signed for ${guest.instanceId}`);
+  if (report.method === 'heartbeat') return heartbeat(cache, guest, envelope, report);
+  // An operation's result needs the item as it is now (the steps waiting on it): one read, by key.
+  const item = await getInstance(guest.projectId, guest.instanceId);
+  if (!item) {
+    cache.forget(guest.instanceId);
+    return 'unknown-instance';
+  }
+  if (item.wrapped_key !== guest.wrappedKey && !verifySignature((await cache.adopt(item)).key, envelope))
+    return reject(`instance ${item.id}'s report is signed with a key it no longer has`);
+  return operationResult(item, report);
 }
 
 function reject(why: string): Outcome {
@@ -53,32 +68,60 @@ function reject(why: string): Outcome {
 }
 
 async function heartbeat(
-  item: InstanceItem,
-  report: Extract<GuestReport, { method: 'heartbeat' }>,
+  cache: GuestCache,
+  first: Guest,
+  envelope: SignedEnvelope,
+  report: Heartbeat,
 ): Promise<Outcome> {
-  const set: Record<string, unknown> = {
-    service_status: report.payload.service_status,
-    service_status_updated: troveTime(),
-    last_seen_heartbeat: report.sent,
-  };
-  if (report.payload.volume) {
-    set.volume_used_bytes = report.payload.volume.used_bytes;
-    set.volume_total_bytes = report.payload.volume.total_bytes;
+  const skew = report.sent - Date.now() / 1000;
+  if (skew > CLOCK_TOLERANCE_SECONDS)
+    return reject(
+      `heartbeat of instance ${first.instanceId} is ${Math.round(skew)} s ahead of the conductor's clock`,
+    );
+  let guest = first;
+  let timeOnly = skew >= -CLOCK_TOLERANCE_SECONDS && changesOnlyTime(guest, report);
+  // At most: the write, once more after a rotation, once more with everything after a time-only
+  // write found another status stored.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const out = await writeHeartbeat(guest, report, timeOnly);
+    if (out.applied) {
+      guest.known = {
+        ...knownStateOf(out.before),
+        service_status: report.payload.service_status,
+        ...(report.payload.volume
+          ? {
+              volume_used_bytes: report.payload.volume.used_bytes,
+              volume_total_bytes: report.payload.volume.total_bytes,
+            }
+          : {}),
+      };
+      // The guest is alive: the steps waiting on it keep waiting.
+      await keepWaitingTasksAlive(guest.projectId, guest.instanceId, out.before.waiting_tasks);
+      await engineFault(out.before, report.payload.service_status);
+      return 'applied';
+    }
+    const stored = out.stored;
+    if (!stored) {
+      cache.forget(guest.instanceId);
+      return 'unknown-instance';
+    }
+    if (stored.wrapped_key !== guest.wrappedKey) {
+      // Rotated since it was cached: this report counts only if it verifies with the stored key.
+      guest = await cache.adopt(stored);
+      if (!verifySignature(guest.key, envelope))
+        return reject(`instance ${guest.instanceId}'s heartbeat is signed with a key it no longer has`);
+      continue;
+    }
+    guest.known = knownStateOf(stored);
+    if (isStale(stored, report)) {
+      // Out of order, or RESTART_REQUIRED pending: nothing applied, but the guest is alive.
+      await keepWaitingTasksAlive(guest.projectId, guest.instanceId, stored.waiting_tasks);
+      return 'stale';
+    }
+    // The time-only write found another status stored (the API or a workflow changed it): write it all.
+    timeOnly = false;
   }
-  // Out-of-order reports are dropped (Trove's LastSeen), and a pending RESTART_REQUIRED is
-  // cleared only by a restart, never by a heartbeat.
-  const applied = await updateInstance(item.project_id, item.id, {
-    set,
-    condition: {
-      expression:
-        '(attribute_not_exists(last_seen_heartbeat) OR last_seen_heartbeat < :sent) AND service_status <> :rr',
-      values: { ':sent': report.sent, ':rr': 'restart required' },
-    },
-  });
-  // The guest is alive, whatever the order of its reports: the steps waiting on it keep waiting.
-  await keepWaitingTasksAlive(item.project_id, item.id, item.waiting_tasks);
-  if (applied) await engineFault(item, report.payload.service_status);
-  return applied ? 'applied' : 'stale';
+  return 'stale';
 }
 
 async function operationResult(

@@ -41,8 +41,13 @@ export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTDOWN' | 'ERROR' | 'DELETED'
 export interface StatusInputs {
   task_status: string;
   service_status: string;
-  /** ISO time of the last heartbeat (or of the instance's creation before the first). */
+  /** ISO time the service status was last written (or of the instance's creation before the first). */
   service_status_updated: string;
+  /**
+   * The `sent` of the newest heartbeat applied: a heartbeat that changes nothing writes only this
+   * (lib/conductor/heartbeats.ts), so the guest was last heard at the later of the two.
+   */
+  last_seen_heartbeat?: number;
   server_status: string;
   /** True while a backup of the instance is NEW, BUILDING or SAVING. */
   backup_running?: boolean;
@@ -57,13 +62,22 @@ export interface DerivedStatus {
   service_status: string;
 }
 
+/** When the guest was last heard, as Trove's service_status_updated (ISO, UTC, no fraction). */
+export function lastHeard(i: Pick<StatusInputs, 'service_status_updated' | 'last_seen_heartbeat'>): string {
+  const written = i.service_status_updated;
+  if (i.last_seen_heartbeat === undefined) return written;
+  const seen = new Date(i.last_seen_heartbeat * 1000).toISOString().slice(0, 19);
+  // Both are ISO times of the same shape: they compare as strings.
+  return seen > written ? seen : written;
+}
+
 /** Trove's SimpleInstance.status and operating_status, with heartbeat expiry applied on read. */
 export function deriveStatus(i: StatusInputs, now: Date, heartbeatExpirySeconds: number): DerivedStatus {
   const task = TASK_STATUSES[i.task_status as TaskStatus] ?? { action: i.task_status, error: false };
   const server = task.action === 'BUILDING' && i.server_status !== 'ERROR' ? 'BUILD' : i.server_status;
 
   let service = i.service_status;
-  const age = (now.getTime() - Date.parse(`${i.service_status_updated}Z`)) / 1000;
+  const age = (now.getTime() - Date.parse(`${lastHeard(i)}Z`)) / 1000;
   if (task.action === 'NONE' && service !== 'restart required' && age >= heartbeatExpirySeconds) {
     service = 'guestagent timeout';
   }

@@ -1,6 +1,6 @@
 import { config } from '../config.ts';
 import type { InstanceItem } from './model.ts';
-import { deriveStatus } from './status.ts';
+import { deriveStatus, lastHeard } from './status.ts';
 
 /** Trove's two links per resource: a versioned self link and an unversioned bookmark. */
 export function resourceLinks(base: string, projectId: string, collection: string, id: string) {
@@ -56,7 +56,7 @@ export function instanceDetail(item: InstanceItem, ctx: ViewContext, extra: { pa
   view.datastore = { ...(view.datastore as object), version_number: item.datastore.version_number };
   view.created = item.created;
   view.updated = item.updated;
-  view.service_status_updated = item.service_status_updated;
+  view.service_status_updated = lastHeard(item);
   if (item.fault) {
     view.fault = {
       message: item.fault.message,

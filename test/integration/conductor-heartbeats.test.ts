@@ -1,0 +1,281 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localCredentials, startDynamoDb } from '../../local/dynamodb.ts';
+import { freePort } from '../../local/ports.ts';
+import { ProcessGroup } from '../../local/processes.ts';
+
+// The conductor's heartbeat path against DynamoDB Local: one table write per heartbeat once the
+// guest is known, every heartbeat verified, a rotated key never trusted from the cache, nothing
+// stale applied, and a heartbeat that changes nothing writes only its time.
+
+const TABLE = 'troveless-hbtest-instances';
+const PROJECT = 'p-heartbeats';
+let dir: string;
+let procs: ProcessGroup;
+let docs: DynamoDBDocumentClient;
+let lib: {
+  ingest: typeof import('../../lib/conductor/apply.ts').ingest;
+  GuestCache: typeof import('../../lib/conductor/guests.ts').GuestCache;
+  findInstance: typeof import('../../lib/instances/repository.ts').findInstance;
+  keys: typeof import('../../lib/guest/keys.ts');
+  seal: typeof import('../../lib/guest/protocol.ts').seal;
+  documents: typeof import('../../lib/dynamo.ts').documents;
+};
+/** Table calls the conductor made (its document client), by command name. */
+const calls: string[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'troveless-hb-'));
+  procs = new ProcessGroup(join(dir, 'pids.json'));
+  const endpoint = await startDynamoDb(procs, {
+    port: await freePort(),
+    dataDir: join(dir, 'db'),
+    logDir: dir,
+  });
+  // The conductor's clients read these when its modules load.
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+    TROVELESS_INSTANCES_TABLE: TABLE,
+    TROVELESS_GUEST_KEK: 'a local key-encryption secret of 32+ chars',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  });
+  const ddb = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: localCredentials });
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'project_id', AttributeType: 'S' },
+        { AttributeName: 'id', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'project_id', KeyType: 'HASH' },
+        { AttributeName: 'id', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'by-id',
+          KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+    }),
+  );
+  docs = DynamoDBDocumentClient.from(ddb);
+  lib = {
+    ingest: (await import('../../lib/conductor/apply.ts')).ingest,
+    GuestCache: (await import('../../lib/conductor/guests.ts')).GuestCache,
+    findInstance: (await import('../../lib/instances/repository.ts')).findInstance,
+    keys: await import('../../lib/guest/keys.ts'),
+    seal: (await import('../../lib/guest/protocol.ts')).seal,
+    documents: (await import('../../lib/dynamo.ts')).documents,
+  };
+  lib.documents.middlewareStack.add(
+    (next, context) => async (args) => {
+      calls.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize', name: 'countTableCalls' },
+  );
+}, 90_000);
+
+afterAll(async () => {
+  await procs?.stopAll();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** A new instance with its own key, as the API stores it; a cache of the test's own. */
+async function guest(id: string, status = 'healthy') {
+  const key = lib.keys.newGuestKey();
+  await docs.send(
+    new PutCommand({
+      TableName: TABLE,
+      Item: {
+        project_id: PROJECT,
+        id,
+        service_status: status,
+        service_status_updated: '2026-01-01T00:00:00',
+        updated: '2026-01-01T00:00:00',
+        task_status: 'NONE',
+        wrapped_key: await lib.keys.wrapKey(key),
+      },
+    }),
+  );
+  const cache = new lib.GuestCache(
+    { load: lib.findInstance, unwrap: lib.keys.unwrapKey },
+    { max: 100, ttlMs: 60_000, reloadAfterMs: 0 },
+  );
+  return { key, cache };
+}
+
+const beat = (key: Buffer, id: string, sent: number, status = 'healthy', volume?: object) =>
+  lib.seal(key, id, {
+    method: 'heartbeat',
+    instance_id: id,
+    sent,
+    payload: { service_status: status, ...(volume ? { volume } : {}) },
+  });
+
+async function stored(id: string) {
+  const out = await docs.send(new GetCommand({ TableName: TABLE, Key: { project_id: PROJECT, id } }));
+  return out.Item ?? {};
+}
+
+const now = () => Date.now() / 1000;
+
+describe('conductor heartbeats', () => {
+  it('costs one table write per heartbeat once the guest is known; an unchanged one writes only its time', async () => {
+    const { key, cache } = await guest('hb-one', 'building');
+    const t = now();
+    calls.length = 0;
+    expect(await lib.ingest(beat(key, 'hb-one', t, 'healthy'), cache)).toBe('applied');
+    // The first: the guest is looked up (index query, read), then one write.
+    expect(calls).toEqual(['QueryCommand', 'GetItemCommand', 'UpdateItemCommand']);
+    const first = await stored('hb-one');
+    expect(first.last_seen_heartbeat).toBe(t);
+    expect(first.service_status_updated).not.toBe('2026-01-01T00:00:00');
+
+    // Pin the written times, so a time-only write shows as one that left them alone.
+    await docs.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: { project_id: PROJECT, id: 'hb-one' },
+        UpdateExpression: 'SET service_status_updated = :old, updated = :old',
+        ExpressionAttributeValues: { ':old': '2026-01-02T00:00:00' },
+      }),
+    );
+    calls.length = 0;
+    for (let i = 1; i <= 5; i++)
+      expect(await lib.ingest(beat(key, 'hb-one', t + i, 'healthy'), cache)).toBe('applied');
+    expect(calls).toEqual(Array(5).fill('UpdateItemCommand'));
+    const after = await stored('hb-one');
+    expect(after.last_seen_heartbeat).toBe(t + 5);
+    expect(after.service_status).toBe('healthy');
+    expect(after.service_status_updated).toBe('2026-01-02T00:00:00');
+    expect(after.updated).toBe('2026-01-02T00:00:00');
+
+    // A change of status is written whole, still in one write.
+    calls.length = 0;
+    expect(await lib.ingest(beat(key, 'hb-one', t + 6, 'shutdown'), cache)).toBe('applied');
+    expect(calls).toEqual(['UpdateItemCommand']);
+    const changed = await stored('hb-one');
+    expect(changed.service_status).toBe('shutdown');
+    expect(changed.service_status_updated).not.toBe('2026-01-02T00:00:00');
+  });
+
+  it('applies nothing stale: an older heartbeat never overwrites a newer status', async () => {
+    const { key, cache } = await guest('hb-stale');
+    const t = now();
+    expect(await lib.ingest(beat(key, 'hb-stale', t, 'healthy'), cache)).toBe('applied');
+    expect(await lib.ingest(beat(key, 'hb-stale', t + 2, 'crashed'), cache)).toBe('applied');
+    // Late, and out of order: an older "healthy", then an older time-only candidate.
+    expect(await lib.ingest(beat(key, 'hb-stale', t + 1, 'healthy'), cache)).toBe('stale');
+    expect(await lib.ingest(beat(key, 'hb-stale', t + 1.5, 'crashed'), cache)).toBe('stale');
+    const item = await stored('hb-stale');
+    expect(item.service_status).toBe('crashed');
+    expect(item.last_seen_heartbeat).toBe(t + 2);
+  });
+
+  it('writes the whole status when another writer changed it behind the cache', async () => {
+    const { key, cache } = await guest('hb-other');
+    const t = now();
+    expect(await lib.ingest(beat(key, 'hb-other', t, 'healthy'), cache)).toBe('applied');
+    // A restart sets "restarting"; the cache still believes "healthy".
+    await docs.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: { project_id: PROJECT, id: 'hb-other' },
+        UpdateExpression: 'SET service_status = :s',
+        ExpressionAttributeValues: { ':s': 'restarting' },
+      }),
+    );
+    calls.length = 0;
+    expect(await lib.ingest(beat(key, 'hb-other', t + 1, 'healthy'), cache)).toBe('applied');
+    // The time-only write is refused (with the stored item), the whole one goes through.
+    expect(calls).toEqual(['UpdateItemCommand', 'UpdateItemCommand']);
+    expect((await stored('hb-other')).service_status).toBe('healthy');
+  });
+
+  it('keeps a pending RESTART_REQUIRED', async () => {
+    const { key, cache } = await guest('hb-rr', 'restart required');
+    expect(await lib.ingest(beat(key, 'hb-rr', now(), 'healthy'), cache)).toBe('stale');
+    expect((await stored('hb-rr')).service_status).toBe('restart required');
+  });
+
+  it('never trusts a cached key past a rotation', async () => {
+    const { key: oldKey, cache } = await guest('hb-rot');
+    const t = now();
+    expect(await lib.ingest(beat(oldKey, 'hb-rot', t, 'healthy'), cache)).toBe('applied');
+
+    // The instance's key is rotated: the cache still holds the old one.
+    const newKey = lib.keys.newGuestKey();
+    await docs.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: { project_id: PROJECT, id: 'hb-rot' },
+        UpdateExpression: 'SET wrapped_key = :w',
+        ExpressionAttributeValues: { ':w': await lib.keys.wrapKey(newKey) },
+      }),
+    );
+    // Signed with the old key: it verifies against the cache, but the write sees the rotation.
+    expect(await lib.ingest(beat(oldKey, 'hb-rot', t + 1, 'shutdown'), cache)).toBe('rejected');
+    expect((await stored('hb-rot')).service_status).toBe('healthy');
+    expect((await stored('hb-rot')).last_seen_heartbeat).toBe(t);
+    // Signed with the new key: applied, and the old key is refused from now on without a write.
+    expect(await lib.ingest(beat(newKey, 'hb-rot', t + 2, 'shutdown'), cache)).toBe('applied');
+    expect((await stored('hb-rot')).service_status).toBe('shutdown');
+    calls.length = 0;
+    expect(await lib.ingest(beat(oldKey, 'hb-rot', t + 3, 'healthy'), cache)).toBe('rejected');
+    expect(calls).not.toContain('UpdateItemCommand');
+    expect((await stored('hb-rot')).service_status).toBe('shutdown');
+  });
+
+  it('picks up a key rotated before the cache ever saw the new one, when the guest signs with it', async () => {
+    const { key: oldKey, cache } = await guest('hb-rot2');
+    const t = now();
+    expect(await lib.ingest(beat(oldKey, 'hb-rot2', t, 'healthy'), cache)).toBe('applied');
+    const newKey = lib.keys.newGuestKey();
+    await docs.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: { project_id: PROJECT, id: 'hb-rot2' },
+        UpdateExpression: 'SET wrapped_key = :w',
+        ExpressionAttributeValues: { ':w': await lib.keys.wrapKey(newKey) },
+      }),
+    );
+    expect(await lib.ingest(beat(newKey, 'hb-rot2', t + 1, 'shutdown'), cache)).toBe('applied');
+    expect((await stored('hb-rot2')).service_status).toBe('shutdown');
+    // A forgery (another key) is refused and changes nothing.
+    expect(await lib.ingest(beat(lib.keys.newGuestKey(), 'hb-rot2', t + 2, 'healthy'), cache)).toBe(
+      'rejected',
+    );
+    expect((await stored('hb-rot2')).service_status).toBe('shutdown');
+  });
+
+  it('refuses a heartbeat from the future (it would hold back every later one) and forgets deleted guests', async () => {
+    const { key, cache } = await guest('hb-clock');
+    expect(await lib.ingest(beat(key, 'hb-clock', now() + 3600, 'healthy'), cache)).toBe('rejected');
+    expect((await stored('hb-clock')).last_seen_heartbeat).toBeUndefined();
+
+    expect(await lib.ingest(beat(key, 'hb-clock', now(), 'healthy'), cache)).toBe('applied');
+    expect(cache.size).toBe(1);
+    // Deleted: the write finds no item (and creates none), and the cache lets the guest go.
+    await docs.send(new DeleteCommand({ TableName: TABLE, Key: { project_id: PROJECT, id: 'hb-clock' } }));
+    expect(await lib.ingest(beat(key, 'hb-clock', now(), 'healthy'), cache)).toBe('unknown-instance');
+    expect(cache.size).toBe(0);
+    expect(await stored('hb-clock')).toEqual({});
+  });
+});
