@@ -11,7 +11,8 @@ import { validate } from '#lib/validation';
 
 // Flavors (TROVE_API.md §5): reads for everyone, and a Troveless extension under /mgmt for
 // admins to add and remove them, since no Nova holds them. Reads and writes are separate
-// functions so that only the admin one may write to the catalog.
+// functions (serverless/functions/catalog.yml) so that only the admin one may write to the
+// catalog; each routes only its own paths here.
 const flavorId = (event: HttpEvent) => event.pathParameters?.flavor_id ?? '';
 const ctx = (event: HttpEvent, caller: Caller) => ({ base: baseUrl(event), projectId: caller.projectId });
 
@@ -25,11 +26,6 @@ export const handler = projectHandler(
       const flavor = await showFlavor(flavorId(event));
       return json(200, { flavor: flavorView(flavor, ctx(event, caller)) });
     },
-  }),
-);
-
-export const mgmt = projectHandler(
-  byRouteKey({
     /** 202 like Trove's other mgmt writes, with the flavor so the caller learns a chosen id. */
     'POST /v1.0/{project_id}/mgmt/flavors': adminOnly(async (event, caller) => {
       const request = validate(CreateFlavorRequest, parsedBody(event)).flavor;

@@ -1,8 +1,9 @@
 import { BadRequest } from '#lib/errors';
 import { parsedBody } from '#lib/http/body';
-import { publicHandler } from '#lib/http/handler';
+import { type PublicRoute, publicHandler } from '#lib/http/handler';
 import type { HttpEvent, HttpResult } from '#lib/http/response';
 import { baseUrl, json } from '#lib/http/response';
+import { byRouteKey } from '#lib/http/routing';
 import { getProject, getUser, listProjects } from '#lib/identity/directory';
 import {
   AUTH_REQUIRED,
@@ -18,7 +19,7 @@ import { AuthRequest } from '#lib/identity/schemas';
 import { checkToken, isAdmin, type VerifiedToken } from '#lib/identity/tokens';
 
 /** `GET /v3`: the version document the openstack CLI reads before it authenticates. */
-export const version = publicHandler(async (event) =>
+const version: PublicRoute = async (event) =>
   json(200, {
     version: {
       id: 'v3.14',
@@ -27,11 +28,10 @@ export const version = publicHandler(async (event) =>
       links: [{ rel: 'self', href: `${baseUrl(event)}/v3/` }],
       'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
     },
-  }),
-);
+  });
 
 /** `POST /v3/auth/tokens`: password method, project scope; the token comes back in X-Subject-Token. */
-export const issue = publicHandler(async (event) => {
+const issue: PublicRoute = async (event) => {
   const request = AuthRequest.safeParse(parsedBody(event));
   if (!request.success)
     return json(400, keystoneError(400, 'Expecting to find auth.identity in the request.'));
@@ -42,10 +42,10 @@ export const issue = publicHandler(async (event) => {
     if (err instanceof AuthFailure) return json(err.status, keystoneError(err.status, err.message));
     throw err;
   }
-});
+};
 
 /** `GET /v3/auth/tokens`: validates the X-Subject-Token for a caller holding a valid X-Auth-Token. */
-export const validate = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+const validate: PublicRoute = async (event: HttpEvent): Promise<HttpResult> => {
   const callerToken = event.headers?.['x-auth-token'];
   const subject = event.headers?.['x-subject-token'];
   if (!subject) throw new BadRequest('X-Subject-Token is required.');
@@ -67,7 +67,7 @@ export const validate = publicHandler(async (event: HttpEvent): Promise<HttpResu
     },
     { 'x-subject-token': subject },
   );
-});
+};
 
 /** The caller's own token (X-Auth-Token), checked as on every route; undefined → 401. */
 async function callerOf(event: HttpEvent): Promise<VerifiedToken | undefined> {
@@ -84,7 +84,7 @@ const forbidden = () =>
  * `DELETE /v3/auth/tokens`: revokes the X-Subject-Token (Keystone's policy: an admin, or the
  * token's own user). From then on it is refused everywhere (lib/identity/revocations.ts).
  */
-export const revoke = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+const revoke: PublicRoute = async (event: HttpEvent): Promise<HttpResult> => {
   const subject = event.headers?.['x-subject-token'];
   if (!subject) throw new BadRequest('X-Subject-Token is required.');
   const caller = await callerOf(event);
@@ -94,10 +94,10 @@ export const revoke = publicHandler(async (event: HttpEvent): Promise<HttpResult
   if (!isAdmin(caller.claims) && caller.claims.user_id !== target.claims.user_id) return forbidden();
   await revokeToken(target.jti, target.exp);
   return { statusCode: 204, headers: {}, body: '' };
-});
+};
 
 /** `GET /v3/projects[?name=]`: admins only, as Keystone's identity:list_projects. */
-export const projects = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+const projects: PublicRoute = async (event: HttpEvent): Promise<HttpResult> => {
   const caller = await callerOf(event);
   if (!caller) return unauthorized();
   if (!isAdmin(caller.claims)) return forbidden();
@@ -107,10 +107,10 @@ export const projects = publicHandler(async (event: HttpEvent): Promise<HttpResu
     projects: found.map((p) => projectView(p, base)),
     links: { self: `${base}/v3/projects`, previous: null, next: null },
   });
-});
+};
 
 /** `GET /v3/projects/{project_id}`: an admin, or a token scoped to that project. */
-export const project = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+const project: PublicRoute = async (event: HttpEvent): Promise<HttpResult> => {
   const caller = await callerOf(event);
   if (!caller) return unauthorized();
   const id = event.pathParameters?.project_id ?? '';
@@ -118,10 +118,10 @@ export const project = publicHandler(async (event: HttpEvent): Promise<HttpResul
   const found = await getProject(id);
   if (!found) return json(404, keystoneError(404, `Could not find project: ${id}.`));
   return json(200, { project: projectView(found, baseUrl(event)) });
-});
+};
 
 /** `GET /v3/users/{user_id}`: an admin, or the user itself. */
-export const user = publicHandler(async (event: HttpEvent): Promise<HttpResult> => {
+const user: PublicRoute = async (event: HttpEvent): Promise<HttpResult> => {
   const caller = await callerOf(event);
   if (!caller) return unauthorized();
   const id = event.pathParameters?.user_id ?? '';
@@ -129,4 +129,17 @@ export const user = publicHandler(async (event: HttpEvent): Promise<HttpResult> 
   const found = await getUser(id);
   if (!found) return json(404, keystoneError(404, `Could not find user: ${id}.`));
   return json(200, { user: userView(found, baseUrl(event)) });
-});
+};
+
+const tokens = '/v3/auth/tokens';
+export const handler = publicHandler(
+  byRouteKey({
+    'GET /v3': version,
+    [`POST ${tokens}`]: issue,
+    [`GET ${tokens}`]: validate,
+    [`DELETE ${tokens}`]: revoke,
+    'GET /v3/projects': projects,
+    'GET /v3/projects/{project_id}': project,
+    'GET /v3/users/{user_id}': user,
+  }),
+);

@@ -6,7 +6,7 @@ import { quotaUsage } from '#lib/quotas';
  * `GET /limits`: the project's absolute limits. Trove adds its HTTP rate limits here; Troveless
  * enforces none of its own (API Gateway throttles), so it lists none rather than invent them.
  */
-export const list = projectHandler(async (_event, caller) => {
+export const handler = projectHandler(async (_event, caller) => {
   const usage = await quotaUsage(caller.projectId);
   const limit = (r: string) => usage.find((u) => u.resource === r)?.limit ?? -1;
   return json(200, {

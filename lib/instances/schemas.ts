@@ -83,3 +83,4 @@ export const ActionRequest = z.looseObject({
   promote_to_replica_source: z.unknown().optional(),
   eject_replica_source: z.unknown().optional(),
 });
+export type ActionRequest = z.infer<typeof ActionRequest>;
