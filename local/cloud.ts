@@ -12,6 +12,7 @@ import { seedIdentity } from './identity-seed.ts';
 import { intrinsicResolver } from './intrinsics.ts';
 import { lambdaInvoker } from './lambda.ts';
 import { startOffline } from './offline.ts';
+import { requireFreePorts } from './port-check.ts';
 import { checkPrerequisites } from './prerequisites.ts';
 import { ProcessGroup, reapLeftovers } from './processes.ts';
 import {
@@ -85,6 +86,14 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     log(`wiped ${opts.stateDir}`);
   }
   await checkPrerequisites({ java: !opts.external?.dynamodb });
+  // After the reaping above: ports a crashed run held are free again; a live run's are not.
+  const { dynamodb, s3, sqs, ...always } = opts.ports;
+  await requireFreePorts(opts.host, {
+    ...always,
+    ...(opts.external?.dynamodb ? {} : { dynamodb }),
+    ...(opts.external?.s3 ? {} : { s3 }),
+    ...(opts.external?.sqs ? {} : { sqs }),
+  });
 
   const logDir = join(opts.stateDir, 'logs');
   // Handlers are bundled per cloud (a running `npm start` and the test cloud must not delete each

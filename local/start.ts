@@ -3,6 +3,7 @@
 //   npm start -- --watch    rebuild handlers when their sources change
 import { resolve } from 'node:path';
 import { startLocalCloud } from './cloud.ts';
+import { PortInUse } from './port-check.ts';
 import { MissingPrerequisite } from './prerequisites.ts';
 import { localOptionsFromEnv } from './settings.ts';
 
@@ -57,7 +58,7 @@ try {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGHUP', () => void shutdown('SIGHUP'));
 } catch (err) {
-  if (err instanceof MissingPrerequisite) {
+  if (err instanceof MissingPrerequisite || err instanceof PortInUse) {
     console.error(`[troveless] ${err.message}`);
   } else {
     console.error('[troveless] the local cloud failed to start:', err instanceof Error ? err.message : err);
