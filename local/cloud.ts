@@ -130,7 +130,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
           log: (line) => log(`[sqs] ${line}`),
           // The e2e cloud sends every guest order twice (test/e2e/global-setup.ts).
           duplicate:
-            opts.env?.TROVELESS_CHAOS_DUPLICATE_MESSAGES === 'true'
+            (opts.env?.TROVELESS_CHAOS_DUPLICATE_MESSAGES ??
+              process.env.TROVELESS_CHAOS_DUPLICATE_MESSAGES) === 'true'
               ? (name) => name.startsWith(`troveless-${opts.stage}-guest-`)
               : undefined,
         }).then((server) => {
