@@ -131,9 +131,10 @@ export class GuestCache {
 
 /**
  * The conductor's own cache. 20,000 entries of ~0.5 KB each stay well within a 256 MB function;
- * 15 minutes bounds how long a cached key lives even if no write ever disagreed with it.
+ * an hour bounds how long a cached key lives even if no write ever disagreed with it (the writes,
+ * not the TTL, keep it honest; each refresh is a KMS Decrypt: docs/cost.md).
  */
 export const guests = new GuestCache(
   { load: findInstance, unwrap: unwrapKey },
-  { max: 20_000, ttlMs: 15 * 60_000, reloadAfterMs: 5_000 },
+  { max: 20_000, ttlMs: 60 * 60_000, reloadAfterMs: 5_000 },
 );
