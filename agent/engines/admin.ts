@@ -6,6 +6,7 @@ import {
   type Problem,
   passwordProblem,
 } from '../../lib/databases/rules/index.ts';
+import type { GuestErrorName } from '../../lib/guest/protocol.ts';
 
 export { isReserved } from '../../lib/databases/rules/index.ts';
 
@@ -14,13 +15,8 @@ export { isReserved } from '../../lib/databases/rules/index.ts';
 // hosts and passwords before anything reaches the engine (the very rules the API applies,
 // lib/databases/rules), and the order Trove lists things in.
 
-export type TroveErrorName =
-  | 'DatabaseAlreadyExists'
-  | 'DatabaseNotFound'
-  | 'UserAlreadyExists'
-  | 'UserNotFound'
-  | 'BadRequest'
-  | 'NotImplemented';
+/** One list with the API's (lib/guest/protocol.ts), which maps each name to Trove's status. */
+export type TroveErrorName = GuestErrorName;
 
 export function troveError(name: TroveErrorName, message: string): Error {
   const err = new Error(message);

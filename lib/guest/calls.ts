@@ -4,6 +4,7 @@ import { documents } from '../dynamo.ts';
 import { BadRequest, NotFound, NotImplemented, type TroveError } from '../errors.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { unwrapKey } from './keys.ts';
+import type { GuestErrorName } from './protocol.ts';
 import { sendToGuest } from './queues.ts';
 import { encryptFor } from './sealed.ts';
 
@@ -64,7 +65,7 @@ export async function callGuest(
 }
 
 /** The guest's error names are Trove's exception names; each keeps Trove's status code. */
-const STATUS_OF: Record<string, (message: string) => TroveError> = {
+const STATUS_OF: Record<GuestErrorName, (message: string) => TroveError> = {
   DatabaseAlreadyExists: (m) => new BadRequest(m),
   UserAlreadyExists: (m) => new BadRequest(m),
   BadRequest: (m) => new BadRequest(m),
@@ -92,5 +93,5 @@ function settle(answer: GuestAnswer & { instance_id: string }, instanceId: strin
   const type = answer.error?.type ?? 'Error';
   const message = publicGuestMessage(answer.error?.message ?? 'The guest agent reported an error.');
   // Trove maps any other guest error (GuestError) to 400 as well, with the guest's message.
-  throw (STATUS_OF[type] ?? ((m: string) => new BadRequest(m)))(message);
+  throw (STATUS_OF[type as GuestErrorName] ?? ((m: string) => new BadRequest(m)))(message);
 }

@@ -20,6 +20,15 @@ export const GuestRequest = z.object({
 });
 export type GuestRequest = z.infer<typeof GuestRequest>;
 
+/** The errors a guest answers an order with: Trove's exception names (the API keeps their status). */
+export type GuestErrorName =
+  | 'DatabaseAlreadyExists'
+  | 'DatabaseNotFound'
+  | 'UserAlreadyExists'
+  | 'UserNotFound'
+  | 'BadRequest'
+  | 'NotImplemented';
+
 /** Guest → conductor, on the shared conductor queue. */
 export const GuestReport = z.discriminatedUnion('method', [
   z.object({
