@@ -24,31 +24,32 @@ function authentication(): MiddlewareObj<HttpEvent, HttpResult> {
   };
 }
 
-/** A route outside any project: the version document, identity. */
-export function publicHandler(route: PublicRoute) {
+/**
+ * The middlewares every route runs, in order: the request id on every log line, headers, Trove's
+ * faults for anything thrown, and the raw path checked against the route key; `checked` (the
+ * caller, for project routes) runs before the parameters are bounded and the body is parsed.
+ */
+function edge(checked: MiddlewareObj<HttpEvent, HttpResult>[]) {
   return middy<HttpEvent, HttpResult>()
     .use(injectLambdaContext(logger))
     .use(httpHeaderNormalizer())
     .use(troveErrors())
     .use(routedPath())
+    .use(checked)
     .use(boundedParameters())
-    .use(jsonBody())
-    .handler((event, context) => route(event, context));
+    .use(jsonBody());
+}
+
+/** A route outside any project: the version document, identity. */
+export function publicHandler(route: PublicRoute) {
+  return edge([]).handler((event, context) => route(event, context));
 }
 
 /** A `/v1.0/{project_id}/...` route: the caller is authenticated and scoped before the route runs. */
 export function projectHandler(route: ProjectRoute) {
-  return middy<HttpEvent, HttpResult>()
-    .use(injectLambdaContext(logger))
-    .use(httpHeaderNormalizer())
-    .use(troveErrors())
-    .use(routedPath())
-    .use(authentication())
-    .use(boundedParameters())
-    .use(jsonBody())
-    .handler((event, context) => {
-      const caller = callers.get(event);
-      if (!caller) throw new Error('authentication middleware did not run');
-      return route(event, caller, context);
-    });
+  return edge([authentication()]).handler((event, context) => {
+    const caller = callers.get(event);
+    if (!caller) throw new Error('authentication middleware did not run');
+    return route(event, caller, context);
+  });
 }
