@@ -159,6 +159,8 @@ export async function startBenchCloud(
   cleanup: Cleanup,
   name: string,
   env: Record<string, string> = {},
+  /** Services the bench runs itself (the cost bench puts counting proxies in front of them). */
+  external?: { sqs?: string; dynamodb?: string; s3?: string },
 ): Promise<BenchCloud> {
   // Short: engines' unix sockets live below it, and sun_path holds 107 bytes.
   const stateDir = await cleanup.tempDir(`troveless-bench-${name}-`);
@@ -189,6 +191,7 @@ export async function startBenchCloud(
     ports,
     wipe: true,
     env,
+    external,
     log: (line) => {
       if (process.env.TROVELESS_BENCH_VERBOSE) console.log(`    [cloud] ${line}`);
       if (tail.push(line) > 20) tail.shift();

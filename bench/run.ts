@@ -14,6 +14,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['api', () => import('./api.ts')],
   ['heartbeat', () => import('./heartbeat.ts')],
   ['backup', () => import('./backup.ts')],
+  ['cost', () => import('./cost.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);
