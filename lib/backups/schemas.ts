@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Link } from '../openapi/schemas.ts';
 import { idRef, safeText } from '../validation.ts';
 import { compileSchedule, DAY_MS, HOUR_MS, type Schedule } from './schedule.ts';
 
@@ -70,3 +71,16 @@ export const BackupPolicy = z.strictObject({
 export type BackupPolicy = z.infer<typeof BackupPolicy>;
 
 export const PutBackupPolicyRequest = z.strictObject({ backup_policy: BackupPolicy });
+
+// Answers, as the OpenAPI description states them (lib/openapi).
+const links = z.array(Link);
+export const BackupView = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  status: z.string(),
+  instance_id: z.string(),
+  created: z.string(),
+  updated: z.string(),
+});
+export const BackupsResponse = z.object({ backups: z.array(BackupView), links: links.optional() });
+export const BackupResponse = z.object({ backup: BackupView });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Link } from '../openapi/schemas.ts';
 import { safeText } from '../validation.ts';
 import { MANAGERS } from './types.ts';
 
@@ -66,3 +67,27 @@ export const CreateFlavorRequest = z.strictObject({
   }),
 });
 export type CreateFlavorRequest = z.infer<typeof CreateFlavorRequest>['flavor'];
+
+// Answers, as the OpenAPI description states them (lib/openapi).
+const links = z.array(Link);
+export const FlavorView = z.looseObject({
+  id: z.union([z.int(), z.string()]),
+  str_id: z.string(),
+  name: z.string(),
+  ram: z.int(),
+  vcpus: z.int(),
+  disk: z.int(),
+  links,
+});
+export const FlavorsResponse = z.object({ flavors: z.array(FlavorView) });
+export const FlavorResponse = z.object({ flavor: FlavorView });
+
+const VersionView = z.looseObject({ id: z.string(), name: z.string(), links });
+export const DatastoreView = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  links,
+  versions: z.array(VersionView),
+  default_version: z.string().optional(),
+});
+export const DatastoresResponse = z.object({ datastores: z.array(DatastoreView) });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Link } from '../openapi/schemas.ts';
 import { idRef, safeText } from '../validation.ts';
 
 // Request bodies of the configuration routes (TROVE_API.md §6).
@@ -28,4 +29,11 @@ export const PutConfigurationRequest = z.object({
     name: safeText(255).min(1).optional(),
     description: safeText(255).optional(),
   }),
+});
+
+// Answers, as the OpenAPI description states them (lib/openapi).
+const links = z.array(Link);
+export const ConfigurationsResponse = z.object({
+  configurations: z.array(z.looseObject({ id: z.string(), name: z.string() })),
+  links: links.optional(),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Link } from '../openapi/schemas.ts';
 import { safeText } from '../validation.ts';
 import {
   type AccountRules,
@@ -101,3 +102,21 @@ export function requestsFor(manager: string): ReturnType<typeof requests> {
   }
   return found;
 }
+
+// Answers, as the OpenAPI description states them (lib/openapi).
+const links = z.array(Link);
+export const DatabasesResponse = z.object({
+  databases: z.array(
+    z.looseObject({ name: z.string(), character_set: z.string().optional(), collate: z.string().optional() }),
+  ),
+  links: links.optional(),
+});
+export const UsersResponse = z.object({
+  users: z.array(
+    z.looseObject({ name: z.string(), host: z.string(), databases: z.array(z.object({ name: z.string() })) }),
+  ),
+  links: links.optional(),
+});
+
+export type DatabaseInfo = z.infer<typeof DatabasesResponse>['databases'][number];
+export type UserInfo = z.infer<typeof UsersResponse>['users'][number];

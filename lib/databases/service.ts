@@ -12,9 +12,11 @@ import {
   type ChangePasswordsRequest,
   type CreateDatabasesRequest,
   type CreateUsersRequest,
+  type DatabaseInfo,
   type GrantAccessRequest,
   requestsFor,
   type UpdateUserRequest,
+  type UserInfo,
 } from './schemas.ts';
 
 // Trove's database, user, access and root operations, each a call to the instance's guest.
@@ -24,16 +26,7 @@ import {
 const low = () => ({ timeoutSeconds: config.callLowTimeoutSeconds });
 const high = () => ({ timeoutSeconds: config.callHighTimeoutSeconds });
 
-export interface DatabaseInfo {
-  name: string;
-  character_set?: string;
-  collate?: string;
-}
-export interface UserInfo {
-  name: string;
-  host: string;
-  databases: { name: string }[];
-}
+export type { DatabaseInfo, UserInfo } from './schemas.ts';
 
 /** The requests again, with the rules of the instance's engine (its guest applies the same). */
 const engine = (item: InstanceItem) => requestsFor(item.datastore.manager);

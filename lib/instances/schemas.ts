@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Link } from '../openapi/schemas.ts';
 import { idRef, safeText } from '../validation.ts';
 
 // Request shapes of the instance routes (Trove's apischema.instance), the single source of both
@@ -84,3 +85,17 @@ export const ActionRequest = z.looseObject({
   eject_replica_source: z.unknown().optional(),
 });
 export type ActionRequest = z.infer<typeof ActionRequest>;
+
+// Answers, as the OpenAPI description states them (lib/openapi).
+const links = z.array(Link);
+export const InstanceView = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  status: z.string(),
+  links,
+  flavor: z.looseObject({ id: z.string(), links }),
+  datastore: z.looseObject({ type: z.string(), version: z.string() }),
+  volume: z.looseObject({ size: z.int() }),
+});
+export const InstancesResponse = z.object({ instances: z.array(InstanceView), links: links.optional() });
+export const InstanceResponse = z.object({ instance: InstanceView });

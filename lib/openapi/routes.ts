@@ -1,11 +1,21 @@
 import type { z } from 'zod';
-import { BackupStrategyRequest, CreateBackupRequest, PutBackupPolicyRequest } from '../backups/schemas.ts';
+import {
+  BackupResponse,
+  BackupStrategyRequest,
+  BackupsResponse,
+  CreateBackupRequest,
+  PutBackupPolicyRequest,
+} from '../backups/schemas.ts';
 import {
   CreateDatastoreVersionRequest,
   CreateFlavorRequest,
+  DatastoresResponse,
+  FlavorResponse,
+  FlavorsResponse,
   UpdateDatastoreVersionRequest,
 } from '../catalog/schemas.ts';
 import {
+  ConfigurationsResponse,
   CreateConfigurationRequest,
   PatchConfigurationRequest,
   PutConfigurationRequest,
@@ -14,14 +24,22 @@ import {
   ChangePasswordsRequest,
   CreateDatabasesRequest,
   CreateUsersRequest,
+  DatabasesResponse,
   EnableRootRequest,
   GrantAccessRequest,
   UpdateUserRequest,
+  UsersResponse,
 } from '../databases/schemas.ts';
 import { AuthRequest } from '../identity/schemas.ts';
-import { ActionRequest, CreateInstanceRequest, UpdateInstanceRequest } from '../instances/schemas.ts';
-import { UpdateQuotasRequest } from '../quotas/schemas.ts';
-import * as R from './schemas.ts';
+import {
+  ActionRequest,
+  CreateInstanceRequest,
+  InstanceResponse,
+  InstancesResponse,
+  UpdateInstanceRequest,
+} from '../instances/schemas.ts';
+import { LimitsResponse, QuotasResponse, UpdateQuotasRequest } from '../quotas/schemas.ts';
+import { VersionsResponse } from './schemas.ts';
 
 // Every route the API serves, with the request body and answer it declares: the OpenAPI
 // description is generated from this table (document.ts), and a test holds it to serverless.yml.
@@ -52,7 +70,7 @@ const route = (
 ): Route => ({ method, path, tag, summary, status: 200, ...rest });
 
 export const ROUTES: Route[] = [
-  route('GET', '/', 'versions', "Trove's version document", { public: true, response: R.VersionsResponse }),
+  route('GET', '/', 'versions', "Trove's version document", { public: true, response: VersionsResponse }),
   route('GET', '/openapi.json', 'versions', 'This OpenAPI description', { public: true }),
   route('GET', '/docs', 'versions', 'This description as a page', { public: true }),
 
@@ -68,15 +86,15 @@ export const ROUTES: Route[] = [
   route('GET', '/v3/projects/{project_id}', 'identity', 'Show a project', { public: true }),
   route('GET', '/v3/users/{user_id}', 'identity', 'Show a user', { public: true }),
 
-  route('GET', `${p}/instances`, 'instances', 'List instances', { response: R.InstancesResponse }),
+  route('GET', `${p}/instances`, 'instances', 'List instances', { response: InstancesResponse }),
   route('GET', `${p}/instances/detail`, 'instances', 'List instances with details', {
-    response: R.InstancesResponse,
+    response: InstancesResponse,
   }),
   route('POST', `${p}/instances`, 'instances', 'Create an instance', {
     body: CreateInstanceRequest,
-    response: R.InstanceResponse,
+    response: InstanceResponse,
   }),
-  route('GET', i, 'instances', 'Show an instance', { response: R.InstanceResponse }),
+  route('GET', i, 'instances', 'Show an instance', { response: InstanceResponse }),
   route('PUT', i, 'instances', 'Update an instance', { body: UpdateInstanceRequest, status: 202 }),
   route('PATCH', i, 'instances', 'Update an instance', { body: UpdateInstanceRequest, status: 202 }),
   route('DELETE', i, 'instances', 'Delete an instance', { status: 202 }),
@@ -86,16 +104,16 @@ export const ROUTES: Route[] = [
   }),
   route('GET', `${i}/configuration`, 'instances', "The instance's effective configuration"),
   route('GET', `${i}/ssl`, 'instances', "The instance's TLS certificate"),
-  route('GET', `${p}/limits`, 'instances', "The project's absolute limits", { response: R.LimitsResponse }),
+  route('GET', `${p}/limits`, 'instances', "The project's absolute limits", { response: LimitsResponse }),
 
-  route('GET', `${i}/databases`, 'databases', 'List databases', { response: R.DatabasesResponse }),
+  route('GET', `${i}/databases`, 'databases', 'List databases', { response: DatabasesResponse }),
   route('POST', `${i}/databases`, 'databases', 'Create databases', {
     body: CreateDatabasesRequest,
     status: 202,
   }),
   route('GET', `${i}/databases/{database}`, 'databases', 'Not supported (501), as in Trove'),
   route('DELETE', `${i}/databases/{database}`, 'databases', 'Delete a database', { status: 202 }),
-  route('GET', `${i}/users`, 'users', 'List users', { response: R.UsersResponse }),
+  route('GET', `${i}/users`, 'users', 'List users', { response: UsersResponse }),
   route('POST', `${i}/users`, 'users', 'Create users', { body: CreateUsersRequest, status: 202 }),
   route('PUT', `${i}/users`, 'users', "Change users' passwords", {
     body: ChangePasswordsRequest,
@@ -121,17 +139,17 @@ export const ROUTES: Route[] = [
   }),
   route('DELETE', `${i}/root`, 'root', 'Disable root', { status: 204 }),
 
-  route('GET', `${p}/backups`, 'backups', 'List backups', { response: R.BackupsResponse }),
+  route('GET', `${p}/backups`, 'backups', 'List backups', { response: BackupsResponse }),
   route('POST', `${p}/backups`, 'backups', 'Create a backup', {
     body: CreateBackupRequest,
     status: 202,
-    response: R.BackupResponse,
+    response: BackupResponse,
   }),
-  route('GET', `${p}/backups/{backup_id}`, 'backups', 'Show a backup', { response: R.BackupResponse }),
+  route('GET', `${p}/backups/{backup_id}`, 'backups', 'Show a backup', { response: BackupResponse }),
   route('DELETE', `${p}/backups/{backup_id}`, 'backups', 'Delete a backup (and its incrementals)', {
     status: 202,
   }),
-  route('GET', `${i}/backups`, 'backups', "An instance's backups", { response: R.BackupsResponse }),
+  route('GET', `${i}/backups`, 'backups', "An instance's backups", { response: BackupsResponse }),
   route('POST', `${p}/backup_strategies`, 'backups', 'Create a backup strategy', {
     body: BackupStrategyRequest,
     status: 202,
@@ -145,7 +163,7 @@ export const ROUTES: Route[] = [
   route('DELETE', `${i}/backup_policy`, 'backups', 'Remove the backup policy (Troveless)', { status: 202 }),
 
   route('GET', `${p}/configurations`, 'configurations', 'List configuration groups', {
-    response: R.ConfigurationsResponse,
+    response: ConfigurationsResponse,
   }),
   route('POST', `${p}/configurations`, 'configurations', 'Create a configuration group', {
     body: CreateConfigurationRequest,
@@ -174,12 +192,12 @@ export const ROUTES: Route[] = [
     'Instances using a group',
   ),
 
-  route('GET', `${p}/datastores`, 'datastores', 'List datastores', { response: R.DatastoresResponse }),
+  route('GET', `${p}/datastores`, 'datastores', 'List datastores', { response: DatastoresResponse }),
   route('GET', `${p}/datastores/{datastore_id}`, 'datastores', 'Show a datastore'),
   route('GET', dv, 'datastores', "A datastore's versions"),
   route('GET', `${dv}/{version_id}`, 'datastores', 'Show a datastore version'),
   route('GET', `${dv}/{version_id}/flavors`, 'datastores', 'Flavors for a datastore version', {
-    response: R.FlavorsResponse,
+    response: FlavorsResponse,
   }),
   route('GET', `${dv}/{version_id}/parameters`, 'datastores', 'Configuration parameters of a version'),
   route('GET', `${dv}/{version_id}/parameters/{name}`, 'datastores', 'One configuration parameter'),
@@ -196,8 +214,8 @@ export const ROUTES: Route[] = [
     'datastores',
     'One parameter by id',
   ),
-  route('GET', `${p}/flavors`, 'flavors', 'List flavors', { response: R.FlavorsResponse }),
-  route('GET', `${p}/flavors/{flavor_id}`, 'flavors', 'Show a flavor', { response: R.FlavorResponse }),
+  route('GET', `${p}/flavors`, 'flavors', 'List flavors', { response: FlavorsResponse }),
+  route('GET', `${p}/flavors/{flavor_id}`, 'flavors', 'Show a flavor', { response: FlavorResponse }),
 
   route('GET', `${p}/mgmt/datastore-versions`, 'management', 'List datastore versions (admin)'),
   route('POST', `${p}/mgmt/datastore-versions`, 'management', 'Register a datastore version (admin)', {
@@ -218,7 +236,7 @@ export const ROUTES: Route[] = [
   route('POST', `${p}/mgmt/flavors`, 'management', 'Create a flavor (admin)', { body: CreateFlavorRequest }),
   route('DELETE', `${p}/mgmt/flavors/{flavor_id}`, 'management', 'Delete a flavor (admin)', { status: 202 }),
   route('GET', `${p}/mgmt/quotas/{target_project_id}`, 'management', "A project's quotas", {
-    response: R.QuotasResponse,
+    response: QuotasResponse,
   }),
   route('PUT', `${p}/mgmt/quotas/{target_project_id}`, 'management', "Set a project's quotas (admin)", {
     body: UpdateQuotasRequest,
