@@ -32,10 +32,17 @@ export const config = {
    * capped below API Gateway's 29 s limit. */
   callLowTimeoutSeconds: intFromEnv('TROVELESS_AGENT_CALL_LOW_TIMEOUT', 15),
   callHighTimeoutSeconds: Math.min(intFromEnv('TROVELESS_AGENT_CALL_HIGH_TIMEOUT', 180), 25),
-  /** Trove's agent_heartbeat_expiry: a guest silent this long shows operating_status ERROR. */
-  heartbeatExpirySeconds: intFromEnv('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90),
-  /** Trove's report_interval: seconds between guest heartbeats. */
-  reportIntervalSeconds: intFromEnv('TROVELESS_REPORT_INTERVAL', 30),
+  /**
+   * Trove's agent_heartbeat_expiry: a guest silent this long shows operating_status ERROR. Three
+   * heartbeat intervals, so one lost heartbeat and a slow queue never show a live guest as dead.
+   */
+  heartbeatExpirySeconds: intFromEnv('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 180),
+  /**
+   * Trove's report_interval: seconds between guest heartbeats. 60, not Trove's 30: every
+   * heartbeat is an SQS send, a share of a conductor invocation and a table write, about half of
+   * an idle instance's cost at 30 s (docs/cost.md, `npm run bench -- cost`).
+   */
+  reportIntervalSeconds: intFromEnv('TROVELESS_REPORT_INTERVAL', 60),
   /** Trove's max_accepted_volume_size (GB). */
   maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),
   conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',

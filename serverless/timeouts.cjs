@@ -14,7 +14,8 @@ module.exports = () => {
   // Defaults to agent_heartbeat_expiry; a slow or loaded control plane may want more slack.
   const heartbeat = seconds(
     'TROVELESS_AGENT_SILENCE_TIMEOUT',
-    seconds('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 90),
+    // Three heartbeat intervals of 60 s (lib/config.ts, docs/cost.md).
+    seconds('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 180),
   );
   // A new guest's first heartbeat: the server's boot plus the agent's start. 300 s covers an EC2
   // boot with cloud-init; the local compute host starts an agent in about a second
