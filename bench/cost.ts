@@ -10,6 +10,8 @@
 // (the counts are extrapolated to an hour and a month: said so in the output), backed up,
 // restarted and deleted. The bench's own probes read the services directly, past the proxies.
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -24,7 +26,7 @@ import { localCredentials, startDynamoDb } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
 import { ProcessGroup } from '../local/processes.ts';
 import { startS3 } from '../local/s3.ts';
-import { startSqs } from '../local/sqs.ts';
+import { createDurableSqs } from '../local/sqs-durable.ts';
 import {
   type BenchCloud,
   Cleanup,
@@ -178,21 +180,43 @@ export async function run(args: string[]): Promise<number> {
     const pidFile = join(svcDir, 'pids.json');
     const procs = new ProcessGroup(pidFile);
     closers.push(() => procs.stopAll());
-    const [dynamoBackend, s3, sqs] = await Promise.all([
+    const [dynamoBackend, s3] = await Promise.all([
       startDynamoDb(procs, { port: await freePort(), dataDir: join(svcDir, 'dynamodb'), logDir: svcDir }),
       startS3(procs, { port: await freePort(), dataDir: join(svcDir, 's3'), logDir: svcDir }),
-      startSqs({ port: await freePort(), dataDir: join(svcDir, 'sqs') }),
     ]);
     cleanup.tracked.rememberPidFile(pidFile);
-    closers.push(s3.close, sqs.close);
+    closers.push(s3.close);
+    // The SQS server in this process. Its queue URLs must name the proxy: the SDK sends a request
+    // to its QueueUrl's host when no endpoint is configured in code (the functions and guests
+    // configure theirs through AWS_ENDPOINT_URL_SQS).
+    const sqs = createDurableSqs({
+      port: 0,
+      hostname: '127.0.0.1',
+      emulateQueueCreationLifecycle: false,
+      dataDir: join(svcDir, 'sqs'),
+    });
+    const sqsServer = createServer((req, res) => void sqs.requestHandler(req, res));
+    await new Promise<void>((resolve) => sqsServer.listen(0, '127.0.0.1', resolve));
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          sqsServer.closeAllConnections();
+          sqsServer.close(() => {
+            sqs.close();
+            resolve();
+          });
+        }),
+    );
+    const sqsBackend = `http://127.0.0.1:${(sqsServer.address() as AddressInfo).port}`;
     const counts = emptyCounts();
     for (const [kind, target] of [
       ['dynamodb', dynamoBackend],
-      ['sqs', sqs.endpoint],
+      ['sqs', sqsBackend],
       ['s3', s3.endpoint],
     ] as const)
       meters.push(await startMeter(kind, target, counts));
     const [dynamoMeter, sqsMeter, s3Meter] = meters as [Meter, Meter, Meter];
+    sqs.service.PORT = Number(new URL(sqsMeter.endpoint).port);
 
     bench = await startBenchCloud(
       cleanup,

@@ -149,7 +149,9 @@ export async function startMeter(kind: Kind, target: string, counts: Counts = em
         bump(`s3 ${op}`);
         if (op === 'UploadPart' || op === 'PutObject') counts.s3BytesIn += body.length;
       }
-      const headers = { ...req.headers, host: upstream.host, 'content-length': String(body.length) };
+      // The body goes on whole, with its length: no chunked framing, no 100-continue handshake.
+      const { 'transfer-encoding': _te, expect: _expect, ...rest } = req.headers;
+      const headers = { ...rest, host: upstream.host, 'content-length': String(body.length) };
       const out = request(
         { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
         (answer) => {
@@ -158,7 +160,12 @@ export async function startMeter(kind: Kind, target: string, counts: Counts = em
           answer.on('end', () => {
             const payload = Buffer.concat(back);
             if (dynamoOp) account(dynamoOp, answer.statusCode ?? 0, payload);
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            const { 'transfer-encoding': _chunked, ...answerHeaders } = answer.headers;
+            res.writeHead(answer.statusCode ?? 502, {
+              ...answerHeaders,
+              // A HEAD answer's length is the object's, not its (empty) body's.
+              ...(req.method === 'HEAD' ? {} : { 'content-length': String(payload.length) }),
+            });
             res.end(payload);
           });
         },
