@@ -69,7 +69,19 @@ export class RedisManager extends ProcessEngine {
     { rootPassword }: PrepareOptions,
     owner: Account,
   ): Promise<void> {
-    if (rootPassword) await writeSecret(this.passwordFile, rootPassword);
+    if (rootPassword) {
+      // A server already running (a repeated prepare) takes the new password first: the agent's
+      // sessions authenticate with whatever the file holds.
+      if ((await readIfExists(this.passwordFile)) !== rootPassword && (await this.pid())) {
+        const client = await this.connect();
+        try {
+          await client.config('SET', 'requirepass', rootPassword);
+        } finally {
+          client.disconnect();
+        }
+      }
+      await writeSecret(this.passwordFile, rootPassword);
+    }
     // Never a moment without a password: until root is enabled (which rotates it and returns the
     // new one, as Trove's Redis guest does) only the agent knows it.
     const password =

@@ -14,10 +14,11 @@ import { describeOverrides, describeWholeCatalog } from './overrides.ts';
 /** maxclients above the process's file limit is refused live; the limit is the machine's, not Redis's. */
 const BOUNDS_NOT_LIVE = new Set(['maxclients']);
 
+/** Through the socket, by default with the agent's own password (Redis always has one). */
 async function connect(layout: EngineLayout, password?: string): Promise<Redis> {
   const client = new Redis({
     path: join(layout.baseDir, 'run', 'redis.sock'),
-    password,
+    password: password ?? (await readFile(join(layout.baseDir, 'admin-password'), 'utf8')),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,

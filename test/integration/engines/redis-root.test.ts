@@ -7,7 +7,7 @@ import { RedisManager } from '../../../agent/engines/redis.ts';
 import { stopAndRemove, tempLayout } from './helpers.ts';
 
 // Trove's root on redis is the default user's password (requirepass); databases and users are
-// Trove's 501.
+// Trove's 501. Redis is never without a password: before root is enabled only the agent knows it.
 
 async function connect(layout: EngineLayout, password?: string): Promise<Redis> {
   const client = new Redis({
@@ -48,17 +48,23 @@ describe('redis root', () => {
     layout = await tempLayout('redis-root');
     manager = new RedisManager(layout);
     await manager.prepare({ memoryMb: 128, databases: [], users: [] });
-    const client = await connect(layout);
+    // The agent's own password (root only may read its file), to write the test's data.
+    const client = await connect(layout, await readFile(join(layout.baseDir, 'admin-password'), 'utf8'));
     await client.set('k', 'v');
     client.disconnect();
+  });
+
+  it('refuses a client without a password from the first start', async () => {
+    await expect(get(layout, 'k')).rejects.toThrow(/NOAUTH/);
+    expect((await stat(join(layout.baseDir, 'admin-password'))).mode & 0o077).toBe(0);
   });
   afterAll(() => stopAndRemove(manager, layout));
 
   it('enables root: AUTH with the password works, unauthenticated commands are refused', async () => {
-    const open = await connect(layout);
+    const open = await connect(layout, await readFile(join(layout.baseDir, 'admin-password'), 'utf8'));
     try {
       await manager.enableRoot('r00t "pw" \\ x');
-      // A session opened without a password would stay authenticated in Redis: it was ended.
+      // A session opened with the old password would stay authenticated in Redis: it was ended.
       await expect(open.get('k')).rejects.toThrow(/Connection is closed/);
     } finally {
       open.disconnect();
@@ -90,13 +96,17 @@ describe('redis root', () => {
     expect(await get(layout, 'k', 'second')).toBe('v');
   });
 
-  it('disables root: no password is needed, also after a restart', async () => {
+  it("disables root: root's password stops working, yet Redis keeps one, also after a restart", async () => {
     await manager.disableRoot();
-    expect(await get(layout, 'k')).toBe('v');
+    await expect(get(layout, 'k', 'second')).rejects.toThrow(/WRONGPASS/);
+    await expect(get(layout, 'k')).rejects.toThrow(/NOAUTH/);
     expect(await manager.status()).toBe('healthy');
     await manager.restart();
-    expect(await get(layout, 'k')).toBe('v');
+    await expect(get(layout, 'k')).rejects.toThrow(/NOAUTH/);
     expect(await manager.status()).toBe('healthy');
+    // Enabling root again gives a working password on the same data.
+    await manager.enableRoot('third');
+    expect(await get(layout, 'k', 'third')).toBe('v');
   });
 
   it('answers NotImplemented for databases, users and access', async () => {

@@ -7,22 +7,26 @@ import { RedisManager } from '../../../agent/engines/redis.ts';
 import { closeServer, occupy, stopAndRemove, tempLayout } from './helpers.ts';
 import { describeLifecycle } from './lifecycle.ts';
 
-// Trove manages no databases or users for redis: they are accepted and ignored.
+// Trove manages no databases or users for redis: they are accepted and ignored. Redis always has
+// a password: here root's, given at prepare (root_on_create).
+const PASSWORD = 'lifecycle-Pass-1';
 const options: PrepareOptions = {
   memoryMb: 512,
   databases: [{ name: 'ignored' }],
   users: [{ name: 'ignored', password: 'ignored' }],
+  rootPassword: PASSWORD,
 };
 
 async function session<T>(
   layout: EngineLayout,
   work: (client: Redis) => Promise<T>,
-  password?: string,
+  /** '' connects without a password. */
+  password = PASSWORD,
 ): Promise<T> {
   const client = new Redis({
     host: '127.0.0.1',
     port: layout.port,
-    password,
+    password: password || undefined,
     lazyConnect: true,
     connectTimeout: 5_000,
     maxRetriesPerRequest: 0,
@@ -55,11 +59,13 @@ describeLifecycle({
     it('applies a root password as requirepass, at once and for later starts', async () => {
       const { manager, layout } = current();
       await manager.prepare({ ...options, rootPassword: 'r00t "pw"' });
-      await expect(session(layout, (c) => c.get('k1'))).rejects.toThrow(/NOAUTH/);
+      await expect(session(layout, (c) => c.get('k1'), '')).rejects.toThrow(/NOAUTH/);
+      await expect(session(layout, (c) => c.get('k1'))).rejects.toThrow(/WRONGPASS/);
       expect(await session(layout, (c) => c.get('k1'), 'r00t "pw"')).toBe('v1');
       await manager.restart();
       expect(await manager.status()).toBe('healthy');
       expect(await session(layout, (c) => c.get('k1'), 'r00t "pw"')).toBe('v1');
+      await manager.enableRoot(PASSWORD); // back to the password the later tests use
     }),
 });
 
