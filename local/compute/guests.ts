@@ -81,6 +81,9 @@ export class Guests {
       const record = recordFor(id, spec, { baseDir, configPath, address, port });
       try {
         await mkdir(baseDir, { mode: 0o711 });
+        // On disk before anything is made for it: a host that dies half-way still knows what to
+        // remove (everything is named after the server id). Not served until the launch is done.
+        await this.store.save(record);
         // Its own user, and its own volume mounted here: everything below lives on that volume.
         this.lastIsolationTimings = await this.isolation.provide(record);
         // Root's, traversable only (mkdir's mode is masked by the umask; a fresh ext4 root is 0755):
@@ -103,7 +106,6 @@ export class Guests {
         };
         await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
         await this.isolation.allow(record);
-        // Recorded before the agent starts: a host that dies in between still knows the server.
         await this.store.save(record);
         this.records.set(id, record);
         await this.startAgent(record, 'ERROR');
@@ -116,11 +118,18 @@ export class Guests {
       } catch (err) {
         if (!this.records.has(id)) {
           // Nothing of a launch that failed half-way stays: no user, mount, loop, cgroup or rule.
-          await this.isolation
-            .release(record)
-            .catch((e) => this.opts.log(`${id}: cleaning up a failed launch: ${message(e)}`));
-          this.addresses.delete(address);
-          await rm(baseDir, { recursive: true, force: true });
+          try {
+            await this.isolation.release(record);
+            await rm(baseDir, { recursive: true, force: true });
+            await this.store.remove(id);
+            this.addresses.delete(address);
+          } catch (cleanup) {
+            // Left for the next start to finish, as a delete interrupted by a crash is.
+            this.opts.log(`${id}: cleaning up a failed launch: ${message(cleanup)}`);
+            record.state = 'deleting';
+            await this.store.save(record).catch(() => {});
+            this.records.set(id, record);
+          }
         }
         throw err;
       }

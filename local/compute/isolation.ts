@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type CgroupVersion, cgroupVersion, createCgroups, removeCgroups } from './cgroups.ts';
 import { Firewall, type FirewallEntry, tableName } from './firewall.ts';
 import { tryTool } from './run.ts';
-import { createUser, removeUser, userNameFor } from './users.ts';
+import { createUser, killProcessesOf, removeUser, userNameFor } from './users.ts';
 import { createVolume, mountVolume, removeVolume } from './volumes.ts';
 
 // What makes each server a machine of its own on one host: its own OS user, volume, cgroups and
@@ -120,9 +120,12 @@ export class Isolation {
   /** Undoes provide(): cgroups, volume (unmount, loop, image), user. Safe to repeat. */
   async release(server: IsolatedServer): Promise<void> {
     if (!this.enabled) return;
+    const osUser = server.isolation?.osUser ?? userNameFor(server.id);
+    // Whatever still runs in its cgroups or as its user goes first: it could hold the volume busy.
     if (this.cgroups) await removeCgroups(this.cgroups, CGROUP_GROUP, server.id);
+    await killProcessesOf(osUser);
     await removeVolume(this.imageOf(server.id), server.baseDir);
-    await removeUser(server.isolation?.osUser ?? userNameFor(server.id));
+    await removeUser(osUser);
     await this.forget(server.id);
   }
 

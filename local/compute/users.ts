@@ -65,8 +65,8 @@ export function createUser(name: string): Promise<{ uid: number; gid: number }> 
   });
 }
 
-/** Kills whatever still runs as `uid` (a tenant's COPY ... PROGRAM child), then removes the user. */
-export async function removeUser(name: string): Promise<void> {
+/** Kills whatever still runs as the user (a tenant's COPY ... PROGRAM child left behind). */
+export async function killProcessesOf(name: string): Promise<void> {
   const user = await lookupUser(name);
   if (!user) return;
   for (let round = 0; round < 50; round++) {
@@ -81,6 +81,12 @@ export async function removeUser(name: string): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Removes the user (and its group), once nothing runs as it any more. */
+export async function removeUser(name: string): Promise<void> {
+  await killProcessesOf(name);
+  if (!(await lookupUser(name))) return;
   // 6: no such user (removed meanwhile). userdel removes the user's own group with it.
   await serialized(() => withPasswdLockRetry('userdel', [name], [6]));
 }

@@ -11,7 +11,7 @@ import type { Server, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
 import { tryTool } from '../../local/compute/run.ts';
-import { lookupUser } from '../../local/compute/users.ts';
+import { lookupUser, processesOf } from '../../local/compute/users.ts';
 import { freePort } from '../../local/ports.ts';
 import { waitUntil } from '../../local/wait.ts';
 
@@ -356,10 +356,19 @@ describe('compute host isolation (root on Linux)', () => {
   it('leaves nothing behind after delete: no user, mount, loop device, cgroup or firewall rule', async () => {
     const all = Object.values(servers);
     const before = await Promise.all(all.map(async (s) => ({ s, record: await recordOf(s) })));
+    // A tenant's program left running in the background goes with the instance too.
+    const client = await pgRoot(servers.pgA);
+    expect(await copyFromProgram(client, 'sleep 300 > /dev/null 2>&1 & echo started')).toEqual({
+      lines: ['started'],
+    });
+    await client.end();
+    const uidA = before.find((b) => b.s === servers.pgA)?.record.isolation.uid ?? -1;
+    expect((await processesOf(uidA)).length).toBeGreaterThan(0);
     await Promise.all(all.map((s) => driver.terminate(s.id)));
     const mounts = await readFile('/proc/mounts', 'utf8');
     const loops = (await tryTool('losetup', ['-a'])).stdout;
     const rules = (await tryTool('nft', ['list', 'ruleset'])).stdout;
+    expect(await processesOf(uidA)).toEqual([]);
     for (const { s, record } of before) {
       expect(await lookupUser(record.isolation.osUser)).toBeUndefined();
       expect(mounts).not.toContain(s.id);
