@@ -1,3 +1,4 @@
+import { removeStrayBackupObjects } from '../backups/strays.ts';
 import { computeDriver } from '../compute/index.ts';
 import { isWaitTimeout, silenceFault } from '../conductor/faults.ts';
 import { deliverAnswer, forgetWaitingTask, registerWaitingTask } from '../conductor/tasks.ts';
@@ -193,6 +194,8 @@ export async function removeGuestQueue(input: StepInput) {
 
 /** The last step of delete: the instance item (and with it the wrapped key) goes. */
 export async function forgetInstance(input: StepInput) {
+  // The server is gone: whatever its guest stored that no backup record owns can go too.
+  await removeStrayBackupObjects(input.project_id, input.instance_id);
   await deleteInstanceItem(input.project_id, input.instance_id);
   return {};
 }
