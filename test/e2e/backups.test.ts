@@ -4,20 +4,14 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaInvoker } from '../../local/lambda.ts';
 import { waitUntil } from '../../local/wait.ts';
 import { call, cloud, type Login, login } from './helpers.ts';
-import {
-  createInstance,
-  endpointOf,
-  healthy,
-  type InstanceView,
-  waitForInstance,
-} from './instance-helpers.ts';
+import { type Endpoint, endpointFor, redisClient } from './instance-access.ts';
+import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
 import { processesMentioning } from './processes.ts';
 
 // Backups end to end: full (and incremental where the engine has one), restored into new
@@ -36,8 +30,9 @@ interface Engine {
   datastore: string;
   incremental: boolean;
   body: Record<string, unknown>;
-  write(host: string, port: number, from: number, to: number): Promise<void>;
-  digest(host: string, port: number): Promise<string>;
+  /** Over TLS verified against the deployment CA (GET /ssl), as a user who checks would connect. */
+  write(at: Endpoint, from: number, to: number): Promise<void>;
+  digest(at: Endpoint): Promise<string>;
 }
 
 const engines: Engine[] = [
@@ -45,10 +40,11 @@ const engines: Engine[] = [
     datastore: 'mysql',
     incremental: true,
     body: { databases: [{ name: 'bkdb' }], users: [{ ...USER, databases: [{ name: 'bkdb' }] }] },
-    async write(host, port, from, to) {
+    async write({ host, port, ca }, from, to) {
       const c = await mysql.createConnection({
         host,
         port,
+        ssl: { ca, rejectUnauthorized: true },
         user: USER.name,
         password: USER.password,
         database: 'bkdb',
@@ -58,10 +54,11 @@ const engines: Engine[] = [
       await c.query('INSERT INTO t VALUES ?', [rows]);
       await c.end();
     },
-    async digest(host, port) {
+    async digest({ host, port, ca }) {
       const c = await mysql.createConnection({
         host,
         port,
+        ssl: { ca, rejectUnauthorized: true },
         user: USER.name,
         password: USER.password,
         database: 'bkdb',
@@ -78,8 +75,15 @@ const engines: Engine[] = [
     datastore: 'postgresql',
     incremental: false,
     body: { databases: [{ name: 'bkdb' }], users: [{ ...USER, databases: [{ name: 'bkdb' }] }] },
-    async write(host, port, from, to) {
-      const c = new pg.Client({ host, port, user: USER.name, password: USER.password, database: 'bkdb' });
+    async write({ host, port, ca }, from, to) {
+      const c = new pg.Client({
+        host,
+        port,
+        ssl: { ca, rejectUnauthorized: true },
+        user: USER.name,
+        password: USER.password,
+        database: 'bkdb',
+      });
       await c.connect();
       await c.query('CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY, v text)');
       await c.query("INSERT INTO t SELECT g, 'row-' || g FROM generate_series($1::int, $2::int - 1) g", [
@@ -88,8 +92,15 @@ const engines: Engine[] = [
       ]);
       await c.end();
     },
-    async digest(host, port) {
-      const c = new pg.Client({ host, port, user: USER.name, password: USER.password, database: 'bkdb' });
+    async digest({ host, port, ca }) {
+      const c = new pg.Client({
+        host,
+        port,
+        ssl: { ca, rejectUnauthorized: true },
+        user: USER.name,
+        password: USER.password,
+        database: 'bkdb',
+      });
       await c.connect();
       const { rows } = await c.query(
         "SELECT count(*) AS n, md5(string_agg(id || ':' || v, ',' ORDER BY id)) AS h FROM t",
@@ -102,17 +113,15 @@ const engines: Engine[] = [
     datastore: 'redis',
     incremental: false,
     body: {},
-    async write(host, port, from, to) {
-      const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
-      await r.connect();
+    async write(at, from, to) {
+      const r = await redisClient(at);
       const pipeline = r.pipeline();
       for (let i = from; i < to; i++) pipeline.set(`k${i}`, `row-${i}`);
       await pipeline.exec();
       r.disconnect();
     },
-    async digest(host, port) {
-      const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
-      await r.connect();
+    async digest(at) {
+      const r = await redisClient(at);
       const keys = (await r.keys('k*')).sort();
       const values = keys.length ? await r.mget(...keys) : [];
       r.disconnect();
@@ -187,9 +196,9 @@ describe.each(engines)('$datastore backups', (engine) => {
   });
 
   it('restores each backup point into a new instance, exactly', async () => {
-    const { host, port } = endpointOf(source);
-    await engine.write(host, port, 0, 2000);
-    const atFull = await engine.digest(host, port);
+    const at = await endpointFor(admin, source);
+    await engine.write(at, 0, 2000);
+    const atFull = await engine.digest(at);
     const full = await backup({});
     expect(full).toMatchObject({ status: 'COMPLETED', parent_id: null });
     // Trove shows sizes in GB: a small backup rounds to 0, but it is known once COMPLETED.
@@ -199,8 +208,8 @@ describe.each(engines)('$datastore backups', (engine) => {
       ((await api('GET', `/instances/${source.id}`)).json as { instance: InstanceView }).instance.status,
     ).toBe('ACTIVE');
 
-    await engine.write(host, port, 2000, 3000);
-    const atIncremental = await engine.digest(host, port);
+    await engine.write(at, 2000, 3000);
+    const atIncremental = await engine.digest(at);
     let incremental: Backup | undefined;
     if (engine.incremental) {
       incremental = await backup({ incremental: 1 });
@@ -211,14 +220,12 @@ describe.each(engines)('$datastore backups', (engine) => {
       });
       expect(refused.status).toBe(501);
     }
-    await engine.write(host, port, 3000, 3500);
+    await engine.write(at, 3000, 3500);
 
     const fromFull = await waitForInstance(admin, (await restore(full)).id, healthy);
     expect(
-      await engine.digest(
-        endpointOf(fromFull as InstanceView).host,
-        endpointOf(fromFull as InstanceView).port,
-      ),
+      // A restored instance has its own certificate (and, for Redis, its own password).
+      await engine.digest(await endpointFor(admin, fromFull as InstanceView)),
     ).toBe(atFull);
     if (incremental) {
       const fromIncremental = (await waitForInstance(
@@ -228,9 +235,7 @@ describe.each(engines)('$datastore backups', (engine) => {
         ).id,
         healthy,
       )) as InstanceView;
-      expect(await engine.digest(endpointOf(fromIncremental).host, endpointOf(fromIncremental).port)).toBe(
-        atIncremental,
-      );
+      expect(await engine.digest(await endpointFor(admin, fromIncremental))).toBe(atIncremental);
     }
   });
 

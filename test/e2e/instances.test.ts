@@ -1,19 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
 import { call, cloud, type Login, login } from './helpers.ts';
-import {
-  createInstance,
-  endpointOf,
-  healthy,
-  type InstanceView,
-  waitForInstance,
-} from './instance-helpers.ts';
+import { type Endpoint, endpointFor, redisClient } from './instance-access.ts';
+import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
 import { portOpen, processesMentioning } from './processes.ts';
 
 // Each engine end to end through the API: create with a user and a database, connect with the
@@ -22,8 +16,9 @@ import { portOpen, processesMentioning } from './processes.ts';
 interface Engine {
   datastore: string;
   withUser: boolean;
-  write(host: string, port: number, value: string): Promise<void>;
-  read(host: string, port: number): Promise<string | undefined>;
+  /** Over TLS verified against the deployment CA (GET /ssl), as a user who checks would connect. */
+  write(at: Endpoint, value: string): Promise<void>;
+  read(at: Endpoint): Promise<string | undefined>;
 }
 
 const USER = { name: 'appuser', password: 'S3cret-pass!' };
@@ -32,10 +27,11 @@ const engines: Engine[] = [
   {
     datastore: 'mysql',
     withUser: true,
-    async write(host, port, value) {
+    async write({ host, port, ca }, value) {
       const c = await mysql.createConnection({
         host,
         port,
+        ssl: { ca, rejectUnauthorized: true },
         user: USER.name,
         password: USER.password,
         database: 'appdb',
@@ -44,10 +40,11 @@ const engines: Engine[] = [
       await c.query('INSERT INTO kv VALUES (?)', [value]);
       await c.end();
     },
-    async read(host, port) {
+    async read({ host, port, ca }) {
       const c = await mysql.createConnection({
         host,
         port,
+        ssl: { ca, rejectUnauthorized: true },
         user: USER.name,
         password: USER.password,
         database: 'appdb',
@@ -60,15 +57,29 @@ const engines: Engine[] = [
   {
     datastore: 'postgresql',
     withUser: true,
-    async write(host, port, value) {
-      const c = new pg.Client({ host, port, user: USER.name, password: USER.password, database: 'appdb' });
+    async write({ host, port, ca }, value) {
+      const c = new pg.Client({
+        host,
+        port,
+        ssl: { ca, rejectUnauthorized: true },
+        user: USER.name,
+        password: USER.password,
+        database: 'appdb',
+      });
       await c.connect();
       await c.query('CREATE TABLE IF NOT EXISTS kv (v text)');
       await c.query('INSERT INTO kv VALUES ($1)', [value]);
       await c.end();
     },
-    async read(host, port) {
-      const c = new pg.Client({ host, port, user: USER.name, password: USER.password, database: 'appdb' });
+    async read({ host, port, ca }) {
+      const c = new pg.Client({
+        host,
+        port,
+        ssl: { ca, rejectUnauthorized: true },
+        user: USER.name,
+        password: USER.password,
+        database: 'appdb',
+      });
       await c.connect();
       const { rows } = await c.query('SELECT v FROM kv');
       await c.end();
@@ -78,17 +89,15 @@ const engines: Engine[] = [
   {
     datastore: 'redis',
     withUser: false,
-    async write(host, port, value) {
-      const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
-      await r.connect();
+    async write(at, value) {
+      const r = await redisClient(at);
       await r.set('kv', value);
       // Redis keeps data in memory: save it, so a restart must bring it back from disk.
       await r.save();
       r.disconnect();
     },
-    async read(host, port) {
-      const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
-      await r.connect();
+    async read(at) {
+      const r = await redisClient(at);
       const v = await r.get('kv');
       r.disconnect();
       return v ?? undefined;
@@ -115,11 +124,12 @@ describe.each(engines)('$datastore instance lifecycle', (engine) => {
     expect(created).toMatchObject({ status: 'BUILD', operating_status: '' });
 
     const ready = (await waitForInstance(admin, created.id, healthy)) as InstanceView;
-    const { host, port } = endpointOf(ready);
+    const at = await endpointFor(admin, ready);
+    const { port } = at;
     expect(port).toBeGreaterThan(0);
     expect(ready.volume).toMatchObject({ size: 1 });
-    await engine.write(host, port, 'before restart');
-    expect(await engine.read(host, port)).toBe('before restart');
+    await engine.write(at, 'before restart');
+    expect(await engine.read(at)).toBe('before restart');
 
     const restart = await call(
       'POST',
@@ -134,7 +144,7 @@ describe.each(engines)('$datastore instance lifecycle', (engine) => {
     // The API marks the task before it answers; the guest's restart comes later.
     expect((during.json as { instance: InstanceView }).instance.status).toBe('REBOOT');
     await waitForInstance(admin, created.id, (i) => healthy(i));
-    expect(await engine.read(host, port)).toBe('before restart');
+    expect(await engine.read(at)).toBe('before restart');
 
     const serverId = String(ready.server_id);
     const baseDir = join(cloud().stateDir, 'compute', serverId);

@@ -1,8 +1,8 @@
-import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, type Login, login } from './helpers.ts';
+import { enableRoot, endpointFor, redisClient } from './instance-access.ts';
 import {
   createInstance,
   endpointOf,
@@ -232,25 +232,25 @@ describe('redis users, databases and root', () => {
     }
   });
 
-  it('enables root as the default user password, and disables it', async () => {
-    const { host, port } = endpointOf(view);
-    const enabled = await call('POST', `/v1.0/${admin.projectId}/instances/${view.id}/root`, admin.token);
-    const password = (enabled.json as { user: { password: string } }).user.password;
-    const anonymous = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
-    anonymous.on('error', () => {});
-    await anonymous.connect().catch(() => {});
-    await expect(anonymous.get('x')).rejects.toThrow(/NOAUTH|auth/i);
-    anonymous.disconnect();
-    const authed = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 1 });
-    await authed.connect();
+  it('never lets a client in without a password; root enable rotates it, over TLS verified by the CA', async () => {
+    const at = await endpointFor(admin, view); // GET /ssl for the CA, POST /root for a password
+    await expect(redisClient(at, undefined)).rejects.toThrow(/NOAUTH/);
+    const authed = await redisClient(at);
     expect(await authed.ping()).toBe('PONG');
     authed.disconnect();
 
+    // Enabling root again rotates the password: the old one is refused from then on.
+    const second = await enableRoot(admin, view);
+    expect(second).not.toBe(at.password);
+    await expect(redisClient(at)).rejects.toThrow(/WRONGPASS/);
+    const rotated = await redisClient(at, second);
+    expect(await rotated.ping()).toBe('PONG');
+    rotated.disconnect();
+
+    // Disabling root leaves a password only the guest knows, never none.
     const disabled = await call('DELETE', `/v1.0/${admin.projectId}/instances/${view.id}/root`, admin.token);
     expect(disabled.status).toBe(204);
-    const open = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
-    await open.connect();
-    expect(await open.ping()).toBe('PONG');
-    open.disconnect();
+    await expect(redisClient(at, second)).rejects.toThrow(/WRONGPASS/);
+    await expect(redisClient(at, undefined)).rejects.toThrow(/NOAUTH/);
   });
 });

@@ -151,12 +151,25 @@ describe('serverless package', () => {
         'InstanceData',
         'InstancesConfiguration',
         'InstancesCreate',
+        'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
         'TaskSendBackupRequest',
         'TaskSendGuestRequest',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
+  });
+
+  it('lets only the certificate-issuing function reach the instance CA', () => {
+    const roles = Object.fromEntries(ofType(dev, 'AWS::IAM::Role'));
+    const withCa = Object.entries(roles)
+      .filter(([, r]) => JSON.stringify(r).includes('/instance-ca'))
+      .map(([id]) => id.replace(/IamRoleLambdaExecution$/, ''));
+    expect(withCa).toEqual(['TaskIssueCertificate']);
+    const statement = JSON.stringify(roles.TaskIssueCertificateIamRoleLambdaExecution);
+    expect(statement).toContain('ssm:GetParameter');
+    expect(statement).toContain('ssm:PutParameter');
+    expect(statement).not.toContain('ssm:DeleteParameter');
   });
 
   it('grants nothing on "*" but what the AWS API allows no other way, each for its reason', () => {
