@@ -76,6 +76,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   const region = 'us-east-1';
   const pidFile = join(opts.stateDir, 'pids.json');
   await mkdir(opts.stateDir, { recursive: true });
+  // A run still alive holds the API port in its own process (the front door): refuse before the
+  // reaping below, which would stop that run's DynamoDB, s3rver and serverless-offline.
+  await requireFreePorts(opts.host, { api: opts.ports.api });
   const reaped = await reapLeftovers(pidFile, LEFTOVER_MARKERS);
   if (reaped.length) log(`stopped processes left by an earlier run: ${reaped.join(', ')}`);
   if (opts.wipe) {
