@@ -30,7 +30,10 @@ const REASONS: Record<number, string> = {
   413: 'Payload Too Large',
 };
 
-function fault(res: ServerResponse, status: number, message: string): void {
+/** How long a body may take to stop arriving before the request is answered anyway. */
+const STALLED_BODY_MS = 5000;
+
+function fault(res: ServerResponse, status: number, message: string, now = false): void {
   const body = JSON.stringify(faultBody(status, message));
   const send = () => {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -40,7 +43,9 @@ function fault(res: ServerResponse, status: number, message: string): void {
   // body resets the connection, and the client can lose the answer. Not for one declared over
   // our own limit; a smaller body hapi refused (its 1 MB payload limit: 413) is drained too.
   const req = res.req;
-  if (req.complete || Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+  if (now || req.complete || Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+    // A stalled body is answered now: what may still come of it is read and dropped.
+    if (now) req.resume();
     send();
     return;
   }
@@ -51,7 +56,7 @@ function fault(res: ServerResponse, status: number, message: string): void {
     sent = true;
   };
   req.once('end', once);
-  setTimeout(once, 5000).unref();
+  setTimeout(once, STALLED_BODY_MS).unref();
   req.resume();
 }
 
@@ -206,7 +211,9 @@ export async function startFront(opts: { host: string; port: number; upstream: U
         answer.on('error', () => res.destroy());
       },
     );
+    let stalled = false;
     upstream.on('error', () => {
+      if (stalled) return;
       if (!res.headersSent) fault(res, 503, 'The API is not available.');
       else res.destroy();
     });
@@ -215,7 +222,20 @@ export async function startFront(opts: { host: string; port: number; upstream: U
     if (bodiless) {
       req.resume();
       upstream.end();
-    } else req.pipe(upstream);
+      return;
+    }
+    // A body that stops arriving (a chunked one without its last chunk) would hold hapi, and
+    // the client, until a socket timeout: it is refused after a moment, as a refused request's
+    // stalled body is answered (the fuzz found DELETEs with such a body left unanswered).
+    const stall = setTimeout(() => {
+      if (req.complete || res.headersSent) return;
+      stalled = true;
+      upstream.destroy();
+      fault(res, 400, 'The request body did not arrive in time.', true);
+    }, STALLED_BODY_MS);
+    stall.unref();
+    req.once('end', () => clearTimeout(stall));
+    req.pipe(upstream);
   }
 
   // What Node's HTTP parser refuses (a method it does not know, a control character in a

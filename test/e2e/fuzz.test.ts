@@ -375,7 +375,9 @@ describe('the API under hostile input', () => {
           byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
           byFamily.set(req.family, (byFamily.get(req.family) ?? 0) + 1);
           const what = `${req.method} ${req.target.slice(0, 200)} → ${res.status} ${res.body.slice(0, 200)}`;
-          if (res.status < 200 || res.status >= 500) problem(`status: ${what}`);
+          // 501 is Trove's deliberate notImplemented (an operation the datastore does not support,
+          // showing one database: TROVE_API.md), and its body is checked below like a 4xx's.
+          if (res.status < 200 || (res.status >= 500 && res.status !== 501)) problem(`status: ${what}`);
           if (res.status >= 400 && req.method !== 'HEAD') {
             const keystone = req.target.startsWith('/v3');
             const wrong = troveFaultProblem(res.status, res.body, faultName, keystone);

@@ -69,3 +69,31 @@ describe('the front door and a function that failed', () => {
     expect(res.text).toBe(answers['/fine']);
   });
 });
+
+describe('the front door and a body that stops arriving', () => {
+  it('answers a forwarded DELETE whose chunked body never ends with 400, after a moment', async () => {
+    const { connect } = await import('node:net');
+    const { port, hostname } = new URL(front.url);
+    const answer = await new Promise<string>((ok, fail) => {
+      const socket = connect(Number(port), hostname);
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => {
+        socket.destroy();
+        fail(new Error('no answer in 10 s'));
+      }, 10_000);
+      socket.on('connect', () =>
+        // Chunked, and not one chunk (not even the last, empty one) follows.
+        socket.write(
+          'DELETE /fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n',
+        ),
+      );
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        ok(Buffer.concat(chunks).toString('latin1'));
+      });
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":400');
+  }, 15_000);
+});
