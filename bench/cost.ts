@@ -413,10 +413,9 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
   const recordsPerRun = conductorRuns ? heartbeats / conductorRuns : 1;
   const writeUnits = c.writeUnits + c.refusedWrites;
   const readUnits = c.readUnits;
-  const otherSqs =
-    total(c, 'sqs ') - heartbeats - guestPolls - total(c, 'sqs ', (k) => k.endsWith('conductor-queue'));
-  // Per scan, an eventually consistent read of the item: half a unit per 4 KB.
-  const scanUnits = SCANS_PER_HOUR * HOURS_PER_MONTH * 0.5 * Math.ceil(facts.itemBytes / 4096);
+  // The event sources' own polls of their queues are the deployment's, priced below; what is left
+  // on the guest's queue (or on none) is this instance's.
+  const otherSqs = total(c, 'sqs ', (k) => k.endsWith('guest-queue') || k.endsWith('no-queue')) - guestPolls;
 
   console.log(
     `\nat rest, one instance: measured over ${fixed(rest.seconds, 0)} s and EXTRAPOLATED x${fixed(month, 0)} to a month ` +
@@ -454,19 +453,19 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
     ((heartbeats / 10) * LOG_BYTES_PER_INVOCATION * PRICES.logsGb) / 1e9,
   );
   line('heartbeat writes (DynamoDB write units)', writeUnits * PRICES.dynamoWriteUnit);
-  line('other reads at rest (DynamoDB read units)', readUnits * PRICES.dynamoReadUnit);
-  if (otherSqs) line('other SQS requests at rest', otherSqs * PRICES.sqsRequest);
-  lines.push([
-    `scheduled scans read the item ${SCANS_PER_HOUR}x/h (modelled)`,
-    scanUnits * PRICES.dynamoReadUnit,
-    scanUnits * PRICES.dynamoReadUnit,
-  ]);
+  // The scheduled sync and backup scheduler scan the table: alone, half a unit per scan at least.
+  line('reads at rest: the scheduled scans (DynamoDB read units)', readUnits * PRICES.dynamoReadUnit);
+  if (otherSqs) line('other SQS requests on the guest queue', otherSqs * PRICES.sqsRequest);
   const kmsPerMonth = (60 / KEY_CACHE_TTL_MINUTES) * HOURS_PER_MONTH;
   lines.push([
     `key cache refresh: KMS Decrypt 1 per ${KEY_CACHE_TTL_MINUTES} min (modelled)`,
     kmsPerMonth * PRICES.kmsRequest,
     kmsPerMonth * PRICES.kmsRequest,
   ]);
+  console.log(
+    `(the instance item is ${facts.itemBytes} bytes: DynamoDB bills a write by the item's size, ` +
+      `${Math.ceil(facts.itemBytes / 1024)} unit(s) per heartbeat whatever it changes)`,
+  );
   const aloneTotal = lines.reduce((s, l) => s + l[1], 0);
   const fleetTotal = lines.reduce((s, l) => s + l[2], 0);
   const w = [62, 12, 12];
@@ -545,7 +544,7 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
       (heartbeats ? writeUnits / heartbeats : 1) * PRICES.dynamoWriteUnit;
     return perHeartbeatFleet(n * perBeat);
   };
-  const fixedRest = floor + scanUnits * PRICES.dynamoReadUnit + kmsPerMonth * PRICES.kmsRequest;
+  const fixedRest = floor + readUnits * month * PRICES.dynamoReadUnit + kmsPerMonth * PRICES.kmsRequest;
   console.log('\nwhat each choice costs per instance-month at rest (model from the counts above)');
   const cw = [40, 14, 14, 14];
   console.log(row(['heartbeat interval', 'batch 1', 'batch 10', 'batch 100'], cw));
