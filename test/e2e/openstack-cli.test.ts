@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../local/prerequisites.ts';
@@ -28,6 +29,22 @@ function openstackAs(password: string, ...args: string[]) {
 }
 const openstack = (...args: string[]) => openstackAs('admin', ...args);
 const json = async (...args: string[]) => JSON.parse((await openstack(...args, '-f', 'json')).stdout);
+
+/** A TCP connection from `localAddress` to address:port: 'accepted' or the error's code. */
+function tcpFrom(localAddress: string, address: string, port: number): Promise<string> {
+  return new Promise((done) => {
+    const socket = connect({ host: address, port, localAddress, timeout: 5_000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      done('accepted');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+    socket.once('timeout', () => {
+      socket.destroy();
+      done('timeout');
+    });
+  });
+}
 
 /** Polls `instance show` until the instance reports HEALTHY. */
 const healthyInstance = (id: string) =>
@@ -127,6 +144,16 @@ describe('openstack CLI', () => {
       ID: string;
     }[];
     expect(listed.map((i) => i.ID)).toContain(created.id);
+    // Its own address on the engine's standard port; `--allowed-cidr` applies to it at once (the
+    // client binds another loopback address to come from outside or inside the list).
+    const address = /127\.77\.\d+\.\d+/.exec(JSON.stringify(shown))?.[0] ?? '';
+    expect(address).not.toBe('');
+    expect(await tcpFrom('127.9.9.9', address, 6379)).toBe('accepted');
+    await openstack('database', 'instance', 'update', created.id, '--allowed-cidr', '127.10.0.0/16');
+    expect(await tcpFrom('127.9.9.9', address, 6379)).toBe('ECONNREFUSED');
+    expect(await tcpFrom('127.10.3.4', address, 6379)).toBe('accepted');
+    const updated = await json('database', 'instance', 'show', created.id);
+    expect(JSON.stringify(updated)).toContain('127.10.0.0/16');
     await openstack('database', 'instance', 'restart', created.id);
     await waitUntil(
       'instance ACTIVE again after the restart',
