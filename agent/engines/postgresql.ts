@@ -42,10 +42,11 @@ export class PostgresqlManager extends ProcessEngine {
   }
 
   protected override ownedDirs(): [string, number][] {
-    // postgres refuses a data dir that group or others can read.
+    // postgres refuses a data dir that group or others can read; the socket's dir is the
+    // instance user's alone, so no other instance's user reaches the socket.
     return [
       [this.dataDir, 0o700],
-      [this.runDir, 0o755],
+      [this.runDir, 0o700],
     ];
   }
 
