@@ -48,7 +48,7 @@ export async function endpointFor(who: Login, view: InstanceView): Promise<Endpo
   return { host, port, ca: ssl.ca_certificate, password };
 }
 
-/** A connected ioredis client over TLS (verifying the instance against the CA), or the refusal. */
+/** A connected ioredis client over TLS (verifying the instance against the CA), or the refusal; `{ ...at, password: undefined }` connects without one. */
 export async function redisClient(at: Endpoint, password = at.password): Promise<Redis> {
   const client = new Redis({
     host: at.host,
