@@ -34,8 +34,15 @@ export const dynamo = () =>
 
 export const BACKUP_BUCKET = 'troveless-local-backups';
 
+/** The compute host answers only with its bearer secret, kept in the cloud's state dir (root's). */
+const computeHostAuth = () =>
+  `Bearer ${readFileSync(join(cloud().stateDir, 'compute', 'host-secret'), 'utf8').trim()}`;
+
 export async function serverIdOf(instanceId: string): Promise<string | undefined> {
-  const res = await fetch(`${cloud().endpoints.compute}/servers?instance_id=${instanceId}`);
+  const res = await fetch(`${cloud().endpoints.compute}/servers?instance_id=${instanceId}`, {
+    headers: { authorization: computeHostAuth() },
+  });
+  if (res.status !== 200) throw new Error(`compute host: ${res.status} ${await res.text()}`);
   const { servers } = (await res.json()) as { servers: { id: string }[] };
   return servers[0]?.id;
 }
