@@ -197,6 +197,7 @@ export class Guests {
         this.lock.run(r.instance_id, async () => {
           await this.stopAgent(r);
           await this.stopEngines(r, ENGINE_GRACE_MS);
+          await this.isolation.suspend(r);
           await this.store.save(r);
         }),
       ),

@@ -5,7 +5,7 @@ import { type CgroupVersion, cgroupVersion, createCgroups, removeCgroups } from 
 import { Firewall, type FirewallEntry, tableName } from './firewall.ts';
 import { tryTool } from './run.ts';
 import { createUser, killProcessesOf, removeUser, userNameFor } from './users.ts';
-import { createVolume, mountVolume, removeVolume } from './volumes.ts';
+import { createVolume, mountVolume, removeVolume, unmountVolume } from './volumes.ts';
 
 // What makes each server a machine of its own on one host: its own OS user, volume, cgroups and
 // firewall rules (its own address is given in every mode, see addresses.ts). It needs root on
@@ -115,6 +115,17 @@ export class Isolation {
     if (!this.enabled || !server.isolation) return;
     await mountVolume(this.imageOf(server.id), server.baseDir);
     if (this.cgroups) await createCgroups(this.cgroups, CGROUP_GROUP, server.id, server.flavor);
+  }
+
+  /**
+   * A power-off: whatever still runs as the server goes, its cgroups go and its volume is
+   * unmounted (no mount or loop device outlives the host); user and image stay for resume().
+   */
+  async suspend(server: IsolatedServer): Promise<void> {
+    if (!this.enabled || !server.isolation) return;
+    if (this.cgroups) await removeCgroups(this.cgroups, CGROUP_GROUP, server.id);
+    await killProcessesOf(server.isolation.osUser);
+    await unmountVolume(this.imageOf(server.id), server.baseDir);
   }
 
   /** Undoes provide(): cgroups, volume (unmount, loop, image), user. Safe to repeat. */

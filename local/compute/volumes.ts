@@ -38,10 +38,10 @@ export async function mountVolume(image: string, dir: string): Promise<void> {
 }
 
 /**
- * Unmounts `dir` (retried while the last processes let go of it), detaches any loop device still
- * backed by the image and removes the image. Safe to repeat; each part that is already gone is skipped.
+ * Unmounts `dir` (retried while the last processes let go of it) and detaches any loop device
+ * still backed by the image; the image stays (a powered-off server keeps its disk). Safe to repeat.
  */
-export async function removeVolume(image: string, dir: string): Promise<void> {
+export async function unmountVolume(image: string, dir: string): Promise<void> {
   for (let attempt = 0; await isMounted(dir); attempt++) {
     const out = await tryTool('umount', [dir]);
     if (out.code === 0) continue;
@@ -49,6 +49,11 @@ export async function removeVolume(image: string, dir: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   for (const device of await loopDevicesOf(image)) await tryTool('losetup', ['-d', device]);
+}
+
+/** unmountVolume, then the image goes too. Safe to repeat; each part that is already gone is skipped. */
+export async function removeVolume(image: string, dir: string): Promise<void> {
+  await unmountVolume(image, dir);
   await rm(image, { force: true });
 }
 

@@ -1,15 +1,9 @@
-import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, type Login, login } from './helpers.ts';
-import {
-  createInstance,
-  endpointOf,
-  healthy,
-  type InstanceView,
-  waitForInstance,
-} from './instance-helpers.ts';
+import { type Endpoint, enableRoot, endpointFor, redisClient } from './instance-access.ts';
+import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
 
 // Configuration groups end to end: the engine itself reports the values (SHOW VARIABLES, SHOW,
 // CONFIG GET); dynamic ones at once, restart-only ones after RESTART_REQUIRED and a restart.
@@ -17,17 +11,23 @@ interface Case {
   datastore: string;
   dynamic: { name: string; value: string | number; shown: string };
   restartOnly?: { name: string; value: number; shown: string };
-  read(host: string, port: number, name: string): Promise<string>;
+  /** As root, over TLS verified against the instance CA. */
+  read(at: Endpoint, name: string): Promise<string>;
 }
 
-const ROOT = { password: '' };
 const cases: Case[] = [
   {
     datastore: 'mysql',
     dynamic: { name: 'max_connections', value: 123, shown: '123' },
     restartOnly: { name: 'back_log', value: 77, shown: '77' },
-    async read(host, port, name) {
-      const c = await mysql.createConnection({ host, port, user: 'root', password: ROOT.password });
+    async read(at, name) {
+      const c = await mysql.createConnection({
+        host: at.host,
+        port: at.port,
+        user: 'root',
+        password: at.password,
+        ssl: { ca: at.ca },
+      });
       const [rows] = await c.query('SHOW GLOBAL VARIABLES LIKE ?', [name]);
       await c.end();
       return String((rows as { Value: string }[])[0]?.Value);
@@ -37,13 +37,14 @@ const cases: Case[] = [
     datastore: 'postgresql',
     dynamic: { name: 'work_mem', value: 8192, shown: '8MB' },
     restartOnly: { name: 'max_connections', value: 123, shown: '123' },
-    async read(host, port, name) {
+    async read(at, name) {
       const c = new pg.Client({
-        host,
-        port,
+        host: at.host,
+        port: at.port,
         user: 'postgres',
-        password: ROOT.password,
+        password: at.password,
         database: 'postgres',
+        ssl: { ca: at.ca },
       });
       await c.connect();
       const { rows } = await c.query(`SHOW ${pg.escapeIdentifier(name)}`);
@@ -54,15 +55,8 @@ const cases: Case[] = [
   {
     datastore: 'redis',
     dynamic: { name: 'maxmemory-policy', value: 'allkeys-lru', shown: 'allkeys-lru' },
-    async read(host, port, name) {
-      const r = new Redis({
-        host,
-        port,
-        password: ROOT.password,
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-      });
-      await r.connect();
+    async read(at, name) {
+      const r = await redisClient(at);
       const [, value] = (await r.config('GET', name)) as string[];
       r.disconnect();
       return String(value);
@@ -73,11 +67,10 @@ const cases: Case[] = [
 describe.each(cases)('$datastore configuration groups', (c) => {
   let admin: Login;
   let view: InstanceView;
-  let host: string;
-  let port: number;
+  let at: Endpoint;
   const api = (method: string, path: string, body?: object) =>
     call(method, `/v1.0/${admin.projectId}${path}`, admin.token, body);
-  const read = (name: string) => c.read(host, port, name);
+  const read = (name: string) => c.read(at, name);
   const status = async () =>
     ((await api('GET', `/instances/${view.id}`)).json as { instance: InstanceView }).instance;
   const restart = async () => {
@@ -101,9 +94,9 @@ describe.each(cases)('$datastore configuration groups', (c) => {
       datastore: { type: c.datastore },
     });
     view = (await waitForInstance(admin, created.id, healthy)) as InstanceView;
-    ({ host, port } = endpointOf(view));
-    const root = await api('POST', `/instances/${view.id}/root`);
-    ROOT.password = (root.json as { user: { password: string } }).user.password;
+    // Redis's endpoint comes with root's password; the others' root is enabled here.
+    at = await endpointFor(admin, view);
+    at.password ??= await enableRoot(admin, view);
   });
   afterAll(async () => {
     if (!view) return;

@@ -1,20 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { totalmem } from 'node:os';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seal } from '../../lib/guest/protocol.ts';
 import { lambdaInvoker } from '../../local/lambda.ts';
 import { waitUntil } from '../../local/wait.ts';
 import { call, cloud, type Login, login } from './helpers.ts';
+import { endpointFor, redisClient } from './instance-access.ts';
 import {
   createInstance,
-  endpointOf,
   healthy,
   type InstanceView,
   showInstance,
   waitForInstance,
 } from './instance-helpers.ts';
+import { serversOf } from './leftovers.ts';
 import { processesMentioning } from './processes.ts';
 
 // Failures end truthfully: an engine that cannot start is ERROR with a fault, a silent guest is
@@ -79,8 +79,7 @@ describe('a running redis instance', () => {
   });
 
   it('was built on exactly one server although every message arrived twice', async () => {
-    const res = await fetch(`${cloud().endpoints.compute}/servers?instance_id=${ready.id}`);
-    const { servers } = (await res.json()) as { servers: { id: string }[] };
+    const servers = await serversOf(ready.id);
     expect(servers).toHaveLength(1);
     expect(servers[0]?.id).toBe(ready.server_id);
     expect(processesMentioning(`${ready.server_id}/agent.json`)).toHaveLength(1);
@@ -136,9 +135,7 @@ describe('a running redis instance', () => {
       { timeoutMs: 30_000, intervalMs: 500 },
     );
     expect(after).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
-    const { host, port } = endpointOf(ready);
-    const redis = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
+    const redis = await redisClient(await endpointFor(admin, ready));
     expect(await redis.ping()).toBe('PONG');
     redis.disconnect();
   });

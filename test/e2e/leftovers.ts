@@ -38,13 +38,17 @@ export const BACKUP_BUCKET = 'troveless-local-backups';
 const computeHostAuth = () =>
   `Bearer ${readFileSync(join(cloud().stateDir, 'compute', 'host-secret'), 'utf8').trim()}`;
 
-export async function serverIdOf(instanceId: string): Promise<string | undefined> {
+/** Every server the compute host runs for the instance (a duplicated launch would show two). */
+export async function serversOf(instanceId: string): Promise<{ id: string }[]> {
   const res = await fetch(`${cloud().endpoints.compute}/servers?instance_id=${instanceId}`, {
     headers: { authorization: computeHostAuth() },
   });
   if (res.status !== 200) throw new Error(`compute host: ${res.status} ${await res.text()}`);
-  const { servers } = (await res.json()) as { servers: { id: string }[] };
-  return servers[0]?.id;
+  return ((await res.json()) as { servers: { id: string }[] }).servers;
+}
+
+export async function serverIdOf(instanceId: string): Promise<string | undefined> {
+  return (await serversOf(instanceId))[0]?.id;
 }
 
 export const baseDirOf = (serverId: string) => join(cloud().stateDir, 'compute', serverId);

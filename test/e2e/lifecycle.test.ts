@@ -142,9 +142,21 @@ describe('npm start', () => {
       { timeoutMs: 120_000, intervalMs: 500 },
     );
   }
+  /** As a user connects: TLS verified against the CA `GET /ssl` names, with the password root enable returns. */
   async function redisAt(view: Record<string, unknown>) {
     const { host, port } = endpointOf(view as InstanceView);
-    const redis = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const ssl = (await api('GET', `/instances/${String(view.id)}/ssl`)).json?.ssl as {
+      ca_certificate: string;
+    };
+    const root = (await api('POST', `/instances/${String(view.id)}/root`)).json?.user as { password: string };
+    const redis = new Redis({
+      host,
+      port,
+      password: root.password,
+      tls: { ca: ssl.ca_certificate, rejectUnauthorized: true },
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+    });
     await redis.connect();
     return redis;
   }
@@ -163,8 +175,10 @@ describe('npm start', () => {
     writer.disconnect();
     const serverId = String(ready.server_id);
     await interrupt(first);
-    // Ctrl-C stops the guests too: no agent or engine of the instance is left.
+    // Ctrl-C stops the guests too: no agent or engine of the instance is left, and its volume
+    // is unmounted (the next start mounts it again).
     expect(processesMentioning(serverId)).toEqual([]);
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(serverId);
 
     const second = await start();
     const back = await waitHealthy(id);

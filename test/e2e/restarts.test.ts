@@ -10,6 +10,7 @@ import {
 import { DeleteQueueCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, type LocalCloudOptions, startLocalCloud } from '../../local/cloud.ts';
+import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
 import { waitUntil } from '../../local/wait.ts';
 
@@ -34,6 +35,8 @@ describe('a restart of the local cloud during operations', () => {
 
   afterAll(async () => {
     await cloud?.stop();
+    // Its servers go for good (users, volumes, cgroups, rules) before their state dir does.
+    if (stateDir) await stopComputeLeftovers({ stateDir, repoRoot: root });
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
 
