@@ -15,8 +15,6 @@ import { localCredentials } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
-// The SDK's notice that Node 20 support ends in 2027 says nothing about the figures: keep it out of them.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const START_TIMEOUT_MS = 180_000;
 const STOP_TIMEOUT_MS = 60_000;
 

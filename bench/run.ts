@@ -15,6 +15,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['heartbeat', () => import('./heartbeat.ts')],
   ['backup', () => import('./backup.ts')],
   ['cost', () => import('./cost.ts')],
+  ['coldstart', () => import('./coldstart.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);

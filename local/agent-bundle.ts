@@ -14,7 +14,8 @@ export async function bundleAgent(root: string, outDir: string): Promise<string>
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    // The agent runs on the Node the project pins (22), as the functions run on nodejs22.x.
+    target: 'node22',
     sourcemap: 'linked',
     logLevel: 'silent',
     // Some dependencies still call require(); an ESM bundle needs one.

@@ -20,7 +20,7 @@ try {
   console.log(
     [
       '',
-      `Troveless local cloud ready in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${options.stateDir})`,
+      `Troveless local cloud ready in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${options.stateDir}; node ${process.version})`,
       `  Trove API (v1.0)   ${e.api}/v1.0/<project_id>`,
       `  Identity (v3)      ${e.identity}`,
       `  Lambda invoke      ${e.lambda}`,

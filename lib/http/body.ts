@@ -8,9 +8,9 @@ import type { HttpEvent, HttpResult } from './response.ts';
  * (Trove accepts JSON without it), so a malformed body is the only parse failure.
  */
 export function jsonBody(): MiddlewareObj<HttpEvent, HttpResult> {
-  // disableContentTypeCheck exists in the middleware (6.4) but not in its published types.
-  const options = { disableContentTypeCheck: true } as Parameters<typeof httpJsonBodyParser>[0];
-  const parser = httpJsonBodyParser(options);
+  // middy 7 refuses `__proto__` (and `constructor.prototype`) keys with a 422, which
+  // troveErrors answers as Trove's 400 "Malformed request body", like any unparseable body.
+  const parser = httpJsonBodyParser({ disableContentTypeCheck: true });
   return {
     before: async (request) => {
       const body = request.event.body;

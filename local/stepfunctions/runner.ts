@@ -14,26 +14,6 @@ import { planResume, type ResumePlan, type StateFailure } from './resume.ts';
 import { buildTaskHandlers } from './tasks.ts';
 import type { TaskTokens } from './tokens.ts';
 
-// aws-local-stepfunctions 3 targets Node 22 and calls Promise.withResolvers (Node 22+) for every
-// Task state; this is the whole of what it needs from Node 22.
-type WithResolvers = <T>() => {
-  promise: Promise<T>;
-  resolve: (value: T | PromiseLike<T>) => void;
-  reject: (reason?: unknown) => void;
-};
-const PromiseConstructorWithResolvers = Promise as PromiseConstructor & { withResolvers?: WithResolvers };
-if (!PromiseConstructorWithResolvers.withResolvers) {
-  PromiseConstructorWithResolvers.withResolvers = <T>() => {
-    let resolve: (value: T | PromiseLike<T>) => void = () => undefined;
-    let reject: (reason?: unknown) => void = () => undefined;
-    const promise = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
-
 type JSONValue = Parameters<StateMachine['run']>[0];
 
 export interface Machine {

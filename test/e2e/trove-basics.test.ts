@@ -31,6 +31,12 @@ describe('Trove basics', () => {
     expect(res.json).toEqual({ badRequest: { code: 400, message: 'Malformed request body' } });
   });
 
+  it('a body with a `__proto__` key is refused as malformed, not parsed into a request', async () => {
+    const res = await call('POST', '/v3/auth/tokens', undefined, '{"auth": {"__proto__": {"identity": {}}}}');
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({ badRequest: { code: 400, message: 'Malformed request body' } });
+  });
+
   it('a bad limit is a 400, where Trove itself answers 500', async () => {
     const demo = await login('demo', 'demo');
     for (const limit of ['abc', '0', '-1']) {
