@@ -15,7 +15,7 @@ import {
   userView,
 } from '#lib/identity/keystone';
 import { revokeToken } from '#lib/identity/revocations';
-import { AuthRequest } from '#lib/identity/schemas';
+import { AuthRequest, type KeystoneVersionResponse, type TokenResponse } from '#lib/identity/schemas';
 import { checkToken, isAdmin, type VerifiedToken } from '#lib/identity/tokens';
 
 /** `GET /v3`: the version document the openstack CLI reads before it authenticates. */
@@ -28,7 +28,7 @@ const version: PublicRoute = async (event) =>
       links: [{ rel: 'self', href: `${baseUrl(event)}/v3/` }],
       'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
     },
-  });
+  } satisfies KeystoneVersionResponse);
 
 /** `POST /v3/auth/tokens`: password method, project scope; the token comes back in X-Subject-Token. */
 const issue: PublicRoute = async (event) => {
@@ -64,7 +64,7 @@ const validate: PublicRoute = async (event: HttpEvent): Promise<HttpResult> => {
         roles: c.roles.map((name) => ({ id: name, name })),
         catalog: catalog(baseUrl(event), c.project_id),
       },
-    },
+    } satisfies TokenResponse,
     { 'x-subject-token': subject },
   );
 };

@@ -13,7 +13,12 @@ import { instanceAction } from '#lib/instances/actions';
 import { createInstance } from '#lib/instances/create';
 import { deleteInstance, loadInstance, updateInstanceAttributes } from '#lib/instances/operations';
 import { listInstances } from '#lib/instances/repository';
-import { ActionRequest, CreateInstanceRequest, UpdateInstanceRequest } from '#lib/instances/schemas';
+import {
+  ActionRequest,
+  CreateInstanceRequest,
+  type InstanceConfigurationResponse,
+  UpdateInstanceRequest,
+} from '#lib/instances/schemas';
 import { instanceDetail, instanceSummary } from '#lib/instances/views';
 import { validate } from '#lib/validation';
 
@@ -54,7 +59,8 @@ const show: ProjectRoute = async (event, caller) => {
 /** `GET /instances/{id}/configuration`: the values the instance's engine runs with. */
 const configuration: ProjectRoute = async (event, caller) => {
   const item = await loadReadyInstance(caller.projectId, instanceId(event), { redis: 'root' });
-  return json(200, { instance: { configuration: await effectiveConfiguration(item) } });
+  const body = { instance: { configuration: await effectiveConfiguration(item) } };
+  return json(200, body satisfies InstanceConfigurationResponse);
 };
 
 /** `PUT` and `PATCH /instances/{id}`: 202 without a body. */

@@ -1,6 +1,7 @@
 import { projectHandler } from '#lib/http/handler';
 import { json } from '#lib/http/response';
 import { quotaUsage } from '#lib/quotas';
+import type { LimitsResponse } from '#lib/quotas/schemas';
 
 /**
  * `GET /limits`: the project's absolute limits. Trove adds its HTTP rate limits here; Troveless
@@ -19,5 +20,5 @@ export const handler = projectHandler(async (_event, caller) => {
         max_ram: limit('ram'),
       },
     ],
-  });
+  } satisfies LimitsResponse);
 });

@@ -1,5 +1,6 @@
 import { getDatastoreVersion, resolveDatastoreVersion } from '#lib/catalog/index';
 import { parameterRules } from '#lib/configurations/parameters/index';
+import type { ParameterView } from '#lib/configurations/schemas';
 import { NotFound } from '#lib/errors';
 import { type ProjectRoute, projectHandler } from '#lib/http/handler';
 import type { HttpEvent } from '#lib/http/response';
@@ -17,7 +18,7 @@ async function versionOf(event: HttpEvent) {
   return version;
 }
 
-function view(rule: ReturnType<typeof parameterRules>[number], versionId: string) {
+function view(rule: ReturnType<typeof parameterRules>[number], versionId: string): ParameterView {
   return {
     name: rule.name,
     restart_required: rule.restart_required,

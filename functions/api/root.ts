@@ -1,5 +1,5 @@
 import { loadReadyInstance } from '#lib/databases/instance';
-import { EnableRootRequest } from '#lib/databases/schemas';
+import { EnableRootRequest, type RootEnabledResponse, type RootStatusResponse } from '#lib/databases/schemas';
 import { disableRoot, enableRoot, rootEnabled, rootUserName } from '#lib/databases/service';
 import { parsedBody } from '#lib/http/body';
 import type { ProjectRoute } from '#lib/http/handler';
@@ -10,7 +10,7 @@ import { validate } from '#lib/validation';
 /** `GET /root`: from the root history alone, as Trove's default root controller (no guest call). */
 export const show: ProjectRoute = async (event, caller) => {
   const item = await loadInstance(caller.projectId, event.pathParameters?.instance_id ?? '');
-  return json(200, { rootEnabled: rootEnabled(item) });
+  return json(200, { rootEnabled: rootEnabled(item) } satisfies RootStatusResponse);
 };
 
 /** `POST /root`: the password (given, or generated) is returned once and stored nowhere. */
@@ -21,7 +21,7 @@ export const enable: ProjectRoute = async (event, caller) => {
     redis: 'root',
   });
   const password = await enableRoot(item, caller.claims.user_id, request?.password);
-  return json(200, { user: { name: rootUserName(item), password } });
+  return json(200, { user: { name: rootUserName(item), password } } satisfies RootEnabledResponse);
 };
 
 /** `DELETE /root`: 204, or 404 when root is not enabled. */

@@ -1,5 +1,6 @@
 import { publicHandler } from '#lib/http/handler';
 import { baseUrl, json } from '#lib/http/response';
+import type { VersionsResponse } from '#lib/openapi/schemas';
 
 /** `GET /`: Trove's version document, the only unversioned route. */
 export const handler = publicHandler(async (event) =>
@@ -12,5 +13,5 @@ export const handler = publicHandler(async (event) =>
         links: [{ rel: 'self', href: `${baseUrl(event)}/v1.0/` }],
       },
     ],
-  }),
+  } satisfies VersionsResponse),
 );

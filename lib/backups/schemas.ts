@@ -72,15 +72,43 @@ export type BackupPolicy = z.infer<typeof BackupPolicy>;
 
 export const PutBackupPolicyRequest = z.strictObject({ backup_policy: BackupPolicy });
 
-// Answers, as the OpenAPI description states them (lib/openapi).
+// Answers, as the OpenAPI description states them (lib/openapi), and the types views.ts and
+// strategies.ts build.
 const links = z.array(Link);
+
+/** Trove's BackupView: the same for create, show and lists. Size is in GB, null until known. */
 export const BackupView = z.looseObject({
   id: z.string(),
   name: z.string(),
-  status: z.string(),
+  description: z.string().nullable(),
+  locationRef: z.string().nullable(),
   instance_id: z.string(),
   created: z.string(),
   updated: z.string(),
+  size: z.number().nullable(),
+  status: z.string(),
+  parent_id: z.string().nullable(),
+  project_id: z.string(),
+  datastore: z.looseObject({ type: z.string(), version: z.string(), version_id: z.string() }),
 });
+export type BackupView = z.infer<typeof BackupView>;
 export const BackupsResponse = z.object({ backups: z.array(BackupView), links: links.optional() });
 export const BackupResponse = z.object({ backup: BackupView });
+
+/** Trove's backup strategy: the container for a project's ('' instance) or an instance's backups. */
+export const BackupStrategy = z.looseObject({
+  project_id: z.string(),
+  instance_id: z.string(),
+  backend: z.literal('swift'),
+  swift_container: z.string(),
+});
+export type BackupStrategy = z.infer<typeof BackupStrategy>;
+export const BackupStrategyResponse = z.object({ backup_strategy: BackupStrategy });
+export const BackupStrategiesResponse = z.object({ backup_strategies: z.array(BackupStrategy) });
+
+export const BackupPolicyResponse = z.object({ backup_policy: BackupPolicy });
+/** `GET .../backup_policy`: the policy and where its schedule stands. */
+export const BackupPolicyStateResponse = z.object({
+  backup_policy: BackupPolicy,
+  state: z.object({ last_run: z.string().optional(), runs_since_full: z.int().optional() }),
+});

@@ -1,16 +1,11 @@
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
+import type { BackupStrategy } from './schemas.ts';
 
 // Trove's backup strategies: the container (here, a key prefix inside the backup bucket) used for
 // a project's or an instance's backups. An upsert per (project, instance); '' is project-wide.
 // DynamoDB keys cannot be empty strings, so the project-wide entry is stored under PROJECT_WIDE.
-export interface BackupStrategy {
-  project_id: string;
-  instance_id: string;
-  backend: 'swift';
-  swift_container: string;
-}
 
 const PROJECT_WIDE = '*';
 const stored = (instanceId: string) => instanceId || PROJECT_WIDE;

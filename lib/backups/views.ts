@@ -1,7 +1,8 @@
 import type { BackupItem } from './model.ts';
+import type { BackupView } from './schemas.ts';
 
 /** Trove's BackupView: the same for create, show and lists. Size is in GB, null until known. */
-export function backupView(item: BackupItem) {
+export function backupView(item: BackupItem): BackupView {
   return {
     id: item.id,
     name: item.name,

@@ -68,21 +68,41 @@ export const CreateFlavorRequest = z.strictObject({
 });
 export type CreateFlavorRequest = z.infer<typeof CreateFlavorRequest>['flavor'];
 
-// Answers, as the OpenAPI description states them (lib/openapi).
+// Answers, as the OpenAPI description states them (lib/openapi), and the types views.ts builds.
 const links = z.array(Link);
+
+/** Nova's flavor ids are integers in Trove's flavor views; `str_id` always carries the string. */
 export const FlavorView = z.looseObject({
   id: z.union([z.int(), z.string()]),
-  str_id: z.string(),
+  links,
   name: z.string(),
   ram: z.int(),
   vcpus: z.int(),
   disk: z.int(),
-  links,
+  ephemeral: z.int(),
+  str_id: z.string(),
 });
+export type FlavorView = z.infer<typeof FlavorView>;
 export const FlavorsResponse = z.object({ flavors: z.array(FlavorView) });
 export const FlavorResponse = z.object({ flavor: FlavorView });
 
-const VersionView = z.looseObject({ id: z.string(), name: z.string(), links });
+/** A version as users see it; admins also see what an operator set. */
+export const VersionView = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  version: z.string(),
+  links,
+  /** The datastore's id, left out where the version is listed inside its datastore. */
+  datastore: z.string().optional(),
+  active: z.boolean().optional(),
+  packages: z.array(z.string()).optional(),
+  image: z.string().nullable().optional(),
+  image_tags: z.array(z.string()).optional(),
+});
+export type VersionView = z.infer<typeof VersionView>;
+export const DatastoreVersionsResponse = z.object({ versions: z.array(VersionView) });
+export const DatastoreVersionResponse = z.object({ version: VersionView });
+
 export const DatastoreView = z.looseObject({
   id: z.string(),
   name: z.string(),
@@ -90,4 +110,24 @@ export const DatastoreView = z.looseObject({
   versions: z.array(VersionView),
   default_version: z.string().optional(),
 });
+export type DatastoreView = z.infer<typeof DatastoreView>;
 export const DatastoresResponse = z.object({ datastores: z.array(DatastoreView) });
+export const DatastoreResponse = z.object({ datastore: DatastoreView });
+
+/** The management view: everything an operator set, and whether it is its datastore's default. */
+export const MgmtVersionView = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  datastore_id: z.string(),
+  datastore_name: z.string(),
+  datastore_manager: z.string(),
+  image: z.string().nullable(),
+  image_tags: z.array(z.string()),
+  packages: z.array(z.string()),
+  active: z.boolean(),
+  default: z.boolean(),
+  version: z.string(),
+});
+export type MgmtVersionView = z.infer<typeof MgmtVersionView>;
+export const MgmtVersionsResponse = z.object({ versions: z.array(MgmtVersionView) });
+export const MgmtVersionResponse = z.object({ version: MgmtVersionView });

@@ -1,4 +1,5 @@
 import { resourceLinks } from '../instances/views.ts';
+import type { DatastoreView, FlavorView, MgmtVersionView, VersionView } from './schemas.ts';
 import type { Datastore, DatastoreVersion, Flavor } from './types.ts';
 
 // Trove's views (trove/datastore/views.py, trove/flavor/views.py,
@@ -11,8 +12,12 @@ export interface CatalogViewContext {
 }
 
 /** A version as users see it; admins also see what an operator set (active, image, packages). */
-export function versionView(v: DatastoreVersion, ctx: CatalogViewContext, includeDatastore = true) {
-  const view: Record<string, unknown> = {
+export function versionView(
+  v: DatastoreVersion,
+  ctx: CatalogViewContext,
+  includeDatastore = true,
+): VersionView {
+  const view: VersionView = {
     id: v.id,
     name: v.name,
     version: v.version,
@@ -29,8 +34,12 @@ export function versionView(v: DatastoreVersion, ctx: CatalogViewContext, includ
 }
 
 /** A datastore with the versions given (callers pick active ones or all) and its default. */
-export function datastoreView(ds: Datastore, versions: DatastoreVersion[], ctx: CatalogViewContext) {
-  const view: Record<string, unknown> = {
+export function datastoreView(
+  ds: Datastore,
+  versions: DatastoreVersion[],
+  ctx: CatalogViewContext,
+): DatastoreView {
+  const view: DatastoreView = {
     id: ds.id,
     name: ds.name,
     links: resourceLinks(ctx.base, ctx.projectId, 'datastores', ds.id),
@@ -41,7 +50,7 @@ export function datastoreView(ds: Datastore, versions: DatastoreVersion[], ctx: 
 }
 
 /** Nova's flavor ids are integers in Trove's flavor views; `str_id` always carries the string. */
-export function flavorView(f: Flavor, ctx: Omit<CatalogViewContext, 'isAdmin'>) {
+export function flavorView(f: Flavor, ctx: Omit<CatalogViewContext, 'isAdmin'>): FlavorView {
   return {
     id: /^\d+$/.test(f.id) && Number.isSafeInteger(Number(f.id)) ? Number(f.id) : f.id,
     links: resourceLinks(ctx.base, ctx.projectId, 'flavors', f.id),
@@ -55,7 +64,7 @@ export function flavorView(f: Flavor, ctx: Omit<CatalogViewContext, 'isAdmin'>) 
 }
 
 /** The management view: everything an operator set, and whether it is its datastore's default. */
-export function mgmtVersionView(v: DatastoreVersion, defaultVersionId: string | undefined) {
+export function mgmtVersionView(v: DatastoreVersion, defaultVersionId: string | undefined): MgmtVersionView {
   return {
     id: v.id,
     name: v.name,

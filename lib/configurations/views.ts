@@ -1,8 +1,9 @@
 import { resourceLinks } from '../instances/views.ts';
 import type { ConfigurationItem } from './model.ts';
+import type { ConfigurationDetailView, ConfigurationView } from './schemas.ts';
 
 /** Trove's ConfigurationView (list items): no values, no instance count. */
-export function configurationSummary(item: ConfigurationItem) {
+export function configurationSummary(item: ConfigurationItem): ConfigurationView {
   return {
     id: item.id,
     name: item.name,
@@ -16,7 +17,7 @@ export function configurationSummary(item: ConfigurationItem) {
 }
 
 /** Trove's DetailedConfigurationView: values (password-like ones masked) and the instance count. */
-export function configurationDetail(item: ConfigurationItem, instanceCount: number) {
+export function configurationDetail(item: ConfigurationItem, instanceCount: number): ConfigurationDetailView {
   const values = Object.fromEntries(
     Object.entries(item.values).map(([k, v]) => [k, /password/i.test(k) ? '***' : v]),
   );

@@ -120,3 +120,12 @@ export const UsersResponse = z.object({
 
 export type DatabaseInfo = z.infer<typeof DatabasesResponse>['databases'][number];
 export type UserInfo = z.infer<typeof UsersResponse>['users'][number];
+export const UserResponse = z.object({ user: UsersResponse.shape.users.element });
+/** `GET /users/{user}/databases`: the databases the user may use. */
+export const AccessResponse = z.object({ databases: z.array(z.looseObject({ name: z.string() })) });
+/** `GET /root`: whether root is enabled now, from the root history alone. */
+export const RootStatusResponse = z.object({ rootEnabled: z.boolean() });
+export type RootStatusResponse = z.infer<typeof RootStatusResponse>;
+/** `POST /root`: the password is returned this once. */
+export const RootEnabledResponse = z.object({ user: z.object({ name: z.string(), password: z.string() }) });
+export type RootEnabledResponse = z.infer<typeof RootEnabledResponse>;

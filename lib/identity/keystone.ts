@@ -11,7 +11,7 @@ import {
 } from './directory.ts';
 import { lockState, recordFailure, resetFailures } from './lockout.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
-import type { AuthRequest } from './schemas.ts';
+import type { AuthRequest, ProjectView, TokenResponse, UserView } from './schemas.ts';
 import { issueToken, type TokenClaims } from './tokens.ts';
 
 export class AuthFailure extends Error {
@@ -45,7 +45,7 @@ export async function authenticate(
   request: AuthRequest,
   baseUrl: string,
   now = Date.now(),
-): Promise<{ claims: TokenClaims; token: string; body: object }> {
+): Promise<{ claims: TokenClaims; token: string; body: TokenResponse }> {
   const { identity, scope } = request.auth;
   if (!identity.methods.includes('password') || !identity.password) {
     throw new AuthFailure(401, 'Only the password authentication method is supported.');
@@ -109,7 +109,7 @@ export async function authenticate(
 }
 
 /** Keystone's project and user views (GET /v3/projects, /v3/users/{id}). */
-export function projectView(p: Project, baseUrl: string) {
+export function projectView(p: Project, baseUrl: string): ProjectView {
   return {
     id: p.id,
     name: p.name,
@@ -124,7 +124,7 @@ export function projectView(p: Project, baseUrl: string) {
   };
 }
 
-export function userView(u: User, baseUrl: string) {
+export function userView(u: User, baseUrl: string): UserView {
   return {
     id: u.id,
     name: u.name,

@@ -86,16 +86,84 @@ export const ActionRequest = z.looseObject({
 });
 export type ActionRequest = z.infer<typeof ActionRequest>;
 
-// Answers, as the OpenAPI description states them (lib/openapi).
+// Answers, as the OpenAPI description states them (lib/openapi), and the types the views build
+// (views.ts, ssl.ts). Views stay open objects (Trove adds keys over releases), but every key
+// Troveless writes is named, so a recorded answer is checked key for key.
 const links = z.array(Link);
+
+/** Trove's InstanceView: what lists show for each instance. */
 export const InstanceView = z.looseObject({
   id: z.string(),
   name: z.string(),
   status: z.string(),
+  operating_status: z.string(),
   links,
   flavor: z.looseObject({ id: z.string(), links }),
-  datastore: z.looseObject({ type: z.string(), version: z.string() }),
-  volume: z.looseObject({ size: z.int() }),
+  datastore: z.looseObject({ type: z.string(), version: z.string(), version_number: z.string().optional() }),
+  region: z.string(),
+  access: z.looseObject({ is_public: z.boolean().optional(), allowed_cidrs: z.array(z.string()).optional() }),
+  volume: z.looseObject({ size: z.int(), used: z.number().optional(), used_percent: z.number().optional() }),
+  /** The addresses, and each with its type and the port when it is not the engine's default. */
+  ip: z.array(z.string()).optional(),
+  addresses: z
+    .array(z.looseObject({ address: z.string(), type: z.string(), port: z.int().optional() }))
+    .optional(),
+  locality: z.string().optional(),
+  /** Admins only. */
+  tenant_id: z.string().optional(),
 });
+export type InstanceView = z.infer<typeof InstanceView>;
+
+/** Trove's InstanceDetailView: show, the detail list and the create reply. */
+export const InstanceDetailView = InstanceView.extend({
+  datastore: z.looseObject({ type: z.string(), version: z.string(), version_number: z.string() }),
+  created: z.string(),
+  updated: z.string(),
+  service_status_updated: z.string(),
+  fault: z
+    .looseObject({ message: z.string(), created: z.string(), details: z.string().optional() })
+    .optional(),
+  configuration: z.looseObject({ id: z.string(), name: z.string(), links }).optional(),
+  password: z.string().optional(),
+  /** Admins only. */
+  server_id: z.string().optional(),
+  encrypted_rpc_messaging: z.boolean().optional(),
+});
+export type InstanceDetailView = z.infer<typeof InstanceDetailView>;
+
 export const InstancesResponse = z.object({ instances: z.array(InstanceView), links: links.optional() });
-export const InstanceResponse = z.object({ instance: InstanceView });
+export const InstancesDetailResponse = z.object({
+  instances: z.array(InstanceDetailView),
+  links: links.optional(),
+});
+export const InstanceResponse = z.object({ instance: InstanceDetailView });
+
+/** `GET /instances/{id}/configuration`: the values the engine runs with. */
+export const InstanceConfigurationResponse = z.object({
+  instance: z.object({ configuration: z.record(z.string(), z.string()) }),
+});
+export type InstanceConfigurationResponse = z.infer<typeof InstanceConfigurationResponse>;
+
+/**
+ * `GET /instances/{id}/ssl`: Trove's `{"ssl":{"status","mode","certificate":{"cn","expire_at","san"}}}`,
+ * plus what a client needs to verify the instance (`pem`, `serial`, `ca_certificate`); only the
+ * status while the instance has no certificate yet.
+ */
+export const SslResponse = z.object({
+  ssl: z.union([
+    z.object({ status: z.literal('off') }),
+    z.object({
+      status: z.literal('on'),
+      mode: z.string(),
+      certificate: z.looseObject({
+        cn: z.string(),
+        expire_at: z.string(),
+        san: z.array(z.string()),
+        serial: z.string(),
+        pem: z.string(),
+      }),
+      ca_certificate: z.string(),
+    }),
+  ]),
+});
+export type SslResponse = z.infer<typeof SslResponse>;

@@ -1,5 +1,6 @@
 import { config } from '../config.ts';
 import type { InstanceItem } from './model.ts';
+import type { InstanceDetailView, InstanceView } from './schemas.ts';
 import { deriveStatus, lastHeard } from './status.ts';
 
 /** Trove's two links per resource: a versioned self link and an unversioned bookmark. */
@@ -17,9 +18,9 @@ export interface ViewContext {
 }
 
 /** Trove's InstanceView: what lists show for each instance. */
-export function instanceSummary(item: InstanceItem, ctx: ViewContext) {
+export function instanceSummary(item: InstanceItem, ctx: ViewContext): InstanceView {
   const derived = deriveStatus(item, ctx.now ?? new Date(), config.heartbeatExpirySeconds);
-  const view: Record<string, unknown> = {
+  const view: InstanceView = {
     id: item.id,
     name: item.name,
     status: derived.status,
@@ -50,13 +51,20 @@ export function instanceSummary(item: InstanceItem, ctx: ViewContext) {
 }
 
 /** Trove's InstanceDetailView: show, detail lists and the create reply. */
-export function instanceDetail(item: InstanceItem, ctx: ViewContext, extra: { password?: string } = {}) {
-  const view = instanceSummary(item, ctx);
+export function instanceDetail(
+  item: InstanceItem,
+  ctx: ViewContext,
+  extra: { password?: string } = {},
+): InstanceDetailView {
+  const summary = instanceSummary(item, ctx);
   const derived = deriveStatus(item, ctx.now ?? new Date(), config.heartbeatExpirySeconds);
-  view.datastore = { ...(view.datastore as object), version_number: item.datastore.version_number };
-  view.created = item.created;
-  view.updated = item.updated;
-  view.service_status_updated = lastHeard(item);
+  const view: InstanceDetailView = {
+    ...summary,
+    datastore: { ...summary.datastore, version_number: item.datastore.version_number },
+    created: item.created,
+    updated: item.updated,
+    service_status_updated: lastHeard(item),
+  };
   if (item.fault) {
     view.fault = {
       message: item.fault.message,

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { ROUTES, type Route } from './routes.ts';
-import { FaultResponse } from './schemas.ts';
 
 // The OpenAPI 3.1 description, generated from the zod schemas the routes validate with. OpenAPI
 // 3.1's schema dialect is JSON Schema 2020-12, which is what zod 4's own z.toJSONSchema writes:
@@ -14,7 +13,7 @@ const schemaOf = (schema: z.ZodType, io: 'input' | 'output'): Json => {
   return rest;
 };
 
-const content = (schema: Json) => ({ 'application/json': { schema } });
+const content = (schema: Json, media = 'application/json') => ({ [media]: { schema } });
 
 function operation(route: Route): Json {
   const params = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
@@ -34,9 +33,9 @@ function operation(route: Route): Json {
     responses: {
       [route.status]: {
         description: route.summary,
-        ...(route.response ? { content: content(schemaOf(route.response, 'output')) } : {}),
+        ...(route.response ? { content: content(schemaOf(route.response, 'output'), route.media) } : {}),
       },
-      default: { description: "Trove's fault body", content: content(schemaOf(FaultResponse, 'output')) },
+      default: { description: 'The fault body', content: content(schemaOf(route.fault, 'output')) },
     },
   };
 }

@@ -1,7 +1,11 @@
 import type { z } from 'zod';
 import {
+  BackupPolicyResponse,
+  BackupPolicyStateResponse,
   BackupResponse,
+  BackupStrategiesResponse,
   BackupStrategyRequest,
+  BackupStrategyResponse,
   BackupsResponse,
   CreateBackupRequest,
   PutBackupPolicyRequest,
@@ -9,37 +13,66 @@ import {
 import {
   CreateDatastoreVersionRequest,
   CreateFlavorRequest,
+  DatastoreResponse,
   DatastoresResponse,
+  DatastoreVersionResponse,
+  DatastoreVersionsResponse,
   FlavorResponse,
   FlavorsResponse,
+  MgmtVersionResponse,
+  MgmtVersionsResponse,
   UpdateDatastoreVersionRequest,
 } from '../catalog/schemas.ts';
 import {
+  ConfigurationInstancesResponse,
+  ConfigurationResponse,
   ConfigurationsResponse,
   CreateConfigurationRequest,
+  ParametersResponse,
+  ParameterView,
   PatchConfigurationRequest,
   PutConfigurationRequest,
 } from '../configurations/schemas.ts';
 import {
+  AccessResponse,
   ChangePasswordsRequest,
   CreateDatabasesRequest,
   CreateUsersRequest,
   DatabasesResponse,
   EnableRootRequest,
   GrantAccessRequest,
+  RootEnabledResponse,
+  RootStatusResponse,
   UpdateUserRequest,
+  UserResponse,
   UsersResponse,
 } from '../databases/schemas.ts';
-import { AuthRequest } from '../identity/schemas.ts';
+import {
+  AuthRequest,
+  KeystoneError,
+  UserResponse as KeystoneUserResponse,
+  KeystoneVersionResponse,
+  ProjectResponse,
+  ProjectsResponse,
+  TokenResponse,
+} from '../identity/schemas.ts';
 import {
   ActionRequest,
   CreateInstanceRequest,
+  InstanceConfigurationResponse,
   InstanceResponse,
+  InstancesDetailResponse,
   InstancesResponse,
+  SslResponse,
   UpdateInstanceRequest,
 } from '../instances/schemas.ts';
-import { LimitsResponse, QuotasResponse, UpdateQuotasRequest } from '../quotas/schemas.ts';
-import { VersionsResponse } from './schemas.ts';
+import {
+  LimitsResponse,
+  QuotasResponse,
+  UpdatedQuotasResponse,
+  UpdateQuotasRequest,
+} from '../quotas/schemas.ts';
+import { DocsPage, FaultResponse, OpenApiDocumentResponse, VersionsResponse } from './schemas.ts';
 
 // Every route the API serves, with the request body and answer it declares: the OpenAPI
 // description is generated from this table (document.ts), and a test holds it to serverless.yml.
@@ -52,43 +85,76 @@ export interface Route {
   /** Keystone and the version document need no token. */
   public?: boolean;
   body?: z.ZodType;
-  /** The success status and its body (undefined: no body, or one not described yet). */
+  /** The success status and its body (undefined: the answer has no body, as Trove's 202s and 204s). */
   status: number;
   response?: z.ZodType;
+  /** The success body's media type, when it is not JSON. */
+  media?: string;
+  /** The error body: Trove's fault, or Keystone's own error on the identity routes. */
+  fault: z.ZodType;
 }
 
 const p = '/v1.0/{project_id}';
 const i = `${p}/instances/{instance_id}`;
 const dv = `${p}/datastores/{datastore_id}/versions`;
+const v = `${p}/datastores/versions/{version_id}`;
+const c = `${p}/configurations/{configuration_id}`;
+const mv = `${p}/mgmt/datastore-versions/{version_id}`;
 
 const route = (
   method: Route['method'],
   path: string,
   tag: string,
   summary: string,
-  rest: Partial<Pick<Route, 'body' | 'status' | 'response' | 'public'>> = {},
-): Route => ({ method, path, tag, summary, status: 200, ...rest });
+  rest: Partial<Omit<Route, 'method' | 'path' | 'tag' | 'summary'>> = {},
+): Route => ({ method, path, tag, summary, status: 200, fault: FaultResponse, ...rest });
+
+/** Keystone's routes: no Trove token, and Keystone's error body. */
+const keystone = { public: true, fault: KeystoneError };
 
 export const ROUTES: Route[] = [
   route('GET', '/', 'versions', "Trove's version document", { public: true, response: VersionsResponse }),
-  route('GET', '/openapi.json', 'versions', 'This OpenAPI description', { public: true }),
-  route('GET', '/docs', 'versions', 'This description as a page', { public: true }),
-
-  route('GET', '/v3', 'identity', "Keystone's version document", { public: true }),
-  route('POST', '/v3/auth/tokens', 'identity', 'Issue a token (password method, project scope)', {
+  route('GET', '/openapi.json', 'versions', 'This OpenAPI description', {
     public: true,
+    response: OpenApiDocumentResponse,
+  }),
+  route('GET', '/docs', 'versions', 'This description as a page', {
+    public: true,
+    response: DocsPage,
+    media: 'text/html',
+  }),
+
+  route('GET', '/v3', 'identity', "Keystone's version document", {
+    ...keystone,
+    response: KeystoneVersionResponse,
+  }),
+  route('POST', '/v3/auth/tokens', 'identity', 'Issue a token (password method, project scope)', {
+    ...keystone,
     body: AuthRequest,
     status: 201,
+    response: TokenResponse,
   }),
-  route('GET', '/v3/auth/tokens', 'identity', 'Validate X-Subject-Token', { public: true }),
-  route('DELETE', '/v3/auth/tokens', 'identity', 'Revoke X-Subject-Token', { public: true, status: 204 }),
-  route('GET', '/v3/projects', 'identity', 'List projects (admin)', { public: true }),
-  route('GET', '/v3/projects/{project_id}', 'identity', 'Show a project', { public: true }),
-  route('GET', '/v3/users/{user_id}', 'identity', 'Show a user', { public: true }),
+  route('GET', '/v3/auth/tokens', 'identity', 'Validate X-Subject-Token', {
+    ...keystone,
+    response: TokenResponse,
+  }),
+  route('DELETE', '/v3/auth/tokens', 'identity', 'Revoke X-Subject-Token', { ...keystone, status: 204 }),
+  route('GET', '/v3/projects', 'identity', 'List projects (admin)', {
+    ...keystone,
+    response: ProjectsResponse,
+  }),
+  route('GET', '/v3/projects/{project_id}', 'identity', 'Show a project', {
+    ...keystone,
+    response: ProjectResponse,
+  }),
+  route('GET', '/v3/users/{user_id}', 'identity', 'Show a user', {
+    ...keystone,
+    response: KeystoneUserResponse,
+  }),
 
   route('GET', `${p}/instances`, 'instances', 'List instances', { response: InstancesResponse }),
   route('GET', `${p}/instances/detail`, 'instances', 'List instances with details', {
-    response: InstancesResponse,
+    response: InstancesDetailResponse,
   }),
   route('POST', `${p}/instances`, 'instances', 'Create an instance', {
     body: CreateInstanceRequest,
@@ -102,8 +168,10 @@ export const ROUTES: Route[] = [
     body: ActionRequest,
     status: 202,
   }),
-  route('GET', `${i}/configuration`, 'instances', "The instance's effective configuration"),
-  route('GET', `${i}/ssl`, 'instances', "The instance's TLS certificate"),
+  route('GET', `${i}/configuration`, 'instances', "The instance's effective configuration", {
+    response: InstanceConfigurationResponse,
+  }),
+  route('GET', `${i}/ssl`, 'instances', "The instance's TLS certificate", { response: SslResponse }),
   route('GET', `${p}/limits`, 'instances', "The project's absolute limits", { response: LimitsResponse }),
 
   route('GET', `${i}/databases`, 'databases', 'List databases', { response: DatabasesResponse }),
@@ -111,7 +179,10 @@ export const ROUTES: Route[] = [
     body: CreateDatabasesRequest,
     status: 202,
   }),
-  route('GET', `${i}/databases/{database}`, 'databases', 'Not supported (501), as in Trove'),
+  route('GET', `${i}/databases/{database}`, 'databases', 'Not supported (501), as in Trove', {
+    status: 501,
+    response: FaultResponse,
+  }),
   route('DELETE', `${i}/databases/{database}`, 'databases', 'Delete a database', { status: 202 }),
   route('GET', `${i}/users`, 'users', 'List users', { response: UsersResponse }),
   route('POST', `${i}/users`, 'users', 'Create users', { body: CreateUsersRequest, status: 202 }),
@@ -119,13 +190,13 @@ export const ROUTES: Route[] = [
     body: ChangePasswordsRequest,
     status: 202,
   }),
-  route('GET', `${i}/users/{user}`, 'users', 'Show a user (name or name@host)'),
+  route('GET', `${i}/users/{user}`, 'users', 'Show a user (name or name@host)', { response: UserResponse }),
   route('PUT', `${i}/users/{user}`, 'users', "Change a user's name, host or password", {
     body: UpdateUserRequest,
     status: 202,
   }),
   route('DELETE', `${i}/users/{user}`, 'users', 'Delete a user', { status: 202 }),
-  route('GET', `${i}/users/{user}/databases`, 'users', "A user's databases"),
+  route('GET', `${i}/users/{user}/databases`, 'users', "A user's databases", { response: AccessResponse }),
   route('PUT', `${i}/users/{user}/databases`, 'users', 'Grant access to databases', {
     body: GrantAccessRequest,
     status: 202,
@@ -133,9 +204,10 @@ export const ROUTES: Route[] = [
   route('DELETE', `${i}/users/{user}/databases/{database}`, 'users', 'Revoke access to a database', {
     status: 202,
   }),
-  route('GET', `${i}/root`, 'root', 'Whether root was ever enabled'),
+  route('GET', `${i}/root`, 'root', 'Whether root is enabled', { response: RootStatusResponse }),
   route('POST', `${i}/root`, 'root', 'Enable root (the password is returned once)', {
     body: EnableRootRequest,
+    response: RootEnabledResponse,
   }),
   route('DELETE', `${i}/root`, 'root', 'Disable root', { status: 204 }),
 
@@ -153,13 +225,19 @@ export const ROUTES: Route[] = [
   route('POST', `${p}/backup_strategies`, 'backups', 'Create a backup strategy', {
     body: BackupStrategyRequest,
     status: 202,
+    response: BackupStrategyResponse,
   }),
-  route('GET', `${p}/backup_strategies`, 'backups', 'List backup strategies'),
+  route('GET', `${p}/backup_strategies`, 'backups', 'List backup strategies', {
+    response: BackupStrategiesResponse,
+  }),
   route('DELETE', `${p}/backup_strategies`, 'backups', 'Delete a backup strategy', { status: 202 }),
   route('PUT', `${i}/backup_policy`, 'backups', 'Set the backup schedule and retention (Troveless)', {
     body: PutBackupPolicyRequest,
+    response: BackupPolicyResponse,
   }),
-  route('GET', `${i}/backup_policy`, 'backups', 'Show the backup policy (Troveless)'),
+  route('GET', `${i}/backup_policy`, 'backups', 'Show the backup policy (Troveless)', {
+    response: BackupPolicyStateResponse,
+  }),
   route('DELETE', `${i}/backup_policy`, 'backups', 'Remove the backup policy (Troveless)', { status: 202 }),
 
   route('GET', `${p}/configurations`, 'configurations', 'List configuration groups', {
@@ -167,78 +245,66 @@ export const ROUTES: Route[] = [
   }),
   route('POST', `${p}/configurations`, 'configurations', 'Create a configuration group', {
     body: CreateConfigurationRequest,
+    response: ConfigurationResponse,
   }),
-  route('GET', `${p}/configurations/{configuration_id}`, 'configurations', 'Show a configuration group'),
-  route('PATCH', `${p}/configurations/{configuration_id}`, 'configurations', 'Merge values', {
+  route('GET', c, 'configurations', 'Show a configuration group', { response: ConfigurationResponse }),
+  route('PATCH', c, 'configurations', 'Merge values (200 with an empty body, as Trove)', {
     body: PatchConfigurationRequest,
   }),
-  route('PUT', `${p}/configurations/{configuration_id}`, 'configurations', 'Replace values', {
-    body: PutConfigurationRequest,
-    status: 202,
+  route('PUT', c, 'configurations', 'Replace values', { body: PutConfigurationRequest, status: 202 }),
+  route('DELETE', c, 'configurations', 'Delete a configuration group', { status: 202 }),
+  route('GET', `${c}/instances`, 'configurations', 'Instances using a group', {
+    response: ConfigurationInstancesResponse,
   }),
-  route(
-    'DELETE',
-    `${p}/configurations/{configuration_id}`,
-    'configurations',
-    'Delete a configuration group',
-    {
-      status: 202,
-    },
-  ),
-  route(
-    'GET',
-    `${p}/configurations/{configuration_id}/instances`,
-    'configurations',
-    'Instances using a group',
-  ),
 
   route('GET', `${p}/datastores`, 'datastores', 'List datastores', { response: DatastoresResponse }),
-  route('GET', `${p}/datastores/{datastore_id}`, 'datastores', 'Show a datastore'),
-  route('GET', dv, 'datastores', "A datastore's versions"),
-  route('GET', `${dv}/{version_id}`, 'datastores', 'Show a datastore version'),
+  route('GET', `${p}/datastores/{datastore_id}`, 'datastores', 'Show a datastore', {
+    response: DatastoreResponse,
+  }),
+  route('GET', dv, 'datastores', "A datastore's versions", { response: DatastoreVersionsResponse }),
+  route('GET', `${dv}/{version_id}`, 'datastores', 'Show a datastore version', {
+    response: DatastoreVersionResponse,
+  }),
   route('GET', `${dv}/{version_id}/flavors`, 'datastores', 'Flavors for a datastore version', {
     response: FlavorsResponse,
   }),
-  route('GET', `${dv}/{version_id}/parameters`, 'datastores', 'Configuration parameters of a version'),
-  route('GET', `${dv}/{version_id}/parameters/{name}`, 'datastores', 'One configuration parameter'),
-  route('GET', `${p}/datastores/versions/{version_id}`, 'datastores', 'Show a datastore version by id'),
-  route(
-    'GET',
-    `${p}/datastores/versions/{version_id}/parameters`,
-    'datastores',
-    'Parameters of a version by id',
-  ),
-  route(
-    'GET',
-    `${p}/datastores/versions/{version_id}/parameters/{name}`,
-    'datastores',
-    'One parameter by id',
-  ),
+  route('GET', `${dv}/{version_id}/parameters`, 'datastores', 'Configuration parameters of a version', {
+    response: ParametersResponse,
+  }),
+  route('GET', `${dv}/{version_id}/parameters/{name}`, 'datastores', 'One configuration parameter', {
+    response: ParameterView,
+  }),
+  route('GET', v, 'datastores', 'Show a datastore version by id', { response: DatastoreVersionResponse }),
+  route('GET', `${v}/parameters`, 'datastores', 'Parameters of a version by id', {
+    response: ParametersResponse,
+  }),
+  route('GET', `${v}/parameters/{name}`, 'datastores', 'One parameter by id', { response: ParameterView }),
   route('GET', `${p}/flavors`, 'flavors', 'List flavors', { response: FlavorsResponse }),
   route('GET', `${p}/flavors/{flavor_id}`, 'flavors', 'Show a flavor', { response: FlavorResponse }),
 
-  route('GET', `${p}/mgmt/datastore-versions`, 'management', 'List datastore versions (admin)'),
+  route('GET', `${p}/mgmt/datastore-versions`, 'management', 'List datastore versions (admin)', {
+    response: MgmtVersionsResponse,
+  }),
   route('POST', `${p}/mgmt/datastore-versions`, 'management', 'Register a datastore version (admin)', {
     body: CreateDatastoreVersionRequest,
     status: 202,
   }),
-  route('GET', `${p}/mgmt/datastore-versions/{version_id}`, 'management', 'Show a datastore version (admin)'),
-  route(
-    'PATCH',
-    `${p}/mgmt/datastore-versions/{version_id}`,
-    'management',
-    'Update a datastore version (admin)',
-    {
-      body: UpdateDatastoreVersionRequest,
-      status: 202,
-    },
-  ),
-  route('POST', `${p}/mgmt/flavors`, 'management', 'Create a flavor (admin)', { body: CreateFlavorRequest }),
+  route('GET', mv, 'management', 'Show a datastore version (admin)', { response: MgmtVersionResponse }),
+  route('PATCH', mv, 'management', 'Update a datastore version (admin)', {
+    body: UpdateDatastoreVersionRequest,
+    status: 202,
+  }),
+  route('POST', `${p}/mgmt/flavors`, 'management', 'Create a flavor (admin)', {
+    body: CreateFlavorRequest,
+    status: 202,
+    response: FlavorResponse,
+  }),
   route('DELETE', `${p}/mgmt/flavors/{flavor_id}`, 'management', 'Delete a flavor (admin)', { status: 202 }),
   route('GET', `${p}/mgmt/quotas/{target_project_id}`, 'management', "A project's quotas", {
     response: QuotasResponse,
   }),
   route('PUT', `${p}/mgmt/quotas/{target_project_id}`, 'management', "Set a project's quotas (admin)", {
     body: UpdateQuotasRequest,
+    response: UpdatedQuotasResponse,
   }),
 ];

@@ -15,3 +15,14 @@ export const VersionsResponse = z.object({
     z.looseObject({ id: z.string(), status: z.string(), updated: z.string(), links: z.array(Link) }),
   ),
 });
+export type VersionsResponse = z.infer<typeof VersionsResponse>;
+
+/** `GET /openapi.json`: this description itself (document.ts), checked here only at its top. */
+export const OpenApiDocumentResponse = z.looseObject({
+  openapi: z.literal('3.1.0'),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.record(z.string(), z.looseObject({ responses: z.looseObject({}) }))),
+});
+
+/** `GET /docs`: the description as one HTML page (page.ts). */
+export const DocsPage = z.string().describe('An HTML page');

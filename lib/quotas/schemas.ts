@@ -17,6 +17,11 @@ export const LimitsResponse = z.object({
   ),
 });
 
+export type LimitsResponse = z.infer<typeof LimitsResponse>;
+
 export const QuotasResponse = z.object({
   quotas: z.array(z.object({ resource: z.string(), in_use: z.int(), reserved: z.int(), limit: z.int() })),
 });
+
+/** `PUT /mgmt/quotas/{project}`: the limits set, as Trove echoes them. */
+export const UpdatedQuotasResponse = z.object({ quotas: z.record(z.string(), z.int()) });
