@@ -22,6 +22,7 @@ import type {
   ServerSpec,
   ServerStatus,
 } from './driver.ts';
+import { deleteSecurityGroup, ensureSecurityGroup, findSecurityGroup, syncIngress } from './ec2-access.ts';
 import { buildUserData } from './user-data.ts';
 
 // The EC2 driver: one instance per Trove instance, its data on a second EBS volume, its agent
@@ -34,6 +35,9 @@ import { buildUserData } from './user-data.ts';
 export interface Ec2DriverOptions {
   imageId: string;
   subnetId?: string;
+  /** The VPC of subnetId, where each instance's own security group is created (default VPC if unset). */
+  vpcId?: string;
+  /** Groups every guest joins besides its own (e.g. the operator's management access). */
   securityGroupIds?: string[];
   /** Instance profile name, or its ARN. */
   instanceProfile?: string;
@@ -55,6 +59,12 @@ export interface Ec2DriverOptions {
    * `get` retries NotFound after these delays before reporting the server gone.
    */
   notFoundRetryDelaysMs?: number[];
+  /**
+   * An instance's security group can be deleted only once the instance has terminated (until
+   * then EC2 answers DependencyViolation): terminate retries after these delays, then fails (the
+   * delete workflow retries the step).
+   */
+  groupInUseRetryDelaysMs?: number[];
 }
 
 export const INSTANCE_ID_TAG = 'troveless:instance_id';
@@ -136,8 +146,11 @@ export class Ec2ComputeDriver implements ComputeDriver {
     return `${this.options.keyParameterPrefix.replace(/\/+$/, '')}/${instanceId}`;
   }
 
-  /** The RunInstances request for a spec; pure, so that a retry sends identical parameters. */
-  runInstancesInput(spec: ServerSpec): RunInstancesCommandInput {
+  /**
+   * The RunInstances request for a spec and the instance's own security group; pure, so that a
+   * retry sends identical parameters.
+   */
+  runInstancesInput(spec: ServerSpec, securityGroupId: string): RunInstancesCommandInput {
     const o = this.options;
     // On EC2 the agent uses the instance profile and the real endpoints: none are passed on.
     const { endpoints: _endpoints, credentials: _credentials, key: _key, ...agent } = spec.agent;
@@ -164,7 +177,7 @@ export class Ec2ComputeDriver implements ComputeDriver {
       MinCount: 1,
       MaxCount: 1,
       SubnetId: o.subnetId,
-      SecurityGroupIds: o.securityGroupIds?.length ? o.securityGroupIds : undefined,
+      SecurityGroupIds: [...(o.securityGroupIds ?? []), securityGroupId],
       IamInstanceProfile: o.instanceProfile
         ? o.instanceProfile.startsWith('arn:')
           ? { Arn: o.instanceProfile }
@@ -202,7 +215,15 @@ export class Ec2ComputeDriver implements ComputeDriver {
         Overwrite: true,
       }),
     );
-    const out = await this.client.send(new RunInstancesCommand(this.runInstancesInput(spec)));
+    // Trove's model: the instance's own group, open on the engine's port to allowed_cidrs only. A
+    // retried launch finds the group it made and sends the same RunInstances again.
+    const group = await ensureSecurityGroup(this.client, {
+      instanceId: spec.instance_id,
+      vpcId: this.options.vpcId,
+      port: defaultPort(spec.datastore.manager),
+    });
+    await syncIngress(this.client, group, spec.access);
+    const out = await this.client.send(new RunInstancesCommand(this.runInstancesInput(spec, group.id)));
     const instance = out.Instances?.[0];
     if (!instance?.InstanceId) throw new Error(`RunInstances for ${spec.instance_id} returned no instance`);
     // From now on, this instance (and no other) may read its key and its own orders; the agent
@@ -223,16 +244,19 @@ export class Ec2ComputeDriver implements ComputeDriver {
   }
 
   async get(serverId: string): Promise<Server | undefined> {
+    const instance = await this.describe(serverId);
+    // A terminated instance stays visible for about an hour; for us it no longer exists.
+    if (!instance || instance.State?.Name === 'terminated') return undefined;
+    return serverFromInstance(instance);
+  }
+
+  /** The EC2 instance, terminated ones included; undefined when EC2 does not know it. */
+  private async describe(serverId: string): Promise<Instance | undefined> {
     const delays = this.options.notFoundRetryDelaysMs ?? [500, 1500];
     for (let attempt = 0; ; attempt++) {
       try {
         const out = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [serverId] }));
-        const instance = out.Reservations?.flatMap((r) => r.Instances ?? []).find(
-          (i) => i.InstanceId === serverId,
-        );
-        // A terminated instance stays visible for about an hour; for us it no longer exists.
-        if (!instance || instance.State?.Name === 'terminated') return undefined;
-        return serverFromInstance(instance);
+        return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === serverId);
       } catch (err) {
         const delay = delays[attempt];
         if (!isNotFound(err)) throw err;
@@ -243,23 +267,38 @@ export class Ec2ComputeDriver implements ComputeDriver {
   }
 
   /**
-   * Trove's model here is a security group per instance open to allowed_cidrs; this driver
-   * launches into the configured groups and does not manage per-instance ones yet, so a change
-   * is accepted and stored by the control plane without touching EC2 (see docs/architecture.md).
+   * Trove's update of `access`: the instance's own group is made to allow exactly the new
+   * allowed_cidrs (revoking the others) on its port; the instance keeps running.
    */
-  async applyAccess(_serverId: string, _access: ServerAccess): Promise<void> {}
+  async applyAccess(serverId: string, access: ServerAccess): Promise<void> {
+    const instance = await this.describe(serverId);
+    const instanceId = instance && serverFromInstance(instance).instance_id;
+    if (!instanceId || instance.State?.Name === 'terminated')
+      throw new Error(`server ${serverId} is gone: its access cannot change`);
+    const group = await findSecurityGroup(this.client, instanceId, this.options.vpcId);
+    if (!group) throw new Error(`server ${serverId} has no security group of its own`);
+    await syncIngress(this.client, group, access);
+  }
 
   async terminate(serverId: string): Promise<void> {
-    const server = await this.get(serverId);
+    // Terminated instances stay visible for a while: a retried terminate still finds its tags.
+    const instance = await this.describe(serverId);
+    const instanceId = instance && serverFromInstance(instance).instance_id;
     try {
       await this.client.send(new TerminateInstancesCommand({ InstanceIds: [serverId] }));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    // The key goes with its server; gone already is fine.
-    if (server?.instance_id) {
+    if (instanceId) {
+      // Its own group and its key go with it; either gone already is fine.
+      await deleteSecurityGroup(
+        this.client,
+        instanceId,
+        this.options.vpcId,
+        this.options.groupInUseRetryDelaysMs,
+      );
       await this.ssm
-        .send(new DeleteParameterCommand({ Name: this.keyParameterName(server.instance_id) }))
+        .send(new DeleteParameterCommand({ Name: this.keyParameterName(instanceId) }))
         .catch((err: unknown) => {
           if (!(err instanceof ParameterNotFound) && (err as Error).name !== 'ParameterNotFound') throw err;
         });

@@ -15,6 +15,7 @@ export function ec2OptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ec2Driv
   return {
     imageId,
     subnetId: env.TROVELESS_EC2_SUBNET_ID || undefined,
+    vpcId: env.TROVELESS_EC2_VPC_ID || undefined,
     securityGroupIds: groups.length ? groups : undefined,
     instanceProfile: env.TROVELESS_EC2_INSTANCE_PROFILE || undefined,
     keyParameterPrefix:

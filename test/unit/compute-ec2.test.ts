@@ -140,11 +140,12 @@ function parseMime(text: string) {
 
 describe('Ec2ComputeDriver', () => {
   it('launches with the instance id as ClientToken, a gp3 data volume, tags and IMDSv2', async () => {
-    const { client, calls } = fakeEc2(() => ({
-      Instances: [pending],
-      OwnerId: '123456789012',
-      $metadata: {},
-    }));
+    const { client, calls } = fakeEc2((call) => {
+      if (call.command === 'DescribeSecurityGroupsCommand') return { SecurityGroups: [], $metadata: {} };
+      if (call.command === 'CreateSecurityGroupCommand') return { GroupId: 'sg-own', $metadata: {} };
+      if (call.command === 'AuthorizeSecurityGroupIngressCommand') return { Return: true, $metadata: {} };
+      return { Instances: [pending], OwnerId: '123456789012', $metadata: {} };
+    });
     const ssm = fakeSsm();
     const sqs = fakeSqs();
     const driver = new Ec2ComputeDriver({
@@ -166,8 +167,14 @@ describe('Ec2ComputeDriver', () => {
       status: 'BUILD',
       addresses: [{ address: '10.0.1.23', type: 'private' }],
     });
-    expect(calls.map((c) => c.command)).toEqual(['RunInstancesCommand']);
-    const input = calls[0]?.input as RunInstancesCommandInput;
+    // Its own security group first (compute-ec2-access.test.ts), then the instance in it.
+    expect(calls.map((c) => c.command)).toEqual([
+      'DescribeSecurityGroupsCommand',
+      'CreateSecurityGroupCommand',
+      'AuthorizeSecurityGroupIngressCommand',
+      'RunInstancesCommand',
+    ]);
+    const input = calls[3]?.input as RunInstancesCommandInput;
     expect(input).toMatchObject({
       ClientToken: spec.instance_id,
       ImageId: 'ami-0123',
@@ -175,7 +182,7 @@ describe('Ec2ComputeDriver', () => {
       MinCount: 1,
       MaxCount: 1,
       SubnetId: 'subnet-1',
-      SecurityGroupIds: ['sg-1', 'sg-2'],
+      SecurityGroupIds: ['sg-1', 'sg-2', 'sg-own'],
       IamInstanceProfile: { Name: 'troveless-guest' },
       BlockDeviceMappings: [
         {
@@ -231,7 +238,9 @@ describe('Ec2ComputeDriver', () => {
 
   it('sends identical parameters on a retried launch (EC2 rejects a ClientToken reused with others)', () => {
     const driver = new Ec2ComputeDriver({ ...base(), imageId: 'ami-0123', client: fakeEc2(notFound).client });
-    expect(driver.runInstancesInput(spec)).toEqual(driver.runInstancesInput(structuredClone(spec)));
+    expect(driver.runInstancesInput(spec, 'sg-own')).toEqual(
+      driver.runInstancesInput(structuredClone(spec), 'sg-own'),
+    );
   });
 
   it('puts the agent config in a cloud-config part written 0600, the key only as its parameter name', () => {
@@ -242,7 +251,7 @@ describe('Ec2ComputeDriver', () => {
       userDataScript: '#!/bin/sh\necho prepare\n',
       instanceProfile: 'arn:aws:iam::123:instance-profile/troveless-guest',
     });
-    const input = driver.runInstancesInput(spec);
+    const input = driver.runInstancesInput(spec, 'sg-own');
     expect(input.IamInstanceProfile).toEqual({ Arn: 'arn:aws:iam::123:instance-profile/troveless-guest' });
 
     const mime = parseMime(Buffer.from(input.UserData ?? '', 'base64').toString('utf8'));
@@ -320,7 +329,7 @@ describe('Ec2ComputeDriver', () => {
       instanceTypes: { '2': 'r7g.large' },
       client: fakeEc2(notFound).client,
     });
-    expect(driver.runInstancesInput(spec).InstanceType).toBe('r7g.large');
+    expect(driver.runInstancesInput(spec, 'sg-own').InstanceType).toBe('r7g.large');
   });
 
   it('maps EC2 states to server statuses', () => {
@@ -379,7 +388,9 @@ describe('Ec2ComputeDriver', () => {
     const { client, calls } = fakeEc2((call) =>
       call.command === 'DescribeInstancesCommand'
         ? { Reservations: [{ Instances: [{ ...pending, State: { Name: 'running' } }] }], $metadata: {} }
-        : { $metadata: {} },
+        : call.command === 'DescribeSecurityGroupsCommand'
+          ? { SecurityGroups: [], $metadata: {} }
+          : { $metadata: {} },
     );
     let gone = false;
     const ssm = fakeSsm(() => {
@@ -388,7 +399,11 @@ describe('Ec2ComputeDriver', () => {
     });
     const driver = new Ec2ComputeDriver({ ...base(), ssm: ssm.client, imageId: 'ami-1', client });
     await driver.terminate('i-0abc');
-    expect(calls.map((c) => c.command)).toEqual(['DescribeInstancesCommand', 'TerminateInstancesCommand']);
+    expect(calls.map((c) => c.command)).toEqual([
+      'DescribeInstancesCommand',
+      'TerminateInstancesCommand',
+      'DescribeSecurityGroupsCommand',
+    ]);
     expect(ssm.calls).toEqual([
       { command: 'DeleteParameterCommand', input: { Name: `${KEYS}/${spec.instance_id}` } },
     ]);
