@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,14 +31,21 @@ const seenPids = new Set<number>();
 const logs: string[] = [];
 let stateDir = '';
 
-async function startHost(): Promise<{ host: ComputeHost; driver: LocalComputeDriver }> {
+const fakeAgent = (configPath: string) => ({
+  command: process.execPath,
+  args: ['-e', FAKE_AGENT, configPath],
+});
+
+async function startHost(
+  agentCommand = fakeAgent,
+): Promise<{ host: ComputeHost; driver: LocalComputeDriver }> {
   stateDir ||= await mkdtemp(join(tmpdir(), 'troveless-compute-'));
   const host = await startComputeHost({
     port: await freePort(),
     stateDir,
     repoRoot,
     log: (line) => logs.push(line),
-    agentCommand: (configPath) => ({ command: process.execPath, args: ['-e', FAKE_AGENT, configPath] }),
+    agentCommand,
   });
   hosts.push(host);
   return { host, driver: new LocalComputeDriver(host.endpoint, host.secret) };
@@ -175,11 +182,13 @@ describe('local compute host', () => {
     await first.host.close({ stopServers: true });
     await gone(agent);
     await gone(engine);
-    expect(existsSync(join(baseDirOf(server.id), 'agent.json'))).toBe(true); // data stays
+    // Powered off: its volume is no longer mounted (nothing of it outlives the host).
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(server.id);
 
     const second = await startHost();
     const rebooted = await second.driver.get(server.id);
     expect(rebooted?.status).toBe('ACTIVE');
+    expect(existsSync(join(baseDirOf(server.id), 'agent.json'))).toBe(true); // its data came back
     expect(rebooted?.addresses).toEqual(server.addresses); // same port: the engine's config keeps it
     const newAgent = await agentPid(server.id);
     expect(newAgent).not.toBe(agent);
@@ -203,9 +212,9 @@ describe('local compute host', () => {
     await enginePid(server.id);
     await first.host.close({ stopServers: true });
     await gone(agent);
-    await rm(join(baseDirOf(server.id), 'agent.json'));
 
-    const second = await startHost();
+    // The next host cannot start its agent (a program that is not there).
+    const second = await startHost(() => ({ command: join(stateDir, 'no-such-agent'), args: [] }));
     const broken = await second.driver.get(server.id);
     expect(broken?.status).toBe('SHUTDOWN');
     expect(broken?.fault).toMatch(/could not be started/);
