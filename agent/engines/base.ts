@@ -64,6 +64,13 @@ export interface EngineProcess {
 const MAX_SOCKET_PATH = 107;
 const START_TIMEOUT_MS = 60_000;
 
+/** What each engine's overrides class does for configuration groups (see EngineManager). */
+export interface EngineOverrides {
+  apply(values: Record<string, OverrideValue>, rules: OverrideRule[]): Promise<{ restartRequired: boolean }>;
+  current(names: string[]): Promise<Record<string, string>>;
+  defaults(names: string[]): Promise<Record<string, string>>;
+}
+
 export abstract class ProcessEngine implements EngineManager {
   abstract readonly defaultPort: number;
   protected readonly dataDir: string;
@@ -118,13 +125,21 @@ export abstract class ProcessEngine implements EngineManager {
   abstract revokeAccess(name: string, host: string, database: string): Promise<void>;
   abstract enableRoot(password: string): Promise<void>;
   abstract disableRoot(): Promise<void>;
-  // Configuration groups: per engine, except that removing is applying no overrides at all.
-  abstract applyOverrides(
+  // Configuration groups: each engine's own overrides file and live settings, behind one shape;
+  // removing is applying no overrides at all.
+  protected abstract readonly overrides: EngineOverrides;
+  applyOverrides(
     values: Record<string, OverrideValue>,
     rules: OverrideRule[],
-  ): Promise<{ restartRequired: boolean }>;
-  abstract currentValues(names: string[]): Promise<Record<string, string>>;
-  abstract effectiveDefaults(names: string[]): Promise<Record<string, string>>;
+  ): Promise<{ restartRequired: boolean }> {
+    return this.overrides.apply(values, rules);
+  }
+  currentValues(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.current(names);
+  }
+  effectiveDefaults(names: string[]): Promise<Record<string, string>> {
+    return this.overrides.defaults(names);
+  }
   removeOverrides(rules: OverrideRule[]): Promise<{ restartRequired: boolean }> {
     return this.applyOverrides({}, rules);
   }

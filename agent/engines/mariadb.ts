@@ -1,22 +1,13 @@
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { clamp, type EngineProcess, ProcessEngine } from './base.ts';
+import { clamp, type EngineProcess } from './base.ts';
 import { type Account, writeConfig } from './fs.ts';
-import type {
-  DatabaseInfo,
-  DatabaseSpec,
-  EngineLayout,
-  OverrideRule,
-  OverrideValue,
-  PrepareOptions,
-  UserAttributes,
-  UserInfo,
-  UserSpec,
-} from './manager.ts';
+import type { EngineLayout, PrepareOptions } from './manager.ts';
 import * as accounts from './mariadb-accounts.ts';
 import { MariaDbOverrides } from './mariadb-overrides.ts';
 import { MariaDbSession } from './mariadb-session.ts';
 import { runAs } from './process.ts';
+import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 
 // MariaDB (also serving Trove's "mysql" manager). The agent administers it as root@localhost
@@ -25,7 +16,7 @@ import { hasTls } from './tls.ts';
 
 const MARIADBD = '/usr/sbin/mariadbd';
 
-export class MariaDbManager extends ProcessEngine {
+export class MariaDbManager extends SqlEngine<MariaDbSession> {
   readonly defaultPort = 3306;
   protected readonly socketPath: string;
   private readonly configFile: string;
@@ -33,7 +24,8 @@ export class MariaDbManager extends ProcessEngine {
   private readonly tmpDir: string;
   /** secure_file_priv: LOAD_FILE and INTO OUTFILE reach this directory of the instance's and nothing else. */
   private readonly filesDir: string;
-  private readonly overrides: MariaDbOverrides;
+  protected readonly overrides: MariaDbOverrides;
+  protected readonly accounts: SqlAccounts<MariaDbSession> = accounts;
 
   constructor(layout: EngineLayout) {
     super(layout, 'mariadb', 'mysql');
@@ -134,87 +126,12 @@ export class MariaDbManager extends ProcessEngine {
     }
   }
 
-  protected provision({ databases, users, rootPassword }: PrepareOptions): Promise<void> {
-    return this.admin((s) => accounts.provisionAccounts(s, databases, users, rootPassword));
-  }
-
-  listDatabases(): Promise<DatabaseInfo[]> {
-    return this.admin((s) => accounts.listDatabases(s));
-  }
-
-  createDatabases(dbs: DatabaseSpec[]): Promise<void> {
-    return this.admin((s) => accounts.createDatabases(s, dbs));
-  }
-
-  deleteDatabase(name: string): Promise<void> {
-    return this.admin((s) => accounts.deleteDatabase(s, name));
-  }
-
-  listUsers(): Promise<UserInfo[]> {
-    return this.admin((s) => accounts.listUsers(s));
-  }
-
-  getUser(name: string, host: string): Promise<UserInfo | undefined> {
-    return this.admin((s) => accounts.getUser(s, name, host));
-  }
-
-  createUsers(users: UserSpec[]): Promise<void> {
-    return this.admin((s) => accounts.createUsers(s, users));
-  }
-
-  deleteUser(name: string, host: string): Promise<void> {
-    return this.admin((s) => accounts.deleteUser(s, name, host));
-  }
-
-  updateUser(name: string, host: string, attrs: UserAttributes): Promise<void> {
-    return this.admin((s) => accounts.updateUser(s, name, host, attrs));
-  }
-
-  changePasswords(users: { name: string; host?: string; password: string }[]): Promise<void> {
-    return this.admin((s) => accounts.changePasswords(s, users));
-  }
-
-  listAccess(name: string, host: string): Promise<{ name: string }[]> {
-    return this.admin((s) => accounts.listAccess(s, name, host));
-  }
-
-  grantAccess(name: string, host: string, databases: string[]): Promise<void> {
-    return this.admin((s) => accounts.grantAccess(s, name, host, databases));
-  }
-
-  revokeAccess(name: string, host: string, database: string): Promise<void> {
-    return this.admin((s) => accounts.revokeAccess(s, name, host, database));
-  }
-
-  enableRoot(password: string): Promise<void> {
-    return this.admin((s) => accounts.enableRoot(s, password));
-  }
-
-  disableRoot(): Promise<void> {
-    return this.admin((s) => accounts.disableRoot(s));
-  }
-
-  applyOverrides(
-    values: Record<string, OverrideValue>,
-    rules: OverrideRule[],
-  ): Promise<{ restartRequired: boolean }> {
-    return this.overrides.apply(values, rules);
-  }
-
-  currentValues(names: string[]): Promise<Record<string, string>> {
-    return this.overrides.current(names);
-  }
-
-  effectiveDefaults(names: string[]): Promise<Record<string, string>> {
-    return this.overrides.defaults(names);
-  }
-
   protected override beforeSpawn(): Promise<void> {
     return this.overrides.markStarted();
   }
 
   /** Runs `work` on an admin session (root@localhost over the socket), closed afterwards. */
-  private async admin<T>(work: (session: MariaDbSession) => Promise<T>): Promise<T> {
+  protected async admin<T>(work: (session: MariaDbSession) => Promise<T>): Promise<T> {
     const conn = await this.connect();
     conn.on('error', () => {}); // a dropped admin session surfaces through the pending query
     try {

@@ -2,23 +2,14 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { clamp, type EngineProcess, ProcessEngine } from './base.ts';
+import { clamp, type EngineProcess } from './base.ts';
 import { type Account, writeConfig } from './fs.ts';
-import type {
-  DatabaseInfo,
-  DatabaseSpec,
-  EngineLayout,
-  OverrideRule,
-  OverrideValue,
-  PrepareOptions,
-  UserAttributes,
-  UserInfo,
-  UserSpec,
-} from './manager.ts';
+import type { EngineLayout, PrepareOptions } from './manager.ts';
 import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { runAs } from './process.ts';
+import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 
 // PostgreSQL 15. The agent administers it as the postgres superuser over the unix socket with
@@ -27,11 +18,12 @@ import { hasTls } from './tls.ts';
 const BIN = '/usr/lib/postgresql/15/bin';
 const INSTANCE_CONF = 'troveless.conf';
 
-export class PostgresqlManager extends ProcessEngine {
+export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
   readonly defaultPort = 5432;
   protected readonly socketPath: string;
   private readonly rules: PgAccessRules;
-  private readonly overrides: PgOverrides;
+  protected readonly overrides: PgOverrides;
+  protected readonly accounts: SqlAccounts<accounts.PgAdmin> = accounts;
 
   constructor(layout: EngineLayout) {
     super(layout, 'postgresql', 'postgres');
@@ -126,83 +118,8 @@ export class PostgresqlManager extends ProcessEngine {
     }
   }
 
-  protected provision({ databases, users, rootPassword }: PrepareOptions): Promise<void> {
-    return this.admin((a) => accounts.provisionAccounts(a, databases, users, rootPassword));
-  }
-
-  listDatabases(): Promise<DatabaseInfo[]> {
-    return this.admin((a) => accounts.listDatabases(a));
-  }
-
-  createDatabases(dbs: DatabaseSpec[]): Promise<void> {
-    return this.admin((a) => accounts.createDatabases(a, dbs));
-  }
-
-  deleteDatabase(name: string): Promise<void> {
-    return this.admin((a) => accounts.deleteDatabase(a, name));
-  }
-
-  listUsers(): Promise<UserInfo[]> {
-    return this.admin((a) => accounts.listUsers(a));
-  }
-
-  getUser(name: string, host: string): Promise<UserInfo | undefined> {
-    return this.admin((a) => accounts.getUser(a, name, host));
-  }
-
-  createUsers(users: UserSpec[]): Promise<void> {
-    return this.admin((a) => accounts.createUsers(a, users));
-  }
-
-  deleteUser(name: string, host: string): Promise<void> {
-    return this.admin((a) => accounts.deleteUser(a, name, host));
-  }
-
-  updateUser(name: string, host: string, attrs: UserAttributes): Promise<void> {
-    return this.admin((a) => accounts.updateUser(a, name, host, attrs));
-  }
-
-  changePasswords(users: { name: string; host?: string; password: string }[]): Promise<void> {
-    return this.admin((a) => accounts.changePasswords(a, users));
-  }
-
-  listAccess(name: string, host: string): Promise<{ name: string }[]> {
-    return this.admin((a) => accounts.listAccess(a, name, host));
-  }
-
-  grantAccess(name: string, host: string, databases: string[]): Promise<void> {
-    return this.admin((a) => accounts.grantAccess(a, name, host, databases));
-  }
-
-  revokeAccess(name: string, host: string, database: string): Promise<void> {
-    return this.admin((a) => accounts.revokeAccess(a, name, host, database));
-  }
-
-  enableRoot(password: string): Promise<void> {
-    return this.admin((a) => accounts.enableRoot(a, password));
-  }
-
-  disableRoot(): Promise<void> {
-    return this.admin((a) => accounts.disableRoot(a));
-  }
-
-  applyOverrides(
-    values: Record<string, OverrideValue>,
-    rules: OverrideRule[],
-  ): Promise<{ restartRequired: boolean }> {
-    return this.overrides.apply(values, rules);
-  }
-
-  currentValues(names: string[]): Promise<Record<string, string>> {
-    return this.overrides.current(names);
-  }
-
-  effectiveDefaults(names: string[]): Promise<Record<string, string>> {
-    return this.overrides.defaults(names);
-  }
-
   /** Runs `work` with a superuser session on database postgres, closed afterwards. */
-  private async admin<T>(work: (admin: accounts.PgAdmin) => Promise<T>): Promise<T> {
+  protected async admin<T>(work: (admin: accounts.PgAdmin) => Promise<T>): Promise<T> {
     const client = await this.connect('postgres');
     try {
       return await work({ client, connect: (database) => this.connect(database), rules: this.rules });

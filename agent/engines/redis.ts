@@ -4,14 +4,7 @@ import { Redis } from 'ioredis';
 import { checkPassword, notImplemented } from './admin.ts';
 import { type EngineProcess, ProcessEngine } from './base.ts';
 import { type Account, readIfExists, writeConfig, writeSecret } from './fs.ts';
-import type {
-  DatabaseInfo,
-  EngineLayout,
-  OverrideRule,
-  OverrideValue,
-  PrepareOptions,
-  UserInfo,
-} from './manager.ts';
+import type { DatabaseInfo, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
 import { hasTls } from './tls.ts';
 
@@ -26,7 +19,7 @@ export class RedisManager extends ProcessEngine {
   private readonly confDir: string;
   private readonly configFile: string;
   private readonly passwordFile: string;
-  private readonly overrides: RedisOverrides;
+  protected readonly overrides: RedisOverrides;
 
   constructor(layout: EngineLayout) {
     super(layout, 'redis', 'redis');
@@ -228,21 +221,6 @@ export class RedisManager extends ProcessEngine {
   /** CONFIG REWRITE, keeping restart-only overrides and a private file (it may hold the password). */
   private persist(client: Redis): Promise<void> {
     return this.overrides.persist(client);
-  }
-
-  applyOverrides(
-    values: Record<string, OverrideValue>,
-    rules: OverrideRule[],
-  ): Promise<{ restartRequired: boolean }> {
-    return this.overrides.apply(values, rules);
-  }
-
-  currentValues(names: string[]): Promise<Record<string, string>> {
-    return this.overrides.current(names);
-  }
-
-  effectiveDefaults(names: string[]): Promise<Record<string, string>> {
-    return this.overrides.defaults(names);
   }
 
   protected override beforeSpawn(): Promise<void> {
