@@ -108,6 +108,7 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     region: config.regionName,
     flavor_id: flavor.id,
     flavor_ram: flavor.ram,
+    flavor_vcpus: flavor.vcpus,
     volume_size: size,
     datastore: {
       type: datastore.name,

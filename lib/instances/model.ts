@@ -12,6 +12,8 @@ export interface InstanceItem {
   region: string;
   flavor_id: string;
   flavor_ram: number;
+  /** The flavor's vCPUs at create (the server's CPU limit), as Nova keeps the flavor with the server. */
+  flavor_vcpus?: number;
   volume_size: number;
   datastore: { type: string; version: string; version_id: string; version_number: string; manager: string };
   task_status: string;

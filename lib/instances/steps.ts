@@ -49,7 +49,8 @@ export async function launchServer(input: StepInput & { guest_queue_url: string 
   const server = await computeDriver().launch({
     instance_id: item.id,
     name: item.name,
-    flavor: { id: item.flavor_id, ram: item.flavor_ram, vcpus: 1 },
+    // Items created before vcpus were recorded were launched with one vCPU, and keep it.
+    flavor: { id: item.flavor_id, ram: item.flavor_ram, vcpus: item.flavor_vcpus ?? 1 },
     volume_size_gb: item.volume_size,
     datastore: { manager: item.datastore.manager, version: item.datastore.version },
     access: item.access,
