@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filesystemStats } from '../../agent/engines/fs.ts';
 import type { Server, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
@@ -33,12 +34,13 @@ function specFor(
   manager: 'postgresql' | 'mariadb',
   ram: number,
   endpoints?: Record<string, string>,
+  vcpus = 1,
 ): ServerSpec {
   const id = randomUUID();
   return {
     instance_id: id,
     name: `sec-${manager}`,
-    flavor: { id: 'sec', ram, vcpus: 1 },
+    flavor: { id: 'sec', ram, vcpus },
     volume_size_gb: 1,
     datastore: { manager, version: manager === 'postgresql' ? '15' : '10.11' },
     agent: {
@@ -144,7 +146,7 @@ beforeAll(async () => {
   const [pgA, pgB, mariaA] = await Promise.all([
     driver.launch(specFor('postgresql', 512, injected)),
     driver.launch(specFor('postgresql', 512)),
-    driver.launch(specFor('mariadb', 768)),
+    driver.launch(specFor('mariadb', 768, undefined, 2)),
   ]);
   Object.assign(servers, { pgA, pgB, mariaA });
   await Promise.all([ready(pgA), ready(pgB), ready(mariaA)]);
@@ -267,7 +269,7 @@ describe('compute host isolation (root on Linux)', () => {
     expect((await driver.get(servers.pgA.id))?.status).toBe('ACTIVE');
   });
 
-  it("makes the flavor's RAM the engine's cgroup memory limit, and sizes the engine from it", async () => {
+  it("makes the flavor's RAM and vCPUs the engine's cgroup limits, and sizes the engine from it", async () => {
     const pid = Number(
       (await readFile(join(baseDirOf(servers.mariaA), 'run', 'mariadbd.pid'), 'utf8')).trim(),
     );
@@ -279,6 +281,21 @@ describe('compute host isolation (root on Linux)', () => {
       : join('/sys/fs/cgroup', v2 ?? '', 'memory.max');
     expect(limitFile).toContain(servers.mariaA.id);
     expect(Number(await readFile(limitFile, 'utf8'))).toBe(768 * 1024 * 1024);
+    // Its flavor's 2 vCPUs: a CFS quota of two periods (v1 cpu.cfs_quota_us, v2 cpu.max).
+    const cpuV1 = /^\d+:(?:[^:]*,)?cpu(?:,[^:]*)?:(.+)$/m.exec(cgroups)?.[1];
+    if (cpuV1) {
+      const cpuDir = join('/sys/fs/cgroup/cpu', cpuV1);
+      expect(cpuDir).toContain(servers.mariaA.id);
+      const period = Number(await readFile(join(cpuDir, 'cpu.cfs_period_us'), 'utf8'));
+      expect(period).toBeGreaterThan(0);
+      expect(Number(await readFile(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8'))).toBe(2 * period);
+    } else {
+      const [quota, period] = (await readFile(join('/sys/fs/cgroup', v2 ?? '', 'cpu.max'), 'utf8'))
+        .trim()
+        .split(' ')
+        .map(Number);
+      expect(quota).toBe(2 * (period ?? 0));
+    }
     const conn = await mysql.createConnection({
       host: addressOf(servers.mariaA),
       port: 3306,
@@ -306,8 +323,76 @@ describe('compute host isolation (root on Linux)', () => {
     await driver.applyAccess(servers.pgA.id, { allowed_cidrs: ['127.9.9.0/24'] });
     expect(await tcpFrom('127.9.9.9', address, 5432)).toBe('accepted');
     expect(await tcpFrom('127.10.3.4', address, 5432)).toBe('ECONNREFUSED');
+    // Public changes where an instance can be reached from (Trove: a floating IP), never who:
+    // a public instance still admits its allowed_cidrs only, the host's own 127.0.0.1 included.
+    await driver.applyAccess(servers.pgA.id, { is_public: true, allowed_cidrs: ['127.9.9.0/24'] });
+    expect(await tcpFrom('127.9.9.9', address, 5432)).toBe('accepted');
+    expect(await tcpFrom('127.10.3.4', address, 5432)).toBe('ECONNREFUSED');
+    expect(await tcpFrom('127.0.0.1', address, 5432)).toBe('ECONNREFUSED');
     await driver.applyAccess(servers.pgA.id, {});
     expect(await tcpFrom('127.10.3.4', address, 5432)).toBe('accepted');
+  });
+
+  it("fails the engine's writes on a full volume with its own error, keeps the other data, shows the disk full", async () => {
+    const s = servers.pgA;
+    const dataDir = join(baseDirOf(s), 'data');
+    const userA = await osUserOf(s);
+    const client = await pgRoot(s);
+    try {
+      await client.query('CREATE TABLE kept (id int PRIMARY KEY, v text); CREATE TABLE filler (b text)');
+      await client.query("INSERT INTO kept VALUES (1, 'one'), (2, 'two')");
+      // Out of disk, PostgreSQL fails a table's extension with an ERROR but a new WAL segment
+      // with a PANIC. So the WAL goes on to a fresh segment (written out whole, 16 MB, by the
+      // commit after the switch) before the disk fills; the test writes far less WAL than that.
+      await client.query('SELECT pg_switch_wal()');
+      await client.query("INSERT INTO kept VALUES (3, 'three')");
+      await client.query('CHECKPOINT');
+      const volume = await statfs(dataDir);
+      expect(volume.blocks * volume.bsize).toBeGreaterThan(0.9 * 1024 ** 3);
+      expect(volume.blocks * volume.bsize).toBeLessThanOrEqual(1024 ** 3);
+      // A tenant's file fills it, written as A's OS user into A's data dir: most at once, the
+      // last blocks by dd until the filesystem itself says no.
+      const bulk = volume.bavail * volume.bsize - 16 * 1024 * 1024;
+      expect((await asUser(userA, 'fallocate', ['-l', String(bulk), join(dataDir, 'ballast')])).code).toBe(0);
+      const dd = await asUser(userA, 'dd', ['if=/dev/zero', `of=${join(dataDir, 'ballast-tail')}`, 'bs=1M']);
+      expect(dd.stderr).toMatch(/No space left on device/);
+      // The engine's own disk-full error (SQLSTATE 53100), and the server stays up.
+      const failure = await client
+        .query("INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 5000)")
+        .then(
+          () => undefined,
+          (err: Error & { code?: string }) => err,
+        );
+      expect(failure?.code).toBe('53100');
+      expect(failure?.message).toMatch(/could not extend file .*No space left on device/);
+      // The data already there is intact and readable, on a new session too.
+      const reader = await pgRoot(s);
+      const rows = (await reader.query('SELECT id, v FROM kept ORDER BY id')).rows;
+      await reader.end();
+      expect(rows).toEqual([
+        { id: 1, v: 'one' },
+        { id: 2, v: 'two' },
+        { id: 3, v: 'three' },
+      ]);
+      // What the heartbeat reports as volume.used: the filesystem's own figure, the whole disk.
+      const full = await statfs(dataDir);
+      const stats = await filesystemStats(dataDir, true);
+      expect(stats.total_bytes).toBe(full.blocks * full.bsize);
+      expect(stats.free_bytes).toBeLessThan(1024 * 1024);
+      expect(stats.used_bytes / stats.total_bytes).toBeGreaterThan(0.97);
+    } finally {
+      await client.end().catch(() => {});
+      await rm(join(dataDir, 'ballast'), { force: true });
+      await rm(join(dataDir, 'ballast-tail'), { force: true });
+    }
+    // With room again, the same write succeeds: the engine stayed up through it.
+    const after = await pgRoot(s);
+    try {
+      await after.query("INSERT INTO filler VALUES ('back')");
+      expect((await after.query('SELECT count(*)::int AS n FROM filler')).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await after.end();
+    }
   });
 
   it('leaves nothing behind after delete: no user, mount, loop device, cgroup or firewall rule', async () => {
