@@ -180,6 +180,7 @@ describe('serverless package', () => {
       'states:SendTaskFailure': 'task-token actions have no resource type (the conductor checks orders)',
       'states:SendTaskHeartbeat': 'task-token actions have no resource type (the conductor checks orders)',
       'ec2:DescribeInstances': 'EC2 Describe* actions support no resource-level permissions',
+      'ec2:DescribeSecurityGroups': 'EC2 Describe* actions support no resource-level permissions',
       'logs:CreateLogGroup': 'created by the framework for each function (log group ARN, not "*")',
     };
     const offenders: string[] = [];
@@ -227,7 +228,27 @@ describe('serverless package', () => {
       expect(s.Condition).toEqual({ StringLike: { 'aws:ResourceTag/troveless:instance_id': '?*' } });
     const launching = statements.filter((s) => s.actions.includes('ec2:CreateTags'));
     for (const s of launching)
+      expect(s.Condition).toMatchObject({ StringLike: { 'aws:RequestTag/troveless:instance_id': '?*' } });
+    // Instances' own security groups: tagged at creation only, and only tagged ones changed or deleted.
+    const sgArn = (r: unknown) => JSON.stringify(r).includes('security-group/*');
+    for (const s of launching.filter((s) => sgArn(s.Resource)))
+      expect(s.Condition).toMatchObject({ StringEquals: { 'ec2:CreateAction': 'CreateSecurityGroup' } });
+    for (const s of statements.filter(
+      (s) => s.actions.includes('ec2:CreateSecurityGroup') && sgArn(s.Resource),
+    ))
       expect(s.Condition).toEqual({ StringLike: { 'aws:RequestTag/troveless:instance_id': '?*' } });
+    const changing = statements.filter((s) =>
+      s.actions.some((a) => /^ec2:(Authorize|Revoke)SecurityGroupIngress$|^ec2:DeleteSecurityGroup$/.test(a)),
+    );
+    expect(new Set(changing.map((s) => s.roleId))).toEqual(
+      new Set([
+        'TaskLaunchServerIamRoleLambdaExecution',
+        'InstancesUpdateIamRoleLambdaExecution',
+        'TaskTerminateServerIamRoleLambdaExecution',
+      ]),
+    );
+    for (const s of changing)
+      expect(s.Condition).toEqual({ StringLike: { 'aws:ResourceTag/troveless:instance_id': '?*' } });
     for (const s of statements.filter((s) => s.actions.includes('states:StartExecution')))
       expect(JSON.stringify(s.Resource)).toContain(':stateMachine:troveless-dev-');
     // The scheduled sync only looks.
