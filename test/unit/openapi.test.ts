@@ -36,7 +36,8 @@ const NO_BODY: Record<string, string> = {
   'DELETE /v1.0/{project_id}/mgmt/flavors/{flavor_id}': '202 with an empty body',
 };
 
-// Trove 18's own answers (../shared/trove-samples: 01, 04, 21, 25, 27, 33, 10), as recorded.
+// Trove 18's own answers, as recorded (../shared/trove-samples 01, 04, 21, 25, 33, 10; sample 27's
+// flavor is held to its view in catalog-views.test.ts).
 const TROVE_ANSWERS: { sample: string; method: string; path: string; status: number; body: unknown }[] = [
   {
     sample: '01-versions',
@@ -127,27 +128,6 @@ const TROVE_ANSWERS: { sample: string; method: string; path: string; status: num
       type: 'integer',
       max: 100000,
       min: 1,
-    },
-  },
-  {
-    sample: '27-flavor-show',
-    method: 'GET',
-    path: '/v1.0/{project_id}/flavors/{flavor_id}',
-    status: 200,
-    body: {
-      flavor: {
-        id: 2,
-        links: [
-          { href: 'https://127.0.0.1:43100/v1.0/6a1c0d9bb3e94f0c9d2a7b1e5f3c8d21/flavors/2', rel: 'self' },
-          { href: 'https://127.0.0.1:43100/flavors/2', rel: 'bookmark' },
-        ],
-        name: 'm1.small',
-        ram: 2048,
-        vcpus: 1,
-        disk: 20,
-        ephemeral: 0,
-        str_id: '2',
-      },
     },
   },
   {
