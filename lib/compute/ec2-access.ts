@@ -3,6 +3,7 @@ import {
   CreateSecurityGroupCommand,
   DeleteSecurityGroupCommand,
   DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
   type EC2Client,
   type IpPermission,
   RevokeSecurityGroupIngressCommand,
@@ -11,10 +12,13 @@ import {
 import type { ServerAccess } from './driver.ts';
 
 // Trove's access model on EC2: each instance has its own security group (Trove's trove_sg-<id>),
-// open on the engine's port to allowed_cidrs, or to 0.0.0.0/0 when there are none (Trove's
-// default; whether the instance is reachable from outside its VPC at all is its address's
-// matter, not the group's). The group is tagged as a Troveless instance's at creation: the
-// functions' IAM statements allow changing and deleting only groups that carry that tag.
+// open on the engine's port to allowed_cidrs. With none, Trove's group is open to 0.0.0.0/0 and
+// is_public decides whether the instance has a public address at all; here an instance may get
+// one from its subnet whatever is_public says, so the group itself carries is_public: none and
+// public is 0.0.0.0/0, none and not public is the VPC's own CIDRs (reachable on its private
+// network only, as Trove's non-public instance is). The group is tagged as a Troveless
+// instance's at creation: the functions' IAM statements allow changing and deleting only groups
+// that carry that tag.
 
 export const GROUP_INSTANCE_TAG = 'troveless:instance_id';
 /** The engine port the group opens, kept on the group so that an access change needs nothing else. */
@@ -39,10 +43,37 @@ export function networkCidr(cidr: string): string {
   return `${[24, 16, 8, 0].map((shift) => (network >>> shift) & 255).join('.')}/${prefix}`;
 }
 
-/** The CIDRs an access allows: allowed_cidrs, or everyone when there are none (Trove's default). */
-export function ingressCidrs(access?: ServerAccess): string[] {
-  const cidrs = access?.allowed_cidrs?.length ? access.allowed_cidrs : ['0.0.0.0/0'];
+/**
+ * The CIDRs an access allows: allowed_cidrs; with none, everyone when public, else the private
+ * network's CIDRs (the VPC's).
+ */
+export function ingressCidrs(access: ServerAccess | undefined, privateCidrs: string[]): string[] {
+  const cidrs = access?.allowed_cidrs?.length
+    ? access.allowed_cidrs
+    : access?.is_public
+      ? ['0.0.0.0/0']
+      : privateCidrs;
   return [...new Set(cidrs.map(networkCidr))].sort();
+}
+
+/** Whether ingressCidrs needs the private network's CIDRs for this access. */
+export const needsPrivateCidrs = (access?: ServerAccess) =>
+  !access?.allowed_cidrs?.length && !access?.is_public;
+
+/** The IPv4 CIDRs of the VPC (the account's default VPC when none is named). */
+export async function vpcCidrs(client: EC2Client, vpcId?: string): Promise<string[]> {
+  const out = await client.send(
+    new DescribeVpcsCommand(
+      vpcId ? { VpcIds: [vpcId] } : { Filters: [{ Name: 'is-default', Values: ['true'] }] },
+    ),
+  );
+  const vpc = out.Vpcs?.[0];
+  const cidrs = (vpc?.CidrBlockAssociationSet ?? [])
+    .filter((a) => a.CidrBlockState?.State === 'associated')
+    .flatMap((a) => (a.CidrBlock ? [a.CidrBlock] : []));
+  if (!cidrs.length && vpc?.CidrBlock) cidrs.push(vpc.CidrBlock);
+  if (!cidrs.length) throw new Error(`no IPv4 CIDR found for VPC ${vpcId ?? '(the default VPC)'}`);
+  return cidrs;
 }
 
 function groupView(group: SecurityGroup): InstanceGroup {
@@ -118,15 +149,10 @@ const permission = (port: number, cidrs: string[]): IpPermission[] => [
 ];
 
 /**
- * Makes the group allow exactly the access's CIDRs on its port: the new ones are authorized
+ * Makes the group allow exactly `wanted` (ingressCidrs) on its port: the new ones are authorized
  * first, then the old ones revoked, so that a source in both lists is never cut off.
  */
-export async function syncIngress(
-  client: EC2Client,
-  group: InstanceGroup,
-  access?: ServerAccess,
-): Promise<void> {
-  const wanted = ingressCidrs(access);
+export async function syncIngress(client: EC2Client, group: InstanceGroup, wanted: string[]): Promise<void> {
   const add = wanted.filter((c) => !group.cidrs.includes(c));
   const remove = group.cidrs.filter((c) => !wanted.includes(c));
   if (add.length) {

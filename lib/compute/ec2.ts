@@ -22,7 +22,15 @@ import type {
   ServerSpec,
   ServerStatus,
 } from './driver.ts';
-import { deleteSecurityGroup, ensureSecurityGroup, findSecurityGroup, syncIngress } from './ec2-access.ts';
+import {
+  deleteSecurityGroup,
+  ensureSecurityGroup,
+  findSecurityGroup,
+  ingressCidrs,
+  needsPrivateCidrs,
+  syncIngress,
+  vpcCidrs,
+} from './ec2-access.ts';
 import { buildUserData } from './user-data.ts';
 
 // The EC2 driver: one instance per Trove instance, its data on a second EBS volume, its agent
@@ -217,13 +225,22 @@ export class Ec2ComputeDriver implements ComputeDriver {
     );
     // Trove's model: the instance's own group, open on the engine's port to allowed_cidrs only. A
     // retried launch finds the group it made and sends the same RunInstances again.
+    const wanted = await this.ingressFor(spec.access);
     const group = await ensureSecurityGroup(this.client, {
       instanceId: spec.instance_id,
       vpcId: this.options.vpcId,
       port: defaultPort(spec.datastore.manager),
     });
-    await syncIngress(this.client, group, spec.access);
-    const out = await this.client.send(new RunInstancesCommand(this.runInstancesInput(spec, group.id)));
+    await syncIngress(this.client, group, wanted);
+    const out = await this.client
+      .send(new RunInstancesCommand(this.runInstancesInput(spec, group.id)))
+      .catch(async (err: unknown) => {
+        // No instance, no group: a launch that fails for good leaves nothing that no server owns
+        // (the delete workflow finds no server to terminate). If the instance did start and
+        // only the answer was lost, EC2 refuses (DependencyViolation) and the retry finds both.
+        await deleteSecurityGroup(this.client, spec.instance_id, this.options.vpcId, []).catch(() => {});
+        throw err;
+      });
     const instance = out.Instances?.[0];
     if (!instance?.InstanceId) throw new Error(`RunInstances for ${spec.instance_id} returned no instance`);
     // From now on, this instance (and no other) may read its key and its own orders; the agent
@@ -266,6 +283,12 @@ export class Ec2ComputeDriver implements ComputeDriver {
     }
   }
 
+  /** The CIDRs the instance's group allows for an access (ec2-access.ts says why). */
+  private async ingressFor(access?: ServerAccess): Promise<string[]> {
+    const privateCidrs = needsPrivateCidrs(access) ? await vpcCidrs(this.client, this.options.vpcId) : [];
+    return ingressCidrs(access, privateCidrs);
+  }
+
   /**
    * Trove's update of `access`: the instance's own group is made to allow exactly the new
    * allowed_cidrs (revoking the others) on its port; the instance keeps running.
@@ -277,7 +300,7 @@ export class Ec2ComputeDriver implements ComputeDriver {
       throw new Error(`server ${serverId} is gone: its access cannot change`);
     const group = await findSecurityGroup(this.client, instanceId, this.options.vpcId);
     if (!group) throw new Error(`server ${serverId} has no security group of its own`);
-    await syncIngress(this.client, group, access);
+    await syncIngress(this.client, group, await this.ingressFor(access));
   }
 
   async terminate(serverId: string): Promise<void> {

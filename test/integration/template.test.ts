@@ -181,6 +181,7 @@ describe('serverless package', () => {
       'states:SendTaskHeartbeat': 'task-token actions have no resource type (the conductor checks orders)',
       'ec2:DescribeInstances': 'EC2 Describe* actions support no resource-level permissions',
       'ec2:DescribeSecurityGroups': 'EC2 Describe* actions support no resource-level permissions',
+      'ec2:DescribeVpcs': 'EC2 Describe* actions support no resource-level permissions',
       'logs:CreateLogGroup': 'created by the framework for each function (log group ARN, not "*")',
     };
     const offenders: string[] = [];

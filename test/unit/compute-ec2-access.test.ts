@@ -32,6 +32,8 @@ class FakeEc2 {
   instance: Instance | undefined;
   /** Terminated instances let go of their groups only after this many DeleteSecurityGroup tries. */
   releaseAfter = 0;
+  /** RunInstances fails with this error; 'lost': the instance starts but the answer is lost. */
+  failRunInstances: string | undefined;
   /** Called after each DescribeSecurityGroups is answered (a concurrent caller's moment). */
   afterGroupLookup: () => void = () => {};
   readonly client: EC2Client;
@@ -118,6 +120,19 @@ class FakeEc2 {
         }
         return { ...out, Return: true };
       }
+      case 'DescribeVpcsCommand': {
+        const vpc = {
+          VpcId: 'vpc-1',
+          CidrBlock: '10.20.0.0/16',
+          CidrBlockAssociationSet: [
+            { CidrBlock: '10.20.0.0/16', CidrBlockState: { State: 'associated' } },
+            { CidrBlock: '10.21.0.0/16', CidrBlockState: { State: 'associated' } },
+            { CidrBlock: '10.99.0.0/16', CidrBlockState: { State: 'disassociated' } },
+          ],
+        };
+        const ids = input.VpcIds as string[] | undefined;
+        return { ...out, Vpcs: ids?.includes('vpc-1') ? [vpc] : [] };
+      }
       case 'DeleteSecurityGroupCommand': {
         const id = input.GroupId as string;
         if (!this.groups.has(id)) throw ec2Error('InvalidGroup.NotFound');
@@ -129,6 +144,7 @@ class FakeEc2 {
         return out;
       }
       case 'RunInstancesCommand': {
+        if (this.failRunInstances && this.failRunInstances !== 'lost') throw ec2Error(this.failRunInstances);
         this.instance ??= {
           InstanceId: 'i-0abc',
           State: { Name: 'pending', Code: 0 },
@@ -138,6 +154,7 @@ class FakeEc2 {
             (t) => t.ResourceType === 'instance',
           )?.Tags,
         };
+        if (this.failRunInstances === 'lost') throw ec2Error('RequestTimeout', 'lost');
         return { ...out, Instances: [this.instance], OwnerId: '123456789012' };
       }
       case 'DescribeInstancesCommand':
@@ -228,11 +245,50 @@ describe('EC2 security group per instance', () => {
     expect(run?.input.SecurityGroupIds).toEqual(['sg-ops', group.GroupId]);
   });
 
-  it("opens to everyone when there are no allowed_cidrs (Trove's default)", async () => {
+  it('opens to everyone with no allowed_cidrs when public, and to its VPC only when not', async () => {
+    const pub = setup();
+    await pub.driver.launch(spec({ is_public: true }));
+    expect(pub.ec2.cidrsOf(ownGroup(pub.ec2).GroupId, 5432)).toEqual(['0.0.0.0/0']);
+    expect(pub.ec2.commands()).not.toContain('DescribeVpcsCommand');
+    // Not public: its private network only (the VPC's associated CIDRs), whatever address the
+    // subnet gives it; no access at all is not public either.
+    for (const access of [{ is_public: false, allowed_cidrs: [] }, undefined]) {
+      const priv = setup();
+      await priv.driver.launch(spec(access));
+      expect(priv.ec2.cidrsOf(ownGroup(priv.ec2).GroupId, 5432)).toEqual(['10.20.0.0/16', '10.21.0.0/16']);
+      expect(priv.ec2.calls.find((c) => c.command === 'DescribeVpcsCommand')?.input).toEqual({
+        VpcIds: ['vpc-1'],
+      });
+    }
+  });
+
+  it('fails the launch, creating no instance, when its VPC has no CIDR to open to', async () => {
+    const { ec2 } = setup();
+    const driver = new Ec2ComputeDriver({
+      imageId: 'ami-1',
+      vpcId: 'vpc-gone',
+      keyParameterPrefix: '/troveless/test/guest-keys',
+      client: ec2.client,
+      ssm: quietSsm(),
+      sqs: quietSqs(),
+    });
+    await expect(driver.launch(spec())).rejects.toThrow(/no IPv4 CIDR found for VPC vpc-gone/);
+    expect(ec2.commands()).toEqual(['DescribeVpcsCommand']);
+  });
+
+  it('removes its group when RunInstances fails, and keeps it when the instance did start', async () => {
     const { ec2, driver } = setup();
-    await driver.launch(spec());
-    expect(ec2.cidrsOf(ownGroup(ec2).GroupId, 5432)).toEqual(['0.0.0.0/0']);
-    expect(ingressCidrs({ is_public: true, allowed_cidrs: [] })).toEqual(['0.0.0.0/0']);
+    ec2.failRunInstances = 'InsufficientInstanceCapacity';
+    await expect(driver.launch(spec())).rejects.toThrow(/InsufficientInstanceCapacity/);
+    expect(ec2.groups.size).toBe(0);
+    // The instance started but the answer was lost: the group stays, and the retry finds both.
+    ec2.failRunInstances = 'lost';
+    await expect(driver.launch(spec())).rejects.toThrow(/lost/);
+    expect(ec2.groups.size).toBe(1);
+    ec2.failRunInstances = undefined;
+    const server = await driver.launch(spec());
+    expect(server.id).toBe('i-0abc');
+    expect(ec2.instance?.SecurityGroups).toEqual([{ GroupId: 'sg-ops' }, { GroupId: ownGroup(ec2).GroupId }]);
   });
 
   it('finds its group again on a retried launch, and sends the same RunInstances', async () => {
@@ -265,7 +321,7 @@ describe('EC2 security group per instance', () => {
     };
     await driver.launch(spec());
     expect(ownGroup(ec2).GroupId).toBe('sg-other');
-    expect(ec2.cidrsOf('sg-other', 5432)).toEqual(['0.0.0.0/0']);
+    expect(ec2.cidrsOf('sg-other', 5432)).toEqual(['10.20.0.0/16', '10.21.0.0/16']);
   });
 
   it('applies a new allowed_cidrs to the running instance: new ones authorized, old ones revoked', async () => {
@@ -298,12 +354,15 @@ describe('EC2 security group per instance', () => {
       { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, IpRanges: [{ CidrIp: '10.0.0.0/8' }] },
     ]);
 
-    // The same list again changes nothing; no list opens to everyone, and only that.
+    // The same list again changes nothing; public with no list opens to everyone, and only that.
     ec2.calls.length = 0;
     await driver.applyAccess(server.id, { allowed_cidrs: ['198.51.100.7/32', '192.0.2.0/24'] });
     expect(ec2.commands()).toEqual(['DescribeInstancesCommand', 'DescribeSecurityGroupsCommand']);
-    await driver.applyAccess(server.id, {});
+    await driver.applyAccess(server.id, { is_public: true });
     expect(ec2.cidrsOf(group, 5432)).toEqual(['0.0.0.0/0']);
+    // No longer public: back to its private network, at once.
+    await driver.applyAccess(server.id, { is_public: false });
+    expect(ec2.cidrsOf(group, 5432)).toEqual(['10.20.0.0/16', '10.21.0.0/16']);
   });
 
   it('refuses to change the access of a server that is gone', async () => {
@@ -335,10 +394,15 @@ describe('EC2 security group per instance', () => {
     expect(ec2.groups.size).toBe(0);
   });
 
-  it('keeps CIDRs in their network form', () => {
+  it('keeps CIDRs in their network form, each once', () => {
     expect(networkCidr('10.1.2.3/16')).toBe('10.1.0.0/16');
     expect(networkCidr('198.51.100.7/32')).toBe('198.51.100.7/32');
     expect(networkCidr('255.255.255.255/0')).toBe('0.0.0.0/0');
     expect(networkCidr('172.16.5.200/25')).toBe('172.16.5.128/25');
+    // An explicit list is what is allowed, public or not, each network once.
+    for (const is_public of [true, false])
+      expect(
+        ingressCidrs({ is_public, allowed_cidrs: ['10.1.2.3/16', '10.1.0.0/16'] }, ['10.20.0.0/16']),
+      ).toEqual(['10.1.0.0/16']);
   });
 });

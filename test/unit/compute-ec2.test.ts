@@ -144,6 +144,8 @@ describe('Ec2ComputeDriver', () => {
       if (call.command === 'DescribeSecurityGroupsCommand') return { SecurityGroups: [], $metadata: {} };
       if (call.command === 'CreateSecurityGroupCommand') return { GroupId: 'sg-own', $metadata: {} };
       if (call.command === 'AuthorizeSecurityGroupIngressCommand') return { Return: true, $metadata: {} };
+      if (call.command === 'DescribeVpcsCommand')
+        return { Vpcs: [{ VpcId: 'vpc-1', CidrBlock: '10.0.0.0/16' }], $metadata: {} };
       return { Instances: [pending], OwnerId: '123456789012', $metadata: {} };
     });
     const ssm = fakeSsm();
@@ -169,12 +171,13 @@ describe('Ec2ComputeDriver', () => {
     });
     // Its own security group first (compute-ec2-access.test.ts), then the instance in it.
     expect(calls.map((c) => c.command)).toEqual([
+      'DescribeVpcsCommand',
       'DescribeSecurityGroupsCommand',
       'CreateSecurityGroupCommand',
       'AuthorizeSecurityGroupIngressCommand',
       'RunInstancesCommand',
     ]);
-    const input = calls[3]?.input as RunInstancesCommandInput;
+    const input = calls[4]?.input as RunInstancesCommandInput;
     expect(input).toMatchObject({
       ClientToken: spec.instance_id,
       ImageId: 'ami-0123',
