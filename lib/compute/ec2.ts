@@ -235,10 +235,20 @@ export class Ec2ComputeDriver implements ComputeDriver {
     const out = await this.client
       .send(new RunInstancesCommand(this.runInstancesInput(spec, group.id)))
       .catch(async (err: unknown) => {
-        // No instance, no group: a launch that fails for good leaves nothing that no server owns
-        // (the delete workflow finds no server to terminate). If the instance did start and
-        // only the answer was lost, EC2 refuses (DependencyViolation) and the retry finds both.
-        await deleteSecurityGroup(this.client, spec.instance_id, this.options.vpcId, []).catch(() => {});
+        // No instance, no group and no key: a launch that fails for good leaves nothing that no
+        // server owns (the delete workflow finds no server to terminate). If the instance did
+        // start and only the answer was lost, EC2 refuses (DependencyViolation): group and key
+        // stay for it, and the retry finds them.
+        const noInstance = await deleteSecurityGroup(
+          this.client,
+          spec.instance_id,
+          this.options.vpcId,
+          [],
+        ).then(
+          () => true,
+          () => false,
+        );
+        if (noInstance) await this.ssm.send(new DeleteParameterCommand({ Name: parameter })).catch(() => {});
         throw err;
       });
     const instance = out.Instances?.[0];

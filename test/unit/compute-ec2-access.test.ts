@@ -172,9 +172,19 @@ class FakeEc2 {
 /** SSM and SQS that accept every call (the key parameter and the queue tag; compute-ec2.test.ts). */
 const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
 const accept = () => async () => ({ output: { $metadata: {} } as never, response: {} });
+/** The key parameters that exist, by name. */
+const parameters = new Set<string>();
 function quietSsm(): SSMClient {
   const client = new SSMClient({ region: 'eu-west-1', credentials });
-  client.middlewareStack.add(accept, { step: 'initialize', name: 'quiet' });
+  client.middlewareStack.add(
+    (_next, context) => async (args) => {
+      const name = (args.input as { Name?: string }).Name ?? '';
+      if (context.commandName === 'PutParameterCommand') parameters.add(name);
+      if (context.commandName === 'DeleteParameterCommand') parameters.delete(name);
+      return { output: { $metadata: {} } as never, response: {} };
+    },
+    { step: 'initialize', name: 'quiet' },
+  );
   return client;
 }
 function quietSqs(): SQSClient {
@@ -276,15 +286,19 @@ describe('EC2 security group per instance', () => {
     expect(ec2.commands()).toEqual(['DescribeVpcsCommand']);
   });
 
-  it('removes its group when RunInstances fails, and keeps it when the instance did start', async () => {
+  it('removes its group and key when RunInstances fails, and keeps them when the instance did start', async () => {
     const { ec2, driver } = setup();
     ec2.failRunInstances = 'InsufficientInstanceCapacity';
+    const key = `/troveless/test/guest-keys/${spec().instance_id}`;
+    parameters.clear();
     await expect(driver.launch(spec())).rejects.toThrow(/InsufficientInstanceCapacity/);
     expect(ec2.groups.size).toBe(0);
-    // The instance started but the answer was lost: the group stays, and the retry finds both.
+    expect(parameters.has(key)).toBe(false);
+    // The instance started but the answer was lost: group and key stay, and the retry finds both.
     ec2.failRunInstances = 'lost';
     await expect(driver.launch(spec())).rejects.toThrow(/lost/);
     expect(ec2.groups.size).toBe(1);
+    expect(parameters.has(key)).toBe(true);
     ec2.failRunInstances = undefined;
     const server = await driver.launch(spec());
     expect(server.id).toBe('i-0abc');
