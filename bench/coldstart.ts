@@ -37,7 +37,7 @@ function esbuildSettings(): EsbuildSettings {
 // Prints the ms from before `import()` to the handler being exported, inside a fresh process.
 const PROBE =
   'const t0 = performance.now(); const m = await import(process.argv[1]); ' +
-  "if (typeof m.list !== 'function') throw new Error('no list export'); " +
+  "if (typeof (m.handler ?? m.list) !== 'function') throw new Error('no handler export'); " +
   'process.stdout.write(JSON.stringify({ ms: performance.now() - t0, version: process.version }));';
 
 async function importOnce(node: string, bundle: string): Promise<{ ms: number; version: string }> {
