@@ -1,15 +1,6 @@
-import {
-  AuthorizeSecurityGroupIngressCommand,
-  CreateSecurityGroupCommand,
-  DeleteSecurityGroupCommand,
-  DescribeSecurityGroupsCommand,
-  DescribeVpcsCommand,
-  type EC2Client,
-  type IpPermission,
-  RevokeSecurityGroupIngressCommand,
-  type SecurityGroup,
-} from '@aws-sdk/client-ec2';
+import type { EC2Client, IpPermission, SecurityGroup } from '@aws-sdk/client-ec2';
 import type { ServerAccess } from './driver.ts';
+import { ec2Sdk } from './ec2-sdk.ts';
 
 // Trove's access model on EC2: each instance has its own security group (Trove's trove_sg-<id>),
 // open on the engine's port to allowed_cidrs. With none, Trove's group is open to 0.0.0.0/0 and
@@ -63,7 +54,7 @@ export const needsPrivateCidrs = (access?: ServerAccess) =>
 /** The IPv4 CIDRs of the VPC (the account's default VPC when none is named). */
 export async function vpcCidrs(client: EC2Client, vpcId?: string): Promise<string[]> {
   const out = await client.send(
-    new DescribeVpcsCommand(
+    new (await ec2Sdk()).DescribeVpcsCommand(
       vpcId ? { VpcIds: [vpcId] } : { Filters: [{ Name: 'is-default', Values: ['true'] }] },
     ),
   );
@@ -92,7 +83,7 @@ export async function findSecurityGroup(
   vpcId?: string,
 ): Promise<InstanceGroup | undefined> {
   const out = await client.send(
-    new DescribeSecurityGroupsCommand({
+    new (await ec2Sdk()).DescribeSecurityGroupsCommand({
       Filters: [
         { Name: 'group-name', Values: [securityGroupName(instanceId)] },
         { Name: `tag:${GROUP_INSTANCE_TAG}`, Values: [instanceId] },
@@ -113,7 +104,7 @@ export async function ensureSecurityGroup(
   if (found) return found;
   try {
     const out = await client.send(
-      new CreateSecurityGroupCommand({
+      new (await ec2Sdk()).CreateSecurityGroupCommand({
         GroupName: securityGroupName(spec.instanceId),
         Description: `Troveless instance ${spec.instanceId}: its database port`,
         VpcId: spec.vpcId,
@@ -158,7 +149,7 @@ export async function syncIngress(client: EC2Client, group: InstanceGroup, wante
   if (add.length) {
     await client
       .send(
-        new AuthorizeSecurityGroupIngressCommand({
+        new (await ec2Sdk()).AuthorizeSecurityGroupIngressCommand({
           GroupId: group.id,
           IpPermissions: permission(group.port, add),
         }),
@@ -171,7 +162,7 @@ export async function syncIngress(client: EC2Client, group: InstanceGroup, wante
   if (remove.length) {
     await client
       .send(
-        new RevokeSecurityGroupIngressCommand({
+        new (await ec2Sdk()).RevokeSecurityGroupIngressCommand({
           GroupId: group.id,
           IpPermissions: permission(group.port, remove).map(({ IpRanges, ...p }) => ({
             ...p,
@@ -199,7 +190,7 @@ export async function deleteSecurityGroup(
   if (!group) return;
   for (let attempt = 0; ; attempt++) {
     try {
-      await client.send(new DeleteSecurityGroupCommand({ GroupId: group.id }));
+      await client.send(new (await ec2Sdk()).DeleteSecurityGroupCommand({ GroupId: group.id }));
       return;
     } catch (err) {
       const name = (err as Error).name;

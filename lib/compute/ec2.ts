@@ -1,11 +1,4 @@
-import {
-  DescribeInstancesCommand,
-  EC2Client,
-  type Instance,
-  RunInstancesCommand,
-  type RunInstancesCommandInput,
-  TerminateInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import type { EC2Client, Instance, RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import { SQSClient, TagQueueCommand } from '@aws-sdk/client-sqs';
 import {
   AddTagsToResourceCommand,
@@ -31,6 +24,7 @@ import {
   syncIngress,
   vpcCidrs,
 } from './ec2-access.ts';
+import { ec2Sdk } from './ec2-sdk.ts';
 import { buildUserData } from './user-data.ts';
 
 // The EC2 driver: one instance per Trove instance, its data on a second EBS volume, its agent
@@ -140,14 +134,20 @@ function isNotFound(err: unknown): boolean {
 }
 
 export class Ec2ComputeDriver implements ComputeDriver {
-  private readonly client: EC2Client;
+  private client?: EC2Client;
   private readonly ssm: SSMClient;
   private readonly sqs: SQSClient;
 
   constructor(private readonly options: Ec2DriverOptions) {
-    this.client = options.client ?? new EC2Client({});
+    this.client = options.client;
     this.ssm = options.ssm ?? new SSMClient({});
     this.sqs = options.sqs ?? new SQSClient({});
+  }
+
+  /** The EC2 client, made on first use (see ec2-sdk.ts for why the SDK loads late). */
+  private async ec2(): Promise<EC2Client> {
+    this.client ??= new (await ec2Sdk()).EC2Client({});
+    return this.client;
   }
 
   keyParameterName(instanceId: string): string {
@@ -226,21 +226,21 @@ export class Ec2ComputeDriver implements ComputeDriver {
     // Trove's model: the instance's own group, open on the engine's port to allowed_cidrs only. A
     // retried launch finds the group it made and sends the same RunInstances again.
     const wanted = await this.ingressFor(spec.access);
-    const group = await ensureSecurityGroup(this.client, {
+    const group = await ensureSecurityGroup(await this.ec2(), {
       instanceId: spec.instance_id,
       vpcId: this.options.vpcId,
       port: defaultPort(spec.datastore.manager),
     });
-    await syncIngress(this.client, group, wanted);
-    const out = await this.client
-      .send(new RunInstancesCommand(this.runInstancesInput(spec, group.id)))
+    await syncIngress(await this.ec2(), group, wanted);
+    const out = await (await this.ec2())
+      .send(new (await ec2Sdk()).RunInstancesCommand(this.runInstancesInput(spec, group.id)))
       .catch(async (err: unknown) => {
         // No instance, no group and no key: a launch that fails for good leaves nothing that no
         // server owns (the delete workflow finds no server to terminate). If the instance did
         // start and only the answer was lost, EC2 refuses (DependencyViolation): group and key
         // stay for it, and the retry finds them.
         const noInstance = await deleteSecurityGroup(
-          this.client,
+          await this.ec2(),
           spec.instance_id,
           this.options.vpcId,
           [],
@@ -255,7 +255,7 @@ export class Ec2ComputeDriver implements ComputeDriver {
     if (!instance?.InstanceId) throw new Error(`RunInstances for ${spec.instance_id} returned no instance`);
     // From now on, this instance (and no other) may read its key and its own orders; the agent
     // retries until then.
-    const region = await this.client.config.region();
+    const region = await (await this.ec2()).config.region();
     const arn = `arn:aws:ec2:${region}:${out.OwnerId ?? ''}:instance/${instance.InstanceId}`;
     await this.ssm.send(
       new AddTagsToResourceCommand({
@@ -282,7 +282,9 @@ export class Ec2ComputeDriver implements ComputeDriver {
     const delays = this.options.notFoundRetryDelaysMs ?? [500, 1500];
     for (let attempt = 0; ; attempt++) {
       try {
-        const out = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [serverId] }));
+        const out = await (await this.ec2()).send(
+          new (await ec2Sdk()).DescribeInstancesCommand({ InstanceIds: [serverId] }),
+        );
         return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === serverId);
       } catch (err) {
         const delay = delays[attempt];
@@ -295,7 +297,9 @@ export class Ec2ComputeDriver implements ComputeDriver {
 
   /** The CIDRs the instance's group allows for an access (ec2-access.ts says why). */
   private async ingressFor(access?: ServerAccess): Promise<string[]> {
-    const privateCidrs = needsPrivateCidrs(access) ? await vpcCidrs(this.client, this.options.vpcId) : [];
+    const privateCidrs = needsPrivateCidrs(access)
+      ? await vpcCidrs(await this.ec2(), this.options.vpcId)
+      : [];
     return ingressCidrs(access, privateCidrs);
   }
 
@@ -308,9 +312,9 @@ export class Ec2ComputeDriver implements ComputeDriver {
     const instanceId = instance && serverFromInstance(instance).instance_id;
     if (!instanceId || instance.State?.Name === 'terminated')
       throw new Error(`server ${serverId} is gone: its access cannot change`);
-    const group = await findSecurityGroup(this.client, instanceId, this.options.vpcId);
+    const group = await findSecurityGroup(await this.ec2(), instanceId, this.options.vpcId);
     if (!group) throw new Error(`server ${serverId} has no security group of its own`);
-    await syncIngress(this.client, group, await this.ingressFor(access));
+    await syncIngress(await this.ec2(), group, await this.ingressFor(access));
   }
 
   async terminate(serverId: string): Promise<void> {
@@ -318,14 +322,16 @@ export class Ec2ComputeDriver implements ComputeDriver {
     const instance = await this.describe(serverId);
     const instanceId = instance && serverFromInstance(instance).instance_id;
     try {
-      await this.client.send(new TerminateInstancesCommand({ InstanceIds: [serverId] }));
+      await (await this.ec2()).send(
+        new (await ec2Sdk()).TerminateInstancesCommand({ InstanceIds: [serverId] }),
+      );
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
     if (instanceId) {
       // Its own group and its key go with it; either gone already is fine.
       await deleteSecurityGroup(
-        this.client,
+        await this.ec2(),
         instanceId,
         this.options.vpcId,
         this.options.groupInUseRetryDelaysMs,
