@@ -1,5 +1,5 @@
 import type { ComputeDriver } from './driver.ts';
-import type { Ec2DriverOptions } from './ec2.ts';
+import { Ec2ComputeDriver, type Ec2DriverOptions } from './ec2.ts';
 import { LocalComputeDriver } from './local.ts';
 
 // The compute driver is configuration, not code: TROVELESS_COMPUTE_DRIVER picks it (`local` by
@@ -23,21 +23,14 @@ export function ec2OptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ec2Driv
   };
 }
 
-/**
- * The EC2 driver is loaded only when it is the configured one: @aws-sdk/client-ec2 takes ~1.3 s to
- * import, and every function that may touch a server (the instances API among them) would pay it
- * at each cold start even where the driver is `local`.
- */
-export async function computeDriver(env: NodeJS.ProcessEnv = process.env): Promise<ComputeDriver> {
+/** Making the EC2 driver loads no SDK: ec2-sdk.ts loads @aws-sdk/client-ec2 at its first call. */
+export function computeDriver(env: NodeJS.ProcessEnv = process.env): ComputeDriver {
   const kind = env.TROVELESS_COMPUTE_DRIVER || 'local';
   switch (kind) {
     case 'local':
       return new LocalComputeDriver(env.TROVELESS_COMPUTE_ENDPOINT, env.TROVELESS_COMPUTE_SECRET ?? '');
-    case 'ec2': {
-      const options = ec2OptionsFromEnv(env);
-      const { Ec2ComputeDriver } = await import('./ec2.ts');
-      return new Ec2ComputeDriver(options);
-    }
+    case 'ec2':
+      return new Ec2ComputeDriver(ec2OptionsFromEnv(env));
     default:
       throw new Error(`TROVELESS_COMPUTE_DRIVER must be local or ec2, not ${kind}`);
   }

@@ -69,7 +69,7 @@ async function updateAccess(item: InstanceItem, requested: InstanceItem['access'
     allowed_cidrs: requested?.allowed_cidrs ?? item.access?.allowed_cidrs,
   };
   await updateInstance(item.project_id, item.id, { set: { access } });
-  if (item.server_id) await (await computeDriver()).applyAccess(item.server_id, access);
+  if (item.server_id) await computeDriver().applyAccess(item.server_id, access);
 }
 
 /** A configuration reference may be an id or an href ending in one. */

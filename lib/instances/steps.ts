@@ -46,7 +46,7 @@ export async function prepareGuestQueue(input: StepInput) {
 export async function launchServer(input: StepInput & { guest_queue_url: string }) {
   const item = await instanceOf(input);
   const key = await unwrapKey(item.wrapped_key);
-  const server = await (await computeDriver()).launch({
+  const server = await computeDriver().launch({
     instance_id: item.id,
     name: item.name,
     // Items created before vcpus were recorded were launched with one vCPU, and keep it.
@@ -183,7 +183,7 @@ function causeMessage(cause: string | undefined): string | undefined {
 
 export async function terminateServer(input: StepInput) {
   const item = await instanceOf(input);
-  if (item.server_id) await (await computeDriver()).terminate(item.server_id);
+  if (item.server_id) await computeDriver().terminate(item.server_id);
   await updateInstance(item.project_id, item.id, { set: { server_status: 'DELETED' } });
   return {};
 }

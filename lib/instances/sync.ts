@@ -21,7 +21,7 @@ interface Row {
 const BUSY = new Set(['BUILDING', 'DELETING']);
 
 export async function syncServerStatuses(): Promise<{ checked: number; changed: number }> {
-  const driver = await computeDriver();
+  const driver = computeDriver();
   let checked = 0;
   let changed = 0;
   let start: Record<string, unknown> | undefined;
