@@ -22,6 +22,7 @@ import {
   MgmtVersionResponse,
   MgmtVersionsResponse,
   UpdateDatastoreVersionRequest,
+  VolumeTypesResponse,
 } from '../catalog/schemas.ts';
 import {
   ConfigurationInstancesResponse,
@@ -78,7 +79,7 @@ import { DocsPage, FaultResponse, OpenApiDocumentResponse, VersionsResponse } fr
 // description is generated from this table (document.ts), and a test holds it to serverless.yml.
 
 export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
   path: string;
   summary: string;
   tag: string;
@@ -114,6 +115,10 @@ const keystone = { public: true, fault: KeystoneError };
 
 export const ROUTES: Route[] = [
   route('GET', '/', 'versions', "Trove's version document", { public: true, response: VersionsResponse }),
+  route('OPTIONS', '/', 'versions', "Trove's version document (Trove's `/` answers any method)", {
+    public: true,
+    response: VersionsResponse,
+  }),
   route('GET', '/openapi.json', 'versions', 'This OpenAPI description', {
     public: true,
     response: OpenApiDocumentResponse,
@@ -267,6 +272,9 @@ export const ROUTES: Route[] = [
   }),
   route('GET', `${dv}/{version_id}/flavors`, 'datastores', 'Flavors for a datastore version', {
     response: FlavorsResponse,
+  }),
+  route('GET', `${dv}/{version_id}/volume-types`, 'datastores', 'Volume types for a datastore version', {
+    response: VolumeTypesResponse,
   }),
   route('GET', `${dv}/{version_id}/parameters`, 'datastores', 'Configuration parameters of a version', {
     response: ParametersResponse,

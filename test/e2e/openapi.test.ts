@@ -166,6 +166,12 @@ describe('the answers the API really gives', () => {
     expect(
       (await recorded('GET', `${dv}/{version_id}/flavors`, `${ds}/versions/${vid}/flavors`)).status,
     ).toBe(200);
+    const types = await recorded(
+      'GET',
+      `${dv}/{version_id}/volume-types`,
+      `${ds}/versions/${vid}/volume-types`,
+    );
+    expect(types.status).toBe(200);
     const params = await recorded('GET', `${dv}/{version_id}/parameters`, `${ds}/versions/${vid}/parameters`);
     expect(params.status).toBe(200);
     const [first] = (params.json as { 'configuration-parameters': { name: string }[] })[
