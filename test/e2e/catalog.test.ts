@@ -283,8 +283,13 @@ describe('catalog management', () => {
     });
     expect(badPatch.status).toBe(400);
     expect(badPatch.json).toMatchObject({ badRequest: { message: expect.stringContaining('active') } });
-    const missing = await as(admin, 'PATCH', `/mgmt/datastore-versions/${randomUUID()}`, { active: true });
-    expect(missing.status).toBe(404);
+    // load_by_uuid's DatastoreVersionNotFound: Trove's 400, as on every route.
+    const unknownId = randomUUID();
+    const missing = await as(admin, 'PATCH', `/mgmt/datastore-versions/${unknownId}`, { active: true });
+    expect([missing.status, missing.json]).toEqual([
+      400,
+      { badRequest: { code: 400, message: `Datastore version '${unknownId}' cannot be found.` } },
+    ]);
 
     // A second version takes over as default; renaming the first and making it default again
     // moves the default back, version and datastore changing together.
