@@ -113,6 +113,7 @@ describe('GET /openapi.json and /docs', () => {
     expect(page.text).toContain('POST /v1.0/{project_id}/instances</code>');
     expect((await recorded('GET', '/openapi.json', '/openapi.json', { token: null })).status).toBe(200);
     expect((await recorded('GET', '/', '/', { token: null })).status).toBe(200);
+    expect((await recorded('OPTIONS', '/', '/', { token: null })).status).toBe(200);
   });
 });
 
