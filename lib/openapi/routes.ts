@@ -64,6 +64,10 @@ import {
   InstanceResponse,
   InstancesDetailResponse,
   InstancesResponse,
+  MgmtActionRequest,
+  MgmtInstanceResponse,
+  MgmtInstancesResponse,
+  RootHistoryResponse,
   SslResponse,
   UpdateInstanceRequest,
 } from '../instances/schemas.ts';
@@ -308,6 +312,19 @@ export const ROUTES: Route[] = [
     response: FlavorResponse,
   }),
   route('DELETE', `${p}/mgmt/flavors/{flavor_id}`, 'management', 'Delete a flavor (admin)', { status: 202 }),
+  route('GET', `${p}/mgmt/instances`, 'management', "Every project's instances (admin)", {
+    response: MgmtInstancesResponse,
+  }),
+  route('GET', `${p}/mgmt/instances/{instance_id}`, 'management', 'Show any instance (admin)', {
+    response: MgmtInstanceResponse,
+  }),
+  route('POST', `${p}/mgmt/instances/{instance_id}/action`, 'management', 'Stop, reboot or reset (admin)', {
+    body: MgmtActionRequest,
+    status: 202,
+  }),
+  route('GET', `${p}/mgmt/instances/{instance_id}/root`, 'management', "An instance's root history (admin)", {
+    response: RootHistoryResponse,
+  }),
   route('GET', `${p}/mgmt/quotas/{target_project_id}`, 'management', "A project's quotas", {
     response: QuotasResponse,
   }),
