@@ -247,6 +247,13 @@ describe('the answers the API really gives', () => {
     expect((await recorded('GET', ti, pi())).status).toBe(200);
     expect((await recorded('GET', `${ti}/ssl`, `${pi()}/ssl`)).status).toBe(200);
     expect((await recorded('GET', `${ti}/configuration`, `${pi()}/configuration`)).status).toBe(200);
+    const mi = `${t}/mgmt/instances`;
+    const mgmt = `${p}/mgmt/instances`;
+    expect((await recorded('GET', mi, `${mgmt}?project_id=${admin.projectId}`)).status).toBe(200);
+    expect((await recorded('GET', `${mi}/{instance_id}`, `${mgmt}/${instance?.id}`)).status).toBe(200);
+    expect((await recorded('GET', `${mi}/{instance_id}/root`, `${mgmt}/${instance?.id}/root`)).status).toBe(
+      200,
+    );
 
     const db = { body: { databases: [{ name: 'appdb' }] } };
     expect((await recorded('POST', `${ti}/databases`, `${pi()}/databases`, db)).status).toBe(202);
