@@ -42,7 +42,9 @@ describe('/mgmt/instances', () => {
   it('lists every project’s instances with the operator’s fields, and shows one in detail', async () => {
     const list = await call('GET', mgmt(), admin.token);
     expect(list.status).toBe(200);
-    const item = (list.json?.instances as Record<string, unknown>[]).find((i) => i.id === instance.id);
+    const item = ((list.json?.instances ?? []) as Record<string, unknown>[]).find(
+      (i) => i.id === instance.id,
+    );
     expect(item).toMatchObject({
       name: 'mgmt-target',
       status: 'ACTIVE',
@@ -54,7 +56,9 @@ describe('/mgmt/instances', () => {
       server: { id: expect.any(String), status: 'ACTIVE', tenant_id: demo.projectId },
     });
     const onlyAdmin = await call('GET', mgmt(`?project_id=${admin.projectId}`), admin.token);
-    expect((onlyAdmin.json?.instances as { id: string }[]).map((i) => i.id)).not.toContain(instance.id);
+    expect(((onlyAdmin.json?.instances ?? []) as { id: string }[]).map((i) => i.id)).not.toContain(
+      instance.id,
+    );
     expect((await call('GET', mgmt('?deleted=true'), admin.token)).json).toEqual({ instances: [] });
 
     const shown = await call('GET', mgmt(`/${instance.id}`), admin.token);
