@@ -59,13 +59,19 @@ export async function takeRequest(
       return undefined;
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      const old = err.Item?.drains_at;
-      seen = old && 'N' in old ? Number(old.N) : undefined;
+      seen = drainsAtOf(err.Item?.drains_at);
     }
   }
   if (seen !== undefined) remember(cacheKey, seen);
   // Lost every race: so many concurrent requests that the bucket is as good as full.
   return bucket.perRequestMs;
+}
+
+/** The refused write's item comes back unmarshalled or not, depending on the client. */
+function drainsAtOf(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'object' && value !== null && 'N' in value) return Number((value as { N: string }).N);
+  return undefined;
 }
 
 function remember(key: string, drainsAt: number): void {
