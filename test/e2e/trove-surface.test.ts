@@ -31,6 +31,14 @@ describe('the version root', () => {
     expect([res.status, res.json]).toEqual([200, versions()]);
   });
 
+  it('OPTIONS on a route is Trove’s 404: its routes are for their own methods', async () => {
+    const res = await as(demo, 'OPTIONS', '/instances');
+    expect([res.status, res.json]).toEqual([
+      404,
+      { itemNotFound: { code: 404, message: 'The resource could not be found.' } },
+    ]);
+  });
+
   it('GET /v1.0/ wants a token (401), then a project in the path (Trove’s 403)', async () => {
     for (const path of ['/v1.0/', '/v1.0']) {
       expect((await call('GET', path)).status).toBe(401);
