@@ -73,10 +73,21 @@ describe('/mgmt/instances', () => {
     expect((await call('GET', mgmt('/00000000-0000-4000-8000-000000000000'), admin.token)).status).toBe(404);
   });
 
-  it('stops the database, then reboots it back to ACTIVE; refuses what does not apply', async () => {
+  it('stops the database, then reboots it back to HEALTHY; refuses what does not apply', async () => {
     const stop = await call('POST', mgmt(`/${instance.id}/action`), admin.token, { stop: {} });
     expect(stop.status, stop.text).toBe(202);
-    await waitForInstance(demo, instance.id, (i) => i.status === 'SHUTDOWN', 60_000);
+    // As in Trove, the server stays ACTIVE: the guest reports its database shut down.
+    await waitForInstance(
+      demo,
+      instance.id,
+      (i) => i.status === 'ACTIVE' && i.operating_status === 'SHUTDOWN',
+      60_000,
+    );
+    const shown = await call('GET', mgmt(`/${instance.id}`), admin.token);
+    expect(shown.json?.instance).toMatchObject({
+      service_status: 'SHUTDOWN',
+      guest_status: { state_description: 'shutdown' },
+    });
     const reboot = await call('POST', mgmt(`/${instance.id}/action`), admin.token, { reboot: {} });
     expect(reboot.status, reboot.text).toBe(202);
     await waitForInstance(demo, instance.id, healthy, 90_000);
