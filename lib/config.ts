@@ -45,6 +45,8 @@ export const config = {
   reportIntervalSeconds: intFromEnv('TROVELESS_REPORT_INTERVAL', 60),
   /** Trove's max_accepted_volume_size (GB). */
   maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),
+  /** Buckets of Trove's HTTP rate limits, per project and limit (lib/limits). */
+  rateLimitsTable: process.env.TROVELESS_RATE_LIMITS_TABLE || 'troveless-dev-rate-limits',
   conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',
   stage: process.env.TROVELESS_STAGE || 'dev',
 };

@@ -74,6 +74,18 @@ export class OverLimit extends TroveError {
     super(413, message);
   }
 }
+/**
+ * Trove's rate limiter (OverLimitFault): 413 `overLimit` with the limit's message as `details`
+ * and the seconds to wait in `retryAfter` and the Retry-After header.
+ */
+export class RateLimited extends TroveError {
+  constructor(
+    readonly details: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(413, 'This request was rate-limited.');
+  }
+}
 export class NotImplemented extends TroveError {
   constructor(message: string) {
     super(501, message);

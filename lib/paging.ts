@@ -19,3 +19,14 @@ export function pageByKey<T>(items: T[], key: (t: T) => string, page: Page): Pag
   const last = slice[slice.length - 1];
   return { items: slice, nextMarker: after.length > page.limit && last ? key(last) : undefined };
 }
+
+/**
+ * A page read from a store in key order with one item more than asked (`Limit: limit + 1`): the
+ * extra item only says that another page exists, so a page that ends on the project's last item
+ * carries no marker, as Trove's (a store's own "last evaluated key" would give it one).
+ */
+export function pageFromOneMore<T>(read: T[], limit: number, key: (t: T) => string): PageOf<T> {
+  const items = read.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextMarker: read.length > limit && last ? key(last) : undefined };
+}

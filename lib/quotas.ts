@@ -1,7 +1,7 @@
 import { QueryCommand, type TransactWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from './config.ts';
 import { documents } from './dynamo.ts';
-import { BadRequest, NotFound, Unauthorized } from './errors.ts';
+import { BadRequest, Forbidden, NotFound, Unauthorized } from './errors.ts';
 import type { UpdateQuotasRequest } from './quotas/schemas.ts';
 
 // Trove's per-project quotas (DbQuotaDriver): a limit and an in_use count per resource. Usage
@@ -105,10 +105,13 @@ interface Asker {
   isAdmin: boolean;
 }
 
-/** `GET /mgmt/quotas/{project}`: admins, or a project asking about itself. */
+/**
+ * `GET /mgmt/quotas/{project}`: admins, or a project asking about itself. Trove's show is not
+ * admin_context: another project's quotas are its TroveOperationAuthError, a 403.
+ */
 export async function showQuotas(asker: Asker, projectId: string) {
   if (!asker.isAdmin && projectId !== asker.projectId) {
-    throw new Unauthorized('User does not have admin privileges.');
+    throw new Forbidden(`Operation not allowed for tenant ${asker.projectId}.`);
   }
   const usage = await quotaUsage(projectId);
   return usage.map((u) => ({ resource: u.resource, in_use: u.in_use, reserved: 0, limit: u.limit }));

@@ -34,3 +34,22 @@ export const safeText = (max: number) => z.string().max(max).refine(isSafeText, 
  */
 export const MAX_ID_LENGTH = 255;
 export const idRef = () => z.string().min(1).max(MAX_ID_LENGTH).refine(isSafeText, SAFE_MESSAGE);
+
+/** Trove's apischema `uuid`: where Trove's schema wants one, anything else is its 400. */
+const UUID_PATTERN =
+  '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$';
+export const troveUuid = () =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(new RegExp(UUID_PATTERN), {
+      error: (issue) => `${pythonRepr(issue.input)} does not match '${UUID_PATTERN}'`,
+    });
+
+/** How jsonschema's messages show a string: Python's repr (double quotes when it holds a '). */
+function pythonRepr(value: unknown): string {
+  const text = (typeof value === 'string' ? value : String(value)).replaceAll('\\', '\\\\');
+  if (!text.includes("'")) return `'${text}'`;
+  return text.includes('"') ? `'${text.replaceAll("'", "\\'")}'` : `"${text}"`;
+}

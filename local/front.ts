@@ -17,8 +17,8 @@ import { decodeSegment, unroutablePath } from '../lib/http/edge.ts';
 // any handler runs. Here every request is refused in Trove's shape unless it can be routed
 // truthfully, and what is forwarded is a canonical path that no parser can read differently.
 
-/** The methods routes exist for (no route declares OPTIONS: there is no CORS configuration). */
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+/** The methods routes exist for (OPTIONS answers as Trove's: `/` has it, others are its 404). */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const HOP_BY_HOP = ['connection', 'keep-alive', 'expect', 'upgrade', 'transfer-encoding', 'te', 'trailer'];
 /** API Gateway's payload limit. */
 const MAX_BODY = 10 * 1024 * 1024;

@@ -6,6 +6,7 @@ import {
   showDatastoreVersion,
   showVersionById,
 } from '#lib/catalog/queries';
+import type { VolumeTypesResponse } from '#lib/catalog/schemas';
 import { datastoreView, flavorView, versionView } from '#lib/catalog/views';
 import type { Caller } from '#lib/http/auth';
 import { projectHandler } from '#lib/http/handler';
@@ -49,5 +50,9 @@ export const handler = projectHandler(
       const flavors = await flavorsForVersion(param(event, 'datastore_id'), param(event, 'version_id'));
       return json(200, { flavors: flavors.map((f) => flavorView(f, ctx(event, caller))) });
     },
+    // Trove lists the Cinder types bound to the version, or all of them, and checks neither the
+    // datastore nor the version. Volumes here (a loop-mounted file, an EBS root) have no types.
+    [`${P}/{datastore_id}/versions/{version_id}/volume-types`]: async (_event: HttpEvent, _caller: Caller) =>
+      json(200, { volume_types: [] } satisfies VolumeTypesResponse),
   }),
 );

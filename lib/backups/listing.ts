@@ -4,6 +4,8 @@ interface Caller {
   isAdmin: boolean;
 }
 
+import { datastoreNotFound, findDatastore } from '../catalog/match.ts';
+import { loadDatastores } from '../catalog/store.ts';
 import { Forbidden } from '../errors.ts';
 import { loadInstance } from '../instances/operations.ts';
 import type { Page, PageOf } from '../paging.ts';
@@ -33,9 +35,10 @@ export async function listBackups(
   let items = await projectBackups(filter.project_id ?? caller.projectId);
   if (filter.instance_id) items = items.filter((b) => b.instance_id === filter.instance_id);
   if (filter.datastore) {
-    items = items.filter(
-      (b) => b.datastore.type === filter.datastore || b.datastore.version_id === filter.datastore,
-    );
+    // Trove's Datastore.load(id or name): an unknown datastore is its 404, not an empty list.
+    const datastore = findDatastore(await loadDatastores(), filter.datastore);
+    if (!datastore) throw datastoreNotFound(filter.datastore);
+    items = items.filter((b) => b.datastore.type === datastore.name);
   }
   return newestFirst(items, page);
 }

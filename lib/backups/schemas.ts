@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import { Link } from '../openapi/schemas.ts';
-import { idRef, safeText } from '../validation.ts';
+import { idRef, safeText, troveUuid } from '../validation.ts';
 import { compileSchedule, DAY_MS, HOUR_MS, type Schedule } from './schedule.ts';
 
 // Trove's backup create body: `incremental` is an integer 0/1, not a boolean.
 export const CreateBackupRequest = z.object({
   backup: z.object({
     name: safeText(255).min(1),
-    instance: idRef(),
+    // Trove's schema wants UUIDs here (troveclient resolves a name to its id before it sends).
+    instance: troveUuid(),
     description: safeText(512).optional(),
-    parent_id: idRef().optional(),
+    parent_id: troveUuid().optional(),
     incremental: z.union([z.literal(0), z.literal(1)]).optional(),
     swift_container: safeText(255).optional(),
     storage_driver: z.enum(['swift', 'cinder']).optional(),

@@ -1,5 +1,5 @@
 import { BadRequest } from '../errors.ts';
-import { datastoreNotFound, findDatastore, flavorIdOf, matchVersion, versionNotFound } from './match.ts';
+import { datastoreNotFound, findDatastore, flavorIdOf, matchVersion } from './match.ts';
 import { loadDatastores, loadFlavor, loadVersion, loadVersions } from './store.ts';
 import type { Datastore, DatastoreVersion, Flavor } from './types.ts';
 
@@ -13,8 +13,8 @@ function defaultDatastore(): string {
 
 /**
  * Trove's `get_datastore_version(type, version, version_number)`: the datastore by id or name
- * (404 when unknown), then the named version or the datastore's default one (404 when unknown),
- * which must be active (400).
+ * (404 when unknown), then the named version or the datastore's default one (400 when unknown,
+ * see versionNotFound), which must be active (400).
  */
 export async function resolveDatastoreVersion(
   ref: { type?: string; version?: string; version_number?: string } | undefined,
@@ -31,8 +31,7 @@ export async function resolveDatastoreVersion(
   } else {
     const id = datastore.default_version_id;
     if (!id) throw new BadRequest(`Default version for datastore '${datastore.name}' not found.`);
-    version = versions.find((v) => v.id === id);
-    if (!version) throw versionNotFound(id);
+    version = matchVersion(versions, id);
   }
   if (!version.active) throw new BadRequest(`Datastore version '${version.name}' is not active.`);
   return { datastore, version };

@@ -12,13 +12,25 @@ export function datastoreNotFound(ref: string): NotFound {
   return new NotFound(`Datastore '${ref}' cannot be found.`);
 }
 
-export function versionNotFound(ref: string): NotFound {
-  return new NotFound(`Datastore version '${ref}' cannot be found.`);
+/**
+ * Trove's DatastoreVersionNotFound subclasses NotFound, but Trove maps exceptions to statuses by
+ * their exact type (`Resource._get_http_error`), and that type is not in its map: so an unknown
+ * version is a 400 badRequest wherever it is named (show, instance create, configurations).
+ */
+export function versionNotFound(ref: string): BadRequest {
+  return new BadRequest(`Datastore version '${ref}' cannot be found.`);
+}
+
+/** oslo's `uuidutils.is_uuid_like`: 32 hex digits, with or without the dashes. */
+export function isUuidLike(ref: string): boolean {
+  return /^[0-9a-f]{32}$/i.test(ref.replaceAll('-', '')) && /^[0-9a-f-]+$/i.test(ref);
 }
 
 function single(found: DatastoreVersion[], ref: string): DatastoreVersion | undefined {
   if (found.length > 1) {
-    throw new BadRequest(`Multiple datastore versions found for '${ref}', specify the version number.`);
+    throw new BadRequest(
+      `Multiple datastore versions found for '${ref}', use an UUID or specify both the name and version number to be more specific.`,
+    );
   }
   return found[0];
 }
@@ -26,7 +38,8 @@ function single(found: DatastoreVersion[], ref: string): DatastoreVersion | unde
 /**
  * `DatastoreVersion.load(datastore, id_or_name, version)` among one datastore's versions: by id;
  * else by name, narrowed by the version number when one is given (one name may carry several
- * numbers); else, as a convenience Trove lacks, by version number alone.
+ * numbers); else, as a convenience Trove lacks, by version number alone. A UUID-like reference is
+ * only ever an id there, and Trove's row lookup fails with its ModelNotFoundError (404).
  */
 export function matchVersion(
   versions: DatastoreVersion[],
@@ -35,6 +48,7 @@ export function matchVersion(
 ): DatastoreVersion {
   const byId = versions.find((v) => v.id === ref);
   if (byId) return byId;
+  if (isUuidLike(ref)) throw new NotFound('DBDatastoreVersion Not Found');
   const named = versions.filter((v) => v.name === ref);
   if (versionNumber !== undefined) {
     const exact = single(
@@ -42,7 +56,7 @@ export function matchVersion(
       ref,
     );
     if (exact) return exact;
-    throw versionNotFound(ref);
+    throw versionNotFound(versionNumber);
   }
   const found =
     single(named, ref) ??

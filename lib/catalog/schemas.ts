@@ -86,6 +86,16 @@ export type FlavorView = z.infer<typeof FlavorView>;
 export const FlavorsResponse = z.object({ flavors: z.array(FlavorView) });
 export const FlavorResponse = z.object({ flavor: FlavorView });
 
+/** Trove's VolumeTypeView (trove/volume_type/views.py): a Cinder volume type. */
+export const VolumeTypeView = z.object({
+  id: z.string(),
+  name: z.string(),
+  is_public: z.boolean(),
+  description: z.string().nullable(),
+});
+export const VolumeTypesResponse = z.object({ volume_types: z.array(VolumeTypeView) });
+export type VolumeTypesResponse = z.infer<typeof VolumeTypesResponse>;
+
 /** A version as users see it; admins also see what an operator set. */
 export const VersionView = z.looseObject({
   id: z.string(),

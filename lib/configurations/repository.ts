@@ -2,7 +2,7 @@ import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/li
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
 import { NotFound } from '../errors.ts';
-import type { Page } from '../paging.ts';
+import { type Page, pageFromOneMore } from '../paging.ts';
 import type { ConfigurationItem } from './model.ts';
 
 const table = () => config.configurationsTable;
@@ -29,12 +29,11 @@ export async function listConfigurations(projectId: string, page: Page) {
       TableName: table(),
       KeyConditionExpression: 'project_id = :p',
       ExpressionAttributeValues: { ':p': projectId },
-      Limit: page.limit,
+      Limit: page.limit + 1,
       ...(page.marker ? { ExclusiveStartKey: { project_id: projectId, id: page.marker } } : {}),
     }),
   );
-  const last = out.LastEvaluatedKey as { id?: string } | undefined;
-  return { items: (out.Items ?? []) as ConfigurationItem[], nextMarker: last?.id };
+  return pageFromOneMore((out.Items ?? []) as ConfigurationItem[], page.limit, (c) => c.id);
 }
 
 /** The project's instances that use a group (Trove counts only the caller's own project). */

@@ -38,7 +38,7 @@ const links = z.array(Link);
 export const ConfigurationView = z.looseObject({
   id: z.string(),
   name: z.string(),
-  description: z.string(),
+  description: z.string().nullable(),
   created: z.string(),
   updated: z.string(),
   datastore_name: z.string(),

@@ -7,7 +7,8 @@ export function configurationSummary(item: ConfigurationItem): ConfigurationView
   return {
     id: item.id,
     name: item.name,
-    description: item.description ?? '',
+    // Trove shows a group created without one as null.
+    description: item.description ?? null,
     created: item.created,
     updated: item.updated,
     datastore_name: item.datastore.type,

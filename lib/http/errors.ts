@@ -1,5 +1,5 @@
 import type { MiddlewareObj } from '@middy/core';
-import { faultBody, internalErrorMessage, TroveError } from '../errors.ts';
+import { faultBody, internalErrorMessage, RateLimited, TroveError } from '../errors.ts';
 import { logger } from '../logger.ts';
 import { type HttpEvent, type HttpResult, json } from './response.ts';
 
@@ -20,6 +20,12 @@ export function troveErrors(): MiddlewareObj<HttpEvent, HttpResult> {
   return {
     onError: async (request) => {
       const err = request.error;
+      if (err instanceof RateLimited) {
+        const retryAfter = String(err.retryAfterSeconds);
+        const fault = { code: 413, message: err.message, details: err.details, retryAfter };
+        request.response = json(413, { overLimit: fault }, { 'retry-after': retryAfter });
+        return;
+      }
       if (err instanceof TroveError) {
         request.response = json(err.status, faultBody(err.status, err.message));
         return;

@@ -2,6 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { Context } from 'aws-lambda';
+import { checkRateLimits } from '../limits/index.ts';
 import { logger } from '../logger.ts';
 import { authenticateCaller, type Caller } from './auth.ts';
 import { jsonBody } from './body.ts';
@@ -15,11 +16,19 @@ export type ProjectRoute = (event: HttpEvent, caller: Caller, context: Context) 
 const callers = new WeakMap<HttpEvent, Caller>();
 
 // Authentication runs before the body is parsed, as keystonemiddleware runs before Trove's
-// controllers: an anonymous request gets 401 whatever its body.
+// controllers: an anonymous request gets 401 whatever its body. Trove's rate limiter comes next
+// in its pipeline, before any route: a request over a limit is refused without being served.
 function authentication(): MiddlewareObj<HttpEvent, HttpResult> {
   return {
     before: async (request) => {
-      callers.set(request.event, await authenticateCaller(request.event));
+      const caller = await authenticateCaller(request.event);
+      const event = request.event;
+      await checkRateLimits(
+        caller,
+        event.requestContext?.http?.method ?? '',
+        event.rawPath ?? event.requestContext?.http?.path ?? '/',
+      );
+      callers.set(event, caller);
     },
   };
 }

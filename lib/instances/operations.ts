@@ -1,5 +1,6 @@
 import { computeDriver } from '../compute/index.ts';
 import { attachConfiguration, detachConfiguration } from '../configurations/service.ts';
+import { troveTime } from '../dynamo.ts';
 import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } from '../errors.ts';
 import { quotaChanges } from '../quotas.ts';
 import { startWorkflow, type Workflow, workflowRunning } from '../workflows.ts';
@@ -109,6 +110,26 @@ export async function resetStatus(projectId: string, id: string, isAdmin: boolea
 }
 
 /**
+ * Trove refuses the delete of a building instance with its own message, and its API's error
+ * notification saves that message as the instance's fault (`save_instance_fault`), which later
+ * GETs show; the details start with the server type, as Trove's, then the exception.
+ */
+async function refusedDelete(item: InstanceItem): Promise<UnprocessableEntity> {
+  const refusal = new UnprocessableEntity(`Instance ${item.id} is not ready. (Status is BUILD).`);
+  await updateInstance(item.project_id, item.id, {
+    set: {
+      fault: {
+        message: refusal.message,
+        created: troveTime(),
+        details: `Server type: api\nUnprocessableEntity: ${refusal.message}\n`,
+      },
+    },
+    condition: { expression: 'task_status = :building', values: { ':building': 'BUILDING' } },
+  });
+  return refusal;
+}
+
+/**
  * Trove's delete: quota released now, the server and its queue removed by the delete workflow.
  * As in Trove, a build still running refuses (422); but a record whose workflow is gone (a lost
  * create, a delete that stopped half-way) is never stuck: its owner's delete cleans it.
@@ -116,7 +137,9 @@ export async function resetStatus(projectId: string, id: string, isAdmin: boolea
 export async function deleteInstance(projectId: string, id: string): Promise<void> {
   const item = await loadInstance(projectId, id);
   if (item.task_status === 'DELETING') return deleteAgain(item);
-  if (item.task_status === 'BUILDING' && (await workflowRunning('instance-create', id))) throw notReady(item);
+  if (item.task_status === 'BUILDING' && (await workflowRunning('instance-create', id))) {
+    throw await refusedDelete(item);
+  }
   const quota = await quotaChanges(projectId, {
     instances: -1,
     ram: -item.flavor_ram,

@@ -10,7 +10,7 @@ import {
 import { config } from '../config.ts';
 import { documents, troveTime } from '../dynamo.ts';
 import { OverLimit } from '../errors.ts';
-import type { Page } from '../paging.ts';
+import { type Page, pageFromOneMore } from '../paging.ts';
 import { quotaExceededMessage, type Resource } from '../quotas.ts';
 import type { InstanceItem } from './model.ts';
 
@@ -51,13 +51,11 @@ export async function listInstances(projectId: string, page: Page): Promise<Inst
       TableName: table(),
       KeyConditionExpression: 'project_id = :p',
       ExpressionAttributeValues: { ':p': projectId },
-      Limit: page.limit,
+      Limit: page.limit + 1,
       ...(page.marker ? { ExclusiveStartKey: { project_id: projectId, id: page.marker } } : {}),
     }),
   );
-  const items = (out.Items ?? []) as InstanceItem[];
-  const last = out.LastEvaluatedKey as { id?: string } | undefined;
-  return { items, nextMarker: last?.id };
+  return pageFromOneMore((out.Items ?? []) as InstanceItem[], page.limit, (i) => i.id);
 }
 
 /** Writes the new instance and its quota usage together, or neither (413 names the resources). */

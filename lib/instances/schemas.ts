@@ -167,3 +167,45 @@ export const SslResponse = z.object({
   ]),
 });
 export type SslResponse = z.infer<typeof SslResponse>;
+
+// The management API (`/mgmt/instances`, admins only): Trove's MgmtInstanceView and its detail.
+const MgmtServer = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  status: z.string(),
+  tenant_id: z.string(),
+  host: z.string(),
+  addresses: z
+    .array(z.looseObject({ address: z.string(), type: z.string(), port: z.int().optional() }))
+    .optional(),
+});
+export const MgmtInstanceView = InstanceDetailView.extend({
+  server: MgmtServer.nullable(),
+  service_status: z.string().nullable(),
+  tenant_id: z.string(),
+  deleted: z.boolean(),
+  deleted_at: z.null(),
+  task_description: z.string(),
+});
+export const MgmtInstanceDetailView = MgmtInstanceView.extend({
+  root_enabled: z.string().optional(),
+  root_enabled_by: z.string().optional(),
+  volume: z.looseObject({ size: z.int(), used: z.number().nullable(), total: z.int() }),
+  guest_status: z.object({ state_description: z.string() }),
+});
+export const MgmtInstancesResponse = z.object({
+  instances: z.array(MgmtInstanceView),
+  links: links.optional(),
+});
+export const MgmtInstanceResponse = z.object({ instance: MgmtInstanceDetailView });
+export const RootHistoryResponse = z.object({
+  root_history: z.object({ id: z.string(), enabled: z.string(), user: z.string() }),
+});
+/** One of Trove's management actions (a body with any other key is its 400). */
+export const MgmtActionRequest = z.looseObject({
+  stop: z.looseObject({}).optional(),
+  reboot: z.looseObject({}).optional(),
+  migrate: z.looseObject({ host: z.string().optional() }).optional(),
+  'reset-task-status': z.looseObject({}).optional(),
+  rebuild: z.looseObject({ image_id: z.string().optional() }).optional(),
+});

@@ -22,6 +22,7 @@ import {
   MgmtVersionResponse,
   MgmtVersionsResponse,
   UpdateDatastoreVersionRequest,
+  VolumeTypesResponse,
 } from '../catalog/schemas.ts';
 import {
   ConfigurationInstancesResponse,
@@ -63,6 +64,10 @@ import {
   InstanceResponse,
   InstancesDetailResponse,
   InstancesResponse,
+  MgmtActionRequest,
+  MgmtInstanceResponse,
+  MgmtInstancesResponse,
+  RootHistoryResponse,
   SslResponse,
   UpdateInstanceRequest,
 } from '../instances/schemas.ts';
@@ -78,7 +83,7 @@ import { DocsPage, FaultResponse, OpenApiDocumentResponse, VersionsResponse } fr
 // description is generated from this table (document.ts), and a test holds it to serverless.yml.
 
 export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
   path: string;
   summary: string;
   tag: string;
@@ -114,6 +119,10 @@ const keystone = { public: true, fault: KeystoneError };
 
 export const ROUTES: Route[] = [
   route('GET', '/', 'versions', "Trove's version document", { public: true, response: VersionsResponse }),
+  route('OPTIONS', '/', 'versions', "Trove's version document (Trove's `/` answers any method)", {
+    public: true,
+    response: VersionsResponse,
+  }),
   route('GET', '/openapi.json', 'versions', 'This OpenAPI description', {
     public: true,
     response: OpenApiDocumentResponse,
@@ -268,6 +277,9 @@ export const ROUTES: Route[] = [
   route('GET', `${dv}/{version_id}/flavors`, 'datastores', 'Flavors for a datastore version', {
     response: FlavorsResponse,
   }),
+  route('GET', `${dv}/{version_id}/volume-types`, 'datastores', 'Volume types for a datastore version', {
+    response: VolumeTypesResponse,
+  }),
   route('GET', `${dv}/{version_id}/parameters`, 'datastores', 'Configuration parameters of a version', {
     response: ParametersResponse,
   }),
@@ -300,6 +312,19 @@ export const ROUTES: Route[] = [
     response: FlavorResponse,
   }),
   route('DELETE', `${p}/mgmt/flavors/{flavor_id}`, 'management', 'Delete a flavor (admin)', { status: 202 }),
+  route('GET', `${p}/mgmt/instances`, 'management', "Every project's instances (admin)", {
+    response: MgmtInstancesResponse,
+  }),
+  route('GET', `${p}/mgmt/instances/{instance_id}`, 'management', 'Show any instance (admin)', {
+    response: MgmtInstanceResponse,
+  }),
+  route('POST', `${p}/mgmt/instances/{instance_id}/action`, 'management', 'Stop, reboot or reset (admin)', {
+    body: MgmtActionRequest,
+    status: 202,
+  }),
+  route('GET', `${p}/mgmt/instances/{instance_id}/root`, 'management', "An instance's root history (admin)", {
+    response: RootHistoryResponse,
+  }),
   route('GET', `${p}/mgmt/quotas/{target_project_id}`, 'management', "A project's quotas", {
     response: QuotasResponse,
   }),

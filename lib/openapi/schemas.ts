@@ -7,7 +7,16 @@ export const Link = z.object({ rel: z.string(), href: z.string() });
 
 /** Trove's fault body: `{"badRequest": {"code": 400, "message": "..."}}`, named after the status. */
 export const FaultResponse = z
-  .record(z.string(), z.object({ code: z.int(), message: z.string() }))
+  .record(
+    z.string(),
+    z.object({
+      code: z.int(),
+      message: z.string(),
+      // The rate limiter's overLimit (413) says which limit and how many seconds to wait.
+      details: z.string().optional(),
+      retryAfter: z.string().optional(),
+    }),
+  )
   .describe("Trove's fault body, keyed by the fault's name (badRequest, itemNotFound, ...)");
 
 export const VersionsResponse = z.object({

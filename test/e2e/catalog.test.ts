@@ -109,18 +109,51 @@ describe('datastores', () => {
     });
   });
 
-  it('answers 404 for an unknown datastore or version, with Trove’s messages', async () => {
+  it('answers an unknown datastore 404 and an unknown version 400, with Trove’s messages', async () => {
     const ds = await as(demo, 'GET', '/datastores/nosuchdb');
     expect(ds.status).toBe(404);
     expect(ds.json).toEqual({
       itemNotFound: { code: 404, message: "Datastore 'nosuchdb' cannot be found." },
     });
+    // Trove maps its exceptions by exact type, and DatastoreVersionNotFound is not in its map.
+    const unknown = { badRequest: { code: 400, message: "Datastore version '9.9' cannot be found." } };
     const version = await as(demo, 'GET', '/datastores/mysql/versions/9.9');
-    expect(version.status).toBe(404);
-    expect(version.json).toEqual({
-      itemNotFound: { code: 404, message: "Datastore version '9.9' cannot be found." },
+    expect([version.status, version.json]).toEqual([400, unknown]);
+    const id = randomUUID();
+    const byId = await as(demo, 'GET', `/datastores/versions/${id}`);
+    expect([byId.status, byId.json]).toEqual([
+      400,
+      { badRequest: { code: 400, message: `Datastore version '${id}' cannot be found.` } },
+    ]);
+    // Within a datastore a UUID is looked up as a row id, whose miss is Trove's 404.
+    const row = await as(demo, 'GET', `/datastores/mysql/versions/${id}`);
+    expect([row.status, row.json]).toEqual([
+      404,
+      { itemNotFound: { code: 404, message: 'DBDatastoreVersion Not Found' } },
+    ]);
+    const create = await as(demo, 'POST', '/instances', {
+      instance: {
+        name: 'x',
+        flavorRef: '7',
+        volume: { size: 1 },
+        datastore: { type: 'mysql', version: '9.9' },
+      },
     });
-    expect((await as(demo, 'GET', `/datastores/versions/${randomUUID()}`)).status).toBe(404);
+    expect([create.status, create.json]).toEqual([400, unknown]);
+    const group = await as(demo, 'POST', '/configurations', {
+      configuration: { name: 'x', values: {}, datastore: { type: 'mysql', version: '9.9' } },
+    });
+    expect([group.status, group.json]).toEqual([400, unknown]);
+  });
+
+  it('lists a version’s volume types: none here, as a Cinder with no types answers', async () => {
+    for (const path of [
+      '/datastores/mysql/versions/10.11/volume-types',
+      '/datastores/redis/versions/7.0/volume-types',
+    ]) {
+      const res = await as(demo, 'GET', path);
+      expect([res.status, res.json]).toEqual([200, { volume_types: [] }]);
+    }
   });
 });
 
@@ -250,8 +283,13 @@ describe('catalog management', () => {
     });
     expect(badPatch.status).toBe(400);
     expect(badPatch.json).toMatchObject({ badRequest: { message: expect.stringContaining('active') } });
-    const missing = await as(admin, 'PATCH', `/mgmt/datastore-versions/${randomUUID()}`, { active: true });
-    expect(missing.status).toBe(404);
+    // load_by_uuid's DatastoreVersionNotFound: Trove's 400, as on every route.
+    const unknownId = randomUUID();
+    const missing = await as(admin, 'PATCH', `/mgmt/datastore-versions/${unknownId}`, { active: true });
+    expect([missing.status, missing.json]).toEqual([
+      400,
+      { badRequest: { code: 400, message: `Datastore version '${unknownId}' cannot be found.` } },
+    ]);
 
     // A second version takes over as default; renaming the first and making it default again
     // moves the default back, version and datastore changing together.

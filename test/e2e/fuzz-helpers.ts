@@ -147,7 +147,8 @@ export function storeFingerprint(endpoint: string) {
   let tables: string[] | undefined;
   return async (): Promise<{ hash: string; items: Map<string, string> }> => {
     tables ??= ((await ddb.send(new ListTablesCommand({}))).TableNames ?? []).filter(
-      (t) => !/operations|idempotency/.test(t),
+      // Counting a request against the rate limits is not a write the request made.
+      (t) => !/operations|idempotency|rate-limits/.test(t),
     );
     const items = new Map<string, string>();
     await Promise.all(

@@ -6,11 +6,13 @@ import { type LocalCloud, startLocalCloud } from '../../local/cloud.ts';
 import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
 import { reapLeftovers } from '../../local/processes.ts';
+import { rateLimits, UNREACHED_RATE_LIMITS } from './rate-limit-settings.ts';
 
 // The e2e suite runs against a whole local cloud of its own: fresh state and free ports, so it
 // neither disturbs nor depends on a developer's `npm start`.
 
 let cloud: LocalCloud | undefined;
+
 let stateDir = '';
 
 /** Clouds of earlier test runs that were killed before their teardown: stop them, drop their state. */
@@ -76,6 +78,11 @@ export async function setup(project: TestProject) {
       TROVELESS_CHAOS_DUPLICATE_MESSAGES: 'true',
       // The tests invoke the scheduled functions themselves, at the moments they choose.
       TROVELESS_SCHEDULES: 'off',
+      // Trove's rate limits, enforced: the suite polls far more than 200 requests a minute, so
+      // every project gets limits no test reaches, and `throttled` (rate-limits.test.ts) Trove's
+      // rules with a GET rate of 12 per minute (a slot every 5 s).
+      TROVELESS_RATE_LIMITS: UNREACHED_RATE_LIMITS,
+      TROVELESS_PROJECT_RATE_LIMITS: JSON.stringify({ throttled: rateLimits(200, 12) }),
     },
     log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[cloud] ${line}`),
   });

@@ -15,8 +15,8 @@ const cases: Array<[string, unknown, number, string]> = [
   [
     'unknown version',
     { instance: { ...base, datastore: { type: 'redis', version: '0.1' } } },
-    404,
-    'itemNotFound',
+    400,
+    'badRequest',
   ],
   ['volume too big', { instance: { ...base, volume: { size: 1000 } } }, 413, 'overLimit'],
   ['volume size not a number', { instance: { ...base, volume: { size: 'abc' } } }, 400, 'badRequest'],
@@ -131,6 +131,17 @@ describe('quotas', () => {
     } finally {
       await set(10);
     }
+  });
+
+  it('shows a project its own quotas, and another project’s only to admins (Trove’s 403)', async () => {
+    const [admin, demo] = await Promise.all([login('admin', 'admin'), login('demo', 'demo')]);
+    const other = await call('GET', `/v1.0/${demo.projectId}/mgmt/quotas/${admin.projectId}`, demo.token);
+    expect([other.status, other.json]).toEqual([
+      403,
+      { forbidden: { code: 403, message: `Operation not allowed for tenant ${demo.projectId}.` } },
+    ]);
+    const byAdmin = await call('GET', `/v1.0/${admin.projectId}/mgmt/quotas/${demo.projectId}`, admin.token);
+    expect(byAdmin.status).toBe(200);
   });
 
   it('lets only admins change quotas', async () => {

@@ -113,6 +113,7 @@ describe('GET /openapi.json and /docs', () => {
     expect(page.text).toContain('POST /v1.0/{project_id}/instances</code>');
     expect((await recorded('GET', '/openapi.json', '/openapi.json', { token: null })).status).toBe(200);
     expect((await recorded('GET', '/', '/', { token: null })).status).toBe(200);
+    expect((await recorded('OPTIONS', '/', '/', { token: null })).status).toBe(200);
   });
 });
 
@@ -166,6 +167,12 @@ describe('the answers the API really gives', () => {
     expect(
       (await recorded('GET', `${dv}/{version_id}/flavors`, `${ds}/versions/${vid}/flavors`)).status,
     ).toBe(200);
+    const types = await recorded(
+      'GET',
+      `${dv}/{version_id}/volume-types`,
+      `${ds}/versions/${vid}/volume-types`,
+    );
+    expect(types.status).toBe(200);
     const params = await recorded('GET', `${dv}/{version_id}/parameters`, `${ds}/versions/${vid}/parameters`);
     expect(params.status).toBe(200);
     const [first] = (params.json as { 'configuration-parameters': { name: string }[] })[
@@ -240,6 +247,13 @@ describe('the answers the API really gives', () => {
     expect((await recorded('GET', ti, pi())).status).toBe(200);
     expect((await recorded('GET', `${ti}/ssl`, `${pi()}/ssl`)).status).toBe(200);
     expect((await recorded('GET', `${ti}/configuration`, `${pi()}/configuration`)).status).toBe(200);
+    const mi = `${t}/mgmt/instances`;
+    const mgmt = `${p}/mgmt/instances`;
+    expect((await recorded('GET', mi, `${mgmt}?project_id=${admin.projectId}`)).status).toBe(200);
+    expect((await recorded('GET', `${mi}/{instance_id}`, `${mgmt}/${instance?.id}`)).status).toBe(200);
+    expect((await recorded('GET', `${mi}/{instance_id}/root`, `${mgmt}/${instance?.id}/root`)).status).toBe(
+      200,
+    );
 
     const db = { body: { databases: [{ name: 'appdb' }] } };
     expect((await recorded('POST', `${ti}/databases`, `${pi()}/databases`, db)).status).toBe(202);

@@ -106,6 +106,13 @@ describe('openstack CLI', () => {
     const limits = (await openstack('database', 'limit', 'list')).stdout;
     expect(limits).toMatch(/\|\s*max_instances\s*\|\s*10\s*\|/);
     expect(limits).toMatch(/\|\s*verb\s*\|\s*ABSOLUTE\s*\|/);
+    // ...and then the rate limits as a table: Value, Verb, Remaining, Unit (the e2e cloud's values).
+    expect(limits).toMatch(/\|\s*Value\s*\|\s*Verb\s*\|\s*Remaining\s*\|\s*Unit\s*\|/);
+    for (const verb of ['POST', 'PUT', 'DELETE', 'GET']) {
+      expect(limits).toMatch(
+        new RegExp(`\\|\\s*1000000\\s*\\|\\s*${verb}\\s*\\|\\s*\\d+\\s*\\|\\s*MINUTE\\s*\\|`),
+      );
+    }
   });
 
   it('creates, shows, restarts and deletes an instance', async () => {

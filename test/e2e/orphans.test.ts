@@ -74,11 +74,17 @@ describe('an instance whose create workflow is gone', () => {
     });
     // The create is refused deletion while its workflow runs (Trove's 422 in BUILD)...
     const early = await call('DELETE', `${path()}/instances/${created.id}`, demo.token);
-    expect(early.status).toBe(422);
+    const refusal = `Instance ${created.id} is not ready. (Status is BUILD).`;
+    expect([early.status, early.json]).toEqual([
+      422,
+      { unprocessableEntity: { code: 422, message: refusal } },
+    ]);
     // ...and once the workflow is gone, nothing will ever finish the build.
     await stopWorkflow('instance-create', created.id);
     const view = await viewOf(demo, created.id);
     expect(view !== 'gone' && view.status).toBe('BUILD');
+    // Trove's API saves a refused delete as the instance's fault, which later GETs show.
+    expect(view !== 'gone' && view.fault).toEqual({ message: refusal, created: expect.any(String) });
     await deleteAndCheck(demo, created.id);
     expect(await inUse('instances')).toBe(before);
   });

@@ -13,6 +13,7 @@ import { type LocalCloud, type LocalCloudOptions, startLocalCloud } from '../../
 import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
 import { waitUntil } from '../../local/wait.ts';
+import { UNREACHED_RATE_LIMITS } from './rate-limit-settings.ts';
 
 // The local cloud stopped and started again (as Ctrl-C and `npm start`) while a create, a
 // backup, a restart and a delete are under way: every one of them ends settled, and every
@@ -150,6 +151,8 @@ describe('a restart of the local cloud during operations', () => {
         TROVELESS_AGENT_CALL_HIGH_TIMEOUT: '90',
         TROVELESS_BACKUP_TIMEOUT: '60',
         TROVELESS_SCHEDULES: 'off',
+        // It polls four instances at once, over Trove's 200 GETs a minute.
+        TROVELESS_RATE_LIMITS: UNREACHED_RATE_LIMITS,
       },
       log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[restarts] ${line}`),
     };

@@ -17,11 +17,16 @@ describe('Trove basics', () => {
     });
   });
 
-  it('an unknown route gets Trove’s 404 body, whatever the method', async () => {
-    for (const method of ['GET', 'POST', 'DELETE']) {
-      const res = await call(method, '/v1.0/abc/nosuchresource');
-      expect(res.status).toBe(404);
-      expect(res.json).toEqual({ itemNotFound: { code: 404, message: 'The resource could not be found.' } });
+  it('an unknown route gets Trove’s 404 body, whatever the method, once the token is checked', async () => {
+    const demo = await login('demo', 'demo');
+    const notFound = { itemNotFound: { code: 404, message: 'The resource could not be found.' } };
+    for (const method of ['GET', 'POST', 'DELETE', 'OPTIONS']) {
+      const res = await call(method, `/v1.0/${demo.projectId}/nosuchresource`, demo.token);
+      expect([method, res.status, res.json]).toEqual([method, 404, notFound]);
+      // keystonemiddleware runs before Trove's router: no token, no answer about routes.
+      const anonymous = await call(method, `/v1.0/${demo.projectId}/nosuchresource`);
+      expect([method, anonymous.status]).toEqual([method, 401]);
+      expect((await call(method, '/nosuchresource')).status).toBe(404);
     }
   });
 

@@ -45,8 +45,9 @@ describe('matchVersion', () => {
   it('narrows a name by the version number when one is given', () => {
     const two = versions.slice(0, 3);
     expect(matchVersion(two, '10.11', '10.11.9').id).toBe('v2');
+    // Trove names the number it could not find.
     expect(() => matchVersion(two, '10.11', '10.11.1')).toThrow(
-      new NotFound("Datastore version '10.11' cannot be found."),
+      new BadRequest("Datastore version '10.11.1' cannot be found."),
     );
   });
 
@@ -54,10 +55,22 @@ describe('matchVersion', () => {
     expect(() => matchVersion(versions.slice(0, 3), '10.11')).toThrow(BadRequest);
   });
 
-  it('says which version it could not find', () => {
-    expect(() => matchVersion(versions, '9.9')).toThrow(
-      new NotFound("Datastore version '9.9' cannot be found."),
-    );
+  it('says which version it could not find, as Trove’s 400 (its exception is not in its map)', () => {
+    const err = (() => {
+      try {
+        matchVersion(versions, '9.9');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toEqual(new BadRequest("Datastore version '9.9' cannot be found."));
+    expect((err as BadRequest).status).toBe(400);
+  });
+
+  it('takes a UUID-like reference as an id only: an unknown one is Trove’s row lookup 404', () => {
+    for (const ref of ['6f1c3a52-8a7e-4d55-9f0e-1b2c3d4e5f60', '6F1C3A528A7E4D559F0E1B2C3D4E5F60']) {
+      expect(() => matchVersion(versions, ref)).toThrow(new NotFound('DBDatastoreVersion Not Found'));
+    }
   });
 
   it('returns inactive versions too: refusing them is the caller’s rule', () => {

@@ -1,0 +1,94 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { config } from '../config.ts';
+import { documents } from '../dynamo.ts';
+import { bucketOf, limitKey, pour, type RateLimit } from './rates.ts';
+
+// One item per project and limit: the time its bucket drains (`drains_at`, ms). Trove keeps its
+// buckets in each API process's memory; Lambda instances come and go, so they share this table.
+// An idle bucket is worth nothing once drained: the item expires then (TTL), and a bucket that is
+// gone is an empty one.
+
+const table = () => config.rateLimitsTable;
+
+/** Conditional writes lost to a concurrent request of the same project are tried again. */
+const ATTEMPTS = 8;
+
+/**
+ * What this function instance last wrote or saw per bucket: the first guess for the next write,
+ * so that a busy project's request costs one write, not a refused one and a second.
+ */
+const lastSeen = new Map<string, number>();
+
+/**
+ * Pours one request into the project's bucket for `limit`: the delay (ms) until it would be
+ * taken when the bucket is full, or undefined when it was. Atomic across function instances:
+ * the write is conditioned on the value the decision was made from.
+ */
+export async function takeRequest(
+  projectId: string,
+  limit: RateLimit,
+  now = Date.now(),
+): Promise<number | undefined> {
+  const bucket = bucketOf(limit);
+  const key = { project_id: projectId, limit: limitKey(limit) };
+  const cacheKey = `${projectId} ${key.limit}`;
+  let seen = lastSeen.get(cacheKey);
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const poured = pour(bucket, seen, now);
+    if (!poured.ok) return poured.delayMs;
+    try {
+      await documents.send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: key,
+          UpdateExpression: 'SET drains_at = :next, expires_at = :expires',
+          ConditionExpression:
+            seen === undefined || seen <= now
+              ? 'attribute_not_exists(drains_at) OR drains_at <= :now'
+              : 'drains_at = :seen',
+          ExpressionAttributeValues: {
+            ':next': poured.drainsAt,
+            ':expires': Math.ceil(poured.drainsAt / 1000) + 60,
+            ...(seen === undefined || seen <= now ? { ':now': now } : { ':seen': seen }),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      remember(cacheKey, poured.drainsAt);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      seen = drainsAtOf(err.Item?.drains_at);
+    }
+  }
+  if (seen !== undefined) remember(cacheKey, seen);
+  // Lost every race: so many concurrent requests that the bucket is as good as full.
+  return bucket.perRequestMs;
+}
+
+/** The refused write's item comes back unmarshalled or not, depending on the client. */
+function drainsAtOf(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'object' && value !== null && 'N' in value) return Number((value as { N: string }).N);
+  return undefined;
+}
+
+function remember(key: string, drainsAt: number): void {
+  // Bounded: a function instance serving many projects forgets the oldest first.
+  if (lastSeen.size >= 10_000) lastSeen.delete(lastSeen.keys().next().value as string);
+  lastSeen.set(key, drainsAt);
+}
+
+/** When each of the project's buckets drains, by limit key (missing: empty). */
+export async function bucketsOf(projectId: string): Promise<Map<string, number>> {
+  const out = await documents.send(
+    new QueryCommand({
+      TableName: table(),
+      KeyConditionExpression: 'project_id = :p',
+      ExpressionAttributeValues: { ':p': projectId },
+      ConsistentRead: true,
+    }),
+  );
+  return new Map((out.Items ?? []).map((i) => [String(i.limit), Number(i.drains_at)]));
+}

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, type Login, login } from './helpers.ts';
+import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
+
+// Trove's management API for instances: an admin sees a project's instance with its server,
+// service status and root history, and stops and reboots its database.
+
+let admin: Login;
+let demo: Login;
+let instance: InstanceView;
+const mgmt = (path = '') => `/v1.0/${admin.projectId}/mgmt/instances${path}`;
+
+beforeAll(async () => {
+  [admin, demo] = await Promise.all([login('admin', 'admin'), login('demo', 'demo')]);
+  const created = await createInstance(demo, {
+    name: 'mgmt-target',
+    flavorRef: '7',
+    volume: { size: 1 },
+    datastore: { type: 'redis' },
+  });
+  instance = (await waitForInstance(demo, created.id, healthy)) as InstanceView;
+}, 180_000);
+
+afterAll(async () => {
+  if (!instance) return;
+  await call('DELETE', `/v1.0/${demo.projectId}/instances/${instance.id}`, demo.token);
+  await waitForInstance(demo, instance.id, 'gone');
+}, 180_000);
+
+describe('/mgmt/instances', () => {
+  it('is for admins only (Trove’s 401)', async () => {
+    for (const path of ['', `/${instance.id}`, `/${instance.id}/root`]) {
+      const res = await call('GET', `/v1.0/${demo.projectId}/mgmt/instances${path}`, demo.token);
+      expect([path, res.status, res.json]).toEqual([
+        path,
+        401,
+        { unauthorized: { code: 401, message: 'User does not have admin privileges.' } },
+      ]);
+    }
+  });
+
+  it('lists every project’s instances with the operator’s fields, and shows one in detail', async () => {
+    const list = await call('GET', mgmt(), admin.token);
+    expect(list.status).toBe(200);
+    const item = ((list.json?.instances ?? []) as Record<string, unknown>[]).find(
+      (i) => i.id === instance.id,
+    );
+    expect(item).toMatchObject({
+      name: 'mgmt-target',
+      status: 'ACTIVE',
+      tenant_id: demo.projectId,
+      deleted: false,
+      deleted_at: null,
+      service_status: 'HEALTHY',
+      task_description: 'No tasks for the instance.',
+      server: { id: expect.any(String), status: 'ACTIVE', tenant_id: demo.projectId },
+    });
+    const onlyAdmin = await call('GET', mgmt(`?project_id=${admin.projectId}`), admin.token);
+    expect(((onlyAdmin.json?.instances ?? []) as { id: string }[]).map((i) => i.id)).not.toContain(
+      instance.id,
+    );
+    expect((await call('GET', mgmt('?deleted=true'), admin.token)).json).toEqual({ instances: [] });
+
+    const shown = await call('GET', mgmt(`/${instance.id}`), admin.token);
+    expect(shown.json?.instance).toMatchObject({
+      id: instance.id,
+      guest_status: { state_description: 'healthy' },
+      volume: { size: 1, total: 1 },
+      server: { addresses: [expect.objectContaining({ address: expect.any(String) })] },
+    });
+    const root = await call('GET', mgmt(`/${instance.id}/root`), admin.token);
+    expect(root.json).toEqual({ root_history: { id: instance.id, enabled: 'Never', user: 'Nobody' } });
+    expect((await call('GET', mgmt('/00000000-0000-4000-8000-000000000000'), admin.token)).status).toBe(404);
+  });
+
+  it('stops the database, then reboots it back to HEALTHY; refuses what does not apply', async () => {
+    const stop = await call('POST', mgmt(`/${instance.id}/action`), admin.token, { stop: {} });
+    expect(stop.status, stop.text).toBe(202);
+    // As in Trove, the server stays ACTIVE: the guest reports its database shut down.
+    await waitForInstance(
+      demo,
+      instance.id,
+      (i) => i.status === 'ACTIVE' && i.operating_status === 'SHUTDOWN',
+      60_000,
+    );
+    const shown = await call('GET', mgmt(`/${instance.id}`), admin.token);
+    expect(shown.json?.instance).toMatchObject({
+      service_status: 'SHUTDOWN',
+      guest_status: { state_description: 'shutdown' },
+    });
+    const reboot = await call('POST', mgmt(`/${instance.id}/action`), admin.token, { reboot: {} });
+    expect(reboot.status, reboot.text).toBe(202);
+    await waitForInstance(demo, instance.id, healthy, 90_000);
+
+    for (const [body, message] of [
+      [{ migrate: {} }, 'No other compute host to migrate the instance to.'],
+      [{ frobnicate: {} }, 'Invalid instance action: frobnicate'],
+      [{ stop: {}, reboot: {} }, 'Only one action can be specified per request.'],
+    ] as const) {
+      const res = await call('POST', mgmt(`/${instance.id}/action`), admin.token, body);
+      expect([res.status, res.json]).toEqual([400, { badRequest: { code: 400, message } }]);
+    }
+    const reset = await call('POST', mgmt(`/${instance.id}/action`), admin.token, {
+      'reset-task-status': {},
+    });
+    expect(reset.status).toBe(202);
+  });
+});
