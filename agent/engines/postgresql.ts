@@ -2,6 +2,8 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { postgresqlLogs } from '../logs/engines.ts';
+import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
 import { type Account, writeConfig } from './fs.ts';
 import type { EngineLayout, PrepareOptions } from './manager.ts';
@@ -128,6 +130,14 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     }
   }
 
+  guestLogs(): GuestLogSpec[] {
+    return postgresqlLogs({
+      serverLog: this.logFile,
+      query: (sql, values) =>
+        this.admin(async ({ client }) => (await client.query(sql, values as unknown[])).rows),
+    });
+  }
+
   private async connect(database: string): Promise<pg.Client> {
     const client = new pg.Client({
       host: this.runDir,
@@ -139,7 +149,9 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     client.on('error', () => {}); // a dropped admin session must not crash the agent
     await client.connect();
     // A failing statement is logged with its text by default: keep passwords out of the log.
-    await client.query("SET log_min_error_statement = 'panic'; SET log_statement = 'none'");
+    await client.query(
+      "SET log_min_error_statement = 'panic'; SET log_statement = 'none'; SET log_min_duration_statement = -1",
+    );
     return client;
   }
 }

@@ -27,7 +27,11 @@ export type GuestErrorName =
   | 'UserAlreadyExists'
   | 'UserNotFound'
   | 'BadRequest'
-  | 'NotImplemented';
+  | 'NotImplemented'
+  // Guest logs (agent/logs/): an unknown log, a log the caller may not see, a store that failed.
+  | 'LogNotFound'
+  | 'LogAccessForbidden'
+  | 'LogsNotAvailable';
 
 /** Guest → conductor, on the shared conductor queue. */
 export const GuestReport = z.discriminatedUnion('method', [
