@@ -145,9 +145,10 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     try {
       const session = new MariaDbSession(conn);
       // `?` escapes strings with backslashes: keep a server-wide NO_BACKSLASH_ESCAPES out of the way.
-      await session.run("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
-      // The agent's own statements (passwords among them) stay out of the tenant's general log.
+      // The agent's own statements (passwords among them) stay out of the tenant's general log:
+      // only its connection and this first statement show there.
       await session.run('SET SESSION sql_log_off = 1');
+      await session.run("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
       return await work(session);
     } finally {
       await conn.end().catch(() => conn.destroy());

@@ -66,6 +66,7 @@ import {
   SslResponse,
   UpdateInstanceRequest,
 } from '../instances/schemas.ts';
+import { LogActionRequest, LogResponse, LogsResponse } from '../logs/schemas.ts';
 import {
   LimitsResponse,
   QuotasResponse,
@@ -172,6 +173,11 @@ export const ROUTES: Route[] = [
     response: InstanceConfigurationResponse,
   }),
   route('GET', `${i}/ssl`, 'instances', "The instance's TLS certificate", { response: SslResponse }),
+  route('GET', `${i}/log`, 'instances', "The instance's guest logs", { response: LogsResponse }),
+  route('POST', `${i}/log`, 'instances', 'Show, enable, disable, publish or discard a guest log', {
+    body: LogActionRequest,
+    response: LogResponse,
+  }),
   route('GET', `${p}/limits`, 'instances', "The project's absolute limits", { response: LimitsResponse }),
 
   route('GET', `${i}/databases`, 'databases', 'List databases', { response: DatabasesResponse }),

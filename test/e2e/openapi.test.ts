@@ -240,6 +240,9 @@ describe('the answers the API really gives', () => {
     expect((await recorded('GET', ti, pi())).status).toBe(200);
     expect((await recorded('GET', `${ti}/ssl`, `${pi()}/ssl`)).status).toBe(200);
     expect((await recorded('GET', `${ti}/configuration`, `${pi()}/configuration`)).status).toBe(200);
+    expect((await recorded('GET', `${ti}/log`, `${pi()}/log`)).status).toBe(200);
+    const log = { body: { name: 'general', enable: 1 } };
+    expect((await recorded('POST', `${ti}/log`, `${pi()}/log`, log)).status).toBe(200);
 
     const db = { body: { databases: [{ name: 'appdb' }] } };
     expect((await recorded('POST', `${ti}/databases`, `${pi()}/databases`, db)).status).toBe(202);
