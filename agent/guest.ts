@@ -316,7 +316,10 @@ export class Guest {
       this.engine.status(),
       this.engine.filesystemStats().catch(() => undefined),
     ]);
-    await this.reporter.heartbeat({ service_status: status, ...(volume ? { volume } : {}) });
+    // The engine's counters for GET /metrics (none while it is not healthy, or when they cannot be
+    // read): the heartbeat still carries `metrics`, so that its point is kept.
+    const metrics = status === 'healthy' ? await this.engine.counters().catch(() => ({})) : {};
+    await this.reporter.heartbeat({ service_status: status, ...(volume ? { volume } : {}), metrics });
   }
 }
 

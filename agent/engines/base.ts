@@ -13,6 +13,7 @@ import {
 import type {
   DatabaseInfo,
   DatabaseSpec,
+  EngineCounters,
   EngineLayout,
   EngineManager,
   FilesystemStats,
@@ -127,6 +128,7 @@ export abstract class ProcessEngine implements EngineManager {
   abstract enableRoot(password: string): Promise<void>;
   abstract disableRoot(): Promise<void>;
   abstract guestLogs(): GuestLogSpec[];
+  abstract counters(): Promise<EngineCounters>;
   // Configuration groups: each engine's own overrides file and live settings, behind one shape;
   // removing is applying no overrides at all.
   protected abstract readonly overrides: EngineOverrides;

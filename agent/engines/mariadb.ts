@@ -4,7 +4,7 @@ import { mariadbLogs, mariadbLogsConfig } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
 import { type Account, account, readIfExists, writeConfig } from './fs.ts';
-import type { EngineLayout, PrepareOptions } from './manager.ts';
+import type { EngineCounters, EngineLayout, PrepareOptions } from './manager.ts';
 import * as accounts from './mariadb-accounts.ts';
 import { MariaDbOverrides } from './mariadb-overrides.ts';
 import { MariaDbSession } from './mariadb-session.ts';
@@ -153,6 +153,23 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     } finally {
       await conn.end().catch(() => conn.destroy());
     }
+  }
+
+  async counters(): Promise<EngineCounters> {
+    return this.admin(async (session) => {
+      const status = await session.rows(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Questions')",
+      );
+      const value = (name: string) => Number(status.find((r) => r.Variable_name === name)?.Value);
+      const [replica] = await session.rows('SHOW SLAVE STATUS');
+      const lag = replica?.Seconds_Behind_Master;
+      return {
+        // The agent's own session is left out.
+        connections: Math.max(0, value('Threads_connected') - 1),
+        queries: value('Questions'),
+        replication_lag_seconds: lag === undefined || lag === null ? null : Number(lag),
+      };
+    });
   }
 
   guestLogs(): GuestLogSpec[] {

@@ -6,7 +6,7 @@ import { postgresqlLogs } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
 import { type Account, writeConfig } from './fs.ts';
-import type { EngineLayout, PrepareOptions } from './manager.ts';
+import type { EngineCounters, EngineLayout, PrepareOptions } from './manager.ts';
 import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as accounts from './postgresql-accounts.ts';
@@ -128,6 +128,24 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     } finally {
       await client.end().catch(() => {});
     }
+  }
+
+  async counters(): Promise<EngineCounters> {
+    return this.admin(async ({ client }) => {
+      // Statements are not counted by PostgreSQL: transactions (commits and rollbacks) are its
+      // closest cumulative figure; the agent's own sessions are left out of connections.
+      const { rows } = await client.query(`SELECT
+          (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS connections,
+          (SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database)::float8 AS queries,
+          CASE WHEN pg_is_in_recovery()
+            THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END AS lag`);
+      const row = rows[0] ?? {};
+      return {
+        connections: Number(row.connections),
+        queries: Number(row.queries),
+        replication_lag_seconds: row.lag === null || row.lag === undefined ? null : Number(row.lag),
+      };
+    });
   }
 
   guestLogs(): GuestLogSpec[] {

@@ -6,7 +6,7 @@ import type { GuestLogSpec } from '../logs/spec.ts';
 import { checkPassword, notImplemented } from './admin.ts';
 import { type EngineProcess, ProcessEngine } from './base.ts';
 import { type Account, account, readIfExists, writeConfig, writeSecret } from './fs.ts';
-import type { DatabaseInfo, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
+import type { DatabaseInfo, EngineCounters, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
 import { hasTls } from './tls.ts';
 
@@ -208,6 +208,23 @@ export class RedisManager extends ProcessEngine {
       await this.persist(client);
       await client.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
       await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'SKIPME', 'yes');
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async counters(): Promise<EngineCounters> {
+    const client = await this.connect();
+    try {
+      const info = await client.info();
+      const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+      const replica = field('role') === 'slave';
+      return {
+        // The agent's own connection is left out.
+        connections: Math.max(0, Number(field('connected_clients')) - 1),
+        queries: Number(field('total_commands_processed')),
+        replication_lag_seconds: replica ? Number(field('master_last_io_seconds_ago') ?? 0) : null,
+      };
     } finally {
       client.disconnect();
     }

@@ -67,6 +67,7 @@ import {
   UpdateInstanceRequest,
 } from '../instances/schemas.ts';
 import { LogActionRequest, LogResponse, LogsResponse } from '../logs/schemas.ts';
+import { MetricsResponse } from '../metrics/schemas.ts';
 import {
   LimitsResponse,
   QuotasResponse,
@@ -174,6 +175,9 @@ export const ROUTES: Route[] = [
   }),
   route('GET', `${i}/ssl`, 'instances', "The instance's TLS certificate", { response: SslResponse }),
   route('GET', `${i}/log`, 'instances', "The instance's guest logs", { response: LogsResponse }),
+  route('GET', `${i}/metrics`, 'instances', 'The last hour of heartbeats and engine counters (extension)', {
+    response: MetricsResponse,
+  }),
   route('POST', `${i}/log`, 'instances', 'Show, enable, disable, publish or discard a guest log', {
     body: LogActionRequest,
     response: LogResponse,

@@ -8,6 +8,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../local/prerequisites.ts';
+import { waitUntil } from '../../local/wait.ts';
 import { api, call, type Login, login } from './helpers.ts';
 import { endpointFor, redisClient } from './instance-access.ts';
 import {
@@ -148,13 +149,17 @@ describe('guest logs through the openstack CLI', () => {
       `/v1.0/${admin.projectId}/instances/${instances.postgresql.id}/log`,
       admin.token,
     );
-    expect((pg.json?.logs as LogRow[]).map((l) => l.name)).toEqual(['general', 'slow_query', 'error']);
+    expect(((pg.json?.logs ?? []) as LogRow[]).map((l) => l.name)).toEqual([
+      'general',
+      'slow_query',
+      'error',
+    ]);
     const redis = await call(
       'GET',
       `/v1.0/${admin.projectId}/instances/${instances.redis.id}/log`,
       admin.token,
     );
-    expect((redis.json?.logs as LogRow[]).map((l) => l.name)).toEqual(['slow_query', 'error']);
+    expect(((redis.json?.logs ?? []) as LogRow[]).map((l) => l.name)).toEqual(['slow_query', 'error']);
   });
 
   it('answers bad combinations as Trove does', async () => {
@@ -319,5 +324,43 @@ describe('guest logs through the openstack CLI', () => {
     // With a threshold of 0 the agent's own reads of SLOWLOG are slow entries too: more may follow.
     expect((await logSet(id, 'slow_query', '--publish')).status).toMatch(/^(Published|Partial)$/);
     expect(await tail(id, 'slow_query')).toContain('"redis-marker-0005"');
+  });
+
+  it('metrics: known load moves the engine counters, kept at heartbeat resolution; another project reads none', async () => {
+    const id = instances.mysql.id;
+    const path = `/v1.0/${admin.projectId}/instances/${id}/metrics`;
+    const { host, port } = endpointOf(instances.mysql);
+    const open = await Promise.all(
+      [1, 2, 3].map(() =>
+        mysql.createConnection({ host, port, user: 'app', password: 'S3cret-pass', database: 'appdb' }),
+      ),
+    );
+    const loadFrom = Date.now();
+    for (let i = 0; i < 300; i++) await open[i % 3]?.query('SELECT 1');
+    type Point = { time: string; connections: number | null; queries_per_second: number | null };
+    // Heartbeats come every 2 s here: the points after the load show it.
+    const points = await waitUntil(
+      'a heartbeat carrying the load',
+      async () => {
+        const res = await call('GET', path, admin.token);
+        expect(res.status).toBe(200);
+        const all = (res.json?.metrics as { points: Point[] } | undefined)?.points ?? [];
+        const after = all.filter((p) => Date.parse(p.time) >= loadFrom - 1000);
+        return after.some((p) => (p.queries_per_second ?? 0) >= 20) &&
+          after.some((p) => (p.connections ?? 0) >= 3)
+          ? all
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000 },
+    );
+    await Promise.all(open.map((c) => c.end()));
+    expect(points.length).toBeGreaterThan(2);
+    const times = points.map((p) => Date.parse(p.time));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(Date.now() - (times[0] ?? 0)).toBeLessThanOrEqual(3_600_000);
+    expect((await call('GET', path, demo.token)).status).toBe(403);
+    expect((await call('GET', `/v1.0/${demo.projectId}/instances/${id}/metrics`, demo.token)).status).toBe(
+      404,
+    );
   });
 });
