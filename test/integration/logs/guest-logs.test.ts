@@ -231,6 +231,20 @@ describe('mariadb guest logs', () => {
     expect(rows[0]?.v).toBe(0);
   });
 
+  it('counts connections and statements for the heartbeat’s metrics', async () => {
+    const before = await manager.counters();
+    const conn = await mysql.createConnection({
+      socketPath: join(layout.baseDir, 'run', 'mysqld.sock'),
+      user: 'root',
+    });
+    for (let i = 0; i < 50; i++) await conn.query('SELECT 1');
+    const during = await manager.counters();
+    await conn.end();
+    expect(during.connections).toBe((before.connections ?? 0) + 1);
+    expect((during.queries ?? 0) - (before.queries ?? 0)).toBeGreaterThanOrEqual(50);
+    expect(during.replication_lag_seconds).toBeNull();
+  });
+
   it('keeps an enabled log on across a restart (logs.cnf)', async () => {
     await logs.action(order({ name: 'slow_query', enable: 1 }));
     await manager.restart();
@@ -279,6 +293,23 @@ describe('postgresql guest logs', () => {
     const off = await logs.action(order({ name: 'general', disable: 1 }));
     expect(off.status).toBe('Disabled');
   });
+
+  it('counts client backends and transactions for the heartbeat’s metrics', async () => {
+    const before = await manager.counters();
+    const client = new pg.Client({
+      host: join(layout.baseDir, 'run'),
+      port: layout.port,
+      user: 'postgres',
+      database: 'app',
+    });
+    await client.connect();
+    for (let i = 0; i < 20; i++) await client.query('SELECT 1');
+    const during = await manager.counters();
+    await client.end();
+    expect(during.connections).toBe((before.connections ?? 0) + 1);
+    expect((during.queries ?? 0) - (before.queries ?? 0)).toBeGreaterThanOrEqual(20);
+    expect(during.replication_lag_seconds).toBeNull();
+  });
 });
 
 describe('redis guest logs', () => {
@@ -313,6 +344,10 @@ describe('redis guest logs', () => {
     expect(objects).toHaveLength(2);
     expect(objects[1]?.text).toContain('"slow-key-2"');
     expect(objects[1]?.text).not.toContain('"slow-key-1"');
+    // The test's own client is one connection (the agent's is left out).
+    const counted = await manager.counters();
+    expect(counted).toMatchObject({ connections: 1, replication_lag_seconds: null });
+    expect(counted.queries).toBeGreaterThan(3);
     client.disconnect();
     const error = await logs.action(order({ name: 'error', publish: 1 }));
     expect((await published(s3, error)).map((o) => o.text).join('')).toMatch(/Ready to accept connections/);
