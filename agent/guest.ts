@@ -318,7 +318,12 @@ export class Guest {
     ]);
     // The engine's counters for GET /metrics (none while it is not healthy, or when they cannot be
     // read): the heartbeat still carries `metrics`, so that its point is kept.
-    const metrics = status === 'healthy' ? await this.engine.counters().catch(() => ({})) : {};
+    const metrics =
+      status === 'healthy'
+        ? await Promise.resolve()
+            .then(() => this.engine.counters())
+            .catch(() => ({}))
+        : {};
     await this.reporter.heartbeat({ service_status: status, ...(volume ? { volume } : {}), metrics });
   }
 }
