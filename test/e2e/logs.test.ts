@@ -307,7 +307,9 @@ describe('guest logs through the openstack CLI', () => {
     await client.query("SELECT 'pg-marker-0004'");
     await client.end();
     const view = await logSet(id, 'general', '--publish');
-    expect(view).toMatchObject({ status: 'Published', prefix: `${id}/postgresql-general/` });
+    // The server log also takes the engine's own lines (checkpoints, ...): more may follow at once.
+    expect(view).toMatchObject({ prefix: `${id}/postgresql-general/` });
+    expect(view.status).toMatch(/^(Published|Partial)$/);
     const tailed = await tail(id, 'general');
     expect(tailed).toContain("statement: SELECT 'pg-marker-0004'");
     expect(await save(id, 'general', dir)).toContain("statement: SELECT 'pg-marker-0004'");
