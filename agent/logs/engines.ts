@@ -87,10 +87,14 @@ export function postgresqlLogs(ctx: PostgresqlLogContext): GuestLogSpec[] {
       name,
       type: 'USER',
       file: ctx.serverLog,
-      // reset_val: the server's value, not this (agent's) session's, which keeps statements out.
+      // The server's configured value (the last valid line of its config files, postgresql.auto.conf
+      // last), not this agent session's, which starts with every statement log off.
       enabled: async () => {
-        const [row] = await ctx.query('SELECT reset_val FROM pg_settings WHERE name = $1', [setting.name]);
-        return String(row?.reset_val) !== setting.off;
+        const [row] = await ctx.query(
+          'SELECT setting FROM pg_file_settings WHERE name = $1 AND error IS NULL ORDER BY seqno DESC LIMIT 1',
+          [setting.name],
+        );
+        return row !== undefined && String(row.setting) !== setting.off;
       },
       setEnabled: async (on) => {
         await ctx.query(`ALTER SYSTEM SET ${setting.name} = '${on ? setting.on : setting.off}'`);
