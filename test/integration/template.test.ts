@@ -151,6 +151,7 @@ describe('serverless package', () => {
         'InstanceData',
         'InstancesConfiguration',
         'InstancesCreate',
+        'InstancesLogs', // guest log calls: signs orders with the guest key
         'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
         'TaskSendBackupRequest',
