@@ -10,6 +10,7 @@ import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, UserSpec } from './engines/manager.ts';
 import type { TlsMaterial } from './engines/tls.ts';
+import { GuestLogs } from './logs/index.ts';
 
 type OverrideRule = { name: string; restart_required: boolean };
 
@@ -32,6 +33,7 @@ export class Guest {
   private readonly inFlight: string;
   /** What heartbeats say before prepare has finished: building, or failed to spawn. */
   private unprepared = 'building';
+  private logs?: GuestLogs;
 
   constructor(
     private readonly config: AgentConfigFile,
@@ -211,9 +213,24 @@ export class Guest {
         return this.engine.filesystemStats();
       case 'create_backup':
         return this.backup(this.withSecrets(args));
+      case 'guest_log_list':
+        return this.guestLogs().list(args);
+      case 'guest_log_action':
+        return this.guestLogs().action(args);
       default:
         return runDataOperation(this.engine, method, this.withSecrets(args));
     }
+  }
+
+  /** Trove's guest logs of this engine, published with the guest's own S3 credentials. */
+  private guestLogs(): GuestLogs {
+    this.logs ??= new GuestLogs(
+      this.engine.guestLogs(),
+      { instanceId: this.config.instance_id, manager: this.config.datastore_manager },
+      join(this.config.layout.baseDir, 'guest-logs.json'),
+      s3Client,
+    );
+    return this.logs;
   }
 
   /** Passwords arrive encrypted with this guest's key, inside the signed order. */
@@ -299,7 +316,15 @@ export class Guest {
       this.engine.status(),
       this.engine.filesystemStats().catch(() => undefined),
     ]);
-    await this.reporter.heartbeat({ service_status: status, ...(volume ? { volume } : {}) });
+    // The engine's counters for GET /metrics (none while it is not healthy, or when they cannot be
+    // read): the heartbeat still carries `metrics`, so that its point is kept.
+    const metrics =
+      status === 'healthy'
+        ? await Promise.resolve()
+            .then(() => this.engine.counters())
+            .catch(() => ({}))
+        : {};
+    await this.reporter.heartbeat({ service_status: status, ...(volume ? { volume } : {}), metrics });
   }
 }
 

@@ -47,6 +47,12 @@ export const config = {
   maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),
   /** Buckets of Trove's HTTP rate limits, per project and limit (lib/limits). */
   rateLimitsTable: process.env.TROVELESS_RATE_LIMITS_TABLE || 'troveless-dev-rate-limits',
+  /** Trove's guest_log_limit: bytes one publish uploads at most. */
+  guestLogLimit: intFromEnv('TROVELESS_GUEST_LOG_LIMIT', 1_000_000),
+  /** Bytes per published log object at most (Trove uploads guest_log_limit-sized objects). */
+  guestLogChunkSize: intFromEnv('TROVELESS_GUEST_LOG_CHUNK_SIZE', 1_000_000),
+  /** Trove's guest_log_expiry (seconds): the bucket's lifecycle rule expires published logs after it. */
+  guestLogExpirySeconds: intFromEnv('TROVELESS_GUEST_LOG_EXPIRY', 2_592_000),
   conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',
   stage: process.env.TROVELESS_STAGE || 'dev',
 };

@@ -1,5 +1,6 @@
 import { readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { GuestLogSpec } from '../logs/spec.ts';
 import {
   type Account,
   account,
@@ -12,6 +13,7 @@ import {
 import type {
   DatabaseInfo,
   DatabaseSpec,
+  EngineCounters,
   EngineLayout,
   EngineManager,
   FilesystemStats,
@@ -125,6 +127,8 @@ export abstract class ProcessEngine implements EngineManager {
   abstract revokeAccess(name: string, host: string, database: string): Promise<void>;
   abstract enableRoot(password: string): Promise<void>;
   abstract disableRoot(): Promise<void>;
+  abstract guestLogs(): GuestLogSpec[];
+  abstract counters(): Promise<EngineCounters>;
   // Configuration groups: each engine's own overrides file and live settings, behind one shape;
   // removing is applying no overrides at all.
   protected abstract readonly overrides: EngineOverrides;

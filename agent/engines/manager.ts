@@ -1,3 +1,8 @@
+import type { EngineCounters } from '../../lib/metrics/samples.ts';
+import type { GuestLogSpec } from '../logs/spec.ts';
+
+export type { EngineCounters } from '../../lib/metrics/samples.ts';
+
 import type { TlsMaterial } from './tls.ts';
 
 // One interface for every datastore engine the guest agent manages (Trove's datastore managers).
@@ -143,4 +148,10 @@ export interface EngineManager {
   currentValues(names: string[]): Promise<Record<string, string>>;
   /** The defaults the instance's config file renders for its flavor, plus the engine's own defaults for `names`. */
   effectiveDefaults(names: string[]): Promise<Record<string, string>>;
+
+  /** Connections, cumulative queries or commands, replication lag: sent with each heartbeat. */
+  counters(): Promise<EngineCounters>;
+
+  /** Trove's guest logs of this engine: their files and how the engine's settings switch them (agent/logs/). */
+  guestLogs(): GuestLogSpec[];
 }

@@ -1,8 +1,10 @@
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { mariadbLogs, mariadbLogsConfig } from '../logs/engines.ts';
+import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
-import { type Account, writeConfig } from './fs.ts';
-import type { EngineLayout, PrepareOptions } from './manager.ts';
+import { type Account, account, readIfExists, writeConfig } from './fs.ts';
+import type { EngineCounters, EngineLayout, PrepareOptions } from './manager.ts';
 import * as accounts from './mariadb-accounts.ts';
 import { MariaDbOverrides } from './mariadb-overrides.ts';
 import { MariaDbSession } from './mariadb-session.ts';
@@ -109,10 +111,16 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       ...((await hasTls(this.tls))
         ? [`ssl_ca = ${this.tls.ca}`, `ssl_cert = ${this.tls.certificate}`, `ssl_key = ${this.tls.key}`]
         : []),
+      // Guest logs switched on (agent/logs/engines.ts), kept for the next start.
+      `!include ${mariadbLogsConfig(this.layout.baseDir)}`,
       // Configuration group overrides: last, so they win over the flavor's values above.
       this.overrides.includeLine(),
       '',
     ];
+    const logsConfig = mariadbLogsConfig(this.layout.baseDir);
+    if ((await readIfExists(logsConfig)) === undefined) {
+      await writeConfig(logsConfig, '[mariadbd]\n', { uid: 0, gid: owner.gid });
+    }
     await this.overrides.writeFile(owner.gid);
     await writeConfig(this.configFile, lines.join('\n'), { uid: 0, gid: owner.gid });
   }
@@ -137,11 +145,40 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     try {
       const session = new MariaDbSession(conn);
       // `?` escapes strings with backslashes: keep a server-wide NO_BACKSLASH_ESCAPES out of the way.
+      // The agent's own statements (passwords among them) stay out of the tenant's general log:
+      // only its connection and this first statement show there.
+      await session.run('SET SESSION sql_log_off = 1');
       await session.run("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
       return await work(session);
     } finally {
       await conn.end().catch(() => conn.destroy());
     }
+  }
+
+  async counters(): Promise<EngineCounters> {
+    return this.admin(async (session) => {
+      const status = await session.rows(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Questions')",
+      );
+      const value = (name: string) => Number(status.find((r) => r.Variable_name === name)?.Value);
+      const [replica] = await session.rows('SHOW SLAVE STATUS');
+      const lag = replica?.Seconds_Behind_Master;
+      return {
+        // The agent's own session is left out.
+        connections: Math.max(0, value('Threads_connected') - 1),
+        queries: value('Questions'),
+        replication_lag_seconds: lag === undefined || lag === null ? null : Number(lag),
+      };
+    });
+  }
+
+  guestLogs(): GuestLogSpec[] {
+    return mariadbLogs({
+      baseDir: this.layout.baseDir,
+      errorLog: this.logFile,
+      owner: () => account(this.user),
+      query: (sql) => this.admin((session) => session.rows(sql)),
+    });
   }
 
   private connect(): Promise<mysql.Connection> {

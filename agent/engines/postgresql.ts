@@ -2,9 +2,11 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { postgresqlLogs } from '../logs/engines.ts';
+import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
 import { type Account, writeConfig } from './fs.ts';
-import type { EngineLayout, PrepareOptions } from './manager.ts';
+import type { EngineCounters, EngineLayout, PrepareOptions } from './manager.ts';
 import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as accounts from './postgresql-accounts.ts';
@@ -128,6 +130,32 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     }
   }
 
+  async counters(): Promise<EngineCounters> {
+    return this.admin(async ({ client }) => {
+      // Statements are not counted by PostgreSQL: transactions (commits and rollbacks) are its
+      // closest cumulative figure; the agent's own sessions are left out of connections.
+      const { rows } = await client.query(`SELECT
+          (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS connections,
+          (SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database)::float8 AS queries,
+          CASE WHEN pg_is_in_recovery()
+            THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END AS lag`);
+      const row = rows[0] ?? {};
+      return {
+        connections: Number(row.connections),
+        queries: Number(row.queries),
+        replication_lag_seconds: row.lag === null || row.lag === undefined ? null : Number(row.lag),
+      };
+    });
+  }
+
+  guestLogs(): GuestLogSpec[] {
+    return postgresqlLogs({
+      serverLog: this.logFile,
+      query: (sql, values) =>
+        this.admin(async ({ client }) => (await client.query(sql, values as unknown[])).rows),
+    });
+  }
+
   private async connect(database: string): Promise<pg.Client> {
     const client = new pg.Client({
       host: this.runDir,
@@ -135,11 +163,15 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       user: 'postgres',
       database,
       connectionTimeoutMillis: 2_000,
+      // From the session's first statement on: nothing the agent runs reaches the tenant's logs.
+      options: '-c log_statement=none -c log_min_duration_statement=-1 -c log_min_error_statement=panic',
     });
     client.on('error', () => {}); // a dropped admin session must not crash the agent
     await client.connect();
     // A failing statement is logged with its text by default: keep passwords out of the log.
-    await client.query("SET log_min_error_statement = 'panic'; SET log_statement = 'none'");
+    await client.query(
+      "SET log_min_error_statement = 'panic'; SET log_statement = 'none'; SET log_min_duration_statement = -1",
+    );
     return client;
   }
 }

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redisLogs } from '../logs/engines.ts';
+import type { GuestLogSpec } from '../logs/spec.ts';
 import { checkPassword, notImplemented } from './admin.ts';
 import { type EngineProcess, ProcessEngine } from './base.ts';
-import { type Account, readIfExists, writeConfig, writeSecret } from './fs.ts';
-import type { DatabaseInfo, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
+import { type Account, account, readIfExists, writeConfig, writeSecret } from './fs.ts';
+import type { DatabaseInfo, EngineCounters, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
 import { hasTls } from './tls.ts';
 
@@ -209,6 +211,41 @@ export class RedisManager extends ProcessEngine {
     } finally {
       client.disconnect();
     }
+  }
+
+  async counters(): Promise<EngineCounters> {
+    const client = await this.connect();
+    try {
+      const info = await client.info();
+      const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+      const replica = field('role') === 'slave';
+      return {
+        // The agent's own connection is left out.
+        connections: Math.max(0, Number(field('connected_clients')) - 1),
+        queries: Number(field('total_commands_processed')),
+        replication_lag_seconds: replica ? Number(field('master_last_io_seconds_ago') ?? 0) : null,
+      };
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  guestLogs(): GuestLogSpec[] {
+    const withClient = async <T>(work: (client: Redis) => Promise<T>): Promise<T> => {
+      const client = await this.connect();
+      try {
+        return await work(client);
+      } finally {
+        client.disconnect();
+      }
+    };
+    return redisLogs({
+      baseDir: this.layout.baseDir,
+      serverLog: this.logFile,
+      owner: () => account(this.user),
+      call: (command, ...args) => withClient((client) => client.call(command, ...args)),
+      persist: () => withClient((client) => this.persist(client)),
+    });
   }
 
   /** A random password for the agent alone, kept in its 0600 file before Redis ever starts. */

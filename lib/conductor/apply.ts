@@ -10,6 +10,7 @@ import {
 import type { InstanceItem } from '../instances/model.ts';
 import { getInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
+import { recordSample } from '../metrics/samples.ts';
 import { engineFault } from './faults.ts';
 import { guests as defaultGuests, type Guest, type GuestCache, knownStateOf } from './guests.ts';
 import { changesOnlyTime, type Heartbeat, isStale, writeHeartbeat } from './heartbeats.ts';
@@ -98,6 +99,7 @@ async function heartbeat(
       // The guest is alive: the steps waiting on it keep waiting.
       await keepWaitingTasksAlive(guest.projectId, guest.instanceId, out.before.waiting_tasks);
       await engineFault(out.before, report.payload.service_status);
+      await recordMetrics(guest, report);
       return 'applied';
     }
     const stored = out.stored;
@@ -122,6 +124,26 @@ async function heartbeat(
     timeOnly = false;
   }
   return 'stale';
+}
+
+/**
+ * The heartbeat's sample for GET /metrics, a second write (a TTL'd item of the operations table):
+ * a failure to keep it loses a point, never the heartbeat.
+ */
+async function recordMetrics(guest: Guest, report: Heartbeat): Promise<void> {
+  const { service_status, volume, metrics } = report.payload;
+  // Only an agent that sends metrics (every current one does) has its points kept.
+  if (!metrics) return;
+  try {
+    await recordSample(guest.projectId, guest.instanceId, {
+      t: report.sent,
+      service_status,
+      ...(volume ? { volume_used_bytes: volume.used_bytes } : {}),
+      ...metrics,
+    });
+  } catch (err) {
+    logger.warn('metrics sample not kept', { instance_id: guest.instanceId, error: (err as Error).message });
+  }
 }
 
 async function operationResult(

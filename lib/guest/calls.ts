@@ -1,7 +1,7 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
-import { BadRequest, NotFound, NotImplemented, type TroveError } from '../errors.ts';
+import { BadRequest, Forbidden, NotFound, NotImplemented, type TroveError } from '../errors.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { unwrapKey } from './keys.ts';
 import type { GuestErrorName } from './protocol.ts';
@@ -72,6 +72,9 @@ const STATUS_OF: Record<GuestErrorName, (message: string) => TroveError> = {
   DatabaseNotFound: (m) => new NotFound(m),
   UserNotFound: (m) => new NotFound(m),
   NotImplemented: (m) => new NotImplemented(m),
+  LogNotFound: (m) => new NotFound(m),
+  LogAccessForbidden: (m) => new Forbidden(m),
+  LogsNotAvailable: (m) => new NotImplemented(m),
 };
 
 // An absolute path of two segments or more (a socket, a data directory, a binary), after a

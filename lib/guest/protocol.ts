@@ -27,7 +27,11 @@ export type GuestErrorName =
   | 'UserAlreadyExists'
   | 'UserNotFound'
   | 'BadRequest'
-  | 'NotImplemented';
+  | 'NotImplemented'
+  // Guest logs (agent/logs/): an unknown log, a log the caller may not see, a store that failed.
+  | 'LogNotFound'
+  | 'LogAccessForbidden'
+  | 'LogsNotAvailable';
 
 /** Guest → conductor, on the shared conductor queue. */
 export const GuestReport = z.discriminatedUnion('method', [
@@ -40,6 +44,14 @@ export const GuestReport = z.discriminatedUnion('method', [
       service_status: z.string(),
       /** Filesystem use of the data volume, so show needs no synchronous guest call. */
       volume: z.object({ total_bytes: z.number(), used_bytes: z.number() }).optional(),
+      /** The engine's own counters (lib/metrics/samples.ts), while it is healthy. */
+      metrics: z
+        .object({
+          connections: z.number().optional(),
+          queries: z.number().optional(),
+          replication_lag_seconds: z.number().nullable().optional(),
+        })
+        .optional(),
     }),
   }),
   z.object({

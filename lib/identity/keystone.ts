@@ -153,6 +153,13 @@ export function catalog(baseUrl: string, projectId: string) {
       endpoints: [endpoint('trove-public', `${baseUrl}/v1.0/${projectId}`)],
     },
     {
+      // The read-only Swift subset that python-troveclient reads published guest logs through.
+      type: 'object-store',
+      name: 'swift',
+      id: 'swift',
+      endpoints: [endpoint('swift-public', `${baseUrl}/v1/AUTH_${projectId}`)],
+    },
+    {
       type: 'identity',
       name: 'keystone',
       id: 'keystone',

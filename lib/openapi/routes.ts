@@ -71,6 +71,8 @@ import {
   SslResponse,
   UpdateInstanceRequest,
 } from '../instances/schemas.ts';
+import { LogActionRequest, LogResponse, LogsResponse } from '../logs/schemas.ts';
+import { MetricsResponse } from '../metrics/schemas.ts';
 import {
   LimitsResponse,
   QuotasResponse,
@@ -181,6 +183,14 @@ export const ROUTES: Route[] = [
     response: InstanceConfigurationResponse,
   }),
   route('GET', `${i}/ssl`, 'instances', "The instance's TLS certificate", { response: SslResponse }),
+  route('GET', `${i}/log`, 'instances', "The instance's guest logs", { response: LogsResponse }),
+  route('GET', `${i}/metrics`, 'instances', 'The last hour of heartbeats and engine counters (extension)', {
+    response: MetricsResponse,
+  }),
+  route('POST', `${i}/log`, 'instances', 'Show, enable, disable, publish or discard a guest log', {
+    body: LogActionRequest,
+    response: LogResponse,
+  }),
   route('GET', `${p}/limits`, 'instances', "The project's absolute limits", { response: LimitsResponse }),
 
   route('GET', `${i}/databases`, 'databases', 'List databases', { response: DatabasesResponse }),

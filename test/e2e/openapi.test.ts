@@ -254,6 +254,10 @@ describe('the answers the API really gives', () => {
     expect((await recorded('GET', `${mi}/{instance_id}/root`, `${mgmt}/${instance?.id}/root`)).status).toBe(
       200,
     );
+    expect((await recorded('GET', `${ti}/log`, `${pi()}/log`)).status).toBe(200);
+    const log = { body: { name: 'general', enable: 1 } };
+    expect((await recorded('POST', `${ti}/log`, `${pi()}/log`, log)).status).toBe(200);
+    expect((await recorded('GET', `${ti}/metrics`, `${pi()}/metrics`)).status).toBe(200);
 
     const db = { body: { databases: [{ name: 'appdb' }] } };
     expect((await recorded('POST', `${ti}/databases`, `${pi()}/databases`, db)).status).toBe(202);

@@ -151,6 +151,7 @@ describe('serverless package', () => {
         'InstanceData',
         'InstancesConfiguration',
         'InstancesCreate',
+        'InstancesLogs', // guest log calls: signs orders with the guest key
         'MgmtInstances', // the management stop is a guest call, signed with the guest key
         'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
