@@ -45,6 +45,8 @@ export const config = {
   reportIntervalSeconds: intFromEnv('TROVELESS_REPORT_INTERVAL', 60),
   /** Trove's max_accepted_volume_size (GB). */
   maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),
+  /** The most replicas one create may ask for (Trove's schema allows replica_count 1..3). */
+  maxReplicaCount: intFromEnv('TROVELESS_MAX_REPLICA_COUNT', 3),
   conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',
   stage: process.env.TROVELESS_STAGE || 'dev',
 };
