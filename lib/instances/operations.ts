@@ -41,7 +41,10 @@ export async function updateInstanceAttributes(
   fields: Record<string, unknown>,
 ) {
   const item = await loadInstance(projectId, id);
-  const others = Object.keys(fields).filter((k) => k !== 'name');
+  // replica_of and its deprecated alias slave_of are one attribute (detach).
+  const others = Object.keys(fields).filter(
+    (k) => k !== 'name' && !(k === 'slave_of' && 'replica_of' in fields),
+  );
   if (others.length > 1) throw new BadRequest("Only one attribute (except 'name') is allowed to update.");
   // Trove's detach: the key being there (whatever its value) means detach.
   if ('replica_of' in fields || 'slave_of' in fields) {

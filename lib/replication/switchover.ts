@@ -1,3 +1,4 @@
+import { computeDriver } from '../compute/index.ts';
 import { troveTime } from '../dynamo.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { findInstance, getInstance, transact, updateInstance, updateItem } from '../instances/repository.ts';
@@ -181,6 +182,10 @@ export async function finishDetach(input: SetInput & { instance_id: string }) {
     ...(source && at >= 0 ? [leave] : []),
   ]);
   if (!done) throw new Error(`the replica set of ${item.replica_of_id} changed meanwhile`);
+  // Standalone now: its server keeps only its own access, and the set's members lose it as a peer.
+  if (item.server_id) await computeDriver().applyAccess(item.server_id, { ...(item.access ?? {}) });
+  const after = source ? await getInstance(item.project_id, source.id) : undefined;
+  if (after) await connectMembers(await membersOf(after));
   return {};
 }
 

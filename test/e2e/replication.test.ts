@@ -122,7 +122,7 @@ describe.each(engines)('$datastore replicas', (engine) => {
   let admin: Login;
   let source: InstanceView;
   let replica: InstanceView;
-  const second = {} as InstanceView;
+  let second = {} as InstanceView;
   let sourceAt: Endpoint;
   const made: string[] = [];
   const api = (method: string, path: string, body?: object) =>
@@ -180,14 +180,20 @@ describe.each(engines)('$datastore replicas', (engine) => {
 
   it('seeds a replica from a snapshot of its source; it follows the source and refuses writes', async () => {
     const res = await api('POST', '/instances', {
-      instance: { name: `repl-${engine.datastore}`, replica_of: source.id },
+      instance: { name: `repl-${engine.datastore}`, replica_of: source.id, replica_count: 2 },
     });
     expect(res.status).toBe(200);
     const created = res.json?.instance as InstanceView;
-    made.push(created.id);
+    // Trove answers with the last replica, named after the count.
+    expect(created.name).toBe(`repl-${engine.datastore}-2`);
     expect(created.status).toBe('BUILD');
     expect((created.replica_of as { id: string }).id).toBe(source.id);
-    replica = (await waitForInstance(admin, created.id, healthy, 240_000)) as InstanceView;
+    const listed = (await showInstance(admin, source.id)).json?.instance as InstanceView;
+    const ids = (listed.replicas as { id: string }[]).map((r) => r.id);
+    expect(ids).toHaveLength(2);
+    made.push(...ids);
+    const built = await Promise.all(ids.map((id) => waitForInstance(admin, id, healthy, 240_000)));
+    [replica, second] = built as [InstanceView, InstanceView];
 
     // Trove's views: replica_of on the replica, replicas on the source, and the role in both.
     expect(replica.replica_of).toMatchObject({ id: source.id });
@@ -283,6 +289,17 @@ describe.each(engines)('$datastore replicas', (engine) => {
 
     const serverId = String((await viewOf(replica.id)).server_id);
     for (const pid of processesMentioning(serverId)) process.kill(pid, 'SIGKILL');
+    // Its replica's replication breaks: operating status ERROR, with the engine's own message.
+    const broken = await waitUntil(
+      'the replica to report its broken replication',
+      async () => {
+        const view = await viewOf(source.id);
+        return view.operating_status === 'ERROR' && view.fault ? view : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    expect(broken.replication).toMatchObject({ role: 'replica', running: false });
+    expect(broken.fault?.message).toBe((broken.replication as { error: string }).error);
     await waitUntil(
       'the dead source to be silent past the heartbeat expiry',
       async () => {
@@ -297,5 +314,6 @@ describe.each(engines)('$datastore replicas', (engine) => {
     expect((await viewOf(replica.id)).replica_of).toMatchObject({ id: source.id });
     await engine.write(sourceAt, 'after-eject');
     expect(await engine.has(sourceAt, 'after-promote')).toBe(true);
+    await waitForInstance(admin, source.id, healthy, 60_000);
   });
 });
