@@ -189,6 +189,26 @@ describe.each(['mariadb', 'postgresql', 'redis'] as const)('%s replication on th
   });
 
   it('switches over with nothing lost: the old source follows the new one', async () => {
+    // A writer commits numbered rows on the source until the source refuses it: every row it saw
+    // committed must be on the new source.
+    const acknowledged: string[] = [];
+    const writer = (async () => {
+      for (let i = 0; i < 5_000; i++) {
+        try {
+          await client.write(primary.layout, `w${i}`);
+        } catch {
+          return;
+        }
+        acknowledged.push(`w${i}`);
+      }
+    })();
+    await waitFor(
+      'the writer to commit a few rows',
+      async () => (acknowledged.length >= 5 ? true : undefined),
+      {
+        timeoutMs: 20_000,
+      },
+    );
     await primary.manager.makeReadOnly(true);
     const position = await primary.manager.latestPosition();
     await replica.manager.waitForPosition(position, 30_000);
@@ -196,6 +216,8 @@ describe.each(['mariadb', 'postgresql', 'redis'] as const)('%s replication on th
     await replica.manager.enableAsSource(account);
     await primary.manager.attachReplica(sourceOf(replica.layout));
 
+    await writer;
+    for (const key of acknowledged) expect(await client.has(replica.layout, key), key).toBe(true);
     await client.write(replica.layout, 'after-switchover');
     await eventually('a write on the new source', () => client.has(primary.layout, 'after-switchover'));
     expect(await client.has(primary.layout, 'while-following')).toBe(true);
