@@ -23,6 +23,8 @@ const USER = { name: 'repl_app', password: 'Repl-app-pass-1' };
 interface Engine {
   datastore: string;
   body: Record<string, unknown>;
+  /** Also a promotion whose first step fails (on one engine: the path is the same on all). */
+  failedPromotion?: boolean;
   write(at: Endpoint, key: string): Promise<void>;
   has(at: Endpoint, key: string): Promise<boolean>;
 }
@@ -55,6 +57,7 @@ async function pgAt({ host, port, ca }: Endpoint) {
 const engines: Engine[] = [
   {
     datastore: 'mysql',
+    failedPromotion: true,
     body: { databases: [{ name: 'repldb' }], users: [{ ...USER, databases: [{ name: 'repldb' }] }] },
     async write(at, key) {
       const c = await mysqlAt(at);
@@ -300,6 +303,18 @@ describe.each(engines)('$datastore replicas', (engine) => {
     );
     expect(broken.replication).toMatchObject({ role: 'replica', running: false });
     expect(broken.fault?.message).toBe((broken.replication as { error: string }).error);
+    if (engine.failedPromotion) {
+      // A switchover to the replica needs its dead source to stop taking writes: that step fails,
+      // and the source ends in PROMOTION_ERROR with a fault naming the step; the replica is free.
+      const res = await api('POST', `/instances/${source.id}/action`, { promote_to_replica_source: {} });
+      expect(res.status).toBe(202);
+      const failed = await waitForInstance(admin, replica.id, (i) => i.status === 'ERROR', 60_000);
+      expect(failed?.fault?.message).toMatch(/^Replication step make_read_only failed/);
+      expect((await settled(source.id))?.replica_of).toMatchObject({ id: replica.id });
+      // An admin clears the error (Trove's reset_status) before the eject.
+      const reset = await api('POST', `/instances/${replica.id}/action`, { reset_status: {} });
+      expect(reset.status).toBe(202);
+    }
     await waitUntil(
       'the dead source to be silent past the heartbeat expiry',
       async () => {
