@@ -179,6 +179,29 @@ describe.each(engines)('$datastore replicas', (engine) => {
       expect(res.text).toMatch(message);
     }
     expect((await api('GET', '/instances')).json?.instances).toHaveLength(before.length);
+
+    // Replicas count against the quota: room for one instance, two asked for → 413, none made.
+    const quotaPath = `/mgmt/quotas/${admin.projectId}`;
+    const quotas = (await api('GET', quotaPath)).json?.quotas as {
+      resource: string;
+      in_use: number;
+      limit: number;
+    }[];
+    const instances = quotas.find((q) => q.resource === 'instances') as { in_use: number; limit: number };
+    expect((await api('PUT', quotaPath, { quotas: { instances: instances.in_use + 1 } })).status).toBe(200);
+    try {
+      const over = await api('POST', '/instances', {
+        instance: { name: 'over', replica_of: source.id, replica_count: 2 },
+      });
+      expect(over.status).toBe(413);
+      expect(over.json).toEqual({
+        overLimit: { code: 413, message: "Quota exceeded for resources: ['instances']." },
+      });
+    } finally {
+      await api('PUT', quotaPath, { quotas: { instances: instances.limit } });
+    }
+    expect((await api('GET', '/instances')).json?.instances).toHaveLength(before.length);
+    expect((await showInstance(admin, source.id)).json?.instance).not.toHaveProperty('replicas');
   });
 
   it('seeds a replica from a snapshot of its source; it follows the source and refuses writes', async () => {
