@@ -337,9 +337,19 @@ export class Guest {
     await this.reporter.heartbeat({
       service_status: status,
       ...(volume ? { volume } : {}),
-      ...(replication ? { replication } : {}),
+      ...(replication ? { replication: boundedReport(replication) } : {}),
     });
   }
+}
+
+/** The engine's texts cut to what the conductor accepts (a long GTID set must not drop the heartbeat). */
+function boundedReport<T extends { position?: string; error?: string; source?: string }>(r: T): T {
+  return {
+    ...r,
+    ...(r.position ? { position: r.position.slice(0, 4000) } : {}),
+    ...(r.error ? { error: r.error.slice(0, 2000) } : {}),
+    ...(r.source ? { source: r.source.slice(0, 300) } : {}),
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,5 +1,8 @@
 import { computeDriver } from '../compute/index.ts';
 import { troveTime } from '../dynamo.ts';
+import { unwrapKey } from '../guest/keys.ts';
+import { sendToGuest } from '../guest/queues.ts';
+import { encryptFor } from '../guest/sealed.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { findInstance, getInstance, transact, updateInstance, updateItem } from '../instances/repository.ts';
 import { accountOf } from './account.ts';
@@ -135,7 +138,25 @@ export async function finishSwitch(
   if (!(await transact(items))) throw new Error(`the replica set of ${input.source_id} changed meanwhile`);
   const candidate = await member(input.project_id, input.candidate_id);
   await connectMembers(await membersOf(candidate));
+  if (!followers.includes(input.source_id))
+    await leaveOrderToFollow(input.project_id, input.source_id, candidate);
   return { failed: failed.map((f) => f.member_id) };
+}
+
+/**
+ * The dead source's queue gets the order to follow the new source: an agent that comes back
+ * within the order's age limit runs it before anything else and never serves writes again.
+ * (Fencing a source that comes back later is issue 12 #4's.)
+ */
+async function leaveOrderToFollow(projectId: string, deadId: string, candidate: InstanceItem) {
+  const dead = await getInstance(projectId, deadId);
+  const account = dead ? await accountOf(dead) : undefined;
+  if (!dead || !account) return;
+  const key = await unwrapKey(dead.wrapped_key);
+  const source = { ...endpointOf(candidate), ...account };
+  await sendToGuest(key, dead.id, 'attach_replica', { sealed: encryptFor(key, { source }) }).catch(
+    () => undefined,
+  );
 }
 
 /** A step failed: that member ends in the error task with a fault naming the step; others go back to NONE. */
