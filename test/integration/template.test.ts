@@ -267,6 +267,9 @@ describe('serverless package', () => {
       'troveless-dev-instance-create',
       'troveless-dev-instance-delete',
       'troveless-dev-instance-restart',
+      'troveless-dev-replica-detach',
+      'troveless-dev-replica-eject',
+      'troveless-dev-replica-promote',
     ]);
     expect(JSON.stringify(dev)).not.toContain('selftest');
     const machines = ofType(local, 'AWS::StepFunctions::StateMachine').map(
