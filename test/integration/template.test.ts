@@ -155,6 +155,10 @@ describe('serverless package', () => {
         'TaskLaunchServer',
         'TaskSendBackupRequest',
         'TaskSendGuestRequest',
+        // Replication: the snapshot's data key and the set's account go sealed with the guest key.
+        'TaskSnapshotSource',
+        'TaskReplicationOrder',
+        'TaskReplicationFinish',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
@@ -246,6 +250,10 @@ describe('serverless package', () => {
         'TaskLaunchServerIamRoleLambdaExecution',
         'InstancesUpdateIamRoleLambdaExecution',
         'TaskTerminateServerIamRoleLambdaExecution',
+        // A replica set's members open their groups to each other (join, promote/eject, detach).
+        'TaskJoinReplicaSetIamRoleLambdaExecution',
+        'TaskReplicationFinishIamRoleLambdaExecution',
+        'TaskReplicaDetachedIamRoleLambdaExecution',
       ]),
     );
     for (const s of changing)
