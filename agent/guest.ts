@@ -8,9 +8,10 @@ import { s3Client } from '../lib/s3.ts';
 import { type BackupEngine, restoreBackup, runBackup } from './backup/index.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
-import type { DatabaseSpec, EngineManager, UserSpec } from './engines/manager.ts';
+import type { DatabaseSpec, EngineManager, ReplicationSource, UserSpec } from './engines/manager.ts';
 import type { TlsMaterial } from './engines/tls.ts';
 import { GuestLogs } from './logs/index.ts';
+import { REPLICATION_OPERATIONS, runReplicationOperation } from './replication-operations.ts';
 
 type OverrideRule = { name: string; restart_required: boolean };
 
@@ -217,7 +218,14 @@ export class Guest {
         return this.guestLogs().list(args);
       case 'guest_log_action':
         return this.guestLogs().action(args);
+      case 'get_replication_snapshot':
+        return this.replicationSnapshot(this.withSecrets(args));
       default:
+        if (REPLICATION_OPERATIONS.has(method)) {
+          const result = await runReplicationOperation(this.engine, method, this.withSecrets(args));
+          await this.heartbeat();
+          return result;
+        }
         return runDataOperation(this.engine, method, this.withSecrets(args));
     }
   }
@@ -252,15 +260,34 @@ export class Guest {
     );
   }
 
+  /**
+   * Trove's get_replication_snapshot: this instance becomes able to feed replicas (the set's
+   * replication account), then a full backup of it goes to S3 through the backup pipeline; the
+   * replica restores it and follows from the position it is consistent with.
+   */
+  private async replicationSnapshot(args: Record<string, unknown>) {
+    await this.engine.enableAsSource(args.account as { user: string; password: string });
+    return this.backup({ ...args, parent_lsn: undefined });
+  }
+
   private async prepare(args: Record<string, unknown>): Promise<null> {
     await this.reporter.heartbeat({ service_status: 'building' });
-    const { databases, users, restore } = (
+    const { databases, users, restore, account } = (
       typeof args.sealed === 'string' ? decryptWith(this.key, args.sealed) : {}
     ) as {
       databases?: DatabaseSpec[];
       users?: UserSpec[];
       restore?: { bucket: string; key: string; checksum: string; data_key: string }[];
+      account?: { user: string; password: string };
     };
+    // A replica follows its source (where it listens comes in the clear, the account sealed).
+    const replicaOf = args.replica_of as { host: string; port: number } | undefined;
+    const replication: ReplicationSource | undefined =
+      replicaOf && account ? { host: replicaOf.host, port: replicaOf.port, ...account } : undefined;
+    // A replica's snapshot: its checksum is known only once the source has taken it.
+    const snapshotChecksum = typeof args.snapshot_checksum === 'string' ? args.snapshot_checksum : undefined;
+    for (const object of restore ?? [])
+      if (!object.checksum && snapshotChecksum) object.checksum = snapshotChecksum;
     try {
       // A restore builds the data dir from the backup chain first (every object verified before
       // anything is written); prepare then starts the engine on it.
@@ -281,6 +308,7 @@ export class Guest {
         memoryMb: Number(args.memory_mb ?? 512),
         databases: databases ?? [],
         users: users ?? [],
+        replication,
         // The instance's TLS key and certificate, sealed with this guest's key (never logged).
         tls:
           typeof args.sealed_tls === 'string'
@@ -316,16 +344,37 @@ export class Guest {
       this.engine.status(),
       this.engine.filesystemStats().catch(() => undefined),
     ]);
-    // The engine's counters for GET /metrics (none while it is not healthy, or when they cannot be
-    // read): the heartbeat still carries `metrics`, so that its point is kept.
-    const metrics =
-      status === 'healthy'
-        ? await Promise.resolve()
-            .then(() => this.engine.counters())
-            .catch(() => ({}))
-        : {};
-    await this.reporter.heartbeat({ service_status: status, ...(volume ? { volume } : {}), metrics });
+    // While the engine is healthy, each heartbeat carries its counters for GET /metrics (`metrics`
+    // stays present when they cannot be read, so that its point is kept) and how replication stands
+    // (issue 12 #3): role, source, lag, the engine's error.
+    const healthy = status === 'healthy';
+    const metrics = healthy
+      ? await Promise.resolve()
+          .then(() => this.engine.counters())
+          .catch(() => ({}))
+      : {};
+    const replication = healthy
+      ? await Promise.resolve()
+          .then(() => this.engine.replicationStatus())
+          .catch(() => undefined)
+      : undefined;
+    await this.reporter.heartbeat({
+      service_status: status,
+      ...(volume ? { volume } : {}),
+      metrics,
+      ...(replication ? { replication: boundedReport(replication) } : {}),
+    });
   }
+}
+
+/** The engine's texts cut to what the conductor accepts (a long GTID set must not drop the heartbeat). */
+function boundedReport<T extends { position?: string; error?: string; source?: string }>(r: T): T {
+  return {
+    ...r,
+    ...(r.position ? { position: r.position.slice(0, 4000) } : {}),
+    ...(r.error ? { error: r.error.slice(0, 2000) } : {}),
+    ...(r.source ? { source: r.source.slice(0, 300) } : {}),
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -18,7 +18,10 @@ const log = (line: string, fields: Record<string, unknown> = {}) =>
 
 const sqs = new SQSClient({ region: config.region });
 const key = Buffer.from(config.key, 'base64');
-const engine = createEngineManager(config.datastore_manager as DatastoreManager, config.layout);
+const engine = createEngineManager(config.datastore_manager as DatastoreManager, {
+  ...config.layout,
+  instanceId: config.instance_id,
+});
 const guest = new Guest(
   config,
   key,

@@ -53,6 +53,8 @@ export const config = {
   guestLogChunkSize: intFromEnv('TROVELESS_GUEST_LOG_CHUNK_SIZE', 1_000_000),
   /** Trove's guest_log_expiry (seconds): the bucket's lifecycle rule expires published logs after it. */
   guestLogExpirySeconds: intFromEnv('TROVELESS_GUEST_LOG_EXPIRY', 2_592_000),
+  /** The most replicas one create may ask for (Trove's schema allows replica_count 1..3). */
+  maxReplicaCount: intFromEnv('TROVELESS_MAX_REPLICA_COUNT', 3),
   conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',
   stage: process.env.TROVELESS_STAGE || 'dev',
 };

@@ -128,7 +128,13 @@ export async function restoreBackup(
   await mkdir(staging, { mode: 0o700 });
   let dataDirCreated = false;
   try {
-    const restored = await restoreInto(engine, s3, [full, ...incrementals], staging, opts.signal);
+    const { dir: restored, position } = await restoreInto(
+      engine,
+      s3,
+      [full, ...incrementals],
+      staging,
+      opts.signal,
+    );
     const { dataDirMode } = SERVICE_USER[engine];
     const owner = await account(engineUser(engine, layout));
     await chownRecursive(restored, owner);
@@ -140,6 +146,9 @@ export async function restoreBackup(
     await rename(restored, paths.dataDir);
     dataDirCreated = true;
     await writeFile(paths.stoppedMarker, '');
+    // The position the data is consistent with (MariaDB's GTID): where a replica seeded from
+    // this backup starts to follow its source.
+    if (position !== undefined) await writeFile(paths.restoredPosition, position);
     await writeFile(paths.initializedMarker, `${new Date().toISOString()} restored\n`);
   } catch (err) {
     if (dataDirCreated) {
@@ -160,14 +169,14 @@ function restoreInto(
   chain: [StoredObject, ...StoredObject[]],
   staging: string,
   signal?: AbortSignal,
-): Promise<string> {
+): Promise<{ dir: string; position?: string }> {
   switch (engine) {
     case 'mariadb':
       return restoreMariadb(s3, chain, staging, signal);
     case 'postgresql':
-      return restorePostgresql(s3, chain[0], staging, signal);
+      return restorePostgresql(s3, chain[0], staging, signal).then((dir) => ({ dir }));
     case 'redis':
-      return restoreRedis(s3, chain[0], staging, signal);
+      return restoreRedis(s3, chain[0], staging, signal).then((dir) => ({ dir }));
   }
 }
 

@@ -18,6 +18,8 @@ export interface InstancePaths {
   initializedMarker: string;
   /** base.ts: present while the engine is down on purpose. */
   stoppedMarker: string;
+  /** The position a restored backup is consistent with (MariaDB's GTID), for a replica's start. */
+  restoredPosition: string;
 }
 
 export function instancePaths(layout: EngineLayout): InstancePaths {
@@ -27,6 +29,7 @@ export function instancePaths(layout: EngineLayout): InstancePaths {
     runDir: join(layout.baseDir, 'run'),
     initializedMarker: join(layout.baseDir, 'initialized'),
     stoppedMarker: join(layout.baseDir, 'stopped'),
+    restoredPosition: join(layout.baseDir, 'restored-position'),
   };
 }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { EngineLayout } from '../engines/manager.ts';
+import { gtidOfBackup } from '../engines/mariadb-replication.ts';
 import { mariadbPaths } from './layout.ts';
 import type { UploadResult, UploadTarget } from './multipart.ts';
 import { extractObject, type StoredObject, streamToS3 } from './stream.ts';
@@ -77,7 +78,7 @@ export async function restoreMariadb(
   chain: StoredObject[],
   staging: string,
   signal?: AbortSignal,
-): Promise<string> {
+): Promise<{ dir: string; position?: string }> {
   const dirs: string[] = [];
   for (const [i, object] of chain.entries()) {
     const dir = join(staging, i === 0 ? 'full' : `incremental-${i}`);
@@ -104,8 +105,10 @@ export async function restoreMariadb(
     );
   await prepare([]);
   for (const dir of incrementals) await prepare([`--incremental-dir=${dir}`]);
+  // The GTID the data is consistent with: where a replica seeded from it starts following.
+  const position = await gtidOfBackup(incrementals[incrementals.length - 1] ?? full);
   for (const entry of await readdir(full)) {
     if (BACKUP_METADATA.test(entry)) await rm(join(full, entry), { recursive: true, force: true });
   }
-  return full;
+  return { dir: full, position };
 }

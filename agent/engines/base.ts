@@ -20,6 +20,8 @@ import type {
   OverrideRule,
   OverrideValue,
   PrepareOptions,
+  ReplicationSource,
+  ReplicationStatus,
   ServiceStatusDescription,
   UserAttributes,
   UserInfo,
@@ -35,6 +37,7 @@ import {
   stopProcess,
   waitFor,
 } from './process.ts';
+import { ReplicationState } from './replication-state.ts';
 import { installTls, type TlsFiles, tlsFiles } from './tls.ts';
 
 // What every engine shares: the instance's directory layout, prepare's once-only init, starting
@@ -86,6 +89,8 @@ export abstract class ProcessEngine implements EngineManager {
 
   /** The OS user the engine runs as: the instance's own when the compute host gives it one. */
   protected readonly user: string;
+  /** This member's role in its replica set (replication.json): configure() renders it. */
+  protected readonly replication: ReplicationState;
 
   constructor(
     protected readonly layout: EngineLayout,
@@ -99,6 +104,7 @@ export abstract class ProcessEngine implements EngineManager {
     this.initializedMarker = join(layout.baseDir, 'initialized');
     this.tls = tlsFiles(layout.baseDir);
     this.stoppedMarker = join(layout.baseDir, 'stopped');
+    this.replication = new ReplicationState(layout.baseDir);
   }
 
   protected abstract readonly socketPath: string;
@@ -147,6 +153,14 @@ export abstract class ProcessEngine implements EngineManager {
   removeOverrides(rules: OverrideRule[]): Promise<{ restartRequired: boolean }> {
     return this.applyOverrides({}, rules);
   }
+  // Replication: per engine (see EngineManager).
+  abstract enableAsSource(account: { user: string; password: string }): Promise<void>;
+  abstract attachReplica(source: ReplicationSource): Promise<void>;
+  abstract detachReplica(): Promise<void>;
+  abstract makeReadOnly(readOnly: boolean): Promise<void>;
+  abstract latestPosition(): Promise<string>;
+  abstract waitForPosition(position: string, timeoutMs: number): Promise<void>;
+  abstract replicationStatus(): Promise<ReplicationStatus | undefined>;
   /**
    * Directories owned by the engine's user, readable by it only: another instance's OS user
    * (or a tenant's COPY ... PROGRAM running as it) can neither list the data nor reach the socket.
@@ -176,10 +190,18 @@ export abstract class ProcessEngine implements EngineManager {
       await writeFile(this.stoppedMarker, '');
       await writeFile(this.initializedMarker, `${new Date().toISOString()}\n`);
     }
+    // A replica starts read-only and following its source (configure renders the role); its
+    // accounts and databases are its source's, so it creates none of its own.
+    const { replication } = options;
+    if (replication) {
+      const account = { user: replication.user, password: replication.password };
+      await this.replication.save({ role: 'replica', source: replication, account });
+    }
     if (options.tls) await installTls(this.tls, options.tls, owner);
     await this.configure(Math.floor(options.memoryMb), options, owner);
     await this.start();
-    await this.provision(options);
+    if (replication) await this.attachReplica(replication);
+    else await this.provision(options);
   }
 
   async start(): Promise<void> {

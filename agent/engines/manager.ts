@@ -63,10 +63,38 @@ export interface EngineLayout {
   cgroupProcs?: string[];
   /** The base dir is the instance's own volume: the filesystem's own figures are the instance's. */
   ownVolume?: boolean;
+  /** The Trove instance id (MariaDB's server_id is derived from it: unique within a replica set). */
+  instanceId?: string;
+}
+
+/** Who a replica follows, and the account it replicates with (TROVE_API.md §9.2). */
+export interface ReplicationSource {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+/** What a heartbeat says of replication (issue 12 #3): the engine's own figures and message. */
+export interface ReplicationStatus {
+  role: 'source' | 'replica';
+  /** The source a replica follows (host:port). */
+  source?: string;
+  /** Replica: both threads (MariaDB IO and SQL, PostgreSQL receiver and replay) running. */
+  running?: boolean;
+  lag_seconds?: number;
+  /** Bytes (PostgreSQL, Redis) not yet replayed; MariaDB has none and leaves it out. */
+  lag_bytes?: number;
+  /** The engine's position: a GTID set (MariaDB), an LSN (PostgreSQL), an offset (Redis). */
+  position?: string;
+  /** The engine's own message when replication is stopped or broken. */
+  error?: string;
 }
 
 export interface PrepareOptions {
   memoryMb: number;
+  /** Set on a replica: it starts read-only, following this source, and creates nothing itself. */
+  replication?: ReplicationSource;
   databases: DatabaseSpec[];
   users: UserSpec[];
   /** Set when Trove's root_on_create is on, or a restore asks for one. */
@@ -154,4 +182,22 @@ export interface EngineManager {
 
   /** Trove's guest logs of this engine: their files and how the engine's settings switch them (agent/logs/). */
   guestLogs(): GuestLogSpec[];
+
+  // Replication (TROVE_API.md §9.2, §9.5-9.7). The account is the same on every member of a set,
+  // so any of them can become the source.
+
+  /** Trove's enable_as_master: the replication account exists and the engine can feed replicas. */
+  enableAsSource(account: { user: string; password: string }): Promise<void>;
+  /** Trove's attach_replica: follow `source` read-only (also a member whose source changed). */
+  attachReplica(source: ReplicationSource): Promise<void>;
+  /** Trove's detach_replica: stop following, become a read-write standalone instance. */
+  detachReplica(): Promise<void>;
+  /** Trove's make_read_only: refuse (or accept again) writes from clients. */
+  makeReadOnly(readOnly: boolean): Promise<void>;
+  /** Trove's get_latest_txn_id: the position of the last write this member holds. */
+  latestPosition(): Promise<string>;
+  /** Trove's wait_for_txn: resolves once this replica has applied `position`. */
+  waitForPosition(position: string, timeoutMs: number): Promise<void>;
+  /** The replication state for heartbeats; undefined when the instance is in no replica set. */
+  replicationStatus(): Promise<ReplicationStatus | undefined>;
 }

@@ -1,14 +1,23 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { mariadbLogs, mariadbLogsConfig } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
 import { type Account, account, readIfExists, writeConfig } from './fs.ts';
-import type { EngineCounters, EngineLayout, PrepareOptions } from './manager.ts';
+import type {
+  EngineCounters,
+  EngineLayout,
+  PrepareOptions,
+  ReplicationSource,
+  ReplicationStatus,
+} from './manager.ts';
 import * as accounts from './mariadb-accounts.ts';
 import { MariaDbOverrides } from './mariadb-overrides.ts';
+import * as replication from './mariadb-replication.ts';
 import { MariaDbSession } from './mariadb-session.ts';
 import { runAs } from './process.ts';
+import { serverIdOf } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 
@@ -28,6 +37,10 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
   private readonly filesDir: string;
   protected readonly overrides: MariaDbOverrides;
   protected readonly accounts: SqlAccounts<MariaDbSession> = accounts;
+  /** read_only for a replica (or a source made read-only for a switchover); rewritten on each change. */
+  private readonly roleFile: string;
+  /** The GTID a restored snapshot is consistent with (agent/backup/index.ts): a new replica's start. */
+  private readonly restoredPosition: string;
 
   constructor(layout: EngineLayout) {
     super(layout, 'mariadb', 'mysql');
@@ -36,6 +49,8 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     this.pidFile = join(this.runDir, 'mariadbd.pid');
     this.tmpDir = join(layout.baseDir, 'tmp');
     this.filesDir = join(layout.baseDir, 'files');
+    this.roleFile = join(layout.baseDir, 'replication.cnf');
+    this.restoredPosition = join(layout.baseDir, 'restored-position');
     this.overrides = new MariaDbOverrides(
       {
         mariadbd: MARIADBD,
@@ -107,13 +122,23 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       // FILE (root has it) reads and writes only inside the instance's own directory: LOAD_FILE
       // of anything else is NULL, INTO OUTFILE elsewhere is refused.
       `secure_file_priv = ${this.filesDir}`,
+      // Every member writes a binlog (with what it replicates, too) under a server id of its own,
+      // so that any replica can become the source and the others follow it by GTID.
+      `server_id = ${serverIdOf(this.layout.instanceId, this.layout.baseDir)}`,
+      'log_bin = mysql-bin',
+      'relay_log = relay-bin',
+      'log_slave_updates = ON',
+      'binlog_format = ROW',
+      'binlog_expire_logs_seconds = 172800',
       // The instance's certificate (Trove's instance SSL): clients may verify it against the CA.
       ...((await hasTls(this.tls))
         ? [`ssl_ca = ${this.tls.ca}`, `ssl_cert = ${this.tls.certificate}`, `ssl_key = ${this.tls.key}`]
         : []),
       // Guest logs switched on (agent/logs/engines.ts), kept for the next start.
       `!include ${mariadbLogsConfig(this.layout.baseDir)}`,
-      // Configuration group overrides: last, so they win over the flavor's values above.
+      // The member's role (read_only on a replica), then the configuration group's overrides:
+      // last, so they win over the flavor's values above.
+      `!include ${this.roleFile}`,
       this.overrides.includeLine(),
       '',
     ];
@@ -122,7 +147,70 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       await writeConfig(logsConfig, '[mariadbd]\n', { uid: 0, gid: owner.gid });
     }
     await this.overrides.writeFile(owner.gid);
+    await this.writeRoleFile((await this.replication.load())?.role === 'replica', owner.gid);
     await writeConfig(this.configFile, lines.join('\n'), { uid: 0, gid: owner.gid });
+  }
+
+  private async writeRoleFile(readOnly: boolean, gid?: number): Promise<void> {
+    const group = gid ?? (await account(this.user)).gid;
+    const content = ['[mariadbd]', ...(readOnly ? ['read_only = ON'] : []), ''].join('\n');
+    await writeConfig(this.roleFile, content, { uid: 0, gid: group });
+  }
+
+  async enableAsSource(acct: { user: string; password: string }): Promise<void> {
+    await this.admin((s) => replication.ensureReplicationUser(s, acct));
+    if ((await this.replication.load())?.role !== 'replica')
+      await this.replication.save({ role: 'source', account: acct });
+  }
+
+  async attachReplica(source: ReplicationSource): Promise<void> {
+    await this.replication.save({
+      role: 'replica',
+      source,
+      account: { user: source.user, password: source.password },
+    });
+    await this.writeRoleFile(true);
+    const seed = (await readIfExists(this.restoredPosition))?.trim();
+    const ca = (await hasTls(this.tls)) ? this.tls.ca : undefined;
+    await this.admin(async (s) => {
+      await s.rows('SET GLOBAL read_only = 1');
+      await replication.follow(s, source, ca, seed);
+    });
+    await replication.untilReplicating(() => this.admin(async (s) => (await s.rows('SHOW SLAVE STATUS'))[0]));
+    // Followed from the snapshot's position once; a later change of source goes on from its own.
+    await rm(this.restoredPosition, { force: true });
+  }
+
+  async detachReplica(): Promise<void> {
+    await this.admin(async (s) => {
+      await replication.stopFollowing(s);
+      await s.rows('SET GLOBAL read_only = 0');
+    });
+    await this.writeRoleFile(false);
+    await this.replication.save(undefined);
+  }
+
+  async makeReadOnly(readOnly: boolean): Promise<void> {
+    await this.admin((s) => s.rows('SET GLOBAL read_only = ?', [readOnly ? 1 : 0]));
+    await this.writeRoleFile(readOnly);
+  }
+
+  async latestPosition(): Promise<string> {
+    const [row] = await this.admin((s) => s.rows('SELECT @@GLOBAL.gtid_binlog_pos AS pos'));
+    return String(row?.pos ?? '');
+  }
+
+  async waitForPosition(position: string, timeoutMs: number): Promise<void> {
+    const [row] = await this.admin((s) =>
+      s.rows('SELECT MASTER_GTID_WAIT(?, ?) AS done', [position, timeoutMs / 1000]),
+    );
+    if (Number(row?.done) !== 0)
+      throw new Error(`mariadb: position ${position} not applied within ${timeoutMs} ms`);
+  }
+
+  async replicationStatus(): Promise<ReplicationStatus | undefined> {
+    const role = (await this.replication.load())?.role;
+    return this.admin((s) => replication.status(s, role === 'source'));
   }
 
   protected async ping(): Promise<void> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { account, writeConfig } from './fs.ts';
 import { waitFor } from './process.ts';
+import { REPLICATION_USER } from './replication-state.ts';
 
 // PostgreSQL has no host on its roles: who may log in from where is pg_hba.conf. The agent keeps
 // what Trove asked for (each user's host, whether root may log in) in a small file in the data
@@ -26,6 +27,8 @@ export function renderHba(rules: AccessRules, loopbackOnly: boolean): string {
     '# Written by the Troveless guest agent from troveless-access.json; rewritten on every change.',
     '# TYPE DATABASE USER ADDRESS METHOD',
     'local all postgres peer map=agent',
+    // The replica set's account streams WAL, from wherever the host's firewall lets it in.
+    `host replication ${REPLICATION_USER} all scram-sha-256`,
     ...restricted.map(([role]) => `local all ${quote(role)} reject`),
     'local all all scram-sha-256',
     ...(rules.rootLogin ? [] : ['host all postgres all reject']),

@@ -1,16 +1,23 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { postgresqlLogs } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
-import { type Account, writeConfig } from './fs.ts';
-import type { EngineCounters, EngineLayout, PrepareOptions } from './manager.ts';
+import { type Account, account, sizeOf, tailFrom, writeConfig } from './fs.ts';
+import type {
+  EngineCounters,
+  EngineLayout,
+  PrepareOptions,
+  ReplicationSource,
+  ReplicationStatus,
+} from './manager.ts';
 import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
+import * as replication from './pg-replication.ts';
 import * as accounts from './postgresql-accounts.ts';
-import { runAs } from './process.ts';
+import { runAs, waitFor } from './process.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 
@@ -87,6 +94,13 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       `maintenance_work_mem = ${clamp(Math.floor(memoryMb / 16), 16, 2048)}MB`,
       `work_mem = ${clamp(Math.floor(memoryMb / 128), 1, 64)}MB`,
       "password_encryption = 'scram-sha-256'",
+      // Every member can feed replicas: WAL for streaming, some kept for a replica that falls
+      // briefly behind, and hint bits logged so that a former primary can be rewound.
+      'wal_level = replica',
+      'max_wal_senders = 10',
+      'wal_keep_size = 128MB',
+      'wal_log_hints = on',
+      'hot_standby = on',
       // The instance's certificate (Trove's instance SSL): sslmode=verify-full against the CA works.
       ...((await hasTls(this.tls))
         ? [
@@ -106,9 +120,120 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       '',
     ];
     await writeConfig(join(this.dataDir, INSTANCE_CONF), conf.join('\n'), owner, 0o600);
+    // The member's role (a standby's source) lives in a file of its own, included last; a data
+    // dir restored from an older backup gets the include here.
+    const main = join(this.dataDir, 'postgresql.conf');
+    const include = `include_if_exists = '${replication.ROLE_CONF}'`;
+    if (!(await readFile(main, 'utf8')).includes(include)) await appendFile(main, `\n${include}\n`);
+    await this.writeRole(owner);
     // pg_hba.conf comes from the access rules (root login, users' hosts): see pg-access-rules.ts.
     await this.rules.write(await this.rules.load());
     await writeConfig(join(this.dataDir, 'pg_ident.conf'), ident.join('\n'), owner, 0o600);
+  }
+
+  /** The role file and standby.signal, from replication.json. */
+  private async writeRole(owner: Account): Promise<void> {
+    const state = await this.replication.load();
+    const source = state?.role === 'replica' ? state.source : undefined;
+    const ca = (await hasTls(this.tls)) ? this.tls.ca : undefined;
+    const name = (this.layout.instanceId ?? 'replica').replaceAll('-', '_');
+    const conf = replication.renderRoleConf(source, ca, name);
+    await writeConfig(join(this.dataDir, replication.ROLE_CONF), conf, owner, 0o600);
+    const signal = join(this.dataDir, 'standby.signal');
+    if (source) await writeConfig(signal, '', owner, 0o600);
+    else await rm(signal, { force: true });
+  }
+
+  async enableAsSource(acct: { user: string; password: string }): Promise<void> {
+    await this.admin(({ client }) => replication.ensureReplicationRole(client, acct));
+    if ((await this.replication.load())?.role !== 'replica')
+      await this.replication.save({ role: 'source', account: acct });
+  }
+
+  async attachReplica(source: ReplicationSource): Promise<void> {
+    const offset = await sizeOf(this.logFile);
+    await this.replication.save({
+      role: 'replica',
+      source,
+      account: { user: source.user, password: source.password },
+    });
+    await this.writeRole(await account(this.user));
+    // A standby takes a new source on reload; a primary becomes a standby only by a restart
+    // (after a switchover it is already stopped: it starts as a standby).
+    if ((await this.status()) !== 'healthy') await this.start();
+    else if (await this.admin(({ client }) => replication.inRecovery(client)))
+      await this.admin(({ client }) => client.query('SELECT pg_reload_conf()'));
+    else await this.restart();
+    await replication.untilStreaming(
+      () => this.connect('postgres'),
+      async () => replication.lastError(await tailFrom(this.logFile, offset, 200)),
+    );
+  }
+
+  async detachReplica(): Promise<void> {
+    const standby = await this.admin(({ client }) => replication.inRecovery(client));
+    if (standby) {
+      const { rows } = await this.admin(({ client }) =>
+        client.query<{ done: boolean }>('SELECT pg_promote(true, 60) AS done'),
+      );
+      if (!rows[0]?.done) throw new Error('postgresql: the standby was not promoted within 60 s');
+    }
+    await this.replication.save(undefined);
+    await this.writeRole(await account(this.user));
+  }
+
+  /**
+   * PostgreSQL has no read-only switch a client cannot undo (default_transaction_read_only is a
+   * session default): a primary handed over is shut down cleanly instead. Its walsenders send
+   * every record, the shutdown checkpoint last, to the standbys before it exits, so a standby that
+   * replayed that checkpoint holds all of it, and after its promotion the old primary follows it
+   * with no rewind.
+   */
+  async makeReadOnly(readOnly: boolean): Promise<void> {
+    if (readOnly) await this.stop();
+    else if ((await this.status()) !== 'healthy') await this.start();
+  }
+
+  async latestPosition(): Promise<string> {
+    if ((await this.status()) !== 'healthy') {
+      // Stopped (handed over): past the last record, its shutdown checkpoint.
+      const { stdout } = await runAs(this.user, join(BIN, 'pg_controldata'), ['-D', this.dataDir]);
+      const at = /^Latest checkpoint location:\s*([0-9A-F]+\/[0-9A-F]+)/im.exec(stdout)?.[1];
+      if (!at) throw new Error('postgresql: pg_controldata shows no latest checkpoint location');
+      return lsnPlus(at, 1);
+    }
+    const { rows } = await this.admin(({ client }) =>
+      client.query<{ lsn: string }>(
+        'SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn',
+      ),
+    );
+    return rows[0]?.lsn ?? '';
+  }
+
+  async waitForPosition(position: string, timeoutMs: number): Promise<void> {
+    await waitFor(
+      `postgresql to replay ${position}`,
+      () =>
+        this.admin(async ({ client }) => {
+          const { rows } = await client.query<{ done: boolean }>(
+            'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
+            [position],
+          );
+          return rows[0]?.done ? true : undefined;
+        }),
+      { timeoutMs, intervalMs: 100 },
+    );
+  }
+
+  async replicationStatus(): Promise<ReplicationStatus | undefined> {
+    const role = (await this.replication.load())?.role;
+    const status = await this.admin(({ client }) => replication.status(client, role === 'source'));
+    if (status?.role === 'replica' && !status.running) {
+      const size = await sizeOf(this.logFile);
+      const reason = replication.lastError(await tailFrom(this.logFile, Math.max(0, size - 65_536), 200));
+      status.error = reason ?? 'replication is stopped';
+    }
+    return status;
   }
 
   protected async ping(): Promise<void> {
@@ -174,6 +299,13 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     );
     return client;
   }
+}
+
+/** `lsn` + `bytes`, as PostgreSQL writes an LSN (hi/lo in hex). */
+function lsnPlus(lsn: string, bytes: number): string {
+  const [hi, lo] = lsn.split('/').map((h) => BigInt(`0x${h}`)) as [bigint, bigint];
+  const value = (hi << 32n) + lo + BigInt(bytes);
+  return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
 /** A postgresql.conf string value. */

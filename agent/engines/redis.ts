@@ -5,9 +5,19 @@ import { redisLogs } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { checkPassword, notImplemented } from './admin.ts';
 import { type EngineProcess, ProcessEngine } from './base.ts';
-import { type Account, account, readIfExists, writeConfig, writeSecret } from './fs.ts';
-import type { DatabaseInfo, EngineCounters, EngineLayout, PrepareOptions, UserInfo } from './manager.ts';
+import { type Account, account, readIfExists, sizeOf, tailFrom, writeConfig, writeSecret } from './fs.ts';
+import type {
+  DatabaseInfo,
+  EngineCounters,
+  EngineLayout,
+  PrepareOptions,
+  ReplicationSource,
+  ReplicationStatus,
+  UserInfo,
+} from './manager.ts';
+import { waitFor } from './process.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
+import * as replication from './redis-replication.ts';
 import { hasTls } from './tls.ts';
 
 // Redis 7. Trove manages no databases or users for redis (its API answers 501). Redis always has
@@ -117,6 +127,8 @@ export class RedisManager extends ProcessEngine {
         save: '3600 1 300 100 60 10000',
       })),
       `requirepass ${quote(password)}`,
+      // The member's role: the replication user, and on a replica the source it follows.
+      ...replication.roleLines(await this.replication.load(), await hasTls(this.tls)),
       '',
     ];
     // Readable by redis only: it may hold requirepass.
@@ -230,21 +242,90 @@ export class RedisManager extends ProcessEngine {
     }
   }
 
+  async enableAsSource(acct: { user: string; password: string }): Promise<void> {
+    await this.withClient(async (client) => {
+      await replication.ensureReplicationUser(client, acct);
+      await this.persist(client);
+    });
+    if ((await this.replication.load())?.role !== 'replica')
+      await this.replication.save({ role: 'source', account: acct });
+  }
+
+  async attachReplica(source: ReplicationSource): Promise<void> {
+    const offset = await sizeOf(this.logFile);
+    const account = { user: source.user, password: source.password };
+    await this.replication.save({ role: 'replica', source, account });
+    const tls = await hasTls(this.tls);
+    await this.withClient(async (client) => {
+      await replication.ensureReplicationUser(client, account);
+      await replication.follow(client, source, tls);
+      await this.persist(client);
+    });
+    await replication.untilLinked(
+      () => this.withClient(async (c) => replication.info(await c.info('replication'))),
+      async () => replication.lastError(await tailFrom(this.logFile, offset, 200)),
+    );
+  }
+
+  async detachReplica(): Promise<void> {
+    await this.withClient(async (client) => {
+      await client.call('REPLICAOF', 'NO', 'ONE');
+      await this.persist(client);
+    });
+    await this.replication.save(undefined);
+  }
+
+  async makeReadOnly(readOnly: boolean): Promise<void> {
+    // Writes wait (they are not refused) until the member follows another or is made writable.
+    await this.withClient((c) =>
+      readOnly ? c.call('CLIENT', 'PAUSE', String(10 * 60_000), 'WRITE') : c.call('CLIENT', 'UNPAUSE'),
+    );
+  }
+
+  async latestPosition(): Promise<string> {
+    const i = await this.withClient(async (c) => replication.info(await c.info('replication')));
+    return (i.role === 'master' ? i.master_repl_offset : i.slave_repl_offset) ?? '0';
+  }
+
+  async waitForPosition(position: string, timeoutMs: number): Promise<void> {
+    await waitFor(
+      `redis to reach offset ${position}`,
+      async () => {
+        const i = await this.withClient(async (c) => replication.info(await c.info('replication')));
+        return Number(i.slave_repl_offset ?? -1) >= Number(position) ? true : undefined;
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
+  }
+
+  async replicationStatus(): Promise<ReplicationStatus | undefined> {
+    const role = (await this.replication.load())?.role;
+    const i = await this.withClient(async (c) => replication.info(await c.info('replication')));
+    const status = replication.status(i, role === 'source');
+    if (status?.role === 'replica' && !status.running) {
+      const size = await sizeOf(this.logFile);
+      const tail = await tailFrom(this.logFile, Math.max(0, size - 65_536), 200);
+      status.error = replication.lastError(tail) ?? 'the link to the source is down';
+    }
+    return status;
+  }
+
+  private async withClient<T>(work: (client: Redis) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    try {
+      return await work(client);
+    } finally {
+      client.disconnect();
+    }
+  }
+
   guestLogs(): GuestLogSpec[] {
-    const withClient = async <T>(work: (client: Redis) => Promise<T>): Promise<T> => {
-      const client = await this.connect();
-      try {
-        return await work(client);
-      } finally {
-        client.disconnect();
-      }
-    };
     return redisLogs({
       baseDir: this.layout.baseDir,
       serverLog: this.logFile,
       owner: () => account(this.user),
-      call: (command, ...args) => withClient((client) => client.call(command, ...args)),
-      persist: () => withClient((client) => this.persist(client)),
+      call: (command, ...args) => this.withClient((client) => client.call(command, ...args)),
+      persist: () => this.withClient((client) => this.persist(client)),
     });
   }
 

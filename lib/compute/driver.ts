@@ -36,6 +36,11 @@ export interface ServerSpec {
 export interface ServerAccess {
   is_public?: boolean;
   allowed_cidrs?: string[];
+  /**
+   * Servers of the same replica set: each may open connections to this server's engine port and
+   * this server's engine to theirs, whatever allowed_cidrs say (replication between members).
+   */
+  replication_peers?: string[];
 }
 
 export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTDOWN' | 'ERROR' | 'DELETED';

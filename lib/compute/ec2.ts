@@ -314,7 +314,12 @@ export class Ec2ComputeDriver implements ComputeDriver {
       throw new Error(`server ${serverId} is gone: its access cannot change`);
     const group = await findSecurityGroup(await this.ec2(), instanceId, this.options.vpcId);
     if (!group) throw new Error(`server ${serverId} has no security group of its own`);
-    await syncIngress(await this.ec2(), group, await this.ingressFor(access));
+    // A replica set's members reach each other's engine port from their private addresses,
+    // whatever allowed_cidrs say (replication).
+    const peers = await Promise.all((access.replication_peers ?? []).map((id) => this.describe(id)));
+    const peerCidrs = peers.flatMap((p) => (p?.PrivateIpAddress ? [`${p.PrivateIpAddress}/32`] : []));
+    const wanted = [...new Set([...(await this.ingressFor(access)), ...peerCidrs])];
+    await syncIngress(await this.ec2(), group, wanted);
   }
 
   async terminate(serverId: string): Promise<void> {

@@ -31,7 +31,8 @@ export async function writeHeartbeat(
   report: Heartbeat,
   timeOnly: boolean,
 ): Promise<HeartbeatWrite> {
-  const { service_status: status, volume } = report.payload;
+  const { service_status: status, volume, replication } = report.payload;
+  let remove = '';
   const values: Record<string, unknown> = {
     ':wk': guest.wrappedKey,
     ':sent': report.sent,
@@ -67,13 +68,18 @@ export async function writeHeartbeat(
       values[':used'] = volume.used_bytes;
       values[':total'] = volume.total_bytes;
     }
+    // A healthy engine that reports no replication is in no replica set (any more).
+    if (replication) {
+      set.push('replication = :repl');
+      values[':repl'] = replication;
+    } else if (status === 'healthy') remove = ' REMOVE replication';
   }
   try {
     const out = await documents.send(
       new UpdateCommand({
         TableName: config.instancesTable,
         Key: { project_id: guest.projectId, id: guest.instanceId },
-        UpdateExpression: `SET ${set.join(', ')}`,
+        UpdateExpression: `SET ${set.join(', ')}${remove}`,
         ConditionExpression: conditions.join(' AND '),
         ...(timeOnly ? {} : { ExpressionAttributeNames: { '#updated': 'updated' } }),
         ExpressionAttributeValues: values,
@@ -107,6 +113,8 @@ export function isStale(stored: InstanceItem, report: Heartbeat): boolean {
 /** Whether the report changes nothing the conductor knows is stored but the time it was sent. */
 export function changesOnlyTime(guest: Guest, report: Heartbeat): boolean {
   const known = guest.known;
+  // Replication's figures (position, lag) change with every heartbeat: always written.
+  if (report.payload.replication) return false;
   if (!known || known.service_status !== report.payload.service_status) return false;
   const volume = report.payload.volume;
   return (

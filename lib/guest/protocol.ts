@@ -33,6 +33,18 @@ export type GuestErrorName =
   | 'LogAccessForbidden'
   | 'LogsNotAvailable';
 
+/** A member's replication as its engine reports it (agent/engines/manager.ts ReplicationStatus). */
+export const ReplicationReport = z.object({
+  role: z.enum(['source', 'replica']),
+  source: z.string().max(300).optional(),
+  running: z.boolean().optional(),
+  lag_seconds: z.number().optional(),
+  lag_bytes: z.number().optional(),
+  position: z.string().max(4000).optional(),
+  error: z.string().max(2000).optional(),
+});
+export type ReplicationReport = z.infer<typeof ReplicationReport>;
+
 /** Guest → conductor, on the shared conductor queue. */
 export const GuestReport = z.discriminatedUnion('method', [
   z.object({
@@ -52,6 +64,8 @@ export const GuestReport = z.discriminatedUnion('method', [
           replication_lag_seconds: z.number().nullable().optional(),
         })
         .optional(),
+      /** How replication stands on a member of a replica set (issue 12 #3). */
+      replication: ReplicationReport.optional(),
     }),
   }),
   z.object({

@@ -11,6 +11,7 @@ import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { logger } from '../logger.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
+import { createReplicas } from '../replication/create.ts';
 import { validate } from '../validation.ts';
 import { startWorkflow } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
@@ -24,8 +25,11 @@ import type { CreateInstanceRequest } from './schemas.ts';
  * create workflow. Nothing is written when a check fails.
  */
 export async function createInstance(projectId: string, req: CreateInstanceRequest): Promise<InstanceItem> {
-  if (req.replica_of !== undefined || req.replica_count !== undefined) {
-    throw new NotImplemented('Replication is not supported yet.');
+  if (req.replica_of !== undefined) return createReplicas(projectId, req);
+  if (req.replica_count !== undefined && req.replica_count > 1) {
+    throw new BadRequest(
+      `Replica count only valid when creating replicas. Cannot create ${req.replica_count} instances.`,
+    );
   }
   if (req.modules?.length) throw new NotImplemented('Modules are not supported.');
 

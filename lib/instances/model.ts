@@ -1,5 +1,6 @@
 import type { ServerAddress } from '../compute/driver.ts';
 import type { WaitingTasks } from '../conductor/tasks.ts';
+import type { ReplicationReport } from '../guest/protocol.ts';
 import type { InstanceSsl } from './ssl.ts';
 
 /** One instance item, keyed by project first so that no query can cross projects. */
@@ -54,4 +55,14 @@ export interface InstanceItem {
   waiting_tasks?: WaitingTasks;
   /** The delete workflow's execution name, so that a delete whose workflow ended can run again. */
   delete_execution?: string;
+  /** Trove's slave_of_id: the source this replica follows. */
+  replica_of_id?: string;
+  /** The replicas following this source (Trove finds them by slave_of_id; kept here for views). */
+  replica_ids?: string[];
+  /** The replica set's replication account, sealed with this instance's own key. */
+  sealed_replication?: string;
+  /** A new replica's snapshot of its source, once taken: what its prepare restores and checks. */
+  replication_snapshot?: { checksum: string; size_bytes: number };
+  /** The replication state its guest last reported (role, source, lag, error: issue 12 #3). */
+  replication?: ReplicationReport;
 }

@@ -3,6 +3,8 @@ import { attachConfiguration, detachConfiguration } from '../configurations/serv
 import { troveTime } from '../dynamo.ts';
 import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } from '../errors.ts';
 import { quotaChanges } from '../quotas.ts';
+import { detachReplica } from '../replication/actions.ts';
+import { serverAccessOf } from '../replication/members.ts';
 import { startWorkflow, type Workflow, workflowRunning } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
 import { getInstance, transact, updateInstance, updateItem } from './repository.ts';
@@ -20,7 +22,7 @@ function notReady(item: InstanceItem): UnprocessableEntity {
 }
 
 /** Trove's validate_can_perform_action, with its two messages. */
-function assertCanAct(item: InstanceItem): void {
+export function assertCanAct(item: InstanceItem): void {
   if (item.task_status === 'BUILDING') throw notReady(item);
   const refusal = refusalToAct(item);
   if (refusal) {
@@ -40,10 +42,17 @@ export async function updateInstanceAttributes(
   fields: Record<string, unknown>,
 ) {
   const item = await loadInstance(projectId, id);
-  const others = Object.keys(fields).filter((k) => k !== 'name');
+  // replica_of and its deprecated alias slave_of are one attribute (detach).
+  const others = Object.keys(fields).filter(
+    (k) => k !== 'name' && !(k === 'slave_of' && 'replica_of' in fields),
+  );
   if (others.length > 1) throw new BadRequest("Only one attribute (except 'name') is allowed to update.");
-  if ('replica_of' in fields || 'slave_of' in fields)
-    throw new BadRequest(`Instance ${id} is not a replica.`);
+  // Trove's detach: the key being there (whatever its value) means detach.
+  if ('replica_of' in fields || 'slave_of' in fields) {
+    if (typeof fields.name === 'string')
+      await updateInstance(projectId, item.id, { set: { name: fields.name } });
+    return detachReplica(projectId, id);
+  }
   if (typeof fields.name === 'string')
     await updateInstance(projectId, item.id, { set: { name: fields.name } });
   const other = others[0];
@@ -70,7 +79,9 @@ async function updateAccess(item: InstanceItem, requested: InstanceItem['access'
     allowed_cidrs: requested?.allowed_cidrs ?? item.access?.allowed_cidrs,
   };
   await updateInstance(item.project_id, item.id, { set: { access } });
-  if (item.server_id) await computeDriver().applyAccess(item.server_id, access);
+  // A member of a replica set keeps its peers' access whatever allowed_cidrs say.
+  if (item.server_id)
+    await computeDriver().applyAccess(item.server_id, await serverAccessOf({ ...item, access }));
 }
 
 /** A configuration reference may be an id or an href ending in one. */
@@ -140,17 +151,26 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
   if (item.task_status === 'BUILDING' && (await workflowRunning('instance-create', id))) {
     throw await refusedDelete(item);
   }
+  // Trove's ReplicaSourceDeleteForbidden.
+  if (item.replica_ids?.length)
+    throw new Forbidden('The replica source cannot be deleted without detaching the replicas.');
   const quota = await quotaChanges(projectId, {
     instances: -1,
     ram: -item.flavor_ram,
     volumes: -item.volume_size,
   });
   const execution = `delete-${id}`;
+  // A replica leaves its source's list in the same transaction (no replicas may join meanwhile).
+  const leave = item.replica_of_id ? await leaveSourceItem(item) : [];
   const marked = await transact([
     updateItem(projectId, id, {
       set: { task_status: 'DELETING', delete_execution: execution },
-      condition: { expression: 'task_status <> :deleting', values: { ':deleting': 'DELETING' } },
+      condition: {
+        expression: 'task_status <> :deleting AND attribute_not_exists(replica_ids[0])',
+        values: { ':deleting': 'DELETING' },
+      },
     }),
+    ...leave,
     ...quota.items,
   ]);
   if (!marked) return; // a concurrent delete got there first and released the quota
@@ -162,6 +182,18 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
     });
     await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);
   });
+}
+
+/** The update that takes a replica out of its source's `replica_ids` (conditional on its place). */
+async function leaveSourceItem(item: InstanceItem) {
+  const source = item.replica_of_id ? await getInstance(item.project_id, item.replica_of_id) : undefined;
+  const at = source?.replica_ids?.indexOf(item.id) ?? -1;
+  if (!source || at < 0) return [];
+  const update = updateItem(item.project_id, source.id, {
+    condition: { expression: `replica_ids[${at}] = :me`, values: { ':me': item.id } },
+  });
+  if (update.Update) update.Update.UpdateExpression += ` REMOVE replica_ids[${at}]`;
+  return [update];
 }
 
 /** A delete already under way: nothing to do, unless its workflow ended without finishing. */

@@ -58,7 +58,7 @@ export const CreateInstanceRequest = z.object({
     configuration: idRef().nullable().optional(),
     modules: z.array(z.object({ id: idRef() })).optional(),
     replica_of: idRef().optional(),
-    replica_count: z.number().int().min(1).max(3).optional(),
+    replica_count: z.number().int().min(1).max(100).optional(),
     restorePoint: z.object({ backupRef: idRef() }).optional(),
   }),
 });
@@ -109,6 +109,10 @@ export const InstanceView = z.looseObject({
     .array(z.looseObject({ address: z.string(), type: z.string(), port: z.int().optional() }))
     .optional(),
   locality: z.string().optional(),
+  /** On a replica: the source it follows. */
+  replica_of: z.looseObject({ id: z.string(), links }).optional(),
+  /** On a source: the replicas that follow it. */
+  replicas: z.array(z.looseObject({ id: z.string(), links })).optional(),
   /** Admins only. */
   tenant_id: z.string().optional(),
 });
@@ -125,6 +129,19 @@ export const InstanceDetailView = InstanceView.extend({
     .optional(),
   configuration: z.looseObject({ id: z.string(), name: z.string(), links }).optional(),
   password: z.string().optional(),
+  /** Beyond Trove: the member's replication as its guest last reported it. */
+  replication: z
+    .looseObject({
+      role: z.enum(['source', 'replica']),
+      source: z.string().optional(),
+      running: z.boolean().optional(),
+      lag_seconds: z.number().optional(),
+      lag_bytes: z.number().optional(),
+      position: z.string().optional(),
+      error: z.string().optional(),
+      reported: z.string().optional(),
+    })
+    .optional(),
   /** Admins only. */
   server_id: z.string().optional(),
   encrypted_rpc_messaging: z.boolean().optional(),

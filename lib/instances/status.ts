@@ -12,6 +12,12 @@ export const TASK_STATUSES = {
   BUILDING_ERROR_SERVER: { action: 'BUILDING', error: true },
   BUILDING_ERROR_VOLUME: { action: 'BUILDING', error: true },
   BUILDING_ERROR_TIMEOUT_GA: { action: 'ERROR', error: true },
+  BUILDING_ERROR_REPLICA: { action: 'BUILDING', error: true },
+  PROMOTING: { action: 'PROMOTING', error: false },
+  EJECTING: { action: 'EJECTING', error: false },
+  DETACHING: { action: 'DETACHING', error: false },
+  PROMOTION_ERROR: { action: 'PROMOTING', error: true },
+  EJECTION_ERROR: { action: 'EJECTING', error: true },
 } as const;
 export type TaskStatus = keyof typeof TASK_STATUSES;
 
@@ -53,6 +59,8 @@ export interface StatusInputs {
   backup_running?: boolean;
   /** The backup running now (instance items carry this rather than the flag). */
   running_backup_id?: string;
+  /** What the guest last reported of replication: an error there is the instance's (issue 12 #3). */
+  replication?: { error?: string };
 }
 
 export interface DerivedStatus {
@@ -83,8 +91,15 @@ export function deriveStatus(i: StatusInputs, now: Date, heartbeatExpirySeconds:
   }
 
   const status = apiStatus(task, server, backupRunning(i));
+  // A replica whose replication stopped or broke serves stale data: ERROR, with the engine's
+  // message as the fault (views.ts), as much as a dead engine would be.
+  const broken = Boolean(i.replication?.error) && service === 'healthy';
   const operating_status =
-    task.action === 'NONE' && server === 'ACTIVE' ? (SERVICE_STATUSES[service] ?? 'ERROR') : '';
+    task.action === 'NONE' && server === 'ACTIVE'
+      ? broken
+        ? 'ERROR'
+        : (SERVICE_STATUSES[service] ?? 'ERROR')
+      : '';
   return { status, operating_status, service_status: service };
 }
 
@@ -99,6 +114,12 @@ function apiStatus(task: { action: string; error: boolean }, server: string, bac
       return 'RESIZE';
     case 'RESTART_REQUIRED':
       return 'RESTART_REQUIRED';
+    case 'PROMOTING':
+      return 'PROMOTE';
+    case 'EJECTING':
+      return 'EJECT';
+    case 'DETACHING':
+      return 'DETACH';
     case 'DELETING':
       return ['ACTIVE', 'SHUTDOWN', 'DELETED'].includes(server) ? 'SHUTDOWN' : 'ERROR';
   }

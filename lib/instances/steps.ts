@@ -14,8 +14,10 @@ import {
   operationIdOf,
   sendToGuest,
 } from '../guest/queues.ts';
+import { endpointOf } from '../replication/members.ts';
+import { removeSnapshot } from '../replication/snapshot.ts';
 import type { InstanceItem } from './model.ts';
-import { deleteInstanceItem, findInstance, updateInstance } from './repository.ts';
+import { deleteInstanceItem, findInstance, getInstance, updateInstance } from './repository.ts';
 
 // The steps of the instance workflows (statemachines/instance-*.asl.yml). Each is idempotent:
 // a step the state machine retries, or runs again after a crash, changes nothing twice.
@@ -111,6 +113,7 @@ export async function sendGuestRequest(input: GuestRequestInput) {
           memory_mb: item.flavor_ram,
           volume_size_gb: item.volume_size,
           overrides: await overridesOf(item),
+          ...(await replicaArgsOf(item)),
         }
       : {};
   await sendToGuest(key, item.id, input.method, args, input.task_token, operationId);
@@ -125,6 +128,7 @@ export async function markReady(input: StepInput) {
     remove: ['sealed_prepare', 'sealed_tls', 'fault'],
     condition: { expression: 'task_status = :building', values: { ':building': 'BUILDING' } },
   });
+  await removeSnapshot(item);
   return {};
 }
 
@@ -159,6 +163,7 @@ export async function failBuild(input: StepInput & { error: { Error?: string; Ca
     },
     remove: ['sealed_prepare', 'sealed_tls'],
   });
+  await removeSnapshot(item);
   return {};
 }
 
@@ -207,6 +212,14 @@ export async function failDelete(input: StepInput & { error: { Error?: string; C
     set: { server_status: 'ERROR', fault: faultOf(input.error) },
   });
   return {};
+}
+
+/** A replica's prepare: its source's endpoint and the checksum of the snapshot it restores. */
+async function replicaArgsOf(item: InstanceItem) {
+  if (!item.replica_of_id) return {};
+  const source = await getInstance(item.project_id, item.replica_of_id);
+  if (!source) throw new Error(`the source ${item.replica_of_id} of replica ${item.id} is gone`);
+  return { replica_of: endpointOf(source), snapshot_checksum: item.replication_snapshot?.checksum };
 }
 
 /** The attached group's values and the rules that say which need a restart, for prepare. */

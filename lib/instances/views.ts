@@ -1,5 +1,6 @@
 import { config } from '../config.ts';
 import type { InstanceItem } from './model.ts';
+import { replicationView } from './replication-view.ts';
 import type { InstanceDetailView, InstanceView } from './schemas.ts';
 import { deriveStatus, lastHeard } from './status.ts';
 
@@ -46,6 +47,19 @@ export function instanceSummary(item: InstanceItem, ctx: ViewContext): InstanceV
     }));
   }
   if (item.locality) view.locality = item.locality;
+  // Trove's replica_of on a replica and replicas on its source, each a ref with its links.
+  if (item.replica_of_id) {
+    view.replica_of = {
+      id: item.replica_of_id,
+      links: resourceLinks(ctx.base, item.project_id, 'instances', item.replica_of_id),
+    };
+  }
+  if (item.replica_ids?.length) {
+    view.replicas = item.replica_ids.map((id) => ({
+      id,
+      links: resourceLinks(ctx.base, item.project_id, 'instances', id),
+    }));
+  }
   if (ctx.isAdmin) view.tenant_id = item.project_id;
   return view;
 }
@@ -65,6 +79,10 @@ export function instanceDetail(
     updated: item.updated,
     service_status_updated: lastHeard(item),
   };
+  const replicationFault = item.replication?.error
+    ? { message: item.replication.error, created: lastHeard(item) }
+    : undefined;
+  if (!item.fault && replicationFault && derived.operating_status === 'ERROR') view.fault = replicationFault;
   if (item.fault) {
     view.fault = {
       message: item.fault.message,
@@ -81,6 +99,10 @@ export function instanceDetail(
     };
   }
   if (extra.password) view.password = extra.password;
+  // Beyond Trove: how replication stands, as the member's guest last reported it.
+  if (item.replica_of_id || item.replica_ids?.length) {
+    view.replication = replicationView(item);
+  }
   if (ctx.isAdmin) {
     if (item.server_id) view.server_id = item.server_id;
     view.encrypted_rpc_messaging = true;

@@ -8,7 +8,11 @@ import { tool, tryTool } from './run.ts';
 //  - input: to the instance's address and port, only sources in allowed_cidrs (and the instance's
 //    own address) get through; others are refused (port unreachable, so clients fail at once);
 //  - output: the instance's OS user (its engine, and whatever a tenant runs through COPY ...
-//    PROGRAM) opens no connection to anything but its own address.
+//    PROGRAM) opens no connection to anything but its own address, and its replica set's peers'
+//    engine ports (replication). Such a connection is marked (conntrack mark) as it leaves, and
+//    the peer's input chain admits marked connections whatever its allowed_cidrs: an engine's
+//    replication client cannot always choose its source address (libpq cannot), so the peer is
+//    recognised by the OS user that opened the connection, not by an address.
 
 export interface FirewallEntry {
   key: string;
@@ -17,7 +21,12 @@ export interface FirewallEntry {
   /** Empty or absent: 0.0.0.0/0, as Trove's default. */
   allowedCidrs?: string[];
   uid?: number;
+  /** Keys of the servers of the same replica set, whose engine ports this server's user may reach. */
+  peers?: string[];
 }
+
+/** The conntrack mark of a connection a replica set's member opened to a peer's engine port. */
+const PEER_MARK = '0x7e91';
 
 /** The host's table: one per state dir, so two local clouds never rewrite each other's rules. */
 export function tableName(hostKey: string): string {
@@ -33,6 +42,8 @@ export function renderTable(table: string, entries: FirewallEntry[]): string {
   ];
   const input: string[] = [];
   const output: string[] = [];
+  const peering: string[] = [];
+  const byKey = new Map(entries.map((e) => [e.key, e]));
   for (const e of [...entries].sort((a, b) => a.key.localeCompare(b.key))) {
     const chain = `instance_${e.key}`;
     const cidrs = e.allowedCidrs?.length ? e.allowedCidrs : ['0.0.0.0/0'];
@@ -40,9 +51,16 @@ export function renderTable(table: string, entries: FirewallEntry[]): string {
       `  chain ${chain} {`,
       `    ip saddr ${e.address} accept`,
       `    ip saddr { ${cidrs.join(', ')} } accept`,
+      ...(e.peers?.length ? [`    ct mark ${PEER_MARK} accept`] : []),
       '    reject',
       '  }',
     );
+    for (const peer of (e.peers ?? []).map((k) => byKey.get(k)).filter((p) => p !== undefined)) {
+      if (e.uid === undefined) continue;
+      peering.push(
+        `    meta skuid ${e.uid} ct state new ip daddr ${peer.address} tcp dport ${peer.port} ct mark set ${PEER_MARK} accept`,
+      );
+    }
     input.push(`    ip daddr ${e.address} tcp dport ${e.port} jump ${chain}`);
     if (e.uid !== undefined) {
       output.push(`    meta skuid ${e.uid} ct state new ip daddr != ${e.address} reject`);
@@ -56,6 +74,7 @@ export function renderTable(table: string, entries: FirewallEntry[]): string {
     '  }',
     '  chain output {',
     '    type filter hook output priority filter; policy accept;',
+    ...peering,
     ...output,
     '  }',
     '}',

@@ -48,6 +48,10 @@ const CIDR = z.cidrv4();
 const ServerAccessSchema = z.object({
   is_public: z.boolean().optional(),
   allowed_cidrs: z.array(CIDR).max(100).optional(),
+  replication_peers: z
+    .array(z.string().regex(/^srv-[0-9a-f-]{36}$/))
+    .max(20)
+    .optional(),
 }) satisfies z.ZodType<ServerAccess>;
 
 const ServerSpecSchema = z.object({

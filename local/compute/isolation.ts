@@ -22,7 +22,7 @@ export interface IsolatedServer {
   port: number;
   flavor: { ram: number; vcpus: number };
   volume_size_gb: number;
-  access?: { allowed_cidrs?: string[] };
+  access?: { allowed_cidrs?: string[]; replication_peers?: string[] };
   /** Set once the server's isolation exists (user, volume, cgroups): what a delete must undo. */
   isolation?: { osUser: string; uid: number; cgroupProcs: string[] };
 }
@@ -140,15 +140,16 @@ export class Isolation {
     await this.forget(server.id);
   }
 
-  /** Writes the firewall rules of `server` (its allowed_cidrs) and applies them at once. */
+  /** Writes the firewall rules of `server` (its allowed_cidrs, its replica set's peers) at once. */
   async allow(server: IsolatedServer): Promise<void> {
     if (!this.firewall || !server.address) return;
     this.entries.set(server.id, {
-      key: server.id.replace(/^srv-/, '').replaceAll('-', ''),
+      key: firewallKey(server.id),
       address: server.address,
       port: server.port,
       allowedCidrs: server.access?.allowed_cidrs,
       uid: server.isolation?.uid,
+      peers: server.access?.replication_peers?.map(firewallKey),
     });
     await this.firewall.apply([...this.entries.values()]);
   }
@@ -163,4 +164,8 @@ export class Isolation {
     this.entries.clear();
     await this.firewall?.remove();
   }
+}
+
+function firewallKey(serverId: string): string {
+  return serverId.replace(/^srv-/, '').replaceAll('-', '');
 }

@@ -25,7 +25,8 @@ const cases: Array<[string, unknown, number, string]> = [
   ['no instance key', { name: 'x' }, 400, 'badRequest'],
   ['a list instead of an object', [base], 400, 'badRequest'],
   ['two nics', { instance: { ...base, nics: [{ 'net-id': 'a' }, { 'net-id': 'b' }] } }, 400, 'badRequest'],
-  ['replica_of', { instance: { ...base, replica_of: 'x' } }, 501, 'notImplemented'],
+  // Trove's first check of a replica create: a flavor comes from the source.
+  ['replica_of with a flavor', { instance: { ...base, replica_of: 'x' } }, 400, 'badRequest'],
   [
     'a user of a database not created',
     {

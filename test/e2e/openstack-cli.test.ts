@@ -239,6 +239,65 @@ describe('openstack CLI', () => {
     await openstack('database', 'instance', 'delete', id);
   });
 
+  it('creates a replica, shows roles, promotes it, refuses an eject of a live source and detaches', async () => {
+    const create = async (...args: string[]) =>
+      (
+        JSON.parse((await openstack('database', 'instance', 'create', ...args, '-f', 'json')).stdout) as {
+          id: string;
+        }
+      ).id;
+    const source = await create(
+      `cli-src-${Date.now()}`,
+      '--flavor',
+      '7',
+      '--size',
+      '1',
+      '--datastore',
+      'mysql',
+    );
+    await healthyInstance(source);
+    const replica = await create(`cli-rep-${Date.now()}`, '--replica-of', source);
+    await healthyInstance(replica);
+    const roles = async () =>
+      Object.fromEntries(
+        ((await json('database', 'instance', 'list')) as { ID: string; Role: string }[]).map((i) => [
+          i.ID,
+          i.Role,
+        ]),
+      );
+    expect(await roles()).toMatchObject({ [source]: 'primary', [replica]: 'replica' });
+
+    await openstack('database', 'instance', 'promote', replica);
+    await waitUntil(
+      'the promotion to show in the roles',
+      async () => {
+        const now = await roles();
+        return now[replica] === 'primary' && now[source] === 'replica' ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    await healthyInstance(source);
+    await healthyInstance(replica);
+
+    // The source answers its heartbeats: Trove refuses to eject it.
+    await expect(openstack('database', 'instance', 'eject', replica)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/cannot be ejected as it has a current heartbeat/),
+    });
+
+    await openstack('database', 'instance', 'detach', source);
+    await waitUntil(
+      'the detached instance to stand alone',
+      async () => {
+        const now = await roles();
+        return now[source] === '' && now[replica] === '' ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    await healthyInstance(source);
+    await openstack('database', 'instance', 'delete', source);
+    await openstack('database', 'instance', 'delete', replica);
+  });
+
   it('manages configuration groups and lists parameters', async () => {
     const params = await json(
       'database',

@@ -157,6 +157,10 @@ describe('serverless package', () => {
         'TaskLaunchServer',
         'TaskSendBackupRequest',
         'TaskSendGuestRequest',
+        // Replication: the snapshot's data key and the set's account go sealed with the guest key.
+        'TaskSnapshotSource',
+        'TaskReplicationOrder',
+        'TaskReplicationFinish',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
@@ -248,6 +252,10 @@ describe('serverless package', () => {
         'TaskLaunchServerIamRoleLambdaExecution',
         'InstancesUpdateIamRoleLambdaExecution',
         'TaskTerminateServerIamRoleLambdaExecution',
+        // A replica set's members open their groups to each other (join, promote/eject, detach).
+        'TaskJoinReplicaSetIamRoleLambdaExecution',
+        'TaskReplicationFinishIamRoleLambdaExecution',
+        'TaskReplicaDetachedIamRoleLambdaExecution',
       ]),
     );
     for (const s of changing)
@@ -269,6 +277,9 @@ describe('serverless package', () => {
       'troveless-dev-instance-create',
       'troveless-dev-instance-delete',
       'troveless-dev-instance-restart',
+      'troveless-dev-replica-detach',
+      'troveless-dev-replica-eject',
+      'troveless-dev-replica-promote',
     ]);
     expect(JSON.stringify(dev)).not.toContain('selftest');
     const machines = ofType(local, 'AWS::StepFunctions::StateMachine').map(

@@ -379,6 +379,17 @@ describe('EC2 security group per instance', () => {
     expect(ec2.cidrsOf(group, 5432)).toEqual(['10.20.0.0/16', '10.21.0.0/16']);
   });
 
+  it("opens the engine port to a replica set's members by their private addresses", async () => {
+    const { ec2, driver } = setup();
+    const server = await driver.launch(spec({ allowed_cidrs: ['192.0.2.0/24'] }));
+    const group = ownGroup(ec2).GroupId;
+    // The one instance the fake holds stands for the peer (its private address 10.0.1.23).
+    await driver.applyAccess(server.id, { allowed_cidrs: ['192.0.2.0/24'], replication_peers: [server.id] });
+    expect(ec2.cidrsOf(group, 5432)).toEqual(['10.0.1.23/32', '192.0.2.0/24']);
+    await driver.applyAccess(server.id, { allowed_cidrs: ['192.0.2.0/24'] });
+    expect(ec2.cidrsOf(group, 5432)).toEqual(['192.0.2.0/24']);
+  });
+
   it('refuses to change the access of a server that is gone', async () => {
     const { ec2, driver } = setup();
     const server = await driver.launch(spec());

@@ -19,7 +19,7 @@ export const mariadb: AccountRules = {
     unit: 'characters',
     // '@' would split `name@host` in a URL; a backslash is an escape in MariaDB's own grant tables.
     forbidden: /[@\\]/,
-    reserved: ['root', 'os_admin', 'mariadb.sys', 'mysql', 'debian-sys-maint', 'public'],
+    reserved: ['root', 'os_admin', 'mariadb.sys', 'mysql', 'debian-sys-maint', 'public', 'troveless_repl'],
     reservedPrefixes: [],
   },
   hostProblem,

@@ -22,7 +22,7 @@ export const postgresql: AccountRules = {
     unit: 'bytes',
     // '@' would split `name@host` in a URL.
     forbidden: /[@\\]/,
-    reserved: ['postgres', 'os_admin', 'root'],
+    reserved: ['postgres', 'os_admin', 'root', 'troveless_repl'],
     reservedPrefixes: ['pg_'],
   },
   hostProblem: (host) => (pgHost(host) === undefined ? HOST_PROBLEM : undefined),

@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises';
+import type { ReplicationSource, ReplicationStatus } from './manager.ts';
+import type { MariaDbSession, Row } from './mariadb-session.ts';
+import { waitFor } from './process.ts';
+import { REPLICATION_USER } from './replication-state.ts';
+
+// MariaDB's GTID replication (Trove's MysqlGTIDReplication): every member writes a binlog with
+// log_slave_updates, so any replica can become the source and the others follow it by GTID.
+
+/** The file mariadb-backup leaves in a backup with the binlog position it is consistent with. */
+export const BINLOG_INFO_FILES = ['xtrabackup_binlog_info', 'mariadb_backup_binlog_info'];
+
+/** The GTID position in a backup's binlog info file ("<file>\t<pos>\t<gtid>"), '' when none. */
+export async function gtidOfBackup(dir: string): Promise<string | undefined> {
+  for (const name of BINLOG_INFO_FILES) {
+    const text = await readFile(`${dir}/${name}`, 'utf8').catch(() => undefined);
+    if (text !== undefined) return (text.trim().split(/\s+/)[2] ?? '').trim();
+  }
+  return undefined;
+}
+
+/** The replication account, with only what a replica's IO thread needs. */
+export async function ensureReplicationUser(
+  s: MariaDbSession,
+  account: { user: string; password: string },
+): Promise<void> {
+  const secrets = [account.password];
+  await s.rows("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [account.user, account.password], secrets);
+  await s.rows("ALTER USER ?@'%' IDENTIFIED BY ?", [account.user, account.password], secrets);
+  await s.rows("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [account.user]);
+}
+
+/**
+ * Follows `source` from `seedGtid` (the snapshot's position) when given, else from this member's
+ * own position (a member whose source changed). Repeating it for the same source only makes sure
+ * the threads run.
+ */
+export async function follow(
+  s: MariaDbSession,
+  source: ReplicationSource,
+  caFile: string | undefined,
+  seedGtid: string | undefined,
+): Promise<void> {
+  const [current] = await s.rows('SHOW SLAVE STATUS');
+  if (current && current.Master_Host === source.host && Number(current.Master_Port) === source.port) {
+    await s.rows('START SLAVE');
+    return;
+  }
+  await s.rows('STOP SLAVE');
+  await s.rows('RESET SLAVE ALL');
+  if (seedGtid !== undefined) await s.rows('SET GLOBAL gtid_slave_pos = ?', [seedGtid]);
+  const tls = caFile ? ', MASTER_SSL = 1, MASTER_SSL_CA = ?, MASTER_SSL_VERIFY_SERVER_CERT = 1' : '';
+  await s.rows(
+    `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?,
+       MASTER_USE_GTID = ${seedGtid !== undefined ? 'slave_pos' : 'current_pos'}, MASTER_CONNECT_RETRY = 2${tls}`,
+    [source.host, source.port, source.user, source.password, ...(caFile ? [caFile] : [])],
+    [source.password],
+  );
+  await s.rows('START SLAVE');
+}
+
+/** Resolves once both threads run; fails with MariaDB's own error when they do not. */
+export async function untilReplicating(session: () => Promise<Row | undefined>, timeoutMs = 30_000) {
+  let last: Row | undefined;
+  try {
+    await waitFor(
+      'mariadb replication to start',
+      async () => {
+        last = await session();
+        return last?.Slave_IO_Running === 'Yes' && last.Slave_SQL_Running === 'Yes' ? true : undefined;
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
+  } catch {
+    throw new Error(`mariadb: replication did not start: ${errorOf(last) ?? 'no replication configured'}`);
+  }
+}
+
+export async function stopFollowing(s: MariaDbSession): Promise<void> {
+  await s.rows('STOP SLAVE');
+  await s.rows('RESET SLAVE ALL');
+}
+
+export async function status(s: MariaDbSession, isSource: boolean): Promise<ReplicationStatus | undefined> {
+  const [row] = await s.rows('SHOW SLAVE STATUS');
+  if (!row) {
+    if (!isSource) return undefined;
+    const [pos] = await s.rows('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+    return { role: 'source', position: String(pos?.pos ?? '') };
+  }
+  const running = row.Slave_IO_Running === 'Yes' && row.Slave_SQL_Running === 'Yes';
+  const lag = row.Seconds_Behind_Master;
+  return {
+    role: 'replica',
+    source: `${row.Master_Host}:${row.Master_Port}`,
+    running,
+    ...(lag === null || lag === undefined ? {} : { lag_seconds: Number(lag) }),
+    position: String(row.Gtid_IO_Pos ?? ''),
+    ...(running ? {} : { error: errorOf(row) ?? 'replication is stopped' }),
+  };
+}
+
+export function errorOf(row: Row | undefined): string | undefined {
+  if (!row) return undefined;
+  const io = String(row.Last_IO_Error ?? '');
+  const sql = String(row.Last_SQL_Error ?? '');
+  return io || sql || undefined;
+}
+
+export const replicationUser = REPLICATION_USER;

@@ -1,0 +1,22 @@
+import { joinReplicaSet, takeSnapshot } from '#lib/replication/snapshot';
+import {
+  chooseCandidate,
+  finishDetach,
+  finishSwitch,
+  orderMember,
+  planEjection,
+  planPromotion,
+  switchFailed,
+} from '#lib/replication/switchover';
+
+// Task states of a replica's create workflow (statemachines/instance-create.asl.yml) and of the
+// replica set's promote, eject and detach (statemachines/replica-*.asl.yml).
+export const snapshot = takeSnapshot;
+export const join = joinReplicaSet;
+export const planPromote = planPromotion;
+export const planEject = planEjection;
+export const choose = chooseCandidate;
+export const order = orderMember;
+export const finish = finishSwitch;
+export const failed = switchFailed;
+export const detached = finishDetach;

@@ -1,0 +1,225 @@
+import { computeDriver } from '../compute/index.ts';
+import { troveTime } from '../dynamo.ts';
+import { unwrapKey } from '../guest/keys.ts';
+import { sendToGuest } from '../guest/queues.ts';
+import { encryptFor } from '../guest/sealed.ts';
+import type { InstanceItem } from '../instances/model.ts';
+import { findInstance, getInstance, transact, updateInstance, updateItem } from '../instances/repository.ts';
+import { accountOf } from './account.ts';
+import { connectMembers, endpointOf, membersOf } from './members.ts';
+import { orderAndWait } from './orders.ts';
+import { mostAdvanced } from './positions.ts';
+
+// The steps of promote (switchover), eject (failover) and detach (statemachines/replica-*.asl.yml),
+// Trove's promote_to_replica_source, eject_replica_source and detach_replica (TROVE_API.md
+// §9.5-9.7). Each step is idempotent: an order carries an id the guest runs once, and the
+// records are written with conditions, so a retried or repeated step changes nothing twice.
+
+export interface SetInput {
+  project_id: string;
+}
+
+async function member(projectId: string, id: string): Promise<InstanceItem> {
+  const item = await getInstance(projectId, id);
+  if (!item) throw new Error(`instance ${id} is gone`);
+  return item;
+}
+
+/** promote: the replica asked for becomes the source; everyone else (old source too) follows it. */
+export async function planPromotion(input: SetInput & { instance_id: string }) {
+  const candidate = await member(input.project_id, input.instance_id);
+  if (!candidate.replica_of_id) throw new Error(`instance ${candidate.id} is not a replica`);
+  const source = await member(input.project_id, candidate.replica_of_id);
+  const others = (source.replica_ids ?? []).filter((id) => id !== candidate.id);
+  return { source_id: source.id, candidate_id: candidate.id, followers: [...others, source.id] };
+}
+
+/** eject: the source is dead; its replicas, to be asked where each one stands. */
+export async function planEjection(input: SetInput & { instance_id: string }) {
+  const source = await member(input.project_id, input.instance_id);
+  return { source_id: source.id, replicas: source.replica_ids ?? [] };
+}
+
+/** The replica with the most advanced position becomes the source (Trove's eject). */
+export async function chooseCandidate(
+  input: SetInput & { source_id: string; positions: { member_id: string; result: string }[] },
+) {
+  const source = await member(input.project_id, input.source_id);
+  const candidateId = mostAdvanced(
+    source.datastore.manager,
+    input.positions.map((p) => ({ id: p.member_id, position: p.result })),
+  );
+  const followers = input.positions.map((p) => p.member_id).filter((id) => id !== candidateId);
+  return { source_id: source.id, candidate_id: candidateId, followers };
+}
+
+export interface OrderInput extends SetInput {
+  member_id: string;
+  method: string;
+  args?: Record<string, unknown>;
+  /** attach_replica: the member that becomes its source. */
+  attach_to?: string;
+  task_token: string;
+  execution_id?: string;
+}
+
+/** One order to one member, the workflow waiting for its answer. */
+export async function orderMember(input: OrderInput) {
+  const target = await member(input.project_id, input.member_id);
+  let secrets: Record<string, unknown> | undefined;
+  if (input.method === 'enable_as_master' || input.attach_to) {
+    const account = await accountOf(target);
+    if (!account) throw new Error(`instance ${target.id} has no replication account`);
+    secrets = { account };
+    if (input.attach_to) {
+      const source = await member(input.project_id, input.attach_to);
+      secrets = { source: { ...endpointOf(source), ...account } };
+    }
+  }
+  return orderAndWait(target, input.method, input.args ?? {}, {
+    task_token: input.task_token,
+    execution_id: input.execution_id,
+    secrets,
+    tag: `${target.id}${input.attach_to ? `>${input.attach_to}` : ''}`,
+  });
+}
+
+interface Outcome {
+  member_id: string;
+  error?: { Error?: string; Cause?: string };
+}
+
+/**
+ * The records follow what the engines did: the candidate is the source of every member that now
+ * follows it; a member whose re-pointing failed ends in PROMOTION_ERROR / EJECTION_ERROR with a
+ * fault naming the step. The task of the others goes back to NONE.
+ */
+export async function finishSwitch(
+  input: SetInput & {
+    kind: 'promote' | 'eject';
+    source_id: string;
+    candidate_id: string;
+    outcomes: Outcome[];
+  },
+) {
+  const followers = input.outcomes.map((o) => o.member_id);
+  const failed = input.outcomes.filter((o) => o.error);
+  const errorTask = input.kind === 'promote' ? 'PROMOTION_ERROR' : 'EJECTION_ERROR';
+  // After an eject the dead source is a replica too, in the records (below).
+  const replicaIds = followers.includes(input.source_id) ? followers : [...followers, input.source_id];
+  const items = [
+    updateItem(input.project_id, input.candidate_id, {
+      set: { replica_ids: replicaIds, task_status: 'NONE' },
+      remove: ['replica_of_id', 'fault'],
+    }),
+  ];
+  for (const o of input.outcomes) {
+    items.push(
+      updateItem(input.project_id, o.member_id, {
+        set: {
+          replica_of_id: input.candidate_id,
+          task_status: o.error ? errorTask : 'NONE',
+          ...(o.error ? { fault: faultOf(o.error, 'attach_replica') } : {}),
+        },
+        remove: ['replica_ids', ...(o.error ? [] : ['fault'])],
+      }),
+    );
+  }
+  // The old source in an eject is dead: it is recorded as following the new source (its queue
+  // holds the order to do so), and must never take writes again.
+  if (!followers.includes(input.source_id)) {
+    items.push(
+      updateItem(input.project_id, input.source_id, {
+        set: { replica_of_id: input.candidate_id, task_status: 'NONE' },
+        remove: ['replica_ids'],
+      }),
+    );
+  }
+  if (!(await transact(items))) throw new Error(`the replica set of ${input.source_id} changed meanwhile`);
+  const candidate = await member(input.project_id, input.candidate_id);
+  await connectMembers(await membersOf(candidate));
+  if (!followers.includes(input.source_id))
+    await leaveOrderToFollow(input.project_id, input.source_id, candidate);
+  return { failed: failed.map((f) => f.member_id) };
+}
+
+/**
+ * The dead source's queue gets the order to follow the new source: an agent that comes back
+ * within the order's age limit runs it before anything else and never serves writes again.
+ * (Fencing a source that comes back later is issue 12 #4's.)
+ */
+async function leaveOrderToFollow(projectId: string, deadId: string, candidate: InstanceItem) {
+  const dead = await getInstance(projectId, deadId);
+  const account = dead ? await accountOf(dead) : undefined;
+  if (!dead || !account) return;
+  const key = await unwrapKey(dead.wrapped_key);
+  const source = { ...endpointOf(candidate), ...account };
+  await sendToGuest(key, dead.id, 'attach_replica', { sealed: encryptFor(key, { source }) }).catch(
+    () => undefined,
+  );
+}
+
+/** A step failed: that member ends in the error task with a fault naming the step; others go back to NONE. */
+export async function switchFailed(
+  input: SetInput & {
+    kind: 'promote' | 'eject' | 'detach';
+    members: string[];
+    failed: { step: string; member_id: string };
+    error: { Error?: string; Cause?: string };
+  },
+) {
+  const errorTask = { promote: 'PROMOTION_ERROR', eject: 'EJECTION_ERROR', detach: 'NONE' }[input.kind];
+  for (const id of new Set(input.members)) {
+    const failedHere = id === input.failed.member_id;
+    await updateInstance(input.project_id, id, {
+      set: failedHere
+        ? { task_status: errorTask, fault: faultOf(input.error, input.failed.step) }
+        : { task_status: 'NONE' },
+      condition: {
+        expression: 'task_status IN (:p, :e, :d)',
+        values: { ':p': 'PROMOTING', ':e': 'EJECTING', ':d': 'DETACHING' },
+      },
+    });
+  }
+  return {};
+}
+
+/** detach: the replica is standalone now; it leaves its source's list. */
+export async function finishDetach(input: SetInput & { instance_id: string }) {
+  const item = await findInstance(input.instance_id);
+  if (!item || item.project_id !== input.project_id) throw new Error(`instance ${input.instance_id} is gone`);
+  if (!item.replica_of_id) return {};
+  const source = await getInstance(item.project_id, item.replica_of_id);
+  const at = source?.replica_ids?.indexOf(item.id) ?? -1;
+  const leave = updateItem(item.project_id, item.replica_of_id, {
+    condition: { expression: `replica_ids[${at}] = :me`, values: { ':me': item.id } },
+  });
+  if (leave.Update) leave.Update.UpdateExpression += ` REMOVE replica_ids[${at}]`;
+  const done = await transact([
+    updateItem(item.project_id, item.id, {
+      set: { task_status: 'NONE' },
+      remove: ['replica_of_id', 'replication', 'fault'],
+    }),
+    ...(source && at >= 0 ? [leave] : []),
+  ]);
+  if (!done) throw new Error(`the replica set of ${item.replica_of_id} changed meanwhile`);
+  // Standalone now: its server keeps only its own access, and the set's members lose it as a peer.
+  if (item.server_id) await computeDriver().applyAccess(item.server_id, { ...(item.access ?? {}) });
+  const after = source ? await getInstance(item.project_id, source.id) : undefined;
+  if (after) await connectMembers(await membersOf(after));
+  return {};
+}
+
+function faultOf(error: { Error?: string; Cause?: string }, step: string) {
+  let cause = error.Cause ?? error.Error ?? 'failed';
+  try {
+    cause = (JSON.parse(cause) as { errorMessage?: string }).errorMessage ?? cause;
+  } catch {
+    // plain text from the guest
+  }
+  return {
+    message: `Replication step ${step} failed: ${cause}`,
+    created: troveTime(),
+    details: [error.Error, error.Cause].filter(Boolean).join(': '),
+  };
+}

@@ -1,0 +1,235 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { restoreBackup, runBackup } from '../../../agent/backup/index.ts';
+import type { ProcessEngine } from '../../../agent/engines/base.ts';
+import { readIfExists } from '../../../agent/engines/fs.ts';
+import type { EngineLayout, ReplicationSource } from '../../../agent/engines/manager.ts';
+import { MariaDbManager } from '../../../agent/engines/mariadb.ts';
+import { PostgresqlManager } from '../../../agent/engines/postgresql.ts';
+import { waitFor } from '../../../agent/engines/process.ts';
+import { RedisManager } from '../../../agent/engines/redis.ts';
+import { BUCKET, chainObject, newLayout, removeInstance } from '../backup/helpers.ts';
+import { type S3Fixture, startS3 } from '../backup/s3-fixture.ts';
+
+// The guest side of replication on real engines, without the control plane: a source takes its
+// replication snapshot through the backup pipeline, a replica is restored from it and follows;
+// writes flow source → replica, a replica refuses writes, a switchover loses nothing and the old
+// source follows the new one, and a detached replica writes on its own.
+
+type Engine = 'mariadb' | 'postgresql' | 'redis';
+type Layout = EngineLayout & { parent: string };
+
+interface Client {
+  write(layout: Layout, key: string): Promise<void>;
+  has(layout: Layout, key: string): Promise<boolean>;
+}
+
+const mariadb: Client = {
+  async write(layout, key) {
+    await withMaria(layout, (c) => c.query('INSERT INTO app.t (k) VALUES (?)', [key]), 'app_user');
+  },
+  async has(layout, key) {
+    const [rows] = await withMaria(layout, (c) =>
+      c.query<mysql.RowDataPacket[]>('SELECT k FROM app.t WHERE k = ?', [key]),
+    );
+    return rows.length === 1;
+  },
+};
+
+async function withMaria<T>(layout: Layout, work: (c: mysql.Connection) => Promise<T>, user = 'root') {
+  const conn = await mysql.createConnection(
+    user === 'root'
+      ? { socketPath: join(layout.baseDir, 'run', 'mysqld.sock'), user: 'root' }
+      : { host: '127.0.0.1', port: layout.port, user, password: 'App-pass-1', database: 'app' },
+  );
+  try {
+    return await work(conn);
+  } finally {
+    await conn.end();
+  }
+}
+
+const postgresql: Client = {
+  async write(layout, key) {
+    await withPg(layout, (c) => c.query('INSERT INTO t (k) VALUES ($1)', [key]));
+  },
+  async has(layout, key) {
+    const { rowCount } = await withPg(layout, (c) => c.query('SELECT k FROM t WHERE k = $1', [key]));
+    return rowCount === 1;
+  },
+};
+
+async function withPg<T>(layout: Layout, work: (c: pg.Client) => Promise<T>) {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: layout.port,
+    user: 'app_user',
+    password: 'App-pass-1',
+    database: 'app',
+  });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const redis: Client = {
+  async write(layout, key) {
+    await withRedis(layout, (c) => c.set(key, '1'));
+  },
+  async has(layout, key) {
+    return (await withRedis(layout, (c) => c.get(key))) === '1';
+  },
+};
+
+async function withRedis<T>(layout: Layout, work: (c: Redis) => Promise<T>) {
+  const client = new Redis({
+    path: join(layout.baseDir, 'run', 'redis.sock'),
+    password: await readIfExists(join(layout.baseDir, 'admin-password')),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+  });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+const engines: Record<
+  Engine,
+  { client: Client; make: (l: Layout) => ProcessEngine; setup: (l: Layout) => Promise<void> }
+> = {
+  mariadb: {
+    client: mariadb,
+    make: (l) => new MariaDbManager(l),
+    setup: (l) =>
+      withMaria(l, (c) => c.query('CREATE TABLE app.t (k VARCHAR(64) PRIMARY KEY) ENGINE=InnoDB')).then(
+        () => {},
+      ),
+  },
+  postgresql: {
+    client: postgresql,
+    make: (l) => new PostgresqlManager(l),
+    setup: (l) => withPg(l, (c) => c.query('CREATE TABLE t (k text PRIMARY KEY)')).then(() => {}),
+  },
+  redis: { client: redis, make: (l) => new RedisManager(l), setup: async () => {} },
+};
+
+const account = { user: 'troveless_repl', password: randomBytes(18).toString('base64url') };
+const prepareOptions = (engine: Engine) => ({
+  memoryMb: 256,
+  databases: engine === 'redis' ? [] : [{ name: 'app' }],
+  users:
+    engine === 'redis' ? [] : [{ name: 'app_user', password: 'App-pass-1', databases: [{ name: 'app' }] }],
+});
+
+const eventually = (what: string, probe: () => Promise<boolean>) =>
+  waitFor(what, async () => ((await probe().catch(() => false)) ? true : undefined), { timeoutMs: 20_000 });
+
+describe.each(['mariadb', 'postgresql', 'redis'] as const)('%s replication on the guest', (engine) => {
+  const { client, make, setup } = engines[engine];
+  let s3: S3Fixture;
+  let primary: { layout: Layout; manager: ProcessEngine };
+  let replica: { layout: Layout; manager: ProcessEngine };
+  const sourceOf = (l: Layout): ReplicationSource => ({ host: '127.0.0.1', port: l.port, ...account });
+
+  beforeAll(async () => {
+    s3 = await startS3([BUCKET]);
+    const layout = await newLayout(engine);
+    primary = { layout, manager: make(layout) };
+    await primary.manager.prepare(prepareOptions(engine));
+    await setup(layout);
+    await client.write(layout, 'before-snapshot');
+  }, 120_000);
+
+  afterAll(async () => {
+    await removeInstance(replica?.manager, replica?.layout);
+    await removeInstance(primary?.manager, primary?.layout);
+    await s3?.stop();
+  }, 60_000);
+
+  it('seeds a replica from a snapshot of its source, which then follows it read-only', async () => {
+    await primary.manager.enableAsSource(account);
+    const dataKey = randomBytes(32);
+    const key = `replication/${engine}-${randomBytes(4).toString('hex')}`;
+    const snapshot = await runBackup(engine, primary.layout, { bucket: BUCKET, key, s3: s3.client }, dataKey);
+    await client.write(primary.layout, 'after-snapshot');
+
+    const layout = await newLayout(engine);
+    replica = { layout, manager: make(layout) };
+    await restoreBackup(engine, layout, [chainObject(key, snapshot.checksum, dataKey)], s3.client);
+    await replica.manager.prepare({
+      ...prepareOptions(engine),
+      users: [],
+      databases: [],
+      replication: sourceOf(primary.layout),
+    });
+
+    expect(await client.has(layout, 'before-snapshot')).toBe(true);
+    await eventually('the write made after the snapshot', () => client.has(layout, 'after-snapshot'));
+    await client.write(primary.layout, 'while-following');
+    await eventually('a write on the source', () => client.has(layout, 'while-following'));
+    await expect(client.write(layout, 'on-the-replica')).rejects.toThrow(/read.only|READONLY|read-only/i);
+
+    const status = await replica.manager.replicationStatus();
+    expect(status).toMatchObject({
+      role: 'replica',
+      running: true,
+      source: `127.0.0.1:${primary.layout.port}`,
+    });
+    expect(await primary.manager.replicationStatus()).toMatchObject({ role: 'source' });
+  });
+
+  it('switches over with nothing lost: the old source follows the new one', async () => {
+    // A writer commits numbered rows on the source until the source refuses it: every row it saw
+    // committed must be on the new source.
+    const acknowledged: string[] = [];
+    const writer = (async () => {
+      for (let i = 0; i < 5_000; i++) {
+        try {
+          await client.write(primary.layout, `w${i}`);
+        } catch {
+          return;
+        }
+        acknowledged.push(`w${i}`);
+      }
+    })();
+    await waitFor(
+      'the writer to commit a few rows',
+      async () => (acknowledged.length >= 5 ? true : undefined),
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    await primary.manager.makeReadOnly(true);
+    const position = await primary.manager.latestPosition();
+    await replica.manager.waitForPosition(position, 30_000);
+    await replica.manager.detachReplica();
+    await replica.manager.enableAsSource(account);
+    await primary.manager.attachReplica(sourceOf(replica.layout));
+
+    await writer;
+    for (const key of acknowledged) expect(await client.has(replica.layout, key), key).toBe(true);
+    await client.write(replica.layout, 'after-switchover');
+    await eventually('a write on the new source', () => client.has(primary.layout, 'after-switchover'));
+    expect(await client.has(primary.layout, 'while-following')).toBe(true);
+    await expect(client.write(primary.layout, 'on-the-old-source')).rejects.toThrow(/read.only|READONLY/i);
+    expect(await primary.manager.replicationStatus()).toMatchObject({ role: 'replica', running: true });
+  });
+
+  it('detaches a replica into a standalone instance that takes writes', async () => {
+    await primary.manager.detachReplica();
+    await client.write(primary.layout, 'standalone');
+    expect(await client.has(primary.layout, 'standalone')).toBe(true);
+    expect(await client.has(replica.layout, 'standalone')).toBe(false);
+    expect(await primary.manager.replicationStatus()).toBeUndefined();
+  });
+});

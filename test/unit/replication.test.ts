@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import type { InstanceItem } from '../../lib/instances/model.ts';
+import { deriveStatus } from '../../lib/instances/status.ts';
+import { instanceDetail, instanceSummary } from '../../lib/instances/views.ts';
+import { mostAdvanced, positionValue } from '../../lib/replication/positions.ts';
+import { renderTable } from '../../local/compute/firewall.ts';
+
+// The pure parts of replication: which replica an eject picks, what the views say of a set, a
+// broken replication's status, and the host's firewall letting a set's members reach each other.
+
+const now = new Date('2026-12-04T10:00:00Z');
+const item = (over: Partial<InstanceItem>): InstanceItem =>
+  ({
+    project_id: 'p',
+    id: 'i',
+    name: 'n',
+    created: '2026-12-04T09:00:00',
+    updated: '2026-12-04T09:00:00',
+    region: 'RegionOne',
+    flavor_id: '7',
+    flavor_ram: 512,
+    volume_size: 1,
+    datastore: {
+      type: 'mysql',
+      version: '10.11',
+      version_id: 'v',
+      version_number: '10.11',
+      manager: 'mysql',
+    },
+    task_status: 'NONE',
+    service_status: 'healthy',
+    service_status_updated: '2026-12-04T09:59:59',
+    server_status: 'ACTIVE',
+    wrapped_key: 'k',
+    ...over,
+  }) as InstanceItem;
+
+describe('replication, pure parts', () => {
+  it('picks the replica with the most advanced position, per engine', () => {
+    expect(
+      mostAdvanced('mysql', [
+        { id: 'a', position: '0-1-10' },
+        { id: 'b', position: '0-1-12' },
+        { id: 'c', position: '0-1-11' },
+      ]),
+    ).toBe('b');
+    expect(positionValue('mysql', '0-1-5,1-2-3')).toBe(8n);
+    expect(
+      mostAdvanced('postgresql', [
+        { id: 'a', position: '0/3000060' },
+        { id: 'b', position: '1/0' },
+      ]),
+    ).toBe('b');
+    expect(
+      mostAdvanced('redis', [
+        { id: 'a', position: '900' },
+        { id: 'b', position: '1200' },
+      ]),
+    ).toBe('b');
+    // A tie keeps the first, and an unreadable position never wins.
+    expect(
+      mostAdvanced('redis', [
+        { id: 'a', position: '5' },
+        { id: 'b', position: '5' },
+      ]),
+    ).toBe('a');
+    expect(
+      mostAdvanced('postgresql', [
+        { id: 'a', position: '0/1' },
+        { id: 'b', position: '' },
+      ]),
+    ).toBe('a');
+    expect(() => mostAdvanced('redis', [])).toThrow(/no replica/);
+  });
+
+  it("shows Trove's replica_of and replicas, and the replication field on both sides", () => {
+    const ctx = { base: 'http://h', isAdmin: false, now };
+    const replica = instanceSummary(item({ id: 'r', replica_of_id: 's' }), ctx);
+    expect(replica.replica_of).toEqual({
+      id: 's',
+      links: [
+        { rel: 'self', href: 'http://h/v1.0/p/instances/s' },
+        { rel: 'bookmark', href: 'http://h/instances/s' },
+      ],
+    });
+    const source = instanceDetail(item({ id: 's', replica_ids: ['r'] }), ctx);
+    expect(source.replicas?.map((r) => r.id)).toEqual(['r']);
+    expect(source.replication).toEqual({ role: 'source' });
+    expect(instanceDetail(item({ id: 'x' }), ctx).replication).toBeUndefined();
+    // What the guest reported shows only while it agrees with the role the control plane knows.
+    const reported = instanceDetail(
+      item({ id: 'r', replica_of_id: 's', replication: { role: 'replica', running: true, lag_seconds: 0 } }),
+      ctx,
+    );
+    expect(reported.replication).toEqual({ role: 'replica', running: true, lag_seconds: 0 });
+  });
+
+  it('a broken replication shows operating status ERROR with the engine’s message as the fault', () => {
+    const broken = item({
+      replica_of_id: 's',
+      replication: { role: 'replica', running: false, error: "error connecting to master 'x'" },
+    });
+    expect(deriveStatus(broken, now, 180)).toMatchObject({ status: 'ACTIVE', operating_status: 'ERROR' });
+    const view = instanceDetail(broken, { base: 'http://h', isAdmin: false, now });
+    expect(view.fault?.message).toBe("error connecting to master 'x'");
+    expect(deriveStatus(item({}), now, 180).operating_status).toBe('HEALTHY');
+  });
+
+  it('shows the replica tasks as Trove does', () => {
+    const status = (task_status: string) => deriveStatus(item({ task_status }), now, 180).status;
+    expect(['PROMOTING', 'EJECTING', 'DETACHING'].map(status)).toEqual(['PROMOTE', 'EJECT', 'DETACH']);
+    expect(['PROMOTION_ERROR', 'EJECTION_ERROR', 'BUILDING_ERROR_REPLICA'].map(status)).toEqual([
+      'ERROR',
+      'ERROR',
+      'ERROR',
+    ]);
+  });
+
+  it("lets a set's members reach each other's engine port, marked so the peer admits them", () => {
+    const script = renderTable('troveless_abc', [
+      { key: 'a1', address: '127.77.0.2', port: 3306, uid: 901, peers: ['b2'], allowedCidrs: ['10.0.0.0/8'] },
+      { key: 'b2', address: '127.77.0.3', port: 3306, uid: 902, peers: ['a1'] },
+      { key: 'c3', address: '127.77.0.4', port: 3306, uid: 903 },
+    ]);
+    const lines = script.split('\n').map((l) => l.trim());
+    const peer = 'meta skuid 901 ct state new ip daddr 127.77.0.3 tcp dport 3306 ct mark set 0x7e91 accept';
+    // Before the rule that refuses the member's user everything but its own address.
+    expect(lines.indexOf(peer)).toBeGreaterThan(-1);
+    expect(lines.indexOf(peer)).toBeLessThan(
+      lines.indexOf('meta skuid 901 ct state new ip daddr != 127.77.0.2 reject'),
+    );
+    expect(script).toContain(
+      'meta skuid 902 ct state new ip daddr 127.77.0.2 tcp dport 3306 ct mark set 0x7e91 accept',
+    );
+    // Only members admit marked connections, and no rule lets c3 reach anyone.
+    expect(script.match(/ct mark 0x7e91 accept/g)).toHaveLength(2);
+    expect(script).not.toMatch(/skuid 903 .*accept/);
+  });
+});
