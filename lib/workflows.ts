@@ -12,7 +12,13 @@ import { config } from './config.ts';
 // it works on, so starting the same work twice (a retried request) cannot run it twice.
 const sfn = new SFNClient({});
 
-export type Workflow = 'instance-create' | 'instance-restart' | 'instance-delete' | 'backup-create';
+export type Workflow =
+  | 'instance-create'
+  | 'instance-restart'
+  | 'instance-delete'
+  | 'backup-create'
+  | 'instance-resize-flavor'
+  | 'instance-resize-volume';
 
 let arns: Promise<Map<string, string>> | undefined;
 

@@ -19,7 +19,7 @@ function notReady(item: InstanceItem): UnprocessableEntity {
 }
 
 /** Trove's validate_can_perform_action, with its two messages. */
-function assertCanAct(item: InstanceItem): void {
+export function assertCanAct(item: InstanceItem): void {
   if (item.task_status === 'BUILDING') throw notReady(item);
   const refusal = refusalToAct(item);
   if (refusal) {
@@ -117,11 +117,10 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
   const item = await loadInstance(projectId, id);
   if (item.task_status === 'DELETING') return deleteAgain(item);
   if (item.task_status === 'BUILDING' && (await workflowRunning('instance-create', id))) throw notReady(item);
-  const quota = await quotaChanges(projectId, {
-    instances: -1,
-    ram: -item.flavor_ram,
-    volumes: -item.volume_size,
-  });
+  // A resize under way holds more quota than the flavor and size recorded: that goes too.
+  const ram = item.flavor_ram + (item.resize?.ram_reserved ?? 0);
+  const volumes = item.volume_size + (item.resize?.volumes_reserved ?? 0);
+  const quota = await quotaChanges(projectId, { instances: -1, ram: -ram, volumes: -volumes });
   const execution = `delete-${id}`;
   const marked = await transact([
     updateItem(projectId, id, {
@@ -132,11 +131,7 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
   ]);
   if (!marked) return; // a concurrent delete got there first and released the quota
   await startOrUndo(execution, 'instance-delete', { project_id: projectId, instance_id: id }, async () => {
-    const back = await quotaChanges(projectId, {
-      instances: 1,
-      ram: item.flavor_ram,
-      volumes: item.volume_size,
-    });
+    const back = await quotaChanges(projectId, { instances: 1, ram, volumes });
     await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);
   });
 }

@@ -1,11 +1,18 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CgroupVersion, cgroupVersion, createCgroups, removeCgroups } from './cgroups.ts';
+import {
+  type CgroupVersion,
+  cgroupVersion,
+  createCgroups,
+  memoryLimitOf,
+  removeCgroups,
+  setCgroupLimits,
+} from './cgroups.ts';
 import { Firewall, type FirewallEntry, tableName } from './firewall.ts';
 import { tryTool } from './run.ts';
 import { createUser, killProcessesOf, removeUser, userNameFor } from './users.ts';
-import { createVolume, mountVolume, removeVolume, unmountVolume } from './volumes.ts';
+import { createVolume, growVolume, mountVolume, removeVolume, unmountVolume } from './volumes.ts';
 
 // What makes each server a machine of its own on one host: its own OS user, volume, cgroups and
 // firewall rules (its own address is given in every mode, see addresses.ts). It needs root on
@@ -108,6 +115,23 @@ export class Isolation {
     }
     timings.cgroupMs = performance.now() - t;
     return timings;
+  }
+
+  /** A resize: the server's cgroups take the new flavor's memory and CPU limits at once. */
+  async resize(server: IsolatedServer, flavor: { ram: number; vcpus: number }): Promise<void> {
+    if (!this.enabled || !server.isolation || !this.cgroups) return;
+    await setCgroupLimits(this.cgroups, CGROUP_GROUP, server.id, flavor);
+  }
+
+  /** The memory limit the server's cgroup holds now, in bytes (tests and benches look). */
+  async memoryLimit(serverId: string): Promise<number | undefined> {
+    return this.cgroups ? memoryLimitOf(this.cgroups, CGROUP_GROUP, serverId) : undefined;
+  }
+
+  /** An online extend of the server's volume (still mounted); its filesystem is grown by the guest. */
+  async extendVolume(server: IsolatedServer, sizeGb: number): Promise<void> {
+    if (!this.enabled || !server.isolation) return;
+    await growVolume(this.imageOf(server.id), sizeGb);
   }
 
   /** After a host restart: the volume mounted again (a reboot unmounts it) and the cgroups there. */

@@ -30,6 +30,25 @@ export async function createVolume(image: string, sizeGb: number): Promise<void>
   ]);
 }
 
+/**
+ * Cinder's extend, online: the image grows to `sizeGb` (sparse, nothing written) and every loop
+ * device backed by it learns its new capacity (`losetup -c`), while the filesystem stays mounted
+ * and in use; growing the filesystem itself is the guest's `resize_fs`. A smaller size is a
+ * RangeError (shrinking a mounted ext4 is not possible); the same size changes nothing.
+ */
+export async function growVolume(image: string, sizeGb: number): Promise<void> {
+  const handle = await open(image, 'r+');
+  try {
+    const { size } = await handle.stat();
+    if (sizeGb * GIB < size)
+      throw new RangeError(`the volume is ${size / GIB} GB; it cannot shrink to ${sizeGb} GB`);
+    if (sizeGb * GIB > size) await handle.truncate(sizeGb * GIB);
+  } finally {
+    await handle.close();
+  }
+  for (const device of await loopDevicesOf(image)) await tool('losetup', ['-c', device]);
+}
+
 /** Mounts the image at `dir` through a loop device that goes away when it is unmounted. */
 export async function mountVolume(image: string, dir: string): Promise<void> {
   if (await isMounted(dir)) return;
