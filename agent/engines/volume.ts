@@ -3,29 +3,40 @@ import { readFile, realpath } from 'node:fs/promises';
 
 // Trove's resize_fs (online): once the compute layer has extended the block device under the
 // instance's volume (a loop device's capacity refreshed locally, EBS ModifyVolume on EC2), the
-// mounted ext4 is grown to fill it with resize2fs, while the engine keeps serving.
+// mounted filesystem is grown to fill it (ext4: resize2fs, XFS: xfs_growfs) while the engine
+// keeps serving.
 
 const TOOL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
 
-/** The device mounted at `dir` (the last mount there wins, as the kernel shows it). */
-export async function deviceMountedAt(dir: string): Promise<string | undefined> {
+/** The device and filesystem mounted at `dir` (the last mount there wins, as the kernel shows it). */
+export async function mountAt(
+  dir: string,
+): Promise<{ device: string; fstype: string; point: string } | undefined> {
   const target = await realpath(dir);
   const mounts = await readFile('/proc/mounts', 'utf8');
-  let device: string | undefined;
+  let found: { device: string; fstype: string; point: string } | undefined;
   for (const line of mounts.split('\n')) {
-    const [source, point] = line.split(' ');
-    if (source && point && unescapeMount(point) === target) device = unescapeMount(source);
+    const [source, point, fstype] = line.split(' ');
+    if (source && point && fstype && unescapeMount(point) === target)
+      found = { device: unescapeMount(source), fstype, point: target };
   }
-  return device;
+  return found;
 }
 
-/** Grows the ext4 filesystem mounted at `dir` to its device's size; nothing to do is no error. */
+/** Grows the filesystem mounted at `dir` to its device's size; nothing to do is no error. */
 export async function growFilesystem(dir: string): Promise<void> {
-  const device = await deviceMountedAt(dir);
-  if (!device?.startsWith('/dev/')) throw new Error(`no block device is mounted at ${dir}`);
+  const mount = await mountAt(dir);
+  if (!mount?.device.startsWith('/dev/')) throw new Error(`no block device is mounted at ${dir}`);
+  const [command, args] =
+    mount.fstype === 'xfs'
+      ? ['xfs_growfs', [mount.point]]
+      : mount.fstype.startsWith('ext')
+        ? ['resize2fs', [mount.device]]
+        : [undefined, []];
+  if (!command) throw new Error(`cannot grow a ${mount.fstype} filesystem online`);
   await new Promise<void>((resolve, reject) => {
-    execFile('resize2fs', [device], { env: TOOL_ENV, timeout: 600_000 }, (err, _stdout, stderr) => {
-      if (err) reject(new Error(`resize2fs ${device} failed: ${stderr.trim() || err.message}`));
+    execFile(command, args, { env: TOOL_ENV, timeout: 600_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
       else resolve();
     });
   });
