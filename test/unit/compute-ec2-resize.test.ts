@@ -39,22 +39,12 @@ function fakeEc2(answer: (call: Call) => ServiceOutputTypes) {
   return { client, calls };
 }
 
-const quiet = () => {
-  const client = <T extends SSMClient | SQSClient>(c: T) => {
-    c.middlewareStack.add(() => async () => ({ output: { $metadata: {} }, response: {} }) as never, {
-      step: 'initialize',
-    });
-    return c;
-  };
-  return {
-    ssm: client(
-      new SSMClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
-    ),
-    sqs: client(
-      new SQSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
-    ),
-  };
-};
+/** SSM and SQS answer nothing here: resize never touches the key parameter or the queue. */
+const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
+const quiet = () => ({
+  ssm: new SSMClient({ region: 'eu-west-1', credentials }),
+  sqs: new SQSClient({ region: 'eu-west-1', credentials }),
+});
 
 /** One EC2 instance with its data volume, moving through states as a real one would (one step per call). */
 function fakeCloud(type = 't4g.nano') {
@@ -178,7 +168,9 @@ describe('Ec2ComputeDriver resize', () => {
   it('refuses a terminated instance at once (no pending loop)', async () => {
     const { driver, instance } = fakeCloud();
     instance.State = { Name: 'terminated' };
-    await expect(driver.resize('i-0abc', { id: '8', ram: 1024, vcpus: 1 })).rejects.toThrow(/terminated: it cannot be resized/);
+    await expect(driver.resize('i-0abc', { id: '8', ram: 1024, vcpus: 1 })).rejects.toThrow(
+      /terminated: it cannot be resized/,
+    );
   });
 });
 
