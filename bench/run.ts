@@ -16,6 +16,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['backup', () => import('./backup.ts')],
   ['cost', () => import('./cost.ts')],
   ['coldstart', () => import('./coldstart.ts')],
+  ['resize', () => import('./resize.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);
