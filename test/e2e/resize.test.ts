@@ -137,11 +137,10 @@ describe('resize (PostgreSQL, API and CLI)', () => {
     let started = performance.now();
     await openstack('database', 'instance', 'resize', 'flavor', instance.id, '8');
     // The task shows, and refuses another action meanwhile (422, as Trove).
-    const during = await show();
-    if (during.status === 'RESIZE') {
-      const refused = await action({ restart: {} });
-      expect(refused.status).toBe(422);
-    }
+    expect((await show()).status).toBe('RESIZE');
+    const refused = await action({ restart: {} });
+    expect(refused.status).toBe(422);
+    expect(JSON.stringify(refused.json)).toMatch(/task status was RESIZING/);
     let view = await settled();
     console.log(
       `resize flavor 512 MB -> 1024 MB (postgresql, e2e): ${(performance.now() - started).toFixed(0)} ms`,
