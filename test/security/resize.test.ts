@@ -62,7 +62,7 @@ async function cgroupMemoryLimit(s: Server): Promise<number> {
 
 /** The engine's main process is in the server's cgroup (it joined before it exec'd). */
 async function engineCgroups(s: Server): Promise<string> {
-  const files = ['data/postmaster.pid', 'run/mariadb.pid', 'run/redis-server.pid'];
+  const files = ['data/postmaster.pid', 'run/mariadbd.pid', 'run/redis-server.pid'];
   for (const file of files) {
     const text = await readFile(join(baseDirOf(s), file), 'utf8').catch(() => undefined);
     if (text) return readFile(`/proc/${Number(text.split('\n')[0])}/cgroup`, 'utf8');
@@ -77,7 +77,9 @@ async function memorySetting(manager: DatastoreManager, engine: EngineManager): 
   ];
   const value = (await engine.currentValues([name]))[name] ?? '';
   const mb = /^(\d+)MB$/.exec(value);
-  return mb ? Number(mb[1]) * MB : Number(value);
+  if (mb) return Number(mb[1]) * MB;
+  // pg_settings gives shared_buffers in its unit, 8 kB blocks.
+  return manager === 'postgresql' ? Number(value) * 8192 : Number(value);
 }
 
 /** What each engine's configure() derives from the flavor's RAM (agent/engines/<engine>.ts). */
