@@ -104,8 +104,26 @@ export async function restartInstance(projectId: string, id: string): Promise<vo
 /** Admin only: clears a stuck task so that the instance can be acted on (or deleted) again. */
 export async function resetStatus(projectId: string, id: string, isAdmin: boolean): Promise<void> {
   if (!isAdmin) throw new Forbidden("Policy doesn't allow instance:reset_status to be performed.");
-  await loadInstance(projectId, id);
-  await updateInstance(projectId, id, { set: { task_status: 'NONE', service_status: 'unknown' } });
+  const item = await loadInstance(projectId, id);
+  // A resize cut short gives back the quota it held (its workflow then ends nothing: the task is
+  // no longer its RESIZING), so nothing stays reserved for a resize that will never end.
+  const held = item.resize;
+  const quota = await quotaChanges(projectId, {
+    ram: -(held?.ram_reserved ?? 0),
+    volumes: -(held?.volumes_reserved ?? 0),
+  });
+  const reset = await transact([
+    updateItem(projectId, id, {
+      set: { task_status: 'NONE', service_status: 'unknown' },
+      remove: held ? ['resize'] : [],
+      condition: held
+        ? { expression: 'resize.execution = :e', values: { ':e': held.execution } }
+        : { expression: 'attribute_not_exists(resize)' },
+    }),
+    ...quota.items,
+  ]);
+  // The resize ended (or another began) between the read and the write: reset what is there now.
+  if (!reset) return resetStatus(projectId, id, isAdmin);
 }
 
 /**

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ListExecutionsCommand, ListStateMachinesCommand } from '@aws-sdk/client-sfn';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../local/prerequisites.ts';
@@ -15,7 +16,7 @@ import {
   type InstanceView,
   waitForInstance,
 } from './instance-helpers.ts';
-import { baseDirOf, serverIdOf } from './leftovers.ts';
+import { baseDirOf, expectNothingLeft, serverIdOf, sfn } from './leftovers.ts';
 
 // Trove's resize flavor and resize volume, end to end on PostgreSQL through the API and the real
 // `openstack database instance resize ...`: the cgroup limit and shared_buffers follow the flavor,
@@ -247,5 +248,35 @@ describe('resize (PostgreSQL, API and CLI)', () => {
       intervalMs: 1000,
     });
     expect((await sql<{ v: string }>('SELECT v FROM kv ORDER BY k'))[0]?.v).toBe('before any resize');
+  });
+
+  it('force deletes (CLI) in the middle of a resize: nothing left, the quota it held given back', async () => {
+    const ramInUse = async () => {
+      const res = await call('GET', `/v1.0/${admin.projectId}/mgmt/quotas/${admin.projectId}`, admin.token);
+      const quotas = (res.json?.quotas ?? []) as { resource: string; in_use: number }[];
+      return quotas.find((q) => q.resource === 'ram')?.in_use ?? Number.NaN;
+    };
+    const before = await ramInUse();
+    expect((await action({ resize: { flavorRef: '8' } })).status).toBe(202);
+    expect(await ramInUse()).toBe(before + 512);
+    await openstack('database', 'instance', 'force', 'delete', instance.id);
+    await waitForInstance(admin, instance.id, 'gone');
+    await expectNothingLeft(instance.id, admin.projectId, serverId);
+    // The instance's own 512 MB and the 512 MB the resize held.
+    expect(await ramInUse()).toBe(before - 512);
+    // The resize's workflow ends too (its steps find the instance gone), never left running.
+    const machines = await sfn().send(new ListStateMachinesCommand({}));
+    const arn = machines.stateMachines?.find((m) =>
+      m.name?.endsWith('-instance-resize-flavor'),
+    )?.stateMachineArn;
+    await waitUntil(
+      'the resize workflow to end',
+      async () => {
+        const out = await sfn().send(new ListExecutionsCommand({ stateMachineArn: arn }));
+        const mine = (out.executions ?? []).filter((e) => e.name?.startsWith(`resize-${instance.id}`));
+        return mine.length > 0 && mine.every((e) => e.status !== 'RUNNING') ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
   });
 });
