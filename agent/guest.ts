@@ -212,6 +212,22 @@ export class Guest {
         return null;
       case 'get_filesystem_stats':
         return this.engine.filesystemStats();
+      // Trove's resize: the engine restarted with the new flavor's memory (or the old one's,
+      // when a resize is reverted), then the heartbeat says how it runs.
+      case 'start_db_with_conf_changes': {
+        const memoryMb = Number(args.memory_mb);
+        try {
+          await this.engine.startWithMemory(memoryMb);
+        } finally {
+          await this.heartbeat().catch(() => {});
+        }
+        return null;
+      }
+      case 'resize_fs': {
+        const stats = await this.engine.resizeFilesystem();
+        await this.heartbeat();
+        return stats;
+      }
       case 'create_backup':
         return this.backup(this.withSecrets(args));
       case 'guest_log_list':

@@ -17,6 +17,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['cost', () => import('./cost.ts')],
   ['coldstart', () => import('./coldstart.ts')],
   ['logs', () => import('./logs.ts')],
+  ['resize', () => import('./resize.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);

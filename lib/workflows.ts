@@ -19,7 +19,9 @@ export type Workflow =
   | 'backup-create'
   | 'replica-promote'
   | 'replica-eject'
-  | 'replica-detach';
+  | 'replica-detach'
+  | 'instance-resize-flavor'
+  | 'instance-resize-volume';
 
 let arns: Promise<Map<string, string>> | undefined;
 

@@ -66,6 +66,15 @@ export async function checkPrerequisites(needs: { java: boolean }): Promise<void
       // reported by the compute host as isolation it cannot give
     }
   }
+  // Volumes grow online (resize volume); a host that may not grow a mounted ext4 uses XFS
+  // (local/compute/volumes.ts says why), whose tools Debian ships apart.
+  if (!onPath('xfs_growfs') && canInstall()) {
+    try {
+      installDebianPackages(['xfsprogs']);
+    } catch {
+      // the compute host then makes ext4 volumes, and says that they cannot grow online
+    }
+  }
   const required = [needs.java ? JAVA : undefined, ENGINES].filter((r): r is Requirement => r !== undefined);
   for (const req of required) {
     if (req.present()) continue;

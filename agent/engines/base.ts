@@ -39,6 +39,7 @@ import {
 } from './process.ts';
 import { ReplicationState } from './replication-state.ts';
 import { installTls, type TlsFiles, tlsFiles } from './tls.ts';
+import { growFilesystem } from './volume.ts';
 
 // What every engine shares: the instance's directory layout, prepare's once-only init, starting
 // detached and waiting until the engine answers, stopping with escalation, and a status derived
@@ -249,6 +250,26 @@ export abstract class ProcessEngine implements EngineManager {
   async restart(): Promise<void> {
     await this.stop();
     await this.start();
+  }
+
+  async startWithMemory(memoryMb: number): Promise<void> {
+    checkMemory(memoryMb);
+    if (!(await exists(this.initializedMarker))) {
+      throw new Error(`${this.name} is not prepared in ${this.layout.baseDir}`);
+    }
+    await this.stop();
+    // Only the flavor-sized settings change: the engine's data, accounts, TLS files and the
+    // configuration group's overrides are read back from where prepare left them.
+    const owner = await account(this.user);
+    await this.configure(Math.floor(memoryMb), { memoryMb, databases: [], users: [] }, owner);
+    await this.start();
+  }
+
+  async resizeFilesystem(): Promise<FilesystemStats> {
+    // Without a volume of its own (the host's isolation off) the instance's size is a figure
+    // only: there is no filesystem of its own to grow.
+    if (this.layout.ownVolume) await growFilesystem(this.layout.baseDir);
+    return this.filesystemStats();
   }
 
   async status(): Promise<ServiceStatusDescription> {

@@ -125,6 +125,14 @@ export interface EngineManager {
   /** Stops the engine and waits until its process is gone. */
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /**
+   * Trove's start_db_with_conf_changes after a resize: the engine stopped, its config rewritten
+   * for `memoryMb` (the new flavor's buffer pool, shared_buffers, maxmemory ...) with the
+   * instance's overrides kept, and started again; resolves once it accepts connections.
+   */
+  startWithMemory(memoryMb: number): Promise<void>;
+  /** Trove's resize_fs, online: the instance's filesystem grows to fill its extended volume. */
+  resizeFilesystem(): Promise<FilesystemStats>;
   /** healthy when it accepts connections and answers a query; shutdown when not running; crashed when its process died. */
   status(): Promise<ServiceStatusDescription>;
   filesystemStats(): Promise<FilesystemStats>;

@@ -68,6 +68,23 @@ export interface ComputeDriver {
   terminate(serverId: string): Promise<void>;
   /** Applies a new `access` to a running server at once (no restart). */
   applyAccess(serverId: string, access: ServerAccess): Promise<void>;
+  /**
+   * Nova's resize: the server gets the flavor's memory and CPU (the engine is stopped first by
+   * the workflow). Idempotent; throws ResizePending while the change is still under way, and the
+   * workflow calls again (an EC2 instance must stop, change type and start).
+   */
+  resize(serverId: string, flavor: ServerSpec['flavor']): Promise<void>;
+  /**
+   * Cinder's extend: the server's volume grows to `sizeGb` while it is in use (never shrinks).
+   * Idempotent; throws ResizePending until the new size is usable; the guest then grows its
+   * filesystem (`resize_fs`).
+   */
+  extendVolume(serverId: string, sizeGb: number): Promise<void>;
+}
+
+/** A resize or extend that is under way: the workflow's step retries until it is done. */
+export class ResizePending extends Error {
+  override name = 'Troveless.ResizePending';
 }
 
 /** Where the guest's engine lives and listens; chosen by the compute layer, not by the agent. */

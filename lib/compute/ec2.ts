@@ -24,6 +24,7 @@ import {
   syncIngress,
   vpcCidrs,
 } from './ec2-access.ts';
+import { extendDataVolume, resizeInstance } from './ec2-resize.ts';
 import { ec2Sdk } from './ec2-sdk.ts';
 import { buildUserData } from './user-data.ts';
 
@@ -320,6 +321,21 @@ export class Ec2ComputeDriver implements ComputeDriver {
     const peerCidrs = peers.flatMap((p) => (p?.PrivateIpAddress ? [`${p.PrivateIpAddress}/32`] : []));
     const wanted = [...new Set([...(await this.ingressFor(access)), ...peerCidrs])];
     await syncIngress(await this.ec2(), group, wanted);
+  }
+
+  /** Trove's resize on EC2: a new instance type, one step per call (ec2-resize.ts). */
+  async resize(serverId: string, flavor: ServerSpec['flavor']): Promise<void> {
+    const instance = await this.describe(serverId);
+    if (!instance) throw new Error(`server ${serverId} is gone: it cannot be resized`);
+    const type = this.options.instanceTypes?.[flavor.id] ?? instanceTypeFor(flavor);
+    await resizeInstance(await this.ec2(), instance, type);
+  }
+
+  /** Trove's online volume resize on EC2: ModifyVolume on the data volume (ec2-resize.ts). */
+  async extendVolume(serverId: string, sizeGb: number): Promise<void> {
+    const instance = await this.describe(serverId);
+    if (!instance) throw new Error(`server ${serverId} is gone: its volume cannot be extended`);
+    await extendDataVolume(await this.ec2(), instance, this.options.dataDevice ?? '/dev/sdf', sizeGb);
   }
 
   async terminate(serverId: string): Promise<void> {

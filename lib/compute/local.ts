@@ -48,6 +48,16 @@ export class LocalComputeDriver implements ComputeDriver {
     await this.request('PUT', `/servers/${encodeURIComponent(serverId)}/access`, access);
   }
 
+  /** The host rewrites the server's cgroup limits at once: nothing is ever pending here. */
+  async resize(serverId: string, flavor: ServerSpec['flavor']): Promise<void> {
+    await this.request('PUT', `/servers/${encodeURIComponent(serverId)}/flavor`, flavor);
+  }
+
+  /** The host grows the volume's image and its loop device while it stays mounted. */
+  async extendVolume(serverId: string, sizeGb: number): Promise<void> {
+    await this.request('PUT', `/servers/${encodeURIComponent(serverId)}/volume`, { size_gb: sizeGb });
+  }
+
   private async request(
     method: string,
     path: string,

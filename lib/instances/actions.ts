@@ -1,11 +1,11 @@
-import { BadRequest, NotImplemented } from '../errors.ts';
+import { BadRequest } from '../errors.ts';
 import { ejectReplicaSource, promoteToReplicaSource } from '../replication/actions.ts';
-import { loadInstance, resetStatus, restartInstance } from './operations.ts';
+import { resetStatus, restartInstance } from './operations.ts';
+import { resizeInstance } from './resize.ts';
 import type { ActionRequest } from './schemas.ts';
 
 /**
- * Trove's `POST /instances/{id}/action`: the first recognised key picks the action. Resize is
- * known but not built yet: 501 for an instance the caller has, 404 else.
+ * Trove's `POST /instances/{id}/action`: the first recognised key picks the action.
  */
 export async function instanceAction(
   asker: { projectId: string; isAdmin: boolean },
@@ -16,9 +16,6 @@ export async function instanceAction(
   if (body.reset_status !== undefined) return resetStatus(asker.projectId, id, asker.isAdmin);
   if (body.promote_to_replica_source !== undefined) return promoteToReplicaSource(asker.projectId, id);
   if (body.eject_replica_source !== undefined) return ejectReplicaSource(asker.projectId, id);
-  if (body.resize !== undefined) {
-    await loadInstance(asker.projectId, id);
-    throw new NotImplemented('This action is not supported yet.');
-  }
+  if (body.resize !== undefined) return resizeInstance(asker.projectId, id, body.resize);
   throw new BadRequest('Invalid request body: no recognised action.');
 }

@@ -65,4 +65,23 @@ export interface InstanceItem {
   replication_snapshot?: { checksum: string; size_bytes: number };
   /** The replication state its guest last reported (role, source, lag, error: issue 12 #3). */
   replication?: ReplicationReport;
+  /** The resize under way (task RESIZING): what it changes and the quota it holds meanwhile. */
+  resize?: ResizeRecord;
+}
+
+/** A resize in progress (lib/instances/resize.ts); the workflow's last step removes it. */
+export interface ResizeRecord {
+  kind: 'flavor' | 'volume';
+  /** The resize workflow's execution name: only it may end this resize. */
+  execution: string;
+  /** NONE or RESTART_REQUIRED: a volume resize leaves a pending restart pending. */
+  previous_task: string;
+  started: string;
+  old_flavor?: { id: string; ram: number; vcpus: number };
+  new_flavor?: { id: string; ram: number; vcpus: number };
+  old_size?: number;
+  new_size?: number;
+  /** Quota held beyond the instance's own flavor and volume until the resize ends. */
+  ram_reserved?: number;
+  volumes_reserved?: number;
 }

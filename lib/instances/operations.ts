@@ -116,8 +116,26 @@ export async function restartInstance(projectId: string, id: string): Promise<vo
 /** Admin only: clears a stuck task so that the instance can be acted on (or deleted) again. */
 export async function resetStatus(projectId: string, id: string, isAdmin: boolean): Promise<void> {
   if (!isAdmin) throw new Forbidden("Policy doesn't allow instance:reset_status to be performed.");
-  await loadInstance(projectId, id);
-  await updateInstance(projectId, id, { set: { task_status: 'NONE', service_status: 'unknown' } });
+  const item = await loadInstance(projectId, id);
+  // A resize cut short gives back the quota it held (its workflow then ends nothing: the task is
+  // no longer its RESIZING), so nothing stays reserved for a resize that will never end.
+  const held = item.resize;
+  const quota = await quotaChanges(projectId, {
+    ram: -(held?.ram_reserved ?? 0),
+    volumes: -(held?.volumes_reserved ?? 0),
+  });
+  const reset = await transact([
+    updateItem(projectId, id, {
+      set: { task_status: 'NONE', service_status: 'unknown' },
+      remove: held ? ['resize'] : [],
+      condition: held
+        ? { expression: 'resize.execution = :e', values: { ':e': held.execution } }
+        : { expression: 'attribute_not_exists(resize)' },
+    }),
+    ...quota.items,
+  ]);
+  // The resize ended (or another began) between the read and the write: reset what is there now.
+  if (!reset) return resetStatus(projectId, id, isAdmin);
 }
 
 /**
@@ -154,11 +172,10 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
   // Trove's ReplicaSourceDeleteForbidden.
   if (item.replica_ids?.length)
     throw new Forbidden('The replica source cannot be deleted without detaching the replicas.');
-  const quota = await quotaChanges(projectId, {
-    instances: -1,
-    ram: -item.flavor_ram,
-    volumes: -item.volume_size,
-  });
+  // A resize under way holds more quota than the flavor and size recorded: that goes too.
+  const ram = item.flavor_ram + (item.resize?.ram_reserved ?? 0);
+  const volumes = item.volume_size + (item.resize?.volumes_reserved ?? 0);
+  const quota = await quotaChanges(projectId, { instances: -1, ram: -ram, volumes: -volumes });
   const execution = `delete-${id}`;
   // A replica leaves its source's list in the same transaction (no replicas may join meanwhile).
   const leave = item.replica_of_id ? await leaveSourceItem(item) : [];
@@ -175,11 +192,7 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
   ]);
   if (!marked) return; // a concurrent delete got there first and released the quota
   await startOrUndo(execution, 'instance-delete', { project_id: projectId, instance_id: id }, async () => {
-    const back = await quotaChanges(projectId, {
-      instances: 1,
-      ram: item.flavor_ram,
-      volumes: item.volume_size,
-    });
+    const back = await quotaChanges(projectId, { instances: 1, ram, volumes });
     await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);
   });
 }

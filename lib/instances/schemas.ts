@@ -77,10 +77,21 @@ export const UpdateInstanceRequest = z.object({
   }),
 });
 
+/** Trove's resize body: a flavor (id or href) or a volume size, never both (checked in resize.ts). */
+export const ResizeRequest = z.strictObject({
+  flavorRef: z.union([idRef(), z.number().int().nonnegative()]).optional(),
+  volume: z
+    .strictObject({
+      size: z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]{0,5}$/)]),
+    })
+    .optional(),
+});
+export type ResizeRequest = z.infer<typeof ResizeRequest>;
+
 export const ActionRequest = z.looseObject({
   restart: z.looseObject({}).optional(),
   reset_status: z.looseObject({ force_delete: z.boolean().optional() }).optional(),
-  resize: z.unknown().optional(),
+  resize: ResizeRequest.optional(),
   promote_to_replica_source: z.unknown().optional(),
   eject_replica_source: z.unknown().optional(),
 });

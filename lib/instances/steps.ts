@@ -78,6 +78,10 @@ export interface GuestRequestInput extends StepInput {
   task_token?: string;
   /** The waiting execution: with the method, it names the order across retries of the step. */
   execution_id?: string;
+  /** Names the order instead of the method when one execution sends a method twice (a resize's revert). */
+  step?: string;
+  /** The order's arguments (never secrets: they are in the workflow's history); prepare builds its own. */
+  args?: Record<string, unknown>;
 }
 
 /**
@@ -88,7 +92,7 @@ export interface GuestRequestInput extends StepInput {
 export async function sendGuestRequest(input: GuestRequestInput) {
   const item = await instanceOf(input);
   const key = await unwrapKey(item.wrapped_key);
-  const operationId = operationIdOf(input.method, input.execution_id, input.task_token);
+  const operationId = operationIdOf(input.step ?? input.method, input.execution_id, input.task_token);
   if (input.task_token) {
     const waiting = await registerWaitingTask(
       item.project_id,
@@ -115,7 +119,7 @@ export async function sendGuestRequest(input: GuestRequestInput) {
           overrides: await overridesOf(item),
           ...(await replicaArgsOf(item)),
         }
-      : {};
+      : (input.args ?? {});
   await sendToGuest(key, item.id, input.method, args, input.task_token, operationId);
   return { operation_id: operationId };
 }
@@ -167,7 +171,7 @@ export async function failBuild(input: StepInput & { error: { Error?: string; Ca
   return {};
 }
 
-function faultOf(error: { Error?: string; Cause?: string }) {
+export function faultOf(error: { Error?: string; Cause?: string }) {
   return {
     message: causeMessage(error.Cause) ?? error.Error ?? 'The operation failed.',
     created: troveTime(),

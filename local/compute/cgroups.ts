@@ -35,8 +35,6 @@ export async function createCgroups(
   serverId: string,
   flavor: { ram: number; vcpus: number },
 ): Promise<string[]> {
-  const bytes = String(flavor.ram * 1024 * 1024);
-  const quota = String(flavor.vcpus * PERIOD_US);
   if (version === 'v2') {
     const parent = join(ROOT, group);
     await mkdir(parent, { recursive: true });
@@ -45,20 +43,53 @@ export async function createCgroups(
     await writeFile(join(parent, 'cgroup.subtree_control'), '+memory +cpu');
     const [dir = ''] = cgroupDirs(version, group, serverId);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'memory.max'), bytes);
-    await writeFile(join(dir, 'memory.swap.max'), '0').catch(() => {});
-    await writeFile(join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
-    await writeFile(join(dir, 'cpu.weight'), String(Math.min(10_000, 100 * flavor.vcpus)));
+    await setCgroupLimits(version, group, serverId, flavor);
     return [join(dir, 'cgroup.procs')];
   }
   const [memory = '', cpu = ''] = cgroupDirs(version, group, serverId);
   await mkdir(memory, { recursive: true });
   await mkdir(cpu, { recursive: true });
+  await setCgroupLimits(version, group, serverId, flavor);
+  return [join(memory, 'cgroup.procs'), join(cpu, 'cgroup.procs')];
+}
+
+/**
+ * Writes the flavor's limits into the server's existing cgroups: at create, and at a resize
+ * (Nova's resize of a running server's flavor), where the processes already in them stay.
+ */
+export async function setCgroupLimits(
+  version: CgroupVersion,
+  group: string,
+  serverId: string,
+  flavor: { ram: number; vcpus: number },
+): Promise<void> {
+  const bytes = String(flavor.ram * 1024 * 1024);
+  const quota = String(flavor.vcpus * PERIOD_US);
+  if (version === 'v2') {
+    const [dir = ''] = cgroupDirs(version, group, serverId);
+    await writeFile(join(dir, 'memory.max'), bytes);
+    await writeFile(join(dir, 'memory.swap.max'), '0').catch(() => {});
+    await writeFile(join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
+    await writeFile(join(dir, 'cpu.weight'), String(Math.min(10_000, 100 * flavor.vcpus)));
+    return;
+  }
+  const [memory = '', cpu = ''] = cgroupDirs(version, group, serverId);
   await writeFile(join(memory, 'memory.limit_in_bytes'), bytes);
   await writeFile(join(cpu, 'cpu.shares'), String(1024 * flavor.vcpus));
   await writeFile(join(cpu, 'cpu.cfs_period_us'), String(PERIOD_US));
   await writeFile(join(cpu, 'cpu.cfs_quota_us'), quota);
-  return [join(memory, 'cgroup.procs'), join(cpu, 'cgroup.procs')];
+}
+
+/** The memory limit the server's cgroup holds now, in bytes (undefined without its cgroup). */
+export async function memoryLimitOf(
+  version: CgroupVersion,
+  group: string,
+  serverId: string,
+): Promise<number | undefined> {
+  const [memory = ''] = cgroupDirs(version, group, serverId);
+  const file = join(memory, version === 'v2' ? 'memory.max' : 'memory.limit_in_bytes');
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : Number(text.trim());
 }
 
 /** Kills what is left in the server's cgroups and removes them. Safe to repeat. */

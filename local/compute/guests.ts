@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AgentConfigFile, Server, ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
 import { allocateAddress, defaultPortFor } from './addresses.ts';
@@ -173,6 +173,62 @@ export class Guests {
       await this.isolation.allow(record);
       return true;
     });
+  }
+
+  /**
+   * Nova's resize for a local server: its cgroups take the flavor's limits, and its record and
+   * agent config the flavor (a reboot recreates the cgroups from the record). The engine was
+   * stopped by the workflow; it starts again inside the new limits.
+   */
+  async resize(id: string, flavor: ServerSpec['flavor']): Promise<boolean> {
+    return this.withRunning(id, async (record) => {
+      await this.isolation.resize(record, flavor);
+      record.flavor = flavor;
+      await this.rewriteConfig(record, (config) => {
+        config.flavor = flavor;
+      });
+      await this.store.save(record);
+    });
+  }
+
+  /** Cinder's extend for a local server: the volume grows while it stays mounted and in use. */
+  async extendVolume(id: string, sizeGb: number): Promise<boolean> {
+    return this.withRunning(id, async (record) => {
+      if (sizeGb < record.volume_size_gb)
+        throw new RangeError(`the volume is ${record.volume_size_gb} GB; it cannot shrink to ${sizeGb} GB`);
+      await this.isolation.extendVolume(record, sizeGb);
+      record.volume_size_gb = sizeGb;
+      await this.rewriteConfig(record, (config) => {
+        config.volume_size_gb = sizeGb;
+      });
+      await this.store.save(record);
+    });
+  }
+
+  /** The memory limit of the server's cgroup now, in bytes (undefined without isolation). */
+  async memoryLimit(id: string): Promise<number | undefined> {
+    return isServerId(id) ? this.isolation.memoryLimit(id) : undefined;
+  }
+
+  /** Runs `change` on a running server under its lock; false when there is no such server. */
+  private async withRunning(id: string, change: (record: ServerRecord) => Promise<void>): Promise<boolean> {
+    const known = isServerId(id) ? this.records.get(id) : undefined;
+    if (!known) return false;
+    return this.lock.run(known.instance_id, async () => {
+      const record = this.records.get(id);
+      if (record?.state !== 'running') return false;
+      await change(record);
+      return true;
+    });
+  }
+
+  /** The agent's config file (0600, holds the key), changed in place through a rename. */
+  private async rewriteConfig(record: ServerRecord, change: (config: AgentConfigFile) => void) {
+    const config = JSON.parse(await readFile(record.configPath, 'utf8')) as AgentConfigFile;
+    change(config);
+    const tmp = `${record.configPath}.tmp`;
+    await writeFile(tmp, JSON.stringify(config, null, 2), { mode: 0o600 });
+    await rename(tmp, record.configPath);
   }
 
   /**

@@ -16,6 +16,8 @@ import { Guests } from './guests.ts';
 //   GET    /servers?instance_id=x   200 { servers: Server[] }
 //   DELETE /servers/{id}            204 (also for unknown ids)
 //   PUT    /servers/{id}/access     ServerAccess -> 204 (the firewall rules change at once) | 404
+//   PUT    /servers/{id}/flavor     {id, ram, vcpus} -> 204 (the cgroup limits change at once) | 404
+//   PUT    /servers/{id}/volume     {size_gb} -> 204 (the volume grows, still mounted) | 400 shrink | 404
 //
 // Every request carries `Authorization: Bearer <secret>`; the secret is generated into the state
 // dir (compute/host-secret, 0600, root's), so no instance's OS user can read it. Without it: 401.
@@ -54,10 +56,17 @@ const ServerAccessSchema = z.object({
     .optional(),
 }) satisfies z.ZodType<ServerAccess>;
 
+const FlavorSchema = z.object({
+  id: z.string(),
+  ram: z.number().int().positive(),
+  vcpus: z.number().int().positive(),
+});
+const VolumeSizeSchema = z.object({ size_gb: z.number().int().positive().max(16_384) });
+
 const ServerSpecSchema = z.object({
   instance_id: z.string().min(1).max(128),
   name: z.string(),
-  flavor: z.object({ id: z.string(), ram: z.number().int().positive(), vcpus: z.number().int().positive() }),
+  flavor: FlavorSchema,
   volume_size_gb: z.number().int().positive(),
   datastore: z.object({ manager: z.string(), version: z.string() }),
   agent: z.object({
@@ -185,10 +194,32 @@ class HttpError extends Error {
 async function route(guests: Guests, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://compute.local');
   const parts = url.pathname.split('/').filter(Boolean);
-  const isAccess = parts.length === 3 && parts[2] === 'access';
-  if (parts[0] !== 'servers' || (parts.length > 2 && !isAccess))
+  const sub = parts.length === 3 ? parts[2] : undefined;
+  const isAccess = sub === 'access';
+  if (parts[0] !== 'servers' || parts.length > 3 || (sub && !['access', 'flavor', 'volume'].includes(sub)))
     throw new HttpError(404, `no route ${url.pathname}`);
   const id = parts[1] === undefined ? undefined : safeDecode(parts[1]);
+
+  if ((sub === 'flavor' || sub === 'volume') && id !== undefined) {
+    if (req.method !== 'PUT') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
+    const body = await readJson(req);
+    let found: boolean;
+    if (sub === 'flavor') {
+      const parsed = FlavorSchema.safeParse(body);
+      if (!parsed.success) throw new HttpError(400, `invalid flavor: ${z.prettifyError(parsed.error)}`);
+      found = await guests.resize(id, parsed.data);
+    } else {
+      const parsed = VolumeSizeSchema.safeParse(body);
+      if (!parsed.success) throw new HttpError(400, `invalid volume: ${z.prettifyError(parsed.error)}`);
+      found = await guests.extendVolume(id, parsed.data.size_gb).catch((err: unknown) => {
+        if (err instanceof RangeError) throw new HttpError(400, err.message);
+        throw err;
+      });
+    }
+    if (!found) throw new HttpError(404, `server ${id} not found`);
+    res.writeHead(204).end();
+    return;
+  }
 
   if (isAccess && id !== undefined) {
     if (req.method !== 'PUT') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);

@@ -1,11 +1,26 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CgroupVersion, cgroupVersion, createCgroups, removeCgroups } from './cgroups.ts';
+import {
+  type CgroupVersion,
+  cgroupVersion,
+  createCgroups,
+  memoryLimitOf,
+  removeCgroups,
+  setCgroupLimits,
+} from './cgroups.ts';
 import { Firewall, type FirewallEntry, tableName } from './firewall.ts';
 import { tryTool } from './run.ts';
 import { createUser, killProcessesOf, removeUser, userNameFor } from './users.ts';
-import { createVolume, mountVolume, removeVolume, unmountVolume } from './volumes.ts';
+import {
+  createVolume,
+  growVolume,
+  mountVolume,
+  removeVolume,
+  unmountVolume,
+  type VolumeFsType,
+  volumeFsType,
+} from './volumes.ts';
 
 // What makes each server a machine of its own on one host: its own OS user, volume, cgroups and
 // firewall rules (its own address is given in every mode, see addresses.ts). It needs root on
@@ -22,6 +37,8 @@ export interface IsolatedServer {
   port: number;
   flavor: { ram: number; vcpus: number };
   volume_size_gb: number;
+  /** What the volume is formatted with; records from before the choice existed are ext4. */
+  volume_fstype?: VolumeFsType;
   access?: { allowed_cidrs?: string[]; replication_peers?: string[] };
   /** Set once the server's isolation exists (user, volume, cgroups): what a delete must undo. */
   isolation?: { osUser: string; uid: number; cgroupProcs: string[] };
@@ -38,6 +55,8 @@ export class Isolation {
     private readonly volumesDir: string,
     private readonly cgroups: CgroupVersion | undefined,
     private readonly firewall: Firewall | undefined,
+    /** What new volumes are formatted with (volumes.ts says how it is chosen). */
+    private readonly fstype: VolumeFsType = 'ext4',
     /** Each server's firewall entry; the table is written from all of them at every change. */
     private readonly entries = new Map<string, FirewallEntry>(),
   ) {}
@@ -68,7 +87,10 @@ export class Isolation {
     const version = cgroupVersion();
     if (!version) log('no cgroup memory/cpu controllers found: instances run without memory and CPU limits');
     const key = createHash('sha256').update(computeDir).digest('hex').slice(0, 10);
-    return new Isolation(volumesDir, version, new Firewall(tableName(key)));
+    const fstype = await volumeFsType();
+    if (fstype === 'xfs' && !process.env.TROVELESS_VOLUME_FSTYPE)
+      log('new volumes are XFS: this host may not grow a mounted ext4 (no CAP_SYS_RESOURCE)');
+    return new Isolation(volumesDir, version, new Firewall(tableName(key)), fstype);
   }
 
   /** The host's own nftables table (inet family), if it isolates. */
@@ -94,8 +116,9 @@ export class Isolation {
     server.isolation = { osUser, uid, cgroupProcs: [] };
     timings.userMs = performance.now() - t;
     t = performance.now();
-    await createVolume(this.imageOf(server.id), server.volume_size_gb);
-    await mountVolume(this.imageOf(server.id), server.baseDir);
+    server.volume_fstype = this.fstype;
+    await createVolume(this.imageOf(server.id), server.volume_size_gb, this.fstype);
+    await mountVolume(this.imageOf(server.id), server.baseDir, this.fstype);
     timings.volumeMs = performance.now() - t;
     t = performance.now();
     if (this.cgroups) {
@@ -110,10 +133,27 @@ export class Isolation {
     return timings;
   }
 
+  /** A resize: the server's cgroups take the new flavor's memory and CPU limits at once. */
+  async resize(server: IsolatedServer, flavor: { ram: number; vcpus: number }): Promise<void> {
+    if (!this.enabled || !server.isolation || !this.cgroups) return;
+    await setCgroupLimits(this.cgroups, CGROUP_GROUP, server.id, flavor);
+  }
+
+  /** The memory limit the server's cgroup holds now, in bytes (tests and benches look). */
+  async memoryLimit(serverId: string): Promise<number | undefined> {
+    return this.cgroups ? memoryLimitOf(this.cgroups, CGROUP_GROUP, serverId) : undefined;
+  }
+
+  /** An online extend of the server's volume (still mounted); its filesystem is grown by the guest. */
+  async extendVolume(server: IsolatedServer, sizeGb: number): Promise<void> {
+    if (!this.enabled || !server.isolation) return;
+    await growVolume(this.imageOf(server.id), sizeGb);
+  }
+
   /** After a host restart: the volume mounted again (a reboot unmounts it) and the cgroups there. */
   async resume(server: IsolatedServer): Promise<void> {
     if (!this.enabled || !server.isolation) return;
-    await mountVolume(this.imageOf(server.id), server.baseDir);
+    await mountVolume(this.imageOf(server.id), server.baseDir, server.volume_fstype);
     if (this.cgroups) await createCgroups(this.cgroups, CGROUP_GROUP, server.id, server.flavor);
   }
 

@@ -23,6 +23,8 @@ export interface ServerRecord {
   name: string;
   flavor: ServerSpec['flavor'];
   volume_size_gb: number;
+  /** What the volume is formatted with (isolation only; absent = ext4, as before the choice). */
+  volume_fstype?: 'ext4' | 'xfs';
   datastore: ServerSpec['datastore'];
   /** The agent's config without its secrets (the key and credentials live only in agent.json). */
   agent: Omit<GuestAgentConfig, 'key' | 'credentials'>;

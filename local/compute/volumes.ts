@@ -1,23 +1,55 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { tool, tryTool } from './run.ts';
 
-// Cinder's place: each instance's volume is a sparse file of exactly its size, formatted ext4 and
-// loop-mounted at the instance's base dir, so a full disk is a real full disk (the engine gets
-// ENOSPC) and the filesystem's own figures are the instance's usage.
+// Cinder's place: each instance's volume is a sparse file of exactly its size, formatted ext4 (or
+// XFS, see volumeFsType) and loop-mounted at the instance's base dir, so a full disk is a real
+// full disk (the engine gets ENOSPC) and the filesystem's own figures are the instance's usage.
 
 const GIB = 1024 ** 3;
+
+/** Trove's volume_fstype: what each new volume is formatted with. */
+export type VolumeFsType = 'ext4' | 'xfs';
+
+/** CAP_SYS_RESOURCE: the kernel grows a mounted ext4 (EXT4_IOC_RESIZE_FS) only for it. */
+const CAP_SYS_RESOURCE = 24n;
+
+/**
+ * The filesystem of new volumes: TROVELESS_VOLUME_FSTYPE if set, else ext4 where this host may
+ * grow a mounted ext4, else XFS when its tools are there. A container without CAP_SYS_RESOURCE
+ * (as this project's CI) cannot resize2fs a mounted ext4 ("Permission denied to resize
+ * filesystem"), while xfs_growfs needs only CAP_SYS_ADMIN, which mounting needs anyway; so a
+ * resize volume stays online (a writer never stops) on such a host too.
+ */
+export async function volumeFsType(env: NodeJS.ProcessEnv = process.env): Promise<VolumeFsType> {
+  const wanted = env.TROVELESS_VOLUME_FSTYPE;
+  if (wanted === 'ext4' || wanted === 'xfs') return wanted;
+  if (wanted) throw new Error(`TROVELESS_VOLUME_FSTYPE must be ext4 or xfs, not ${wanted}`);
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  const effective = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
+  if ((effective >> CAP_SYS_RESOURCE) & 1n) return 'ext4';
+  return (await tryTool('mkfs.xfs', ['-V']).catch(() => ({ code: 127 }))).code === 0 ? 'xfs' : 'ext4';
+}
 
 /**
  * Creates the image (sparse: nothing is written but ext4's metadata) and formats it. Lazy inode
  * and journal init keep mkfs at a few tens of ms whatever the size; no reserved blocks, so the
  * tenant gets the whole size.
  */
-export async function createVolume(image: string, sizeGb: number): Promise<void> {
+export async function createVolume(
+  image: string,
+  sizeGb: number,
+  fstype: VolumeFsType = 'ext4',
+): Promise<void> {
   const handle = await open(image, 'wx', 0o600);
   try {
     await handle.truncate(sizeGb * GIB);
   } finally {
     await handle.close();
+  }
+  // XFS: no discard of a sparse file's blocks (-K); its log and metadata take ~4% of 1 GB.
+  if (fstype === 'xfs') {
+    await tool('mkfs.xfs', ['-q', '-f', '-K', image]);
+    return;
   }
   await tool('mkfs.ext4', [
     '-q',
@@ -30,11 +62,30 @@ export async function createVolume(image: string, sizeGb: number): Promise<void>
   ]);
 }
 
+/**
+ * Cinder's extend, online: the image grows to `sizeGb` (sparse, nothing written) and every loop
+ * device backed by it learns its new capacity (`losetup -c`), while the filesystem stays mounted
+ * and in use; growing the filesystem itself is the guest's `resize_fs`. A smaller size is a
+ * RangeError (neither a mounted ext4 nor XFS can shrink); the same size changes nothing.
+ */
+export async function growVolume(image: string, sizeGb: number): Promise<void> {
+  const handle = await open(image, 'r+');
+  try {
+    const { size } = await handle.stat();
+    if (sizeGb * GIB < size)
+      throw new RangeError(`the volume is ${size / GIB} GB; it cannot shrink to ${sizeGb} GB`);
+    if (sizeGb * GIB > size) await handle.truncate(sizeGb * GIB);
+  } finally {
+    await handle.close();
+  }
+  for (const device of await loopDevicesOf(image)) await tool('losetup', ['-c', device]);
+}
+
 /** Mounts the image at `dir` through a loop device that goes away when it is unmounted. */
-export async function mountVolume(image: string, dir: string): Promise<void> {
+export async function mountVolume(image: string, dir: string, fstype: VolumeFsType = 'ext4'): Promise<void> {
   if (await isMounted(dir)) return;
   // nosuid/nodev/noexec: nothing on a tenant's volume is a program or a device.
-  await tool('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noexec', image, dir]);
+  await tool('mount', ['-t', fstype, '-o', 'loop,nosuid,nodev,noexec', image, dir]);
 }
 
 /**

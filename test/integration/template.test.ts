@@ -188,6 +188,8 @@ describe('serverless package', () => {
       'ec2:DescribeInstances': 'EC2 Describe* actions support no resource-level permissions',
       'ec2:DescribeSecurityGroups': 'EC2 Describe* actions support no resource-level permissions',
       'ec2:DescribeVpcs': 'EC2 Describe* actions support no resource-level permissions',
+      'ec2:DescribeVolumes': 'EC2 Describe* actions support no resource-level permissions',
+      'ec2:DescribeVolumesModifications': 'EC2 Describe* actions support no resource-level permissions',
       'logs:CreateLogGroup': 'created by the framework for each function (log group ARN, not "*")',
     };
     const offenders: string[] = [];
@@ -276,6 +278,8 @@ describe('serverless package', () => {
       'troveless-dev-backup-create',
       'troveless-dev-instance-create',
       'troveless-dev-instance-delete',
+      'troveless-dev-instance-resize-flavor',
+      'troveless-dev-instance-resize-volume',
       'troveless-dev-instance-restart',
       'troveless-dev-replica-detach',
       'troveless-dev-replica-eject',
