@@ -117,8 +117,11 @@ export function apiRoutes(): Route[] {
             ? familyOf(parts.slice(2).join('/'))
             : parts[0] === 'v3'
               ? 'identity'
-              : 'versions';
-        routes.push({ method: h.method, path: h.path, family });
+              : parts[0] === 'v1'
+                ? 'object-store'
+                : 'versions';
+        // A route of any method (the Swift facade) is driven with the method its clients send.
+        routes.push({ method: h.method === '*' ? 'GET' : h.method, path: h.path, family });
       }
     }
   }
