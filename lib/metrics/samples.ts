@@ -1,13 +1,15 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
 
 // An instance's metrics for the last hour at heartbeat resolution (issue 14 #5): what each
 // heartbeat carries (service status, volume use) and the engine's own counters (connections,
-// its cumulative query or command count, replication lag when it is a replica), kept in one
-// item of the operations table whose TTL runs an hour past the last heartbeat. The item is a ring:
-// attribute `s<slot>` with slot = floor(sent / interval) mod slots, so each heartbeat is one
-// UpdateItem of one attribute, and a sample an hour old is overwritten, never appended to a list.
+// its cumulative query or command count, replication lag when it is a replica), kept in the
+// operations table as a ring of small items, `metrics#<instance>#<slot>` with slot =
+// floor(sent / interval) mod slots, each expiring (TTL) an hour after its sample. One item per
+// sample rather than one item holding the hour: DynamoDB bills a write by the whole item's size,
+// so a 60-slot item (~7 KB) would cost 7 write units per heartbeat where a ~150-byte item costs 1
+// (docs/cost.md). A sample an hour old is overwritten, never appended to.
 
 export const WINDOW_SECONDS = 3600;
 
@@ -26,7 +28,7 @@ export interface Sample extends EngineCounters {
   volume_used_bytes?: number;
 }
 
-const keyOf = (instanceId: string) => ({ id: `metrics#${instanceId}` });
+const keyOf = (instanceId: string, slot: number) => ({ id: `metrics#${instanceId}#${slot}` });
 
 function slots(intervalSeconds: number): number {
   return Math.min(3600, Math.ceil(WINDOW_SECONDS / Math.max(1, intervalSeconds)) + 1);
@@ -40,35 +42,45 @@ export async function recordSample(
 ): Promise<void> {
   const slot = Math.floor(sample.t / Math.max(1, intervalSeconds)) % slots(intervalSeconds);
   await documents.send(
-    new UpdateCommand({
+    new PutCommand({
       TableName: config.operationsTable,
-      Key: keyOf(instanceId),
-      UpdateExpression: 'SET #slot = :sample, project_id = :p, instance_id = :i, expires_at = :exp',
-      ExpressionAttributeNames: { '#slot': `s${slot}` },
-      ExpressionAttributeValues: {
-        ':sample': sample,
-        ':p': projectId,
-        ':i': instanceId,
-        ':exp': Math.floor(sample.t) + WINDOW_SECONDS,
+      Item: {
+        ...keyOf(instanceId, slot),
+        sample,
+        project_id: projectId,
+        instance_id: instanceId,
+        expires_at: Math.floor(sample.t) + WINDOW_SECONDS,
       },
     }),
   );
 }
+
+/** BatchGetItem takes at most 100 keys. */
+const BATCH = 100;
 
 /** The samples of the last hour, oldest first; none for an instance of another project. */
 export async function loadSamples(
   projectId: string,
   instanceId: string,
   now = Date.now() / 1000,
+  intervalSeconds = config.reportIntervalSeconds,
 ): Promise<Sample[]> {
-  const out = await documents.send(
-    new GetCommand({ TableName: config.operationsTable, Key: keyOf(instanceId) }),
-  );
-  const item = out.Item;
-  if (!item || item.project_id !== projectId || item.instance_id !== instanceId) return [];
-  return Object.entries(item)
-    .filter(([name]) => /^s\d+$/.test(name))
-    .map(([, value]) => value as Sample)
+  const keys = Array.from({ length: slots(intervalSeconds) }, (_, slot) => keyOf(instanceId, slot));
+  const items: Record<string, unknown>[] = [];
+  for (let i = 0; i < keys.length; i += BATCH) {
+    let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + BATCH);
+    // Unprocessed keys (throttling) are asked again until none is left.
+    while (pending?.length) {
+      const out: BatchGetCommandOutput = await documents.send(
+        new BatchGetCommand({ RequestItems: { [config.operationsTable]: { Keys: pending } } }),
+      );
+      items.push(...(out.Responses?.[config.operationsTable] ?? []));
+      pending = out.UnprocessedKeys?.[config.operationsTable]?.Keys;
+    }
+  }
+  return items
+    .filter((item) => item.project_id === projectId && item.instance_id === instanceId)
+    .map((item) => item.sample as Sample)
     .filter((s) => typeof s?.t === 'number' && s.t > now - WINDOW_SECONDS && s.t <= now + 60)
     .sort((a, b) => a.t - b.t);
 }
