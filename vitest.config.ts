@@ -6,10 +6,6 @@ import { defineConfig } from 'vitest/config';
 // TROVELESS_TEST_API points at a running one).
 export default defineConfig({
   test: {
-    // e2e files run one at a time against their one cloud (fileParallelism below); a second worker
-    // runs the unit, integration and security files beside them, which mostly wait on engines and
-    // timeouts rather than use the CPU.
-    maxWorkers: 2,
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
