@@ -603,7 +603,7 @@ async function compareIsolation(
   }
   console.log(
     volumeSetupMs.length
-      ? `volume setup per create (sparse file + mkfs.ext4 + loop mount), ${volumeSetupMs.length} creates: ` +
+      ? `volume setup per create (sparse file + mkfs + loop mount), ${volumeSetupMs.length} creates: ` +
           `p50 ${median(volumeSetupMs)} ms, p90 ${percentile(volumeSetupMs, 90)} ms`
       : 'volume setup: none measured (the first cloud did not isolate: not root on Linux?)',
   );
