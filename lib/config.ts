@@ -51,7 +51,7 @@ export const config = {
   guestLogLimit: intFromEnv('TROVELESS_GUEST_LOG_LIMIT', 1_000_000),
   /** Bytes per published log object at most (Trove uploads guest_log_limit-sized objects). */
   guestLogChunkSize: intFromEnv('TROVELESS_GUEST_LOG_CHUNK_SIZE', 1_000_000),
-  /** Trove's guest_log_expiry (seconds): the bucket's lifecycle rule expires published logs after it. */
+  /** Trove's guest_log_expiry (seconds), set from TROVELESS_GUEST_LOG_EXPIRY_DAYS by serverless/guest-logs.cjs, as the bucket's rule. */
   guestLogExpirySeconds: intFromEnv('TROVELESS_GUEST_LOG_EXPIRY', 2_592_000),
   /** The most replicas one create may ask for (Trove's schema allows replica_count 1..3). */
   maxReplicaCount: intFromEnv('TROVELESS_MAX_REPLICA_COUNT', 3),

@@ -91,6 +91,16 @@ describe('serverless package', () => {
     expect(rules).toEqual(expect.arrayContaining(['rate(1 minute)', 'rate(5 minutes)']));
   });
 
+  it('expires published logs after the one guest_log_expiry the log view shows', () => {
+    const [[, bucket] = []] = ofType(dev, 'AWS::S3::Bucket');
+    const lifecycle = bucket?.Properties.LifecycleConfiguration as { Rules: unknown[] } | undefined;
+    const rules = lifecycle?.Rules;
+    expect(rules).toEqual([expect.objectContaining({ Prefix: 'database_logs/', ExpirationInDays: 30 })]);
+    const [, fn] = ofType(dev, 'AWS::Lambda::Function')[0] ?? [];
+    const env = fn?.Properties.Environment as { Variables: Record<string, string> } | undefined;
+    expect(env?.Variables.TROVELESS_GUEST_LOG_EXPIRY).toBe(String(30 * 86_400));
+  });
+
   it('gives each function its own role with only what it needs', () => {
     const roles = Object.fromEntries(ofType(dev, 'AWS::IAM::Role'));
     const list = JSON.stringify(roles.InstancesListIamRoleLambdaExecution);
