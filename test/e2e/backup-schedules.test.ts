@@ -225,6 +225,36 @@ describe('backup schedules through troveclient and the workflowv2 endpoint', () 
     expect((await mistral(admin, 'DELETE', `/cron_triggers/${first.json?.name}`)).status).toBe(204);
     expect((await mistral(admin, 'DELETE', `/cron_triggers/${first.json?.name}`)).status).toBe(404);
 
+    // remaining_executions: the scheduler's last run removes the trigger (and its policy), as
+    // Mistral deletes a trigger whose executions have run out; the backup it took stays.
+    const once = await mistral(
+      admin,
+      'POST',
+      '/cron_triggers',
+      trigger({ pattern: '30 * * * *', remaining_executions: 1 }),
+    );
+    expect(once.status).toBe(201);
+    const due = new Date(`${String(once.json?.next_execution_time).replace(' ', 'T')}Z`);
+    expect(due.getUTCMinutes()).toBe(30);
+    const report = (await lambdaInvoker(cloud().endpoints.lambda)('troveless-local-backupScheduler', {
+      now: new Date(due.getTime() + 60_000).toISOString(),
+    })) as { started: string[] };
+    const name = `scheduled-${due.toISOString().slice(0, 16)}Z`;
+    expect(report.started).toEqual([`${instance.id}/${name}`]);
+    expect((await mistral(admin, 'GET', `/cron_triggers/${once.json?.name}`)).status).toBe(404);
+    expect((await mistral(admin, 'GET', '/cron_triggers')).json).toEqual({ cron_triggers: [] });
+    await waitUntil(
+      'the last scheduled backup finished',
+      async () => {
+        const list = (
+          await call('GET', `/v1.0/${admin.projectId}/instances/${instance.id}/backups`, admin.token)
+        ).json?.backups as { name: string; status: string }[];
+        const b = list.find((x) => x.name === name);
+        return b && b.status !== 'NEW' && b.status !== 'BUILDING' ? b : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    ).then((b) => expect(b.status).toBe('COMPLETED'));
+
     expect((await mistral(admin, 'PUT', '/cron_triggers')).status).toBe(405);
     expect((await mistral(admin, 'GET', '/workflows')).status).toBe(501);
     expect((await mistral(admin, 'GET', '/no-such-thing')).status).toBe(404);
