@@ -2,8 +2,8 @@
 # Installs the Debian packages Troveless needs on this machine, if any is missing. Run as root
 # on a Debian-like machine (CI does); elsewhere it prints what to install and exits 1.
 set -euo pipefail
-packages=(default-jre-headless python3-openstackclient python3-troveclient mariadb-server mariadb-client mariadb-backup redis-server postgresql-15 zstd nftables xfsprogs)
-commands=(java openstack "" "" "" "" "" "" "" "" nft xfs_growfs)
+packages=(default-jre-headless python3-openstackclient python3-troveclient python3-mistralclient mariadb-server mariadb-client mariadb-backup redis-server postgresql-15 zstd nftables xfsprogs)
+commands=(java openstack "" "" "" "" "" "" "" "" "" nft xfs_growfs)
 missing=()
 for i in "${!packages[@]}"; do
   pkg=${packages[$i]}

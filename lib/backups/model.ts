@@ -23,4 +23,6 @@ export interface BackupItem {
   fault?: string;
   /** Taken by a backup policy (only these are pruned by retention). */
   scheduled?: boolean;
+  /** Its Mistral execution record was deleted (`execution delete`); the backup itself stays. */
+  execution_deleted?: boolean;
 }

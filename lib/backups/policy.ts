@@ -21,10 +21,19 @@ export async function setPolicy(projectId: string, instanceId: string, body: unk
   const policy = parsePolicy(body);
   await updateInstance(projectId, instance.id, {
     set: { backup_policy: policy, backup_policy_created: new Date().toISOString() },
-    remove: ['backup_policy_state'],
+    // A policy put here is no longer the cron trigger it may have been made through.
+    remove: ['backup_policy_state', 'backup_policy_trigger'],
   });
   return policy;
 }
+
+/** Everything a policy keeps on its instance item. */
+export const POLICY_ATTRIBUTES = [
+  'backup_policy',
+  'backup_policy_state',
+  'backup_policy_created',
+  'backup_policy_trigger',
+];
 
 export async function getPolicy(projectId: string, instanceId: string) {
   const instance = await loadInstance(projectId, instanceId);
@@ -35,6 +44,6 @@ export async function getPolicy(projectId: string, instanceId: string) {
 export async function removePolicy(projectId: string, instanceId: string): Promise<void> {
   const instance = await loadInstance(projectId, instanceId);
   await updateInstance(projectId, instance.id, {
-    remove: ['backup_policy', 'backup_policy_state', 'backup_policy_created'],
+    remove: POLICY_ATTRIBUTES,
   });
 }

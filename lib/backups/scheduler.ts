@@ -15,6 +15,8 @@ export interface PolicyRecord {
   last_run?: string;
   /** Incrementals since the last full; absent means unknown, so the next one is full. */
   runs_since_full?: number;
+  /** Runs left before the policy ends (a Mistral trigger's remaining_executions); absent: no end. */
+  remaining_runs?: number;
 }
 
 export interface SchedulerDeps {

@@ -1,10 +1,11 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
 import { UnprocessableEntity } from '../errors.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { updateInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
+import { POLICY_ATTRIBUTES } from './policy.ts';
 import { projectBackups } from './repository.ts';
 import { type PolicyRecord, runScheduler, type SchedulerDeps } from './scheduler.ts';
 import type { BackupPolicy } from './schemas.ts';
@@ -34,6 +35,7 @@ const deps: SchedulerDeps = {
           created: item.backup_policy_created ?? iso(item.created),
           last_run: item.backup_policy_state?.last_run,
           runs_since_full: item.backup_policy_state?.runs_since_full,
+          remaining_runs: item.backup_policy_trigger?.remaining_executions ?? undefined,
         });
       }
       start = page.LastEvaluatedKey;
@@ -72,7 +74,22 @@ const deps: SchedulerDeps = {
   },
   deleteBackup: (projectId, backupId) => deleteBackup(projectId, backupId),
   async recordRun(p, state) {
-    await updateInstance(p.project_id, p.instance_id, { set: { backup_policy_state: state } });
+    if (p.remaining_runs === undefined) {
+      await updateInstance(p.project_id, p.instance_id, { set: { backup_policy_state: state } });
+    } else if (p.remaining_runs <= 1) {
+      // As Mistral deletes a cron trigger whose executions have run out.
+      await updateInstance(p.project_id, p.instance_id, { remove: POLICY_ATTRIBUTES });
+    } else {
+      await documents.send(
+        new UpdateCommand({
+          TableName: config.instancesTable,
+          Key: { project_id: p.project_id, id: p.instance_id },
+          UpdateExpression: 'SET backup_policy_state = :s, backup_policy_trigger.remaining_executions = :n',
+          ConditionExpression: 'attribute_exists(backup_policy_trigger)',
+          ExpressionAttributeValues: { ':s': state, ':n': p.remaining_runs - 1 },
+        }),
+      );
+    }
   },
   log: (line, fields) => logger.info(line, fields ?? {}),
 };

@@ -54,7 +54,9 @@ export async function authenticate(
   const user = await findUser({
     id: u.id,
     name: u.name,
-    domainId: u.domain ? findDomainId(u.domain) : undefined,
+    // A name without a domain (python-mistralclient's login, as troveclient builds it, sends
+    // none) can only mean the one domain there is.
+    domainId: u.domain ? findDomainId(u.domain) : 'default',
   });
   // Hash even when the user is unknown or locked, so timing does not reveal which names exist.
   decoy ??= hashPassword(randomBytes(16).toString('hex'));
@@ -70,11 +72,13 @@ export async function authenticate(
   if (user.failed_auth_count) await resetFailures(user.id);
 
   const ref = scope?.project ?? { id: user.default_project_id };
+  const domain = 'domain' in ref ? ref.domain : undefined;
   const project = await findProject({
     id: ref.id,
     name: 'name' in ref ? ref.name : undefined,
-    domainId: 'domain' in ref ? ref.domain?.id : undefined,
-    domainName: 'domain' in ref ? ref.domain?.name : undefined,
+    // No domain: the one there is, as for the user.
+    domainId: domain ? domain.id : 'default',
+    domainName: domain?.name,
   });
   const roles = project ? await rolesOn(user.id, project.id) : [];
   if (!project || roles.length === 0) throw new AuthFailure(401, AUTH_REQUIRED);
@@ -158,6 +162,13 @@ export function catalog(baseUrl: string, projectId: string) {
       name: 'swift',
       id: 'swift',
       endpoints: [endpoint('swift-public', `${baseUrl}/v1/AUTH_${projectId}`)],
+    },
+    {
+      // The Mistral v2 subset python-troveclient's backup schedules use (lib/mistral/).
+      type: 'workflowv2',
+      name: 'mistral',
+      id: 'mistral',
+      endpoints: [endpoint('mistral-public', `${baseUrl}/v2`)],
     },
     {
       type: 'identity',

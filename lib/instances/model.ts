@@ -1,6 +1,7 @@
 import type { ServerAddress } from '../compute/driver.ts';
 import type { WaitingTasks } from '../conductor/tasks.ts';
 import type { ReplicationReport } from '../guest/protocol.ts';
+import type { CronTriggerRecord } from '../mistral/model.ts';
 import type { InstanceSsl } from './ssl.ts';
 
 /** One instance item, keyed by project first so that no query can cross projects. */
@@ -41,6 +42,8 @@ export interface InstanceItem {
   backup_policy?: Record<string, unknown>;
   backup_policy_created?: string;
   backup_policy_state?: { last_run?: string; runs_since_full?: number };
+  /** The Mistral cron trigger this policy was made through, as its client sees it (lib/mistral/). */
+  backup_policy_trigger?: CronTriggerRecord;
   /** The backup running now, if any: the instance shows BACKUP meanwhile. */
   running_backup_id?: string;
   /** The configuration group attached, if any. */

@@ -190,6 +190,22 @@ export function storeDiff(a: Map<string, string>, b: Map<string, string>): strin
  * Trove's fault body: one key, the fault name of the status, holding {code == status, message}.
  * The identity routes (`/v3`) answer as Keystone does: `{"error": {code, message, title}}`.
  */
+/**
+ * The workflowv2 endpoint (lib/mistral/) answers in Mistral's shape; the edge before it (a dot
+ * segment, an unknown method) in Trove's.
+ */
+export function mistralFaultProblem(status: number, body: string, faultName: (s: number) => string) {
+  try {
+    const json = JSON.parse(body) as Record<string, unknown>;
+    if (typeof json?.faultstring === 'string' && json.faultcode === (status < 500 ? 'Client' : 'Server')) {
+      return undefined;
+    }
+  } catch {
+    return `not JSON: ${body.slice(0, 200)}`;
+  }
+  return troveFaultProblem(status, body, faultName);
+}
+
 export function troveFaultProblem(
   status: number,
   body: string,

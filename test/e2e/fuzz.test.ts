@@ -5,6 +5,7 @@ import { faultName } from '../../lib/errors.ts';
 import { waitUntil } from '../../local/wait.ts';
 import {
   apiRoutes,
+  mistralFaultProblem,
   type RawRequest,
   type RawResponse,
   type Route,
@@ -380,7 +381,9 @@ describe('the API under hostile input', () => {
           if (res.status < 200 || (res.status >= 500 && res.status !== 501)) problem(`status: ${what}`);
           if (res.status >= 400 && req.method !== 'HEAD') {
             const keystone = req.target.startsWith('/v3');
-            const wrong = troveFaultProblem(res.status, res.body, faultName, keystone);
+            const wrong = req.target.startsWith('/v2')
+              ? mistralFaultProblem(res.status, res.body, faultName)
+              : troveFaultProblem(res.status, res.body, faultName, keystone);
             if (wrong) problem(`shape (${wrong.slice(0, 100)}): ${what}`);
           }
           const wrote = res.status < 300 && !['GET', 'HEAD'].includes(req.method);

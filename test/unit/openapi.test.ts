@@ -178,7 +178,8 @@ async function templateRoutes(): Promise<string[]> {
           typeof event.httpApi === 'object' ? `${event.httpApi.method} ${event.httpApi.path}` : '';
         // The object-store endpoint (lib/logs/swift.ts) answers Swift's API, not Trove's: every
         // method reaches it so that a write is Swift's 405; it is no part of this description.
-        if (route && !route.startsWith('* /v1/')) routes.push(route);
+        // The workflowv2 endpoint (lib/mistral/) likewise answers Mistral's API.
+        if (route && !route.startsWith('* /v1/') && !route.startsWith('* /v2')) routes.push(route);
       }
     }
   }
