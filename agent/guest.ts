@@ -11,6 +11,7 @@ import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, ReplicationSource, UserSpec } from './engines/manager.ts';
 import type { TlsMaterial } from './engines/tls.ts';
 import { GuestLogs } from './logs/index.ts';
+import { GuestModules } from './modules/index.ts';
 import { REPLICATION_OPERATIONS, runReplicationOperation } from './replication-operations.ts';
 
 type OverrideRule = { name: string; restart_required: boolean };
@@ -234,6 +235,13 @@ export class Guest {
         return this.guestLogs().list(args);
       case 'guest_log_action':
         return this.guestLogs().action(args);
+      case 'module_list':
+        return this.modules().list(args);
+      // A module's contents travel sealed with this guest's key.
+      case 'module_apply':
+        return this.modules().apply(this.withSecrets(args));
+      case 'module_remove':
+        return this.modules().remove(args);
       case 'get_replication_snapshot':
         return this.replicationSnapshot(this.withSecrets(args));
       default:
@@ -255,6 +263,10 @@ export class Guest {
       s3Client,
     );
     return this.logs;
+  }
+
+  private modules(): GuestModules {
+    return new GuestModules(join(this.config.layout.baseDir, 'modules'), this.config.datastore_manager);
   }
 
   /** Passwords arrive encrypted with this guest's key, inside the signed order. */
