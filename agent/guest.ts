@@ -300,11 +300,12 @@ export class Guest {
 
   private async prepare(args: Record<string, unknown>): Promise<null> {
     await this.reporter.heartbeat({ service_status: 'building' });
-    const { databases, users, restore, account } = (
+    const { databases, users, restore, account, modules } = (
       typeof args.sealed === 'string' ? decryptWith(this.key, args.sealed) : {}
     ) as {
       databases?: DatabaseSpec[];
       users?: UserSpec[];
+      modules?: unknown[];
       restore?: { bucket: string; key: string; checksum: string; data_key: string }[];
       account?: { user: string; password: string };
     };
@@ -356,6 +357,15 @@ export class Guest {
     if (overrides && Object.keys(overrides.values).length) {
       const { restartRequired } = await this.engine.applyOverrides(overrides.values, overrides.rules);
       if (restartRequired) await this.engine.restart();
+    }
+    // Trove's prepare applies the instance's modules last, and a module that fails does not
+    // fail the build: its status says so in module-query.
+    if (modules?.length) {
+      try {
+        this.modules().apply({ modules });
+      } catch (err) {
+        this.log('an error occurred applying modules', { error: (err as Error).message });
+      }
     }
     writeFileSync(this.prepared, new Date().toISOString());
     await this.heartbeat();

@@ -10,8 +10,6 @@ import type { InstanceModuleRecord } from './model.ts';
 
 const table = () => config.instancesTable;
 
-type WithModules = InstanceItem & { modules?: Record<string, InstanceModuleRecord> };
-
 /** Records the modules the guest applied; never recreates an instance deleted meanwhile. */
 export async function recordApplications(
   instance: InstanceItem,
@@ -31,7 +29,7 @@ export async function recordApplications(
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   const sets = modules.map((m, i) => {
-    const previous = (instance as WithModules).modules?.[m.id];
+    const previous = instance.modules?.[m.id];
     names[`#m${i}`] = m.id;
     values[`:r${i}`] = {
       md5: m.md5,
@@ -55,7 +53,7 @@ export async function recordApplications(
 }
 
 export async function dropApplication(instance: InstanceItem, moduleId: string): Promise<void> {
-  if (!(instance as WithModules).modules?.[moduleId]) return;
+  if (!instance.modules?.[moduleId]) return;
   await documents.send(
     new UpdateCommand({
       TableName: table(),
@@ -82,7 +80,7 @@ async function applicationsEverywhere(moduleId: string): Promise<InstanceModuleR
       }),
     );
     for (const item of out.Items ?? []) {
-      const record = (item as WithModules).modules?.[moduleId];
+      const record = (item as Pick<InstanceItem, 'modules'>).modules?.[moduleId];
       if (record) found.push(record);
     }
     start = out.LastEvaluatedKey;

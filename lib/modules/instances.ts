@@ -8,8 +8,8 @@ import type { Caller } from '../http/auth.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { dropApplication, recordApplications } from './applications.ts';
 import { openContents } from './contents.ts';
-import { ALL_TENANTS, type ModuleItem } from './model.ts';
-import { findModuleAnywhere, getModuleItem } from './repository.ts';
+import { ALL_TENANTS, type InstanceModuleRecord, type ModuleItem } from './model.ts';
+import { findModuleAnywhere, getModuleItem, modulesOfPartition } from './repository.ts';
 import type { GuestModuleView } from './schemas.ts';
 import { loadModule } from './service.ts';
 import { moduleView } from './views.ts';
@@ -45,7 +45,10 @@ export async function listInstanceModules(
  * Trove's Modules.load_by_ids: the caller's project's modules and those of all tenants (an admin's:
  * any); an id that is none of these is left out, as Trove does.
  */
-async function loadByIds(caller: Caller, ids: string[]): Promise<ModuleItem[]> {
+async function loadByIds(
+  caller: Pick<Caller, 'projectId' | 'isAdmin'>,
+  ids: string[],
+): Promise<ModuleItem[]> {
   const found = new Map<string, ModuleItem>();
   for (const id of new Set(ids)) {
     const item = caller.isAdmin
@@ -57,18 +60,16 @@ async function loadByIds(caller: Caller, ids: string[]): Promise<ModuleItem[]> {
 }
 
 /** Trove's Modules.validate: a module for another datastore or version cannot be applied. */
-async function checkDatastore(modules: ModuleItem[], instance: InstanceItem): Promise<void> {
-  const version = await getDatastoreVersion(instance.datastore.version_id);
-  const datastoreId = version?.datastore_id;
+function checkDatastore(modules: ModuleItem[], datastoreId: string | undefined, versionId: string): void {
   for (const m of modules) {
     if (m.datastore_id && m.datastore_id !== datastoreId) {
       throw new BadRequest(
         `The module is invalid: Module '${m.name}' cannot be applied  (Wrong datastore '${m.datastore_id}' - expected '${datastoreId}')`,
       );
     }
-    if (m.datastore_version_id && m.datastore_version_id !== instance.datastore.version_id) {
+    if (m.datastore_version_id && m.datastore_version_id !== versionId) {
       throw new BadRequest(
-        `The module is invalid: Module '${m.name}' cannot be applied  (Wrong datastore version '${m.datastore_version_id}' - expected '${instance.datastore.version_id}')`,
+        `The module is invalid: Module '${m.name}' cannot be applied  (Wrong datastore version '${m.datastore_version_id}' - expected '${versionId}')`,
       );
     }
   }
@@ -96,7 +97,8 @@ export async function applyModules(
 ): Promise<GuestModuleView[]> {
   const item = await load(caller, instanceId);
   const modules = await loadByIds(caller, ids);
-  await checkDatastore(modules, item);
+  const version = await getDatastoreVersion(item.datastore.version_id);
+  checkDatastore(modules, version?.datastore_id, item.datastore.version_id);
   const results = (await call(
     item,
     'module_apply',
@@ -113,4 +115,52 @@ export async function removeModule(caller: Caller, instanceId: string, moduleId:
   const module = await loadModule(caller, moduleId);
   await call(item, 'module_remove', { module: guestModule(module) });
   await dropApplication(item, moduleId);
+}
+
+/** Trove's Modules.load_auto_apply: the project's and all tenants' auto-apply modules for this datastore and version. */
+async function autoApplyModules(
+  projectId: string,
+  datastoreId: string,
+  versionId: string,
+): Promise<ModuleItem[]> {
+  const candidates = [...(await modulesOfPartition(projectId)), ...(await modulesOfPartition(ALL_TENANTS))];
+  return candidates.filter(
+    (m) =>
+      m.auto_apply &&
+      (!m.datastore_id || m.datastore_id === datastoreId) &&
+      (!m.datastore_version_id || m.datastore_version_id === versionId),
+  );
+}
+
+/** The modules of one prepare travel in one signed order (SQS: 256 KB), sealed like the users' passwords. */
+const MAX_PREPARE_MODULES_CHARS = 160 * 1024;
+
+/**
+ * Trove's Instance.create: the modules named in the request (load_by_ids) and the auto-apply
+ * ones, checked against the datastore, with their contents for prepare and the records of their
+ * application, which Trove writes at create.
+ */
+export async function modulesForCreate(
+  caller: Pick<Caller, 'projectId' | 'isAdmin'>,
+  ids: string[],
+  datastoreId: string,
+  versionId: string,
+  now: string,
+) {
+  const modules = await loadByIds(caller, ids);
+  for (const m of await autoApplyModules(caller.projectId, datastoreId, versionId)) {
+    if (!modules.some((n) => n.id === m.id)) modules.push(m);
+  }
+  checkDatastore(modules, datastoreId, versionId);
+  const orders = await guestModuleOrders(modules);
+  const chars = orders.reduce((sum, o) => sum + o.contents.length, 0);
+  if (chars > MAX_PREPARE_MODULES_CHARS) {
+    throw new BadRequest(
+      `The modules' contents together exceed ${MAX_PREPARE_MODULES_CHARS} characters of base64.`,
+    );
+  }
+  const records: Record<string, InstanceModuleRecord> = Object.fromEntries(
+    modules.map((m) => [m.id, { md5: m.md5, created: now, updated: now }]),
+  );
+  return { orders, records };
 }

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, call, cloud, type Login, login } from './helpers.ts';
-import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
+import { healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
 import { baseDirOf, dynamo, serverIdOf } from './leftovers.ts';
 
 const run = promisify(execFile);
@@ -22,6 +22,7 @@ let demo: Login;
 let other: Login;
 let instance: InstanceView;
 let dir: string;
+let bootId: string;
 
 /** `trove --json <args>` as a user; the project is the user's own. */
 async function trove(user: string, project: string, ...args: string[]) {
@@ -47,6 +48,25 @@ async function trove(user: string, project: string, ...args: string[]) {
   });
 }
 const asDemo = (...args: string[]) => trove('demo', 'demo', ...args);
+
+/** `openstack database ...` as demo (instance create takes `--module`). */
+function openstackAsDemo(...args: string[]) {
+  const auth = {
+    'os-auth-url': `${api()}/v3`,
+    'os-identity-api-version': '3',
+    'os-username': 'demo',
+    'os-password': 'demo',
+    'os-project-name': 'demo',
+    'os-user-domain-id': 'default',
+    'os-project-domain-id': 'default',
+    'os-region-name': 'RegionOne',
+  };
+  const flags = Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+  return run('openstack', [...flags, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    timeout: 90_000,
+  });
+}
 const asAdmin = (...args: string[]) => trove('admin', 'admin', ...args);
 const json = async (p: Promise<{ stdout: string }>) => JSON.parse((await p).stdout);
 
@@ -80,12 +100,35 @@ beforeAll(async () => {
     login('demo', 'demo'),
     login('modules-other', 'Other-pass-1'),
   ]);
-  const created = await createInstance(demo, {
-    name: 'modules-target',
-    flavorRef: '7',
-    volume: { size: 1 },
-    datastore: { type: 'redis' },
+  // A module given at create is applied by prepare (Trove's `instance create --module`).
+  const boot = await call('POST', modules(demo), demo.token, {
+    module: {
+      name: 'boot',
+      module_type: 'ping',
+      contents: Buffer.from('message=applied at prepare').toString('base64'),
+    },
   });
+  bootId = (boot.json as { module: { id: string } }).module.id;
+  const created = JSON.parse(
+    (
+      await openstackAsDemo(
+        'database',
+        'instance',
+        'create',
+        'modules-target',
+        '--flavor',
+        '7',
+        '--size',
+        '1',
+        '--datastore',
+        'redis',
+        '--module',
+        'boot',
+        '-f',
+        'json',
+      )
+    ).stdout,
+  ) as { id: string };
   instance = (await waitForInstance(demo, created.id, healthy)) as InstanceView;
 }, 180_000);
 
@@ -94,6 +137,8 @@ afterAll(async () => {
   if (!instance) return;
   await call('DELETE', `/v1.0/${demo.projectId}/instances/${instance.id}`, demo.token);
   await waitForInstance(demo, instance.id, 'gone');
+  // The deleted instance took its module records with it: the module may go now.
+  expect((await call('DELETE', `${modules(demo)}/${bootId}`, demo.token)).status).toBe(200);
 }, 180_000);
 
 describe('modules', () => {
@@ -211,11 +256,16 @@ describe('modules', () => {
 
   it('module-query and module-list-instance show what the guest applied; module-instances the instance', async () => {
     const queried = await json(asDemo('module-query', instance.id));
+    // Newest first: the module applied now, then the one prepare applied.
     expect(queried).toEqual([
       expect.objectContaining({ id: moduleId, status: 'OK', message: 'hello from troveless', removed: null }),
+      expect.objectContaining({ id: bootId, name: 'boot', status: 'OK', message: 'applied at prepare' }),
     ]);
     const listed = await json(asDemo('module-list-instance', instance.id));
-    expect(listed.map((m: { id: string }) => m.id)).toEqual([moduleId]);
+    expect(listed.map((m: { id: string }) => m.id)).toEqual([moduleId, bootId]);
+    expect((await json(asDemo('module-instances', 'boot'))).map((i: { id: string }) => i.id)).toEqual([
+      instance.id,
+    ]);
     const instances = await json(asDemo('module-instances', 'greeting'));
     expect(instances.map((i: { id: string }) => i.id)).toEqual([instance.id]);
     expect(await json(asDemo('module-show', 'greeting'))).toMatchObject({ instance_count: 1 });
@@ -282,7 +332,9 @@ describe('modules', () => {
 
   it('module-remove takes it off the guest; then it can be changed and deleted', async () => {
     await asDemo('module-remove', instance.id, 'greeting');
-    expect(await json(asDemo('module-query', instance.id))).toEqual([]);
+    expect((await json(asDemo('module-query', instance.id))).map((m: { id: string }) => m.id)).toEqual([
+      bootId,
+    ]);
     expect(await json(asDemo('module-instances', 'greeting'))).toEqual([]);
     const again = await call(
       'DELETE',
