@@ -135,6 +135,6 @@ export const ModulesResponse = z.object({ modules: z.array(ModuleView) });
 export const ModuleResponse = z.object({ module: DetailedModuleView });
 export const GuestModulesResponse = z.object({ modules: z.array(GuestModuleView) });
 export const ModuleInstancesResponse = z.object({
-  instances: z.array(z.looseObject({ id: z.string() })),
+  instances: z.array(z.union([z.looseObject({ id: z.string() }), ModuleInstanceCount])),
   links: z.array(Link).optional(),
 });
