@@ -10,7 +10,7 @@ import { BadRequest, Forbidden, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { logger } from '../logger.ts';
-import { modulesForCreate } from '../modules/instances.ts';
+import { modulesForCreate } from '../modules/orders.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
 import { createReplicas } from '../replication/create.ts';
 import { validate } from '../validation.ts';

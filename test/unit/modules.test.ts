@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GuestModules } from '../../agent/modules/index.ts';
+import type { ModuleItem } from '../../lib/modules/model.ts';
+import { checkDatastore } from '../../lib/modules/orders.ts';
 import { CreateModuleRequest, UpdateModuleRequest } from '../../lib/modules/schemas.ts';
 import { adminOptions, checkModuleType } from '../../lib/modules/service.ts';
 import { validate } from '../../lib/validation.ts';
@@ -84,6 +86,26 @@ describe('module options only an admin may set', () => {
     expect(checkModuleType('PING')).toBe('ping');
     expect(checkModuleType('new_relic_license')).toBe('new_relic_license');
     expect(() => checkModuleType('shell')).toThrow("Module type 'shell' was not found.");
+  });
+});
+
+describe('which instances a module may be applied to', () => {
+  const mod = (datastore_id: string | null, datastore_version_id: string | null) =>
+    ({ name: 'm', datastore_id, datastore_version_id }) as ModuleItem;
+
+  it("takes modules for every datastore, or the instance's own datastore and version", () => {
+    expect(() =>
+      checkDatastore([mod(null, null), mod('ds1', null), mod('ds1', 'v1')], 'ds1', 'v1'),
+    ).not.toThrow();
+  });
+
+  it("refuses another datastore or version with Trove's ModuleInvalid message (400)", () => {
+    expect(() => checkDatastore([mod('ds2', null)], 'ds1', 'v1')).toThrow(
+      "The module is invalid: Module 'm' cannot be applied  (Wrong datastore 'ds2' - expected 'ds1')",
+    );
+    expect(() => checkDatastore([mod('ds1', 'v2')], 'ds1', 'v1')).toThrow(
+      "(Wrong datastore version 'v2' - expected 'v1')",
+    );
   });
 });
 
