@@ -11,6 +11,7 @@ import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, ReplicationSource, UserSpec } from './engines/manager.ts';
 import type { TlsMaterial } from './engines/tls.ts';
 import { GuestLogs } from './logs/index.ts';
+import { GuestModules } from './modules/index.ts';
 import { REPLICATION_OPERATIONS, runReplicationOperation } from './replication-operations.ts';
 
 type OverrideRule = { name: string; restart_required: boolean };
@@ -234,6 +235,13 @@ export class Guest {
         return this.guestLogs().list(args);
       case 'guest_log_action':
         return this.guestLogs().action(args);
+      case 'module_list':
+        return this.modules().list(args);
+      // A module's contents travel sealed with this guest's key.
+      case 'module_apply':
+        return this.modules().apply(this.withSecrets(args));
+      case 'module_remove':
+        return this.modules().remove(args);
       case 'get_replication_snapshot':
         return this.replicationSnapshot(this.withSecrets(args));
       default:
@@ -255,6 +263,10 @@ export class Guest {
       s3Client,
     );
     return this.logs;
+  }
+
+  private modules(): GuestModules {
+    return new GuestModules(join(this.config.layout.baseDir, 'modules'), this.config.datastore_manager);
   }
 
   /** Passwords arrive encrypted with this guest's key, inside the signed order. */
@@ -288,11 +300,12 @@ export class Guest {
 
   private async prepare(args: Record<string, unknown>): Promise<null> {
     await this.reporter.heartbeat({ service_status: 'building' });
-    const { databases, users, restore, account } = (
+    const { databases, users, restore, account, modules } = (
       typeof args.sealed === 'string' ? decryptWith(this.key, args.sealed) : {}
     ) as {
       databases?: DatabaseSpec[];
       users?: UserSpec[];
+      modules?: unknown[];
       restore?: { bucket: string; key: string; checksum: string; data_key: string }[];
       account?: { user: string; password: string };
     };
@@ -344,6 +357,15 @@ export class Guest {
     if (overrides && Object.keys(overrides.values).length) {
       const { restartRequired } = await this.engine.applyOverrides(overrides.values, overrides.rules);
       if (restartRequired) await this.engine.restart();
+    }
+    // Trove's prepare applies the instance's modules last, and a module that fails does not
+    // fail the build: its status says so in module-query.
+    if (modules?.length) {
+      try {
+        this.modules().apply({ modules });
+      } catch (err) {
+        this.log('an error occurred applying modules', { error: (err as Error).message });
+      }
     }
     writeFileSync(this.prepared, new Date().toISOString());
     await this.heartbeat();

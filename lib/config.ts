@@ -25,6 +25,7 @@ export const config = {
   quotasTable: process.env.TROVELESS_QUOTAS_TABLE || 'troveless-dev-quotas',
   operationsTable: process.env.TROVELESS_OPERATIONS_TABLE || 'troveless-dev-operations',
   configurationsTable: process.env.TROVELESS_CONFIGURATIONS_TABLE || 'troveless-dev-configurations',
+  modulesTable: process.env.TROVELESS_MODULES_TABLE || 'troveless-dev-modules',
   backupsTable: process.env.TROVELESS_BACKUPS_TABLE || 'troveless-dev-backups',
   backupBucket: process.env.TROVELESS_BACKUP_BUCKET || 'troveless-dev-backups',
   backupStrategiesTable: process.env.TROVELESS_BACKUP_STRATEGIES_TABLE || 'troveless-dev-backup-strategies',

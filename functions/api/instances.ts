@@ -42,7 +42,7 @@ const detail: ProjectRoute = (event, caller) => listPage(event, caller, instance
 /** `POST /instances`: 200 (not 202) with the new instance in BUILD. */
 const create: ProjectRoute = async (event, caller) => {
   const request = validate(CreateInstanceRequest, parsedBody(event)).instance;
-  const item = await createInstance(caller.projectId, request);
+  const item = await createInstance(caller.projectId, request, caller.isAdmin);
   return json(200, { instance: instanceDetail(item, ctx(event, caller)) });
 };
 

@@ -108,6 +108,10 @@ const PARAMS: Record<string, Check> = {
   backup_id: { max: MAX_ID_LENGTH, refuse: (v) => new NotFound(`Backup ${shown(v)} cannot be found.`) },
   configuration_id: { max: MAX_ID_LENGTH, refuse: missing },
   flavor_id: { max: MAX_ID_LENGTH, refuse: missing },
+  module_id: {
+    max: MAX_ID_LENGTH,
+    refuse: (v) => new NotFound(`Module with ID ${shown(v)} could not be found.`),
+  },
   datastore_id: {
     max: MAX_ID_LENGTH,
     refuse: (v) => new NotFound(`Datastore '${shown(v)}' cannot be found.`),

@@ -10,6 +10,7 @@ import { BadRequest, Forbidden, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { logger } from '../logger.ts';
+import { modulesForCreate } from '../modules/orders.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
 import { createReplicas } from '../replication/create.ts';
 import { validate } from '../validation.ts';
@@ -24,15 +25,17 @@ import type { CreateInstanceRequest } from './schemas.ts';
  * instance (task BUILDING, service status new) together with its quota usage, then start the
  * create workflow. Nothing is written when a check fails.
  */
-export async function createInstance(projectId: string, req: CreateInstanceRequest): Promise<InstanceItem> {
+export async function createInstance(
+  projectId: string,
+  req: CreateInstanceRequest,
+  isAdmin = false,
+): Promise<InstanceItem> {
   if (req.replica_of !== undefined) return createReplicas(projectId, req);
   if (req.replica_count !== undefined && req.replica_count > 1) {
     throw new BadRequest(
       `Replica count only valid when creating replicas. Cannot create ${req.replica_count} instances.`,
     );
   }
-  if (req.modules?.length) throw new NotImplemented('Modules are not supported.');
-
   const flavor = await getFlavor(req.flavorRef);
   const { datastore, version } = await resolveDatastoreVersion(req.datastore);
   if (!req.volume) throw new BadRequest('Volume size was not specified.');
@@ -93,6 +96,16 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     configurationId = group.id;
   }
 
+  const now = troveTime();
+  // Modules named in the request and the auto-apply ones: prepare applies them (lib/modules).
+  const modules = await modulesForCreate(
+    { projectId, isAdmin },
+    (req.modules ?? []).map((m) => m.id),
+    datastore.id,
+    version.id,
+    now,
+  );
+
   const deltas: Record<'instances' | 'ram' | 'volumes', number> = {
     instances: 1,
     ram: flavor.ram,
@@ -102,7 +115,6 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
   if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
 
   const key = newGuestKey();
-  const now = troveTime();
   const item: InstanceItem = {
     project_id: projectId,
     id: randomUUID(),
@@ -137,6 +149,7 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
         checksum,
         data_key,
       })),
+      modules: modules.orders,
     }),
     access: req.access
       ? { is_public: req.access.is_public ?? false, allowed_cidrs: req.access.allowed_cidrs }
@@ -144,6 +157,7 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     locality: req.locality,
     availability_zone: req.availability_zone,
     configuration_id: configurationId,
+    ...(Object.keys(modules.records).length ? { modules: modules.records } : {}),
   };
   // The quota items come in the order of `deltas`: a cancelled transaction names them by index.
   const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);

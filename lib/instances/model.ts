@@ -2,11 +2,14 @@ import type { ServerAddress } from '../compute/driver.ts';
 import type { WaitingTasks } from '../conductor/tasks.ts';
 import type { ReplicationReport } from '../guest/protocol.ts';
 import type { CronTriggerRecord } from '../mistral/model.ts';
+import type { InstanceModuleRecord } from '../modules/model.ts';
 import type { InstanceSsl } from './ssl.ts';
 
 /** One instance item, keyed by project first so that no query can cross projects. */
 export interface InstanceItem {
   project_id: string;
+  /** Trove's instance_modules rows: each module applied, by id, with the md5 it had (lib/modules). */
+  modules?: Record<string, InstanceModuleRecord>;
   id: string;
   name: string;
   created: string;

@@ -74,6 +74,15 @@ import {
 import { LogActionRequest, LogResponse, LogsResponse } from '../logs/schemas.ts';
 import { MetricsResponse } from '../metrics/schemas.ts';
 import {
+  ApplyModulesRequest,
+  CreateModuleRequest,
+  GuestModulesResponse,
+  ModuleInstancesResponse,
+  ModuleResponse,
+  ModulesResponse,
+  UpdateModuleRequest,
+} from '../modules/schemas.ts';
+import {
   LimitsResponse,
   QuotasResponse,
   UpdatedQuotasResponse,
@@ -107,6 +116,7 @@ const dv = `${p}/datastores/{datastore_id}/versions`;
 const v = `${p}/datastores/versions/{version_id}`;
 const c = `${p}/configurations/{configuration_id}`;
 const mv = `${p}/mgmt/datastore-versions/{version_id}`;
+const md = `${p}/modules/{module_id}`;
 
 const route = (
   method: Route['method'],
@@ -275,6 +285,28 @@ export const ROUTES: Route[] = [
   route('GET', `${c}/instances`, 'configurations', 'Instances using a group', {
     response: ConfigurationInstancesResponse,
   }),
+
+  route('GET', `${p}/modules`, 'modules', 'List modules (`datastore`: a name, an id or all)', {
+    response: ModulesResponse,
+  }),
+  route('POST', `${p}/modules`, 'modules', 'Create a module', {
+    body: CreateModuleRequest,
+    response: ModuleResponse,
+  }),
+  route('GET', md, 'modules', 'Show a module', { response: ModuleResponse }),
+  route('PUT', md, 'modules', 'Update a module', { body: UpdateModuleRequest, response: ModuleResponse }),
+  route('DELETE', md, 'modules', 'Delete a module (200 with an empty body, as Trove)'),
+  route('GET', `${md}/instances`, 'modules', 'Instances that have the module (`count_only=true`: per md5)', {
+    response: ModuleInstancesResponse,
+  }),
+  route('GET', `${i}/modules`, 'modules', 'Modules the guest has applied', {
+    response: GuestModulesResponse,
+  }),
+  route('POST', `${i}/modules`, 'modules', 'Apply modules to an instance', {
+    body: ApplyModulesRequest,
+    response: GuestModulesResponse,
+  }),
+  route('DELETE', `${i}/modules/{module_id}`, 'modules', 'Remove a module from an instance (200, empty)'),
 
   route('GET', `${p}/datastores`, 'datastores', 'List datastores', { response: DatastoresResponse }),
   route('GET', `${p}/datastores/{datastore_id}`, 'datastores', 'Show a datastore', {

@@ -259,6 +259,29 @@ describe('the answers the API really gives', () => {
     expect((await recorded('POST', `${ti}/log`, `${pi()}/log`, log)).status).toBe(200);
     expect((await recorded('GET', `${ti}/metrics`, `${pi()}/metrics`)).status).toBe(200);
 
+    const tm = `${t}/modules`;
+    const contents = Buffer.from('message=openapi').toString('base64');
+    const made = await recorded('POST', tm, `${p}/modules`, {
+      body: { module: { name: 'e2e-openapi', module_type: 'ping', contents, live_update: 1 } },
+    });
+    expect(made.status).toBe(200);
+    const mid = (made.json as { module: { id: string } }).module.id;
+    const mod = `${p}/modules/${mid}`;
+    expect((await recorded('GET', tm, `${p}/modules`)).status).toBe(200);
+    expect((await recorded('GET', `${tm}/{module_id}`, mod)).status).toBe(200);
+    const rename = { body: { module: { description: 'openapi' } } };
+    expect((await recorded('PUT', `${tm}/{module_id}`, mod, rename)).status).toBe(200);
+    const apply = { body: { modules: [{ id: mid }] } };
+    expect((await recorded('POST', `${ti}/modules`, `${pi()}/modules`, apply)).status).toBe(200);
+    expect((await recorded('GET', `${ti}/modules`, `${pi()}/modules`)).status).toBe(200);
+    expect((await recorded('GET', `${tm}/{module_id}/instances`, `${mod}/instances`)).status).toBe(200);
+    const counted = await recorded('GET', `${tm}/{module_id}/instances`, `${mod}/instances?count_only=true`);
+    expect(counted.status).toBe(200);
+    expect((await recorded('DELETE', `${ti}/modules/{module_id}`, `${pi()}/modules/${mid}`)).status).toBe(
+      200,
+    );
+    expect((await recorded('DELETE', `${tm}/{module_id}`, mod)).status).toBe(200);
+
     const db = { body: { databases: [{ name: 'appdb' }] } };
     expect((await recorded('POST', `${ti}/databases`, `${pi()}/databases`, db)).status).toBe(202);
     expect((await recorded('GET', `${ti}/databases`, `${pi()}/databases`)).status).toBe(200);

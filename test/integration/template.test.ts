@@ -53,6 +53,15 @@ describe('serverless package', () => {
         { AttributeName: 'id', KeyType: 'RANGE' },
       ],
     });
+    // Modules are keyed by project too; admins find one by id through its index.
+    expect(tables.ModulesTable?.Properties).toMatchObject({
+      TableName: 'troveless-dev-modules',
+      KeySchema: [
+        { AttributeName: 'project_id', KeyType: 'HASH' },
+        { AttributeName: 'id', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [{ IndexName: 'by-id' }],
+    });
     // Nothing in production keeps idempotency records; the local stage's self-test has its own.
     expect(tables.IdempotencyTable).toBeUndefined();
     expect(Object.fromEntries(ofType(local, 'AWS::DynamoDB::Table')).SelftestTable?.Properties).toMatchObject(
@@ -162,6 +171,7 @@ describe('serverless package', () => {
         'InstancesConfiguration',
         'InstancesCreate',
         'InstancesLogs', // guest log calls: signs orders with the guest key
+        'Modules', // module contents: sealed under a wrapped data key, and sent sealed to guests
         'MgmtInstances', // the management stop is a guest call, signed with the guest key
         'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
