@@ -5,6 +5,7 @@ import {
   ListStateMachinesCommand,
   SFNClient,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { config } from './config.ts';
 
@@ -73,14 +74,29 @@ export async function startWorkflow(
  * execution has ended (or never started, or was lost) will never be finished by it, so its owner
  * may clean it up.
  */
-export async function workflowRunning(workflow: Workflow, executionName: string): Promise<boolean> {
+async function executionArnOf(workflow: Workflow, executionName: string): Promise<string> {
   const machine = await stateMachineArn(workflow);
-  const executionArn = `${machine.replace(':stateMachine:', ':execution:')}:${executionName}`;
+  return `${machine.replace(':stateMachine:', ':execution:')}:${executionName}`;
+}
+
+export async function workflowRunning(workflow: Workflow, executionName: string): Promise<boolean> {
+  const executionArn = await executionArnOf(workflow, executionName);
   try {
     const out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     return out.status === 'RUNNING' || out.status === 'PENDING_REDRIVE';
   } catch (err) {
     if (err instanceof ExecutionDoesNotExist) return false;
+    throw err;
+  }
+}
+
+/** Stops an execution that still runs (its Catch branches do not run); one that ended is left be. */
+export async function stopWorkflow(workflow: Workflow, executionName: string, cause: string): Promise<void> {
+  const executionArn = await executionArnOf(workflow, executionName);
+  try {
+    await sfn.send(new StopExecutionCommand({ executionArn, error: 'Troveless.Stopped', cause }));
+  } catch (err) {
+    if (err instanceof ExecutionDoesNotExist) return;
     throw err;
   }
 }

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { dynamoose } from '../db.ts';
 import { BadRequest, NotFound } from '../errors.ts';
 import { datastoreId, datastoreVersionId } from './ids.ts';
-import { findDatastore, versionNotFound } from './match.ts';
+import { datastoreNotFound, findDatastore, versionNotFound } from './match.ts';
 import { DatastoreModel, isConditionFailure, keyOf, VersionModel } from './model.ts';
 import type { CreateDatastoreVersionRequest, UpdateDatastoreVersionRequest } from './schemas.ts';
 import { loadDatastores, loadVersions } from './store.ts';
 import type { DatastoreVersion } from './types.ts';
+import { versionUsedBy } from './usage.ts';
 
 // Trove's management of datastore versions (trove/extensions/mgmt/datastores/service.py). Each
 // change is one DynamoDB transaction: the version and its datastore's default move together, or
@@ -125,4 +126,50 @@ export async function updateDatastoreVersion(id: string, req: UpdateDatastoreVer
     );
   }
   await transact(writes, () => versionNotFound(id));
+}
+
+/**
+ * Trove's `DELETE /mgmt/datastore-versions/{id}`: refused while an instance, a backup or a
+ * configuration group uses the version (DatastoreVersionsInUse, 400); its datastore loses it as
+ * its default in the same transaction. The version's parameters are rules of the release
+ * (lib/configurations/parameters), not items, so nothing else is left behind.
+ */
+export async function deleteDatastoreVersion(id: string): Promise<void> {
+  const [datastores, versions] = await Promise.all([loadDatastores(), loadVersions()]);
+  const version = versions.find((v) => v.id === id);
+  if (!version) throw versionNotFound(id);
+  const user = await versionUsedBy(id);
+  if (user) throw new BadRequest(`Datastore version is in use by ${user}.`);
+  const datastore = datastores.find((d) => d.id === version.datastore_id);
+  const writes: Array<Promise<unknown>> = [
+    VersionModel.transaction.delete(keyOf('version', id), { condition: exists() }),
+  ];
+  if (datastore?.default_version_id === id) {
+    writes.push(
+      DatastoreModel.transaction.update(
+        keyOf('datastore', datastore.id),
+        { $REMOVE: ['default_version_id'] },
+        { condition: exists() },
+      ),
+    );
+  }
+  await transact(writes, () => versionNotFound(id));
+}
+
+/**
+ * Trove's `DELETE /datastores/{id}` (admin): by id or name; refused while the datastore has any
+ * version, active or not (DatastoreVersionsExist, 400), so no instance can be left naming it.
+ */
+export async function deleteDatastore(ref: string): Promise<void> {
+  const [datastores, versions] = await Promise.all([loadDatastores(), loadVersions()]);
+  const datastore = findDatastore(datastores, ref);
+  if (!datastore) throw datastoreNotFound(ref);
+  if (versions.some((v) => v.datastore_id === datastore.id))
+    throw new BadRequest(`Datastore versions exist for datastore ${ref}.`);
+  // A version added meanwhile would name a datastore that is gone: the condition is the most a
+  // single-item delete can check; the version's own create recreates a missing datastore.
+  await transact(
+    [DatastoreModel.transaction.delete(keyOf('datastore', datastore.id), { condition: exists() })],
+    () => datastoreNotFound(ref),
+  );
 }

@@ -64,6 +64,11 @@ export interface ComputeDriver {
   launch(spec: ServerSpec): Promise<Server>;
   /** undefined when the server no longer exists. */
   get(serverId: string): Promise<Server | undefined>;
+  /**
+   * The instance's server, found by the instance id it was launched for: how a delete finds a
+   * server whose launch finished after the delete read the instance (a forced delete of a build).
+   */
+  findByInstance(instanceId: string): Promise<Server | undefined>;
   /** Idempotent: terminating a server that is gone succeeds. */
   terminate(serverId: string): Promise<void>;
   /** Applies a new `access` to a running server at once (no restart). */

@@ -278,6 +278,19 @@ export class Ec2ComputeDriver implements ComputeDriver {
     return serverFromInstance(instance);
   }
 
+  async findByInstance(instanceId: string): Promise<Server | undefined> {
+    const out = await (await this.ec2()).send(
+      new (await ec2Sdk()).DescribeInstancesCommand({
+        Filters: [
+          { Name: `tag:${INSTANCE_ID_TAG}`, Values: [instanceId] },
+          { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+        ],
+      }),
+    );
+    const instance = out.Reservations?.flatMap((r) => r.Instances ?? [])[0];
+    return instance ? serverFromInstance(instance) : undefined;
+  }
+
   /** The EC2 instance, terminated ones included; undefined when EC2 does not know it. */
   private async describe(serverId: string): Promise<Instance | undefined> {
     const delays = this.options.notFoundRetryDelaysMs ?? [500, 1500];

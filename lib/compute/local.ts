@@ -40,6 +40,11 @@ export class LocalComputeDriver implements ComputeDriver {
     return res.status === 404 ? undefined : ((await res.json()) as Server);
   }
 
+  async findByInstance(instanceId: string): Promise<Server | undefined> {
+    const res = await this.request('GET', `/servers?instance_id=${encodeURIComponent(instanceId)}`);
+    return ((await res.json()) as { servers: Server[] }).servers[0];
+  }
+
   async terminate(serverId: string): Promise<void> {
     await this.request('DELETE', `/servers/${encodeURIComponent(serverId)}`, undefined, [404]);
   }

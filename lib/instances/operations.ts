@@ -5,7 +5,7 @@ import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } 
 import { quotaChanges } from '../quotas.ts';
 import { detachReplica } from '../replication/actions.ts';
 import { serverAccessOf } from '../replication/members.ts';
-import { startWorkflow, type Workflow, workflowRunning } from '../workflows.ts';
+import { startWorkflow, stopWorkflow, type Workflow, workflowRunning } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
 import { getInstance, transact, updateInstance, updateItem } from './repository.ts';
 import { refusalToAct } from './status.ts';
@@ -166,9 +166,13 @@ async function refusedDelete(item: InstanceItem): Promise<UnprocessableEntity> {
 export async function deleteInstance(projectId: string, id: string): Promise<void> {
   const item = await loadInstance(projectId, id);
   if (item.task_status === 'DELETING') return deleteAgain(item);
-  if (item.task_status === 'BUILDING' && (await workflowRunning('instance-create', id))) {
-    throw await refusedDelete(item);
-  }
+  const building = await workflowRunning('instance-create', id);
+  if (item.task_status === 'BUILDING' && building) throw await refusedDelete(item);
+  // A build whose task an admin reset (the CLI's `instance force delete`: reset_status, then
+  // delete) still runs: it stops here, before the delete starts, so that it cannot launch or
+  // prepare anything behind the delete; a server it launched meanwhile is found by the delete's
+  // TerminateServer through the instance id.
+  if (building) await stopWorkflow('instance-create', id, 'The instance was deleted during its build.');
   // Trove's ReplicaSourceDeleteForbidden.
   if (item.replica_ids?.length)
     throw new Forbidden('The replica source cannot be deleted without detaching the replicas.');

@@ -192,7 +192,13 @@ function causeMessage(cause: string | undefined): string | undefined {
 
 export async function terminateServer(input: StepInput) {
   const item = await instanceOf(input);
-  if (item.server_id) await computeDriver().terminate(item.server_id);
+  const driver = computeDriver();
+  if (item.server_id) await driver.terminate(item.server_id);
+  // A launch that finished after this delete read the item (a build deleted by force, its
+  // workflow stopped while LaunchServer ran) left a server the item does not name: found by the
+  // instance id it was launched for, it goes too.
+  const late = await driver.findByInstance(item.id);
+  if (late) await driver.terminate(late.id);
   await updateInstance(item.project_id, item.id, { set: { server_status: 'DELETED' } });
   return {};
 }

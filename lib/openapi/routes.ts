@@ -348,6 +348,18 @@ export const ROUTES: Route[] = [
     body: UpdateDatastoreVersionRequest,
     status: 202,
   }),
+  route('DELETE', mv, 'management', 'Delete a datastore version no instance, backup or group uses (admin)', {
+    status: 202,
+  }),
+  route(
+    'DELETE',
+    `${p}/datastores/{datastore_id}`,
+    'management',
+    'Delete a datastore with no versions (admin)',
+    {
+      status: 202,
+    },
+  ),
   route('POST', `${p}/mgmt/flavors`, 'management', 'Create a flavor (admin)', {
     body: CreateFlavorRequest,
     status: 202,

@@ -1,7 +1,26 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, cloud, type Login, login } from './helpers.ts';
+import { api, call, cloud, type Login, login } from './helpers.ts';
+
+const run = promisify(execFile);
+
+/** The openstack CLI's flags for the admin, through our Keystone (as openstack-cli.test.ts). */
+function cliAuth(): string[] {
+  const auth = {
+    'os-auth-url': `${api()}/v3`,
+    'os-identity-api-version': '3',
+    'os-username': 'admin',
+    'os-password': 'admin',
+    'os-project-name': 'admin',
+    'os-user-domain-id': 'default',
+    'os-project-domain-id': 'default',
+    'os-region-name': 'RegionOne',
+  };
+  return Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+}
 
 // The catalog against the whole local cloud: the seed function, the datastore and flavor routes,
 // and the admin routes. Every change made here is undone at the end (or left inactive, which
@@ -314,10 +333,70 @@ describe('catalog management', () => {
     await as(admin, 'PATCH', `/mgmt/datastore-versions/${v2?.id}`, { image: null });
     expect(await mgmt(v2?.id)).toMatchObject({ image: null, image_tags: ['a'] });
 
-    // Users stop seeing the test datastore; versions cannot be deleted (nor can Trove's in use).
+    // Users stop seeing the test datastore while it is inactive.
     for (const v of [v1, v2])
       await as(admin, 'PATCH', `/mgmt/datastore-versions/${v?.id}`, { active: false });
     expect((await datastores(demo)).map((d) => d.name)).not.toContain(name);
+    for (const v of [v1, v2])
+      expect((await as(admin, 'DELETE', `/mgmt/datastore-versions/${v?.id}`)).status).toBe(202);
+    expect((await as(admin, 'DELETE', `/datastores/${name}`)).status).toBe(202);
+  });
+
+  it('deletes versions no one uses and then their datastore, through the CLI; refuses the rest as Trove', async () => {
+    const name = `e2e-del-${randomUUID().slice(0, 8)}`;
+    const version = {
+      name: '1.0',
+      datastore_name: name,
+      datastore_manager: 'mysql',
+      active: true,
+      default: true,
+    };
+    expect((await as(admin, 'POST', '/mgmt/datastore-versions', { version })).status).toBe(202);
+    const [v1] = ((await as(admin, 'GET', `/datastores/${name}/versions`)).json?.versions ?? []) as Version[];
+    if (!v1) throw new Error('the new version is not listed');
+
+    // Policy first (datastore:delete is the admin's), then Trove's DatastoreVersionsExist.
+    const forbidden = await as(demo, 'DELETE', `/datastores/${name}`);
+    expect([forbidden.status, forbidden.json]).toEqual([
+      403,
+      { forbidden: { code: 403, message: "Policy doesn't allow datastore:delete to be performed." } },
+    ]);
+    expect((await as(demo, 'DELETE', `/mgmt/datastore-versions/${v1.id}`)).status).toBe(401);
+    const hasVersions = await as(admin, 'DELETE', `/datastores/${name}`);
+    expect([hasVersions.status, hasVersions.json]).toEqual([
+      400,
+      { badRequest: { code: 400, message: `Datastore versions exist for datastore ${name}.` } },
+    ]);
+
+    // A configuration group on the version holds it (Trove's DatastoreVersionsInUse).
+    const group = await as(admin, 'POST', '/configurations', {
+      configuration: { name: `${name}-group`, values: {}, datastore: { type: name, version: '1.0' } },
+    });
+    expect(group.status, group.text).toBe(200);
+    const groupId = (group.json?.configuration as { id: string }).id;
+    const inUse = await as(admin, 'DELETE', `/mgmt/datastore-versions/${v1.id}`);
+    expect([inUse.status, inUse.json]).toEqual([
+      400,
+      { badRequest: { code: 400, message: 'Datastore version is in use by configuration.' } },
+    ]);
+    expect((await as(admin, 'DELETE', `/configurations/${groupId}`)).status).toBe(202);
+
+    // The CLI's own commands, then nothing of the datastore is left.
+    const cli = (...args: string[]) =>
+      run('openstack', [...cliAuth(), ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+    await cli('datastore', 'version', 'delete', v1.id);
+    const gone = await as(admin, 'GET', `/mgmt/datastore-versions/${v1.id}`);
+    expect([gone.status, gone.json]).toEqual([
+      400,
+      { badRequest: { code: 400, message: `Datastore version '${v1.id}' cannot be found.` } },
+    ]);
+    await cli('datastore', 'delete', name);
+    const missing = await as(admin, 'GET', `/datastores/${name}`);
+    expect([missing.status, missing.json]).toEqual([
+      404,
+      { itemNotFound: { code: 404, message: `Datastore '${name}' cannot be found.` } },
+    ]);
+    expect((await as(admin, 'DELETE', `/datastores/${name}`)).status).toBe(404);
   });
 
   it('adds a flavor, refuses a clash, and deletes it', async () => {

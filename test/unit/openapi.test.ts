@@ -35,6 +35,8 @@ const NO_BODY: Record<string, string> = {
   'DELETE /v1.0/{project_id}/instances/{instance_id}/modules/{module_id}': '200 with an empty body, as Trove',
   'POST /v1.0/{project_id}/mgmt/datastore-versions': '202 with an empty body, as Trove',
   'PATCH /v1.0/{project_id}/mgmt/datastore-versions/{version_id}': '202 with an empty body, as Trove',
+  'DELETE /v1.0/{project_id}/mgmt/datastore-versions/{version_id}': '202 with an empty body, as Trove',
+  'DELETE /v1.0/{project_id}/datastores/{datastore_id}': '202 with an empty body, as Trove',
   'DELETE /v1.0/{project_id}/mgmt/flavors/{flavor_id}': '202 with an empty body',
   'POST /v1.0/{project_id}/mgmt/instances/{instance_id}/action': '202 with an empty body, as Trove',
 };

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { limitedPath } from '../../lib/limits/index.ts';
 import {
   applies,
@@ -105,5 +105,31 @@ describe('the leaky bucket', () => {
       nextAvailable: '2026-11-21T02:14:16Z',
     });
     expect(limitView(get12, now + 10_000, now).remaining).toBe(10);
+  });
+});
+
+describe('the shared bucket under contention', () => {
+  it('serves a request whose every conditional write lost a race while the bucket had room', async () => {
+    const { ConditionalCheckFailedException } = await import('@aws-sdk/client-dynamodb');
+    const { documents } = await import('../../lib/dynamo.ts');
+    const { takeRequest } = await import('../../lib/limits/store.ts');
+    const now = 1_800_000_000_000;
+    let writes = 0;
+    const send = vi.spyOn(documents, 'send').mockImplementation(async () => {
+      writes++;
+      // Another request moved the bucket a little each time: still far from full.
+      throw new ConditionalCheckFailedException({
+        message: 'The conditional request failed',
+        $metadata: {},
+        Item: { drains_at: { N: String(now + writes) } },
+      });
+    });
+    try {
+      const limit = { verb: 'GET', uri: '*', regex: '.*', value: 1_000_000, unit: 'MINUTE' as const };
+      expect(await takeRequest('p-contended', limit, now)).toBeUndefined();
+      expect(writes).toBeGreaterThan(1);
+    } finally {
+      send.mockRestore();
+    }
   });
 });

@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../local/wait.ts';
+import { api, call, type Login, login } from './helpers.ts';
+import { createInstance, healthy, waitForInstance } from './instance-helpers.ts';
+import { executionArn, expectNothingLeft, serverIdOf, serversOf, sfn, viewOf } from './leftovers.ts';
+
+// The admin's `openstack database instance force delete` (python-troveclient: reset_status, then
+// delete) from any state (issue 13 item 4): a build still running is stopped, then everything the
+// instance had goes, and nothing of it is left anywhere (process, mount, directory, queue, item).
+
+const run = promisify(execFile);
+
+function forceDelete(id: string) {
+  const auth = {
+    'os-auth-url': `${api()}/v3`,
+    'os-identity-api-version': '3',
+    'os-username': 'admin',
+    'os-password': 'admin',
+    'os-project-name': 'admin',
+    'os-user-domain-id': 'default',
+    'os-project-domain-id': 'default',
+    'os-region-name': 'RegionOne',
+  };
+  const flags = Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+  return run('openstack', [...flags, 'database', 'instance', 'force', 'delete', id], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    timeout: 60_000,
+  });
+}
+
+const gone = (who: Login, id: string) =>
+  waitUntil(`instance ${id} gone`, async () => ((await viewOf(who, id)) === 'gone' ? true : undefined), {
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
+
+describe('force delete (admin)', () => {
+  let admin: Login;
+  beforeAll(async () => {
+    admin = await login('admin', 'admin');
+  });
+
+  it('deletes a build in progress: its workflow stops, its server goes, nothing is left', async () => {
+    const created = await createInstance(admin, {
+      name: 'force-build',
+      flavorRef: '7',
+      volume: { size: 1 },
+      datastore: { type: 'postgresql' },
+    });
+    // Its server exists and the build still runs: the delete lands in the middle of it.
+    const serverId = await waitUntil(
+      'the build to launch its server',
+      async () => (await serverIdOf(created.id)) ?? undefined,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    const before = await viewOf(admin, created.id);
+    expect(before !== 'gone' && before.status).toBe('BUILD');
+
+    await forceDelete(created.id);
+    await gone(admin, created.id);
+    const build = await sfn().send(
+      new DescribeExecutionCommand({ executionArn: await executionArn('instance-create', created.id) }),
+    );
+    expect(build.status).toBe('ABORTED');
+    expect(await serversOf(created.id)).toEqual([]);
+    await expectNothingLeft(created.id, admin.projectId, serverId);
+  });
+
+  it('deletes an instance in the middle of a resize', async () => {
+    const created = await createInstance(admin, {
+      name: 'force-resize',
+      flavorRef: '7',
+      volume: { size: 1 },
+      datastore: { type: 'redis' },
+    });
+    await waitForInstance(admin, created.id, healthy);
+    const serverId = await serverIdOf(created.id);
+    const resize = await call(
+      'POST',
+      `/v1.0/${admin.projectId}/instances/${created.id}/action`,
+      admin.token,
+      {
+        resize: { flavorRef: '8' },
+      },
+    );
+    expect(resize.status, resize.text).toBe(202);
+    const during = await viewOf(admin, created.id);
+    expect(during !== 'gone' && during.status).toBe('RESIZE');
+
+    await forceDelete(created.id);
+    await gone(admin, created.id);
+    expect(await serversOf(created.id)).toEqual([]);
+    await expectNothingLeft(created.id, admin.projectId, serverId);
+  });
+});
