@@ -404,15 +404,23 @@ export class Guests {
   }
 
   private async destroy(record: ServerRecord): Promise<void> {
-    await this.stopAgent(record);
-    await this.stopEngines(record, ENGINE_DELETE_GRACE_MS);
+    // Each phase's time is logged: under load a delete can outlast the driver's request timeout
+    // (seen in the 150-run fault soak), and the log says which phase took it.
+    const phases: string[] = [];
+    const timed = async (name: string, work: () => Promise<unknown>) => {
+      const started = Date.now();
+      await work();
+      phases.push(`${name} ${Date.now() - started} ms`);
+    };
+    await timed('agent', () => this.stopAgent(record));
+    await timed('engines', () => this.stopEngines(record, ENGINE_DELETE_GRACE_MS));
     // Whatever still runs as the instance's user goes with it, then its volume, cgroups and rules.
-    await this.isolation.release(record);
-    await rm(record.baseDir, { recursive: true, force: true });
+    await timed('isolation', () => this.isolation.release(record));
+    await timed('files', () => rm(record.baseDir, { recursive: true, force: true }));
     await this.store.remove(record.id);
     this.records.delete(record.id);
     if (record.address) this.addresses.delete(record.address);
-    this.opts.log(`deleted ${record.id} (instance ${record.instance_id})`);
+    this.opts.log(`deleted ${record.id} (instance ${record.instance_id}; ${phases.join(', ')})`);
   }
 }
 
