@@ -12,6 +12,7 @@ import { encryptFor } from '../guest/sealed.ts';
 import { logger } from '../logger.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
 import { createReplicas } from '../replication/create.ts';
+import { assertModeSupported } from '../replication/mode.ts';
 import { validate } from '../validation.ts';
 import { startWorkflow } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
@@ -35,6 +36,7 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
 
   const flavor = await getFlavor(req.flavorRef);
   const { datastore, version } = await resolveDatastoreVersion(req.datastore);
+  assertModeSupported(version.manager, req.replication?.mode);
   if (!req.volume) throw new BadRequest('Volume size was not specified.');
   const size = req.volume.size;
   if (size > config.maxAcceptedVolumeSize) {
@@ -144,6 +146,8 @@ export async function createInstance(projectId: string, req: CreateInstanceReque
     locality: req.locality,
     availability_zone: req.availability_zone,
     configuration_id: configurationId,
+    // The durability its replica set will have; nothing waits before a replica follows it.
+    ...(req.replication ? { replication_mode: req.replication.mode } : {}),
   };
   // The quota items come in the order of `deltas`: a cancelled transaction names them by index.
   const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);

@@ -15,6 +15,7 @@ import {
   sendToGuest,
 } from '../guest/queues.ts';
 import { endpointOf } from '../replication/members.ts';
+import { settleSourceMode } from '../replication/mode.ts';
 import { removeSnapshot } from '../replication/snapshot.ts';
 import type { InstanceItem } from './model.ts';
 import { deleteInstanceItem, findInstance, getInstance, updateInstance } from './repository.ts';
@@ -133,6 +134,8 @@ export async function markReady(input: StepInput) {
     condition: { expression: 'task_status = :building', values: { ':building': 'BUILDING' } },
   });
   await removeSnapshot(item);
+  // A replica that follows now: in a sync set it acknowledges, and its source may wait for it.
+  if (item.replica_of_id) await settleSourceMode(item.project_id, item.replica_of_id, item);
   return {};
 }
 
