@@ -61,6 +61,8 @@ export interface InstanceItem {
   replica_ids?: string[];
   /** The replica set's durability (lib/replication/mode.ts); absent = async, Trove's. */
   replication_mode?: 'async' | 'sync';
+  /** The replica set's writer endpoint (lib/replication/writer.ts), the same on every member. */
+  writer?: { id: string; address: string; port: number };
   /** The replica set's replication account, sealed with this instance's own key. */
   sealed_replication?: string;
   /** A new replica's snapshot of its source, once taken: what its prepare restores and checks. */

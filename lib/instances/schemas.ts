@@ -152,6 +152,8 @@ export const InstanceDetailView = InstanceView.extend({
       role: z.enum(['source', 'replica']),
       /** The replica set's durability: sync makes the source wait for one replica per commit. */
       mode: z.enum(['async', 'sync']),
+      /** The set's writer endpoint: it always leads to the current source. */
+      writer: z.looseObject({ address: z.string(), port: z.int() }).optional(),
       source: z.string().optional(),
       running: z.boolean().optional(),
       lag_seconds: z.number().optional(),

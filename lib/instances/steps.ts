@@ -17,6 +17,7 @@ import {
 import { endpointOf } from '../replication/members.ts';
 import { settleSourceMode } from '../replication/mode.ts';
 import { removeSnapshot } from '../replication/snapshot.ts';
+import { pointWriter, removeWriterOf } from '../replication/writer.ts';
 import type { InstanceItem } from './model.ts';
 import { deleteInstanceItem, findInstance, getInstance, updateInstance } from './repository.ts';
 
@@ -135,7 +136,11 @@ export async function markReady(input: StepInput) {
   });
   await removeSnapshot(item);
   // A replica that follows now: in a sync set it acknowledges, and its source may wait for it.
-  if (item.replica_of_id) await settleSourceMode(item.project_id, item.replica_of_id, item);
+  if (item.replica_of_id) {
+    await settleSourceMode(item.project_id, item.replica_of_id, item);
+    // The set's writer endpoint: made with its first replica, recorded on each new member.
+    await pointWriter({ project_id: item.project_id, source_id: item.replica_of_id });
+  }
   return {};
 }
 
@@ -195,6 +200,8 @@ function causeMessage(cause: string | undefined): string | undefined {
 
 export async function terminateServer(input: StepInput) {
   const item = await instanceOf(input);
+  // No orphaned listener or address: the last member of a set takes its writer endpoint along.
+  await removeWriterOf(item);
   if (item.server_id) await computeDriver().terminate(item.server_id);
   await updateInstance(item.project_id, item.id, { set: { server_status: 'DELETED' } });
   return {};

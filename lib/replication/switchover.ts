@@ -205,7 +205,7 @@ export async function finishDetach(input: SetInput & { instance_id: string }) {
   const done = await transact([
     updateItem(item.project_id, item.id, {
       set: { task_status: 'NONE' },
-      remove: ['replica_of_id', 'replication', 'replication_mode', 'fault'],
+      remove: ['replica_of_id', 'replication', 'replication_mode', 'writer', 'fault'],
     }),
     ...(source && at >= 0 ? [leave] : []),
   ]);
