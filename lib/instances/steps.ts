@@ -14,6 +14,7 @@ import {
   operationIdOf,
   sendToGuest,
 } from '../guest/queues.ts';
+import { logger } from '../logger.ts';
 import { endpointOf } from '../replication/members.ts';
 import { settleSourceMode } from '../replication/mode.ts';
 import { removeSnapshot } from '../replication/snapshot.ts';
@@ -138,8 +139,11 @@ export async function markReady(input: StepInput) {
   // A replica that follows now: in a sync set it acknowledges, and its source may wait for it.
   if (item.replica_of_id) {
     await settleSourceMode(item.project_id, item.replica_of_id, item);
-    // The set's writer endpoint: made with its first replica, recorded on each new member.
-    await pointWriter({ project_id: item.project_id, source_id: item.replica_of_id });
+    // The set's writer endpoint: made with its first replica, recorded on each new member. The
+    // replica is built whatever happens to it: a promote or eject points it again.
+    await pointWriter({ project_id: item.project_id, source_id: item.replica_of_id }).catch((err: unknown) =>
+      logger.warn('writer endpoint not pointed', { instance_id: item.id, error: err as Error }),
+    );
   }
   return {};
 }
