@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +65,21 @@ async function pgAt(at: At) {
   await c.connect();
   return c;
 }
+
+/** Whether anything accepts a TCP connection at host:port. */
+const listening = (host: string, port: number) =>
+  new Promise<boolean>((done) => {
+    const s = createConnection({ host, port, timeout: 2_000 });
+    s.once('connect', () => {
+      s.destroy();
+      done(true);
+    });
+    s.once('error', () => done(false));
+    s.once('timeout', () => {
+      s.destroy();
+      done(false);
+    });
+  });
 
 const engines: Engine[] = [
   {
@@ -138,6 +154,7 @@ describe.each(engines)('$datastore replicas', (engine) => {
   let replica: InstanceView;
   let second = {} as InstanceView;
   let sourceAt: Endpoint;
+  let writer: At | undefined;
   const made: string[] = [];
   const api = (method: string, path: string, body?: object) =>
     call(method, `/v1.0/${admin.projectId}${path}`, admin.token, body);
@@ -169,6 +186,8 @@ describe.each(engines)('$datastore replicas', (engine) => {
       await api('DELETE', `/instances/${id}`);
       await waitForInstance(admin, id, 'gone').catch(() => undefined);
     }
+    // The set's last member took its writer endpoint along: nothing listens there any more.
+    if (writer) expect(await listening(writer.host, writer.port)).toBe(false);
   });
 
   it('refuses what Trove refuses, and creates nothing', async () => {
@@ -312,6 +331,7 @@ describe.each(engines)('$datastore replicas', (engine) => {
 
   it('promotes a replica: a switchover after which the old source and the other replica follow it', async () => {
     const writerBefore = await writerOf(source.id);
+    writer = writerBefore;
     const res = await api('POST', `/instances/${replica.id}/action`, { promote_to_replica_source: {} });
     expect(res.status).toBe(202);
     for (const id of [source.id, replica.id, second.id]) await settled(id);
