@@ -11,6 +11,7 @@ export const REPLICATION_OPERATIONS = new Set([
   'get_latest_txn_id',
   'wait_for_txn',
   'replication_status',
+  'set_replication_mode',
 ]);
 
 /** The longest a guest waits for a position to be applied (Trove's HIGH call timeout). */
@@ -38,6 +39,9 @@ export async function runReplicationOperation(
       return engine.latestPosition();
     case 'wait_for_txn':
       await engine.waitForPosition(String(args.txn), Number(args.timeout_ms ?? WAIT_FOR_TXN_MS));
+      return null;
+    case 'set_replication_mode':
+      await engine.setReplicationMode(args.mode === 'sync' ? 'sync' : 'async');
       return null;
     case 'replication_status':
       return (await engine.replicationStatus()) ?? null;

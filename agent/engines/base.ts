@@ -37,7 +37,7 @@ import {
   stopProcess,
   waitFor,
 } from './process.ts';
-import { ReplicationState } from './replication-state.ts';
+import { type ReplicationMode, ReplicationState } from './replication-state.ts';
 import { installTls, type TlsFiles, tlsFiles } from './tls.ts';
 import { growFilesystem } from './volume.ts';
 
@@ -162,6 +162,7 @@ export abstract class ProcessEngine implements EngineManager {
   abstract latestPosition(): Promise<string>;
   abstract waitForPosition(position: string, timeoutMs: number): Promise<void>;
   abstract replicationStatus(): Promise<ReplicationStatus | undefined>;
+  abstract setReplicationMode(mode: ReplicationMode): Promise<void>;
   /**
    * Directories owned by the engine's user, readable by it only: another instance's OS user
    * (or a tenant's COPY ... PROGRAM running as it) can neither list the data nor reach the socket.

@@ -1,5 +1,6 @@
 import type { EngineCounters } from '../../lib/metrics/samples.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
+import type { ReplicationMode } from './replication-state.ts';
 
 export type { EngineCounters } from '../../lib/metrics/samples.ts';
 
@@ -208,4 +209,10 @@ export interface EngineManager {
   waitForPosition(position: string, timeoutMs: number): Promise<void>;
   /** The replication state for heartbeats; undefined when the instance is in no replica set. */
   replicationStatus(): Promise<ReplicationStatus | undefined>;
+  /**
+   * The set's durability: with `sync` this member, whenever it is the source, waits for one
+   * replica to hold each commit. Kept through restarts and role changes; refused by engines
+   * that cannot wait (Redis).
+   */
+  setReplicationMode(mode: ReplicationMode): Promise<void>;
 }

@@ -108,3 +108,46 @@ export function errorOf(row: Row | undefined): string | undefined {
 }
 
 export const replicationUser = REPLICATION_USER;
+
+/**
+ * How long a source in sync mode waits for a replica's acknowledgement before it would fall back
+ * to async: MariaDB's maximum, so that `sync` means what PostgreSQL's does (a commit returns
+ * only once a replica holds it, however long that takes), never a silent downgrade after 10 s.
+ */
+export const SEMI_SYNC_WAIT_MS = 4_294_967_295;
+
+/** Built-in semi-sync (MariaDB 10.3.3+): which sides run on this member. */
+export interface SemiSync {
+  /** This member is the source and waits for one replica's acknowledgement per commit. */
+  source: boolean;
+  /** This member acknowledges what it receives (harmless on a source; ready for a switchover). */
+  replica: boolean;
+}
+
+/** The role file's lines, so that a restart keeps the mode. */
+export function semiSyncLines(sync: SemiSync): string[] {
+  return [
+    `rpl_semi_sync_master_enabled = ${sync.source ? 'ON' : 'OFF'}`,
+    `rpl_semi_sync_slave_enabled = ${sync.replica ? 'ON' : 'OFF'}`,
+    `rpl_semi_sync_master_timeout = ${SEMI_SYNC_WAIT_MS}`,
+    'rpl_semi_sync_master_wait_no_slave = ON',
+  ];
+}
+
+/**
+ * The same onto the running server. A replica's IO thread tells its source whether it
+ * acknowledges only when it connects, so a change of the replica side restarts that thread.
+ */
+export async function applySemiSync(s: MariaDbSession, sync: SemiSync): Promise<void> {
+  await s.rows('SET GLOBAL rpl_semi_sync_master_timeout = ?', [SEMI_SYNC_WAIT_MS]);
+  await s.rows('SET GLOBAL rpl_semi_sync_master_wait_no_slave = ON');
+  await s.rows('SET GLOBAL rpl_semi_sync_master_enabled = ?', [sync.source ? 1 : 0]);
+  const [before] = await s.rows('SELECT @@GLOBAL.rpl_semi_sync_slave_enabled AS on_');
+  if (Number(before?.on_) === (sync.replica ? 1 : 0)) return;
+  await s.rows('SET GLOBAL rpl_semi_sync_slave_enabled = ?', [sync.replica ? 1 : 0]);
+  const [following] = await s.rows('SHOW SLAVE STATUS');
+  if (following?.Slave_IO_Running === 'Yes') {
+    await s.rows('STOP SLAVE IO_THREAD');
+    await s.rows('START SLAVE IO_THREAD');
+  }
+}

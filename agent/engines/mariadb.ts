@@ -17,7 +17,7 @@ import { MariaDbOverrides } from './mariadb-overrides.ts';
 import * as replication from './mariadb-replication.ts';
 import { MariaDbSession } from './mariadb-session.ts';
 import { runAs } from './process.ts';
-import { serverIdOf } from './replication-state.ts';
+import { type ReplicationMode, serverIdOf } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 
@@ -153,14 +153,42 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
 
   private async writeRoleFile(readOnly: boolean, gid?: number): Promise<void> {
     const group = gid ?? (await account(this.user)).gid;
-    const content = ['[mariadbd]', ...(readOnly ? ['read_only = ON'] : []), ''].join('\n');
+    const sync = await this.semiSync();
+    const content = [
+      '[mariadbd]',
+      ...(readOnly ? ['read_only = ON'] : []),
+      ...replication.semiSyncLines(sync),
+      '',
+    ].join('\n');
     await writeConfig(this.roleFile, content, { uid: 0, gid: group });
+  }
+
+  /** Which sides of semi-sync this member runs now (replication.ts semiSync). */
+  private async semiSync() {
+    const mode = await this.replication.loadMode();
+    return {
+      source: mode === 'sync' && (await this.replication.load())?.role === 'source',
+      replica: mode === 'sync',
+    };
+  }
+
+  /** The mode onto the running engine and its role file (a restart keeps it). */
+  private async applyMode(): Promise<void> {
+    const sync = await this.semiSync();
+    await this.admin((s) => replication.applySemiSync(s, sync));
+    await this.writeRoleFile((await this.replication.load())?.role === 'replica');
+  }
+
+  async setReplicationMode(mode: ReplicationMode): Promise<void> {
+    await this.replication.saveMode(mode);
+    await this.applyMode();
   }
 
   async enableAsSource(acct: { user: string; password: string }): Promise<void> {
     await this.admin((s) => replication.ensureReplicationUser(s, acct));
     if ((await this.replication.load())?.role !== 'replica')
       await this.replication.save({ role: 'source', account: acct });
+    await this.applyMode();
   }
 
   async attachReplica(source: ReplicationSource): Promise<void> {
@@ -170,6 +198,9 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       account: { user: source.user, password: source.password },
     });
     await this.writeRoleFile(true);
+    // Semi-sync's replica side must be on before the IO thread starts (it registers at connect).
+    const sync = await this.semiSync();
+    await this.admin((s) => replication.applySemiSync(s, sync));
     const seed = (await readIfExists(this.restoredPosition))?.trim();
     const ca = (await hasTls(this.tls)) ? this.tls.ca : undefined;
     await this.admin(async (s) => {
@@ -188,6 +219,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     });
     await this.writeRoleFile(false);
     await this.replication.save(undefined);
+    await this.applyMode();
   }
 
   async makeReadOnly(readOnly: boolean): Promise<void> {

@@ -27,8 +27,14 @@ export function renderRoleConf(
   source: ReplicationSource | undefined,
   caFile: string | undefined,
   name: string,
+  syncSource = false,
 ) {
   const lines = ['# Written by the Troveless guest agent: this member follows the source below, if any.'];
+  // A source in sync mode: each commit waits until one standby has flushed it. Any streaming
+  // standby counts ('*'): only the set's members hold the REPLICATION account, and
+  // pg_basebackup's WAL streamer never reports a flush position, so a backup never counts as one.
+  // Standbys change with promotes and ejects, and no name list has to follow them.
+  if (syncSource) lines.push("synchronous_standby_names = 'ANY 1 (*)'", 'synchronous_commit = on');
   if (source) {
     const conninfo = [
       `host=${connValue(source.host)}`,

@@ -18,6 +18,7 @@ import { PgOverrides } from './pg-overrides.ts';
 import * as replication from './pg-replication.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { runAs, waitFor } from './process.ts';
+import type { ReplicationMode } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 
@@ -137,7 +138,8 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     const source = state?.role === 'replica' ? state.source : undefined;
     const ca = (await hasTls(this.tls)) ? this.tls.ca : undefined;
     const name = (this.layout.instanceId ?? 'replica').replaceAll('-', '_');
-    const conf = replication.renderRoleConf(source, ca, name);
+    const syncSource = state?.role === 'source' && (await this.replication.loadMode()) === 'sync';
+    const conf = replication.renderRoleConf(source, ca, name, syncSource);
     await writeConfig(join(this.dataDir, replication.ROLE_CONF), conf, owner, 0o600);
     const signal = join(this.dataDir, 'standby.signal');
     if (source) await writeConfig(signal, '', owner, 0o600);
@@ -148,6 +150,19 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     await this.admin(({ client }) => replication.ensureReplicationRole(client, acct));
     if ((await this.replication.load())?.role !== 'replica')
       await this.replication.save({ role: 'source', account: acct });
+    await this.applyRole();
+  }
+
+  async setReplicationMode(mode: ReplicationMode): Promise<void> {
+    await this.replication.saveMode(mode);
+    await this.applyRole();
+  }
+
+  /** The role file again, reloaded by a running server (synchronous_standby_names is reloadable). */
+  private async applyRole(): Promise<void> {
+    await this.writeRole(await account(this.user));
+    if ((await this.status()) === 'healthy')
+      await this.admin(({ client }) => client.query('SELECT pg_reload_conf()'));
   }
 
   async attachReplica(source: ReplicationSource): Promise<void> {
@@ -179,7 +194,7 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       if (!rows[0]?.done) throw new Error('postgresql: the standby was not promoted within 60 s');
     }
     await this.replication.save(undefined);
-    await this.writeRole(await account(this.user));
+    await this.applyRole();
   }
 
   /**

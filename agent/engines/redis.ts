@@ -18,6 +18,7 @@ import type {
 import { waitFor } from './process.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
 import * as replication from './redis-replication.ts';
+import type { ReplicationMode } from './replication-state.ts';
 import { hasTls } from './tls.ts';
 
 // Redis 7. Trove manages no databases or users for redis (its API answers 501). Redis always has
@@ -273,6 +274,15 @@ export class RedisManager extends ProcessEngine {
       await this.persist(client);
     });
     await this.replication.save(undefined);
+  }
+
+  /** Redis acknowledges a write before any replica has it (WAIT is per client, not a guarantee). */
+  async setReplicationMode(mode: ReplicationMode): Promise<void> {
+    if (mode === 'sync')
+      throw Object.assign(new Error('redis cannot make its source wait for a replica (sync mode)'), {
+        name: 'BadRequest',
+      });
+    await this.replication.saveMode(mode);
   }
 
   async makeReadOnly(readOnly: boolean): Promise<void> {

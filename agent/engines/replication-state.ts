@@ -7,6 +7,13 @@ import type { ReplicationSource } from './manager.ts';
 // replication password). Each engine renders its config from it (read-only, the source to follow),
 // so a restart keeps the role; the agent changes it only through the replication operations.
 
+/**
+ * The set's durability (issue 12 #6): `sync` makes a source wait for one replica to hold each
+ * commit; `async` (the default) does not wait. Kept apart from the role, so that a member keeps
+ * it through detach and enable_as_master during a promote or eject.
+ */
+export type ReplicationMode = 'async' | 'sync';
+
 export interface ReplicationRole {
   role: 'source' | 'replica';
   /** Set on a replica. */
@@ -20,9 +27,11 @@ export const REPLICATION_USER = 'troveless_repl';
 
 export class ReplicationState {
   private readonly file: string;
+  private readonly modeFile: string;
 
   constructor(baseDir: string) {
     this.file = join(baseDir, 'replication.json');
+    this.modeFile = join(baseDir, 'replication-mode');
   }
 
   async load(): Promise<ReplicationRole | undefined> {
@@ -32,6 +41,14 @@ export class ReplicationState {
 
   async save(role: ReplicationRole | undefined): Promise<void> {
     await writeSecret(this.file, role ? JSON.stringify(role) : '');
+  }
+
+  async loadMode(): Promise<ReplicationMode> {
+    return (await readIfExists(this.modeFile))?.trim() === 'sync' ? 'sync' : 'async';
+  }
+
+  async saveMode(mode: ReplicationMode): Promise<void> {
+    await writeSecret(this.modeFile, mode);
   }
 
   async isReplica(): Promise<boolean> {

@@ -8,6 +8,7 @@ import {
   planPromotion,
   switchFailed,
 } from '#lib/replication/switchover';
+import { pointWriter as pointWriterTo } from '#lib/replication/writer';
 
 // Task states of a replica's create workflow (statemachines/instance-create.asl.yml) and of the
 // replica set's promote, eject and detach (statemachines/replica-*.asl.yml).
@@ -20,3 +21,4 @@ export const order = orderMember;
 export const finish = finishSwitch;
 export const failed = switchFailed;
 export const detached = finishDetach;
+export const pointWriter = pointWriterTo;

@@ -85,6 +85,20 @@ export interface ComputeDriver {
    * filesystem (`resize_fs`).
    */
   extendVolume(serverId: string, sizeGb: number): Promise<void>;
+  /**
+   * A replica set's writer endpoint (issue 12 #5): a stable address that leads to `serverId`'s
+   * engine, created the first time and moved by later calls (idempotent). Optional: a driver
+   * without one (EC2 for now, docs/architecture.md) leaves sets without a writer endpoint.
+   */
+  pointWriter?(writerId: string, serverId: string): Promise<WriterEndpoint>;
+  /** Removes the writer endpoint for good; one that is gone is no error. */
+  removeWriter?(writerId: string): Promise<void>;
+}
+
+/** Where clients of a replica set send writes, whichever member is its source. */
+export interface WriterEndpoint {
+  address: string;
+  port: number;
 }
 
 /** A resize or extend that is under way: the workflow's step retries until it is done. */

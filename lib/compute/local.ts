@@ -1,4 +1,4 @@
-import type { ComputeDriver, Server, ServerAccess, ServerSpec } from './driver.ts';
+import type { ComputeDriver, Server, ServerAccess, ServerSpec, WriterEndpoint } from './driver.ts';
 
 // The local driver is only an HTTP client: the compute host (local/compute/host.ts) owns the
 // processes, so a Lambda handler in a serverless-offline worker thread can launch a guest that
@@ -61,6 +61,18 @@ export class LocalComputeDriver implements ComputeDriver {
   /** The host grows the volume's image and its loop device while it stays mounted. */
   async extendVolume(serverId: string, sizeGb: number): Promise<void> {
     await this.request('PUT', `/servers/${encodeURIComponent(serverId)}/volume`, { size_gb: sizeGb });
+  }
+
+  /** The compute host's TCP forwarder for the set (local/compute/writers.ts). */
+  async pointWriter(writerId: string, serverId: string): Promise<WriterEndpoint> {
+    const res = await this.request('PUT', `/writers/${encodeURIComponent(writerId)}`, {
+      server_id: serverId,
+    });
+    return (await res.json()) as WriterEndpoint;
+  }
+
+  async removeWriter(writerId: string): Promise<void> {
+    await this.request('DELETE', `/writers/${encodeURIComponent(writerId)}`, undefined, [404]);
   }
 
   private async request(

@@ -13,6 +13,7 @@ import { logger } from '../logger.ts';
 import { modulesForCreate } from '../modules/orders.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
 import { createReplicas } from '../replication/create.ts';
+import { assertModeSupported } from '../replication/mode.ts';
 import { validate } from '../validation.ts';
 import { startWorkflow } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
@@ -38,6 +39,7 @@ export async function createInstance(
   }
   const flavor = await getFlavor(req.flavorRef);
   const { datastore, version } = await resolveDatastoreVersion(req.datastore);
+  assertModeSupported(version.manager, req.replication?.mode);
   if (!req.volume) throw new BadRequest('Volume size was not specified.');
   const size = req.volume.size;
   if (size > config.maxAcceptedVolumeSize) {
@@ -158,6 +160,8 @@ export async function createInstance(
     availability_zone: req.availability_zone,
     configuration_id: configurationId,
     ...(Object.keys(modules.records).length ? { modules: modules.records } : {}),
+    // The durability its replica set will have; nothing waits before a replica follows it.
+    ...(req.replication ? { replication_mode: req.replication.mode } : {}),
   };
   // The quota items come in the order of `deltas`: a cancelled transaction names them by index.
   const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);

@@ -65,6 +65,10 @@ export interface InstanceItem {
   replica_of_id?: string;
   /** The replicas following this source (Trove finds them by slave_of_id; kept here for views). */
   replica_ids?: string[];
+  /** The replica set's durability (lib/replication/mode.ts); absent = async, Trove's. */
+  replication_mode?: 'async' | 'sync';
+  /** The replica set's writer endpoint (lib/replication/writer.ts), the same on every member. */
+  writer?: { id: string; address: string; port: number };
   /** The replica set's replication account, sealed with this instance's own key. */
   sealed_replication?: string;
   /** A new replica's snapshot of its source, once taken: what its prepare restores and checks. */

@@ -5,6 +5,7 @@ import { BadRequest, Forbidden, NotFound, NotImplemented, UnprocessableEntity } 
 import { quotaChanges } from '../quotas.ts';
 import { detachReplica } from '../replication/actions.ts';
 import { serverAccessOf } from '../replication/members.ts';
+import { type ReplicationMode, settleSourceMode, updateReplicationMode } from '../replication/mode.ts';
 import { startWorkflow, stopWorkflow, type Workflow, workflowRunning } from '../workflows.ts';
 import type { InstanceItem } from './model.ts';
 import { getInstance, transact, updateInstance, updateItem } from './repository.ts';
@@ -61,6 +62,8 @@ export async function updateInstanceAttributes(
     if (typeof target === 'string' && target)
       await attachConfiguration(projectId, id, configurationIdOf(target));
     else await detachConfiguration(projectId, id);
+  } else if (other === 'replication') {
+    await updateReplicationMode(item, (fields.replication as { mode: ReplicationMode }).mode);
   } else if (other === 'access') {
     await updateAccess(item, fields.access as InstanceItem['access']);
   } else if (other) {
@@ -195,6 +198,7 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
     ...quota.items,
   ]);
   if (!marked) return; // a concurrent delete got there first and released the quota
+  if (item.replica_of_id) await settleSourceMode(projectId, item.replica_of_id);
   await startOrUndo(execution, 'instance-delete', { project_id: projectId, instance_id: id }, async () => {
     const back = await quotaChanges(projectId, { instances: 1, ram, volumes });
     await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);

@@ -1,3 +1,4 @@
+import { modeOf } from '../replication/mode.ts';
 import type { InstanceItem } from './model.ts';
 
 /**
@@ -7,5 +8,10 @@ import type { InstanceItem } from './model.ts';
 export function replicationView(item: InstanceItem) {
   const role: 'source' | 'replica' = item.replica_of_id ? 'replica' : 'source';
   const reported = item.replication?.role === role ? item.replication : undefined;
-  return { ...(reported ?? {}), role };
+  return {
+    ...(reported ?? {}),
+    role,
+    mode: modeOf(item),
+    ...(item.writer ? { writer: { address: item.writer.address, port: item.writer.port } } : {}),
+  };
 }

@@ -24,6 +24,9 @@ export const UserRequest = z.object({
   databases: z.array(z.object({ name: safeText(64).min(1) })).optional(),
 });
 
+/** Beyond Trove: `{"mode": "async" | "sync"}`, the durability of the instance's replica set. */
+export const ReplicationModeRequest = z.strictObject({ mode: z.enum(['async', 'sync']) });
+
 export const CreateInstanceRequest = z.object({
   instance: z.looseObject({
     name,
@@ -59,6 +62,8 @@ export const CreateInstanceRequest = z.object({
     modules: z.array(z.object({ id: idRef() })).optional(),
     replica_of: idRef().optional(),
     replica_count: z.number().int().min(1).max(100).optional(),
+    /** Beyond Trove: the replica set's durability (sync: a commit waits for one replica). */
+    replication: ReplicationModeRequest.optional(),
     restorePoint: z.object({ backupRef: idRef() }).optional(),
   }),
 });
@@ -71,6 +76,7 @@ export const UpdateInstanceRequest = z.object({
     slave_of: z.unknown().optional(),
     configuration: idRef().nullable().optional(),
     datastore_version: idRef().optional(),
+    replication: ReplicationModeRequest.optional(),
     access: z
       .looseObject({ is_public: z.boolean().optional(), allowed_cidrs: z.array(z.cidrv4()).optional() })
       .optional(),
@@ -144,6 +150,10 @@ export const InstanceDetailView = InstanceView.extend({
   replication: z
     .looseObject({
       role: z.enum(['source', 'replica']),
+      /** The replica set's durability: sync makes the source wait for one replica per commit. */
+      mode: z.enum(['async', 'sync']),
+      /** The set's writer endpoint: it always leads to the current source. */
+      writer: z.looseObject({ address: z.string(), port: z.int() }).optional(),
       source: z.string().optional(),
       running: z.boolean().optional(),
       lag_seconds: z.number().optional(),

@@ -14,8 +14,11 @@ import {
   operationIdOf,
   sendToGuest,
 } from '../guest/queues.ts';
+import { logger } from '../logger.ts';
 import { endpointOf } from '../replication/members.ts';
+import { settleSourceMode } from '../replication/mode.ts';
 import { removeSnapshot } from '../replication/snapshot.ts';
+import { pointWriter, removeWriterOf } from '../replication/writer.ts';
 import type { InstanceItem } from './model.ts';
 import { deleteInstanceItem, findInstance, getInstance, updateInstance } from './repository.ts';
 
@@ -133,6 +136,15 @@ export async function markReady(input: StepInput) {
     condition: { expression: 'task_status = :building', values: { ':building': 'BUILDING' } },
   });
   await removeSnapshot(item);
+  // A replica that follows now: in a sync set it acknowledges, and its source may wait for it.
+  if (item.replica_of_id) {
+    await settleSourceMode(item.project_id, item.replica_of_id, item);
+    // The set's writer endpoint: made with its first replica, recorded on each new member. The
+    // replica is built whatever happens to it: a promote or eject points it again.
+    await pointWriter({ project_id: item.project_id, source_id: item.replica_of_id }).catch((err: unknown) =>
+      logger.warn('writer endpoint not pointed', { instance_id: item.id, error: err as Error }),
+    );
+  }
   return {};
 }
 
@@ -192,6 +204,8 @@ function causeMessage(cause: string | undefined): string | undefined {
 
 export async function terminateServer(input: StepInput) {
   const item = await instanceOf(input);
+  // No orphaned listener or address: the last member of a set takes its writer endpoint along.
+  await removeWriterOf(item);
   const driver = computeDriver();
   if (item.server_id) await driver.terminate(item.server_id);
   // A launch that finished after this delete read the item (a build deleted by force, its

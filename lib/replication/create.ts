@@ -15,6 +15,7 @@ import { logger } from '../logger.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
 import { startWorkflow } from '../workflows.ts';
 import { accountOf, newAccount, sealAccount } from './account.ts';
+import { assertModeSupported, modeOf } from './mode.ts';
 import { snapshotObjectKey } from './snapshot.ts';
 
 /**
@@ -46,6 +47,13 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
   // Trove raises Forbidden here, which its API answers with 401.
   if (source.replica_of_id) throw new Unauthorized(`Cannot create a replica of a replica ${sourceId}`);
   assertCanAct(source);
+  // The first replica's body may choose the set's mode; a set that exists changes it by PUT.
+  const mode = req.replication?.mode ?? modeOf(source);
+  assertModeSupported(source.datastore.manager, mode);
+  if (req.replication && source.replica_ids?.length && mode !== modeOf(source))
+    throw new BadRequest(
+      `The replica set of ${source.id} replicates in ${modeOf(source)} mode: change it with PUT /instances/${source.id}.`,
+    );
 
   let configurationId: string | undefined;
   if (req.configuration) {
@@ -108,6 +116,7 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
       availability_zone: req.availability_zone,
       configuration_id: configurationId,
       replica_of_id: source.id,
+      replication_mode: mode,
     });
   }
 
@@ -130,7 +139,7 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
               TableName: config.instancesTable,
               Key: { project_id: projectId, id: source.id },
               UpdateExpression:
-                'SET replica_ids = list_append(if_not_exists(replica_ids, :none), :ids), sealed_replication = :sealed, updated = :now',
+                'SET replica_ids = list_append(if_not_exists(replica_ids, :none), :ids), sealed_replication = :sealed, updated = :now, replication_mode = :mode',
               // Still a source that can act, with the account its replicas were given.
               ConditionExpression:
                 'attribute_exists(id) AND attribute_not_exists(replica_of_id) AND task_status IN (:t1, :t2)' +
@@ -140,6 +149,7 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
                 ':ids': replicas.map((r) => r.id),
                 ':sealed': sealedSource,
                 ':now': now,
+                ':mode': mode,
                 ':t1': 'NONE',
                 ':t2': 'RESTART_REQUIRED',
               },

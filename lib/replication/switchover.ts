@@ -7,6 +7,7 @@ import type { InstanceItem } from '../instances/model.ts';
 import { findInstance, getInstance, transact, updateInstance, updateItem } from '../instances/repository.ts';
 import { accountOf } from './account.ts';
 import { connectMembers, endpointOf, membersOf } from './members.ts';
+import { guestModeOf, modeOf, settleSourceMode, tellGuest } from './mode.ts';
 import { orderAndWait } from './orders.ts';
 import { mostAdvanced } from './positions.ts';
 
@@ -138,6 +139,12 @@ export async function finishSwitch(
   if (!(await transact(items))) throw new Error(`the replica set of ${input.source_id} changed meanwhile`);
   const candidate = await member(input.project_id, input.candidate_id);
   await connectMembers(await membersOf(candidate));
+  // The new source keeps the set's mode (its guest kept it); after an eject that left it no live
+  // replica, it must not wait for the dead old source.
+  if (modeOf(candidate) === 'sync') {
+    const live = input.outcomes.filter((o) => !o.error).length;
+    await tellGuest(candidate, guestModeOf(candidate, 'sync', live));
+  }
   if (!followers.includes(input.source_id))
     await leaveOrderToFollow(input.project_id, input.source_id, candidate);
   return { failed: failed.map((f) => f.member_id) };
@@ -198,11 +205,14 @@ export async function finishDetach(input: SetInput & { instance_id: string }) {
   const done = await transact([
     updateItem(item.project_id, item.id, {
       set: { task_status: 'NONE' },
-      remove: ['replica_of_id', 'replication', 'fault'],
+      remove: ['replica_of_id', 'replication', 'replication_mode', 'writer', 'fault'],
     }),
     ...(source && at >= 0 ? [leave] : []),
   ]);
   if (!done) throw new Error(`the replica set of ${item.replica_of_id} changed meanwhile`);
+  // Standalone now: it waits for nobody, and a set it later feeds starts from async (the record's).
+  if (item.replication_mode === 'sync') await tellGuest(item, 'async');
+  await settleSourceMode(item.project_id, item.replica_of_id);
   // Standalone now: its server keeps only its own access, and the set's members lose it as a peer.
   if (item.server_id) await computeDriver().applyAccess(item.server_id, { ...(item.access ?? {}) });
   const after = source ? await getInstance(item.project_id, source.id) : undefined;

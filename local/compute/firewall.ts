@@ -23,6 +23,11 @@ export interface FirewallEntry {
   uid?: number;
   /** Keys of the servers of the same replica set, whose engine ports this server's user may reach. */
   peers?: string[];
+  /**
+   * Sources admitted whatever allowed_cidrs say: the addresses of the writer endpoints that lead
+   * here (their forwarder connects from them, after checking its clients against the same rules).
+   */
+  admit?: string[];
 }
 
 /** The conntrack mark of a connection a replica set's member opened to a peer's engine port. */
@@ -52,6 +57,7 @@ export function renderTable(table: string, entries: FirewallEntry[]): string {
       `    ip saddr ${e.address} accept`,
       `    ip saddr { ${cidrs.join(', ')} } accept`,
       ...(e.peers?.length ? [`    ct mark ${PEER_MARK} accept`] : []),
+      ...(e.admit?.length ? [`    ip saddr { ${e.admit.join(', ')} } accept`] : []),
       '    reject',
       '  }',
     );

@@ -16,6 +16,7 @@ import {
   trySignal,
 } from './procs.ts';
 import { isServerId, newServerId, RecordStore, recordFor, type ServerRecord } from './records.ts';
+import { Writers } from './writers.ts';
 
 export interface GuestsOptions {
   stateDir: string;
@@ -49,7 +50,12 @@ export class Guests {
     private readonly store: RecordStore,
     private readonly computeDir: string,
     readonly isolation: Isolation,
-  ) {}
+  ) {
+    this.writers = new Writers(join(computeDir, 'writers'), this.addresses, opts.log);
+  }
+
+  /** The replica sets' writer endpoints (writers.ts): they share the servers' addresses. */
+  readonly writers: Writers;
 
   /** `recover: false` only loads the records (to stop what an earlier run left, without rebooting it). */
   static async open(opts: GuestsOptions, { recover = true } = {}): Promise<Guests> {
@@ -61,10 +67,14 @@ export class Guests {
       guests.records.set(record.id, record);
       if (record.address) guests.addresses.add(record.address);
     }
-    if (recover)
+    if (recover) {
       await Promise.all(
         [...guests.records.values()].map((r) => guests.lock.run(r.instance_id, () => guests.recover(r))),
       );
+      // The writers listen again, after their servers' rules are back (they admit the writers).
+      for (const w of await guests.writers.load())
+        await guests.isolation.allowWriter(w.id, { address: w.address, port: w.port, serverId: w.server_id });
+    }
     return guests;
   }
 
@@ -161,6 +171,29 @@ export class Guests {
     });
   }
 
+  /**
+   * A replica set's writer endpoint leads to `serverId` from now on (created the first time).
+   * Undefined when the server is unknown.
+   */
+  async pointWriter(id: string, serverId: string): Promise<{ address: string; port: number } | undefined> {
+    const server = isServerId(serverId) ? this.records.get(serverId) : undefined;
+    if (server?.state !== 'running') return undefined;
+    return this.lock.run(`writer:${id}`, async () => {
+      const target = { address: server.address ?? '127.0.0.1', port: server.port };
+      const w = await this.writers.point(id, serverId, target);
+      await this.isolation.allowWriter(id, { address: w.address, port: w.port, serverId });
+      return { address: w.address, port: w.port };
+    });
+  }
+
+  /** The writer endpoint goes: listener, record, address and rules. Unknown ids: nothing to do. */
+  async removeWriter(id: string): Promise<void> {
+    await this.lock.run(`writer:${id}`, async () => {
+      await this.writers.remove(id);
+      await this.isolation.allowWriter(id, undefined);
+    });
+  }
+
   /** A new `access` for a running server: its firewall rules change for the next connection. */
   async applyAccess(id: string, access: ServerAccess): Promise<boolean> {
     const known = isServerId(id) ? this.records.get(id) : undefined;
@@ -237,6 +270,7 @@ export class Guests {
    */
   async destroyAll(): Promise<void> {
     await this.lock.idle();
+    for (const w of this.writers.list()) await this.writers.remove(w.id);
     const results = await Promise.allSettled(
       [...this.records.values()].map((r) => this.lock.run(r.instance_id, () => this.destroy(r))),
     );
@@ -248,6 +282,7 @@ export class Guests {
   /** Stops every agent and engine (the guests "power off"); data and records stay. */
   async stopAll(): Promise<void> {
     await this.lock.idle();
+    await this.writers.closeAll();
     const results = await Promise.allSettled(
       [...this.records.values()].map((r) =>
         this.lock.run(r.instance_id, async () => {

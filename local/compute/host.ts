@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { writeSecret } from '../../agent/engines/fs.ts';
 import type { ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
 import { Guests } from './guests.ts';
+import { isWriterId } from './writers.ts';
 
 // The local compute host: a tiny Nova over HTTP+JSON. Workflow steps (Lambda handlers, maybe in
 // serverless-offline worker threads) reach it through LocalComputeDriver; the guests it starts
@@ -18,6 +19,9 @@ import { Guests } from './guests.ts';
 //   PUT    /servers/{id}/access     ServerAccess -> 204 (the firewall rules change at once) | 404
 //   PUT    /servers/{id}/flavor     {id, ram, vcpus} -> 204 (the cgroup limits change at once) | 404
 //   PUT    /servers/{id}/volume     {size_gb} -> 204 (the volume grows, still mounted) | 400 shrink | 404
+//   PUT    /writers/{id}            {server_id} -> 200 {address, port} (a replica set's writer
+//                                   endpoint, created or moved to that server) | 404 no such server
+//   DELETE /writers/{id}            204 (also for unknown ids: listener, address and rules go)
 //
 // Every request carries `Authorization: Bearer <secret>`; the secret is generated into the state
 // dir (compute/host-secret, 0600, root's), so no instance's OS user can read it. Without it: 401.
@@ -160,6 +164,7 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
       });
       await guests.idle();
       if (stopServers) await guests.stopAll();
+      else await guests.writers.closeAll();
     },
   };
 }
@@ -194,6 +199,7 @@ class HttpError extends Error {
 async function route(guests: Guests, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://compute.local');
   const parts = url.pathname.split('/').filter(Boolean);
+  if (parts[0] === 'writers') return routeWriter(guests, req, res, parts);
   const sub = parts.length === 3 ? parts[2] : undefined;
   const isAccess = sub === 'access';
   if (parts[0] !== 'servers' || parts.length > 3 || (sub && !['access', 'flavor', 'volume'].includes(sub)))
@@ -250,6 +256,24 @@ async function route(guests: Guests, req: IncomingMessage, res: ServerResponse):
     return;
   }
   throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
+}
+
+const PointWriterSchema = z.object({ server_id: z.string().regex(/^srv-[0-9a-f-]{36}$/) });
+
+async function routeWriter(guests: Guests, req: IncomingMessage, res: ServerResponse, parts: string[]) {
+  const id = parts.length === 2 && parts[1] ? safeDecode(parts[1]) : '';
+  if (!isWriterId(id)) throw new HttpError(404, `no route /${parts.join('/')}`);
+  if (req.method === 'DELETE') {
+    await guests.removeWriter(id);
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.method !== 'PUT') throw new HttpError(405, `${req.method} not allowed on /writers/${id}`);
+  const parsed = PointWriterSchema.safeParse(await readJson(req));
+  if (!parsed.success) throw new HttpError(400, `invalid writer: ${z.prettifyError(parsed.error)}`);
+  const endpoint = await guests.pointWriter(id, parsed.data.server_id);
+  if (!endpoint) throw new HttpError(404, `server ${parsed.data.server_id} not found`);
+  send(res, 200, endpoint);
 }
 
 /** A malformed escape is just an id no server has. */

@@ -59,6 +59,8 @@ export class Isolation {
     private readonly fstype: VolumeFsType = 'ext4',
     /** Each server's firewall entry; the table is written from all of them at every change. */
     private readonly entries = new Map<string, FirewallEntry>(),
+    /** The writer endpoints' addresses and the server each leads to, by writer id. */
+    private readonly writers = new Map<string, { address: string; port: number; serverId: string }>(),
   ) {}
 
   /** Whether servers get their own user, volume, cgroups and firewall rules. */
@@ -191,17 +193,49 @@ export class Isolation {
       uid: server.isolation?.uid,
       peers: server.access?.replication_peers?.map(firewallKey),
     });
-    await this.firewall.apply([...this.entries.values()]);
+    await this.firewall.apply(this.rules());
   }
 
   async forget(serverId: string): Promise<void> {
     if (!this.firewall || !this.entries.delete(serverId)) return;
-    await this.firewall.apply([...this.entries.values()]);
+    await this.firewall.apply(this.rules());
+  }
+
+  /**
+   * A writer endpoint's rules (writers.ts): clients reach it from its server's allowed_cidrs,
+   * and its server admits the connections it forwards. Undefined `writer`: the rules go.
+   */
+  async allowWriter(id: string, writer: { address: string; port: number; serverId: string } | undefined) {
+    if (!this.firewall) return;
+    if (writer) this.writers.set(id, writer);
+    else if (!this.writers.delete(id)) return;
+    await this.firewall.apply(this.rules());
+  }
+
+  /** Every entry: the servers' (admitting their writers) and the writers' own. */
+  private rules(): FirewallEntry[] {
+    const out: FirewallEntry[] = [];
+    for (const [serverId, entry] of this.entries) {
+      const admit = [...this.writers.values()].filter((w) => w.serverId === serverId).map((w) => w.address);
+      out.push(admit.length ? { ...entry, admit } : entry);
+    }
+    for (const [id, w] of this.writers) {
+      const target = this.entries.get(w.serverId);
+      // A writer whose server has no rules (gone, or not started again yet) admits nobody.
+      out.push({
+        key: `w${id.replaceAll('-', '')}`,
+        address: w.address,
+        port: w.port,
+        allowedCidrs: target ? target.allowedCidrs : ['127.0.0.0/32'],
+      });
+    }
+    return out;
   }
 
   /** The host's whole table goes (its guests are powered off or deleted). */
   async removeFirewall(): Promise<void> {
     this.entries.clear();
+    this.writers.clear();
     await this.firewall?.remove();
   }
 }

@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,22 +30,33 @@ interface Engine {
   has(at: Endpoint, key: string): Promise<boolean>;
 }
 
-const mysqlAt = ({ host, port, ca }: Endpoint) =>
+/**
+ * Through the set's writer endpoint the chain is verified against the CA, but not the name: each
+ * member's certificate names that member's own address, not the writer's (a gap, see the docs).
+ */
+type At = Endpoint & { viaWriter?: boolean };
+const tlsFor = ({ ca, viaWriter }: At) => ({
+  ca,
+  rejectUnauthorized: true,
+  ...(viaWriter ? { checkServerIdentity: () => undefined } : {}),
+});
+
+const mysqlAt = (at: At) =>
   mysql.createConnection({
-    host,
-    port,
-    ssl: { ca, rejectUnauthorized: true },
+    host: at.host,
+    port: at.port,
+    ssl: tlsFor(at),
     user: USER.name,
     password: USER.password,
     database: 'repldb',
     connectTimeout: 5_000,
   });
 
-async function pgAt({ host, port, ca }: Endpoint) {
+async function pgAt(at: At) {
   const c = new pg.Client({
-    host,
-    port,
-    ssl: { ca, rejectUnauthorized: true },
+    host: at.host,
+    port: at.port,
+    ssl: tlsFor(at),
     user: USER.name,
     password: USER.password,
     database: 'repldb',
@@ -53,6 +65,21 @@ async function pgAt({ host, port, ca }: Endpoint) {
   await c.connect();
   return c;
 }
+
+/** Whether anything accepts a TCP connection at host:port. */
+const listening = (host: string, port: number) =>
+  new Promise<boolean>((done) => {
+    const s = createConnection({ host, port, timeout: 2_000 });
+    s.once('connect', () => {
+      s.destroy();
+      done(true);
+    });
+    s.once('error', () => done(false));
+    s.once('timeout', () => {
+      s.destroy();
+      done(false);
+    });
+  });
 
 const engines: Engine[] = [
   {
@@ -127,6 +154,7 @@ describe.each(engines)('$datastore replicas', (engine) => {
   let replica: InstanceView;
   let second = {} as InstanceView;
   let sourceAt: Endpoint;
+  let writer: At | undefined;
   const made: string[] = [];
   const api = (method: string, path: string, body?: object) =>
     call(method, `/v1.0/${admin.projectId}${path}`, admin.token, body);
@@ -158,6 +186,8 @@ describe.each(engines)('$datastore replicas', (engine) => {
       await api('DELETE', `/instances/${id}`);
       await waitForInstance(admin, id, 'gone').catch(() => undefined);
     }
+    // The set's last member took its writer endpoint along: nothing listens there any more.
+    if (writer) expect(await listening(writer.host, writer.port)).toBe(false);
   });
 
   it('refuses what Trove refuses, and creates nothing', async () => {
@@ -226,7 +256,12 @@ describe.each(engines)('$datastore replicas', (engine) => {
     expect(replica.flavor).toMatchObject({ id: (source.flavor as { id: string }).id });
     const shownSource = (await showInstance(admin, source.id)).json?.instance as InstanceView;
     expect((shownSource.replicas as { id: string }[]).map((r) => r.id)).toEqual([replica.id, second.id]);
-    expect(shownSource.replication).toMatchObject({ role: 'source' });
+    expect(shownSource.replication).toMatchObject({ role: 'source', mode: 'async' });
+    // The set's writer endpoint: one address on the engine's port, the same on every member.
+    const writer = (shownSource.replication as { writer?: { address: string; port: number } }).writer;
+    expect(writer?.address).toMatch(/^127\.77\./);
+    expect(writer?.address).not.toBe(sourceAt.host);
+    for (const id of ids) expect((await viewOf(id)).replication).toMatchObject({ writer });
 
     const at = await endpointFor(admin, replica);
     expect(await engine.has(at, 'before-replica')).toBe(true);
@@ -272,7 +307,31 @@ describe.each(engines)('$datastore replicas', (engine) => {
       intervalMs: 250,
     });
 
+  const writerOf = async (id: string): Promise<At> => {
+    const w = ((await viewOf(id)).replication as { writer: { address: string; port: number } }).writer;
+    return { ...sourceAt, host: w.address, port: w.port, viaWriter: true };
+  };
+
+  it('sets the durability by PUT on any member: sync where the engine can wait, 400 on Redis', async () => {
+    const res = await api('PUT', `/instances/${second.id}`, { instance: { replication: { mode: 'sync' } } });
+    if (engine.datastore === 'redis') {
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ badRequest: { code: 400 } });
+      expect(res.text).toMatch(/sync is not supported for datastore redis/);
+      expect((await viewOf(source.id)).replication).toMatchObject({ mode: 'async' });
+      return;
+    }
+    expect(res.status).toBe(202);
+    for (const id of [source.id, replica.id, second.id])
+      expect((await viewOf(id)).replication).toMatchObject({ mode: 'sync' });
+    // Through the writer, a commit that returns is on the source (and, in sync, on a replica).
+    await engine.write(await writerOf(source.id), 'via-writer');
+    expect(await engine.has(sourceAt, 'via-writer')).toBe(true);
+  });
+
   it('promotes a replica: a switchover after which the old source and the other replica follow it', async () => {
+    const writerBefore = await writerOf(source.id);
+    writer = writerBefore;
     const res = await api('POST', `/instances/${replica.id}/action`, { promote_to_replica_source: {} });
     expect(res.status).toBe(202);
     for (const id of [source.id, replica.id, second.id]) await settled(id);
@@ -290,6 +349,12 @@ describe.each(engines)('$datastore replicas', (engine) => {
     await arrives(sourceAt, 'after-promote');
     await arrives(await endpointFor(admin, second), 'after-promote');
     await expect(engine.write(sourceAt, 'on-the-old-source')).rejects.toThrow(/read.only|READONLY/i);
+    // The writer endpoint did not move, but now leads to the new source; the set stays sync.
+    expect(await writerOf(replica.id)).toEqual(writerBefore);
+    if (engine.datastore === 'redis') return; // its clients verify the name (see tlsFor)
+    expect(promoted.replication).toMatchObject({ mode: 'sync' });
+    await engine.write(writerBefore, 'via-writer-after-promote');
+    expect(await engine.has(newAt, 'via-writer-after-promote')).toBe(true);
   });
 
   it('detaches a replica into a standalone instance that takes writes', async () => {

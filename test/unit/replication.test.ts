@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { semiSyncLines } from '../../agent/engines/mariadb-replication.ts';
+import { renderRoleConf } from '../../agent/engines/pg-replication.ts';
 import type { InstanceItem } from '../../lib/instances/model.ts';
 import { deriveStatus } from '../../lib/instances/status.ts';
 import { instanceDetail, instanceSummary } from '../../lib/instances/views.ts';
+import { assertModeSupported, guestModeOf } from '../../lib/replication/mode.ts';
 import { mostAdvanced, positionValue } from '../../lib/replication/positions.ts';
 import { renderTable } from '../../local/compute/firewall.ts';
 
@@ -85,14 +88,19 @@ describe('replication, pure parts', () => {
     });
     const source = instanceDetail(item({ id: 's', replica_ids: ['r'] }), ctx);
     expect(source.replicas?.map((r) => r.id)).toEqual(['r']);
-    expect(source.replication).toEqual({ role: 'source' });
+    expect(source.replication).toEqual({ role: 'source', mode: 'async' });
     expect(instanceDetail(item({ id: 'x' }), ctx).replication).toBeUndefined();
+    // A standalone instance created with a mode shows it: the set it will feed has that mode.
+    expect(instanceDetail(item({ id: 'y', replication_mode: 'sync' }), ctx).replication).toEqual({
+      role: 'source',
+      mode: 'sync',
+    });
     // What the guest reported shows only while it agrees with the role the control plane knows.
     const reported = instanceDetail(
       item({ id: 'r', replica_of_id: 's', replication: { role: 'replica', running: true, lag_seconds: 0 } }),
       ctx,
     );
-    expect(reported.replication).toEqual({ role: 'replica', running: true, lag_seconds: 0 });
+    expect(reported.replication).toEqual({ role: 'replica', running: true, lag_seconds: 0, mode: 'async' });
   });
 
   it('a broken replication shows operating status ERROR with the engine’s message as the fault', () => {
@@ -135,5 +143,27 @@ describe('replication, pure parts', () => {
     // Only members admit marked connections, and no rule lets c3 reach anyone.
     expect(script.match(/ct mark 0x7e91 accept/g)).toHaveLength(2);
     expect(script).not.toMatch(/skuid 903 .*accept/);
+  });
+
+  it('sync mode: a source waits only while a replica follows it; Redis refuses it', () => {
+    expect(guestModeOf(item({ replica_ids: ['r'] }), 'sync')).toBe('sync');
+    expect(guestModeOf(item({ replica_ids: [] }), 'sync')).toBe('async');
+    // After an eject that left only the dead old source: nobody to wait for.
+    expect(guestModeOf(item({ replica_ids: ['dead'] }), 'sync', 0)).toBe('async');
+    expect(guestModeOf(item({ replica_of_id: 's' }), 'sync')).toBe('sync');
+    expect(() => assertModeSupported('redis', 'sync')).toThrow(/not supported for datastore redis/);
+    expect(() => assertModeSupported('redis', 'async')).not.toThrow();
+    expect(() => assertModeSupported('postgresql', 'sync')).not.toThrow();
+  });
+
+  it('sync mode in the engines’ config: PostgreSQL waits for any one standby, MariaDB never times out', () => {
+    const conf = renderRoleConf(undefined, undefined, 'x', true);
+    expect(conf).toContain("synchronous_standby_names = 'ANY 1 (*)'");
+    expect(conf).toContain('synchronous_commit = on');
+    expect(renderRoleConf(undefined, undefined, 'x', false)).not.toContain('synchronous_standby_names');
+    expect(semiSyncLines({ source: true, replica: true })).toEqual(
+      expect.arrayContaining(['rpl_semi_sync_master_enabled = ON', 'rpl_semi_sync_slave_enabled = ON']),
+    );
+    expect(semiSyncLines({ source: false, replica: true })).toContain('rpl_semi_sync_master_enabled = OFF');
   });
 });

@@ -134,6 +134,42 @@ const prepareOptions = (engine: Engine) => ({
 const eventually = (what: string, probe: () => Promise<boolean>) =>
   waitFor(what, async () => ((await probe().catch(() => false)) ? true : undefined), { timeoutMs: 20_000 });
 
+/** The source waits for a replica on each commit, by the engine's own account. */
+async function syncOn(engine: Engine, layout: Layout): Promise<boolean> {
+  if (engine === 'mariadb') {
+    const [rows] = await withMaria(layout, (c) =>
+      c.query<mysql.RowDataPacket[]>(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')",
+      ),
+    );
+    const value = (name: string) => rows.find((r) => r.Variable_name === name)?.Value;
+    return (
+      value('Rpl_semi_sync_master_status') === 'ON' && Number(value('Rpl_semi_sync_master_clients')) >= 1
+    );
+  }
+  // pg_stat_replication shows sync_state to superusers only: the agent's own way in.
+  const admin = new pg.Client({ host: join(layout.baseDir, 'run'), port: layout.port, user: 'postgres' });
+  await admin.connect();
+  const { rows } = await admin
+    .query<{ sync_state: string }>('SELECT sync_state FROM pg_stat_replication')
+    .finally(() => admin.end());
+  return rows.some((r) => r.sync_state === 'sync' || r.sync_state === 'quorum');
+}
+
+/** A client's commit is held until a replica acknowledges it. */
+async function waitingForReplica(engine: Engine, layout: Layout): Promise<boolean> {
+  if (engine === 'mariadb') {
+    const [rows] = await withMaria(layout, (c) =>
+      c.query<mysql.RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_wait_sessions'"),
+    );
+    return Number(rows[0]?.Value) >= 1;
+  }
+  const { rows } = await withPg(layout, (c) =>
+    c.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'"),
+  );
+  return rows.length >= 1;
+}
+
 describe.each(['mariadb', 'postgresql', 'redis'] as const)('%s replication on the guest', (engine) => {
   const { client, make, setup } = engines[engine];
   let s3: S3Fixture;
@@ -188,6 +224,28 @@ describe.each(['mariadb', 'postgresql', 'redis'] as const)('%s replication on th
     expect(await primary.manager.replicationStatus()).toMatchObject({ role: 'source' });
   });
 
+  it('in sync mode makes a commit on the source wait for its replica (Redis refuses it)', async () => {
+    if (engine === 'redis') {
+      await expect(primary.manager.setReplicationMode('sync')).rejects.toThrow(/cannot .*sync/);
+      return;
+    }
+    // Both members get the set's mode, as the control plane sends it to every member.
+    await replica.manager.setReplicationMode('sync');
+    await primary.manager.setReplicationMode('sync');
+    await eventually('the source to count its replica as synchronous', () => syncOn(engine, primary.layout));
+
+    await replica.manager.stop();
+    let committed = false;
+    const pending = client.write(primary.layout, 'sync-write').then(() => {
+      committed = true;
+    });
+    await eventually('the commit to wait for a replica', () => waitingForReplica(engine, primary.layout));
+    expect(committed).toBe(false);
+    await replica.manager.start();
+    await pending;
+    await eventually('the waited-for row on the replica', () => client.has(replica.layout, 'sync-write'));
+  }, 90_000);
+
   it('switches over with nothing lost: the old source follows the new one', async () => {
     // A writer commits numbered rows on the source until the source refuses it: every row it saw
     // committed must be on the new source.
@@ -218,6 +276,9 @@ describe.each(['mariadb', 'postgresql', 'redis'] as const)('%s replication on th
 
     await writer;
     for (const key of acknowledged) expect(await client.has(replica.layout, key), key).toBe(true);
+    // The new source keeps the set's mode: it waits for the old source, now its replica.
+    if (engine !== 'redis')
+      await eventually('the new source to wait for its replica', () => syncOn(engine, replica.layout));
     await client.write(replica.layout, 'after-switchover');
     await eventually('a write on the new source', () => client.has(primary.layout, 'after-switchover'));
     expect(await client.has(primary.layout, 'while-following')).toBe(true);

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { BadRequest, UnprocessableEntity } from '../errors.ts';
+import { unwrapKey } from '../guest/keys.ts';
+import { sendToGuest } from '../guest/queues.ts';
+import type { InstanceItem } from '../instances/model.ts';
+import { getInstance, transact, updateItem } from '../instances/repository.ts';
+import { logger } from '../logger.ts';
+import { membersOf } from './members.ts';
+
+// A replica set's durability (issue 12 #6). `sync`: the source's commit returns once one replica
+// holds it (MariaDB semi-sync, PostgreSQL synchronous_standby_names = ANY 1); `async` (Trove's
+// only behaviour, the default): it does not wait. The mode is the set's, as an RDS user sets
+// Multi-AZ on the primary: recorded on every member (each view shows it), chosen at create
+// (a standalone instance's, or the first replica's, body) or by PUT on any member, and kept by
+// promote and eject (every member's guest keeps it, so whoever becomes the source waits).
+
+export type ReplicationMode = 'async' | 'sync';
+
+export function modeOf(item: InstanceItem): ReplicationMode {
+  return item.replication_mode ?? 'async';
+}
+
+/** Redis acknowledges a write before any replica has it: it has no way to wait for one. */
+export function assertModeSupported(manager: string, mode: ReplicationMode | undefined): void {
+  if (mode === 'sync' && manager === 'redis')
+    throw new BadRequest(
+      'Replication mode sync is not supported for datastore redis: Redis cannot make its source wait for a replica.',
+    );
+}
+
+/**
+ * What one member's guest is told: the set's mode, except that a source with no replica left
+ * to wait for (the last one detached or deleted, or an eject left only the dead old source) does
+ * not wait, else no commit would ever return; it waits again once a replica follows it.
+ */
+export function guestModeOf(
+  member: InstanceItem,
+  mode: ReplicationMode,
+  liveReplicas?: number,
+): ReplicationMode {
+  if (member.replica_of_id) return mode;
+  return (liveReplicas ?? member.replica_ids?.length ?? 0) > 0 ? mode : 'async';
+}
+
+/** Orders `set_replication_mode` to one member's guest (run once per order id; repeating is harmless). */
+export async function tellGuest(member: InstanceItem, mode: ReplicationMode): Promise<void> {
+  const key = await unwrapKey(member.wrapped_key);
+  await sendToGuest(
+    key,
+    member.id,
+    'set_replication_mode',
+    { mode },
+    undefined,
+    `set_replication_mode:${randomUUID()}`,
+  );
+}
+
+/** `PUT /instances/{id}` with `replication.mode`: every member records it, then every guest gets it. */
+export async function updateReplicationMode(item: InstanceItem, mode: ReplicationMode): Promise<void> {
+  assertModeSupported(item.datastore.manager, mode);
+  const members = await membersOf(item);
+  // No member may be in the middle of a promote, eject or build: they would miss the change.
+  const written = await transact(
+    members.map((m) =>
+      updateItem(m.project_id, m.id, {
+        set: { replication_mode: mode },
+        condition: {
+          expression: 'task_status IN (:none, :rr)',
+          values: { ':none': 'NONE', ':rr': 'RESTART_REQUIRED' },
+        },
+      }),
+    ),
+  );
+  if (!written)
+    throw new UnprocessableEntity(
+      `Instance ${item.id} is not currently available for an action to be performed (a member of its replica set is busy).`,
+    );
+  // Replicas first: a MariaDB source in sync waits for a replica that acknowledges.
+  const ordered = [...members].sort((a, b) => Number(!a.replica_of_id) - Number(!b.replica_of_id));
+  if (members.length > 1) for (const m of ordered) await tellGuest(m, guestModeOf(m, mode));
+}
+
+/**
+ * The source's guest after its set changed (a replica ready, detached or deleted): it waits
+ * exactly when the set is sync and a replica follows it. Best effort: the records are already
+ * right, and the next change sends it again.
+ */
+export async function settleSourceMode(
+  projectId: string,
+  sourceId: string,
+  also?: InstanceItem,
+): Promise<void> {
+  try {
+    const source = await getInstance(projectId, sourceId);
+    if (!source || source.replica_of_id || modeOf(source) === 'async') return;
+    if (also) await tellGuest(also, 'sync');
+    await tellGuest(source, guestModeOf(source, 'sync'));
+  } catch (err) {
+    logger.warn('replication mode not sent to the source', { instance_id: sourceId, error: err as Error });
+  }
+}
