@@ -42,7 +42,7 @@ export const handler = projectHandler(
       await deleteDatastoreVersion(versionId(event));
       return accepted();
     }),
-    ['DELETE /v1.0/{project_id}/datastores/{datastore_id}']: async (event, caller) => {
+    'DELETE /v1.0/{project_id}/datastores/{datastore_id}': async (event, caller) => {
       if (!caller.isAdmin) throw new Forbidden("Policy doesn't allow datastore:delete to be performed.");
       await deleteDatastore(event.pathParameters?.datastore_id ?? '');
       return accepted();

@@ -373,7 +373,7 @@ describe('catalog management', () => {
       configuration: { name: `${name}-group`, values: {}, datastore: { type: name, version: '1.0' } },
     });
     expect(group.status, group.text).toBe(200);
-    const groupId = (group.json?.configuration as { id: string }).id;
+    const groupId = (group.json?.configuration as { id: string } | undefined)?.id;
     const inUse = await as(admin, 'DELETE', `/mgmt/datastore-versions/${v1.id}`);
     expect([inUse.status, inUse.json]).toEqual([
       400,
