@@ -48,6 +48,14 @@ const PARALLEL = Number(process.env.TROVELESS_FAULT_PARALLEL ?? 4);
 const TOTAL = RUN_ENGINES.length * RUN_OPERATIONS.length * RUNS;
 /** Longest a run may take to settle after its fault: the 60 s boot timeout plus margin. */
 const SETTLE_MS = 180_000;
+/**
+ * Longest the delete after a run may take. Deletes queue behind each other on the one compute
+ * host (its event loop, /proc scans, the /etc/passwd lock for userdel), so the bound grows with
+ * the runs in flight: 180 s for CI's 36; 300 s for the 150 of a soak, where 13 deletes after an
+ * agent kill took 3-4 min at the peak (each compute host DELETE outlasting the driver's 60 s and
+ * retried by TerminateServer; every one finished and left nothing).
+ */
+const GONE_MS = Math.max(180_000, TOTAL * 2_000);
 /** Where in the operation the fault lands: 0 .. this many ms after the request. */
 const WINDOW_MS: Record<Operation, number> = { create: 12_000, restart: 4_000, backup: 3_000, delete: 3_000 };
 
@@ -215,7 +223,7 @@ async function run(who: Login, plan: Plan, busy: Limiter): Promise<Outcome> {
     );
     return { state, settleMs: Date.now() - injected };
   } finally {
-    if (id) await deleteAndCheck(who, id, backupId);
+    if (id) await deleteAndCheck(who, id, backupId, GONE_MS);
   }
 }
 

@@ -89,7 +89,7 @@ export async function executionArn(workflow: string, name: string): Promise<stri
 }
 
 /** Deletes what a test made and checks that nothing of it is left anywhere. */
-export async function deleteAndCheck(who: Login, id: string, backupId?: string) {
+export async function deleteAndCheck(who: Login, id: string, backupId?: string, goneWithinMs = 180_000) {
   const serverId = await serverIdOf(id);
   if ((await viewOf(who, id)) !== 'gone') {
     const res = await call('DELETE', `/v1.0/${who.projectId}/instances/${id}`, who.token);
@@ -99,7 +99,7 @@ export async function deleteAndCheck(who: Login, id: string, backupId?: string) 
     `instance ${id} gone`,
     async () => ((await viewOf(who, id)) === 'gone' ? true : undefined),
     {
-      timeoutMs: 180_000,
+      timeoutMs: goneWithinMs,
       intervalMs: 1000,
     },
   );
