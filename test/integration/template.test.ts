@@ -157,6 +157,17 @@ describe('serverless package', () => {
     // and receives only from its own queue, tagged the same way at launch.
     expect(guest).toContain('aws:ResourceTag/troveless:server_arn');
     expect(guest).not.toContain('kms:');
+    // No guest reads published logs (plaintext), its own or another project's.
+    type Statement = { Effect: string; Action: string[]; Resource: unknown };
+    const props = roles.GuestRole?.Properties as
+      | { Policies: { PolicyDocument: { Statement: Statement[] } }[] }
+      | undefined;
+    const statements = (props?.Policies ?? []).flatMap((p) => p.PolicyDocument.Statement);
+    expect(statements).toContainEqual({
+      Effect: 'Deny',
+      Action: ['s3:GetObject'],
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }, '/database_logs/*']] },
+    });
     // Only the functions that wrap or unwrap guest keys may use the KMS key.
     const withKms = Object.entries(roles)
       .filter(([, r]) => JSON.stringify(r).includes('kms:Decrypt'))
