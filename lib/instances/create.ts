@@ -9,16 +9,15 @@ import { troveTime } from '../dynamo.ts';
 import { BadRequest, Forbidden, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
-import { logger } from '../logger.ts';
 import { modulesForCreate } from '../modules/orders.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
 import { createReplicas } from '../replication/create.ts';
 import { assertModeSupported } from '../replication/mode.ts';
 import { validate } from '../validation.ts';
-import { startWorkflow } from '../workflows.ts';
+import { startBuild } from './build.ts';
 import type { InstanceItem } from './model.ts';
 import { configurationIdOf } from './operations.ts';
-import { putNewInstance, updateInstance } from './repository.ts';
+import { putNewInstance } from './repository.ts';
 import type { CreateInstanceRequest } from './schemas.ts';
 
 /**
@@ -167,22 +166,6 @@ export async function createInstance(
   const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);
   await putNewInstance(item, quota.items, charged);
 
-  try {
-    await startWorkflow('instance-create', item.id, {
-      project_id: projectId,
-      instance_id: item.id,
-    });
-  } catch (err) {
-    // The instance exists and holds its quota: say truthfully that it could not be built.
-    logger.error('create workflow did not start', { instance_id: item.id, error: err as Error });
-    const fault = {
-      message: 'The create workflow could not be started.',
-      created: troveTime(),
-      details: String(err),
-    };
-    await updateInstance(projectId, item.id, { set: { task_status: 'BUILDING_ERROR_SERVER', fault } });
-    item.task_status = 'BUILDING_ERROR_SERVER';
-    item.fault = fault;
-  }
+  await startBuild(item);
   return item;
 }

@@ -7,13 +7,12 @@ import { documents, troveTime } from '../dynamo.ts';
 import { BadRequest, NotFound, OverLimit, Unauthorized, UnprocessableEntity } from '../errors.ts';
 import { newGuestKey, unwrapKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
+import { startBuild } from '../instances/build.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { assertCanAct, configurationIdOf } from '../instances/operations.ts';
-import { getInstance, updateInstance } from '../instances/repository.ts';
+import { getInstance } from '../instances/repository.ts';
 import type { CreateInstanceRequest } from '../instances/schemas.ts';
-import { logger } from '../logger.ts';
 import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
-import { startWorkflow } from '../workflows.ts';
 import { accountOf, newAccount, sealAccount } from './account.ts';
 import { assertModeSupported, modeOf } from './mode.ts';
 import { snapshotObjectKey } from './snapshot.ts';
@@ -168,25 +167,7 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
     );
   }
 
-  for (const replica of replicas) {
-    try {
-      await startWorkflow('instance-create', replica.id, {
-        project_id: projectId,
-        instance_id: replica.id,
-        replica_of: source.id,
-      });
-    } catch (err) {
-      logger.error('replica create workflow did not start', { instance_id: replica.id, error: err as Error });
-      const fault = {
-        message: 'The create workflow could not be started.',
-        created: troveTime(),
-        details: String(err),
-      };
-      await updateInstance(projectId, replica.id, { set: { task_status: 'BUILDING_ERROR_REPLICA', fault } });
-      replica.task_status = 'BUILDING_ERROR_REPLICA';
-      replica.fault = fault;
-    }
-  }
+  for (const replica of replicas) await startBuild(replica, { replica_of: source.id });
   // Trove answers with the view of the last replica.
   return replicas[replicas.length - 1] as InstanceItem;
 }
