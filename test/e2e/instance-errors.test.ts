@@ -42,6 +42,17 @@ const cases: Array<[string, unknown, number, string]> = [
   ],
 ];
 
+/**
+ * The project's absolute limits and what it uses of them. The rate limits beside them count this
+ * test's own requests (their `remaining` moves with every call), so they are left out.
+ */
+async function absoluteLimits(who: Login): Promise<unknown> {
+  const limits = (await call('GET', `/v1.0/${who.projectId}/limits`, who.token)).json?.limits as
+    | { verb?: string }[]
+    | undefined;
+  return limits?.filter((l) => l.verb === 'ABSOLUTE');
+}
+
 describe('instance create with bad input', () => {
   let demo: Login;
   let before: { list: unknown; limits: unknown };
@@ -49,7 +60,7 @@ describe('instance create with bad input', () => {
     demo = await login('demo', 'demo');
     before = {
       list: (await call('GET', `/v1.0/${demo.projectId}/instances`, demo.token)).json,
-      limits: (await call('GET', `/v1.0/${demo.projectId}/limits`, demo.token)).json,
+      limits: await absoluteLimits(demo),
     };
   });
 
@@ -75,7 +86,7 @@ describe('instance create with bad input', () => {
 
   it('left nothing behind', async () => {
     expect((await call('GET', `/v1.0/${demo.projectId}/instances`, demo.token)).json).toEqual(before.list);
-    expect((await call('GET', `/v1.0/${demo.projectId}/limits`, demo.token)).json).toEqual(before.limits);
+    expect(await absoluteLimits(demo)).toEqual(before.limits);
   });
 });
 

@@ -101,7 +101,7 @@ describe('serverless package', () => {
   });
 
   it('expires published logs after the one guest_log_expiry the log view shows', () => {
-    const [[, bucket] = []] = ofType(dev, 'AWS::S3::Bucket');
+    const bucket = Object.fromEntries(ofType(dev, 'AWS::S3::Bucket')).BackupBucket;
     const lifecycle = bucket?.Properties.LifecycleConfiguration as { Rules: unknown[] } | undefined;
     const rules = lifecycle?.Rules;
     expect(rules).toEqual([expect.objectContaining({ Prefix: 'database_logs/', ExpirationInDays: 30 })]);
@@ -181,11 +181,15 @@ describe('serverless package', () => {
         'InstanceData',
         'InstancesConfiguration',
         'InstancesCreate',
+        'InstancesDelete', // a sync source whose last replica goes is told not to wait
         'InstancesLogs', // guest log calls: signs orders with the guest key
         'Modules', // module contents: sealed under a wrapped data key, and sent sealed to guests
+        'InstancesUpdate', // PUT replication.mode tells each member's guest
         'MgmtInstances', // the management stop is a guest call, signed with the guest key
         'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
+        'TaskMarkReady', // a replica ready: its source is told to wait for it (sync mode)
+        'TaskReplicaDetached', // the source left without replicas stops waiting
         'TaskSendBackupRequest',
         'TaskSendGuestRequest',
         // Replication: the snapshot's data key and the set's account go sealed with the guest key.
