@@ -3,24 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, call, cloud, type Login, login } from './helpers.ts';
+import { call, cloud, type Login, login, openstackAuth } from './helpers.ts';
 
 const run = promisify(execFile);
-
-/** The openstack CLI's flags for the admin, through our Keystone (as openstack-cli.test.ts). */
-function cliAuth(): string[] {
-  const auth = {
-    'os-auth-url': `${api()}/v3`,
-    'os-identity-api-version': '3',
-    'os-username': 'admin',
-    'os-password': 'admin',
-    'os-project-name': 'admin',
-    'os-user-domain-id': 'default',
-    'os-project-domain-id': 'default',
-    'os-region-name': 'RegionOne',
-  };
-  return Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
-}
 
 // The catalog against the whole local cloud: the seed function, the datastore and flavor routes,
 // and the admin routes. Every change made here is undone at the end (or left inactive, which
@@ -383,7 +368,9 @@ describe('catalog management', () => {
 
     // The CLI's own commands, then nothing of the datastore is left.
     const cli = (...args: string[]) =>
-      run('openstack', [...cliAuth(), ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+      run('openstack', [...openstackAuth(), ...args], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      });
     await cli('datastore', 'version', 'delete', v1.id);
     const gone = await as(admin, 'GET', `/mgmt/datastore-versions/${v1.id}`);
     expect([gone.status, gone.json]).toEqual([

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
-import { api, call, type Login, login } from './helpers.ts';
+import { call, type Login, login, openstackAuth } from './helpers.ts';
 import { createInstance, healthy, waitForInstance } from './instance-helpers.ts';
 import { executionArn, expectNothingLeft, serverIdOf, serversOf, sfn, viewOf } from './leftovers.ts';
 
@@ -14,17 +14,7 @@ import { executionArn, expectNothingLeft, serverIdOf, serversOf, sfn, viewOf } f
 const run = promisify(execFile);
 
 function forceDelete(id: string) {
-  const auth = {
-    'os-auth-url': `${api()}/v3`,
-    'os-identity-api-version': '3',
-    'os-username': 'admin',
-    'os-password': 'admin',
-    'os-project-name': 'admin',
-    'os-user-domain-id': 'default',
-    'os-project-domain-id': 'default',
-    'os-region-name': 'RegionOne',
-  };
-  const flags = Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+  const flags = openstackAuth();
   return run('openstack', [...flags, 'database', 'instance', 'force', 'delete', id], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     timeout: 60_000,

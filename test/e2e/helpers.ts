@@ -3,6 +3,24 @@ import { inject } from 'vitest';
 export const cloud = () => inject('cloud');
 export const api = () => cloud().endpoints.api;
 
+/**
+ * python-openstackclient's auth flags for `user` in its own project through our Keystone, exactly
+ * as the README tells users to run it.
+ */
+export function openstackAuth(user = 'admin', password = user): string[] {
+  const auth = {
+    'os-auth-url': `${api()}/v3`,
+    'os-identity-api-version': '3',
+    'os-username': user,
+    'os-password': password,
+    'os-project-name': user,
+    'os-user-domain-id': 'default',
+    'os-project-domain-id': 'default',
+    'os-region-name': 'RegionOne',
+  };
+  return Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+}
+
 export interface Login {
   token: string;
   projectId: string;

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../local/prerequisites.ts';
 import { waitUntil } from '../../local/wait.ts';
-import { api, call, type Login, login } from './helpers.ts';
+import { api, call, type Login, login, openstackAuth } from './helpers.ts';
 import { endpointFor, redisClient } from './instance-access.ts';
 import {
   createInstance,
@@ -28,17 +28,7 @@ const run = promisify(execFile);
 // object-store endpoint (lib/logs/swift.ts). Another project sees none of it.
 
 function openstack(...args: string[]) {
-  const auth = {
-    'os-auth-url': `${api()}/v3`,
-    'os-identity-api-version': '3',
-    'os-username': 'admin',
-    'os-password': 'admin',
-    'os-project-name': 'admin',
-    'os-user-domain-id': 'default',
-    'os-project-domain-id': 'default',
-    'os-region-name': 'RegionOne',
-  };
-  const flags = Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+  const flags = openstackAuth();
   return run('openstack', [...flags, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     timeout: 90_000,

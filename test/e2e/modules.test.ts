@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, call, cloud, type Login, login } from './helpers.ts';
+import { api, call, cloud, type Login, login, openstackAuth } from './helpers.ts';
 import { healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
 import { baseDirOf, dynamo, serverIdOf } from './leftovers.ts';
 
@@ -51,17 +51,7 @@ const asDemo = (...args: string[]) => trove('demo', 'demo', ...args);
 
 /** `openstack database ...` as demo (instance create takes `--module`). */
 function openstackAsDemo(...args: string[]) {
-  const auth = {
-    'os-auth-url': `${api()}/v3`,
-    'os-identity-api-version': '3',
-    'os-username': 'demo',
-    'os-password': 'demo',
-    'os-project-name': 'demo',
-    'os-user-domain-id': 'default',
-    'os-project-domain-id': 'default',
-    'os-region-name': 'RegionOne',
-  };
-  const flags = Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+  const flags = openstackAuth('demo');
   return run('openstack', [...flags, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     timeout: 90_000,

@@ -4,24 +4,14 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../local/prerequisites.ts';
 import { waitUntil } from '../../local/wait.ts';
-import { api } from './helpers.ts';
+import { openstackAuth } from './helpers.ts';
 
 const run = promisify(execFile);
 
 // The real clients: python-openstackclient with the Trove plugin, through the password flow
 // against our Keystone endpoint, exactly as the README tells users to run them.
 function openstackAs(password: string, ...args: string[]) {
-  const auth = {
-    'os-auth-url': `${api()}/v3`,
-    'os-identity-api-version': '3',
-    'os-username': 'admin',
-    'os-password': password,
-    'os-project-name': 'admin',
-    'os-user-domain-id': 'default',
-    'os-project-domain-id': 'default',
-    'os-region-name': 'RegionOne',
-  };
-  const flags = Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
+  const flags = openstackAuth('admin', password);
   return run('openstack', [...flags, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     timeout: 60_000,
