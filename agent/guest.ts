@@ -254,13 +254,12 @@ export class Guest {
     }
   }
 
-  /** Trove's guest logs of this engine, published with the guest's own S3 credentials. */
+  /** Trove's guest logs of this engine, published through each order's upload grant. */
   private guestLogs(): GuestLogs {
     this.logs ??= new GuestLogs(
       this.engine.guestLogs(),
       { instanceId: this.config.instance_id, manager: this.config.datastore_manager },
       join(this.config.layout.baseDir, 'guest-logs.json'),
-      s3Client,
     );
     return this.logs;
   }

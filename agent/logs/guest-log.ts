@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import {
-  DeleteObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { LOG_CONTAINER, logMetafile, logPrefix } from '../../lib/logs/layout.ts';
 import { troveError } from '../engines/admin.ts';
 import type { GuestLogSpec } from './spec.ts';
 
@@ -18,8 +13,7 @@ import type { GuestLogSpec } from './spec.ts';
 // the next publish discards what was published and starts over from the file's first byte.
 // The file is read as a stream, one chunk at a time: a large log never sits in memory.
 
-/** Trove's guest_log_container_name: the Swift container, here the prefix in the bucket. */
-export const LOG_CONTAINER = 'database_logs';
+export { LOG_CONTAINER };
 
 export type LogStatus =
   | 'Disabled'
@@ -42,10 +36,14 @@ export interface LogView {
   metafile: string;
 }
 
-/** Where published logs go: set by the control plane in every order. */
+/**
+ * Where published logs go: set by the control plane in every order that may publish. The guest
+ * holds no credentials for them: it posts each object through the order's upload grant, which
+ * admits its own instance's prefix only, and deleting is the control plane's (lib/logs/objects.ts).
+ */
 export interface LogStore {
-  s3: S3Client;
-  bucket: string;
+  /** Stores one object at `key` (below `root`) through the order's upload grant. */
+  put(key: string, body: Buffer, contentType: string, metadata: Record<string, string>): Promise<void>;
   /** The project's own place in the bucket: `database_logs/<project_id>/`. */
   root: string;
   /** Trove's guest_log_limit: bytes a publish uploads at most. */
@@ -119,11 +117,11 @@ export class GuestLog {
 
   /** Trove's `<instance_id>/<datastore>-<log>/`: the objects' prefix within the container. */
   get prefix(): string {
-    return `${this.id.instanceId}/${this.id.manager}-${this.spec.name}/`;
+    return logPrefix(this.id.instanceId, this.id.manager, this.spec.name);
   }
 
   get metafile(): string {
-    return `${this.prefix.replace(/\/$/, '')}_metafile`;
+    return logMetafile(this.id.instanceId, this.id.manager, this.spec.name);
   }
 
   async enabled(): Promise<boolean> {
@@ -165,12 +163,13 @@ export class GuestLog {
    * after a rotation. Each object is recorded as published as soon as it is stored, so a publish
    * that fails half-way resumes after the last stored object.
    */
-  async publish(store: LogStore): Promise<LogView> {
+  async publish(store: LogStore): Promise<{ view: LogView; superseded?: string }> {
     await this.spec.render?.();
     let state = await this.state.get();
     const file = await inspect(this.spec.file);
+    let superseded: string | undefined;
     if (state.published > 0 && (file.size < state.published || file.header !== state.header)) {
-      await this.discard(store);
+      superseded = await this.discard();
       state = await this.state.get();
     }
     if (!file.exists) {
@@ -183,15 +182,10 @@ export class GuestLog {
       let pending: Buffer[] = [];
       let pendingBytes = 0;
       const upload = async (chunk: Buffer) => {
-        await store.s3.send(
-          new PutObjectCommand({
-            Bucket: store.bucket,
-            Key: `${store.root}${this.prefix}${objectName()}`,
-            Body: chunk,
-            ContentType: 'text/plain',
-            Metadata: { lines: String(countLines(chunk)), 'delete-after': String(store.expirySeconds) },
-          }),
-        );
+        await store.put(`${store.root}${this.prefix}${objectName()}`, chunk, 'text/plain', {
+          lines: String(countLines(chunk)),
+          'delete-after': String(store.expirySeconds),
+        });
         state = { published: state.published + chunk.length, header: file.header };
         await this.state.set(state);
       };
@@ -223,30 +217,17 @@ export class GuestLog {
       }
     }
     await this.putMetafile(store, state);
-    return this.show();
+    return { view: await this.show(), superseded };
   }
 
-  /** Removes every published object of this log and its metafile; the next publish starts over. */
-  async discard(store: LogStore): Promise<LogView> {
-    let token: string | undefined;
-    do {
-      const page = await store.s3.send(
-        new ListObjectsV2Command({
-          Bucket: store.bucket,
-          Prefix: `${store.root}${this.prefix}`,
-          ContinuationToken: token,
-        }),
-      );
-      for (const object of page.Contents ?? []) {
-        await store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: object.Key }));
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    await store.s3.send(
-      new DeleteObjectCommand({ Bucket: store.bucket, Key: `${store.root}${this.metafile}` }),
-    );
+  /**
+   * Forgets what was published: the next publish starts over. Answers the name every object
+   * published so far sorts before, for the control plane to delete them (and the metafile).
+   */
+  async discard(): Promise<string> {
+    const before = objectName();
     await this.state.set({ published: 0, header: '' });
-    return this.show();
+    return before;
   }
 
   /** Trove's metafile: what was published, beside (not under) the log's prefix. */
@@ -258,15 +239,9 @@ export class GuestLog {
       log_size: state.published,
       log_header_digest: state.header,
     };
-    await store.s3.send(
-      new PutObjectCommand({
-        Bucket: store.bucket,
-        Key: `${store.root}${this.metafile}`,
-        Body: JSON.stringify(body),
-        ContentType: 'application/json',
-        Metadata: { 'delete-after': String(store.expirySeconds) },
-      }),
-    );
+    await store.put(`${store.root}${this.metafile}`, Buffer.from(JSON.stringify(body)), 'application/json', {
+      'delete-after': String(store.expirySeconds),
+    });
   }
 }
 

@@ -4,14 +4,14 @@ import { BadRequest } from '../errors.ts';
 import { callGuest } from '../guest/calls.ts';
 import type { Caller } from '../http/auth.ts';
 import type { InstanceItem } from '../instances/model.ts';
+import { logRoot } from './layout.ts';
+import { removeSuperseded, type Superseded, uploadGrant } from './objects.ts';
 import type { LogActionRequest, LogView } from './schemas.ts';
 
 // Trove's guest_log_list and guest_log_action: calls to the instance's guest, which reads its
-// engine's logs and publishes them itself, with its own credentials, into the deployment's bucket
-// under `database_logs/<project_id>/` (the Swift container of that project, lib/logs/swift.ts).
-
-/** Trove's guest_log_container_name: the Swift container, and the bucket prefix here. */
-export const LOG_CONTAINER = 'database_logs';
+// engine's logs and publishes them into the deployment's bucket under `database_logs/<project_id>/`
+// (the Swift container of that project, lib/logs/swift.ts), through an upload grant that admits
+// its own instance's prefix only (lib/logs/objects.ts).
 
 /**
  * Trove's guest_log_exposed_logs per datastore: the logs a non-admin sees and may act on (an
@@ -24,20 +24,19 @@ const EXPOSED: Record<string, string[]> = {
   redis: ['slow_query'],
 };
 
-/** Where the project's logs go, within the deployment's bucket. */
-export function logRoot(projectId: string): string {
-  return `${LOG_CONTAINER}/${projectId}/`;
-}
-
 function order(item: InstanceItem, caller: Caller) {
   return {
-    bucket: config.backupBucket,
     root: logRoot(item.project_id),
     limit_bytes: config.guestLogLimit,
     chunk_bytes: config.guestLogChunkSize,
     expiry_seconds: config.guestLogExpirySeconds,
     exposed: caller.isAdmin ? null : (EXPOSED[item.datastore.manager] ?? []),
   };
+}
+
+/** The largest object a publish sends: a chunk (never above the publish limit), or a metafile. */
+function objectLimit(): number {
+  return Math.max(Math.min(config.guestLogChunkSize, config.guestLogLimit), 4096);
 }
 
 function load(caller: Caller, instanceId: string): Promise<InstanceItem> {
@@ -59,7 +58,8 @@ export async function logAction(
   // Trove's API refuses this before it asks the guest.
   if (request.enable && request.disable) throw new BadRequest('Cannot enable and disable log.');
   const item = await load(caller, instanceId);
-  return (await callGuest(
+  const seconds = config.callHighTimeoutSeconds;
+  const { superseded, ...view } = (await callGuest(
     item,
     'guest_log_action',
     {
@@ -69,7 +69,15 @@ export async function logAction(
       disable: Boolean(request.disable),
       publish: Boolean(request.publish),
       discard: Boolean(request.discard),
+      // Only a call that may publish can upload, and only for as long as it may run.
+      ...(request.publish
+        ? { upload: await uploadGrant(item.project_id, item.id, objectLimit(), seconds + 60) }
+        : {}),
     },
-    { timeoutSeconds: config.callHighTimeoutSeconds },
-  )) as LogView;
+    { timeoutSeconds: seconds },
+  )) as LogView & { superseded?: Superseded };
+  if (superseded) {
+    await removeSuperseded(item.project_id, item.id, item.datastore.manager, request.name, superseded);
+  }
+  return view;
 }

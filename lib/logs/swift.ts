@@ -4,7 +4,7 @@ import { unroutablePath } from '../http/edge.ts';
 import { checkToken } from '../identity/tokens.ts';
 import { s3Client } from '../s3.ts';
 import { isSafeText } from '../text.ts';
-import { LOG_CONTAINER, logRoot } from './service.ts';
+import { LOG_CONTAINER, logRoot } from './layout.ts';
 
 // The read-only subset of Swift's object API that python-troveclient's `log tail` and `log save`
 // use (swiftclient: GET container?prefix=&format=json, HEAD object for X-Object-Meta-Lines, GET

@@ -163,11 +163,15 @@ describe('serverless package', () => {
       | { Policies: { PolicyDocument: { Statement: Statement[] } }[] }
       | undefined;
     const statements = (props?.Policies ?? []).flatMap((p) => p.PolicyDocument.Statement);
+    // Guests publish logs only through the API's upload grants: no rights of their own there.
     expect(statements).toContainEqual({
       Effect: 'Deny',
-      Action: ['s3:GetObject'],
+      Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
       Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['BackupBucket', 'Arn'] }, '/database_logs/*']] },
     });
+    expect(
+      statements.filter((s) => s.Effect === 'Allow' && JSON.stringify(s).includes('database_logs')),
+    ).toEqual([]);
     // Only the functions that wrap or unwrap guest keys may use the KMS key.
     const withKms = Object.entries(roles)
       .filter(([, r]) => JSON.stringify(r).includes('kms:Decrypt'))

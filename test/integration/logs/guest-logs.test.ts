@@ -12,6 +12,8 @@ import { PostgresqlManager } from '../../../agent/engines/postgresql.ts';
 import { waitFor } from '../../../agent/engines/process.ts';
 import { RedisManager } from '../../../agent/engines/redis.ts';
 import { GuestLogs, type LogView } from '../../../agent/logs/index.ts';
+import { logRoot } from '../../../lib/logs/layout.ts';
+import { removeSuperseded, uploadGrant } from '../../../lib/logs/objects.ts';
 import { type S3Fixture, startS3 } from '../backup/s3-fixture.ts';
 import { stopAndRemove, tempLayout } from '../engines/helpers.ts';
 
@@ -20,11 +22,11 @@ import { stopAndRemove, tempLayout } from '../engines/helpers.ts';
 // in objects that carry their line count, a rotation starts over, discard leaves nothing.
 
 const BUCKET = 'logs';
-const ROOT = 'database_logs/project-a/';
+const PROJECT = 'project-a';
+const ROOT = logRoot(PROJECT);
 
 function order(extra: Record<string, unknown> = {}) {
   return {
-    bucket: BUCKET,
     root: ROOT,
     limit_bytes: 1_000_000,
     chunk_bytes: 1_000_000,
@@ -58,13 +60,33 @@ async function keysUnder(s3: S3Fixture, prefix: string): Promise<string[]> {
   return (listed.Contents ?? []).map((o) => o.Key as string);
 }
 
-function logsOf(manager: ProcessEngine, layout: EngineLayout, s3: S3Fixture, engine: string): GuestLogs {
-  return new GuestLogs(
+interface Logs {
+  list(order: Record<string, unknown>): Promise<LogView[]>;
+  action(order: Record<string, unknown>): Promise<LogView>;
+}
+
+/**
+ * The guest's logs as the API drives them (lib/logs/service.ts): an order that may publish
+ * carries an upload grant for the instance's prefix, and what the answer says a discard or a
+ * rotation superseded is deleted by the control plane, not by the guest.
+ */
+function logsOf(manager: ProcessEngine, layout: EngineLayout, s3: S3Fixture, engine: string): Logs {
+  const instanceId = `inst-${engine}`;
+  const guest = new GuestLogs(
     manager.guestLogs(),
-    { instanceId: `inst-${engine}`, manager: engine },
+    { instanceId, manager: engine },
     join(layout.baseDir, 'guest-logs.json'),
-    () => s3.client,
   );
+  const bucket = { client: s3.client, name: BUCKET };
+  return {
+    list: (o) => guest.list(o),
+    async action(o) {
+      const upload = o.publish ? await uploadGrant(PROJECT, instanceId, 1_000_000, 300, bucket) : undefined;
+      const { superseded, ...view } = await guest.action({ ...o, ...(upload ? { upload } : {}) });
+      if (superseded) await removeSuperseded(PROJECT, instanceId, engine, String(o.name), superseded, bucket);
+      return view;
+    },
+  };
 }
 
 let s3: S3Fixture;
@@ -78,7 +100,7 @@ afterAll(async () => {
 describe('mariadb guest logs', () => {
   let layout: EngineLayout;
   let manager: MariaDbManager;
-  let logs: GuestLogs;
+  let logs: Logs;
   const sql = async (statement: string) => {
     const conn = await mysql.createConnection({
       socketPath: join(layout.baseDir, 'run', 'mysqld.sock'),
@@ -259,7 +281,7 @@ describe('mariadb guest logs', () => {
 describe('postgresql guest logs', () => {
   let layout: EngineLayout;
   let manager: PostgresqlManager;
-  let logs: GuestLogs;
+  let logs: Logs;
 
   beforeAll(async () => {
     layout = await tempLayout('logs-pg');
@@ -323,7 +345,7 @@ describe('postgresql guest logs', () => {
 describe('redis guest logs', () => {
   let layout: EngineLayout;
   let manager: RedisManager;
-  let logs: GuestLogs;
+  let logs: Logs;
 
   beforeAll(async () => {
     layout = await tempLayout('logs-redis');
