@@ -30,7 +30,7 @@ try {
       `  Step Functions     ${e.stepfunctions}`,
       `  State machines     ${cloud.stateMachines.join(', ') || '(none)'}`,
       '',
-      'Try: openstack --os-auth-url http://127.0.0.1:8779/v3 --os-identity-api-version 3 --os-username admin \\',
+      `Try: openstack --os-auth-url ${e.identity} --os-identity-api-version 3 --os-username admin \\`,
       '       --os-password admin --os-project-name admin --os-user-domain-id default \\',
       '       --os-project-domain-id default --os-region-name RegionOne database instance list',
       'Press Ctrl-C to stop.',
