@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaInvoker } from '../../local/lambda.ts';
 import { waitUntil } from '../../local/wait.ts';
-import { call, cloud, type Login, login } from './helpers.ts';
+import { call, cloud, e2eEngines, type Login, login } from './helpers.ts';
 import { type Endpoint, endpointFor, redisClient } from './instance-access.ts';
 import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
 import { processesMentioning } from './processes.ts';
@@ -35,7 +35,7 @@ interface Engine {
   digest(at: Endpoint): Promise<string>;
 }
 
-const engines: Engine[] = [
+const allEngines: Engine[] = [
   {
     datastore: 'mysql',
     incremental: true,
@@ -129,6 +129,11 @@ const engines: Engine[] = [
     },
   },
 ];
+// One engine per suite run unless TROVELESS_E2E_ENGINES says (helpers.ts: e2eEngines).
+const engines = e2eEngines(allEngines, 1);
+console.log(
+  `backups e2e on ${engines.map((e) => e.datastore).join(', ')} (TROVELESS_E2E_ENGINES=all for every engine)`,
+);
 
 const s3 = () =>
   new S3Client({

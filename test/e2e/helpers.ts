@@ -21,6 +21,28 @@ export function openstackAuth(user = 'admin', password = user): string[] {
   return Object.entries(auth).flatMap(([k, v]) => [`--${k}`, v]);
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * The engines a long per-engine e2e flow (replication, backups, failover) runs in one suite run.
+ * `TROVELESS_E2E_ENGINES` picks them (`all`, or a comma list such as `mysql,redis`); by default
+ * one engine per flow, turning with the UTC day and shifted by `turn` per file, so that CI stays
+ * within its time, each run still covers every engine across the flows, and each flow meets every
+ * engine every third day. `TROVELESS_E2E_ENGINES=all npm test` runs every flow on every engine.
+ */
+export function e2eEngines<T extends { datastore: string }>(all: T[], turn: number): T[] {
+  const raw = process.env.TROVELESS_E2E_ENGINES?.trim();
+  if (raw === 'all') return all;
+  if (raw) {
+    const names = raw.split(',').map((s) => s.trim());
+    const unknown = names.filter((n) => !all.some((e) => e.datastore === n));
+    if (unknown.length) throw new Error(`TROVELESS_E2E_ENGINES: unknown ${unknown.join(', ')}`);
+    return all.filter((e) => names.includes(e.datastore));
+  }
+  const day = Math.floor(Date.now() / DAY_MS);
+  return [all[(day + turn) % all.length] as T];
+}
+
 export interface Login {
   token: string;
   projectId: string;

@@ -3,7 +3,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
-import { call, type Login, login } from './helpers.ts';
+import { call, e2eEngines, type Login, login } from './helpers.ts';
 import { type Endpoint, endpointFor, redisClient } from './instance-access.ts';
 import {
   createInstance,
@@ -17,7 +17,8 @@ import { processesMentioning } from './processes.ts';
 // Trove's replicas through the API on real engines (issue 12 #1): a replica seeded from a fresh
 // snapshot of its source follows it; writes on the source appear on the replica, which refuses
 // writes of its own; the views are Trove's (replica_of, replicas) with the replication field;
-// the source cannot be deleted while it has replicas. One replica per engine in CI.
+// the source cannot be deleted while it has replicas. One replica per engine; one engine per
+// suite run by default (e2eEngines in helpers.ts), every engine with TROVELESS_E2E_ENGINES=all.
 
 const USER = { name: 'repl_app', password: 'Repl-app-pass-1' };
 
@@ -81,7 +82,7 @@ const listening = (host: string, port: number) =>
     });
   });
 
-const engines: Engine[] = [
+const allEngines: Engine[] = [
   {
     datastore: 'mysql',
     failedPromotion: true,
@@ -147,6 +148,11 @@ const engines: Engine[] = [
     },
   },
 ];
+// One engine per suite run unless TROVELESS_E2E_ENGINES says (helpers.ts: e2eEngines).
+const engines = e2eEngines(allEngines, 0);
+console.log(
+  `replication e2e on ${engines.map((e) => e.datastore).join(', ')} (TROVELESS_E2E_ENGINES=all for every engine)`,
+);
 
 // Each engine's source, built all at once before the engines' tests run one after the other.
 const sources = new Map<string, InstanceView>();
