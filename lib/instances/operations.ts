@@ -63,7 +63,10 @@ export async function updateInstanceAttributes(
       await attachConfiguration(projectId, id, configurationIdOf(target));
     else await detachConfiguration(projectId, id);
   } else if (other === 'replication') {
-    await updateReplicationMode(item, (fields.replication as { mode: ReplicationMode }).mode);
+    await updateReplicationMode(
+      item,
+      fields.replication as { mode?: ReplicationMode; failover?: 'automatic' | 'manual' },
+    );
   } else if (other === 'access') {
     await updateAccess(item, fields.access as InstanceItem['access']);
   } else if (other) {
