@@ -256,13 +256,15 @@ export class Guests {
     });
   }
 
-  /** Nova's os-start: a stopped server's agent starts again (and starts its engine). */
+  /**
+   * Nova's os-start: the server's agent starts again, and starts its engine unless the engine
+   * still answers (an agent that died alone comes back beside the engine it left serving).
+   */
   async start(id: string): Promise<boolean> {
     return this.withRunning(id, async (record) => {
       if (record.agentPid && (await runs(record.agentPid, record.configPath))) return;
       delete record.stopped;
       await this.isolation.resume(record);
-      await this.stopEngines(record, ENGINE_GRACE_MS);
       await this.startAgent(record, 'SHUTDOWN');
     });
   }
