@@ -238,7 +238,8 @@ export async function switchFailed(
             failoverEvent(
               'failover_failed',
               item.replication_term ?? 0,
-              input.failed.member_id,
+              // The failover's members list its source first (lib/replication/failover.ts).
+              input.members[0] ?? input.failed.member_id,
               undefined,
               `Automatic failover failed at step ${input.failed.step}: ${faultOf(input.error, input.failed.step).message}`,
             ),
