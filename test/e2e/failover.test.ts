@@ -6,9 +6,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
 import { call, cloud, type Login, login } from './helpers.ts';
-import { type Endpoint, endpointFor } from './instance-access.ts';
+import { type Endpoint, instanceSsl } from './instance-access.ts';
 import {
   createInstance,
+  endpointOf,
   healthy,
   type InstanceView,
   showInstance,
@@ -149,6 +150,7 @@ class WriterLoop {
   readonly acked: number[] = [];
   readonly ackedAt: number[] = [];
   readonly failedAt: number[] = [];
+  lastError = '';
   private next = 1;
   private running = true;
   private done: Promise<void>;
@@ -170,8 +172,9 @@ class WriterLoop {
         this.next++;
         this.acked.push(n);
         this.ackedAt.push(Date.now());
-      } catch {
+      } catch (err) {
         this.failedAt.push(Date.now());
+        this.lastError = (err as Error).message;
         // A failed write may or may not have committed: the next attempt takes a new number.
         this.next++;
         await session?.close().catch(() => {});
@@ -189,6 +192,7 @@ class WriterLoop {
       'a write through the writer endpoint to commit',
       async () => {
         const i = this.ackedAt.findIndex((t) => t > since);
+        if (i < 0 && this.lastError) throw new Error(this.lastError);
         return i >= 0 ? this.ackedAt[i] : undefined;
       },
       { timeoutMs, intervalMs: 100 },
@@ -209,6 +213,14 @@ class WriterLoop {
     this.running = false;
     await this.done;
   }
+}
+
+/**
+ * Where a member's engine listens, with the CA to verify it. Not instance-access's endpointFor:
+ * for Redis that enables root, which would give this member a password of its own.
+ */
+async function memberAt(who: Login, view: InstanceView): Promise<Endpoint> {
+  return { ...endpointOf(view), ca: (await instanceSsl(who, view)).ca_certificate, password: ROOT_PASSWORD };
 }
 
 const computeAuth = () =>
@@ -286,7 +298,7 @@ describe.each(RUN)(
           expect((await api('POST', `/instances/${id}/root`, { password: ROOT_PASSWORD })).status).toBe(200);
       const view = await viewOf(source.id);
       const w = (view.replication as { writer: { address: string; port: number } }).writer;
-      writerAt = { ...(await endpointFor(admin, view)), host: w.address, port: w.port };
+      writerAt = { ...(await memberAt(admin, view)), host: w.address, port: w.port };
       writer = new WriterLoop(engine, writerAt);
       await writer.resumedAfter(0, 30_000);
     }, 600_000);
@@ -390,8 +402,8 @@ describe.each(RUN)(
       expect(old.replica_of).toMatchObject({ id: next.id });
 
       // Durability: in sync mode every write the client saw committed is on the new source.
-      const nextAt = await endpointFor(admin, next);
-      const onNext = await engine.open({ ...nextAt, password: ROOT_PASSWORD }, false);
+      const nextAt = await memberAt(admin, next);
+      const onNext = await engine.open(nextAt, false);
       try {
         const rows = new Set(await onNext.count());
         const lost = writer.acked.slice(0, ackedBefore).filter((n) => !rows.has(n));
@@ -414,7 +426,7 @@ describe.each(RUN)(
       expect(rejoined.replica_of).toMatchObject({ id: next.id });
       // It holds what the new source took since, and takes no write itself.
       const mark = writer.acked[writer.acked.length - 1] as number;
-      const oldAt = { ...(await endpointFor(admin, rejoined)), password: ROOT_PASSWORD };
+      const oldAt = await memberAt(admin, rejoined);
       const onOld = await engine.open(oldAt, false);
       try {
         await waitUntil('the old source to hold the new writes', async () =>
@@ -441,7 +453,7 @@ describe.each(RUN)(
       }
       // The fence stopped its server: nothing of it serves, so no client can write to it.
       expect(await serverStatus(serverId)).toBe('SHUTDOWN');
-      const at = { ...(await endpointFor(admin, await viewOf(source.id))), password: ROOT_PASSWORD };
+      const at = await memberAt(admin, await viewOf(source.id));
       await expect(
         engine.open(at, false).then((s) => s.write(-2).finally(() => s.close())),
       ).rejects.toThrow();
@@ -577,7 +589,7 @@ describe('fault injection during switchover and failover (redis)', () => {
         for (const v of healthyMembers)
           if (v.replica_of) expect((v.replica_of as { id: string }).id).toBe(sources[0]?.id);
         // The engines themselves: at most one serving Redis takes writes (role master).
-        const ca = (await endpointFor(admin, views[0] as InstanceView)).ca;
+        const ca = (await memberAt(admin, views[0] as InstanceView)).ca;
         let masters = 0;
         for (const v of views) {
           const at = { host: v.addresses?.[0]?.address ?? '', port: 6379 };
