@@ -104,7 +104,7 @@ export function instanceDetail(
     item.replica_of_id ||
     item.replica_ids?.length ||
     item.replication_mode ||
-    item.replication_failover ||
+    item.replication_failover === 'automatic' ||
     item.writer
   ) {
     view.replication = replicationView(item);

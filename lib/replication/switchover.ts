@@ -274,13 +274,26 @@ export async function finishDetach(input: SetInput & { instance_id: string }) {
   const done = await transact([
     updateItem(item.project_id, item.id, {
       set: { task_status: 'NONE' },
-      remove: ['replica_of_id', 'replication', 'replication_mode', 'writer', 'fault'],
+      remove: [
+        'replica_of_id',
+        'replication',
+        'replication_mode',
+        'writer',
+        'fault',
+        // Standalone now: no set, so no failover setting, term or events of one.
+        'replication_failover',
+        'replication_term',
+        'replication_events',
+        'failover_lock',
+      ],
     }),
     ...(source && at >= 0 ? [leave] : []),
   ]);
   if (!done) throw new Error(`the replica set of ${item.replica_of_id} changed meanwhile`);
   // Standalone now: it waits for nobody, and a set it later feeds starts from async (the record's).
-  if (item.replication_mode === 'sync') await tellGuest(item, 'async');
+  // (and no longer probes a source or heartbeats every second).
+  if (item.replication_mode === 'sync' || item.replication_failover === 'automatic')
+    await tellGuest(item, 'async', 'manual');
   await settleSourceMode(item.project_id, item.replica_of_id);
   // Standalone now: its server keeps only its own access, and the set's members lose it as a peer.
   if (item.server_id) await computeDriver().applyAccess(item.server_id, { ...(item.access ?? {}) });
