@@ -9,10 +9,13 @@ import { type BackupEngine, restoreBackup, runBackup } from './backup/index.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type { DatabaseSpec, EngineManager, ReplicationSource, UserSpec } from './engines/manager.ts';
+import { ReplicationState } from './engines/replication-state.ts';
 import type { TlsMaterial } from './engines/tls.ts';
 import { GuestLogs } from './logs/index.ts';
 import { GuestModules } from './modules/index.ts';
 import { REPLICATION_OPERATIONS, runReplicationOperation } from './replication-operations.ts';
+import { engineAnswers } from './source-probe.ts';
+import { TermStore } from './term.ts';
 
 type OverrideRule = { name: string; restart_required: boolean };
 
@@ -20,6 +23,15 @@ import type { Reporter } from './reporter.ts';
 
 // An order older than this is refused even with a valid signature: a replay, not a late order.
 const MAX_ORDER_AGE_SECONDS = 3600;
+
+/**
+ * A set with automatic failover: every member heartbeats this often (the source's silence is
+ * measured against a failover expiry of a few seconds), and each replica probes its source's
+ * engine this often. A cost (docs/cost.md): sixty heartbeats a minute instead of one.
+ */
+const FAILOVER_INTERVAL_MS = 1000;
+/** How long the source's engine has to answer a probe. */
+const PROBE_TIMEOUT_MS = 1000;
 
 type Log = (line: string, fields?: Record<string, unknown>) => void;
 
@@ -36,6 +48,10 @@ export class Guest {
   /** What heartbeats say before prepare has finished: building, or failed to spawn. */
   private unprepared = 'building';
   private logs?: GuestLogs;
+  private readonly terms: TermStore;
+  private readonly role: ReplicationState;
+  /** The last probe of the source's engine (a replica with automatic failover only). */
+  private sourceReachable: boolean | undefined;
 
   constructor(
     private readonly config: AgentConfigFile,
@@ -48,6 +64,32 @@ export class Guest {
     this.seen = new SeenOperations(join(config.layout.baseDir, 'operations-seen.json'));
     this.prepared = join(config.layout.baseDir, 'prepared');
     this.inFlight = join(config.layout.baseDir, 'operation-in-flight.json');
+    this.terms = new TermStore(config.layout.baseDir);
+    this.role = new ReplicationState(config.layout.baseDir);
+  }
+
+  private get automaticFailover(): boolean {
+    return this.terms.failover === 'automatic';
+  }
+
+  /**
+   * A replica of a set with automatic failover probes its source's engine every second; a change
+   * is reported at once (a heartbeat), so the conductor hears a vote within about a second.
+   */
+  async probeLoop(): Promise<void> {
+    while (this.running) {
+      const role = this.automaticFailover && existsSync(this.prepared) ? await this.role.load() : undefined;
+      if (role?.role === 'replica' && role.source) {
+        const reachable = await engineAnswers(this.config.datastore_manager, role.source, PROBE_TIMEOUT_MS);
+        const changed = reachable !== this.sourceReachable;
+        this.sourceReachable = reachable;
+        if (changed) {
+          this.log(reachable ? 'source answers' : 'source does not answer', { source: role.source.host });
+          await this.heartbeat().catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
+        }
+      } else this.sourceReachable = undefined;
+      await sleep(FAILOVER_INTERVAL_MS, this.abort.signal);
+    }
   }
 
   /** After a reboot of the guest, a prepared engine is started again before orders are taken. */
@@ -103,7 +145,10 @@ export class Guest {
         ? this.heartbeat()
         : this.reporter.heartbeat({ service_status: this.unprepared });
       await beat.catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
-      await sleep(this.config.report_interval * 1000, this.abort.signal);
+      const interval = this.automaticFailover
+        ? Math.min(FAILOVER_INTERVAL_MS, this.config.report_interval * 1000)
+        : this.config.report_interval * 1000;
+      await sleep(interval, this.abort.signal);
     }
   }
 
@@ -246,6 +291,9 @@ export class Guest {
         return this.replicationSnapshot(this.withSecrets(args));
       default:
         if (REPLICATION_OPERATIONS.has(method)) {
+          // The fence: an order of an older term than this member has seen never runs.
+          this.terms.admit(method, args.term);
+          if (method === 'set_replication_mode') this.terms.setFailover(args.failover);
           const result = await runReplicationOperation(this.engine, method, this.withSecrets(args));
           await this.heartbeat();
           return result;
@@ -399,7 +447,18 @@ export class Guest {
       service_status: status,
       ...(volume ? { volume } : {}),
       metrics,
-      ...(replication ? { replication: boundedReport(replication) } : {}),
+      ...(replication
+        ? {
+            replication: {
+              ...boundedReport(replication),
+              ...(this.terms.term ? { term: this.terms.term } : {}),
+              // A replica's vote (lib/replication/failover.ts): only while it probes.
+              ...(replication.role === 'replica' && this.sourceReachable !== undefined
+                ? { source_reachable: this.sourceReachable }
+                : {}),
+            },
+          }
+        : {}),
     });
   }
 }

@@ -40,5 +40,5 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 log('guest agent started', { datastore: config.datastore_manager, port: config.layout.port });
 await guest.boot();
-await Promise.all([guest.heartbeatLoop(), guest.receiveLoop()]);
+await Promise.all([guest.heartbeatLoop(), guest.receiveLoop(), guest.probeLoop()]);
 log('guest agent stopped');

@@ -39,6 +39,12 @@ export const config = {
    */
   heartbeatExpirySeconds: intFromEnv('TROVELESS_AGENT_HEARTBEAT_EXPIRY', 180),
   /**
+   * Automatic failover (lib/replication/failover.ts): seconds the source's engine must have been
+   * silent (no heartbeat that found it answering) before its replicas' votes start a failover.
+   * Far below the status expiry: members of a set with automatic failover heartbeat every second.
+   */
+  failoverExpirySeconds: intFromEnv('TROVELESS_FAILOVER_EXPIRY_SECONDS', 5),
+  /**
    * Trove's report_interval: seconds between guest heartbeats. 60, not Trove's 30: every
    * heartbeat is an SQS send, a share of a conductor invocation and a table write, about half of
    * an idle instance's cost at 30 s (docs/cost.md, `npm run bench -- cost`).

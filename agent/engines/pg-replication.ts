@@ -20,6 +20,15 @@ export async function ensureReplicationRole(
   await client.query(
     `ALTER ROLE ${role} WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${client.escapeLiteral(account.password)}`,
   );
+  // What pg_rewind reads of a source (a member that comes back after a failover rewinds onto the
+  // new source with this account): its files, and nothing else a superuser has.
+  for (const fn of [
+    'pg_ls_dir(text, boolean, boolean)',
+    'pg_stat_file(text, boolean)',
+    'pg_read_binary_file(text)',
+    'pg_read_binary_file(text, bigint, bigint, boolean)',
+  ])
+    await client.query(`GRANT EXECUTE ON FUNCTION pg_catalog.${fn} TO ${role}`);
 }
 
 /** The settings a standby of `source` runs with (a postgresql.conf include). */

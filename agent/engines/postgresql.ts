@@ -167,6 +167,17 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
 
   async attachReplica(source: ReplicationSource): Promise<void> {
     const offset = await sizeOf(this.logFile);
+    // A source that came back after a failover (its engine started as the primary it was) may
+    // hold writes its replicas never got: it is rewound onto the new source's history first.
+    const wasSource = (await this.replication.load())?.role === 'source';
+    const rewind =
+      wasSource &&
+      (await this.status()) === 'healthy' &&
+      !(await this.admin(({ client }) => replication.inRecovery(client)));
+    if (rewind) {
+      await this.stop();
+      await this.rewindFrom(source);
+    }
     await this.replication.save({
       role: 'replica',
       source,
@@ -183,6 +194,42 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       () => this.connect('postgres'),
       async () => replication.lastError(await tailFrom(this.logFile, offset, 200)),
     );
+  }
+
+  /**
+   * pg_rewind onto `source` (wal_log_hints is on from initdb): the data dir takes the source's
+   * history from where the two diverged, nothing this member wrote after it survives. It copies
+   * the source's config files too, which name the source's address: this member's own come back.
+   * The password travels in a passfile (0600, the engine user's), never in an argument.
+   */
+  private async rewindFrom(source: ReplicationSource): Promise<void> {
+    const owner = await account(this.user);
+    const kept = ['postgresql.conf', 'postgresql.auto.conf', INSTANCE_CONF, 'pg_hba.conf', 'pg_ident.conf'];
+    const saved = new Map<string, string>();
+    for (const name of kept) {
+      const text = await readFile(join(this.dataDir, name), 'utf8').catch(() => undefined);
+      if (text !== undefined) saved.set(name, text);
+    }
+    const passfile = join(this.runDir, '.rewind-pgpass');
+    const field = (v: string | number) => String(v).replaceAll('\\', '\\\\').replaceAll(':', '\\:');
+    await writeConfig(
+      passfile,
+      `${field(source.host)}:${field(source.port)}:*:${field(source.user)}:${field(source.password)}\n`,
+      owner,
+      0o600,
+    );
+    try {
+      const conninfo = `host=${source.host} port=${source.port} user=${source.user} dbname=postgres sslmode=prefer`;
+      await runAs(this.user, '/usr/bin/env', [
+        `PGPASSFILE=${passfile}`,
+        join(BIN, 'pg_rewind'),
+        `--target-pgdata=${this.dataDir}`,
+        `--source-server=${conninfo}`,
+      ]);
+    } finally {
+      await rm(passfile, { force: true });
+      for (const [name, text] of saved) await writeConfig(join(this.dataDir, name), text, owner, 0o600);
+    }
   }
 
   async detachReplica(): Promise<void> {

@@ -1,6 +1,7 @@
 import { joinReplicaSet, takeSnapshot } from '#lib/replication/snapshot';
 import {
   chooseCandidate,
+  fenceSource,
   finishDetach,
   finishSwitch,
   orderMember,
@@ -22,3 +23,4 @@ export const finish = finishSwitch;
 export const failed = switchFailed;
 export const detached = finishDetach;
 export const pointWriter = pointWriterTo;
+export const fence = fenceSource;

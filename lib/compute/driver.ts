@@ -71,6 +71,14 @@ export interface ComputeDriver {
   findByInstance(instanceId: string): Promise<Server | undefined>;
   /** Idempotent: terminating a server that is gone succeeds. */
   terminate(serverId: string): Promise<void>;
+  /**
+   * Nova's os-stop: the server stops (agent and engine, at once: it is how a failover fences a
+   * source that must never take writes again) and stays, SHUTDOWN, with its volume, until
+   * `start`. Idempotent.
+   */
+  stop(serverId: string): Promise<void>;
+  /** Nova's os-start: a stopped server boots again (its agent starts its engine). Idempotent. */
+  start(serverId: string): Promise<void>;
   /** Applies a new `access` to a running server at once (no restart). */
   applyAccess(serverId: string, access: ServerAccess): Promise<void>;
   /**

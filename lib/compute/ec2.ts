@@ -351,6 +351,17 @@ export class Ec2ComputeDriver implements ComputeDriver {
     await extendDataVolume(await this.ec2(), instance, this.options.dataDevice ?? '/dev/sdf', sizeGb);
   }
 
+  /** A forced stop: the fence must not wait for the guest's OS to shut down cleanly. */
+  async stop(serverId: string): Promise<void> {
+    await (await this.ec2()).send(
+      new (await ec2Sdk()).StopInstancesCommand({ InstanceIds: [serverId], Force: true }),
+    );
+  }
+
+  async start(serverId: string): Promise<void> {
+    await (await this.ec2()).send(new (await ec2Sdk()).StartInstancesCommand({ InstanceIds: [serverId] }));
+  }
+
   async terminate(serverId: string): Promise<void> {
     // Terminated instances stay visible for a while: a retried terminate still finds its tags.
     const instance = await this.describe(serverId);

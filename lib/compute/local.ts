@@ -49,6 +49,14 @@ export class LocalComputeDriver implements ComputeDriver {
     await this.request('DELETE', `/servers/${encodeURIComponent(serverId)}`, undefined, [404]);
   }
 
+  async stop(serverId: string): Promise<void> {
+    await this.request('POST', `/servers/${encodeURIComponent(serverId)}/action`, { 'os-stop': null });
+  }
+
+  async start(serverId: string): Promise<void> {
+    await this.request('POST', `/servers/${encodeURIComponent(serverId)}/action`, { 'os-start': null });
+  }
+
   async applyAccess(serverId: string, access: ServerAccess): Promise<void> {
     await this.request('PUT', `/servers/${encodeURIComponent(serverId)}/access`, access);
   }

@@ -11,6 +11,7 @@ import type { InstanceItem } from '../instances/model.ts';
 import { getInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
 import { recordSample } from '../metrics/samples.ts';
+import { considerFailover } from '../replication/failover.ts';
 import { engineFault } from './faults.ts';
 import { guests as defaultGuests, type Guest, type GuestCache, knownStateOf } from './guests.ts';
 import { changesOnlyTime, type Heartbeat, isStale, writeHeartbeat } from './heartbeats.ts';
@@ -100,6 +101,7 @@ async function heartbeat(
       await keepWaitingTasksAlive(guest.projectId, guest.instanceId, out.before.waiting_tasks);
       await engineFault(out.before, report.payload.service_status);
       await recordMetrics(guest, report);
+      await voteForFailover(out.before, report);
       return 'applied';
     }
     const stored = out.stored;
@@ -124,6 +126,20 @@ async function heartbeat(
     timeOnly = false;
   }
   return 'stale';
+}
+
+/**
+ * A replica whose probe found its source's engine silent: its vote may complete a quorum
+ * (lib/replication/failover.ts). A failure to decide loses nothing: the next vote, a second
+ * later, asks again.
+ */
+async function voteForFailover(before: InstanceItem, report: Heartbeat): Promise<void> {
+  if (report.payload.replication?.source_reachable !== false || !before.replica_of_id) return;
+  try {
+    await considerFailover(before.project_id, before.replica_of_id);
+  } catch (err) {
+    logger.warn('failover not started', { instance_id: before.replica_of_id, error: (err as Error).message });
+  }
 }
 
 /**

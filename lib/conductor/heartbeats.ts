@@ -47,6 +47,7 @@ export async function writeHeartbeat(
   let set: string[];
   if (timeOnly) {
     set = ['last_seen_heartbeat = :sent'];
+    if (status === 'healthy') set.push('healthy_heartbeat = :sent');
     conditions.push('service_status = :status');
     values[':status'] = status;
     if (volume) {
@@ -62,6 +63,10 @@ export async function writeHeartbeat(
       'last_seen_heartbeat = :sent',
       '#updated = :now',
     ];
+    // When the engine last answered: the clock a failover's expiry is measured on
+    // (lib/replication/failover.ts); an agent that runs beside a dead or frozen engine keeps
+    // heartbeating, but not this.
+    if (status === 'healthy') set.push('healthy_heartbeat = :sent');
     Object.assign(values, { ':status': status, ':now': now });
     if (volume) {
       set.push('volume_used_bytes = :used', 'volume_total_bytes = :total');

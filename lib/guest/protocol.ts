@@ -42,6 +42,13 @@ export const ReplicationReport = z.object({
   lag_bytes: z.number().optional(),
   position: z.string().max(4000).optional(),
   error: z.string().max(2000).optional(),
+  /**
+   * A replica of a set with automatic failover: whether its probe of the source's engine
+   * answered (agent/source-probe.ts); false is its vote that the source is gone.
+   */
+  source_reachable: z.boolean().optional(),
+  /** The set's term this member knows (the newest any order of its carried). */
+  term: z.number().int().optional(),
 });
 export type ReplicationReport = z.infer<typeof ReplicationReport>;
 

@@ -160,7 +160,9 @@ export async function createInstance(
     configuration_id: configurationId,
     ...(Object.keys(modules.records).length ? { modules: modules.records } : {}),
     // The durability its replica set will have; nothing waits before a replica follows it.
-    ...(req.replication ? { replication_mode: req.replication.mode } : {}),
+    ...(req.replication?.mode ? { replication_mode: req.replication.mode } : {}),
+    // Who will replace its set's source when it dies (lib/replication/failover.ts).
+    ...(req.replication?.failover ? { replication_failover: req.replication.failover } : {}),
   };
   // The quota items come in the order of `deltas`: a cancelled transaction names them by index.
   const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);

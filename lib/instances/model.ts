@@ -67,6 +67,16 @@ export interface InstanceItem {
   replica_ids?: string[];
   /** The replica set's durability (lib/replication/mode.ts); absent = async, Trove's. */
   replication_mode?: 'async' | 'sync';
+  /** Who replaces a dead source (lib/replication/failover.ts); absent = manual, Trove's. */
+  replication_failover?: 'automatic' | 'manual';
+  /** The set's term (DESIGN.md's fence): raised by a conditional write at every promotion. */
+  replication_term?: number;
+  /** Set while a failover of this source runs: its execution name (the set's failover lock). */
+  failover_lock?: string;
+  /** The set's last failovers, newest first, at most 10 (shown in the replication view). */
+  replication_events?: ReplicationEvent[];
+  /** The `sent` of the newest heartbeat whose engine answered (the failover's silence clock). */
+  healthy_heartbeat?: number;
   /** The replica set's writer endpoint (lib/replication/writer.ts), the same on every member. */
   writer?: { id: string; address: string; port: number };
   /** The replica set's replication account, sealed with this instance's own key. */
@@ -77,6 +87,16 @@ export interface InstanceItem {
   replication?: ReplicationReport;
   /** The resize under way (task RESIZING): what it changes and the quota it holds meanwhile. */
   resize?: ResizeRecord;
+}
+
+/** One failover (or failed failover) of a replica set, as users read it on every member. */
+export interface ReplicationEvent {
+  time: string;
+  event: 'failover' | 'failover_failed';
+  term: number;
+  old_source: string;
+  new_source?: string;
+  message: string;
 }
 
 /** A resize in progress (lib/instances/resize.ts); the workflow's last step removes it. */

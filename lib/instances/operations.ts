@@ -63,7 +63,10 @@ export async function updateInstanceAttributes(
       await attachConfiguration(projectId, id, configurationIdOf(target));
     else await detachConfiguration(projectId, id);
   } else if (other === 'replication') {
-    await updateReplicationMode(item, (fields.replication as { mode: ReplicationMode }).mode);
+    await updateReplicationMode(
+      item,
+      fields.replication as { mode?: ReplicationMode; failover?: 'automatic' | 'manual' },
+    );
   } else if (other === 'access') {
     await updateAccess(item, fields.access as InstanceItem['access']);
   } else if (other) {
@@ -182,22 +185,33 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
   // A resize under way holds more quota than the flavor and size recorded: that goes too.
   const ram = item.flavor_ram + (item.resize?.ram_reserved ?? 0);
   const volumes = item.volume_size + (item.resize?.volumes_reserved ?? 0);
-  const quota = await quotaChanges(projectId, { instances: -1, ram: -ram, volumes: -volumes });
   const execution = `delete-${id}`;
-  // A replica leaves its source's list in the same transaction (no replicas may join meanwhile).
-  const leave = item.replica_of_id ? await leaveSourceItem(item) : [];
-  const marked = await transact([
-    updateItem(projectId, id, {
-      set: { task_status: 'DELETING', delete_execution: execution },
-      condition: {
-        expression: 'task_status <> :deleting AND attribute_not_exists(replica_ids[0])',
-        values: { ':deleting': 'DELETING' },
-      },
-    }),
-    ...leave,
-    ...quota.items,
-  ]);
-  if (!marked) return; // a concurrent delete got there first and released the quota
+  let marked = false;
+  // Replicas of one source deleted at once each take themselves out of its list by index: when
+  // another went first, the list moved and the condition fails. That is no concurrent delete of
+  // this instance: read again and retry (a few times; each one that fails saw a change).
+  for (let attempt = 0; attempt < 5 && !marked; attempt++) {
+    if (attempt > 0) {
+      const now = await getInstance(projectId, id);
+      if (!now || now.task_status === 'DELETING') return; // a concurrent delete got there first
+    }
+    const quota = await quotaChanges(projectId, { instances: -1, ram: -ram, volumes: -volumes });
+    // A replica leaves its source's list in the same transaction (no replicas may join meanwhile).
+    const leave = item.replica_of_id ? await leaveSourceItem(item) : [];
+    marked = await transact([
+      updateItem(projectId, id, {
+        set: { task_status: 'DELETING', delete_execution: execution },
+        condition: {
+          expression: 'task_status <> :deleting AND attribute_not_exists(replica_ids[0])',
+          values: { ':deleting': 'DELETING' },
+        },
+      }),
+      ...leave,
+      ...quota.items,
+    ]);
+  }
+  if (!marked)
+    throw new UnprocessableEntity(`Instance ${id} is not currently available for an action to be performed.`);
   if (item.replica_of_id) await settleSourceMode(projectId, item.replica_of_id);
   await startOrUndo(execution, 'instance-delete', { project_id: projectId, instance_id: id }, async () => {
     const back = await quotaChanges(projectId, { instances: 1, ram, volumes });

@@ -12,6 +12,9 @@ export function replicationView(item: InstanceItem) {
     ...(reported ?? {}),
     role,
     mode: modeOf(item),
+    failover: item.replication_failover ?? 'manual',
+    ...(item.replication_term ? { term: item.replication_term } : {}),
+    ...(item.replication_events?.length ? { events: item.replication_events.map((e) => ({ ...e })) } : {}),
     ...(item.writer ? { writer: { address: item.writer.address, port: item.writer.port } } : {}),
   };
 }

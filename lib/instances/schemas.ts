@@ -24,8 +24,19 @@ export const UserRequest = z.object({
   databases: z.array(z.object({ name: safeText(64).min(1) })).optional(),
 });
 
-/** Beyond Trove: `{"mode": "async" | "sync"}`, the durability of the instance's replica set. */
-export const ReplicationModeRequest = z.strictObject({ mode: z.enum(['async', 'sync']) });
+/**
+ * Beyond Trove: the instance's replica set's `mode` (`async` | `sync`, its durability) and
+ * `failover` (`manual`, Trove's: a person ejects a dead source; `automatic`: the control plane
+ * does, lib/replication/failover.ts). At least one of them.
+ */
+export const ReplicationModeRequest = z
+  .strictObject({
+    mode: z.enum(['async', 'sync']).optional(),
+    failover: z.enum(['automatic', 'manual']).optional(),
+  })
+  .refine((r) => r.mode !== undefined || r.failover !== undefined, {
+    message: 'replication needs mode or failover',
+  });
 
 export const CreateInstanceRequest = z.object({
   instance: z.looseObject({
@@ -152,6 +163,23 @@ export const InstanceDetailView = InstanceView.extend({
       role: z.enum(['source', 'replica']),
       /** The replica set's durability: sync makes the source wait for one replica per commit. */
       mode: z.enum(['async', 'sync']),
+      /** Who replaces a dead source: a person (manual, Trove's eject) or the control plane. */
+      failover: z.enum(['automatic', 'manual']),
+      /** The set's term, raised at every promote, eject and failover (the guests' fence). */
+      term: z.int().optional(),
+      /** The set's last failovers and ejects, newest first (lib/replication/failover.ts). */
+      events: z
+        .array(
+          z.looseObject({
+            time: z.string(),
+            event: z.string(),
+            term: z.int(),
+            old_source: z.string(),
+            new_source: z.string().optional(),
+            message: z.string(),
+          }),
+        )
+        .optional(),
       /** The set's writer endpoint: it always leads to the current source. */
       writer: z.looseObject({ address: z.string(), port: z.int() }).optional(),
       source: z.string().optional(),

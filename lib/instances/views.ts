@@ -100,7 +100,13 @@ export function instanceDetail(
   }
   if (extra.password) view.password = extra.password;
   // Beyond Trove: how replication stands, as the member's guest last reported it.
-  if (item.replica_of_id || item.replica_ids?.length || item.replication_mode || item.writer) {
+  if (
+    item.replica_of_id ||
+    item.replica_ids?.length ||
+    item.replication_mode ||
+    item.replication_failover === 'automatic' ||
+    item.writer
+  ) {
     view.replication = replicationView(item);
   }
   if (ctx.isAdmin) {

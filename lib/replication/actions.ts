@@ -48,10 +48,13 @@ export async function detachReplica(projectId: string, id: string): Promise<void
 }
 
 async function claim(members: InstanceItem[], task: string, asked: InstanceItem | undefined) {
+  // Every promotion raises the set's term (DESIGN.md): the orders of this one carry it, and a
+  // guest refuses any order of an older term from then on.
+  const term = Math.max(0, ...members.map((m) => m.replication_term ?? 0)) + 1;
   const claimed = await transact(
     members.map((m) =>
       updateItem(m.project_id, m.id, {
-        set: { task_status: task },
+        set: { task_status: task, replication_term: term },
         remove: ['fault'],
         condition: {
           expression: 'task_status IN (:none, :rr)',
@@ -80,6 +83,8 @@ async function start(
       project_id: projectId,
       instance_id: id,
       members: members.map((m) => m.id),
+      // Only the control plane's own failover fences (lib/replication/failover.ts).
+      ...(workflow === 'replica-eject' ? { failover: false } : {}),
     });
   } catch (err) {
     for (const m of members)

@@ -49,7 +49,8 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
   // The first replica's body may choose the set's mode; a set that exists changes it by PUT.
   const mode = req.replication?.mode ?? modeOf(source);
   assertModeSupported(source.datastore.manager, mode);
-  if (req.replication && source.replica_ids?.length && mode !== modeOf(source))
+  const failover = req.replication?.failover ?? source.replication_failover ?? 'manual';
+  if (req.replication?.mode && source.replica_ids?.length && mode !== modeOf(source))
     throw new BadRequest(
       `The replica set of ${source.id} replicates in ${modeOf(source)} mode: change it with PUT /instances/${source.id}.`,
     );
@@ -116,6 +117,8 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
       configuration_id: configurationId,
       replica_of_id: source.id,
       replication_mode: mode,
+      replication_failover: failover,
+      ...(source.replication_term ? { replication_term: source.replication_term } : {}),
     });
   }
 
@@ -138,7 +141,7 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
               TableName: config.instancesTable,
               Key: { project_id: projectId, id: source.id },
               UpdateExpression:
-                'SET replica_ids = list_append(if_not_exists(replica_ids, :none), :ids), sealed_replication = :sealed, updated = :now, replication_mode = :mode',
+                'SET replica_ids = list_append(if_not_exists(replica_ids, :none), :ids), sealed_replication = :sealed, updated = :now, replication_mode = :mode, replication_failover = :failover',
               // Still a source that can act, with the account its replicas were given.
               ConditionExpression:
                 'attribute_exists(id) AND attribute_not_exists(replica_of_id) AND task_status IN (:t1, :t2)' +
@@ -149,6 +152,7 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
                 ':sealed': sealedSource,
                 ':now': now,
                 ':mode': mode,
+                ':failover': failover,
                 ':t1': 'NONE',
                 ':t2': 'RESTART_REQUIRED',
               },

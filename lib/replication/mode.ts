@@ -42,28 +42,50 @@ export function guestModeOf(
   return (liveReplicas ?? member.replica_ids?.length ?? 0) > 0 ? mode : 'async';
 }
 
-/** Orders `set_replication_mode` to one member's guest (run once per order id; repeating is harmless). */
-export async function tellGuest(member: InstanceItem, mode: ReplicationMode): Promise<void> {
+export type FailoverSetting = 'automatic' | 'manual';
+
+export function failoverOf(item: InstanceItem): FailoverSetting {
+  return item.replication_failover ?? 'manual';
+}
+
+/**
+ * Orders `set_replication_mode` to one member's guest (run once per order id; repeating is
+ * harmless). It carries the set's failover setting too: with `automatic`, a replica's guest probes
+ * its source's engine every second and every member heartbeats every second (agent/guest.ts).
+ */
+export async function tellGuest(
+  member: InstanceItem,
+  mode: ReplicationMode,
+  failover: FailoverSetting = failoverOf(member),
+): Promise<void> {
   const key = await unwrapKey(member.wrapped_key);
   await sendToGuest(
     key,
     member.id,
     'set_replication_mode',
-    { mode },
+    { mode, failover, ...(member.replication_term ? { term: member.replication_term } : {}) },
     undefined,
     `set_replication_mode:${randomUUID()}`,
   );
 }
 
-/** `PUT /instances/{id}` with `replication.mode`: every member records it, then every guest gets it. */
-export async function updateReplicationMode(item: InstanceItem, mode: ReplicationMode): Promise<void> {
+/**
+ * `PUT /instances/{id}` with `replication` (`mode`, `failover`, or both): every member records
+ * it, then every guest gets it.
+ */
+export async function updateReplicationMode(
+  item: InstanceItem,
+  change: { mode?: ReplicationMode; failover?: FailoverSetting },
+): Promise<void> {
+  const mode = change.mode ?? modeOf(item);
+  const failover = change.failover ?? failoverOf(item);
   assertModeSupported(item.datastore.manager, mode);
   const members = await membersOf(item);
   // No member may be in the middle of a promote, eject or build: they would miss the change.
   const written = await transact(
     members.map((m) =>
       updateItem(m.project_id, m.id, {
-        set: { replication_mode: mode },
+        set: { replication_mode: mode, replication_failover: failover },
         condition: {
           expression: 'task_status IN (:none, :rr)',
           values: { ':none': 'NONE', ':rr': 'RESTART_REQUIRED' },
@@ -77,7 +99,7 @@ export async function updateReplicationMode(item: InstanceItem, mode: Replicatio
     );
   // Replicas first: a MariaDB source in sync waits for a replica that acknowledges.
   const ordered = [...members].sort((a, b) => Number(!a.replica_of_id) - Number(!b.replica_of_id));
-  if (members.length > 1) for (const m of ordered) await tellGuest(m, guestModeOf(m, mode));
+  if (members.length > 1) for (const m of ordered) await tellGuest(m, guestModeOf(m, mode), failover);
 }
 
 /**
@@ -92,9 +114,11 @@ export async function settleSourceMode(
 ): Promise<void> {
   try {
     const source = await getInstance(projectId, sourceId);
-    if (!source || source.replica_of_id || modeOf(source) === 'async') return;
-    if (also) await tellGuest(also, 'sync');
-    await tellGuest(source, guestModeOf(source, 'sync'));
+    if (!source || source.replica_of_id) return;
+    if (modeOf(source) === 'async' && failoverOf(source) === 'manual') return;
+    const mode = modeOf(source);
+    if (also) await tellGuest(also, mode);
+    await tellGuest(source, guestModeOf(source, mode));
   } catch (err) {
     logger.warn('replication mode not sent to the source', { instance_id: sourceId, error: err as Error });
   }

@@ -5,7 +5,9 @@ import { sendToGuest } from '../guest/queues.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { findInstance, getInstance, transact, updateInstance, updateItem } from '../instances/repository.ts';
+import { logger } from '../logger.ts';
 import { accountOf } from './account.ts';
+import { eventsWith, failoverEvent } from './failover.ts';
 import { connectMembers, endpointOf, membersOf } from './members.ts';
 import { guestModeOf, modeOf, settleSourceMode, tellGuest } from './mode.ts';
 import { orderAndWait } from './orders.ts';
@@ -54,6 +56,28 @@ export async function chooseCandidate(
   return { source_id: source.id, candidate_id: candidateId, followers };
 }
 
+/**
+ * A failover's first step, the fence: the old source's server is stopped through the compute
+ * driver, so that a source that only looked dead (frozen, cut off) never takes another write.
+ * When the driver cannot reach it, the failover goes on: the term was raised, the records make
+ * it a replica, and its queue gets the order to follow the new source (finishSwitch), which its
+ * guest runs before anything else when it comes back.
+ */
+export async function fenceSource(input: SetInput & { instance_id: string }) {
+  const source = await member(input.project_id, input.instance_id);
+  if (!source.server_id) return { fenced: false, reason: 'no server' };
+  try {
+    await computeDriver().stop(source.server_id);
+    return { fenced: true };
+  } catch (err) {
+    logger.warn('fence: the old source could not be stopped', {
+      instance_id: source.id,
+      error: (err as Error).message,
+    });
+    return { fenced: false, reason: (err as Error).message.slice(0, 500) };
+  }
+}
+
 export interface OrderInput extends SetInput {
   member_id: string;
   method: string;
@@ -77,7 +101,13 @@ export async function orderMember(input: OrderInput) {
       secrets = { source: { ...endpointOf(source), ...account } };
     }
   }
-  return orderAndWait(target, input.method, input.args ?? {}, {
+  // Every order of a promote, eject or failover carries the set's term: a guest refuses one older
+  // than the newest it has seen (agent/term.ts), so a stale order never re-makes an old source.
+  const args = {
+    ...(input.args ?? {}),
+    ...(target.replication_term ? { term: target.replication_term } : {}),
+  };
+  return orderAndWait(target, input.method, args, {
     task_token: input.task_token,
     execution_id: input.execution_id,
     secrets,
@@ -101,6 +131,9 @@ export async function finishSwitch(
     source_id: string;
     candidate_id: string;
     outcomes: Outcome[];
+    /** An automatic failover (lib/replication/failover.ts): its event is recorded, its lock freed. */
+    failover?: boolean;
+    fence?: { fenced: boolean; reason?: string };
   },
 ) {
   const followers = input.outcomes.map((o) => o.member_id);
@@ -108,10 +141,25 @@ export async function finishSwitch(
   const errorTask = input.kind === 'promote' ? 'PROMOTION_ERROR' : 'EJECTION_ERROR';
   // After an eject the dead source is a replica too, in the records (below).
   const replicaIds = followers.includes(input.source_id) ? followers : [...followers, input.source_id];
+  const old = await getInstance(input.project_id, input.source_id);
+  const term = old?.replication_term ?? 0;
+  const event = input.failover
+    ? failoverEvent(
+        'failover',
+        term,
+        input.source_id,
+        input.candidate_id,
+        `The source ${input.source_id} stopped answering; ${input.candidate_id} is the source in term ${term}. ` +
+          (input.fence?.fenced
+            ? 'The old source was fenced (its server stopped).'
+            : `The old source could not be stopped (${input.fence?.reason ?? 'unknown'}); it follows the new source when it comes back.`),
+      )
+    : undefined;
+  const events = event ? { replication_events: eventsWith(old, event) } : {};
   const items = [
     updateItem(input.project_id, input.candidate_id, {
-      set: { replica_ids: replicaIds, task_status: 'NONE' },
-      remove: ['replica_of_id', 'fault'],
+      set: { replica_ids: replicaIds, task_status: 'NONE', ...events },
+      remove: ['replica_of_id', 'fault', 'failover_lock'],
     }),
   ];
   for (const o of input.outcomes) {
@@ -121,8 +169,9 @@ export async function finishSwitch(
           replica_of_id: input.candidate_id,
           task_status: o.error ? errorTask : 'NONE',
           ...(o.error ? { fault: faultOf(o.error, 'attach_replica') } : {}),
+          ...events,
         },
-        remove: ['replica_ids', ...(o.error ? [] : ['fault'])],
+        remove: ['replica_ids', 'failover_lock', ...(o.error ? [] : ['fault'])],
       }),
     );
   }
@@ -131,8 +180,8 @@ export async function finishSwitch(
   if (!followers.includes(input.source_id)) {
     items.push(
       updateItem(input.project_id, input.source_id, {
-        set: { replica_of_id: input.candidate_id, task_status: 'NONE' },
-        remove: ['replica_ids'],
+        set: { replica_of_id: input.candidate_id, task_status: 'NONE', ...events },
+        remove: ['replica_ids', 'failover_lock'],
       }),
     );
   }
@@ -161,7 +210,8 @@ async function leaveOrderToFollow(projectId: string, deadId: string, candidate: 
   if (!dead || !account) return;
   const key = await unwrapKey(dead.wrapped_key);
   const source = { ...endpointOf(candidate), ...account };
-  await sendToGuest(key, dead.id, 'attach_replica', { sealed: encryptFor(key, { source }) }).catch(
+  const term = candidate.replication_term ? { term: candidate.replication_term } : {};
+  await sendToGuest(key, dead.id, 'attach_replica', { sealed: encryptFor(key, { source }), ...term }).catch(
     () => undefined,
   );
 }
@@ -173,15 +223,34 @@ export async function switchFailed(
     members: string[];
     failed: { step: string; member_id: string };
     error: { Error?: string; Cause?: string };
+    failover?: boolean;
   },
 ) {
   const errorTask = { promote: 'PROMOTION_ERROR', eject: 'EJECTION_ERROR', detach: 'NONE' }[input.kind];
   for (const id of new Set(input.members)) {
     const failedHere = id === input.failed.member_id;
+    const item = input.failover ? await getInstance(input.project_id, id) : undefined;
+    // A failed failover is an event of the set too; the lock goes, so that a later vote may retry.
+    const events = item
+      ? {
+          replication_events: eventsWith(
+            item,
+            failoverEvent(
+              'failover_failed',
+              item.replication_term ?? 0,
+              // The failover's members list its source first (lib/replication/failover.ts).
+              input.members[0] ?? input.failed.member_id,
+              undefined,
+              `Automatic failover failed at step ${input.failed.step}: ${faultOf(input.error, input.failed.step).message}`,
+            ),
+          ),
+        }
+      : {};
     await updateInstance(input.project_id, id, {
+      remove: ['failover_lock'],
       set: failedHere
-        ? { task_status: errorTask, fault: faultOf(input.error, input.failed.step) }
-        : { task_status: 'NONE' },
+        ? { task_status: errorTask, fault: faultOf(input.error, input.failed.step), ...events }
+        : { task_status: 'NONE', ...events },
       condition: {
         expression: 'task_status IN (:p, :e, :d)',
         values: { ':p': 'PROMOTING', ':e': 'EJECTING', ':d': 'DETACHING' },
@@ -205,13 +274,26 @@ export async function finishDetach(input: SetInput & { instance_id: string }) {
   const done = await transact([
     updateItem(item.project_id, item.id, {
       set: { task_status: 'NONE' },
-      remove: ['replica_of_id', 'replication', 'replication_mode', 'writer', 'fault'],
+      remove: [
+        'replica_of_id',
+        'replication',
+        'replication_mode',
+        'writer',
+        'fault',
+        // Standalone now: no set, so no failover setting, term or events of one.
+        'replication_failover',
+        'replication_term',
+        'replication_events',
+        'failover_lock',
+      ],
     }),
     ...(source && at >= 0 ? [leave] : []),
   ]);
   if (!done) throw new Error(`the replica set of ${item.replica_of_id} changed meanwhile`);
   // Standalone now: it waits for nobody, and a set it later feeds starts from async (the record's).
-  if (item.replication_mode === 'sync') await tellGuest(item, 'async');
+  // (and no longer probes a source or heartbeats every second).
+  if (item.replication_mode === 'sync' || item.replication_failover === 'automatic')
+    await tellGuest(item, 'async', 'manual');
   await settleSourceMode(item.project_id, item.replica_of_id);
   // Standalone now: its server keeps only its own access, and the set's members lose it as a peer.
   if (item.server_id) await computeDriver().applyAccess(item.server_id, { ...(item.access ?? {}) });

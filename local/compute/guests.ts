@@ -32,6 +32,8 @@ const AGENT_GRACE_MS = 5000;
 const ENGINE_GRACE_MS = 15_000;
 /** Before deleting the data a clean stop still frees sockets and shared memory, but need not wait long. */
 const ENGINE_DELETE_GRACE_MS = 5000;
+/** A fenced source's engine gets no grace worth the name: SIGKILL follows its signal at once. */
+const FENCE_GRACE_MS = 200;
 
 /**
  * The servers of the local compute host: each is a base directory plus a guest agent process
@@ -238,6 +240,35 @@ export class Guests {
     });
   }
 
+  /**
+   * Nova's os-stop, as a failover's fence uses it: the agent and the engine are killed at once
+   * (a frozen engine cannot stop politely, and a fenced source must not serve one more write),
+   * the server stays with its volume, SHUTDOWN, and no host restart boots it until os-start.
+   */
+  async stop(id: string): Promise<boolean> {
+    return this.withRunning(id, async (record) => {
+      record.stopped = true;
+      await this.store.save(record);
+      await this.stopAgent(record);
+      await this.stopEngines(record, FENCE_GRACE_MS);
+      delete record.agentPid;
+      await this.store.save(record);
+    });
+  }
+
+  /**
+   * Nova's os-start: the server's agent starts again, and starts its engine unless the engine
+   * still answers (an agent that died alone comes back beside the engine it left serving).
+   */
+  async start(id: string): Promise<boolean> {
+    return this.withRunning(id, async (record) => {
+      if (record.agentPid && (await runs(record.agentPid, record.configPath))) return;
+      delete record.stopped;
+      await this.isolation.resume(record);
+      await this.startAgent(record, 'SHUTDOWN');
+    });
+  }
+
   /** The memory limit of the server's cgroup now, in bytes (undefined without isolation). */
   async memoryLimit(id: string): Promise<number | undefined> {
     return isServerId(id) ? this.isolation.memoryLimit(id) : undefined;
@@ -320,6 +351,7 @@ export class Guests {
         : [{ address: '127.0.0.1', type: 'private', port: record.port }],
     };
     if (record.agentPid && (await runs(record.agentPid, record.configPath))) server.status = 'ACTIVE';
+    else if (record.stopped) server.fault = 'the server was stopped (os-stop); os-start boots it';
     else if (record.failure) Object.assign(server, record.failure);
     else server.fault = `the guest agent is not running; see ${join(record.baseDir, 'agent.log')}`;
     return server;
@@ -333,6 +365,10 @@ export class Guests {
     }
     // The host's firewall table is written afresh at every start: each server's rules again.
     await this.isolation.allow(record);
+    if (record.stopped) {
+      this.opts.log(`${record.id} stays stopped (os-stop)`);
+      return;
+    }
     if (record.agentPid && (await runs(record.agentPid, record.configPath))) {
       this.opts.log(`adopted ${record.id} (agent pid ${record.agentPid})`);
       return;

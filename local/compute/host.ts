@@ -202,9 +202,26 @@ async function route(guests: Guests, req: IncomingMessage, res: ServerResponse):
   if (parts[0] === 'writers') return routeWriter(guests, req, res, parts);
   const sub = parts.length === 3 ? parts[2] : undefined;
   const isAccess = sub === 'access';
-  if (parts[0] !== 'servers' || parts.length > 3 || (sub && !['access', 'flavor', 'volume'].includes(sub)))
+  if (
+    parts[0] !== 'servers' ||
+    parts.length > 3 ||
+    (sub && !['access', 'flavor', 'volume', 'action'].includes(sub))
+  )
     throw new HttpError(404, `no route ${url.pathname}`);
   const id = parts[1] === undefined ? undefined : safeDecode(parts[1]);
+
+  // Nova's server actions: os-stop (a failover's fence) and os-start.
+  if (sub === 'action' && id !== undefined) {
+    if (req.method !== 'POST') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
+    const body = (await readJson(req)) as Record<string, unknown> | null;
+    const action = body && typeof body === 'object' ? Object.keys(body) : [];
+    if (action.length !== 1 || !['os-stop', 'os-start'].includes(action[0] as string))
+      throw new HttpError(400, 'the action must be one of os-stop, os-start');
+    const found = action[0] === 'os-stop' ? await guests.stop(id) : await guests.start(id);
+    if (!found) throw new HttpError(404, `server ${id} not found`);
+    res.writeHead(202).end();
+    return;
+  }
 
   if ((sub === 'flavor' || sub === 'volume') && id !== undefined) {
     if (req.method !== 'PUT') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);

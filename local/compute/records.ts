@@ -44,6 +44,8 @@ export interface ServerRecord {
   enginePidFiles: string[];
   /** `deleting` survives a crash mid-delete: the next start finishes the job. */
   state: 'running' | 'deleting';
+  /** Nova's os-stop: agent and engine stopped on purpose (a failover's fence); kept stopped across host restarts until os-start. */
+  stopped?: boolean;
   /** Set when the agent could not be started; cleared by the next successful start. */
   failure?: { status: 'ERROR' | 'SHUTDOWN'; fault: string };
 }

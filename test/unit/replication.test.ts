@@ -88,19 +88,31 @@ describe('replication, pure parts', () => {
     });
     const source = instanceDetail(item({ id: 's', replica_ids: ['r'] }), ctx);
     expect(source.replicas?.map((r) => r.id)).toEqual(['r']);
-    expect(source.replication).toEqual({ role: 'source', mode: 'async' });
+    expect(source.replication).toEqual({ role: 'source', mode: 'async', failover: 'manual' });
     expect(instanceDetail(item({ id: 'x' }), ctx).replication).toBeUndefined();
     // A standalone instance created with a mode shows it: the set it will feed has that mode.
     expect(instanceDetail(item({ id: 'y', replication_mode: 'sync' }), ctx).replication).toEqual({
       role: 'source',
       mode: 'sync',
+      failover: 'manual',
     });
+    // The set's failover setting shows on every member, with its term and its events.
+    expect(
+      instanceDetail(item({ id: 'z', replication_failover: 'automatic', replication_term: 2 }), ctx)
+        .replication,
+    ).toEqual({ role: 'source', mode: 'async', failover: 'automatic', term: 2 });
     // What the guest reported shows only while it agrees with the role the control plane knows.
     const reported = instanceDetail(
       item({ id: 'r', replica_of_id: 's', replication: { role: 'replica', running: true, lag_seconds: 0 } }),
       ctx,
     );
-    expect(reported.replication).toEqual({ role: 'replica', running: true, lag_seconds: 0, mode: 'async' });
+    expect(reported.replication).toEqual({
+      role: 'replica',
+      running: true,
+      lag_seconds: 0,
+      mode: 'async',
+      failover: 'manual',
+    });
   });
 
   it('a broken replication shows operating status ERROR with the engine’s message as the fault', () => {
