@@ -7,6 +7,7 @@ import {
   launchServer,
   markReady,
   prepareGuestQueue,
+  rebootServer,
   removeGuestQueue,
   sendGuestRequest,
   terminateServer,
@@ -22,6 +23,7 @@ export const ready = markReady;
 export const finish = endTask;
 export const buildFailed = failBuild;
 export const terminate = terminateServer;
+export const reboot = rebootServer;
 export const deleteQueue = removeGuestQueue;
 export const forget = forgetInstance;
 export const deleteFailed = failDelete;

@@ -79,6 +79,11 @@ export interface ComputeDriver {
   stop(serverId: string): Promise<void>;
   /** Nova's os-start: a stopped server boots again (its agent starts its engine). Idempotent. */
   start(serverId: string): Promise<void>;
+  /**
+   * Nova's reboot, as Trove's mgmt reboot asks it: everything on the server stops and it boots
+   * again on the same volume (its agent starts its engine). Returns once the server is booting.
+   */
+  reboot(serverId: string): Promise<void>;
   /** Applies a new `access` to a running server at once (no restart). */
   applyAccess(serverId: string, access: ServerAccess): Promise<void>;
   /**

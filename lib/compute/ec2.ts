@@ -358,6 +358,11 @@ export class Ec2ComputeDriver implements ComputeDriver {
     );
   }
 
+  /** EC2 reboots in place (the OS restarts; the instance keeps its volumes, type and address). */
+  async reboot(serverId: string): Promise<void> {
+    await (await this.ec2()).send(new (await ec2Sdk()).RebootInstancesCommand({ InstanceIds: [serverId] }));
+  }
+
   async start(serverId: string): Promise<void> {
     await (await this.ec2()).send(new (await ec2Sdk()).StartInstancesCommand({ InstanceIds: [serverId] }));
   }

@@ -53,6 +53,12 @@ export class LocalComputeDriver implements ComputeDriver {
     await this.request('POST', `/servers/${encodeURIComponent(serverId)}/action`, { 'os-stop': null });
   }
 
+  async reboot(serverId: string): Promise<void> {
+    await this.request('POST', `/servers/${encodeURIComponent(serverId)}/action`, {
+      reboot: { type: 'HARD' },
+    });
+  }
+
   async start(serverId: string): Promise<void> {
     await this.request('POST', `/servers/${encodeURIComponent(serverId)}/action`, { 'os-start': null });
   }

@@ -121,8 +121,9 @@ export function rootHistoryView(item: InstanceItem) {
 
 /**
  * `POST /mgmt/instances/{id}/action`, one action per body as Trove: `stop` stops the database
- * (a guest call, as Trove's stop_db), `reboot` restarts it through the restart workflow (the
- * engine, not a machine: a local server is processes), `reset-task-status` clears a stuck task.
+ * (a guest call, as Trove's stop_db), `reboot` reboots its server (Trove: stop_db, Nova reboot,
+ * guest restart, wait healthy; the restart workflow with `reboot_server`), `reset-task-status`
+ * clears a stuck task.
  * `migrate` moves a server to another compute host; a deployment has one (the local host, or
  * EC2, which places instances itself), so it is refused as Trove refuses what it cannot do.
  */
@@ -143,7 +144,7 @@ export async function mgmtInstanceAction(id: string, body: Record<string, unknow
       );
       return;
     case 'reboot':
-      return restartInstance(item.project_id, item.id);
+      return restartInstance(item.project_id, item.id, { rebootServer: true });
     case 'reset-task-status':
       return resetStatus(item.project_id, item.id, true);
     case 'migrate':

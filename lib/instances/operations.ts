@@ -95,7 +95,15 @@ export function configurationIdOf(ref: string): string {
   return ref.split('/').filter(Boolean).pop() ?? ref;
 }
 
-export async function restartInstance(projectId: string, id: string): Promise<void> {
+/**
+ * Trove's restart: the guest restarts its engine. `rebootServer` (Trove's mgmt reboot) reboots
+ * the instance's server first, the same workflow with the same task (REBOOTING).
+ */
+export async function restartInstance(
+  projectId: string,
+  id: string,
+  { rebootServer = false } = {},
+): Promise<void> {
   const item = await loadInstance(projectId, id);
   assertCanAct(item);
   const claimed = await updateInstance(projectId, id, {
@@ -111,9 +119,9 @@ export async function restartInstance(projectId: string, id: string): Promise<vo
     throw new UnprocessableEntity(`Instance ${id} is not currently available for an action to be performed.`);
   // Execution names are at most 80 characters: the instance id and the time keep them unique.
   await startOrUndo(
-    `restart-${id}-${Date.now()}`,
+    `${rebootServer ? 'reboot' : 'restart'}-${id}-${Date.now()}`,
     'instance-restart',
-    { project_id: projectId, instance_id: id },
+    { project_id: projectId, instance_id: id, reboot_server: rebootServer },
     () =>
       updateInstance(projectId, id, { set: { task_status: 'NONE', service_status: item.service_status } }),
   );
@@ -252,7 +260,12 @@ async function deleteAgain(item: InstanceItem): Promise<void> {
  * Starts a workflow for a change already recorded; if it cannot start, the change is undone so
  * the instance is not left in a task that nothing will ever finish, and the caller gets the error.
  */
-async function startOrUndo(name: string, workflow: Workflow, input: StepInput, undo: () => Promise<unknown>) {
+async function startOrUndo(
+  name: string,
+  workflow: Workflow,
+  input: StepInput & Record<string, unknown>,
+  undo: () => Promise<unknown>,
+) {
   try {
     await startWorkflow(workflow, name, input);
   } catch (err) {

@@ -217,6 +217,18 @@ export async function terminateServer(input: StepInput) {
   return {};
 }
 
+/**
+ * Trove's mgmt reboot's Nova step: the instance's server reboots (locally its agent and engine
+ * stop and the agent starts again; on EC2 RebootInstances). The workflow then asks the guest to
+ * restart its engine, which it answers once the engine is healthy again.
+ */
+export async function rebootServer(input: StepInput) {
+  const item = await instanceOf(input);
+  if (!item.server_id) throw new Error(`Instance ${item.id} has no server to reboot.`);
+  await computeDriver().reboot(item.server_id);
+  return {};
+}
+
 export async function removeGuestQueue(input: StepInput) {
   await deleteGuestQueue(input.instance_id);
   return {};

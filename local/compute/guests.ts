@@ -269,6 +269,22 @@ export class Guests {
     });
   }
 
+  /**
+   * Nova's reboot: the agent and the engine stop (the engine as at a host restart, with its grace
+   * time) and the agent starts again, which starts the engine on the same data. A stopped server
+   * boots too, as Nova's hard reboot boots a SHUTOFF one.
+   */
+  async reboot(id: string): Promise<boolean> {
+    return this.withRunning(id, async (record) => {
+      await this.stopAgent(record);
+      await this.stopEngines(record, ENGINE_GRACE_MS);
+      delete record.agentPid;
+      delete record.stopped;
+      await this.isolation.resume(record);
+      await this.startAgent(record, 'SHUTDOWN');
+    });
+  }
+
   /** The memory limit of the server's cgroup now, in bytes (undefined without isolation). */
   async memoryLimit(id: string): Promise<number | undefined> {
     return isServerId(id) ? this.isolation.memoryLimit(id) : undefined;

@@ -210,14 +210,16 @@ async function route(guests: Guests, req: IncomingMessage, res: ServerResponse):
     throw new HttpError(404, `no route ${url.pathname}`);
   const id = parts[1] === undefined ? undefined : safeDecode(parts[1]);
 
-  // Nova's server actions: os-stop (a failover's fence) and os-start.
+  // Nova's server actions: os-stop (a failover's fence), os-start, reboot (Trove's mgmt reboot).
   if (sub === 'action' && id !== undefined) {
     if (req.method !== 'POST') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
     const body = (await readJson(req)) as Record<string, unknown> | null;
     const action = body && typeof body === 'object' ? Object.keys(body) : [];
-    if (action.length !== 1 || !['os-stop', 'os-start'].includes(action[0] as string))
-      throw new HttpError(400, 'the action must be one of os-stop, os-start');
-    const found = action[0] === 'os-stop' ? await guests.stop(id) : await guests.start(id);
+    const act = { 'os-stop': guests.stop, 'os-start': guests.start, reboot: guests.reboot }[
+      action.length === 1 ? (action[0] as string) : ''
+    ];
+    if (!act) throw new HttpError(400, 'the action must be one of os-stop, os-start, reboot');
+    const found = await act.call(guests, id);
     if (!found) throw new HttpError(404, `server ${id} not found`);
     res.writeHead(202).end();
     return;

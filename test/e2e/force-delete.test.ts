@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +59,33 @@ describe('force delete (admin)', () => {
     expect(build.status).toBe('ABORTED');
     expect(await serversOf(created.id)).toEqual([]);
     await expectNothingLeft(created.id, admin.projectId, serverId);
+  });
+
+  it('deletes an instance in ERROR: nothing of it is left', async () => {
+    // A flavor of four times the machine's memory: MariaDB cannot map a buffer pool that size.
+    const flavorId = `e2e-huge-${randomBytes(3).toString('hex')}`;
+    const ram = Math.ceil((totalmem() / 1024 / 1024) * 4);
+    const made = await call('POST', `/v1.0/${admin.projectId}/mgmt/flavors`, admin.token, {
+      flavor: { id: flavorId, name: flavorId, ram, vcpus: 1, disk: 1 },
+    });
+    expect(made.status).toBe(202);
+    try {
+      const created = await createInstance(admin, {
+        name: 'force-error',
+        flavorRef: flavorId,
+        volume: { size: 1 },
+        datastore: { type: 'mysql' },
+      });
+      const failed = await waitForInstance(admin, created.id, (i) => i.status === 'ERROR');
+      expect(failed?.fault?.message).toBeTruthy();
+      const serverId = await serverIdOf(created.id);
+      await forceDelete(created.id);
+      await gone(admin, created.id);
+      expect(await serversOf(created.id)).toEqual([]);
+      await expectNothingLeft(created.id, admin.projectId, serverId);
+    } finally {
+      await call('DELETE', `/v1.0/${admin.projectId}/mgmt/flavors/${flavorId}`, admin.token);
+    }
   });
 
   it('deletes an instance in the middle of a resize', async () => {

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, type Login, login } from './helpers.ts';
+import { call, type Login, login, openstackAuth } from './helpers.ts';
 import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
+import { baseDirOf, guestProcesses, serverIdOf, signal } from './leftovers.ts';
 
 // Trove's management API for instances: an admin sees a project's instance with its server,
-// service status and root history, and stops and reboots its database.
+// service status and root history, stops its database and reboots its server.
 
 let admin: Login;
 let demo: Login;
@@ -105,4 +108,35 @@ describe('/mgmt/instances', () => {
     });
     expect(reset.status).toBe(202);
   });
+
+  it('reboots the server, not just the engine: a hung agent and its engine are replaced', async () => {
+    const serverId = await serverIdOf(instance.id);
+    expect(serverId).toBeDefined();
+    const baseDir = baseDirOf(serverId as string);
+    const before = guestProcesses(baseDir);
+    expect(before.agent.length).toBeGreaterThan(0);
+    expect(before.engine.length).toBeGreaterThan(0);
+    // The agent hangs (SIGSTOP): a restart, which asks the guest, could not cure it; a reboot does.
+    expect(signal(before.agent, 'SIGSTOP')).toBe(before.agent.length);
+    // The admin's CLI: `openstack database instance reboot` (troveclient's mgmt reboot).
+    await promisify(execFile)(
+      'openstack',
+      [...openstackAuth(), 'database', 'instance', 'reboot', instance.id],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+        timeout: 60_000,
+      },
+    );
+    const during = await call('GET', `/v1.0/${demo.projectId}/instances/${instance.id}`, demo.token);
+    expect((during.json?.instance as InstanceView | undefined)?.status).toBe('REBOOT');
+    const back = await waitForInstance(demo, instance.id, healthy, 120_000);
+    expect(back?.fault).toBeUndefined();
+    const after = guestProcesses(baseDir);
+    expect(after.agent.length).toBeGreaterThan(0);
+    expect(after.engine.length).toBeGreaterThan(0);
+    expect(after.agent.filter((pid) => before.agent.includes(pid))).toEqual([]);
+    expect(after.engine.filter((pid) => before.engine.includes(pid))).toEqual([]);
+    // Same server, same address: a reboot is not a rebuild.
+    expect(await serverIdOf(instance.id)).toBe(serverId);
+  }, 180_000);
 });
