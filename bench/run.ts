@@ -18,6 +18,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['coldstart', () => import('./coldstart.ts')],
   ['logs', () => import('./logs.ts')],
   ['resize', () => import('./resize.ts')],
+  ['upgrade', () => import('./upgrade.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);
