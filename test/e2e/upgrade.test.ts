@@ -151,14 +151,25 @@ describe('upgrade (PostgreSQL 15 → 16 → 17)', () => {
     expect(await checksum()).toBe(known);
     // The backup taken first is there, of version 15, and restorable like any other.
     const backups = (await call('GET', `${path()}/backups`, admin.token)).json?.backups as {
+      id: string;
       name: string;
       status: string;
       datastore: { version: string };
     }[];
-    expect(backups.find((b) => b.name.endsWith('-before-upgrade-to-17'))).toMatchObject({
-      status: 'COMPLETED',
-      datastore: { version: '15' },
+    const before = backups.find((b) => b.name.endsWith('-before-upgrade-to-17'));
+    expect(before).toMatchObject({ status: 'COMPLETED', datastore: { version: '15' } });
+    // Its data runs on 15 only: restoring it as another version is refused.
+    const misfit = await call('POST', `/v1.0/${admin.projectId}/instances`, admin.token, {
+      instance: {
+        name: 'restore-as-17',
+        flavorRef: '7',
+        volume: { size: 1 },
+        datastore: { type: 'postgresql', version: '17' },
+        restorePoint: { backupRef: String(before?.id) },
+      },
     });
+    expect(misfit.status).toBe(400);
+    expect(JSON.stringify(misfit.json)).toMatch(/is of datastore version 15, not 17/);
   });
 
   it('upgrades 15 → 16 through the API and 16 → 17 with the CLI, the data equal each time', async () => {
