@@ -66,7 +66,8 @@ export function fingerprintDifferences(before: Fingerprint, after: Fingerprint):
 
 /**
  * pg_dumpall of the old server (its own version's, or a newer client where it has none) into
- * psql on the new server, as `user`, stopping at the first error. The one statement that must
+ * psql on the new server, as `user`, stopping at the first error. `to` is the new server's
+ * version: only its socket is used. The one statement that must
  * fail is left out: CREATE ROLE of the bootstrap superuser, which the new cluster already has.
  */
 export function dumpAndRestore(
@@ -98,7 +99,9 @@ export function dumpAndRestore(
         '-u',
         user,
         '--',
-        `${to.clientBinDir}/psql`,
+        // The dumper's own psql: a dump may carry meta-commands of its patch release (15.14's
+        // \restrict) that another build's psql refuses; any psql runs a script on a newer server.
+        `${from.clientBinDir}/psql`,
         `--host=${target.socketDir}`,
         `--port=${target.port}`,
         '--username=postgres',
@@ -115,17 +118,27 @@ export function dumpAndRestore(
     dump.stderr.on('data', (d: Buffer) => errors.push(`pg_dumpall: ${d.toString().trim()}`));
     restore.stderr.on('data', (d: Buffer) => errors.push(`psql: ${d.toString().trim()}`));
     let pending = '';
+    // psql gone (it stopped at an error): the rest of the dump is drained into nothing, so that
+    // pg_dumpall is never left blocked on a full pipe that nobody reads.
+    let restoreGone = false;
+    restore.on('exit', () => {
+      restoreGone = true;
+      dump.stdout.resume();
+    });
     dump.stdout.on('data', (chunk: Buffer) => {
+      if (restoreGone) return;
       const text = pending + chunk.toString('utf8');
       const end = text.lastIndexOf('\n');
       pending = text.slice(end + 1);
       const lines = text.slice(0, end + 1).replace(/^CREATE ROLE postgres;\n/m, '');
-      if (!restore.stdin.write(lines)) {
+      if (!restore.stdin.write(lines) && !restoreGone) {
         dump.stdout.pause();
         restore.stdin.once('drain', () => dump.stdout.resume());
       }
     });
-    dump.stdout.on('end', () => restore.stdin.end(pending));
+    dump.stdout.on('end', () => {
+      if (!restoreGone) restore.stdin.end(pending);
+    });
     restore.stdin.on('error', () => {}); // psql gone: its exit says why
     let left = 2;
     let failed = '';

@@ -99,5 +99,5 @@ describe('postgresql major-version upgrade (agent)', () => {
     expect(await checksum(layout)).toBe(known);
     await manager.restart();
     expect(await checksum(layout)).toBe(known);
-  });
+  }, 180_000);
 });
