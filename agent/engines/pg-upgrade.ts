@@ -66,14 +66,12 @@ export function fingerprintDifferences(before: Fingerprint, after: Fingerprint):
 
 /**
  * pg_dumpall of the old server (its own version's, or a newer client where it has none) into
- * psql on the new server, as `user`, stopping at the first error. `to` is the new server's
- * version: only its socket is used. The one statement that must
+ * psql on the new server, as `user`, stopping at the first error. The one statement that must
  * fail is left out: CREATE ROLE of the bootstrap superuser, which the new cluster already has.
  */
 export function dumpAndRestore(
   user: string,
   from: PostgresqlVersion,
-  to: PostgresqlVersion,
   source: { socketDir: string; port: number },
   target: { socketDir: string; port: number },
 ): Promise<void> {

@@ -449,7 +449,6 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       await dumpAndRestore(
         this.user,
         from,
-        to,
         { socketDir: this.runDir, port: this.layout.port },
         { socketDir, port: this.layout.port },
       );
