@@ -60,7 +60,9 @@ async function checksum(): Promise<string> {
 }
 
 const serverMajor = async () =>
-  Math.floor(Number((await sql<{ v: string }>('SHOW server_version_num AS v'))[0]?.v) / 10_000);
+  Math.floor(
+    Number((await sql<{ v: string }>("SELECT current_setting('server_version_num') AS v"))[0]?.v) / 10_000,
+  );
 
 /** Waits for the upgrade to end: the task gone and the engine healthy, whatever the outcome. */
 const settled = () => waitForInstance(admin, instance.id, healthy, 180_000);

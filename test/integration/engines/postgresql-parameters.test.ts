@@ -45,7 +45,7 @@ describe.each(POSTGRESQL_VERSIONS.map((v) => v.name))('postgresql %s parameter c
     manager = new PostgresqlManager(layout);
     await manager.prepare({ memoryMb: 256, databases: [], users: [] });
     client = await superuser(layout);
-    const { rows } = await client.query<{ v: string }>('SHOW server_version_num AS v');
+    const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
     expect(Math.floor(Number(rows[0]?.v) / 10_000)).toBe(Number(version));
   });
   afterAll(async () => {
