@@ -156,8 +156,10 @@ export async function deleteBackup(projectId: string, id: string): Promise<void>
   if (!target) throw new UnprocessableEntity(`Backup ${id} cannot be found.`);
   for (const child of all.filter((b) => b.parent_id === id)) await deleteBackup(projectId, child.id);
   if (RUNNING.includes(target.status)) {
-    if (await workflowRunning('backup-create', id))
-      throw new UnprocessableEntity(`Backup ${id} is still running.`);
+    const running = target.upgrade_execution
+      ? await workflowRunning('instance-upgrade', target.upgrade_execution)
+      : await workflowRunning('backup-create', id);
+    if (running) throw new UnprocessableEntity(`Backup ${id} is still running.`);
     // Its workflow is gone (the execution name is the backup id): nothing will ever finish it, so
     // it is failed here, as its workflow would have, and then deleted.
     await failOrphan(target);

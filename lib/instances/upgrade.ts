@@ -48,12 +48,16 @@ export async function upgradeInstance(item: InstanceItem, ref: string): Promise<
     throw new UnprocessableEntity(`Instance ${item.id} is not currently available: a backup is running.`);
   const quota = await quotaChanges(item.project_id, { backups: 1 });
   if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
-  const backup = await newBackupItem(item, {
-    name: `${item.name}-before-upgrade-to-${target.name}`,
-    description: `Taken by the upgrade from ${item.datastore.version} to ${target.name}.`,
-  });
   // Execution names are at most 80 characters: the instance id and the time keep them unique.
   const execution = `upgrade-${item.id}-${Date.now()}`;
+  const backup = {
+    ...(await newBackupItem(item, {
+      name: `${item.name}-before-upgrade-to-${target.name}`,
+      description: `Taken by the upgrade from ${item.datastore.version} to ${target.name}.`,
+    })),
+    // A delete while it runs asks this workflow, not a backup-create, whether it still runs.
+    upgrade_execution: execution,
+  };
   const record: UpgradeRecord = {
     execution,
     started: troveTime(),
