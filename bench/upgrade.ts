@@ -129,6 +129,9 @@ function byHand(rows: number) {
       '-D',
       old,
       '-w',
+      // With a log file: a server left on pg_ctl's stdout pipe would keep execFileSync waiting.
+      '-l',
+      join(dir, 'server.log'),
       '-o',
       `-k ${dir} -p ${port} -c listen_addresses=''`,
       'start',
@@ -178,6 +181,7 @@ export async function run(args: string[]): Promise<number> {
   let api: { seconds: number; size: number } | undefined;
   try {
     api = await viaApi(rows, cleanup);
+    console.log(`  through the API: ${fixed(api.seconds, 1)} s for ${fixed(api.size / 1e6, 0)} MB`);
   } finally {
     const clean = await cleanup.finish('bench upgrade');
     if (!clean) console.log('SOME PROCESSES WERE LEFT RUNNING (killed, see above)');
