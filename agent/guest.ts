@@ -95,6 +95,10 @@ export class Guest {
   /** After a reboot of the guest, a prepared engine is started again before orders are taken. */
   async boot(): Promise<void> {
     await this.reportInterrupted();
+    // An upgrade cut short by a crash: the old version on its old data comes back first.
+    await this.engine
+      .recoverInterruptedUpgrade?.()
+      .catch((err: Error) => this.log('undoing an interrupted upgrade failed', { error: err.message }));
     if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
       await this.engine
         .start()
@@ -273,6 +277,17 @@ export class Guest {
         const stats = await this.engine.resizeFilesystem();
         await this.heartbeat();
         return stats;
+      }
+      // Trove's upgrade: the engine moved to a new datastore version, or back on the old one
+      // with an error naming the step that failed; then the heartbeat says how it runs.
+      case 'upgrade': {
+        if (!this.engine.upgrade)
+          throw new Error(`${this.config.datastore_manager} has no major-version upgrade here`);
+        try {
+          return await this.engine.upgrade(String(args.datastore_version));
+        } finally {
+          await this.heartbeat().catch(() => {});
+        }
       }
       case 'create_backup':
         return this.backup(this.withSecrets(args));

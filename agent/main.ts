@@ -21,6 +21,7 @@ const key = Buffer.from(config.key, 'base64');
 const engine = createEngineManager(config.datastore_manager as DatastoreManager, {
   ...config.layout,
   instanceId: config.instance_id,
+  datastoreVersion: config.datastore_version,
 });
 const guest = new Guest(
   config,

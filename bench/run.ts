@@ -19,6 +19,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['logs', () => import('./logs.ts')],
   ['resize', () => import('./resize.ts')],
   ['failover', () => import('./failover.ts')],
+  ['upgrade', () => import('./upgrade.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);

@@ -22,7 +22,8 @@ export type Workflow =
   | 'replica-eject'
   | 'replica-detach'
   | 'instance-resize-flavor'
-  | 'instance-resize-volume';
+  | 'instance-resize-volume'
+  | 'instance-upgrade';
 
 let arns: Promise<Map<string, string>> | undefined;
 

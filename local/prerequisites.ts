@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { installPostgresqlVersions, missingPostgresqlVersions } from './postgresql-versions.ts';
 
 export class MissingPrerequisite extends Error {}
 
@@ -86,6 +87,18 @@ export async function checkPrerequisites(needs: { java: boolean }): Promise<void
       `${req.what} is missing: install it (Debian/Ubuntu: apt-get install ${req.debianPackages.join(' ')})`,
     );
   }
+  await ensurePostgresqlVersions();
+}
+
+/** PostgreSQL 16 and 17 from their npm packages (local/postgresql-versions.ts), root only. */
+export async function ensurePostgresqlVersions(): Promise<void> {
+  if (!missingPostgresqlVersions().length) return;
+  if (process.getuid?.() === 0) await installPostgresqlVersions();
+  const missing = missingPostgresqlVersions();
+  if (missing.length)
+    throw new MissingPrerequisite(
+      `PostgreSQL 16/17 are missing (${missing.join(', ')}): run npm ci on linux-x64, then npm start as root once`,
+    );
 }
 
 /** Makes sure a command is on PATH, installing its Debian packages when this machine allows it. */

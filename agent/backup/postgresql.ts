@@ -1,7 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
+import { requirePostgresqlVersion } from '../../lib/catalog/postgresql-versions.ts';
 import { account } from '../engines/fs.ts';
 import type { EngineLayout } from '../engines/manager.ts';
 import { waitFor } from '../engines/process.ts';
@@ -9,12 +11,19 @@ import { engineUser, postgresqlPaths } from './layout.ts';
 import type { UploadResult, UploadTarget } from './multipart.ts';
 import { extractObject, type StoredObject, streamToS3 } from './stream.ts';
 
-// PostgreSQL 15: pg_basebackup as a single tar on stdout, with the WAL needed to make it
-// consistent inside (-X fetch; -X stream cannot write a tar to stdout). A restore unpacks the tar;
-// on start the server replays that WAL from backup_label. Version 15 has no incremental base
-// backup (17 does): incrementals are refused by the caller.
+// pg_basebackup as a single tar on stdout, with the WAL needed to make it consistent inside
+// (-X fetch; -X stream cannot write a tar to stdout). A restore unpacks the tar; on start the
+// server replays that WAL from backup_label. Incrementals (pg_basebackup --incremental, 17) are
+// not built yet: the caller refuses them.
 
-const PG_BASEBACKUP = '/usr/lib/postgresql/15/bin/pg_basebackup';
+/** The pg_basebackup for the version that wrote the data dir (16 has none of its own: 17's serves it). */
+function pgBasebackup(layout: EngineLayout): string {
+  const written = join(layout.baseDir, 'data', 'PG_VERSION');
+  const version = existsSync(written)
+    ? readFileSync(written, 'utf8').trim()
+    : (layout.datastoreVersion ?? '15');
+  return join(requirePostgresqlVersion(version).clientBinDir, 'pg_basebackup');
+}
 
 /**
  * pg_basebackup needs a replication connection, and the pg_hba.conf the engine manager writes
@@ -36,7 +45,7 @@ export async function backupPostgresql(
     streamToS3(
       {
         name: 'pg_basebackup',
-        command: PG_BASEBACKUP,
+        command: pgBasebackup(layout),
         args: [
           `--host=${socketDir}`,
           `--port=${layout.port}`,

@@ -66,6 +66,11 @@ export interface EngineLayout {
   ownVolume?: boolean;
   /** The Trove instance id (MariaDB's server_id is derived from it: unique within a replica set). */
   instanceId?: string;
+  /**
+   * The datastore version the instance was created with (the agent config's). PostgreSQL runs a
+   * data dir with the version that wrote it (its PG_VERSION): after an upgrade that one wins.
+   */
+  datastoreVersion?: string;
 }
 
 /** Who a replica follows, and the account it replicates with (TROVE_API.md §9.2). */
@@ -113,6 +118,16 @@ export interface OverrideRule {
   restart_required: boolean;
 }
 
+export interface UpgradeResult {
+  from: string;
+  to: string;
+  method: 'pg_upgrade' | 'dump';
+  /** Tables whose row count and content hash were compared before and after. */
+  tables: number;
+  rows: number;
+  seconds: number;
+}
+
 export interface FilesystemStats {
   total_bytes: number;
   used_bytes: number;
@@ -134,6 +149,14 @@ export interface EngineManager {
   startWithMemory(memoryMb: number): Promise<void>;
   /** Trove's resize_fs, online: the instance's filesystem grows to fill its extended volume. */
   resizeFilesystem(): Promise<FilesystemStats>;
+  /**
+   * Trove's upgrade: the engine moved to datastore version `version` with its data, verified by
+   * the data's own checksums before and after; on any failure the engine runs the old version on
+   * its untouched old data again and the error names the step. Engines without it are absent.
+   */
+  upgrade?(version: string): Promise<UpgradeResult>;
+  /** After a guest restart: an upgrade that a crash cut short is undone before the engine starts. */
+  recoverInterruptedUpgrade?(): Promise<void>;
   /** healthy when it accepts connections and answers a query; shutdown when not running; crashed when its process died. */
   status(): Promise<ServiceStatusDescription>;
   filesystemStats(): Promise<FilesystemStats>;

@@ -1,32 +1,70 @@
-import { appendFile, readFile, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { appendFile, chown, copyFile, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import {
+  type PostgresqlVersion,
+  requirePostgresqlVersion,
+  upgradeMethod,
+} from '../../lib/catalog/postgresql-versions.ts';
 import { postgresqlLogs } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
-import { type Account, account, sizeOf, tailFrom, writeConfig } from './fs.ts';
+import { type Account, account, ensureDir, sizeOf, tailFrom, writeConfig } from './fs.ts';
 import type {
   EngineCounters,
   EngineLayout,
   PrepareOptions,
   ReplicationSource,
   ReplicationStatus,
+  UpgradeResult,
 } from './manager.ts';
 import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as replication from './pg-replication.ts';
+import { dumpAndRestore, fingerprint, fingerprintDifferences } from './pg-upgrade.ts';
 import * as accounts from './postgresql-accounts.ts';
-import { runAs, waitFor } from './process.ts';
+import { processesIn, runAs, signal, waitFor } from './process.ts';
 import type { ReplicationMode } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 
-// PostgreSQL 15. The agent administers it as the postgres superuser over the unix socket with
-// peer authentication, its own OS user mapped to postgres in pg_ident.conf: no admin password.
+// PostgreSQL 15, 16 and 17 (lib/catalog/postgresql-versions.ts says where each one's programs
+// are). The agent administers it as the postgres superuser over the unix socket with peer
+// authentication, its own OS user mapped to postgres in pg_ident.conf: no admin password.
 
-const BIN = '/usr/lib/postgresql/15/bin';
 const INSTANCE_CONF = 'troveless.conf';
+/** What the instance's data dir carries besides the data: the agent's config and access files. */
+const CARRIED_FILES = [
+  INSTANCE_CONF,
+  replication.ROLE_CONF,
+  'pg_hba.conf',
+  'pg_ident.conf',
+  'postgresql.auto.conf',
+];
+/** An upgrade under way (kept on the volume): a guest that restarts in its middle undoes it. */
+const UPGRADE_STATE = 'upgrade.json';
+
+interface UpgradeState {
+  from: string;
+  to: string;
+  /** The old data dir, renamed once the new one took its place; removed only after success. */
+  kept: string;
+  /** The new data dir while it is built. */
+  next: string;
+}
+
+/** An upgrade that failed: the instance runs the old version again; `step` says where it failed. */
+export class UpgradeFailed extends Error {
+  constructor(
+    readonly step: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UpgradeFailed';
+  }
+}
 
 export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
   readonly defaultPort = 5432;
@@ -52,9 +90,31 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     ];
   }
 
+  /**
+   * The version that runs this instance: the one that wrote its data dir (PG_VERSION), else, before
+   * initdb, the datastore version it was created with.
+   */
+  version(): PostgresqlVersion {
+    const written = join(this.dataDir, 'PG_VERSION');
+    if (existsSync(written)) return requirePostgresqlVersion(readFileSync(written, 'utf8').trim());
+    return requirePostgresqlVersion(this.layout.datastoreVersion ?? '15');
+  }
+
+  private initdbArgs(dataDir: string, authLocal: string): string[] {
+    return [
+      `--pgdata=${dataDir}`,
+      '--no-sync',
+      '--username=postgres',
+      `--auth-local=${authLocal}`,
+      '--auth-host=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
+    ];
+  }
+
   protected process(): EngineProcess {
     return {
-      command: join(BIN, 'postgres'),
+      command: join(this.version().binDir, 'postgres'),
       args: ['-D', this.dataDir],
       pidFile: join(this.dataDir, 'postmaster.pid'),
       identity: `-D ${this.dataDir}`,
@@ -67,17 +127,13 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
   }
 
   protected async initialize(): Promise<void> {
-    await runAs(this.user, join(BIN, 'initdb'), [
-      `--pgdata=${this.dataDir}`,
-      '--no-sync',
-      '--username=postgres',
-      '--auth-local=peer',
-      '--auth-host=scram-sha-256',
-      '--encoding=UTF8',
-      '--locale=C.UTF-8',
-    ]);
-    // Our settings live in their own file, included last so they win over initdb's defaults.
-    const main = join(this.dataDir, 'postgresql.conf');
+    await runAs(this.user, join(this.version().binDir, 'initdb'), this.initdbArgs(this.dataDir, 'peer'));
+    await this.includeInstanceConf(this.dataDir);
+  }
+
+  /** Our settings live in their own file, included last so they win over initdb's defaults. */
+  private async includeInstanceConf(dataDir: string): Promise<void> {
+    const main = join(dataDir, 'postgresql.conf');
     if (!(await readFile(main, 'utf8')).includes(INSTANCE_CONF)) {
       await appendFile(main, `\ninclude = '${INSTANCE_CONF}'\n`);
     }
@@ -259,7 +315,10 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
   async latestPosition(): Promise<string> {
     if ((await this.status()) !== 'healthy') {
       // Stopped (handed over): past the last record, its shutdown checkpoint.
-      const { stdout } = await runAs(this.user, join(BIN, 'pg_controldata'), ['-D', this.dataDir]);
+      const { stdout } = await runAs(this.user, join(this.version().binDir, 'pg_controldata'), [
+        '-D',
+        this.dataDir,
+      ]);
       const at = /^Latest checkpoint location:\s*([0-9A-F]+\/[0-9A-F]+)/im.exec(stdout)?.[1];
       if (!at) throw new Error('postgresql: pg_controldata shows no latest checkpoint location');
       return lsnPlus(at, 1);
@@ -296,6 +355,179 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       status.error = reason ?? 'replication is stopped';
     }
     return status;
+  }
+
+  /**
+   * Trove's upgrade, PostgreSQL's way: a new data dir initdb'd by the new version beside the old
+   * one on the same volume, filled by pg_upgrade --copy (or a dump and restore where the target
+   * has no pg_upgrade, lib/catalog/postgresql-versions.ts), the agent's config files carried over,
+   * and the new version started on it. Its data must read back as it was (fingerprint.ts: each
+   * table's row count and row hash). The old data dir is kept, untouched, until then: any failure
+   * puts it back and starts the old version on it.
+   *
+   * --copy rather than --link: with links the old and new clusters share their files, and once the
+   * new version has started (to verify it) the old one can no longer be put back; --copy needs
+   * room for a second copy of the data on the volume and takes longer (bench/upgrade.ts).
+   */
+  async upgrade(version: string): Promise<UpgradeResult> {
+    const started = performance.now();
+    const from = this.version();
+    const to = requirePostgresqlVersion(version);
+    if (to.major <= from.major)
+      throw new UpgradeFailed('check', `PostgreSQL ${from.name} cannot be upgraded to ${to.name}`);
+    const method = upgradeMethod(from, to);
+    const state: UpgradeState = {
+      from: from.name,
+      to: to.name,
+      kept: join(this.layout.baseDir, `data-${from.name}-before-upgrade`),
+      next: join(this.layout.baseDir, `data-${to.name}-upgrading`),
+    };
+    const owner = await account(this.user);
+    let step = 'fingerprint';
+    try {
+      const before = await fingerprint((db) => this.connect(db));
+      step = 'initdb';
+      await writeFile(join(this.layout.baseDir, UPGRADE_STATE), JSON.stringify(state), { mode: 0o600 });
+      await rm(state.next, { recursive: true, force: true });
+      await ensureDir(state.next, owner, 0o700);
+      // Trust on the socket only while the new cluster is built: its dir is the instance user's
+      // alone, and the old pg_hba.conf replaces this one before the server serves anyone.
+      await runAs(this.user, join(to.binDir, 'initdb'), this.initdbArgs(state.next, 'trust'));
+      if (method === 'pg_upgrade') {
+        step = 'stop';
+        await this.stop();
+        step = 'pg_upgrade';
+        await runAs(
+          this.user,
+          to.pgUpgrade ?? '',
+          [
+            '--username=postgres',
+            `--old-bindir=${from.binDir}`,
+            `--new-bindir=${to.binDir}`,
+            `--old-datadir=${this.dataDir}`,
+            `--new-datadir=${state.next}`,
+            `--socketdir=${this.runDir}`,
+            `--old-port=${this.layout.port}`,
+            `--new-port=${this.layout.port}`,
+            '--copy',
+          ],
+          // pg_upgrade writes its scripts into the working directory: the instance user's own.
+          { cwd: this.runDir, timeoutMs: 6 * 3600_000 },
+        );
+      } else {
+        step = 'dump';
+        await this.dumpInto(from, to, state.next, owner);
+        step = 'stop';
+        await this.stop();
+      }
+      step = 'configure';
+      for (const file of CARRIED_FILES) {
+        const source = join(this.dataDir, file);
+        if (!existsSync(source)) continue;
+        await copyFile(source, join(state.next, file));
+        await chown(join(state.next, file), owner.uid, owner.gid);
+      }
+      await this.includeInstanceConf(state.next);
+      const include = `include_if_exists = '${replication.ROLE_CONF}'`;
+      await appendFile(join(state.next, 'postgresql.conf'), `\n${include}\n`);
+      await rename(this.dataDir, state.kept);
+      await rename(state.next, this.dataDir);
+      step = 'start';
+      await this.start();
+      step = 'verify';
+      const after = await fingerprint((db) => this.connect(db));
+      const diffs = fingerprintDifferences(before, after);
+      if (diffs.length) throw new Error(`the data does not read back: ${diffs.slice(0, 5).join('; ')}`);
+      // Planner statistics are not carried by pg_upgrade: gather them now (best effort).
+      await runAs(
+        this.user,
+        join(to.clientBinDir, 'vacuumdb'),
+        [
+          `--host=${this.runDir}`,
+          `--port=${this.layout.port}`,
+          '--username=postgres',
+          '--all',
+          '--analyze-only',
+        ],
+        { cwd: this.runDir, timeoutMs: 3600_000 },
+      ).catch(() => {});
+      await rm(state.kept, { recursive: true, force: true });
+      await rm(join(this.layout.baseDir, UPGRADE_STATE), { force: true });
+      const rows = Object.values(after).reduce((n, t) => n + t.rows, 0);
+      return {
+        from: from.name,
+        to: to.name,
+        method,
+        tables: Object.keys(after).length,
+        rows,
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+      };
+    } catch (err) {
+      const why = (err as Error).message;
+      await this.undoUpgrade(state).catch((undo: Error) => {
+        throw new UpgradeFailed(
+          step,
+          `upgrade to PostgreSQL ${to.name} failed at step ${step}: ${why}; putting ${from.name} back failed too: ${undo.message}`,
+        );
+      });
+      throw new UpgradeFailed(step, `upgrade to PostgreSQL ${to.name} failed at step ${step}: ${why}`);
+    }
+  }
+
+  /** The whole cluster dumped by the old version into the new one, started on a socket of its own. */
+  private async dumpInto(from: PostgresqlVersion, to: PostgresqlVersion, next: string, owner: Account) {
+    const socketDir = join(this.layout.baseDir, 'run-upgrade');
+    await ensureDir(socketDir, owner, 0o700);
+    const pgCtl = join(to.binDir, 'pg_ctl');
+    const log = join(socketDir, 'restore.log');
+    await runAs(this.user, pgCtl, [
+      '-D',
+      next,
+      '-w',
+      '-t',
+      '120',
+      '-l',
+      log,
+      '-o',
+      `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -p ${this.layout.port}`,
+      'start',
+    ]);
+    try {
+      await dumpAndRestore(
+        this.user,
+        from,
+        { socketDir: this.runDir, port: this.layout.port },
+        { socketDir, port: this.layout.port },
+      );
+    } finally {
+      await runAs(this.user, pgCtl, ['-D', next, '-w', '-m', 'fast', 'stop']).catch(() => {});
+      await killIn(next);
+      await rm(socketDir, { recursive: true, force: true });
+    }
+  }
+
+  /** The old data dir back in its place, the new one gone, the old version started on it. */
+  private async undoUpgrade(state: UpgradeState): Promise<void> {
+    await this.stop().catch(() => {});
+    // pg_upgrade (or the restore) cut short leaves the servers it started running in either dir.
+    await killIn(state.next);
+    if (existsSync(state.kept)) {
+      await killIn(this.dataDir);
+      await rm(this.dataDir, { recursive: true, force: true });
+      await rename(state.kept, this.dataDir);
+    } else {
+      await killIn(this.dataDir);
+    }
+    await rm(state.next, { recursive: true, force: true });
+    await rm(join(this.layout.baseDir, 'run-upgrade'), { recursive: true, force: true });
+    await rm(join(this.layout.baseDir, UPGRADE_STATE), { force: true });
+    await this.start();
+  }
+
+  async recoverInterruptedUpgrade(): Promise<void> {
+    const file = join(this.layout.baseDir, UPGRADE_STATE);
+    if (!existsSync(file)) return;
+    await this.undoUpgrade(JSON.parse(await readFile(file, 'utf8')) as UpgradeState);
   }
 
   protected async ping(): Promise<void> {
@@ -361,6 +593,20 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     );
     return client;
   }
+}
+
+/** Kills whatever still runs in `dir` (a server pg_upgrade started) and waits until it is gone. */
+async function killIn(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const real = await realpath(dir);
+  for (const pid of await processesIn(real)) signal(pid, 'SIGKILL');
+  await waitFor(
+    `the processes in ${dir} to exit`,
+    async () => ((await processesIn(real)).length ? undefined : true),
+    {
+      timeoutMs: 10_000,
+    },
+  );
 }
 
 /** `lsn` + `bytes`, as PostgreSQL writes an LSN (hi/lo in hex). */

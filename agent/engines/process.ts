@@ -86,7 +86,7 @@ function inCgroups(cgroupProcs: string[], command: string[]): string[] {
 }
 
 /** A fixed, small environment: the agent's own variables (credentials, endpoints) stay with it. */
-function engineEnv(): NodeJS.ProcessEnv {
+export function engineEnv(): NodeJS.ProcessEnv {
   return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', TZ: 'UTC' };
 }
 

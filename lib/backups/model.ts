@@ -23,6 +23,8 @@ export interface BackupItem {
   fault?: string;
   /** Taken by a backup policy (only these are pruned by retention). */
   scheduled?: boolean;
+  /** Taken first by this upgrade's workflow (instance-upgrade), not by a backup-create of its own. */
+  upgrade_execution?: string;
   /** Its Mistral execution record was deleted (`execution delete`); the backup itself stays. */
   execution_deleted?: boolean;
 }

@@ -52,30 +52,13 @@ export async function createBackup(
   const quota = await quotaChanges(projectId, { backups: 1 });
   if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
 
-  const id = randomUUID();
-  const now = troveTime();
-  const item: BackupItem = {
-    project_id: projectId,
-    id,
+  const item = await newBackupItem(instance, {
     name: req.name,
     description: req.description,
-    instance_id: instance.id,
     parent_id: parent?.id,
-    backup_type: parent ? 'incremental' : 'full',
-    status: 'NEW',
-    created: now,
-    updated: now,
-    datastore: {
-      type: instance.datastore.type,
-      version: instance.datastore.version,
-      version_id: instance.datastore.version_id,
-      manager: instance.datastore.manager,
-    },
-    bucket: config.backupBucket,
-    key: `${projectId}/${instance.id}/${id}.zst.enc`,
-    wrapped_data_key: await wrapKey(newGuestKey()),
     scheduled: req.scheduled,
-  };
+  });
+  const id = item.id;
   // The instance shows BACKUP while it runs, and takes no second backup meanwhile.
   const marked = await transact([
     updateItem(projectId, instance.id, {
@@ -102,6 +85,37 @@ export async function createBackup(
     throw err;
   }
   return item;
+}
+
+/** A NEW backup of `instance` with its own wrapped data key (not stored yet). */
+export async function newBackupItem(
+  instance: InstanceItem,
+  req: { name: string; description?: string; parent_id?: string; scheduled?: boolean },
+): Promise<BackupItem> {
+  const id = randomUUID();
+  const now = troveTime();
+  return {
+    project_id: instance.project_id,
+    id,
+    name: req.name,
+    description: req.description,
+    instance_id: instance.id,
+    parent_id: req.parent_id,
+    backup_type: req.parent_id ? 'incremental' : 'full',
+    status: 'NEW',
+    created: now,
+    updated: now,
+    datastore: {
+      type: instance.datastore.type,
+      version: instance.datastore.version,
+      version_id: instance.datastore.version_id,
+      manager: instance.datastore.manager,
+    },
+    bucket: config.backupBucket,
+    key: `${instance.project_id}/${instance.id}/${id}.zst.enc`,
+    wrapped_data_key: await wrapKey(newGuestKey()),
+    scheduled: req.scheduled,
+  };
 }
 
 /** `parent_id` names the parent; `incremental: 1` means the instance's last COMPLETED backup. */
@@ -142,8 +156,10 @@ export async function deleteBackup(projectId: string, id: string): Promise<void>
   if (!target) throw new UnprocessableEntity(`Backup ${id} cannot be found.`);
   for (const child of all.filter((b) => b.parent_id === id)) await deleteBackup(projectId, child.id);
   if (RUNNING.includes(target.status)) {
-    if (await workflowRunning('backup-create', id))
-      throw new UnprocessableEntity(`Backup ${id} is still running.`);
+    const running = target.upgrade_execution
+      ? await workflowRunning('instance-upgrade', target.upgrade_execution)
+      : await workflowRunning('backup-create', id);
+    if (running) throw new UnprocessableEntity(`Backup ${id} is still running.`);
     // Its workflow is gone (the execution name is the backup id): nothing will ever finish it, so
     // it is failed here, as its workflow would have, and then deleted.
     await failOrphan(target);

@@ -1,4 +1,5 @@
 import { datastoreId, datastoreVersionId } from './ids.ts';
+import { POSTGRESQL_VERSIONS } from './postgresql-versions.ts';
 import type { Datastore, DatastoreVersion, Flavor, Manager } from './types.ts';
 
 // What Troveless serves out of the box: the engines installed on the machine (LOCAL_STACK.md).
@@ -14,7 +15,13 @@ const MARIADB = ['mariadb-server', 'mariadb-backup'];
 const DATASTORES: SeedDatastore[] = [
   { name: 'mysql', version: '10.11', manager: 'mysql', packages: MARIADB },
   { name: 'mariadb', version: '10.11', manager: 'mariadb', packages: MARIADB },
-  { name: 'postgresql', version: '15', manager: 'postgresql', packages: ['postgresql-15'] },
+  // 15 first: the datastore's default (the first version seeded for it), as before 16 and 17.
+  ...POSTGRESQL_VERSIONS.map((v) => ({
+    name: 'postgresql',
+    version: v.name,
+    manager: 'postgresql' as const,
+    packages: v.packages,
+  })),
   { name: 'redis', version: '7.0', manager: 'redis', packages: ['redis-server'] },
 ];
 
@@ -29,12 +36,14 @@ export const seedVersions: DatastoreVersion[] = DATASTORES.map((d) => ({
   packages: d.packages,
 }));
 
-/** Each datastore's one version is its default. */
-export const seedDatastores: Datastore[] = seedVersions.map((v) => ({
-  id: v.datastore_id,
-  name: v.datastore_name,
-  default_version_id: v.id,
-}));
+/** Each datastore's first version is its default. */
+export const seedDatastores: Datastore[] = seedVersions
+  .filter((v, i) => seedVersions.findIndex((w) => w.datastore_id === v.datastore_id) === i)
+  .map((v) => ({
+    id: v.datastore_id,
+    name: v.datastore_name,
+    default_version_id: v.id,
+  }));
 
 const flavor = (id: string, name: string, ram: number, vcpus: number, disk: number): Flavor => ({
   id,

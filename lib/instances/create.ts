@@ -80,6 +80,13 @@ export async function createInstance(
         `Backup ${last.id} is of datastore ${last.datastore.type}, not ${datastore.name}.`,
       );
     }
+    // A data dir runs on the version that wrote it: a backup of another version is refused here
+    // rather than shown under a version it does not run (an upgrade after the restore moves it).
+    if (last && last.datastore.version_id !== version.id) {
+      throw new BadRequest(
+        `Backup ${last.id} is of datastore version ${last.datastore.version}, not ${version.name}.`,
+      );
+    }
     const bytes = restore.reduce((sum, o) => sum + (o.item.size_bytes ?? 0), 0);
     if (bytes > size * 1024 ** 3)
       throw new Forbidden(`Backup is too large for the volume size of ${size} GB.`);

@@ -20,6 +20,7 @@ const TASK_DESCRIPTIONS: Record<string, string> = {
   DELETING: 'Deleting the instance.',
   REBOOTING: 'Rebooting the instance.',
   RESIZING: 'Resizing the instance.',
+  UPGRADING: 'Upgrading the instance.',
   BUILDING: 'The instance is building.',
   RESTART_REQUIRED: 'Instance requires a restart to apply its configuration.',
   BUILDING_ERROR_SERVER: 'Build error: Server.',

@@ -87,6 +87,19 @@ export interface InstanceItem {
   replication?: ReplicationReport;
   /** The resize under way (task RESIZING): what it changes and the quota it holds meanwhile. */
   resize?: ResizeRecord;
+  /** The upgrade under way (task UPGRADING): from and to which datastore version. */
+  upgrade?: UpgradeRecord;
+}
+
+/** A major-version upgrade in progress (lib/instances/upgrade.ts); the workflow's last step removes it. */
+export interface UpgradeRecord {
+  /** The upgrade workflow's execution name: only it may end this upgrade. */
+  execution: string;
+  started: string;
+  /** The backup taken first (Trove takes one before it touches the data). */
+  backup_id: string;
+  from: InstanceItem['datastore'];
+  to: InstanceItem['datastore'];
 }
 
 /** One failover (or failed failover) of a replica set, as users read it on every member. */

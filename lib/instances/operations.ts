@@ -11,6 +11,7 @@ import type { InstanceItem } from './model.ts';
 import { getInstance, transact, updateInstance, updateItem } from './repository.ts';
 import { refusalToAct } from './status.ts';
 import type { StepInput } from './steps.ts';
+import { upgradeInstance } from './upgrade.ts';
 
 export async function loadInstance(projectId: string, id: string): Promise<InstanceItem> {
   const item = await getInstance(projectId, id);
@@ -69,6 +70,8 @@ export async function updateInstanceAttributes(
     );
   } else if (other === 'access') {
     await updateAccess(item, fields.access as InstanceItem['access']);
+  } else if (other === 'datastore_version') {
+    await upgradeInstance(item, String(fields.datastore_version));
   } else if (other) {
     throw new NotImplemented(`Updating ${other} is not supported yet.`);
   }
@@ -138,10 +141,11 @@ export async function resetStatus(projectId: string, id: string, isAdmin: boolea
     ram: -(held?.ram_reserved ?? 0),
     volumes: -(held?.volumes_reserved ?? 0),
   });
+  // An upgrade cut short: its workflow then ends nothing (the task is no longer UPGRADING).
   const reset = await transact([
     updateItem(projectId, id, {
       set: { task_status: 'NONE', service_status: 'unknown' },
-      remove: held ? ['resize'] : [],
+      remove: held ? ['resize', 'upgrade'] : ['upgrade'],
       condition: held
         ? { expression: 'resize.execution = :e', values: { ':e': held.execution } }
         : { expression: 'attribute_not_exists(resize)' },

@@ -8,6 +8,7 @@ export const TASK_STATUSES = {
   REBOOTING: { action: 'REBOOTING', error: false },
   DELETING: { action: 'DELETING', error: false },
   RESIZING: { action: 'RESIZING', error: false },
+  UPGRADING: { action: 'UPGRADING', error: false },
   RESTART_REQUIRED: { action: 'RESTART_REQUIRED', error: false },
   BUILDING_ERROR_SERVER: { action: 'BUILDING', error: true },
   BUILDING_ERROR_VOLUME: { action: 'BUILDING', error: true },
@@ -112,6 +113,8 @@ function apiStatus(task: { action: string; error: boolean }, server: string, bac
       return 'REBOOT';
     case 'RESIZING':
       return 'RESIZE';
+    case 'UPGRADING':
+      return 'UPGRADE';
     case 'RESTART_REQUIRED':
       return 'RESTART_REQUIRED';
     case 'PROMOTING':

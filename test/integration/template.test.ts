@@ -188,7 +188,7 @@ describe('serverless package', () => {
         'InstancesDelete', // a sync source whose last replica goes is told not to wait
         'InstancesLogs', // guest log calls: signs orders with the guest key
         'Modules', // module contents: sealed under a wrapped data key, and sent sealed to guests
-        'InstancesUpdate', // PUT replication.mode tells each member's guest
+        'InstancesUpdate', // PUT replication.mode tells each member's guest; an upgrade's backup key
         'MgmtInstances', // the management stop is a guest call, signed with the guest key
         'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
@@ -320,6 +320,7 @@ describe('serverless package', () => {
       'troveless-dev-instance-resize-flavor',
       'troveless-dev-instance-resize-volume',
       'troveless-dev-instance-restart',
+      'troveless-dev-instance-upgrade',
       'troveless-dev-replica-detach',
       'troveless-dev-replica-eject',
       'troveless-dev-replica-promote',

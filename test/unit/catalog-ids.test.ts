@@ -29,16 +29,21 @@ describe('catalog ids', () => {
 });
 
 describe('the seeded catalog', () => {
-  it('serves mysql, mariadb, postgresql and redis, each with its one active default version', () => {
+  it('serves mysql, mariadb, postgresql (15, 16, 17) and redis, each with an active default version', () => {
     expect(seedDatastores.map((d) => d.name)).toEqual(['mysql', 'mariadb', 'postgresql', 'redis']);
     for (const ds of seedDatastores) {
       const version = seedVersions.find((v) => v.id === ds.default_version_id);
       expect(version).toMatchObject({ datastore_id: ds.id, datastore_name: ds.name, active: true });
     }
+    // 15 stays postgresql's default: a create that names no version gets what it got before.
+    const pgDefault = seedDatastores.find((d) => d.name === 'postgresql')?.default_version_id;
+    expect(seedVersions.find((v) => v.id === pgDefault)?.name).toBe('15');
     expect(seedVersions.map((v) => [v.datastore_name, v.name, v.version, v.manager])).toEqual([
       ['mysql', '10.11', '10.11', 'mysql'],
       ['mariadb', '10.11', '10.11', 'mariadb'],
       ['postgresql', '15', '15', 'postgresql'],
+      ['postgresql', '16', '16', 'postgresql'],
+      ['postgresql', '17', '17', 'postgresql'],
       ['redis', '7.0', '7.0', 'redis'],
     ]);
   });

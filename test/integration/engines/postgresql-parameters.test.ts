@@ -4,12 +4,14 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineLayout } from '../../../agent/engines/manager.ts';
 import { PostgresqlManager } from '../../../agent/engines/postgresql.ts';
+import { POSTGRESQL_VERSIONS } from '../../../lib/catalog/postgresql-versions.ts';
 import { parameterRules } from '../../../lib/configurations/parameters/index.ts';
+import { ensurePostgresqlVersions } from '../../../local/prerequisites.ts';
 import { stopAndRemove, tempLayout } from './helpers.ts';
 import { describeOverrides, describeWholeCatalog } from './overrides.ts';
 
-// The PostgreSQL parameter catalog against PostgreSQL 15's own pg_settings, and configuration
-// groups applied to a real instance.
+// The PostgreSQL parameter catalog against each served version's own pg_settings (15, 16, 17),
+// and configuration groups applied to a real instance.
 
 /** Which pg_settings vartypes each rule type stands for. */
 const VARTYPES: Record<string, string[]> = {
@@ -31,17 +33,20 @@ async function superuser(layout: EngineLayout): Promise<pg.Client> {
   return client;
 }
 
-describe('postgresql parameter catalog', () => {
+describe.each(POSTGRESQL_VERSIONS.map((v) => v.name))('postgresql %s parameter catalog', (version) => {
   const rules = parameterRules('postgresql');
   let layout: EngineLayout;
   let manager: PostgresqlManager;
   let client: pg.Client;
 
   beforeAll(async () => {
-    layout = await tempLayout('postgresql-params');
+    await ensurePostgresqlVersions();
+    layout = { ...(await tempLayout('postgresql-params')), datastoreVersion: version };
     manager = new PostgresqlManager(layout);
     await manager.prepare({ memoryMb: 256, databases: [], users: [] });
     client = await superuser(layout);
+    const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+    expect(Math.floor(Number(rows[0]?.v) / 10_000)).toBe(Number(version));
   });
   afterAll(async () => {
     await client?.end();

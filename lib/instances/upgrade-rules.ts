@@ -1,0 +1,43 @@
+import { postgresqlVersion } from '../catalog/postgresql-versions.ts';
+import type { DatastoreVersion } from '../catalog/types.ts';
+
+// Which datastore versions an instance may be upgraded to (Trove's upgrade, TROVE_API.md §2.3,
+// §9.7), as a pure rule: a later version of the same datastore, active, that this cloud can move
+// the instance's data to. Anything else is Trove's 400 and changes nothing.
+
+export interface CurrentVersion {
+  datastore_id: string;
+  datastore_name: string;
+  version_id: string;
+  version: string;
+  manager: string;
+}
+
+/** Orders dotted version numbers numerically ("9.6" < "10" < "10.11"); 0 when equal. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  const pb = b.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return Math.sign(d);
+  }
+  return 0;
+}
+
+/** Why `target` is refused for an instance on `current`, or undefined when it may go ahead. */
+export function upgradeRefusal(current: CurrentVersion, target: DatastoreVersion): string | undefined {
+  if (target.datastore_id !== current.datastore_id)
+    return `Datastore version '${target.name}' belongs to datastore '${target.datastore_name}', not '${current.datastore_name}'.`;
+  if (target.id === current.version_id)
+    return `The instance already runs datastore version '${target.name}'.`;
+  if (!target.active) return `Datastore version '${target.name}' is not active.`;
+  const order = compareVersions(target.version, current.version);
+  if (order < 0)
+    return `Downgrading from datastore version '${current.version}' to '${target.version}' is not supported.`;
+  if (order === 0) return `The instance already runs datastore version '${target.version}'.`;
+  if (current.manager !== 'postgresql' || target.manager !== 'postgresql')
+    return `Upgrading datastore '${current.datastore_name}' to another version is not supported.`;
+  if (!postgresqlVersion(current.version) || !postgresqlVersion(target.version))
+    return `PostgreSQL ${current.version} cannot be upgraded to ${target.version} on this cloud.`;
+  return undefined;
+}

@@ -1,0 +1,209 @@
+import { execFile } from 'node:child_process';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureCommand } from '../../local/prerequisites.ts';
+import { waitUntil } from '../../local/wait.ts';
+import { call, type Login, login, openstackAuth } from './helpers.ts';
+import {
+  createInstance,
+  endpointOf,
+  healthy,
+  type InstanceView,
+  waitForInstance,
+} from './instance-helpers.ts';
+import { baseDirOf, serverIdOf } from './leftovers.ts';
+
+// Trove's upgrade end to end on real engines, one chain: PostgreSQL 15 with known data; an
+// upgrade to 17 whose pg_upgrade is killed half-way comes back on 15 with the data intact and a
+// fault naming the step; then 15 → 16 through the API and 16 → 17 with the real
+// `openstack database instance upgrade`, the data's checksum equal at every version. What Trove
+// refuses (the same version, a downgrade, another datastore's version) is a 400 that changes
+// nothing.
+
+const run = promisify(execFile);
+const USER = { name: 'app', password: 'S3cret-pass!' };
+
+let admin: Login;
+let instance: InstanceView;
+let baseDir = '';
+let known = '';
+
+const path = () => `/v1.0/${admin.projectId}/instances/${instance.id}`;
+const upgrade = (version: string) =>
+  call('PATCH', path(), admin.token, { instance: { datastore_version: version } });
+const show = async () =>
+  (await call('GET', path(), admin.token)).json?.instance as InstanceView & {
+    datastore: { type: string; version: string };
+  };
+
+async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
+  const { host, port } = endpointOf(instance);
+  const c = new pg.Client({ host, port, user: USER.name, password: USER.password, database: 'appdb' });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** The data as the user reads it: row count and an md5 over every row in key order. */
+async function checksum(): Promise<string> {
+  const rows = await sql<{ sum: string }>(
+    "SELECT count(*) || ':' || md5(string_agg(k::text || '=' || v || '=' || b::text, ',' ORDER BY k)) AS sum FROM kv",
+  );
+  return rows[0]?.sum ?? '';
+}
+
+const serverMajor = async () =>
+  Math.floor(
+    Number((await sql<{ v: string }>("SELECT current_setting('server_version_num') AS v"))[0]?.v) / 10_000,
+  );
+
+/** Waits for the upgrade to end: the task gone and the engine healthy, whatever the outcome. */
+const settled = () => waitForInstance(admin, instance.id, healthy, 180_000);
+
+/** SIGKILLs the instance's pg_upgrade (the program itself, not runuser) as soon as it runs. */
+function killPgUpgrade(): Promise<number> {
+  const run = join(baseDir, 'run');
+  return waitUntil(
+    'pg_upgrade to run',
+    async () => {
+      for (const entry of await readdir('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        if ((await readlink(`/proc/${entry}/cwd`).catch(() => '')) !== run) continue;
+        const argv0 = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0')[0] ?? '';
+        if (argv0.endsWith('/pg_upgrade')) {
+          process.kill(Number(entry), 'SIGKILL');
+          return Number(entry);
+        }
+      }
+      return undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 20 },
+  );
+}
+
+beforeAll(async () => {
+  ensureCommand('openstack', ['python3-openstackclient', 'python3-troveclient']);
+  admin = await login('admin', 'admin');
+  const created = await createInstance(admin, {
+    name: `upgrade-${Date.now()}`,
+    flavorRef: '7',
+    volume: { size: 1 },
+    datastore: { type: 'postgresql', version: '15' },
+    databases: [{ name: 'appdb' }],
+    users: [{ ...USER, databases: [{ name: 'appdb' }] }],
+  });
+  instance = (await waitForInstance(admin, created.id, healthy)) as InstanceView;
+  baseDir = baseDirOf((await serverIdOf(instance.id)) ?? '');
+  await sql('CREATE TABLE kv (k int PRIMARY KEY, v text NOT NULL, b bytea)');
+  await sql(
+    "INSERT INTO kv SELECT g, md5(g::text), decode(md5((g * 7)::text), 'hex') FROM generate_series(1, 20000) g",
+  );
+  await sql('CREATE INDEX kv_v ON kv (v)');
+  known = await checksum();
+}, 180_000);
+
+afterAll(async () => {
+  if (instance) await call('DELETE', path(), admin.token);
+});
+
+describe('upgrade (PostgreSQL 15 → 16 → 17)', () => {
+  it('refuses the same version, an unknown one and another datastore’s, changing nothing', async () => {
+    const mysql = (await call('GET', `/v1.0/${admin.projectId}/datastores/mysql/versions`, admin.token)).json
+      ?.versions as { id: string }[];
+    const cases: [string, RegExp][] = [
+      ['15', /already runs datastore version '15'/],
+      ['9.6', /Datastore version '9.6' cannot be found/],
+      [String(mysql[0]?.id), /belongs to datastore 'mysql', not 'postgresql'/],
+    ];
+    for (const [version, message] of cases) {
+      const res = await upgrade(version);
+      expect(res.status, version).toBe(400);
+      expect(res.json?.badRequest, version).toMatchObject({
+        code: 400,
+        message: expect.stringMatching(message),
+      });
+    }
+    const view = await show();
+    expect(view).toMatchObject({ status: 'ACTIVE', datastore: { version: '15' } });
+    expect(view.fault).toBeUndefined();
+  });
+
+  it('comes back on 15 with its data and a fault when pg_upgrade is killed half-way', async () => {
+    const killed = killPgUpgrade();
+    expect((await upgrade('17')).status).toBe(202);
+    // The task shows, and refuses other actions meanwhile (422, as Trove).
+    expect((await show()).status).toBe('UPGRADE');
+    const refused = await call('POST', `${path()}/action`, admin.token, { restart: {} });
+    expect(refused.status).toBe(422);
+    expect(JSON.stringify(refused.json)).toMatch(/task status was UPGRADING/);
+    await killed;
+    const view = await waitForInstance(admin, instance.id, (v) => healthy(v) && Boolean(v.fault), 180_000);
+    expect(view?.fault?.message).toMatch(
+      /Upgrading to datastore version 17 failed: .*failed at step pg_upgrade.*the instance runs on 15 again/s,
+    );
+    expect((await show()).datastore.version).toBe('15');
+    expect(await serverMajor()).toBe(15);
+    expect(await checksum()).toBe(known);
+    // The backup taken first is there, of version 15, and restorable like any other.
+    const backups = (await call('GET', `${path()}/backups`, admin.token)).json?.backups as {
+      id: string;
+      name: string;
+      status: string;
+      datastore: { version: string };
+    }[];
+    const before = backups.find((b) => b.name.endsWith('-before-upgrade-to-17'));
+    expect(before).toMatchObject({ status: 'COMPLETED', datastore: { version: '15' } });
+    // Its data runs on 15 only: restoring it as another version is refused.
+    const misfit = await call('POST', `/v1.0/${admin.projectId}/instances`, admin.token, {
+      instance: {
+        name: 'restore-as-17',
+        flavorRef: '7',
+        volume: { size: 1 },
+        datastore: { type: 'postgresql', version: '17' },
+        restorePoint: { backupRef: String(before?.id) },
+      },
+    });
+    expect(misfit.status).toBe(400);
+    expect(JSON.stringify(misfit.json)).toMatch(/is of datastore version 15, not 17/);
+  });
+
+  it('upgrades 15 → 16 through the API and 16 → 17 with the CLI, the data equal each time', async () => {
+    let started = performance.now();
+    expect((await upgrade('16')).status).toBe(202);
+    let view = await settled();
+    console.log(`upgrade 15 -> 16 (e2e, dump and restore): ${(performance.now() - started).toFixed(0)} ms`);
+    expect(view?.fault).toBeUndefined();
+    expect((await show()).datastore.version).toBe('16');
+    expect(await serverMajor()).toBe(16);
+    expect(await checksum()).toBe(known);
+
+    started = performance.now();
+    await run('openstack', [...openstackAuth(), 'database', 'instance', 'upgrade', instance.id, '17'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      timeout: 60_000,
+    });
+    // The backup taken first alone outlasts the CLI's answer: the task shows.
+    expect((await show()).status).toBe('UPGRADE');
+    view = await settled();
+    console.log(`upgrade 16 -> 17 (e2e, CLI): ${(performance.now() - started).toFixed(0)} ms`);
+    expect(view?.fault).toBeUndefined();
+    expect((await show()).datastore.version).toBe('17');
+    expect(await serverMajor()).toBe(17);
+    expect(await checksum()).toBe(known);
+
+    // A downgrade is Trove's 400 and changes nothing.
+    const down = await upgrade('15');
+    expect(down.status).toBe(400);
+    expect((down.json?.badRequest as { message?: string } | undefined)?.message).toMatch(
+      /Downgrading from datastore version '17' to '15'/,
+    );
+    expect((await show()).datastore.version).toBe('17');
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { postgresqlVersion, upgradeMethod } from '../../lib/catalog/postgresql-versions.ts';
+import { seedVersions } from '../../lib/catalog/seed-data.ts';
+import type { DatastoreVersion } from '../../lib/catalog/types.ts';
+import { compareVersions, upgradeRefusal } from '../../lib/instances/upgrade-rules.ts';
+
+// Which datastore versions an upgrade accepts (Trove's upgrade: a later version of the same
+// datastore), and how this cloud moves PostgreSQL's data between its majors.
+
+const version = (datastore: string, name: string): DatastoreVersion => {
+  const found = seedVersions.find((v) => v.datastore_name === datastore && v.name === name);
+  if (!found) throw new Error(`no seeded ${datastore} ${name}`);
+  return found;
+};
+const on = (v: DatastoreVersion) => ({
+  datastore_id: v.datastore_id,
+  datastore_name: v.datastore_name,
+  version_id: v.id,
+  version: v.version,
+  manager: v.manager,
+});
+
+describe('upgrade targets', () => {
+  it('orders version numbers numerically, not as text', () => {
+    expect(compareVersions('9.6', '10')).toBe(-1);
+    expect(compareVersions('10.11', '10.2')).toBe(1);
+    expect(compareVersions('17', '17.0')).toBe(0);
+    expect(compareVersions('16', '15')).toBe(1);
+  });
+
+  it('accepts every later PostgreSQL version: 15 → 16, 15 → 17, 16 → 17', () => {
+    expect(upgradeRefusal(on(version('postgresql', '15')), version('postgresql', '16'))).toBeUndefined();
+    expect(upgradeRefusal(on(version('postgresql', '15')), version('postgresql', '17'))).toBeUndefined();
+    expect(upgradeRefusal(on(version('postgresql', '16')), version('postgresql', '17'))).toBeUndefined();
+  });
+
+  it('refuses a downgrade, the same version, an inactive one and another datastore', () => {
+    expect(upgradeRefusal(on(version('postgresql', '17')), version('postgresql', '15'))).toMatch(
+      /Downgrading from datastore version '17' to '15' is not supported/,
+    );
+    expect(upgradeRefusal(on(version('postgresql', '16')), version('postgresql', '16'))).toMatch(
+      /already runs/,
+    );
+    expect(
+      upgradeRefusal(on(version('postgresql', '15')), { ...version('postgresql', '17'), active: false }),
+    ).toMatch(/not active/);
+    expect(upgradeRefusal(on(version('postgresql', '15')), version('mysql', '10.11'))).toMatch(
+      /belongs to datastore 'mysql', not 'postgresql'/,
+    );
+  });
+
+  it('refuses other engines: MariaDB and Redis have one version here', () => {
+    const later = { ...version('mariadb', '10.11'), id: 'x', name: '11.4', version: '11.4' };
+    expect(upgradeRefusal(on(version('mariadb', '10.11')), later)).toMatch(/not supported/);
+  });
+
+  it('uses pg_upgrade where the target has one and the old bin dir serves it, else a dump', () => {
+    const [v15, v16, v17] = ['15', '16', '17'].map((v) => postgresqlVersion(v)!);
+    expect(upgradeMethod(v15!, v17!)).toBe('pg_upgrade');
+    // No pg_upgrade 16 in any package here, and 16's package has no pg_resetwal for pg_upgrade 17.
+    expect(upgradeMethod(v15!, v16!)).toBe('dump');
+    expect(upgradeMethod(v16!, v17!)).toBe('dump');
+  });
+});
