@@ -278,7 +278,7 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       const conninfo = `host=${source.host} port=${source.port} user=${source.user} dbname=postgres sslmode=prefer`;
       await runAs(this.user, '/usr/bin/env', [
         `PGPASSFILE=${passfile}`,
-        join(BIN, 'pg_rewind'),
+        join(this.version().clientBinDir, 'pg_rewind'),
         `--target-pgdata=${this.dataDir}`,
         `--source-server=${conninfo}`,
       ]);
