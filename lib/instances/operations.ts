@@ -24,9 +24,14 @@ function notReady(item: InstanceItem): UnprocessableEntity {
 }
 
 /** Trove's validate_can_perform_action, with its two messages. */
-export function assertCanAct(item: InstanceItem): void {
+/**
+ * Trove's validate_can_perform_action. `anyGuest`: whatever the guest last said (a silent or
+ * broken guest is what an admin's server reboot is for); the server, the task and running
+ * backups are still checked.
+ */
+export function assertCanAct(item: InstanceItem, opts: { anyGuest?: boolean } = {}): void {
   if (item.task_status === 'BUILDING') throw notReady(item);
-  const refusal = refusalToAct(item);
+  const refusal = refusalToAct(item, opts);
   if (refusal) {
     throw new UnprocessableEntity(
       `Instance ${item.id} is not currently available for an action to be performed (${refusal}).`,
@@ -108,7 +113,7 @@ export async function restartInstance(
   { rebootServer = false } = {},
 ): Promise<void> {
   const item = await loadInstance(projectId, id);
-  assertCanAct(item);
+  assertCanAct(item, { anyGuest: rebootServer });
   const claimed = await updateInstance(projectId, id, {
     set: { task_status: 'REBOOTING', service_status: 'restarting' },
     remove: ['fault'],

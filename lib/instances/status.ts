@@ -132,11 +132,14 @@ function apiStatus(task: { action: string; error: boolean }, server: string, bac
 }
 
 /** Trove's validate_can_perform_action: 422 unless the instance is settled and healthy enough. */
-export function refusalToAct(i: StatusInputs): string | undefined {
+export function refusalToAct(
+  i: StatusInputs,
+  { anyGuest = false }: { anyGuest?: boolean } = {},
+): string | undefined {
   if (!['ACTIVE', 'HEALTHY'].includes(i.server_status)) return `server status was ${i.server_status}`;
   if (!['NONE', 'RESTART_REQUIRED'].includes(i.task_status)) return `task status was ${i.task_status}`;
   const ok = ['running', 'shutdown', 'crashed', 'blocked', 'healthy', 'restart required'];
-  if (!ok.includes(i.service_status))
+  if (!anyGuest && !ok.includes(i.service_status))
     return `service status was ${SERVICE_STATUSES[i.service_status] ?? i.service_status}`;
   if (backupRunning(i)) return 'a backup is running';
   return undefined;
