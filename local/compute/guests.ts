@@ -490,6 +490,20 @@ export class Guests {
     if (left.length) throw new Error(`engine processes of ${record.id} survived SIGKILL: ${left.join(', ')}`);
   }
 
+  /**
+   * Processes that name the server's directory but are neither its agent nor an engine of a pid
+   * file, nor yet its user's or in its cgroups: an engine's launcher (root, between its fork and
+   * `runuser`) stopped there by a signal to the agent's group, seen in the fault soak holding the
+   * engine's log open, so that the volume could not be unmounted. They get SIGKILL (which a
+   * stopped process does not need to be resumed for) and are waited for.
+   */
+  private async stopStragglers(record: ServerRecord): Promise<void> {
+    const pids = await findByCmdline(record.baseDir);
+    if (pids.length === 0) return;
+    const left = await stopProcesses(pids, { signalFor: () => 'SIGKILL', graceMs: 5_000, tree: false });
+    if (left.length) throw new Error(`processes of ${record.id} survived SIGKILL: ${left.join(', ')}`);
+  }
+
   private async destroy(record: ServerRecord): Promise<void> {
     // Each phase's time is logged: under load a delete can outlast the driver's request timeout
     // (seen in the 150-run fault soak), and the log says which phase took it.
@@ -501,6 +515,7 @@ export class Guests {
     };
     await timed('agent', () => this.stopAgent(record));
     await timed('engines', () => this.stopEngines(record, ENGINE_DELETE_GRACE_MS));
+    await timed('stragglers', () => this.stopStragglers(record));
     // Whatever still runs as the instance's user goes with it, then its volume, cgroups and rules.
     await timed('isolation', () => this.isolation.release(record));
     await timed('files', () => rm(record.baseDir, { recursive: true, force: true }));
