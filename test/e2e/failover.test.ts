@@ -479,10 +479,10 @@ describe.each(RUN)(
 // (switchover) or kills the source's engine (failover), and at a seeded random moment of it kills
 // another member's engine or agent. Every run must settle within a bound, with no two writable
 // sources among the engines that serve, no member stuck in a task, and every member following
-// the one source or in ERROR with a fault; its delete leaves nothing behind. CI: 3 runs; a soak:
+// the one source or in ERROR with a fault; its delete leaves nothing behind. CI: 1 run; a soak:
 //   TROVELESS_FAILOVER_RUNS=50 flock /tmp/troveless-heavy.lock npx vitest run --project e2e test/e2e/failover.test.ts
 
-const SOAK_RUNS = Math.max(1, Number(process.env.TROVELESS_FAILOVER_RUNS ?? 3));
+const SOAK_RUNS = Math.max(1, Number(process.env.TROVELESS_FAILOVER_RUNS ?? 1));
 const SOAK_SEED = Number(process.env.TROVELESS_FAILOVER_SEED ?? 20261204);
 const SETTLE_MS = 240_000;
 
