@@ -52,7 +52,7 @@ async function mariadbVersionId(): Promise<string> {
 }
 
 beforeAll(async () => {
-  const counts = { datastores: 4, versions: 4, flavors: 7 };
+  const counts = { datastores: 4, versions: 6, flavors: 7 };
   // Twice: the second run must find everything in place and change nothing.
   expect(await seed()).toEqual(counts);
   expect(await seed()).toEqual(counts);
@@ -69,14 +69,14 @@ describe('datastores', () => {
   it('lists the four datastores, each with its default version', async () => {
     const all = await datastores(demo);
     const byName = Object.fromEntries(all.map((d) => [d.name, d]));
-    for (const [name, version] of [
-      ['mysql', '10.11'],
-      ['mariadb', '10.11'],
-      ['postgresql', '15'],
-      ['redis', '7.0'],
+    for (const [name, version, others] of [
+      ['mysql', '10.11', []],
+      ['mariadb', '10.11', []],
+      ['postgresql', '15', ['16', '17']],
+      ['redis', '7.0', []],
     ] as const) {
       const ds = byName[name];
-      expect(ds?.versions.map((v) => [v.name, v.version])).toEqual([[version, version]]);
+      expect(ds?.versions.map((v) => [v.name, v.version])).toEqual([version, ...others].map((v) => [v, v]));
       expect(ds?.default_version).toBe(ds?.versions[0]?.id);
       expect(ds?.versions[0]).not.toHaveProperty('active');
     }
@@ -92,10 +92,17 @@ describe('datastores', () => {
     const ds = byName.json?.datastore as DatastoreBody;
     expect((await as(demo, 'GET', `/datastores/${ds.id}`)).json?.datastore).toEqual(ds);
 
+    // PostgreSQL 15 (the default), 16 and 17.
     const versions = await as(demo, 'GET', `/datastores/${ds.id}/versions`);
-    expect(versions.json?.versions).toEqual([
-      { id: ds.default_version, name: '15', version: '15', links: expect.any(Array), datastore: ds.id },
-    ]);
+    const listed = versions.json?.versions as { name: string }[];
+    expect(listed.map((v) => v.name).sort()).toEqual(['15', '16', '17']);
+    expect(listed).toContainEqual({
+      id: ds.default_version,
+      name: '15',
+      version: '15',
+      links: expect.any(Array),
+      datastore: ds.id,
+    });
     for (const path of [
       '/datastores/postgresql/versions/15',
       `/datastores/postgresql/versions/${ds.default_version}`,
