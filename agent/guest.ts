@@ -275,6 +275,13 @@ export class Guest {
       }
       case 'resize_fs': {
         const stats = await this.engine.resizeFilesystem();
+        // An engine that died for want of room (PostgreSQL's PANIC when its WAL cannot be
+        // written, a recovery that cannot finish) starts again on the room it has now.
+        if ((await this.engine.status()) === 'crashed') {
+          await this.engine
+            .start()
+            .catch((err: Error) => this.log('engine did not start after resize_fs', { error: err.message }));
+        }
         await this.heartbeat();
         return stats;
       }

@@ -51,7 +51,16 @@ const show = async () =>
 
 async function client(): Promise<pg.Client> {
   const { host, port } = endpointOf(instance);
-  const c = new pg.Client({ host, port, user: USER.name, password: USER.password, database: 'appdb' });
+  // Bounded, so that an engine that stops answering fails the step that met it, not the test's timeout.
+  const c = new pg.Client({
+    host,
+    port,
+    user: USER.name,
+    password: USER.password,
+    database: 'appdb',
+    connectionTimeoutMillis: 10_000,
+    query_timeout: 30_000,
+  });
   c.on('error', () => {});
   await c.connect();
   return c;
