@@ -476,11 +476,15 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
 
   /** The whole cluster dumped by the old version into the new one, started on a socket of its own. */
   private async dumpInto(from: PostgresqlVersion, to: PostgresqlVersion, next: string, owner: Account) {
-    const socketDir = join(this.layout.baseDir, 'run-upgrade');
+    // A short name: a socket's path must fit sockaddr_un (107 bytes), and the instance's dir may
+    // already sit deep (the local cloud's lives under the checkout).
+    const socketDir = join(this.layout.baseDir, 'ru');
+    if (join(socketDir, `.s.PGSQL.${this.layout.port}`).length > 107)
+      throw new Error(`the socket path under ${socketDir} is longer than a Unix socket allows`);
     await ensureDir(socketDir, owner, 0o700);
     const pgCtl = join(to.binDir, 'pg_ctl');
     const log = join(socketDir, 'restore.log');
-    await runAs(this.user, pgCtl, [
+    const started = runAs(this.user, pgCtl, [
       '-D',
       next,
       '-w',
@@ -492,6 +496,12 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -p ${this.layout.port}`,
       'start',
     ]);
+    // pg_ctl says only "Examine the log output": the fault carries the server's own words.
+    await started.catch(async (err: Error) => {
+      const said = await tailFrom(log, Math.max(0, (await sizeOf(log)) - 4096), 10);
+      await rm(socketDir, { recursive: true, force: true });
+      throw new Error(`${err.message}\n${said}`.trim());
+    });
     try {
       await dumpAndRestore(
         this.user,

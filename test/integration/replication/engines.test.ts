@@ -71,6 +71,8 @@ async function withPg<T>(layout: Layout, work: (c: pg.Client) => Promise<T>) {
     password: 'App-pass-1',
     database: 'app',
   });
+  // A switchover restarts the server under an idle session: its error reaches the query, not the process.
+  client.on('error', () => {});
   await client.connect();
   try {
     return await work(client);
@@ -149,6 +151,7 @@ async function syncOn(engine: Engine, layout: Layout): Promise<boolean> {
   }
   // pg_stat_replication shows sync_state to superusers only: the agent's own way in.
   const admin = new pg.Client({ host: join(layout.baseDir, 'run'), port: layout.port, user: 'postgres' });
+  admin.on('error', () => {});
   await admin.connect();
   const { rows } = await admin
     .query<{ sync_state: string }>('SELECT sync_state FROM pg_stat_replication')
