@@ -1,4 +1,5 @@
 import { computeDriver } from '../compute/index.ts';
+import { config } from '../config.ts';
 import { troveTime } from '../dynamo.ts';
 import { unwrapKey } from '../guest/keys.ts';
 import { sendToGuest } from '../guest/queues.ts';
@@ -37,22 +38,70 @@ export async function planPromotion(input: SetInput & { instance_id: string }) {
   return { source_id: source.id, candidate_id: candidate.id, followers: [...others, source.id] };
 }
 
+/**
+ * Which replicas are asked where they stand. In an async set, a replica whose guest has been
+ * silent past the heartbeat expiry is not asked: no acknowledged write depends on it, and
+ * waiting for its answer would hold the failover for the whole step's heartbeat window (then fail
+ * it). It is still told to follow the new source (its order waits on its queue, or its step ends
+ * in EJECTION_ERROR with a fault). A sync set asks every replica: the one that cannot answer may
+ * be the only one holding the last acknowledged commit.
+ */
+export function askedReplicas(
+  mode: 'async' | 'sync',
+  replicas: { id: string; heard: number | undefined }[],
+  now: number,
+  expirySeconds: number,
+): { asked: string[]; silent: string[] } {
+  const silent =
+    mode === 'async'
+      ? replicas.filter((r) => r.heard === undefined || now - r.heard > expirySeconds).map((r) => r.id)
+      : [];
+  const asked = replicas.map((r) => r.id).filter((id) => !silent.includes(id));
+  // Nobody to ask: ask them all, and the step's fault says who did not answer.
+  return asked.length ? { asked, silent } : { asked: replicas.map((r) => r.id), silent: [] };
+}
+
 /** eject: the source is dead; its replicas, to be asked where each one stands. */
 export async function planEjection(input: SetInput & { instance_id: string }) {
   const source = await member(input.project_id, input.instance_id);
-  return { source_id: source.id, replicas: source.replica_ids ?? [] };
+  const replicas = (
+    await Promise.all((source.replica_ids ?? []).map((id) => getInstance(input.project_id, id)))
+  ).filter((r): r is InstanceItem => r !== undefined);
+  const { asked, silent } = askedReplicas(
+    modeOf(source),
+    replicas.map((r) => ({ id: r.id, heard: r.last_seen_heartbeat })),
+    Date.now() / 1000,
+    config.heartbeatExpirySeconds,
+  );
+  if (silent.length) logger.warn('eject: silent replicas not asked', { instance_id: source.id, silent });
+  return { source_id: source.id, replicas: asked, silent };
 }
 
 /** The replica with the most advanced position becomes the source (Trove's eject). */
 export async function chooseCandidate(
-  input: SetInput & { source_id: string; positions: { member_id: string; result: string }[] },
+  input: SetInput & {
+    source_id: string;
+    positions: { member_id: string; result?: string; error?: { Error?: string; Cause?: string } }[];
+    silent?: string[];
+  },
 ) {
   const source = await member(input.project_id, input.source_id);
+  const answered = input.positions.filter((p) => !p.error && p.result !== undefined);
+  const unanswered = input.positions.filter((p) => !answered.includes(p)).map((p) => p.member_id);
+  // As in planEjection: only an async set may leave a replica's position uncompared.
+  if (!answered.length || (unanswered.length && modeOf(source) === 'sync'))
+    throw new Error(
+      `replica ${unanswered.join(', ')} did not say where it stands (get_latest_txn_id): ` +
+        (answered.length ? 'a sync set fails over only to its most advanced replica' : 'no replica answered'),
+    );
   const candidateId = mostAdvanced(
     source.datastore.manager,
-    input.positions.map((p) => ({ id: p.member_id, position: p.result })),
+    answered.map((p) => ({ id: p.member_id, position: p.result as string })),
   );
-  const followers = input.positions.map((p) => p.member_id).filter((id) => id !== candidateId);
+  const followers = [
+    ...input.positions.map((p) => p.member_id).filter((id) => id !== candidateId),
+    ...(input.silent ?? []),
+  ];
   return { source_id: source.id, candidate_id: candidateId, followers };
 }
 

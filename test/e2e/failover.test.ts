@@ -99,7 +99,8 @@ const ENGINES: Engine[] = [
         connectTimeout: 2_000,
       });
       c.on('error', () => {});
-      await c.query('CREATE TABLE IF NOT EXISTS t (n INT PRIMARY KEY)');
+      // The writer's session makes the table; a replica refuses even an IF NOT EXISTS (read-only).
+      if (viaWriter) await c.query('CREATE TABLE IF NOT EXISTS t (n INT PRIMARY KEY)');
       return {
         write: async (n) => {
           await c.query('INSERT INTO t VALUES (?)', [n]);
@@ -126,7 +127,7 @@ const ENGINES: Engine[] = [
       });
       c.on('error', () => {});
       await c.connect();
-      await c.query('CREATE TABLE IF NOT EXISTS t (n int PRIMARY KEY)');
+      if (viaWriter) await c.query('CREATE TABLE IF NOT EXISTS t (n int PRIMARY KEY)');
       return {
         write: async (n) => {
           await c.query('INSERT INTO t VALUES ($1)', [n]);

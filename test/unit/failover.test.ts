@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { StaleTerm, TermStore, termAllows } from '../../agent/term.ts';
 import { ReplicationModeRequest } from '../../lib/instances/schemas.ts';
 import { decideFailover, type FailoverFacts, quorumOf } from '../../lib/replication/failover.ts';
+import { askedReplicas } from '../../lib/replication/switchover.ts';
 
 // The pure parts of automatic failover (lib/replication/failover.ts) and of the guest's fence
 // (agent/term.ts): when a set fails over, and which orders a guest refuses.
@@ -103,5 +104,28 @@ describe('the replication request', () => {
     expect(ReplicationModeRequest.safeParse({ failover: 'sometimes' }).success).toBe(false);
     expect(ReplicationModeRequest.safeParse({}).success).toBe(false);
     expect(ReplicationModeRequest.safeParse({ failover: 'automatic', extra: 1 }).success).toBe(false);
+  });
+});
+
+describe('which replicas an eject asks where they stand', () => {
+  const replicas = [
+    { id: 'alive', heard: now - 2 },
+    { id: 'dead', heard: now - 60 },
+    { id: 'never', heard: undefined },
+  ];
+  it('leaves out of an async set the replicas silent past the expiry, who still follow later', () => {
+    expect(askedReplicas('async', replicas, now, 8)).toEqual({ asked: ['alive'], silent: ['dead', 'never'] });
+  });
+  it('asks every replica of a sync set: the silent one may hold the last acknowledged commit', () => {
+    expect(askedReplicas('sync', replicas, now, 8)).toEqual({
+      asked: ['alive', 'dead', 'never'],
+      silent: [],
+    });
+  });
+  it('asks them all when none is heard, so that the step says who did not answer', () => {
+    expect(askedReplicas('async', replicas.slice(1), now, 8)).toEqual({
+      asked: ['dead', 'never'],
+      silent: [],
+    });
   });
 });
