@@ -52,7 +52,8 @@ interface Session {
   close(): Promise<void>;
 }
 
-async function open(datastore: Datastore, at: Endpoint): Promise<Session> {
+/** `writable`: the session may make the table (a replica refuses even CREATE ... IF NOT EXISTS). */
+async function open(datastore: Datastore, at: Endpoint, writable = true): Promise<Session> {
   // The writer endpoint's certificate names the member, not the writer: the chain is verified.
   const ssl = { ca: at.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
   if (datastore === 'redis') {
@@ -88,7 +89,7 @@ async function open(datastore: Datastore, at: Endpoint): Promise<Session> {
       connectTimeout: 2_000,
     });
     c.on('error', () => {});
-    await c.query('CREATE TABLE IF NOT EXISTS t (n INT PRIMARY KEY)');
+    if (writable) await c.query('CREATE TABLE IF NOT EXISTS t (n INT PRIMARY KEY)');
     return {
       write: async (n) => {
         await c.query('INSERT INTO t VALUES (?)', [n]);
@@ -109,7 +110,7 @@ async function open(datastore: Datastore, at: Endpoint): Promise<Session> {
   });
   c.on('error', () => {});
   await c.connect();
-  await c.query('CREATE TABLE IF NOT EXISTS t (n int PRIMARY KEY)');
+  if (writable) await c.query('CREATE TABLE IF NOT EXISTS t (n int PRIMARY KEY)');
   return {
     write: async (n) => {
       await c.query('INSERT INTO t VALUES ($1)', [n]);
@@ -287,7 +288,7 @@ async function measure(
       const addr = (rv.addresses as { address: string }[])[0]?.address as string;
       const port = { mysql: 3306, postgresql: 5432, redis: 6379 }[datastore];
       const onSource = await open(datastore, { host: w.address, port: w.port, ca });
-      const onReplica = await open(datastore, { host: addr, port, ca });
+      const onReplica = await open(datastore, { host: addr, port, ca }, false);
       try {
         for (let i = 0; i < 200; i++) {
           const n = 1_000_000 + i;
@@ -323,13 +324,22 @@ async function measure(
       const baseDir = join(bench.stateDir, 'compute', serverId);
       const agent = processesMentioning(join(baseDir, 'agent.json'));
       const engine = processesMentioning(baseDir).filter((p) => !agent.includes(p));
+      const others = [...ids].filter((id) => id !== source);
       const t = performance.now();
       for (const pid of engine) process.kill(pid, 'SIGKILL');
+      // Detection: the moment the control plane claims the set (its members show EJECT), polled
+      // beside the writer; the rest of the outage is the eject's own steps.
+      const detected = until('the failover to start', async () =>
+        (await Promise.all(others.map(view))).some((v) => v.status === 'EJECT')
+          ? performance.now()
+          : undefined,
+      ).catch(() => Number.NaN);
       const o = await writer.outage(t);
       figures.failoverMs.push(o.resumed - t);
       const next = await settled(source);
       console.log(
-        `  ${datastore} round ${round + 1}: death → first write ${fixed((o.resumed - t) / 1000)} s; ${load()}`,
+        `  ${datastore} round ${round + 1}: death → first write ${fixed((o.resumed - t) / 1000)} s ` +
+          `(failover started after ${fixed(((await detected) - t) / 1000)} s); ${load()}`,
       );
       // The dead old source goes; a new replica of the new source takes its place (seed time),
       // beside a plain backup of the new source (the same data).
