@@ -272,16 +272,22 @@ describe('postgresql 17 incremental backup and restore', { timeout: 180_000 }, (
   it('turns the WAL summarizer on in a server configured without it, and keeps the manifest', async () => {
     // An instance configured before incremental backups: its troveless.conf has no summarize_wal.
     const conf = join(source.baseDir, 'data', 'troveless.conf');
+    const configuredBefore = async () => {
+      await writeFile(conf, (await readFile(conf, 'utf8')).replace(/^summarize_wal = on\n/m, ''));
+      await sql(source, (c) => c.query('SELECT pg_reload_conf()'));
+      await waitFor(
+        'summarize_wal off',
+        async () => ((await summarizeWal(source)) === 'off' ? true : undefined),
+        { timeoutMs: 10_000 },
+      );
+    };
     expect(await readFile(conf, 'utf8')).toMatch(/^summarize_wal = on$/m);
-    await writeFile(conf, (await readFile(conf, 'utf8')).replace(/^summarize_wal = on\n/m, ''));
-    await sql(source, (c) => c.query('SELECT pg_reload_conf()'));
-    await waitFor(
-      'summarize_wal off',
-      async () => ((await summarizeWal(source)) === 'off' ? true : undefined),
-      {
-        timeoutMs: 10_000,
-      },
-    );
+    // Its agent starts it again (a reboot, a restart): the setting is added.
+    await configuredBefore();
+    await sourceManager.restart();
+    expect(await summarizeWal(source)).toBe('on');
+    // Or its first backup does, by a reload.
+    await configuredBefore();
     atFull = await dataChecksum(source);
     full = await runBackup(
       'postgresql',
