@@ -348,12 +348,25 @@ export class Guest {
   /** Streams a backup to S3 (tool → zstd → AES-256-GCM → multipart) and answers with what it stored. */
   private async backup(args: Record<string, unknown>) {
     const dataKey = Buffer.from(String(args.data_key), 'base64');
+    const parent = args.parent_manifest as { bucket?: unknown; key?: unknown } | undefined;
     return runBackup(
       backupEngineOf(this.config.datastore_manager),
       this.config.layout,
       { bucket: String(args.bucket), key: String(args.key), s3: s3Client() },
       dataKey,
-      { parentLsn: typeof args.parent_lsn === 'string' ? args.parent_lsn : undefined },
+      {
+        parentLsn: typeof args.parent_lsn === 'string' ? args.parent_lsn : undefined,
+        parentManifest:
+          parent && typeof parent.bucket === 'string' && typeof parent.key === 'string'
+            ? {
+                bucket: parent.bucket,
+                key: parent.key,
+                dataKey: Buffer.from(String(args.parent_data_key), 'base64'),
+              }
+            : undefined,
+        // A replica's snapshot is never the parent of an incremental: no manifest beside it.
+        storeManifest: args.snapshot !== true,
+      },
     );
   }
 
@@ -364,7 +377,7 @@ export class Guest {
    */
   private async replicationSnapshot(args: Record<string, unknown>) {
     await this.engine.enableAsSource(args.account as { user: string; password: string });
-    return this.backup({ ...args, parent_lsn: undefined });
+    return this.backup({ ...args, parent_lsn: undefined, parent_manifest: undefined, snapshot: true });
   }
 
   private async prepare(args: Record<string, unknown>): Promise<null> {

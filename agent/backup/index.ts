@@ -2,12 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { POSTGRESQL_VERSIONS, type PostgresqlVersion } from '../../lib/catalog/postgresql-versions.ts';
 import { troveError } from '../engines/admin.ts';
 import { account, chownRecursive, ensureDir, ensureTraversable } from '../engines/fs.ts';
 import type { EngineLayout } from '../engines/manager.ts';
 import { BACKUP_ENGINES, type BackupEngine, engineUser, instancePaths, SERVICE_USER } from './layout.ts';
 import { backupMariadb, restoreMariadb } from './mariadb.ts';
-import { backupPostgresql, restorePostgresql } from './postgresql.ts';
+import {
+  backupPostgresql,
+  postgresqlVersionOf,
+  restorePostgresql,
+  type StoredManifest,
+} from './postgresql.ts';
 import { backupRedis, restoreRedis } from './redis.ts';
 import { type StoredObject, verifyObjects } from './stream.ts';
 
@@ -32,11 +38,20 @@ export interface BackupResult {
   checksum: string;
   /** MariaDB: this backup's to_lsn, the parentLsn of an incremental on top of it. */
   lsn?: string;
+  /**
+   * PostgreSQL 17+: its backup_manifest is stored beside it (manifestKeyOf(key), sealed with the
+   * same data key), the parentManifest of an incremental on top of it.
+   */
+  manifest?: boolean;
 }
 
 export interface BackupOptions {
   /** MariaDB only: the parent's `lsn`, for an incremental backup. */
   parentLsn?: string;
+  /** PostgreSQL only: the parent's stored backup_manifest, for an incremental backup. */
+  parentManifest?: StoredManifest;
+  /** PostgreSQL 17+: store this backup's manifest beside it (default); false for a replica's snapshot. */
+  storeManifest?: boolean;
   /** Aborting kills the tools and aborts the multipart upload. */
   signal?: AbortSignal;
 }
@@ -51,15 +66,34 @@ export interface ChainObject {
 }
 
 /** Errors named after Trove's exceptions carry `name` (NotImplemented → 501 in the API). */
-function incrementalNotImplemented(engine: BackupEngine): Error {
-  const why =
-    engine === 'postgresql'
-      ? 'PostgreSQL 15 has no incremental base backup (pg_basebackup --incremental needs PostgreSQL 17)'
-      : 'Redis has no incremental snapshot (an RDB is always the whole dataset)';
+function incrementalNotImplemented(engine: BackupEngine, why: string): Error {
   return troveError(
     'NotImplemented',
     `Incremental backups are not supported for datastore ${engine}: ${why}.`,
   );
+}
+
+/**
+ * Why an incremental of `engine` on `version` (PostgreSQL: the version that wrote the data dir, or
+ * the instance's) cannot be, in `how` (MariaDB carries an LSN, PostgreSQL a manifest); undefined
+ * when it can.
+ */
+function incrementalRefused(
+  engine: BackupEngine,
+  how: 'lsn' | 'manifest',
+  version: () => PostgresqlVersion,
+): string | undefined {
+  if (engine === 'redis') return 'Redis has no incremental snapshot (an RDB is always the whole dataset)';
+  if (engine === 'mariadb')
+    return how === 'lsn' ? undefined : "a MariaDB incremental starts from its parent's LSN, not a manifest";
+  const v = version();
+  if (!v.incrementalBackups) {
+    const since = POSTGRESQL_VERSIONS.find((p) => p.incrementalBackups)?.name ?? 'a later version';
+    return `PostgreSQL ${v.name} has no incremental base backup (pg_basebackup --incremental needs PostgreSQL ${since})`;
+  }
+  return how === 'manifest'
+    ? undefined
+    : "a PostgreSQL incremental starts from its parent's backup_manifest, not an LSN";
 }
 
 function checkEngine(engine: BackupEngine): void {
@@ -79,7 +113,11 @@ export async function runBackup(
 ): Promise<BackupResult> {
   checkEngine(engine);
   if (!Buffer.isBuffer(dataKey) || dataKey.length !== 32) throw new Error('the data key must be 32 bytes');
-  if (opts.parentLsn !== undefined && engine !== 'mariadb') throw incrementalNotImplemented(engine);
+  for (const how of ['lsn', 'manifest'] as const) {
+    if ((how === 'lsn' ? opts.parentLsn : opts.parentManifest) === undefined) continue;
+    const why = incrementalRefused(engine, how, () => postgresqlVersionOf(layout));
+    if (why) throw incrementalNotImplemented(engine, why);
+  }
   switch (engine) {
     case 'mariadb':
       return backupMariadb(layout, target, dataKey, opts);
@@ -91,10 +129,10 @@ export async function runBackup(
 }
 
 /**
- * Restores `chain` (the full backup first, then MariaDB incrementals in order) into an instance
- * whose base dir is empty or absent. Every object is checked (present, sha256 of the stored bytes)
- * before anything is written; the data dir is created only at the very end, and on failure all
- * that was written is removed again. Afterwards the instance counts as initialised and stopped:
+ * Restores `chain` (the full backup first, then its incrementals in order: MariaDB, PostgreSQL
+ * 17+) into an instance whose base dir is empty or absent. Every object is checked (present,
+ * sha256 of the stored bytes) before anything is written; the data dir is created only at the
+ * very end, and on failure all that was written is removed again. Afterwards the instance counts as initialised and stopped:
  * the engine manager's prepare() then writes its config and starts it on the restored data
  * without initialising (start() alone needs the config that prepare() writes).
  */
@@ -108,7 +146,12 @@ export async function restoreBackup(
   checkEngine(engine);
   const [full, ...incrementals] = chain;
   if (!full) throw new Error('restore needs at least one backup object');
-  if (incrementals.length && engine !== 'mariadb') throw incrementalNotImplemented(engine);
+  if (incrementals.length) {
+    // The restored data dir does not exist yet: the instance's own version says.
+    const how = engine === 'mariadb' ? 'lsn' : 'manifest';
+    const why = incrementalRefused(engine, how, () => postgresqlVersionOf(layout));
+    if (why) throw incrementalNotImplemented(engine, why);
+  }
   for (const object of chain) {
     if (!/^[0-9a-f]{64}$/i.test(object.checksum)) {
       throw new Error(`backup object s3://${object.bucket}/${object.key} has no sha256 checksum`);
@@ -174,7 +217,7 @@ function restoreInto(
     case 'mariadb':
       return restoreMariadb(s3, chain, staging, signal);
     case 'postgresql':
-      return restorePostgresql(s3, chain[0], staging, signal).then((dir) => ({ dir }));
+      return restorePostgresql(s3, chain, staging, signal).then((dir) => ({ dir }));
     case 'redis':
       return restoreRedis(s3, chain[0], staging, signal).then((dir) => ({ dir }));
   }

@@ -41,6 +41,8 @@ export const mariadbPaths = (layout: EngineLayout) => ({
 export const postgresqlPaths = (layout: EngineLayout) => ({
   socketDir: join(layout.baseDir, 'run'),
   hbaFile: join(layout.baseDir, 'data', 'pg_hba.conf'),
+  /** The agent's own settings, included by postgresql.conf (postgresql.ts). */
+  confFile: join(layout.baseDir, 'data', 'troveless.conf'),
 });
 
 export const redisPaths = (layout: EngineLayout) => ({

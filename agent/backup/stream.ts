@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Writable } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { decrypt, encrypt } from './envelope.ts';
 import { type UploadResult, type UploadTarget, uploadStream } from './multipart.ts';
 import { ToolGroup, type ToolSpec } from './tools.ts';
@@ -22,10 +22,13 @@ export async function streamToS3(
   {
     signal,
     check,
+    tap,
   }: {
     signal?: AbortSignal;
     /** Runs once every tool exited with 0 and before the upload completes; throwing aborts it. */
     check?: () => Promise<void>;
+    /** Sees every chunk of the tool's output on its way to zstd (it must not throw). */
+    tap?: (chunk: Buffer) => void;
   } = {},
 ): Promise<UploadResult> {
   signal?.throwIfAborted();
@@ -36,7 +39,17 @@ export async function streamToS3(
   signal?.addEventListener('abort', kill, { once: true });
   try {
     // Failures of this hop show as a tool's exit status, checked before the upload completes.
-    pipeline(source.stdout!, zstd.stdin!).catch(() => {});
+    if (tap) {
+      const seen = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          tap(chunk);
+          done(null, chunk);
+        },
+      });
+      pipeline(source.stdout!, seen, zstd.stdin!).catch(() => {});
+    } else {
+      pipeline(source.stdout!, zstd.stdin!).catch(() => {});
+    }
     return await uploadStream(encrypt(zstd.stdout!, dataKey), target, {
       signal,
       beforeComplete: async () => {
@@ -63,7 +76,53 @@ export interface StoredObject {
   dataKey: Buffer;
 }
 
-const where = (o: StoredObject) => `s3://${o.bucket}/${o.key}`;
+/** Where an object is: a bucket and a key. */
+export interface ObjectRef {
+  bucket: string;
+  key: string;
+}
+
+const where = (o: ObjectRef) => `s3://${o.bucket}/${o.key}`;
+
+/**
+ * Stores a small buffer (a PostgreSQL backup's manifest) sealed with `dataKey` as the backups are
+ * (the envelope, without compression), in one PutObject.
+ */
+export async function putSealed(
+  s3: S3Client,
+  object: ObjectRef,
+  body: Buffer,
+  dataKey: Buffer,
+  signal?: AbortSignal,
+): Promise<void> {
+  const sealed: Buffer[] = [];
+  for await (const piece of encrypt(once(body), dataKey)) sealed.push(piece);
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: object.bucket,
+      Key: object.key,
+      Body: Buffer.concat(sealed),
+      ContentType: 'application/octet-stream',
+    }),
+    { abortSignal: signal },
+  );
+}
+
+/** What putSealed stored, opened (rejects when it was changed or sealed with another key). */
+export async function getSealed(
+  s3: S3Client,
+  object: ObjectRef,
+  dataKey: Buffer,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  const plain: Buffer[] = [];
+  for await (const piece of decrypt(await download(s3, object, signal), dataKey)) plain.push(piece);
+  return Buffer.concat(plain);
+}
+
+async function* once(body: Buffer): AsyncGenerator<Buffer> {
+  yield body;
+}
 
 /** Rejects with a clear error when an object of the chain is missing or its stored bytes are not the ones backed up. */
 export async function verifyObjects(
@@ -96,7 +155,7 @@ async function sha256Of(s3: S3Client, object: StoredObject, signal?: AbortSignal
 
 async function download(
   s3: S3Client,
-  object: StoredObject,
+  object: ObjectRef,
   signal?: AbortSignal,
 ): Promise<AsyncIterable<Uint8Array>> {
   const out = await s3

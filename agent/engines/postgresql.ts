@@ -24,6 +24,7 @@ import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as replication from './pg-replication.ts';
 import { dumpAndRestore, fingerprint, fingerprintDifferences } from './pg-upgrade.ts';
+import { ensureWalSummarizer, SUMMARIZE_WAL } from './pg-wal-summaries.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { processesIn, runAs, signal, waitFor } from './process.ts';
 import type { ReplicationMode } from './replication-state.ts';
@@ -126,6 +127,19 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     };
   }
 
+  /**
+   * Also makes sure a version that takes incremental backups runs its WAL summarizer: a server
+   * configured before (its troveless.conf has no summarize_wal, an existing instance or one just
+   * upgraded with its old config) gets the setting and a reload. Best effort: a backup checks again.
+   */
+  override async start(): Promise<void> {
+    await super.start();
+    if (!this.version().incrementalBackups) return;
+    await ensureWalSummarizer(join(this.dataDir, INSTANCE_CONF), () => this.connect('postgres')).catch(
+      () => false,
+    );
+  }
+
   protected async initialize(): Promise<void> {
     await runAs(this.user, join(this.version().binDir, 'initdb'), this.initdbArgs(this.dataDir, 'peer'));
     await this.includeInstanceConf(this.dataDir);
@@ -158,6 +172,8 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       'wal_keep_size = 128MB',
       'wal_log_hints = on',
       'hot_standby = on',
+      // Incremental backups (pg_basebackup --incremental) read WAL summaries: pg-wal-summaries.ts.
+      ...(this.version().incrementalBackups ? [SUMMARIZE_WAL] : []),
       // The instance's certificate (Trove's instance SSL): sslmode=verify-full against the CA works.
       ...((await hasTls(this.tls))
         ? [

@@ -20,6 +20,11 @@ export interface BackupItem {
   checksum?: string;
   /** MariaDB's to_lsn, the starting point of an incremental on top of this backup. */
   lsn?: string;
+  /**
+   * PostgreSQL 17+: this backup's backup_manifest is stored beside it (`manifestKeyOf(key)`, sealed
+   * with the same data key): pg_basebackup --incremental of a backup on top of it starts from it.
+   */
+  manifest?: boolean;
   fault?: string;
   /** Taken by a backup policy (only these are pruned by retention). */
   scheduled?: boolean;
@@ -28,3 +33,6 @@ export interface BackupItem {
   /** Its Mistral execution record was deleted (`execution delete`); the backup itself stays. */
   execution_deleted?: boolean;
 }
+
+/** Where a backup stored under `key` keeps its backup_manifest (PostgreSQL 17+; see `manifest`). */
+export const manifestKeyOf = (key: string): string => `${key}.manifest`;

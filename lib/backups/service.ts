@@ -16,7 +16,8 @@ import { refusalToAct } from '../instances/status.ts';
 import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
 import { s3Client } from '../s3.ts';
 import { startWorkflow, workflowRunning } from '../workflows.ts';
-import type { BackupItem } from './model.ts';
+import { incrementalRefusal, parentRefusal } from './incremental.ts';
+import { type BackupItem, manifestKeyOf } from './model.ts';
 import { deleteBackupItem, getBackup, projectBackups, putBackup, updateBackup } from './repository.ts';
 import type { CreateBackupRequest } from './schemas.ts';
 
@@ -25,7 +26,6 @@ import type { CreateBackupRequest } from './schemas.ts';
 // answers with its size, checksum and LSN; a guest that never answers leaves it FAILED.
 
 const RUNNING: BackupItem['status'][] = ['NEW', 'BUILDING'];
-const incrementalEngines = new Set(['mysql', 'mariadb']);
 
 /** A backup the API or the scheduler (marking it `scheduled`) asks for. */
 export async function createBackup(
@@ -44,10 +44,11 @@ export async function createBackup(
     );
   }
   const parent = await parentFor(projectId, instance, req);
-  if (parent && !incrementalEngines.has(instance.datastore.manager)) {
-    throw new NotImplemented(
-      `Incremental backups are not supported for datastore ${instance.datastore.type}.`,
-    );
+  if (parent) {
+    const refusal = incrementalRefusal(instance.datastore);
+    if (refusal) throw new NotImplemented(refusal);
+    const unfit = parentRefusal(instance.datastore, parent);
+    if (unfit) throw new BadRequest(unfit);
   }
   const quota = await quotaChanges(projectId, { backups: 1 });
   if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
@@ -165,6 +166,12 @@ export async function deleteBackup(projectId: string, id: string): Promise<void>
     await failOrphan(target);
   }
   try {
+    // A PostgreSQL backup's manifest goes with it.
+    if (target.manifest) {
+      await s3Client().send(
+        new DeleteObjectCommand({ Bucket: target.bucket, Key: manifestKeyOf(target.key) }),
+      );
+    }
     await s3Client().send(new DeleteObjectCommand({ Bucket: target.bucket, Key: target.key }));
   } catch (err) {
     if (!(err instanceof NoSuchKey)) {

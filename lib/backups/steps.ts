@@ -6,6 +6,7 @@ import { operationIdOf, sendToGuest } from '../guest/queues.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { findInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
+import { manifestKeyOf } from './model.ts';
 import { getBackup, updateBackup } from './repository.ts';
 import { abortOpenUploads, finishBackupOnInstance } from './service.ts';
 
@@ -56,8 +57,17 @@ export async function sendBackupRequest(
       key: backup.key,
       backup_type: backup.backup_type,
       parent_lsn: parent?.lsn,
-      // The data key reaches the guest only encrypted with the guest's own key.
-      sealed: encryptFor(key, { data_key: dataKey.toString('base64') }),
+      // PostgreSQL: the parent's backup_manifest, where pg_basebackup --incremental starts from.
+      parent_manifest: parent?.manifest
+        ? { bucket: parent.bucket, key: manifestKeyOf(parent.key) }
+        : undefined,
+      // The data keys reach the guest only encrypted with the guest's own key.
+      sealed: encryptFor(key, {
+        data_key: dataKey.toString('base64'),
+        ...(parent?.manifest
+          ? { parent_data_key: (await unwrapKey(parent.wrapped_data_key)).toString('base64') }
+          : {}),
+      }),
     },
     input.task_token,
     operationId,
@@ -66,7 +76,9 @@ export async function sendBackupRequest(
 }
 
 export async function backupCompleted(
-  input: BackupStepInput & { result: { size_bytes: number; checksum: string; lsn?: string } },
+  input: BackupStepInput & {
+    result: { size_bytes: number; checksum: string; lsn?: string; manifest?: boolean };
+  },
 ) {
   await updateBackup(
     input.project_id,
@@ -76,6 +88,8 @@ export async function backupCompleted(
       size_bytes: input.result.size_bytes,
       checksum: input.result.checksum,
       lsn: input.result.lsn,
+      // Where it is stored is ours to say (manifestKeyOf), never the guest's.
+      ...(input.result.manifest === true ? { manifest: true } : {}),
     },
     ['NEW', 'BUILDING'],
   );

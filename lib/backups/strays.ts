@@ -7,6 +7,7 @@ import {
 import { config } from '../config.ts';
 import { logger } from '../logger.ts';
 import { s3Client } from '../s3.ts';
+import { manifestKeyOf } from './model.ts';
 import { projectBackups } from './repository.ts';
 
 /**
@@ -22,7 +23,9 @@ export async function removeStrayBackupObjects(projectId: string, instanceId: st
   const bucket = config.backupBucket;
   const prefix = `${projectId}/${instanceId}/`;
   const owned = new Set(
-    (await projectBackups(projectId)).filter((b) => b.instance_id === instanceId).map((b) => b.key),
+    (await projectBackups(projectId))
+      .filter((b) => b.instance_id === instanceId)
+      .flatMap((b) => [b.key, manifestKeyOf(b.key)]),
   );
   let removed = 0;
   let token: string | undefined;
