@@ -92,7 +92,12 @@ export async function considerFailover(projectId: string, sourceId: string): Pro
       sourceReachable: r.replication?.source_reachable,
     })),
   });
-  if (!decision.start) return false;
+  if (!decision.start) {
+    // Only a replica's vote asks, so this is said only while some replica cannot reach its source:
+    // what an operator wants to read when a failover does not come.
+    logger.info('no failover yet', { instance_id: source.id, why: decision.why });
+    return false;
+  }
   const term = (source.replication_term ?? 0) + 1;
   const name = `failover-${source.id}-${term}`;
   const members = [source, ...replicas];
@@ -120,7 +125,10 @@ export async function considerFailover(projectId: string, sourceId: string): Pro
     ),
   );
   // Another conductor took it, or a member is busy: the next vote asks again.
-  if (!claimed) return false;
+  if (!claimed) {
+    logger.info('no failover yet', { instance_id: source.id, why: 'a member is busy, or another claim won' });
+    return false;
+  }
   logger.warn('automatic failover', { instance_id: source.id, term, votes: decision.votes });
   try {
     await startWorkflow('replica-eject', name, {

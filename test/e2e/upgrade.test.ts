@@ -206,4 +206,80 @@ describe('upgrade (PostgreSQL 15 → 16 → 17)', () => {
     );
     expect((await show()).datastore.version).toBe('17');
   });
+
+  it('takes a full and an incremental backup on 17 (the CLI for the incremental); each restores its own point', async () => {
+    const api = (method: string, p: string, body?: object) =>
+      call(method, `/v1.0/${admin.projectId}${p}`, admin.token, body);
+    const completed = (id: string) =>
+      waitUntil(
+        `backup ${id}`,
+        async () => {
+          const b = (await api('GET', `/backups/${id}`)).json?.backup as {
+            status: string;
+            parent_id?: string;
+          };
+          if (b.status === 'FAILED') throw new Error(`backup ${id} failed`);
+          return b.status === 'COMPLETED' ? b : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+    // The upgrade's own backup is of 15 (no manifest to build on): the chain starts with a full.
+    const full = (await api('POST', '/backups', { backup: { name: 'on-17-full', instance: instance.id } }))
+      .json?.backup as { id: string };
+    await completed(full.id);
+    const atFull = await checksum();
+    await sql("UPDATE kv SET v = 'changed' WHERE k % 97 = 0");
+    await sql('DELETE FROM kv WHERE k > 19900');
+    const atIncremental = await checksum();
+    expect(atIncremental).not.toBe(atFull);
+    const { stdout } = await run(
+      'openstack',
+      [
+        ...openstackAuth(),
+        'database',
+        'backup',
+        'create',
+        'on-17-inc',
+        '--instance',
+        instance.id,
+        '--incremental',
+        '-f',
+        'json',
+      ],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeout: 60_000 },
+    );
+    const incremental = JSON.parse(stdout) as { id: string };
+    expect((await completed(incremental.id)).parent_id).toBe(full.id);
+    await sql('DELETE FROM kv WHERE k < 100'); // after the incremental: in neither restore
+
+    const restoreOf = async (backupId: string, name: string) => {
+      const created = await createInstance(admin, {
+        name,
+        flavorRef: '7',
+        volume: { size: 1 },
+        datastore: { type: 'postgresql', version: '17' },
+        restorePoint: { backupRef: backupId },
+      });
+      return (await waitForInstance(admin, created.id, healthy, 180_000)) as InstanceView;
+    };
+    const [fromFull, fromIncremental] = await Promise.all([
+      restoreOf(full.id, `restored-full-${Date.now()}`),
+      restoreOf(incremental.id, `restored-inc-${Date.now()}`),
+    ]);
+    try {
+      const sumOn = async (target: InstanceView) => {
+        const saved = instance;
+        instance = target;
+        try {
+          return await checksum();
+        } finally {
+          instance = saved;
+        }
+      };
+      expect(await sumOn(fromFull)).toBe(atFull);
+      expect(await sumOn(fromIncremental)).toBe(atIncremental);
+    } finally {
+      await Promise.all([fromFull, fromIncremental].map((r) => api('DELETE', `/instances/${r.id}`)));
+    }
+  }, 300_000);
 });
