@@ -6,6 +6,10 @@ export const TASK_STATUSES = {
   NONE: { action: 'NONE', error: false },
   BUILDING: { action: 'BUILDING', error: false },
   REBOOTING: { action: 'REBOOTING', error: false },
+  // An admin's rebuild: Trove has no task of its own for it (its MgmtInstance.rebuild sets
+  // BUILDING, and the API shows BUILD); a name of its own here tells the rebuild's steps from a
+  // create's (which delete, markReady and assertCanAct treat apart), shown as Trove shows it.
+  REBUILDING: { action: 'BUILDING', error: false },
   DELETING: { action: 'DELETING', error: false },
   RESIZING: { action: 'RESIZING', error: false },
   UPGRADING: { action: 'UPGRADING', error: false },
