@@ -119,7 +119,8 @@ export async function restartInstance(
   const rebuild = rebuildImageId !== undefined;
   assertCanAct(item, { anyGuest: rebootServer || rebuild });
   const claimed = await updateInstance(projectId, id, {
-    set: { task_status: rebuild ? 'REBUILDING' : 'REBOOTING', service_status: 'restarting' },
+    // Trove's rebuild sets the task alone: the guest says what becomes of its engine.
+    set: rebuild ? { task_status: 'REBUILDING' } : { task_status: 'REBOOTING', service_status: 'restarting' },
     remove: ['fault'],
     condition: {
       expression: 'task_status IN (:none, :rr)',
