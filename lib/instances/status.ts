@@ -141,7 +141,9 @@ export function refusalToAct(
   { anyGuest = false }: { anyGuest?: boolean } = {},
 ): string | undefined {
   if (!['ACTIVE', 'HEALTHY'].includes(i.server_status)) return `server status was ${i.server_status}`;
-  if (!['NONE', 'RESTART_REQUIRED'].includes(i.task_status)) return `task status was ${i.task_status}`;
+  // A rebuild is named as Trove names its task then (BUILDING).
+  if (!['NONE', 'RESTART_REQUIRED'].includes(i.task_status))
+    return `task status was ${i.task_status === 'REBUILDING' ? 'BUILDING' : i.task_status}`;
   const ok = ['running', 'shutdown', 'crashed', 'blocked', 'healthy', 'restart required'];
   if (!anyGuest && !ok.includes(i.service_status))
     return `service status was ${SERVICE_STATUSES[i.service_status] ?? i.service_status}`;
