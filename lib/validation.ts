@@ -47,6 +47,21 @@ export const troveUuid = () =>
       error: (issue) => `${pythonRepr(issue.input)} does not match '${UUID_PATTERN}'`,
     });
 
+/**
+ * An image id for a rebuild: Trove's apischema wants a `uuid` (a Glance id, and the local
+ * cloud's image is one); the EC2 driver's images are AMIs, whose ids are no UUIDs, so those
+ * pass too. Anything else is the 400 Trove's schema gives.
+ */
+const IMAGE_ID_PATTERN = `${UUID_PATTERN}|^ami-[0-9a-f]{8}([0-9a-f]{9})?$`;
+export const imageId = () =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(new RegExp(IMAGE_ID_PATTERN), {
+      error: (issue) => `${pythonRepr(issue.input)} does not match '${IMAGE_ID_PATTERN}'`,
+    });
+
 /** How jsonschema's messages show a string: Python's repr (double quotes when it holds a '). */
 function pythonRepr(value: unknown): string {
   const text = (typeof value === 'string' ? value : String(value)).replaceAll('\\', '\\\\');

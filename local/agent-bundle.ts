@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build, stop } from 'esbuild';
 
@@ -24,4 +26,24 @@ export async function bundleAgent(root: string, outDir: string): Promise<string>
   // esbuild's JS API keeps its Go service running (~170 MB) until told to stop.
   await stop();
   return outfile;
+}
+
+/**
+ * The local cloud's guest image, named after its bundle: the bundle's sha256 written as a UUID
+ * (RFC 9562 version 8, the one for ids made by one's own rule), so that an admin's rebuild
+ * names what the guest will run, Glance-style, and a new bundle (other agent code) is another id.
+ */
+export async function localImageOf(bundle: string): Promise<{ id: string; bundle: string }> {
+  const hex = createHash('sha256')
+    .update(await readFile(bundle))
+    .digest('hex')
+    .slice(0, 32)
+    .split('');
+  hex[12] = '8'; // version 8
+  hex[16] = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16); // RFC variant
+  const h = hex.join('');
+  return {
+    id: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
+    bundle,
+  };
 }

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { bundleAgent } from './agent-bundle.ts';
+import { bundleAgent, localImageOf } from './agent-bundle.ts';
 import { computeHostSecret, startComputeHost, stopComputeLeftovers } from './compute/host.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { guestKeySecret } from './guest-key-secret.ts';
@@ -64,6 +64,8 @@ export interface LocalCloud {
   queues: QueueInfo[];
   buckets: string[];
   stateMachines: string[];
+  /** The guest image's id (the agent bundle's), which `instance rebuild` takes. */
+  guestImage: string;
   stop(): Promise<void>;
 }
 
@@ -169,15 +171,19 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     } = env;
     // Self-contained (no node_modules needed), so it may live with the state wherever that is.
     const agent = await bundleAgent(opts.root, opts.stateDir);
+    // The bundle is the local cloud's guest image: what an admin's rebuild installs on a server.
+    const guestImage = await localImageOf(agent);
     const computeHost = await startComputeHost({
       port: opts.ports.compute,
       host: opts.host,
       stateDir: opts.stateDir,
       repoRoot: opts.root,
       agentEnv,
-      agentCommand: (configPath) => ({
+      image: guestImage,
+      // A launched server runs the shared bundle; a rebuilt one the copy on its own root.
+      agentCommand: (configPath, bundle = agent) => ({
         command: process.execPath,
-        args: ['--enable-source-maps', agent, configPath],
+        args: ['--enable-source-maps', bundle, configPath],
       }),
       log: (line) => log(`[compute] ${line}`),
     });
@@ -252,6 +258,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       queues: [...queues.values()],
       buckets,
       stateMachines: machines.map((m) => m.name),
+      guestImage: guestImage.id,
       stop,
     };
   } catch (err) {

@@ -29,6 +29,7 @@ try {
       `  S3                 ${e.s3}`,
       `  Step Functions     ${e.stepfunctions}`,
       `  State machines     ${cloud.stateMachines.join(', ') || '(none)'}`,
+      `  Guest image        ${cloud.guestImage} (the agent bundle; \`database instance rebuild <instance> <image>\`)`,
       '',
       `Try: openstack --os-auth-url ${e.identity} --os-identity-api-version 3 --os-username admin \\`,
       '       --os-password admin --os-project-name admin --os-user-domain-id default \\',

@@ -8,6 +8,7 @@ import {
   markReady,
   prepareGuestQueue,
   rebootServer,
+  rebuildServer,
   removeGuestQueue,
   sendGuestRequest,
   terminateServer,
@@ -24,6 +25,7 @@ export const finish = endTask;
 export const buildFailed = failBuild;
 export const terminate = terminateServer;
 export const reboot = rebootServer;
+export const rebuild = rebuildServer;
 export const deleteQueue = removeGuestQueue;
 export const forget = forgetInstance;
 export const deleteFailed = failDelete;

@@ -84,6 +84,16 @@ export interface ComputeDriver {
    * again on the same volume (its agent starts its engine). Returns once the server is booting.
    */
   reboot(serverId: string): Promise<void>;
+  /**
+   * Nova's rebuild, as Trove's mgmt rebuild asks it: the server gets a fresh root from `imageId`
+   * (guest agent and engine binaries) and boots on it with the same data volume, address and
+   * identity. Throws ImageNotFound, before touching the server, when there is no such image;
+   * RebuildPending while the new root is still being put in place (the workflow calls again,
+   * with the same `requestToken`, so that a retried step starts nothing twice).
+   */
+  rebuild(serverId: string, imageId: string, requestToken?: string): Promise<void>;
+  /** Whether `imageId` names an image this driver can rebuild a server from (Glance's show). */
+  imageExists(imageId: string): Promise<boolean>;
   /** Applies a new `access` to a running server at once (no restart). */
   applyAccess(serverId: string, access: ServerAccess): Promise<void>;
   /**
@@ -117,6 +127,19 @@ export interface WriterEndpoint {
 /** A resize or extend that is under way: the workflow's step retries until it is done. */
 export class ResizePending extends Error {
   override name = 'Troveless.ResizePending';
+}
+
+/** A rebuild whose new root is not in place yet: the workflow's step calls again. */
+export class RebuildPending extends Error {
+  override name = 'Troveless.RebuildPending';
+}
+
+/** Nova's "Image ... could not be found.": nothing was changed on the server. */
+export class ImageNotFound extends Error {
+  override name = 'Troveless.ImageNotFound';
+  constructor(readonly imageId: string) {
+    super(`Image ${imageId} could not be found.`);
+  }
 }
 
 /** Where the guest's engine lives and listens; chosen by the compute layer, not by the agent. */

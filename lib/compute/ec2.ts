@@ -24,6 +24,7 @@ import {
   syncIngress,
   vpcCidrs,
 } from './ec2-access.ts';
+import { amiExists, replaceRootVolume } from './ec2-rebuild.ts';
 import { extendDataVolume, resizeInstance } from './ec2-resize.ts';
 import { ec2Sdk } from './ec2-sdk.ts';
 import { buildUserData } from './user-data.ts';
@@ -365,6 +366,15 @@ export class Ec2ComputeDriver implements ComputeDriver {
 
   async start(serverId: string): Promise<void> {
     await (await this.ec2()).send(new (await ec2Sdk()).StartInstancesCommand({ InstanceIds: [serverId] }));
+  }
+
+  /** A replace-root-volume task from the AMI, the data volume kept (ec2-rebuild.ts). */
+  async rebuild(serverId: string, imageId: string, requestToken?: string): Promise<void> {
+    await replaceRootVolume(await this.ec2(), serverId, imageId, requestToken);
+  }
+
+  async imageExists(imageId: string): Promise<boolean> {
+    return amiExists(await this.ec2(), imageId);
   }
 
   async terminate(serverId: string): Promise<void> {

@@ -1,4 +1,11 @@
-import type { ComputeDriver, Server, ServerAccess, ServerSpec, WriterEndpoint } from './driver.ts';
+import {
+  type ComputeDriver,
+  ImageNotFound,
+  type Server,
+  type ServerAccess,
+  type ServerSpec,
+  type WriterEndpoint,
+} from './driver.ts';
 
 // The local driver is only an HTTP client: the compute host (local/compute/host.ts) owns the
 // processes, so a Lambda handler in a serverless-offline worker thread can launch a guest that
@@ -57,6 +64,29 @@ export class LocalComputeDriver implements ComputeDriver {
     await this.request('POST', `/servers/${encodeURIComponent(serverId)}/action`, {
       reboot: { type: 'HARD' },
     });
+  }
+
+  /**
+   * Nova's rebuild (its body: `imageRef`): the host stops the agent and engine, remounts the
+   * volume, installs the image's agent afresh and starts it; done when the call returns.
+   */
+  async rebuild(serverId: string, imageId: string): Promise<void> {
+    try {
+      await this.request('POST', `/servers/${encodeURIComponent(serverId)}/action`, {
+        rebuild: { imageRef: imageId },
+      });
+    } catch (err) {
+      // The host checks the image before it touches the server.
+      if (err instanceof ComputeHostError && err.status === 400 && /could not be found/.test(err.message))
+        throw new ImageNotFound(imageId);
+      throw err;
+    }
+  }
+
+  /** Glance's show on the host's one image (the guest agent bundle it runs). */
+  async imageExists(imageId: string): Promise<boolean> {
+    const res = await this.request('GET', `/images/${encodeURIComponent(imageId)}`, undefined, [404]);
+    return res.status === 200;
   }
 
   async start(serverId: string): Promise<void> {

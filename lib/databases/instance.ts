@@ -22,7 +22,9 @@ export async function loadReadyInstance(
     throw new UnprocessableEntity(`Operation not supported for datastore ${item.datastore.type}.`);
   }
   const derived = deriveStatus(item, new Date(), config.heartbeatExpirySeconds);
-  if (!['running', 'healthy'].includes(derived.service_status) || item.task_status === 'BUILDING') {
+  // Not while it builds, nor while an admin rebuilds it (Trove's rebuild sets BUILDING).
+  const building = item.task_status === 'BUILDING' || item.task_status === 'REBUILDING';
+  if (!['running', 'healthy'].includes(derived.service_status) || building) {
     throw new UnprocessableEntity(`Instance ${item.id} is not ready, status: ${derived.status}.`);
   }
   return item;

@@ -19,6 +19,8 @@ const TASK_DESCRIPTIONS: Record<string, string> = {
   NONE: 'No tasks for the instance.',
   DELETING: 'Deleting the instance.',
   REBOOTING: 'Rebooting the instance.',
+  // Trove's rebuild sets BUILDING: its description is the one an operator sees there.
+  REBUILDING: 'The instance is building.',
   RESIZING: 'Resizing the instance.',
   UPGRADING: 'Upgrading the instance.',
   BUILDING: 'The instance is building.',
@@ -124,7 +126,9 @@ export function rootHistoryView(item: InstanceItem) {
  * `POST /mgmt/instances/{id}/action`, one action per body as Trove: `stop` stops the database
  * (a guest call, as Trove's stop_db), `reboot` reboots its server (Trove: stop_db, Nova reboot,
  * guest restart, wait healthy; the restart workflow with `reboot_server`), `reset-task-status`
- * clears a stuck task.
+ * clears a stuck task, `rebuild` puts a new image on its server with the data volume kept
+ * (Trove: stop_db, unmount, Nova rebuild, the guest back on the kept data; the restart workflow
+ * with `rebuild_server`).
  * `migrate` moves a server to another compute host; a deployment has one (the local host, or
  * EC2, which places instances itself), so it is refused as Trove refuses what it cannot do.
  */
@@ -148,9 +152,11 @@ export async function mgmtInstanceAction(id: string, body: Record<string, unknow
       return restartInstance(item.project_id, item.id, { rebootServer: true });
     case 'reset-task-status':
       return resetStatus(item.project_id, item.id, true);
-    case 'migrate':
+    case 'rebuild':
+      return restartInstance(item.project_id, item.id, {
+        rebuildImageId: (body.rebuild as { image_id: string }).image_id,
+      });
+    default: // migrate, the one left
       throw new BadRequest('No other compute host to migrate the instance to.');
-    default:
-      throw new BadRequest('Rebuilding from an image does not apply: a guest is the agent of this release.');
   }
 }

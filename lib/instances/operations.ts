@@ -106,16 +106,21 @@ export function configurationIdOf(ref: string): string {
 /**
  * Trove's restart: the guest restarts its engine. `rebootServer` (Trove's mgmt reboot) reboots
  * the instance's server first, the same workflow with the same task (REBOOTING).
+ * `rebuildImageId` (Trove's mgmt rebuild) puts that image on the server instead, its data volume
+ * kept, in the same workflow (`rebuild_server`), with the task REBUILDING (shown as Trove's
+ * BUILDING). Either is allowed whatever the guest last reported: a broken guest is what they are for.
  */
 export async function restartInstance(
   projectId: string,
   id: string,
-  { rebootServer = false } = {},
+  { rebootServer = false, rebuildImageId }: { rebootServer?: boolean; rebuildImageId?: string } = {},
 ): Promise<void> {
   const item = await loadInstance(projectId, id);
-  assertCanAct(item, { anyGuest: rebootServer });
+  const rebuild = rebuildImageId !== undefined;
+  assertCanAct(item, { anyGuest: rebootServer || rebuild });
   const claimed = await updateInstance(projectId, id, {
-    set: { task_status: 'REBOOTING', service_status: 'restarting' },
+    // Trove's rebuild sets the task alone: the guest says what becomes of its engine.
+    set: rebuild ? { task_status: 'REBUILDING' } : { task_status: 'REBOOTING', service_status: 'restarting' },
     remove: ['fault'],
     condition: {
       expression: 'task_status IN (:none, :rr)',
@@ -127,9 +132,11 @@ export async function restartInstance(
     throw new UnprocessableEntity(`Instance ${id} is not currently available for an action to be performed.`);
   // Execution names are at most 80 characters: the instance id and the time keep them unique.
   await startOrUndo(
-    `${rebootServer ? 'reboot' : 'restart'}-${id}-${Date.now()}`,
+    `${rebuild ? 'rebuild' : rebootServer ? 'reboot' : 'restart'}-${id}-${Date.now()}`,
     'instance-restart',
-    { project_id: projectId, instance_id: id, reboot_server: rebootServer },
+    rebuild
+      ? { project_id: projectId, instance_id: id, rebuild_server: { image_id: rebuildImageId } }
+      : { project_id: projectId, instance_id: id, reboot_server: rebootServer },
     () =>
       updateInstance(projectId, id, { set: { task_status: 'NONE', service_status: item.service_status } }),
   );

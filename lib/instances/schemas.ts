@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Link } from '../openapi/schemas.ts';
-import { idRef, safeText } from '../validation.ts';
+import { idRef, imageId, safeText } from '../validation.ts';
 
 // Request shapes of the instance routes (Trove's apischema.instance), the single source of both
 // validation and types. Every string is bounded and free of control and bidi characters
@@ -273,5 +273,6 @@ export const MgmtActionRequest = z.looseObject({
   reboot: z.looseObject({}).optional(),
   migrate: z.looseObject({ host: z.string().optional() }).optional(),
   'reset-task-status': z.looseObject({}).optional(),
-  rebuild: z.looseObject({ image_id: z.string().optional() }).optional(),
+  // Trove's apischema: image_id required, a uuid (or here an EC2 AMI id), nothing else beside it.
+  rebuild: z.strictObject({ image_id: imageId() }).optional(),
 });

@@ -6,6 +6,10 @@ export const TASK_STATUSES = {
   NONE: { action: 'NONE', error: false },
   BUILDING: { action: 'BUILDING', error: false },
   REBOOTING: { action: 'REBOOTING', error: false },
+  // An admin's rebuild: Trove has no task of its own for it (its MgmtInstance.rebuild sets
+  // BUILDING, and the API shows BUILD); a name of its own here tells the rebuild's steps from a
+  // create's (which delete, markReady and assertCanAct treat apart), shown as Trove shows it.
+  REBUILDING: { action: 'BUILDING', error: false },
   DELETING: { action: 'DELETING', error: false },
   RESIZING: { action: 'RESIZING', error: false },
   UPGRADING: { action: 'UPGRADING', error: false },
@@ -137,7 +141,9 @@ export function refusalToAct(
   { anyGuest = false }: { anyGuest?: boolean } = {},
 ): string | undefined {
   if (!['ACTIVE', 'HEALTHY'].includes(i.server_status)) return `server status was ${i.server_status}`;
-  if (!['NONE', 'RESTART_REQUIRED'].includes(i.task_status)) return `task status was ${i.task_status}`;
+  // A rebuild is named as Trove names its task then (BUILDING).
+  if (!['NONE', 'RESTART_REQUIRED'].includes(i.task_status))
+    return `task status was ${i.task_status === 'REBUILDING' ? 'BUILDING' : i.task_status}`;
   const ok = ['running', 'shutdown', 'crashed', 'blocked', 'healthy', 'restart required'];
   if (!anyGuest && !ok.includes(i.service_status))
     return `service status was ${SERVICE_STATUSES[i.service_status] ?? i.service_status}`;

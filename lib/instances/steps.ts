@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { removeStrayBackupObjects } from '../backups/strays.ts';
+import { ImageNotFound } from '../compute/driver.ts';
 import { computeDriver } from '../compute/index.ts';
 import { isWaitTimeout, silenceFault } from '../conductor/faults.ts';
 import { deliverAnswer, forgetWaitingTask, registerWaitingTask } from '../conductor/tasks.ts';
@@ -148,18 +150,24 @@ export async function markReady(input: StepInput) {
   return {};
 }
 
-/** Ends a running task (REBOOTING) whatever its outcome, as Trove resets the task in `finally`. */
+/**
+ * Ends a running task (REBOOTING, or an admin's REBUILDING) whatever its outcome, as Trove resets
+ * the task in `finally`.
+ */
 export async function endTask(input: StepInput & { error?: { Error?: string; Cause?: string } }) {
   const item = await instanceOf(input);
   const set: Record<string, unknown> = { task_status: 'NONE' };
   if (input.error)
     set.fault = isWaitTimeout(input.error)
-      ? silenceFault(item, input.error, 'restart')
+      ? silenceFault(item, input.error, item.task_status === 'REBUILDING' ? 'rebuild' : 'restart')
       : faultOf(input.error);
   // Only our own task is ended: a delete that started meanwhile keeps its DELETING.
   await updateInstance(item.project_id, item.id, {
     set,
-    condition: { expression: 'task_status = :rebooting', values: { ':rebooting': 'REBOOTING' } },
+    condition: {
+      expression: 'task_status IN (:rebooting, :rebuilding)',
+      values: { ':rebooting': 'REBOOTING', ':rebuilding': 'REBUILDING' },
+    },
   });
   return {};
 }
@@ -226,6 +234,32 @@ export async function rebootServer(input: StepInput) {
   const item = await instanceOf(input);
   if (!item.server_id) throw new Error(`Instance ${item.id} has no server to reboot.`);
   await computeDriver().reboot(item.server_id);
+  return {};
+}
+
+/**
+ * Trove's mgmt rebuild's Nova step. `check_only` (the rebuild's first state) only makes sure the
+ * image exists, before the guest is asked to stop anything: an unknown image ends the rebuild
+ * with Nova's message and the instance as it was. Otherwise the server gets the image with its
+ * data volume kept (locally a fresh copy of the agent bundle, started on the remounted volume;
+ * on EC2 a replace-root-volume task, RebuildPending until it is done); the workflow then asks
+ * the new guest to restart its engine, which it answers once the engine is healthy on the data.
+ */
+export async function rebuildServer(
+  input: StepInput & { image_id: string; check_only?: boolean; execution_id?: string },
+) {
+  const item = await instanceOf(input);
+  if (!item.server_id) throw new Error(`Instance ${item.id} has no server to rebuild.`);
+  const driver = computeDriver();
+  if (input.check_only) {
+    if (!(await driver.imageExists(input.image_id))) throw new ImageNotFound(input.image_id);
+    return {};
+  }
+  // One request per execution: EC2 answers a retried call with the task the first one started.
+  const token = input.execution_id
+    ? createHash('sha256').update(input.execution_id).digest('hex').slice(0, 64)
+    : undefined;
+  await driver.rebuild(item.server_id, input.image_id, token);
   return {};
 }
 

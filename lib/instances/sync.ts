@@ -18,7 +18,7 @@ interface Row {
 }
 
 /** Workflows own the server status while they run; the sync leaves those instances alone. */
-const BUSY = new Set(['BUILDING', 'DELETING']);
+const BUSY = new Set(['BUILDING', 'REBUILDING', 'DELETING']);
 
 export async function syncServerStatuses(): Promise<{ checked: number; changed: number }> {
   const driver = computeDriver();

@@ -372,10 +372,16 @@ export const ROUTES: Route[] = [
   route('GET', `${p}/mgmt/instances/{instance_id}`, 'management', 'Show any instance (admin)', {
     response: MgmtInstanceResponse,
   }),
-  route('POST', `${p}/mgmt/instances/{instance_id}/action`, 'management', 'Stop, reboot or reset (admin)', {
-    body: MgmtActionRequest,
-    status: 202,
-  }),
+  route(
+    'POST',
+    `${p}/mgmt/instances/{instance_id}/action`,
+    'management',
+    'Stop, reboot, rebuild or reset (admin)',
+    {
+      body: MgmtActionRequest,
+      status: 202,
+    },
+  ),
   route('GET', `${p}/mgmt/instances/{instance_id}/root`, 'management', "An instance's root history (admin)", {
     response: RootHistoryResponse,
   }),

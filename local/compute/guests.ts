@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AgentConfigFile, Server, ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
 import { allocateAddress, defaultPortFor } from './addresses.ts';
@@ -22,9 +22,30 @@ export interface GuestsOptions {
   stateDir: string;
   repoRoot: string;
   log: (line: string) => void;
-  agentCommand: (configPath: string) => { command: string; args: string[] };
+  /** The agent's command line; `bundle`: the agent bundle a rebuilt server has of its own. */
+  agentCommand: (configPath: string, bundle?: string) => { command: string; args: string[] };
   /** Added to every agent's environment: the local cloud's endpoints, credentials and settings. */
   agentEnv?: Record<string, string>;
+  /** The host's one image, what a rebuild installs (none: the host rebuilds nothing). */
+  image?: LocalImage;
+}
+
+/**
+ * The local cloud's guest image: the guest agent bundle it built at start (local/agent-bundle.ts),
+ * beside the engine binaries the host itself has installed, which every server shares.
+ */
+export interface LocalImage {
+  /** A UUID made from the bundle's sha256: the same bundle is the same image. */
+  id: string;
+  /** The bundle's path (its source map beside it, `.map`). */
+  bundle: string;
+}
+
+/** Nova's answer to a rebuild with an image it does not have; the server is left untouched. */
+export class UnknownImage extends Error {
+  constructor(readonly imageId: string) {
+    super(`Image ${imageId} could not be found.`);
+  }
 }
 
 const AGENT_GRACE_MS = 5000;
@@ -285,6 +306,54 @@ export class Guests {
     });
   }
 
+  /**
+   * Nova's rebuild with the host's image: as a reboot, the agent and the engine stop; then, as
+   * Trove unmounts the data volume before Nova rebuilds, the volume is unmounted, the image is
+   * installed on the server's root (its own copy of the current agent bundle, outside the volume)
+   * and the volume mounted again; the fresh agent starts, and starts the engine on the kept data.
+   * What it replaces: until then the server ran the shared bundle path the host was started with
+   * (an agent adopted across a restart of the cloud still runs the code it loaded then); from
+   * now on it runs its own copy of the image, across reboots, until another rebuild.
+   */
+  async rebuild(id: string, imageId: string): Promise<boolean> {
+    const image = this.opts.image;
+    if (!image || image.id !== imageId) throw new UnknownImage(imageId);
+    return this.withRunning(id, async (record) => {
+      await this.stopAgent(record);
+      await this.stopEngines(record, ENGINE_GRACE_MS);
+      delete record.agentPid;
+      delete record.stopped;
+      await this.isolation.suspend(record);
+      record.image = await this.install(record.id, image);
+      await this.store.save(record);
+      await this.isolation.resume(record);
+      await this.startAgent(record, 'SHUTDOWN');
+      this.opts.log(`rebuilt ${id} (instance ${record.instance_id}) with image ${image.id}`);
+    });
+  }
+
+  /** The host's image, if it has one (Glance's show). */
+  image(imageId?: string): LocalImage | undefined {
+    const image = this.opts.image;
+    return image && (imageId === undefined || image.id === imageId) ? image : undefined;
+  }
+
+  /** The server's root, outside its volume: a fresh copy of the image's bundle, nothing else. */
+  private async install(serverId: string, image: LocalImage): Promise<{ id: string; bundle: string }> {
+    const root = this.rootOf(serverId);
+    await rm(root, { recursive: true, force: true });
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const bundle = join(root, basename(image.bundle));
+    await copyFile(image.bundle, bundle);
+    // The source map only makes its stack traces readable: a bundle built without one is whole.
+    await copyFile(`${image.bundle}.map`, `${bundle}.map`).catch(() => {});
+    return { id: image.id, bundle };
+  }
+
+  private rootOf(serverId: string): string {
+    return join(this.computeDir, 'roots', serverId);
+  }
+
   /** The memory limit of the server's cgroup now, in bytes (undefined without isolation). */
   async memoryLimit(id: string): Promise<number | undefined> {
     return isServerId(id) ? this.isolation.memoryLimit(id) : undefined;
@@ -422,7 +491,7 @@ export class Guests {
     delete record.agentPid;
     try {
       const config = JSON.parse(await readFile(record.configPath, 'utf8')) as AgentConfigFile;
-      const { command, args } = this.opts.agentCommand(record.configPath);
+      const { command, args } = this.opts.agentCommand(record.configPath, record.image?.bundle);
       const logFd = openSync(join(record.baseDir, 'agent.log'), 'a', 0o600);
       try {
         // The log is a file, not a pipe: the agent keeps writing after this host has exited.
@@ -518,7 +587,10 @@ export class Guests {
     await timed('stragglers', () => this.stopStragglers(record));
     // Whatever still runs as the instance's user goes with it, then its volume, cgroups and rules.
     await timed('isolation', () => this.isolation.release(record));
-    await timed('files', () => rm(record.baseDir, { recursive: true, force: true }));
+    await timed('files', async () => {
+      await rm(record.baseDir, { recursive: true, force: true });
+      await rm(this.rootOf(record.id), { recursive: true, force: true });
+    });
     await this.store.remove(record.id);
     this.records.delete(record.id);
     if (record.address) this.addresses.delete(record.address);

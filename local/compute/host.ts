@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeSecret } from '../../agent/engines/fs.ts';
 import type { ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
-import { Guests } from './guests.ts';
+import { Guests, type LocalImage, UnknownImage } from './guests.ts';
 import { isWriterId } from './writers.ts';
 
 // The local compute host: a tiny Nova over HTTP+JSON. Workflow steps (Lambda handlers, maybe in
@@ -19,6 +19,9 @@ import { isWriterId } from './writers.ts';
 //   PUT    /servers/{id}/access     ServerAccess -> 204 (the firewall rules change at once) | 404
 //   PUT    /servers/{id}/flavor     {id, ram, vcpus} -> 204 (the cgroup limits change at once) | 404
 //   PUT    /servers/{id}/volume     {size_gb} -> 204 (the volume grows, still mounted) | 400 shrink | 404
+//   POST   /servers/{id}/action     {"os-stop": null} | {"os-start": null} | {"reboot": {...}} |
+//                                   {"rebuild": {"imageRef": id}} -> 202 | 400 (unknown image) | 404
+//   GET    /images[/{id}]           the host's one image (the agent bundle): 200 | 404
 //   PUT    /writers/{id}            {server_id} -> 200 {address, port} (a replica set's writer
 //                                   endpoint, created or moved to that server) | 404 no such server
 //   DELETE /writers/{id}            204 (also for unknown ids: listener, address and rules go)
@@ -33,7 +36,9 @@ export interface ComputeHostOptions {
   repoRoot: string;
   log?: (line: string) => void;
   /** Replaces the agent command (tests use a fake agent); its args must name the config path. */
-  agentCommand?: (configPath: string) => { command: string; args: string[] };
+  agentCommand?: (configPath: string, bundle?: string) => { command: string; args: string[] };
+  /** The image rebuilds install (the local cloud's agent bundle); without one, none is accepted. */
+  image?: LocalImage;
   /** Added to every agent's environment (the local cloud's endpoints and credentials). */
   agentEnv?: Record<string, string>;
 }
@@ -101,10 +106,12 @@ export async function computeHostSecret(stateDir: string): Promise<string> {
 
 export function defaultAgentCommand(
   repoRoot: string,
-): (configPath: string) => { command: string; args: string[] } {
-  return (configPath) => ({
+): (configPath: string, bundle?: string) => { command: string; args: string[] } {
+  return (configPath, bundle) => ({
     command: process.execPath,
-    args: ['--import', 'tsx', join(repoRoot, 'agent', 'main.ts'), configPath],
+    args: bundle
+      ? ['--enable-source-maps', bundle, configPath]
+      : ['--import', 'tsx', join(repoRoot, 'agent', 'main.ts'), configPath],
   });
 }
 
@@ -117,6 +124,7 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
     log,
     agentCommand: opts.agentCommand ?? defaultAgentCommand(opts.repoRoot),
     agentEnv: opts.agentEnv,
+    image: opts.image,
   });
 
   const secret = Buffer.from(`Bearer ${await computeHostSecret(opts.stateDir)}`);
@@ -200,6 +208,7 @@ async function route(guests: Guests, req: IncomingMessage, res: ServerResponse):
   const url = new URL(req.url ?? '/', 'http://compute.local');
   const parts = url.pathname.split('/').filter(Boolean);
   if (parts[0] === 'writers') return routeWriter(guests, req, res, parts);
+  if (parts[0] === 'images') return routeImages(guests, req, res, parts);
   const sub = parts.length === 3 ? parts[2] : undefined;
   const isAccess = sub === 'access';
   if (
@@ -210,15 +219,20 @@ async function route(guests: Guests, req: IncomingMessage, res: ServerResponse):
     throw new HttpError(404, `no route ${url.pathname}`);
   const id = parts[1] === undefined ? undefined : safeDecode(parts[1]);
 
-  // Nova's server actions: os-stop (a failover's fence), os-start, reboot (Trove's mgmt reboot).
+  // Nova's server actions: os-stop (a failover's fence), os-start, reboot (Trove's mgmt reboot),
+  // rebuild (Trove's mgmt rebuild).
   if (sub === 'action' && id !== undefined) {
     if (req.method !== 'POST') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
     const body = (await readJson(req)) as Record<string, unknown> | null;
     const action = body && typeof body === 'object' ? Object.keys(body) : [];
-    const act = { 'os-stop': guests.stop, 'os-start': guests.start, reboot: guests.reboot }[
-      action.length === 1 ? (action[0] as string) : ''
-    ];
-    if (!act) throw new HttpError(400, 'the action must be one of os-stop, os-start, reboot');
+    const name = action.length === 1 ? (action[0] as string) : '';
+    const act = {
+      'os-stop': guests.stop,
+      'os-start': guests.start,
+      reboot: guests.reboot,
+      rebuild: (serverId: string) => rebuildServer(guests, serverId, body?.rebuild),
+    }[name];
+    if (!act) throw new HttpError(400, 'the action must be one of os-stop, os-start, reboot, rebuild');
     const found = await act.call(guests, id);
     if (!found) throw new HttpError(404, `server ${id} not found`);
     res.writeHead(202).end();
@@ -275,6 +289,32 @@ async function route(guests: Guests, req: IncomingMessage, res: ServerResponse):
     return;
   }
   throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
+}
+
+const RebuildSchema = z.object({ imageRef: z.string().min(1).max(255) });
+
+async function rebuildServer(guests: Guests, serverId: string, body: unknown): Promise<boolean> {
+  const parsed = RebuildSchema.safeParse(body);
+  if (!parsed.success) throw new HttpError(400, `invalid rebuild: ${z.prettifyError(parsed.error)}`);
+  try {
+    return await guests.rebuild(serverId, parsed.data.imageRef);
+  } catch (err) {
+    if (err instanceof UnknownImage) throw new HttpError(400, err.message);
+    throw err;
+  }
+}
+
+/** Glance's image list and show, for the host's one image. */
+async function routeImages(guests: Guests, req: IncomingMessage, res: ServerResponse, parts: string[]) {
+  if (req.method !== 'GET') throw new HttpError(405, `${req.method} not allowed on /${parts.join('/')}`);
+  const view = (image: LocalImage) => ({ id: image.id, name: 'troveless-guest-agent', status: 'active' });
+  if (parts.length === 1) {
+    const image = guests.image();
+    return send(res, 200, { images: image ? [view(image)] : [] });
+  }
+  const image = parts.length === 2 && parts[1] ? guests.image(safeDecode(parts[1])) : undefined;
+  if (!image) throw new HttpError(404, `no image /${parts.slice(1).join('/')}`);
+  send(res, 200, view(image));
 }
 
 const PointWriterSchema = z.object({ server_id: z.string().regex(/^srv-[0-9a-f-]{36}$/) });

@@ -46,6 +46,12 @@ export interface ServerRecord {
   state: 'running' | 'deleting';
   /** Nova's os-stop: agent and engine stopped on purpose (a failover's fence); kept stopped across host restarts until os-start. */
   stopped?: boolean;
+  /**
+   * The image a rebuild installed on the server's root (guests.ts rebuild): its own copy of the
+   * agent bundle, which its agent runs from then on, across reboots. Absent: the server runs the
+   * bundle the host was started with (every server launched and never rebuilt).
+   */
+  image?: { id: string; bundle: string };
   /** Set when the agent could not be started; cleared by the next successful start. */
   failure?: { status: 'ERROR' | 'SHUTDOWN'; fault: string };
 }

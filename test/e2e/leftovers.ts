@@ -47,6 +47,17 @@ export async function serversOf(instanceId: string): Promise<{ id: string }[]> {
   return ((await res.json()) as { servers: { id: string }[] }).servers;
 }
 
+/** The local cloud's guest image (the agent bundle), as the compute host lists it (Glance's list). */
+export async function localGuestImage(): Promise<string> {
+  const res = await fetch(`${cloud().endpoints.compute}/images`, {
+    headers: { authorization: computeHostAuth() },
+  });
+  if (res.status !== 200) throw new Error(`compute host: ${res.status} ${await res.text()}`);
+  const [image] = ((await res.json()) as { images: { id: string }[] }).images;
+  if (!image) throw new Error('the compute host has no image');
+  return image.id;
+}
+
 export async function serverIdOf(instanceId: string): Promise<string | undefined> {
   return (await serversOf(instanceId))[0]?.id;
 }

@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, type Login, login, openstackAuth } from './helpers.ts';
+import { endpointFor, redisClient } from './instance-access.ts';
 import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
-import { baseDirOf, guestProcesses, serverIdOf, signal } from './leftovers.ts';
+import { baseDirOf, guestProcesses, localGuestImage, serverIdOf, signal } from './leftovers.ts';
 
 // Trove's management API for instances: an admin sees a project's instance with its server,
-// service status and root history, stops its database and reboots its server.
+// service status and root history, stops its database, reboots and rebuilds its server.
 
 let admin: Login;
 let demo: Login;
@@ -139,4 +141,57 @@ describe('/mgmt/instances', () => {
     // Same server, same address: a reboot is not a rebuild.
     expect(await serverIdOf(instance.id)).toBe(serverId);
   }, 180_000);
+
+  it('rebuilds the server from the image: a fresh agent from it on the same volume, data kept', async () => {
+    const serverId = (await serverIdOf(instance.id)) as string;
+    const baseDir = baseDirOf(serverId);
+    const at = await endpointFor(demo, instance);
+    const before = await redisClient(at);
+    await before.set('kept', 'across the rebuild');
+    await before.save();
+    before.disconnect();
+    const image = await localGuestImage();
+    const action = (who: Login, body: object) =>
+      call('POST', `/v1.0/${who.projectId}/mgmt/instances/${instance.id}/action`, who.token, body);
+
+    // Admins only (Trove's 401 on every mgmt route), and Trove's schema: image_id, a uuid.
+    expect((await action(demo, { rebuild: { image_id: image } })).status).toBe(401);
+    for (const body of [{ rebuild: { image_id: 'not-an-image' } }, { rebuild: {} }]) {
+      const res = await action(admin, body);
+      expect([res.status, res.text]).toEqual([400, expect.stringContaining('Validation error: rebuild')]);
+    }
+    // A well-formed id of no image: Nova's message as the fault, checked before anything stopped.
+    const agent = guestProcesses(baseDir).agent;
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    expect((await action(admin, { rebuild: { image_id: unknown } })).status).toBe(202);
+    const refused = await waitForInstance(demo, instance.id, (i) => Boolean(i.fault) && healthy(i), 30_000);
+    expect(refused?.fault).toMatchObject({ message: `Image ${unknown} could not be found.` });
+    expect(guestProcesses(baseDir).agent).toEqual(agent);
+
+    // The admin's CLI: `openstack database instance rebuild <instance> <image>`.
+    await promisify(execFile)(
+      'openstack',
+      [...openstackAuth(), 'database', 'instance', 'rebuild', instance.id, image],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeout: 60_000 },
+    );
+    // Shown as Trove shows its rebuild (task BUILDING), and no other action meanwhile (422).
+    const during = await call('GET', `/v1.0/${demo.projectId}/instances/${instance.id}`, demo.token);
+    expect((during.json?.instance as InstanceView | undefined)?.status).toBe('BUILD');
+    expect((await action(admin, { rebuild: { image_id: image } })).status).toBe(422);
+
+    const back = await waitForInstance(demo, instance.id, healthy, 60_000);
+    expect(back?.fault).toBeUndefined();
+    const shown = await call('GET', mgmt(`/${instance.id}`), admin.token);
+    expect(shown.json?.instance).toMatchObject({ task_description: 'No tasks for the instance.' });
+    // A new agent process, run from the image's copy on the server's own root; same server.
+    const after = guestProcesses(baseDir).agent;
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((pid) => agent.includes(pid))).toEqual([]);
+    const cmdline = readFileSync(`/proc/${after[0]}/cmdline`, 'utf8');
+    expect(cmdline).toContain(`/compute/roots/${serverId}/main.mjs`);
+    expect(await serverIdOf(instance.id)).toBe(serverId);
+    const r = await redisClient(at);
+    expect(await r.get('kept')).toBe('across the rebuild');
+    r.disconnect();
+  }, 120_000);
 });

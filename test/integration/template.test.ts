@@ -229,6 +229,8 @@ describe('serverless package', () => {
       'ec2:DescribeVpcs': 'EC2 Describe* actions support no resource-level permissions',
       'ec2:DescribeVolumes': 'EC2 Describe* actions support no resource-level permissions',
       'ec2:DescribeVolumesModifications': 'EC2 Describe* actions support no resource-level permissions',
+      'ec2:DescribeImages': 'EC2 Describe* actions support no resource-level permissions',
+      'ec2:DescribeReplaceRootVolumeTasks': 'EC2 Describe* actions support no resource-level permissions',
       'logs:CreateLogGroup': 'created by the framework for each function (log group ARN, not "*")',
     };
     const offenders: string[] = [];

@@ -28,6 +28,17 @@ describe('Trove status model', () => {
     expect(s).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
   });
 
+  it('an admin’s rebuild shows as Trove’s (task BUILDING): BUILD, no operating status, no action', () => {
+    const rebuilding = {
+      task_status: 'REBUILDING',
+      service_status: 'healthy',
+      service_status_updated: at(5),
+      server_status: 'ACTIVE',
+    };
+    expect(deriveStatus(rebuilding, now, 90)).toMatchObject({ status: 'BUILD', operating_status: '' });
+    expect(refusalToAct(rebuilding, { anyGuest: true })).toBe('task status was BUILDING');
+  });
+
   it('a guest silent past the expiry shows operating status ERROR, and status stays ACTIVE', () => {
     const s = deriveStatus(
       {
