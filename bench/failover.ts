@@ -327,19 +327,25 @@ async function measure(
       const others = [...ids].filter((id) => id !== source);
       const t = performance.now();
       for (const pid of engine) process.kill(pid, 'SIGKILL');
-      // Detection: the moment the control plane claims the set (its members show EJECT), polled
-      // beside the writer; the rest of the outage is the eject's own steps.
-      const detected = until('the failover to start', async () =>
-        (await Promise.all(others.map(view))).some((v) => v.status === 'EJECT')
-          ? performance.now()
-          : undefined,
-      ).catch(() => Number.NaN);
+      // Detection: the moment the control plane claims the set (a member shows EJECT), polled
+      // beside the writer until it writes again; the rest of the outage is the eject's own steps.
+      let detectedAt = Number.NaN;
+      let outageOver = false;
+      const detecting = (async () => {
+        while (!outageOver && Number.isNaN(detectedAt)) {
+          const views = await Promise.all(others.map((id) => view(id).catch(() => undefined)));
+          if (views.some((v) => v?.status === 'EJECT')) detectedAt = performance.now();
+          else await sleep(100);
+        }
+      })();
       const o = await writer.outage(t);
+      outageOver = true;
+      await detecting;
       figures.failoverMs.push(o.resumed - t);
       const next = await settled(source);
       console.log(
         `  ${datastore} round ${round + 1}: death → first write ${fixed((o.resumed - t) / 1000)} s ` +
-          `(failover started after ${fixed(((await detected) - t) / 1000)} s); ${load()}`,
+          `(failover started after ${fixed((detectedAt - t) / 1000)} s); ${load()}`,
       );
       // The dead old source goes; a new replica of the new source takes its place (seed time),
       // beside a plain backup of the new source (the same data).
