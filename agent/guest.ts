@@ -8,7 +8,13 @@ import { s3Client } from '../lib/s3.ts';
 import { type BackupEngine, restoreBackup, runBackup } from './backup/index.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
-import type { DatabaseSpec, EngineManager, ReplicationSource, UserSpec } from './engines/manager.ts';
+import type {
+  DatabaseSpec,
+  EngineLayout,
+  EngineManager,
+  ReplicationSource,
+  UserSpec,
+} from './engines/manager.ts';
 import { ReplicationState } from './engines/replication-state.ts';
 import type { TlsMaterial } from './engines/tls.ts';
 import { GuestLogs } from './logs/index.ts';
@@ -345,13 +351,22 @@ export class Guest {
     return { ...rest, ...(decryptWith(this.key, sealed) as Record<string, unknown>) };
   }
 
+  /**
+   * The layout the backup tools get: with the instance's datastore version, which is what a
+   * restore has to go by (no data dir has said which version wrote it yet); it was missing, and a
+   * PostgreSQL 17 restore of an incremental was refused as if the instance ran 15.
+   */
+  private get backupLayout(): EngineLayout {
+    return { ...this.config.layout, datastoreVersion: this.config.datastore_version };
+  }
+
   /** Streams a backup to S3 (tool → zstd → AES-256-GCM → multipart) and answers with what it stored. */
   private async backup(args: Record<string, unknown>) {
     const dataKey = Buffer.from(String(args.data_key), 'base64');
     const parent = args.parent_manifest as { bucket?: unknown; key?: unknown } | undefined;
     return runBackup(
       backupEngineOf(this.config.datastore_manager),
-      this.config.layout,
+      this.backupLayout,
       { bucket: String(args.bucket), key: String(args.key), s3: s3Client() },
       dataKey,
       {
@@ -405,7 +420,7 @@ export class Guest {
       if (restore?.length && !existsSync(this.prepared)) {
         await restoreBackup(
           backupEngineOf(this.config.datastore_manager),
-          this.config.layout,
+          this.backupLayout,
           restore.map((o) => ({
             bucket: o.bucket,
             key: o.key,

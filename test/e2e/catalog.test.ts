@@ -334,18 +334,37 @@ describe('catalog management', () => {
     expect((await as(admin, 'DELETE', `/datastores/${name}`)).status).toBe(202);
   });
 
-  it('deletes versions no one uses and then their datastore, through the CLI; refuses the rest as Trove', async () => {
+  it('creates, sets and deletes versions and then their datastore through the CLI; refuses what Trove refuses', async () => {
     const name = `e2e-del-${randomUUID().slice(0, 8)}`;
-    const version = {
-      name: '1.0',
-      datastore_name: name,
-      datastore_manager: 'mysql',
-      active: true,
-      default: true,
-    };
-    expect((await as(admin, 'POST', '/mgmt/datastore-versions', { version })).status).toBe(202);
+    const cli = (...args: string[]) =>
+      run('openstack', [...openstackAuth(), ...args], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      });
+    // Trove's own CLI makes the version (and its datastore); an empty image id with tags, as its help says.
+    await cli(
+      'datastore',
+      'version',
+      'create',
+      '1.0',
+      name,
+      'mysql',
+      '',
+      '--image-tags',
+      'trove,mysql',
+      '--default',
+    );
     const [v1] = ((await as(admin, 'GET', `/datastores/${name}/versions`)).json?.versions ?? []) as Version[];
     if (!v1) throw new Error('the new version is not listed');
+    const mgmtOf = async (id: string) =>
+      (await as(admin, 'GET', `/mgmt/datastore-versions/${id}`)).json?.version;
+    expect(await mgmtOf(v1.id)).toMatchObject({
+      name: '1.0',
+      datastore_manager: 'mysql',
+      active: false,
+      default: true,
+    });
+    await cli('datastore', 'version', 'set', v1.id, '--enable', '--image-tags', 'trove');
+    expect(await mgmtOf(v1.id)).toMatchObject({ active: true, image_tags: ['trove'] });
 
     // Policy first (datastore:delete is the admin's), then Trove's DatastoreVersionsExist.
     const forbidden = await as(demo, 'DELETE', `/datastores/${name}`);
@@ -374,10 +393,6 @@ describe('catalog management', () => {
     expect((await as(admin, 'DELETE', `/configurations/${groupId}`)).status).toBe(202);
 
     // The CLI's own commands, then nothing of the datastore is left.
-    const cli = (...args: string[]) =>
-      run('openstack', [...openstackAuth(), ...args], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      });
     await cli('datastore', 'version', 'delete', v1.id);
     const gone = await as(admin, 'GET', `/mgmt/datastore-versions/${v1.id}`);
     expect([gone.status, gone.json]).toEqual([
