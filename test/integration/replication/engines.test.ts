@@ -347,6 +347,12 @@ describe('postgresql failover: the old source rewinds and follows the new one', 
 
   it('kills the source, promotes the replica, and the old source rejoins by pg_rewind', async () => {
     for (let i = 0; i < 20; i++) await client.write(oldSource.layout, `before-${i}`);
+    // Enough replayed pages that the new source's first checkpoint after its promotion (a spread
+    // one) takes far longer than this test: until it ends, its control file names the old
+    // timeline, and pg_rewind 15 found "no rewind required" (rewindFrom checkpoints it first).
+    await withPg(oldSource.layout, (c) =>
+      c.query("INSERT INTO t (k) SELECT 'bulk-' || g FROM generate_series(1, 200000) g"),
+    );
     // The old source's engine dies at once, as the e2e's SIGKILL: postmaster and every backend.
     const dataDir = join(oldSource.layout.baseDir, 'data');
     const real = await realpath(dataDir);
@@ -372,6 +378,9 @@ describe('postgresql failover: the old source rewinds and follows the new one', 
     await oldSource.manager.start();
     // ...then runs the order left on its queue.
     await oldSource.manager.attachReplica(sourceOf(newSource.layout));
+    expect(await oldSource.manager.replicationStatus()).toMatchObject({ role: 'replica', running: true });
+    // And it keeps streaming: a standby on a forked history streams only for a few milliseconds.
+    await new Promise((r) => setTimeout(r, 2_000));
     expect(await oldSource.manager.replicationStatus()).toMatchObject({ role: 'replica', running: true });
     for (let i = 0; i < 20; i++) expect(await client.has(oldSource.layout, `before-${i}`)).toBe(true);
     for (let i = 0; i < 5; i++) expect(await client.has(oldSource.layout, `after-${i}`)).toBe(true);
