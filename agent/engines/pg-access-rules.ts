@@ -45,6 +45,8 @@ export function renderHba(rules: AccessRules, loopbackOnly: boolean): string {
 }
 
 export class PgAccessRules {
+  /** The rules' own file, in the data dir beside pg_hba.conf. */
+  static readonly FILE = RULES_FILE;
   private readonly rulesFile: string;
   private readonly hbaFile: string;
 

@@ -29,6 +29,10 @@ export async function ensureReplicationRole(
     'pg_read_binary_file(text, bigint, bigint, boolean)',
   ])
     await client.query(`GRANT EXECUTE ON FUNCTION pg_catalog.${fn} TO ${role}`);
+  // And CHECKPOINT on a freshly promoted source, whose control file names its new timeline only
+  // after one (postgresql.ts, rewindFrom). pg_checkpoint exists from PostgreSQL 15 on.
+  const checkpoint = await client.query("SELECT 1 FROM pg_roles WHERE rolname = 'pg_checkpoint'");
+  if (checkpoint.rowCount) await client.query(`GRANT pg_checkpoint TO ${role}`);
 }
 
 /** The settings a standby of `source` runs with (a postgresql.conf include). */
@@ -63,28 +67,58 @@ export async function inRecovery(client: pg.Client): Promise<boolean> {
   return rows[0]?.r === true;
 }
 
-/** Resolves once the WAL receiver streams from the source; else fails with `why()` (the log's). */
+/** The standby's history forked from its source's before where it stands: only a rewind helps. */
+export class TimelineForked extends Error {
+  override name = 'TimelineForked';
+}
+
+/** What the server logs when a standby cannot follow its source's newer timeline. */
+const FORKED =
+  /new timeline \d+ forked off current database system timeline \d+ before current recovery point \S+/;
+
+/** The server's line that says this member's history forked from its source's, if it said so. */
+export function forkedTimeline(log: string): string | undefined {
+  return FORKED.exec(log)?.[0];
+}
+
+/**
+ * Resolves once the WAL receiver streams from the source and keeps streaming; else fails with
+ * the log's reason (`log()`: the server's log since the standby was started or re-pointed).
+ * A standby whose history forked from its source's streams for a few milliseconds (the old
+ * timeline's WAL up to the fork) before its startup process refuses the new timeline: one look
+ * at pg_stat_wal_receiver can catch it streaming. It is seen streaming twice, a second apart,
+ * and the log must not say that the timelines forked (TimelineForked).
+ */
 export async function untilStreaming(
   connect: () => Promise<pg.Client>,
-  why: () => Promise<string | undefined>,
+  log: () => Promise<string>,
   timeoutMs = 30_000,
 ): Promise<void> {
+  let since: number | undefined;
+  let forked: string | undefined;
   try {
     await waitFor(
       'postgresql to stream from its source',
       async () => {
+        forked = forkedTimeline(await log());
+        if (forked) return undefined;
         const client = await connect();
         try {
           const { rows } = await client.query<{ status: string }>('SELECT status FROM pg_stat_wal_receiver');
-          return rows[0]?.status === 'streaming' ? true : undefined;
+          if (rows[0]?.status !== 'streaming') since = undefined;
+          else since ??= Date.now();
         } finally {
           await client.end().catch(() => {});
         }
+        return since !== undefined && Date.now() - since >= 1_000 ? true : undefined;
       },
-      { timeoutMs, intervalMs: 250 },
+      { timeoutMs, intervalMs: 250, abort: () => forked },
     );
   } catch {
-    throw new Error(`postgresql: replication did not start: ${(await why()) ?? 'no WAL receiver'}`);
+    const text = await log();
+    forked ??= forkedTimeline(text);
+    if (forked) throw new TimelineForked(`postgresql: replication cannot start: ${forked}`);
+    throw new Error(`postgresql: replication did not start: ${lastError(text) ?? 'no WAL receiver'}`);
   }
 }
 
@@ -123,9 +157,9 @@ export async function status(client: pg.Client, isSource: boolean): Promise<Repl
 
 /** The engine's own words for a broken replication: the last FATAL or ERROR line of its log. */
 export function lastError(log: string): string | undefined {
-  const lines = log.split('\n').filter((l) => /\b(FATAL|ERROR):/.test(l));
+  const lines = log.split('\n').filter((l) => /\b(FATAL|ERROR):/.test(l) || FORKED.test(l));
   const last = lines[lines.length - 1];
-  return last?.replace(/^.*?\b(FATAL|ERROR):\s*/, '').trim();
+  return last?.replace(/^.*?\b(FATAL|ERROR|LOG):\s*/, '').trim();
 }
 
 /** A libpq keyword value: quoted, with \ and ' escaped. */

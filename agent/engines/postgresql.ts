@@ -238,10 +238,14 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
   }
 
   async attachReplica(source: ReplicationSource): Promise<void> {
-    const offset = await sizeOf(this.logFile);
-    // A source that came back after a failover (its engine started as the primary it was) may
-    // hold writes its replicas never got: it is rewound onto the new source's history first.
+    // A source that came back after a failover may hold writes its replicas never got, and its
+    // timeline forked from the new source's: it is rewound onto the new source's history first.
+    // Its engine may be running as the primary it was (the guest starts it at boot), or be down
+    // after a crash (no clean shutdown: started once, so that its own crash recovery runs, since
+    // pg_rewind wants a cleanly shut down target).
     const wasSource = (await this.replication.load())?.role === 'source';
+    if (wasSource && (await this.status()) !== 'healthy' && (await this.clusterState()) === 'in production')
+      await this.start();
     const rewind =
       wasSource &&
       (await this.status()) === 'healthy' &&
@@ -256,6 +260,23 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       account: { user: source.user, password: source.password },
     });
     await this.writeRole(await account(this.user));
+    try {
+      await this.followAs();
+    } catch (err) {
+      // The engine's own verdict that this data dir went its own way after the new source's
+      // timeline forked (a member left a primary by an earlier attempt, or a rewind that saw
+      // nothing to do): no amount of waiting helps, a rewind does, once.
+      if (!(err instanceof replication.TimelineForked)) throw err;
+      await this.stop();
+      await this.rewindFrom(source);
+      await this.writeRole(await account(this.user));
+      await this.followAs();
+    }
+  }
+
+  /** Starts (or re-points) this member as a standby of `source` and waits until it streams. */
+  private async followAs(): Promise<void> {
+    const offset = await sizeOf(this.logFile);
     // A standby takes a new source on reload; a primary becomes a standby only by a restart
     // (after a switchover it is already stopped: it starts as a standby).
     if ((await this.status()) !== 'healthy') await this.start();
@@ -264,8 +285,17 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     else await this.restart();
     await replication.untilStreaming(
       () => this.connect('postgres'),
-      async () => replication.lastError(await tailFrom(this.logFile, offset, 200)),
+      async () => tailFrom(this.logFile, offset, 200),
     );
+  }
+
+  /** pg_controldata's "Database cluster state" ("in production" after a primary's crash). */
+  private async clusterState(): Promise<string | undefined> {
+    const { stdout } = await runAs(this.user, join(this.version().binDir, 'pg_controldata'), [
+      '-D',
+      this.dataDir,
+    ]).catch(() => ({ stdout: '' }));
+    return /^Database cluster state:\s*(.+)$/im.exec(stdout)?.[1]?.trim();
   }
 
   /**
@@ -273,10 +303,22 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
    * history from where the two diverged, nothing this member wrote after it survives. It copies
    * the source's config files too, which name the source's address: this member's own come back.
    * The password travels in a passfile (0600, the engine user's), never in an argument.
+   *
+   * The source is checkpointed first. pg_rewind before PostgreSQL 16 reads the source's timeline
+   * from its control file, which a promotion updates only at its first checkpoint after (a spread
+   * one, minutes away): against a source promoted moments ago it finds both on the same timeline,
+   * says "no rewind required", and leaves this member on a history the source forked from.
    */
   private async rewindFrom(source: ReplicationSource): Promise<void> {
     const owner = await account(this.user);
-    const kept = ['postgresql.conf', 'postgresql.auto.conf', INSTANCE_CONF, 'pg_hba.conf', 'pg_ident.conf'];
+    const kept = [
+      'postgresql.conf',
+      'postgresql.auto.conf',
+      INSTANCE_CONF,
+      'pg_hba.conf',
+      'pg_ident.conf',
+      PgAccessRules.FILE,
+    ];
     const saved = new Map<string, string>();
     for (const name of kept) {
       const text = await readFile(join(this.dataDir, name), 'utf8').catch(() => undefined);
@@ -292,12 +334,21 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     );
     try {
       const conninfo = `host=${source.host} port=${source.port} user=${source.user} dbname=postgres sslmode=prefer`;
-      await runAs(this.user, '/usr/bin/env', [
-        `PGPASSFILE=${passfile}`,
-        join(this.version().clientBinDir, 'pg_rewind'),
-        `--target-pgdata=${this.dataDir}`,
-        `--source-server=${conninfo}`,
-      ]);
+      const withPass = (program: string, args: string[]) =>
+        runAs(this.user, '/usr/bin/env', [
+          `PGPASSFILE=${passfile}`,
+          join(this.version().clientBinDir, program),
+          ...args,
+        ]);
+      // The set's replication role holds pg_checkpoint (pg-replication.ts).
+      await withPass('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', conninfo, '-c', 'CHECKPOINT']).catch(
+        (err: Error) => {
+          throw new Error(
+            `postgresql: the new source could not be checkpointed before pg_rewind: ${err.message}`,
+          );
+        },
+      );
+      await withPass('pg_rewind', [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`]);
     } finally {
       await rm(passfile, { force: true });
       for (const [name, text] of saved) await writeConfig(join(this.dataDir, name), text, owner, 0o600);

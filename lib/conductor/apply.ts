@@ -12,6 +12,7 @@ import { getInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
 import { recordSample } from '../metrics/samples.ts';
 import { considerFailover } from '../replication/failover.ts';
+import { settleSourceMode } from '../replication/mode.ts';
 import { engineFault } from './faults.ts';
 import { guests as defaultGuests, type Guest, type GuestCache, knownStateOf } from './guests.ts';
 import { changesOnlyTime, type Heartbeat, isStale, writeHeartbeat } from './heartbeats.ts';
@@ -102,6 +103,7 @@ async function heartbeat(
       await engineFault(out.before, report.payload.service_status);
       await recordMetrics(guest, report);
       await voteForFailover(out.before, report);
+      await settleWhenFollowing(out.before, report);
       return 'applied';
     }
     const stored = out.stored;
@@ -140,6 +142,23 @@ async function voteForFailover(before: InstanceItem, report: Heartbeat): Promise
   } catch (err) {
     logger.warn('failover not started', { instance_id: before.replica_of_id, error: (err as Error).message });
   }
+}
+
+/**
+ * A replica of a sync set whose replication runs again, or for the first time since the set last
+ * settled (a fenced old source that rejoined, a replica whose link came back): its source, told
+ * not to wait while nobody followed it (lib/replication/mode.ts, guestModeOf), waits again.
+ * Only on the change, so a heartbeat that says what the last one said costs nothing more.
+ * settleSourceMode reads the source afresh: one that is itself a replica now is left alone.
+ */
+async function settleWhenFollowing(before: InstanceItem, report: Heartbeat): Promise<void> {
+  const now = report.payload.replication;
+  if (!before.replica_of_id || before.replication_mode !== 'sync') return;
+  // A promote or eject under way settles its new source itself (finishSwitch), and until it ends
+  // the records still name the old one.
+  if (!['NONE', 'RESTART_REQUIRED'].includes(before.task_status)) return;
+  if (now?.role !== 'replica' || now.running !== true || before.replication?.running === true) return;
+  await settleSourceMode(before.project_id, before.replica_of_id);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { config } from '../config.ts';
 import { BadRequest, UnprocessableEntity } from '../errors.ts';
 import { unwrapKey } from '../guest/keys.ts';
 import { sendToGuest } from '../guest/queues.ts';
@@ -29,17 +30,60 @@ export function assertModeSupported(manager: string, mode: ReplicationMode | und
 }
 
 /**
- * What one member's guest is told: the set's mode, except that a source with no replica left
- * to wait for (the last one detached or deleted, or an eject left only the dead old source) does
- * not wait, else no commit would ever return; it waits again once a replica follows it.
+ * What one member's guest is told: the set's mode, except that a source with no replica
+ * following it (the last one detached or deleted, an eject that left only the dead old source, a
+ * member that is recorded as its replica but does not stream from it) does not wait, else no
+ * commit would ever return; it waits again once a replica follows it. `liveReplicas` is how many
+ * follow it now (liveReplicasOf): never the records' count, which keeps a fenced old source.
  */
 export function guestModeOf(
   member: InstanceItem,
   mode: ReplicationMode,
-  liveReplicas?: number,
+  liveReplicas: number,
 ): ReplicationMode {
   if (member.replica_of_id) return mode;
-  return (liveReplicas ?? member.replica_ids?.length ?? 0) > 0 ? mode : 'async';
+  return liveReplicas > 0 ? mode : 'async';
+}
+
+/**
+ * Whether `replica` follows `sourceId` now, by the records and by its own guest: its last
+ * heartbeat, fresh, said that its replication runs. A fenced old source (its server stopped, or
+ * back but on a history the source forked from) is recorded as a replica and follows nobody.
+ */
+export function followsNow(
+  replica: InstanceItem,
+  sourceId: string,
+  now: number,
+  expirySeconds: number,
+): boolean {
+  return (
+    replica.replica_of_id === sourceId &&
+    replica.replication?.role === 'replica' &&
+    replica.replication.running === true &&
+    replica.last_seen_heartbeat !== undefined &&
+    now - replica.last_seen_heartbeat <= expirySeconds
+  );
+}
+
+/** How many of `source`'s replicas follow it now; `ready` ones count whatever they last reported. */
+export async function liveReplicasOf(
+  source: InstanceItem,
+  ready: string[] = [],
+  known: InstanceItem[] = [],
+): Promise<number> {
+  const now = Date.now() / 1000;
+  const replicas = await Promise.all(
+    (source.replica_ids ?? []).map(
+      async (id) => known.find((m) => m.id === id) ?? (await getInstance(source.project_id, id)),
+    ),
+  );
+  return replicas.filter(
+    (r) =>
+      r !== undefined &&
+      (ready.includes(r.id)
+        ? r.replica_of_id === source.id
+        : followsNow(r, source.id, now, config.heartbeatExpirySeconds)),
+  ).length;
 }
 
 export type FailoverSetting = 'automatic' | 'manual';
@@ -99,13 +143,20 @@ export async function updateReplicationMode(
     );
   // Replicas first: a MariaDB source in sync waits for a replica that acknowledges.
   const ordered = [...members].sort((a, b) => Number(!a.replica_of_id) - Number(!b.replica_of_id));
-  if (members.length > 1) for (const m of ordered) await tellGuest(m, guestModeOf(m, mode), failover);
+  if (members.length > 1)
+    for (const m of ordered)
+      await tellGuest(
+        m,
+        guestModeOf(m, mode, m.replica_of_id ? 0 : await liveReplicasOf(m, [], members)),
+        failover,
+      );
 }
 
 /**
- * The source's guest after its set changed (a replica ready, detached or deleted): it waits
- * exactly when the set is sync and a replica follows it. Best effort: the records are already
- * right, and the next change sends it again.
+ * The source's guest after its set changed (a replica ready, detached or deleted, or a member
+ * that starts following it again, lib/conductor/apply.ts): it waits exactly when the set is sync
+ * and a replica follows it. Best effort: the records are already right, and the next change sends
+ * it again.
  */
 export async function settleSourceMode(
   projectId: string,
@@ -118,7 +169,7 @@ export async function settleSourceMode(
     if (modeOf(source) === 'async' && failoverOf(source) === 'manual') return;
     const mode = modeOf(source);
     if (also) await tellGuest(also, mode);
-    await tellGuest(source, guestModeOf(source, mode));
+    await tellGuest(source, guestModeOf(source, mode, await liveReplicasOf(source, also ? [also.id] : [])));
   } catch (err) {
     logger.warn('replication mode not sent to the source', { instance_id: sourceId, error: err as Error });
   }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { semiSyncLines } from '../../agent/engines/mariadb-replication.ts';
-import { renderRoleConf } from '../../agent/engines/pg-replication.ts';
+import { forkedTimeline, lastError, renderRoleConf } from '../../agent/engines/pg-replication.ts';
 import type { InstanceItem } from '../../lib/instances/model.ts';
 import { deriveStatus } from '../../lib/instances/status.ts';
 import { instanceDetail, instanceSummary } from '../../lib/instances/views.ts';
-import { assertModeSupported, guestModeOf } from '../../lib/replication/mode.ts';
+import { assertModeSupported, followsNow, guestModeOf } from '../../lib/replication/mode.ts';
 import { mostAdvanced, positionValue } from '../../lib/replication/positions.ts';
 import { renderTable } from '../../local/compute/firewall.ts';
 
@@ -158,14 +158,50 @@ describe('replication, pure parts', () => {
   });
 
   it('sync mode: a source waits only while a replica follows it; Redis refuses it', () => {
-    expect(guestModeOf(item({ replica_ids: ['r'] }), 'sync')).toBe('sync');
-    expect(guestModeOf(item({ replica_ids: [] }), 'sync')).toBe('async');
+    expect(guestModeOf(item({ replica_ids: ['r'] }), 'sync', 1)).toBe('sync');
+    expect(guestModeOf(item({ replica_ids: [] }), 'sync', 0)).toBe('async');
     // After an eject that left only the dead old source: nobody to wait for.
     expect(guestModeOf(item({ replica_ids: ['dead'] }), 'sync', 0)).toBe('async');
-    expect(guestModeOf(item({ replica_of_id: 's' }), 'sync')).toBe('sync');
+    expect(guestModeOf(item({ replica_of_id: 's' }), 'sync', 0)).toBe('sync');
+    // Following is what its guest last said, fresh: a fenced old source recorded as a replica is not.
+    const now = 1_000_000;
+    const replica = (over: Partial<InstanceItem>) =>
+      item({
+        replica_of_id: 's',
+        last_seen_heartbeat: now - 5,
+        replication: { role: 'replica', running: true },
+        ...over,
+      });
+    expect(followsNow(replica({}), 's', now, 60)).toBe(true);
+    expect(followsNow(replica({ replica_of_id: 'other' }), 's', now, 60)).toBe(false);
+    expect(followsNow(replica({ replication: { role: 'replica', running: false } }), 's', now, 60)).toBe(
+      false,
+    );
+    expect(followsNow(replica({ replication: undefined }), 's', now, 60)).toBe(false);
+    expect(followsNow(replica({ last_seen_heartbeat: now - 61 }), 's', now, 60)).toBe(false);
     expect(() => assertModeSupported('redis', 'sync')).toThrow(/not supported for datastore redis/);
     expect(() => assertModeSupported('redis', 'async')).not.toThrow();
     expect(() => assertModeSupported('postgresql', 'sync')).not.toThrow();
+  });
+
+  it('PostgreSQL: a standby whose history forked from its source’s is named, not taken for streaming', () => {
+    // What a fenced old source logged when it was started as a standby with no rewind (PostgreSQL 15).
+    const log = [
+      '2026-12-04 19:41:37.128 UTC [24036] LOG:  started streaming WAL from primary at 0/5000000 on timeline 1',
+      '2026-12-04 19:41:37.134 UTC [24036] LOG:  replication terminated by primary server',
+      '2026-12-04 19:41:37.136 UTC [24034] LOG:  new timeline 2 forked off current database system timeline 1 before current recovery point 0/51D0A08',
+      '2026-12-04 19:41:37.146 UTC [24034] LOG:  waiting for WAL to become available at 0/5002000',
+    ].join('\n');
+    expect(forkedTimeline(log)).toBe(
+      'new timeline 2 forked off current database system timeline 1 before current recovery point 0/51D0A08',
+    );
+    expect(lastError(log)).toMatch(/^new timeline 2 forked off/);
+    expect(
+      forkedTimeline('LOG:  started streaming WAL from primary at 0/5000000 on timeline 2'),
+    ).toBeUndefined();
+    expect(lastError('x FATAL:  could not connect to the primary server')).toBe(
+      'could not connect to the primary server',
+    );
   });
 
   it('sync mode in the engines’ config: PostgreSQL waits for any one standby, MariaDB never times out', () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -10,7 +11,7 @@ import { readIfExists } from '../../../agent/engines/fs.ts';
 import type { EngineLayout, ReplicationSource } from '../../../agent/engines/manager.ts';
 import { MariaDbManager } from '../../../agent/engines/mariadb.ts';
 import { PostgresqlManager } from '../../../agent/engines/postgresql.ts';
-import { waitFor } from '../../../agent/engines/process.ts';
+import { processesIn, signal, waitFor } from '../../../agent/engines/process.ts';
 import { RedisManager } from '../../../agent/engines/redis.ts';
 import { BUCKET, chainObject, newLayout, removeInstance } from '../backup/helpers.ts';
 import { type S3Fixture, startS3 } from '../backup/s3-fixture.ts';
@@ -296,4 +297,100 @@ describe.each(['mariadb', 'postgresql', 'redis'] as const)('%s replication on th
     expect(await client.has(replica.layout, 'standalone')).toBe(false);
     expect(await primary.manager.replicationStatus()).toBeUndefined();
   });
+});
+
+// A failover, PostgreSQL's way: the source's engine dies (SIGKILL) under a sync set, its replica
+// is promoted, and the old source comes back as the guest brings it back (its engine started as
+// the primary it was, at boot), then runs the order left on its queue: follow the new source. Its
+// timeline forked from the new source's, so it must be rewound (pg_rewind) before it can stream.
+describe('postgresql failover: the old source rewinds and follows the new one', () => {
+  const { client, make, setup } = engines.postgresql;
+  let s3: S3Fixture;
+  let oldSource: { layout: Layout; manager: ProcessEngine };
+  let newSource: { layout: Layout; manager: ProcessEngine };
+  const sourceOf = (l: Layout): ReplicationSource => ({ host: '127.0.0.1', port: l.port, ...account });
+
+  beforeAll(async () => {
+    s3 = await startS3([BUCKET]);
+    const layout = await newLayout('postgresql');
+    oldSource = { layout, manager: make(layout) };
+    await oldSource.manager.prepare(prepareOptions('postgresql'));
+    await setup(layout);
+    await oldSource.manager.enableAsSource(account);
+    const dataKey = randomBytes(32);
+    const key = `replication/pg-failover-${randomBytes(4).toString('hex')}`;
+    const snapshot = await runBackup('postgresql', layout, { bucket: BUCKET, key, s3: s3.client }, dataKey);
+    const replicaLayout = await newLayout('postgresql');
+    newSource = { layout: replicaLayout, manager: make(replicaLayout) };
+    await restoreBackup(
+      'postgresql',
+      replicaLayout,
+      [chainObject(key, snapshot.checksum, dataKey)],
+      s3.client,
+    );
+    await newSource.manager.prepare({
+      ...prepareOptions('postgresql'),
+      users: [],
+      databases: [],
+      replication: sourceOf(layout),
+    });
+    await newSource.manager.setReplicationMode('sync');
+    await oldSource.manager.setReplicationMode('sync');
+    await eventually('the source to count its replica as synchronous', () => syncOn('postgresql', layout));
+  }, 180_000);
+
+  afterAll(async () => {
+    await removeInstance(newSource?.manager, newSource?.layout);
+    await removeInstance(oldSource?.manager, oldSource?.layout);
+    await s3?.stop();
+  }, 60_000);
+
+  it('kills the source, promotes the replica, and the old source rejoins by pg_rewind', async () => {
+    for (let i = 0; i < 20; i++) await client.write(oldSource.layout, `before-${i}`);
+    // Enough replayed pages that the new source's first checkpoint after its promotion (a spread
+    // one) takes far longer than this test: until it ends, its control file names the old
+    // timeline, and pg_rewind 15 found "no rewind required" (rewindFrom checkpoints it first).
+    await withPg(oldSource.layout, (c) =>
+      c.query("INSERT INTO t (k) SELECT 'bulk-' || g FROM generate_series(1, 200000) g"),
+    );
+    // The old source's engine dies at once, as the e2e's SIGKILL: postmaster and every backend.
+    const dataDir = join(oldSource.layout.baseDir, 'data');
+    const real = await realpath(dataDir);
+    const pid = await oldSource.manager.pid();
+    expect(pid).toBeGreaterThan(0);
+    for (const p of [pid as number, ...(await processesIn(real))]) signal(p, 'SIGKILL');
+    await waitFor(
+      'the old source to be gone',
+      async () => ((await processesIn(real)).length ? undefined : true),
+      {
+        timeoutMs: 10_000,
+      },
+    );
+
+    // The eject: the replica is promoted and becomes the set's source, with no live replica yet
+    // (the control plane tells it not to wait, guestModeOf).
+    await newSource.manager.detachReplica();
+    await newSource.manager.enableAsSource(account);
+    await newSource.manager.setReplicationMode('async');
+    for (let i = 0; i < 5; i++) await client.write(newSource.layout, `after-${i}`);
+
+    // The old source's guest boots: the engine starts as the primary it was (crash recovery)...
+    await oldSource.manager.start();
+    // ...then runs the order left on its queue.
+    await oldSource.manager.attachReplica(sourceOf(newSource.layout));
+    expect(await oldSource.manager.replicationStatus()).toMatchObject({ role: 'replica', running: true });
+    // And it keeps streaming: a standby on a forked history streams only for a few milliseconds.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await oldSource.manager.replicationStatus()).toMatchObject({ role: 'replica', running: true });
+    for (let i = 0; i < 20; i++) expect(await client.has(oldSource.layout, `before-${i}`)).toBe(true);
+    for (let i = 0; i < 5; i++) expect(await client.has(oldSource.layout, `after-${i}`)).toBe(true);
+    // Sync again, the new source waits for its rejoined replica.
+    await newSource.manager.setReplicationMode('sync');
+    await eventually('the new source to count the old one as synchronous', () =>
+      syncOn('postgresql', newSource.layout),
+    );
+    await client.write(newSource.layout, 'after-rejoin');
+    await eventually('the rejoined member to replay', () => client.has(oldSource.layout, 'after-rejoin'));
+    await expect(client.write(oldSource.layout, 'on-the-old-source')).rejects.toThrow(/read.only/i);
+  }, 180_000);
 });
