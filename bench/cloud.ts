@@ -3,9 +3,9 @@
 // figures (percentiles, tables).
 import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { seedVersions } from '../lib/catalog/seed-data.ts';
@@ -130,7 +130,17 @@ export class Cleanup {
   /** Kills what is left (saying so), removes the temp dirs; true when nothing was left running. */
   async finish(label: string): Promise<boolean> {
     const clean = await this.tracked.checkNothingLeft(label);
-    for (const d of this.dirs) await rm(d, { recursive: true, force: true });
+    // TROVELESS_BENCH_LOGS=<dir>: the cloud's and the guests' logs are kept there, for reading
+    // what a bench saw (a failover that came late) after its state is gone.
+    const keep = process.env.TROVELESS_BENCH_LOGS;
+    for (const d of this.dirs) {
+      if (keep)
+        await cp(d, join(keep, basename(d)), {
+          recursive: true,
+          filter: (src) => !/\/(data|s3|dynamodb|volumes|build)(\/|$)/.test(src.slice(d.length)),
+        }).catch(() => {});
+      await rm(d, { recursive: true, force: true });
+    }
     process.off('SIGINT', this.#onSignal);
     process.off('SIGTERM', this.#onSignal);
     return clean;
