@@ -79,6 +79,18 @@ describe('force delete (admin)', () => {
       const failed = await waitForInstance(admin, created.id, (i) => i.status === 'ERROR');
       expect(failed?.fault?.message).toBeTruthy();
       const serverId = await serverIdOf(created.id);
+      // The CLI's `instance reset status` on its own (Trove's reset_status, the first half of a
+      // force delete): the failed build's task is cleared, as the operator's view shows.
+      const task = async () => {
+        const res = await call('GET', `/v1.0/${admin.projectId}/mgmt/instances/${created.id}`, admin.token);
+        return (res.json?.instance as { task_description?: string } | undefined)?.task_description;
+      };
+      expect(await task()).not.toBe('No tasks for the instance.');
+      await run('openstack', [...openstackAuth(), 'database', 'instance', 'reset', 'status', created.id], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+        timeout: 60_000,
+      });
+      expect(await task()).toBe('No tasks for the instance.');
       await forceDelete(created.id);
       await gone(admin, created.id);
       expect(await serversOf(created.id)).toEqual([]);
