@@ -38,12 +38,14 @@ export function tableName(hostKey: string): string {
   return `troveless_${hostKey}`;
 }
 
-export function renderTable(table: string, entries: FirewallEntry[]): string {
+export function renderTable(table: string, entries: FirewallEntry[], owner?: string): string {
   const lines = [
     // Declaring then deleting makes the script work whether or not the table exists.
     `table inet ${table}`,
     `delete table inet ${table}`,
     `table inet ${table} {`,
+    // The compute dir of the host that owns it: a later host removes it once that dir is gone.
+    ...(owner ? [`  comment ${JSON.stringify(owner)}`] : []),
   ];
   const input: string[] = [];
   const output: string[] = [];
@@ -92,11 +94,14 @@ export function renderTable(table: string, entries: FirewallEntry[]): string {
 export class Firewall {
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly table: string) {}
+  constructor(
+    readonly table: string,
+    private readonly owner?: string,
+  ) {}
 
   /** Writes the table for exactly these entries (one at a time: the last write wins in order). */
   apply(entries: FirewallEntry[]): Promise<void> {
-    const script = renderTable(this.table, entries);
+    const script = renderTable(this.table, entries, this.owner);
     const run = this.queue.catch(() => {}).then(() => tool('nft', ['-f', '-'], { input: script }));
     this.queue = run.catch(() => {});
     return run.then(() => {});
@@ -109,4 +114,25 @@ export class Firewall {
       throw new Error(`nft delete table inet ${this.table}: ${out.stderr.trim()}`);
     }
   }
+}
+
+/**
+ * The tables of hosts whose compute dir no longer exists (a local cloud or bench killed before its
+ * teardown, its state removed). Their rules name OS users by uid, and uids are reused: a new
+ * instance's user would inherit a dead one's egress rules (its replication refused). Returns the
+ * tables removed.
+ */
+export async function removeOrphanTables(own: string, exists: (dir: string) => boolean): Promise<string[]> {
+  const out = await tryTool('nft', ['list', 'tables']);
+  if (out.code !== 0) return [];
+  const removed: string[] = [];
+  for (const [, name] of out.stdout.matchAll(/^table inet (troveless_\w+)$/gm)) {
+    if (!name || name === own) continue;
+    // nft 1.0.6 leaves a table's comment out of its JSON: the text listing has it.
+    const listed = await tryTool('nft', ['list', 'table', 'inet', name]);
+    const owner = /^\s*comment "(.*)"$/m.exec(listed.stdout)?.[1];
+    if (!owner || exists(owner)) continue;
+    if ((await tryTool('nft', ['delete', 'table', 'inet', name])).code === 0) removed.push(name);
+  }
+  return removed;
 }

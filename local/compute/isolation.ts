@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -9,7 +10,7 @@ import {
   removeCgroups,
   setCgroupLimits,
 } from './cgroups.ts';
-import { Firewall, type FirewallEntry, tableName } from './firewall.ts';
+import { Firewall, type FirewallEntry, removeOrphanTables, tableName } from './firewall.ts';
 import { tryTool } from './run.ts';
 import { createUser, killProcessesOf, removeUser, userNameFor } from './users.ts';
 import {
@@ -92,7 +93,10 @@ export class Isolation {
     const fstype = await volumeFsType();
     if (fstype === 'xfs' && !process.env.TROVELESS_VOLUME_FSTYPE)
       log('new volumes are XFS: this host may not grow a mounted ext4 (no CAP_SYS_RESOURCE)');
-    return new Isolation(volumesDir, version, new Firewall(tableName(key)), fstype);
+    const removed = await removeOrphanTables(tableName(key), existsSync);
+    if (removed.length)
+      log(`removed the nftables tables of hosts whose state is gone: ${removed.join(', ')}`);
+    return new Isolation(volumesDir, version, new Firewall(tableName(key), computeDir), fstype);
   }
 
   /** The host's own nftables table (inet family), if it isolates. */

@@ -12,6 +12,11 @@ describe('compute host isolation, pure parts', () => {
     expect(name.length).toBeLessThanOrEqual(32);
   });
 
+  it("marks its table with its host's compute dir, so that a host started later can tell an orphan", () => {
+    const script = renderTable('troveless_abc', [], '/var/lib/troveless/compute');
+    expect(script).toContain('table inet troveless_abc {\n  comment "/var/lib/troveless/compute"\n');
+  });
+
   it('puts engines on their standard ports', () => {
     expect([defaultPortFor('mysql'), defaultPortFor('mariadb'), defaultPortFor('postgresql')]).toEqual([
       3306, 3306, 5432,
