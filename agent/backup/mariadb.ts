@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -6,7 +6,7 @@ import type { EngineLayout } from '../engines/manager.ts';
 import { gtidOfBackup } from '../engines/mariadb-replication.ts';
 import { mariadbPaths } from './layout.ts';
 import type { UploadResult, UploadTarget } from './multipart.ts';
-import { extractObject, type StoredObject, streamToS3 } from './stream.ts';
+import { extractChain, type StoredObject, streamToS3 } from './stream.ts';
 import { ToolGroup } from './tools.ts';
 
 // MariaDB: a physical hot backup with mariadb-backup, streamed as xbstream. An incremental takes
@@ -79,18 +79,13 @@ export async function restoreMariadb(
   staging: string,
   signal?: AbortSignal,
 ): Promise<{ dir: string; position?: string }> {
-  const dirs: string[] = [];
-  for (const [i, object] of chain.entries()) {
-    const dir = join(staging, i === 0 ? 'full' : `incremental-${i}`);
-    await mkdir(dir, { mode: 0o700 });
-    await extractObject(
-      s3,
-      object,
-      { name: 'mbstream', command: 'mbstream', args: ['-x', '-C', dir] },
-      signal,
-    );
-    dirs.push(dir);
-  }
+  const dirs = await extractChain(
+    s3,
+    chain,
+    staging,
+    (dir) => ({ name: 'mbstream', command: 'mbstream', args: ['-x', '-C', dir] }),
+    signal,
+  );
   const [full, ...incrementals] = dirs as [string, ...string[]];
   const prepare = (extra: string[]) =>
     ToolGroup.run(

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
@@ -12,7 +12,7 @@ import { ensureWalSummarizer } from '../engines/pg-wal-summaries.ts';
 import { waitFor } from '../engines/process.ts';
 import { engineUser, postgresqlPaths } from './layout.ts';
 import type { UploadResult, UploadTarget } from './multipart.ts';
-import { extractObject, getSealed, putSealed, type StoredObject, streamToS3 } from './stream.ts';
+import { extractChain, getSealed, putSealed, type StoredObject, streamToS3 } from './stream.ts';
 import { TarMemberCapture } from './tar-member.ts';
 import { ToolGroup } from './tools.ts';
 
@@ -213,21 +213,20 @@ export async function restorePostgresql(
   staging: string,
   signal?: AbortSignal,
 ): Promise<string> {
-  const dirs: string[] = [];
-  for (const [i, object] of chain.entries()) {
-    const dir = join(staging, i === 0 ? 'full' : `incremental-${i}`);
-    await mkdir(dir, { mode: 0o700 });
-    await extractObject(
-      s3,
-      object,
-      { name: 'tar', command: 'tar', args: ['--extract', '--file=-', `--directory=${dir}`] },
-      signal,
-    );
-    await readFile(join(dir, 'PG_VERSION'), 'utf8').catch(() => {
-      throw new Error('the PostgreSQL backup holds no PG_VERSION: not a base backup');
-    });
-    dirs.push(dir);
-  }
+  const dirs = await extractChain(
+    s3,
+    chain,
+    staging,
+    (dir) => ({ name: 'tar', command: 'tar', args: ['--extract', '--file=-', `--directory=${dir}`] }),
+    signal,
+    (dir) =>
+      readFile(join(dir, 'PG_VERSION'), 'utf8').then(
+        () => {},
+        () => {
+          throw new Error('the PostgreSQL backup holds no PG_VERSION: not a base backup');
+        },
+      ),
+  );
   const [full, ...incrementals] = dirs;
   if (!full) throw new Error('restore needs at least one backup object');
   const label = await readFile(join(full, 'backup_label'), 'utf8').catch(() => '');

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -265,4 +267,27 @@ async function feed(source: AsyncIterable<Buffer>, stdin: Writable, signal?: Abo
 function notFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * A backup chain unpacked under `staging`, one directory per object (`full`, then
+ * `incremental-1`, ...), in order; `check` looks at each directory as soon as it is written.
+ */
+export async function extractChain(
+  s3: S3Client,
+  chain: StoredObject[],
+  staging: string,
+  extractorFor: (dir: string) => ToolSpec,
+  signal?: AbortSignal,
+  check?: (dir: string) => Promise<void>,
+): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const [i, object] of chain.entries()) {
+    const dir = join(staging, i === 0 ? 'full' : `incremental-${i}`);
+    await mkdir(dir, { mode: 0o700 });
+    await extractObject(s3, object, extractorFor(dir), signal);
+    await check?.(dir);
+    dirs.push(dir);
+  }
+  return dirs;
 }
