@@ -8,6 +8,7 @@ import { bundleAgent, localImageOf } from './agent-bundle.ts';
 import { computeHostSecret, startComputeHost, stopComputeLeftovers } from './compute/host.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { guestKeySecret } from './guest-key-secret.ts';
+import { handlerBuild } from './handler-cache.ts';
 import { seedIdentity } from './identity-seed.ts';
 import { intrinsicResolver } from './intrinsics.ts';
 import { lambdaInvoker } from './lambda.ts';
@@ -101,21 +102,19 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   });
 
   const logDir = join(opts.stateDir, 'logs');
-  // Handlers are bundled per cloud (a running `npm start` and the test cloud must not delete each
-  // other's), and inside the repository whatever the state dir, so that the AWS SDK, which the
-  // bundles leave to the Lambda runtime, resolves from node_modules.
-  const buildDir = join(
-    opts.root,
-    '.local',
-    'build',
-    createHash('sha1').update(resolve(opts.stateDir)).digest('hex').slice(0, 12),
-  );
+  // Handlers are bundled inside the repository whatever the state dir, so that the AWS SDK, which
+  // the bundles leave to the Lambda runtime, resolves from node_modules; a start with the same
+  // sources as an earlier one reuses its bundles (handler-cache.ts).
+  const handlers = await handlerBuild(opts.root, {
+    id: createHash('sha1').update(resolve(opts.stateDir)).digest('hex').slice(0, 12),
+    watch: (opts.env?.TROVELESS_WATCH ?? process.env.TROVELESS_WATCH) === 'true',
+  });
   const procs = new ProcessGroup(pidFile);
   const closers: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
     await procs.stopAll();
-    await rm(buildDir, { recursive: true, force: true });
+    await handlers.release();
   };
 
   try {
@@ -209,9 +208,14 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       env: { ...process.env, ...env },
       cwd: opts.root,
       logDir,
-      buildDir: relative(opts.root, buildDir),
+      buildDir: relative(opts.root, handlers.dir),
+      prebuilt: handlers.prebuilt,
     });
     closers.push(front.close);
+    await handlers.seal();
+    log(
+      `handlers: ${handlers.prebuilt ? 'unchanged since an earlier start, reused' : 'built'} (${relative(opts.root, handlers.dir)})`,
+    );
     const invoke = lambdaInvoker(lambda);
     // The catalog (datastores, versions, flavors) is seeded at every start, as on every deploy.
     const seed = service.functions.catalogSeed;

@@ -14,6 +14,8 @@ export interface OfflineOptions {
   logDir: string;
   /** serverless-esbuild's work folder, relative to the service. */
   buildDir: string;
+  /** The work folder already holds these sources' bundles: serverless-esbuild skips its build. */
+  prebuilt: boolean;
 }
 
 /**
@@ -56,6 +58,7 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
     env: {
       ...opts.env,
       TROVELESS_BUILD_DIR: opts.buildDir,
+      TROVELESS_HANDLERS_PREBUILT: String(opts.prebuilt),
       // serverless-esbuild keeps esbuild's Go process for rebuilds; a soft memory limit makes it
       // hand back what the first build used instead of holding ~160 MB at rest.
       GOMEMLIMIT: '48MiB',

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -22,6 +22,8 @@ async function packageStage(stage: string, dir: string): Promise<Template> {
         AWS_ACCESS_KEY_ID: 'dummy',
         AWS_SECRET_ACCESS_KEY: 'dummy',
         SLS_TELEMETRY_DISABLED: '1',
+        // Each package bundles in its own work folder, so that the two stages can build at once.
+        TROVELESS_BUILD_DIR: relative(root, `${dir}-build`),
       },
       maxBuffer: 16 * 1024 * 1024,
     },
@@ -38,9 +40,10 @@ describe('serverless package', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'troveless-package-'));
-    // One after the other: both builds share serverless-esbuild's work directory.
-    dev = await packageStage('dev', join(work, 'dev'));
-    local = await packageStage('local', join(work, 'local'));
+    [dev, local] = await Promise.all([
+      packageStage('dev', join(work, 'dev')),
+      packageStage('local', join(work, 'local')),
+    ]);
   }, 120_000);
   afterAll(() => rm(work, { recursive: true, force: true }));
 
