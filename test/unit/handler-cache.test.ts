@@ -20,7 +20,9 @@ async function build(dir: string, sources: string[]) {
   const out = join(dir, '.build', 'functions', 'api');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'h.mjs'), '// bundle');
-  const relativeSources = sources.map((s) => `../../../${'../'.repeat(dir.replace(`${root}/`, '').split('/').length)}${s}`);
+  const relativeSources = sources.map(
+    (s) => `../../../${'../'.repeat(dir.replace(`${root}/`, '').split('/').length)}${s}`,
+  );
   await writeFile(join(out, 'h.mjs.map'), JSON.stringify({ version: 3, sources: relativeSources }));
 }
 
