@@ -98,11 +98,12 @@ export async function chooseCandidate(
     source.datastore.manager,
     answered.map((p) => ({ id: p.member_id, position: p.result as string })),
   );
-  const followers = [
-    ...input.positions.map((p) => p.member_id).filter((id) => id !== candidateId),
-    ...(input.silent ?? []),
-  ];
-  return { source_id: source.id, candidate_id: candidateId, followers };
+  // A replica that was silent, or did not answer its position within the step's window, is not
+  // waited on a second time: like the dead source, it gets the order to follow in its queue
+  // (finishSwitch), which its agent runs first when it comes back.
+  const followers = answered.map((p) => p.member_id).filter((id) => id !== candidateId);
+  const absent = [...unanswered, ...(input.silent ?? [])];
+  return { source_id: source.id, candidate_id: candidateId, followers, absent };
 }
 
 /**
@@ -180,6 +181,8 @@ export async function finishSwitch(
     source_id: string;
     candidate_id: string;
     outcomes: Outcome[];
+    /** Members not waited on (chooseCandidate): each gets the order to follow in its queue. */
+    absent?: string[];
     /** An automatic failover (lib/replication/failover.ts): its event is recorded, its lock freed. */
     failover?: boolean;
     fence?: { fenced: boolean; reason?: string };
@@ -188,8 +191,12 @@ export async function finishSwitch(
   const followers = input.outcomes.map((o) => o.member_id);
   const failed = input.outcomes.filter((o) => o.error);
   const errorTask = input.kind === 'promote' ? 'PROMOTION_ERROR' : 'EJECTION_ERROR';
-  // After an eject the dead source is a replica too, in the records (below).
-  const replicaIds = followers.includes(input.source_id) ? followers : [...followers, input.source_id];
+  // After an eject the dead source is a replica too, in the records (below), and so is every
+  // member that was not waited on: their queues hold the order to follow the new source.
+  const ordered = [
+    ...new Set([...(input.absent ?? []), input.source_id].filter((id) => !followers.includes(id))),
+  ].filter((id) => id !== input.candidate_id);
+  const replicaIds = [...followers, ...ordered];
   const old = await getInstance(input.project_id, input.source_id);
   const term = old?.replication_term ?? 0;
   const event = input.failover
@@ -201,7 +208,10 @@ export async function finishSwitch(
         `The source ${input.source_id} stopped answering; ${input.candidate_id} is the source in term ${term}. ` +
           (input.fence?.fenced
             ? 'The old source was fenced (its server stopped).'
-            : `The old source could not be stopped (${input.fence?.reason ?? 'unknown'}); it follows the new source when it comes back.`),
+            : `The old source could not be stopped (${input.fence?.reason ?? 'unknown'}); it follows the new source when it comes back.`) +
+          (input.absent?.length
+            ? ` Replica ${input.absent.join(', ')} did not answer; it follows the new source when its agent answers again.`
+            : ''),
       )
     : undefined;
   const events = event ? { replication_events: eventsWith(old, event) } : {};
@@ -225,10 +235,10 @@ export async function finishSwitch(
     );
   }
   // The old source in an eject is dead: it is recorded as following the new source (its queue
-  // holds the order to do so), and must never take writes again.
-  if (!followers.includes(input.source_id)) {
+  // holds the order to do so), and must never take writes again; so is a member not waited on.
+  for (const id of ordered) {
     items.push(
-      updateItem(input.project_id, input.source_id, {
+      updateItem(input.project_id, id, {
         set: { replica_of_id: input.candidate_id, task_status: 'NONE', ...events },
         remove: ['replica_ids', 'failover_lock'],
       }),
@@ -243,8 +253,7 @@ export async function finishSwitch(
     const live = input.outcomes.filter((o) => !o.error).length;
     await tellGuest(candidate, guestModeOf(candidate, 'sync', live));
   }
-  if (!followers.includes(input.source_id))
-    await leaveOrderToFollow(input.project_id, input.source_id, candidate);
+  for (const id of ordered) await leaveOrderToFollow(input.project_id, id, candidate);
   return { failed: failed.map((f) => f.member_id) };
 }
 
