@@ -76,7 +76,9 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       return res.status === 200 ? true : undefined;
     },
     {
-      timeoutMs: 90_000,
+      // Includes bundling the handlers when no earlier build fits (handler-cache.ts): about 20 s
+      // on a quiet 2-core machine, past 90 s on a busy one.
+      timeoutMs: 240_000,
       abort: () => (proc.child.exitCode !== null ? 'serverless-offline exited' : undefined),
     },
   );
