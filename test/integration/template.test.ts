@@ -323,6 +323,7 @@ describe('serverless package', () => {
       'troveless-dev-instance-resize-volume',
       'troveless-dev-instance-restart',
       'troveless-dev-instance-upgrade',
+      'troveless-dev-module-reapply',
       'troveless-dev-replica-detach',
       'troveless-dev-replica-eject',
       'troveless-dev-replica-promote',
