@@ -52,17 +52,29 @@ export async function recordApplications(
   );
 }
 
-export async function dropApplication(instance: InstanceItem, moduleId: string): Promise<void> {
-  if (!instance.modules?.[moduleId]) return;
-  await documents.send(
+/** One conditional change to an instance's record of a module (`#m` names the module). */
+function changeRecord(
+  instance: Pick<InstanceItem, 'project_id' | 'id'>,
+  moduleId: string,
+  update: string,
+  condition: string,
+  values?: Record<string, unknown>,
+) {
+  return documents.send(
     new UpdateCommand({
       TableName: table(),
       Key: { project_id: instance.project_id, id: instance.id },
-      UpdateExpression: 'REMOVE modules.#m',
-      ConditionExpression: 'attribute_exists(id)',
+      UpdateExpression: update,
+      ConditionExpression: condition,
       ExpressionAttributeNames: { '#m': moduleId },
+      ...(values ? { ExpressionAttributeValues: values } : {}),
     }),
   );
+}
+
+export async function dropApplication(instance: InstanceItem, moduleId: string): Promise<void> {
+  if (!instance.modules?.[moduleId]) return;
+  await changeRecord(instance, moduleId, 'REMOVE modules.#m', 'attribute_exists(id)');
 }
 
 /** An instance that has the module, with its record (Trove's instance_modules row). */
@@ -122,16 +134,10 @@ export async function recordReapplyFailure(
   failure: NonNullable<InstanceModuleRecord['reapply_error']>,
 ): Promise<boolean> {
   try {
-    await documents.send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { project_id: holder.project_id, id: holder.id },
-        UpdateExpression: 'SET modules.#m.reapply_error = :e',
-        ConditionExpression: 'modules.#m.md5 = :from',
-        ExpressionAttributeNames: { '#m': moduleId },
-        ExpressionAttributeValues: { ':e': failure, ':from': fromMd5 },
-      }),
-    );
+    await changeRecord(holder, moduleId, 'SET modules.#m.reapply_error = :e', 'modules.#m.md5 = :from', {
+      ':e': failure,
+      ':from': fromMd5,
+    });
     return true;
   } catch (err) {
     if ((err as Error).name === 'ConditionalCheckFailedException') return false;
