@@ -192,6 +192,7 @@ describe('serverless package', () => {
         'MgmtInstances', // the management stop is a guest call, signed with the guest key
         'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
+        'TaskModuleReapply', // a module's contents again: its data key, then sealed to the guest
         'TaskMarkReady', // a replica ready: its source is told to wait for it (sync mode)
         'TaskReplicaDetached', // the source left without replicas stops waiting
         'TaskSendBackupRequest',
