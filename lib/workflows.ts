@@ -23,7 +23,8 @@ export type Workflow =
   | 'replica-detach'
   | 'instance-resize-flavor'
   | 'instance-resize-volume'
-  | 'instance-upgrade';
+  | 'instance-upgrade'
+  | 'module-reapply';
 
 let arns: Promise<Map<string, string>> | undefined;
 

@@ -7,7 +7,13 @@ import { instanceSummary } from '#lib/instances/views';
 import { countApplications } from '#lib/modules/applications';
 import { moduleInstances } from '#lib/modules/applications-view';
 import { applyModules, listInstanceModules, removeModule } from '#lib/modules/instances';
-import { ApplyModulesRequest, CreateModuleRequest, UpdateModuleRequest } from '#lib/modules/schemas';
+import { reapplyModule } from '#lib/modules/reapply';
+import {
+  ApplyModulesRequest,
+  CreateModuleRequest,
+  ReapplyModuleRequest,
+  UpdateModuleRequest,
+} from '#lib/modules/schemas';
 import { createModule, deleteModule, listModules, loadModule, updateModule } from '#lib/modules/service';
 import { detailedModuleView, moduleView } from '#lib/modules/views';
 import { pageByKey } from '#lib/paging';
@@ -59,6 +65,13 @@ const instances: ProjectRoute = async (event, caller) => {
   return pageResponse(event, 'instances', { ...page, items: page.items.map((i) => instanceSummary(i, ctx)) });
 };
 
+/** Trove's reapply answers 202 with no body once its taskmanager has the work. */
+const reapply: ProjectRoute = async (event, caller) => {
+  const { reapply: req } = validate(ReapplyModuleRequest, parsedBody(event));
+  await reapplyModule(caller, moduleId(event), req);
+  return { statusCode: 202, body: '' };
+};
+
 /** Trove reads `from_guest` and `include_contents` as true when they are any non-empty text. */
 const instanceModules: ProjectRoute = async (event, caller) => {
   const modules = await listInstanceModules(
@@ -94,6 +107,7 @@ export const handler = projectHandler(
     [`PUT ${m}/{module_id}`]: update,
     [`DELETE ${m}/{module_id}`]: remove,
     [`GET ${m}/{module_id}/instances`]: instances,
+    [`PUT ${m}/{module_id}/instances`]: reapply,
     [`GET ${im}`]: instanceModules,
     [`POST ${im}`]: apply,
     [`DELETE ${im}/{module_id}`]: removeFromInstance,

@@ -52,40 +52,97 @@ export async function recordApplications(
   );
 }
 
-export async function dropApplication(instance: InstanceItem, moduleId: string): Promise<void> {
-  if (!instance.modules?.[moduleId]) return;
-  await documents.send(
+/** One conditional change to an instance's record of a module (`#m` names the module). */
+function changeRecord(
+  instance: Pick<InstanceItem, 'project_id' | 'id'>,
+  moduleId: string,
+  update: string,
+  condition: string,
+  values?: Record<string, unknown>,
+) {
+  return documents.send(
     new UpdateCommand({
       TableName: table(),
       Key: { project_id: instance.project_id, id: instance.id },
-      UpdateExpression: 'REMOVE modules.#m',
-      ConditionExpression: 'attribute_exists(id)',
+      UpdateExpression: update,
+      ConditionExpression: condition,
       ExpressionAttributeNames: { '#m': moduleId },
+      ...(values ? { ExpressionAttributeValues: values } : {}),
     }),
   );
 }
 
-/** Each instance of any project that has the module, with its record (a scan: modules change rarely). */
-async function applicationsEverywhere(moduleId: string): Promise<InstanceModuleRecord[]> {
-  const found: InstanceModuleRecord[] = [];
+export async function dropApplication(instance: InstanceItem, moduleId: string): Promise<void> {
+  if (!instance.modules?.[moduleId]) return;
+  await changeRecord(instance, moduleId, 'REMOVE modules.#m', 'attribute_exists(id)');
+}
+
+/** An instance that has the module, with its record (Trove's instance_modules row). */
+export interface ModuleHolder {
+  project_id: string;
+  id: string;
+  record: InstanceModuleRecord;
+}
+
+/**
+ * Each instance that has the module, of any project (a scan: modules change rarely), or of one
+ * project (a query of its partition).
+ */
+export async function moduleHolders(moduleId: string, projectId?: string): Promise<ModuleHolder[]> {
+  const found: ModuleHolder[] = [];
   let start: Record<string, unknown> | undefined;
   do {
+    const common = {
+      TableName: table(),
+      FilterExpression: 'attribute_exists(modules.#m)',
+      ProjectionExpression: 'project_id, id, modules.#m',
+      ExclusiveStartKey: start,
+    };
     const out = await documents.send(
-      new ScanCommand({
-        TableName: table(),
-        FilterExpression: 'attribute_exists(modules.#m)',
-        ProjectionExpression: 'modules.#m',
-        ExpressionAttributeNames: { '#m': moduleId },
-        ExclusiveStartKey: start,
-      }),
+      projectId === undefined
+        ? new ScanCommand({ ...common, ExpressionAttributeNames: { '#m': moduleId } })
+        : new QueryCommand({
+            ...common,
+            KeyConditionExpression: 'project_id = :p',
+            ExpressionAttributeNames: { '#m': moduleId },
+            ExpressionAttributeValues: { ':p': projectId },
+          }),
     );
     for (const item of out.Items ?? []) {
-      const record = (item as Pick<InstanceItem, 'modules'>).modules?.[moduleId];
-      if (record) found.push(record);
+      const { project_id, id, modules } = item as Pick<InstanceItem, 'project_id' | 'id' | 'modules'>;
+      const record = modules?.[moduleId];
+      if (record) found.push({ project_id, id, record });
     }
     start = out.LastEvaluatedKey;
   } while (start);
-  return found;
+  return found.sort((a, b) => a.project_id.localeCompare(b.project_id) || a.id.localeCompare(b.id));
+}
+
+async function applicationsEverywhere(moduleId: string): Promise<InstanceModuleRecord[]> {
+  return (await moduleHolders(moduleId)).map((h) => h.record);
+}
+
+/**
+ * A reapply that did not take: the record keeps the md5 the instance has, and says which one
+ * failed and why. Only while the instance still has the module at the md5 the reapply started
+ * from: an apply meanwhile wrote the truth already.
+ */
+export async function recordReapplyFailure(
+  holder: Pick<ModuleHolder, 'project_id' | 'id'>,
+  moduleId: string,
+  fromMd5: string,
+  failure: NonNullable<InstanceModuleRecord['reapply_error']>,
+): Promise<boolean> {
+  try {
+    await changeRecord(holder, moduleId, 'SET modules.#m.reapply_error = :e', 'modules.#m.md5 = :from', {
+      ':e': failure,
+      ':from': fromMd5,
+    });
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'ConditionalCheckFailedException') return false;
+    throw err;
+  }
 }
 
 /** How many instances have the module at this md5 (Trove's instance_count and live_update check). */

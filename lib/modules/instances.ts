@@ -7,6 +7,7 @@ import type { Caller } from '../http/auth.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { dropApplication, recordApplications } from './applications.ts';
 import { checkDatastore, guestModule, guestModuleOrders, loadByIds } from './orders.ts';
+import { withReapplyErrors } from './reapply.ts';
 import type { GuestModuleView } from './schemas.ts';
 import { loadModule } from './service.ts';
 
@@ -24,17 +25,21 @@ const call = (item: InstanceItem, method: string, args: Record<string, unknown>,
     ...(secret ? { secret: secret as Record<string, unknown> } : {}),
   });
 
-/** `GET /instances/{id}/modules`: what the guest has applied (Trove asks it with or without from_guest). */
+/**
+ * `GET /instances/{id}/modules`: what the guest has applied (Trove asks it with or without
+ * from_guest), and a reapply that did not take (lib/modules/reapply.ts).
+ */
 export async function listInstanceModules(
   caller: Caller,
   instanceId: string,
   includeContents: boolean,
 ): Promise<GuestModuleView[]> {
   const item = await load(caller, instanceId);
-  return (await call(item, 'module_list', {
+  const results = (await call(item, 'module_list', {
     include_contents: includeContents,
     is_admin: caller.isAdmin,
   })) as GuestModuleView[];
+  return withReapplyErrors(results, item.modules);
 }
 
 export async function applyModules(

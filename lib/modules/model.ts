@@ -44,4 +44,9 @@ export interface InstanceModuleRecord {
   md5: string;
   created: string;
   updated: string;
+  /**
+   * The last reapply of this module to the instance that did not take (the guest refused or did
+   * not answer): the md5 it tried, why, and when. Any later apply writes a record without it.
+   */
+  reapply_error?: { md5: string; message: string; at: string };
 }

@@ -68,6 +68,22 @@ export const ApplyModulesRequest = z.object({
   modules: z.array(z.object({ id: idRef() })).min(1),
 });
 
+/**
+ * `PUT /modules/{id}/instances` (Trove's ModuleController.reapply, which has no schema and reads
+ * these keys when present; python-troveclient sends the flags as 0/1 and the delay as
+ * `batch_delay`). Bounded here: a count of instances, and a delay a Wait state can hold.
+ */
+export const ReapplyModuleRequest = z.object({
+  reapply: z.object({
+    md5: safeText(255).nullable().optional(),
+    include_clustered: z.union([flag, z.boolean()]).optional(),
+    batch_size: z.int().min(0).max(10_000).nullable().optional(),
+    batch_delay: z.int().min(0).max(86_400).nullable().optional(),
+    force: z.union([flag, z.boolean()]).optional(),
+  }),
+});
+export type ReapplyModuleRequest = z.infer<typeof ReapplyModuleRequest>['reapply'];
+
 /** Trove's ModuleView. */
 export const ModuleView = z.looseObject({
   id: z.string(),

@@ -80,6 +80,7 @@ import {
   ModuleInstancesResponse,
   ModuleResponse,
   ModulesResponse,
+  ReapplyModuleRequest,
   UpdateModuleRequest,
 } from '../modules/schemas.ts';
 import {
@@ -298,6 +299,10 @@ export const ROUTES: Route[] = [
   route('DELETE', md, 'modules', 'Delete a module (200 with an empty body, as Trove)'),
   route('GET', `${md}/instances`, 'modules', 'Instances that have the module (`count_only=true`: per md5)', {
     response: ModuleInstancesResponse,
+  }),
+  route('PUT', `${md}/instances`, 'modules', 'Reapply the module where applied (202, empty)', {
+    body: ReapplyModuleRequest,
+    status: 202,
   }),
   route('GET', `${i}/modules`, 'modules', 'Modules the guest has applied', {
     response: GuestModulesResponse,

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../local/wait.ts';
 import { api, call, cloud, type Login, login, openstackAuth } from './helpers.ts';
 import { healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
 import { baseDirOf, dynamo, serverIdOf } from './leftovers.ts';
@@ -318,6 +319,118 @@ describe('modules', () => {
     await asAdmin('module-delete', hidden.id);
     await asAdmin('module-delete', pub.id);
     await trove('modules-other', 'modules-other', 'module-delete', own.id);
+  });
+
+  it("module-reapply sends a live_update module's new contents to the instance that has it", async () => {
+    const md5Of = (t: string) => createHash('md5').update(Buffer.from(t).toString('base64')).digest('hex');
+    const first = 'message=first contents\n';
+    const second = 'message=second contents\n';
+    const live = await json(
+      asDemo(
+        'module-create',
+        'live',
+        'ping',
+        await file('live.dat', first),
+        '--datastore',
+        'redis',
+        '--live_update',
+      ),
+    );
+    await asDemo('module-apply', instance.id, 'live');
+    const counts = `${modules(demo)}/${live.id}/instances?count_only=true`;
+    const countRows = async () =>
+      ((await call('GET', counts, demo.token)).json?.instances ?? []) as {
+        module_md5: string;
+        current: boolean;
+      }[];
+    expect(await countRows()).toEqual([expect.objectContaining({ module_md5: md5Of(first), current: true })]);
+
+    const updated = await json(asDemo('module-update', 'live', '--file', await file('live2.dat', second)));
+    expect(updated.md5).toBe(md5Of(second));
+    // The instance still has the old contents: its record says so, until the reapply.
+    expect(await countRows()).toEqual([
+      expect.objectContaining({ module_md5: md5Of(first), current: false }),
+    ]);
+
+    // python-troveclient's own command, unmodified: PUT /modules/{id}/instances, 202.
+    await asDemo('module-reapply', 'live');
+    // The record moves to the new md5 once the guest has applied it.
+    await waitUntil(
+      'the reapplied md5 on the instance record',
+      async () => {
+        const rows = await countRows();
+        return rows.length === 1 && rows[0]?.module_md5 === md5Of(second) ? rows : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(await countRows()).toEqual([
+      expect.objectContaining({ module_md5: md5Of(second), instance_count: 1, current: true }),
+    ]);
+    const queried = await json(asDemo('module-query', instance.id));
+    expect(queried).toContainEqual(
+      expect.objectContaining({ id: live.id, md5: md5Of(second), status: 'OK', message: 'second contents' }),
+    );
+    const serverId = await serverIdOf(instance.id);
+    expect(
+      await readFile(join(baseDirOf(serverId ?? ''), 'modules', 'ping', live.id, 'contents.dat'), 'utf8'),
+    ).toBe(second);
+
+    // A reapply the guest refuses (a type it has no driver for) is kept on that instance: its
+    // module shows ERROR with the guest's words, and the instance keeps the md5 it has.
+    const third = 'message=third contents\n';
+    await asDemo(
+      'module-update',
+      'live',
+      '--type',
+      'new_relic_license',
+      '--file',
+      await file('live3.dat', third),
+    );
+    await asDemo('module-reapply', 'live');
+    const failed = await waitUntil(
+      'the failed reapply on the module status',
+      async () => {
+        const mods = (
+          await call('GET', `/v1.0/${demo.projectId}/instances/${instance.id}/modules`, demo.token)
+        ).json?.modules as { id: string; status: string; md5: string; message: string }[] | undefined;
+        const mod = mods?.find((m) => m.id === live.id);
+        return mod?.status === 'ERROR' ? mod : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(failed.md5).toBe(md5Of(second));
+    expect(failed.message).toContain(`Reapply of md5 ${md5Of(third)} failed`);
+    expect(failed.message).toContain("No driver implemented for module type 'new_relic_license'");
+    expect(await countRows()).toEqual([
+      expect.objectContaining({ module_md5: md5Of(second), instance_count: 1, current: false }),
+    ]);
+
+    await asDemo('module-update', 'live', '--type', 'ping');
+    await asDemo('module-remove', instance.id, 'live');
+    await asDemo('module-delete', 'live');
+  });
+
+  it("refuses a bad reapply with Trove's faults, and changes nothing", async () => {
+    const reapply = (who: Login, id: string, body: unknown) =>
+      call('PUT', `${modules(who)}/${id}/instances`, who.token, body as object);
+    const cases: [Login, string, unknown, number, string][] = [
+      [demo, moduleId, { reapply: { batch_size: 'ten' } }, 400, "Validation error: reapply['batch_size']"],
+      [demo, moduleId, { reapply: { force: 2 } }, 400, "Validation error: reapply['force']"],
+      [demo, moduleId, { md5: 'x' }, 400, 'Validation error: reapply'],
+      [demo, 'no-such-module', { reapply: {} }, 404, 'Module with ID no-such-module could not be found.'],
+      // Another project's module is one it cannot find.
+      [other, moduleId, { reapply: { force: 1 } }, 404, `Module with ID ${moduleId} could not be found.`],
+    ];
+    for (const [who, id, body, status, message] of cases) {
+      const res = await reapply(who, id, body);
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect((Object.values(res.json ?? {})[0] as { message: string }).message).toContain(message);
+    }
+    expect(await refused(asDemo('module-reapply', 'no-such-module'))).toContain('no-such-module');
+    // The instance still has the module at the md5 it had, untouched.
+    const rows = (await call('GET', `${modules(demo)}/${moduleId}/instances?count_only=true`, demo.token))
+      .json?.instances;
+    expect(rows).toEqual([expect.objectContaining({ instance_count: 1, current: true })]);
   });
 
   it('module-remove takes it off the guest; then it can be changed and deleted', async () => {

@@ -195,6 +195,7 @@ describe('serverless package', () => {
         'MgmtInstances', // the management stop is a guest call, signed with the guest key
         'TaskIssueCertificate', // seals the instance's TLS key with the guest key
         'TaskLaunchServer',
+        'TaskModuleReapply', // a module's contents again: its data key, then sealed to the guest
         'TaskMarkReady', // a replica ready: its source is told to wait for it (sync mode)
         'TaskReplicaDetached', // the source left without replicas stops waiting
         'TaskSendBackupRequest',
@@ -326,6 +327,7 @@ describe('serverless package', () => {
       'troveless-dev-instance-resize-volume',
       'troveless-dev-instance-restart',
       'troveless-dev-instance-upgrade',
+      'troveless-dev-module-reapply',
       'troveless-dev-replica-detach',
       'troveless-dev-replica-eject',
       'troveless-dev-replica-promote',

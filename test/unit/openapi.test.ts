@@ -32,6 +32,7 @@ const NO_BODY: Record<string, string> = {
   'PUT /v1.0/{project_id}/configurations/{configuration_id}': '202 with an empty body, as Trove',
   'DELETE /v1.0/{project_id}/configurations/{configuration_id}': '202 with an empty body, as Trove',
   'DELETE /v1.0/{project_id}/modules/{module_id}': '200 with an empty body, as Trove',
+  'PUT /v1.0/{project_id}/modules/{module_id}/instances': '202 with an empty body, as Trove (a cast)',
   'DELETE /v1.0/{project_id}/instances/{instance_id}/modules/{module_id}': '200 with an empty body, as Trove',
   'POST /v1.0/{project_id}/mgmt/datastore-versions': '202 with an empty body, as Trove',
   'PATCH /v1.0/{project_id}/mgmt/datastore-versions/{version_id}': '202 with an empty body, as Trove',
