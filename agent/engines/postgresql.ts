@@ -23,13 +23,14 @@ import type {
 import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as replication from './pg-replication.ts';
-import { dumpAndRestore, fingerprint, fingerprintDifferences } from './pg-upgrade.ts';
+import { dumpAndRestore, fingerprint } from './pg-upgrade.ts';
 import { ensureWalSummarizer, SUMMARIZE_WAL } from './pg-wal-summaries.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { processesIn, runAs, signal, waitFor } from './process.ts';
 import type { ReplicationMode } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
+import { assertSameData, failUpgrade, UpgradeFailed } from './upgrade.ts';
 
 // PostgreSQL 15, 16 and 17 (lib/catalog/postgresql-versions.ts says where each one's programs
 // are). The agent administers it as the postgres superuser over the unix socket with peer
@@ -54,17 +55,6 @@ interface UpgradeState {
   kept: string;
   /** The new data dir while it is built. */
   next: string;
-}
-
-/** An upgrade that failed: the instance runs the old version again; `step` says where it failed. */
-export class UpgradeFailed extends Error {
-  constructor(
-    readonly step: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'UpgradeFailed';
-  }
 }
 
 export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
@@ -503,8 +493,7 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       await this.start();
       step = 'verify';
       const after = await fingerprint((db) => this.connect(db));
-      const diffs = fingerprintDifferences(before, after);
-      if (diffs.length) throw new Error(`the data does not read back: ${diffs.slice(0, 5).join('; ')}`);
+      assertSameData(before, after);
       // Planner statistics are not carried by pg_upgrade: gather them now (best effort).
       await runAs(
         this.user,
@@ -530,14 +519,13 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
         seconds: Math.round((performance.now() - started) / 100) / 10,
       };
     } catch (err) {
-      const why = (err as Error).message;
-      await this.undoUpgrade(state).catch((undo: Error) => {
-        throw new UpgradeFailed(
-          step,
-          `upgrade to PostgreSQL ${to.name} failed at step ${step}: ${why}; putting ${from.name} back failed too: ${undo.message}`,
-        );
-      });
-      throw new UpgradeFailed(step, `upgrade to PostgreSQL ${to.name} failed at step ${step}: ${why}`);
+      return failUpgrade(
+        step,
+        `upgrade to PostgreSQL ${to.name}`,
+        err,
+        () => this.undoUpgrade(state),
+        from.name,
+      );
     }
   }
 
