@@ -55,7 +55,8 @@ export function upgradeRefusal(current: CurrentVersion, target: DatastoreVersion
   if (order === 0) return `The instance already runs datastore version '${to}'.`;
   if (MARIADB_MANAGERS.includes(current.manager) && target.manager === current.manager) {
     // mariadb-upgrade moves a data dir to any later build; this cloud runs the builds it has.
-    if (!buildOf(current) || !buildOf(target)) return `MariaDB ${from} cannot be upgraded to ${to} on this cloud.`;
+    if (!buildOf(current) || !buildOf(target))
+      return `MariaDB ${from} cannot be upgraded to ${to} on this cloud.`;
     return undefined;
   }
   if (current.manager !== 'postgresql' || target.manager !== 'postgresql')
