@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineLayout } from '../../../agent/engines/manager.ts';
 import { MariaDbManager } from '../../../agent/engines/mariadb.ts';
 import { signal, waitFor } from '../../../agent/engines/process.ts';
+import { ensureMariadbBuilds } from '../../../local/prerequisites.ts';
 import { stopAndRemove, tempLayout } from './helpers.ts';
 
 // The guest's side of Trove's upgrade on MariaDB: an instance created on 10.11.18 (the build
@@ -61,6 +62,7 @@ describe('mariadb upgrade 10.11.18 → 10.11 (agent)', () => {
   let known = '';
 
   beforeAll(async () => {
+    ensureMariadbBuilds();
     layout = { ...(await tempLayout('mdb-upgrade')), datastoreVersion: '10.11.18' };
     manager = new MariaDbManager(layout);
     await manager.prepare({ memoryMb: 256, databases: [{ name: 'appdb' }], users: [] });
