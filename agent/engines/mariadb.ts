@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import {
@@ -31,7 +31,7 @@ import { runAs } from './process.ts';
 import { type ReplicationMode, serverIdOf } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
-import { assertSameData, failUpgrade, UpgradeFailed } from './upgrade.ts';
+import { assertSameData, failUpgrade, UpgradeFailed, upgradeResult, upgradeState } from './upgrade.ts';
 
 // MariaDB (also serving Trove's "mysql" manager). The agent administers it as root@localhost
 // through the unix socket with unix_socket authentication (the agent runs as root), so no admin
@@ -39,9 +39,6 @@ import { assertSameData, failUpgrade, UpgradeFailed } from './upgrade.ts';
 // (lib/catalog/mariadb-versions.ts: the system's, or one extracted beside it), named by its
 // mariadb-build file once initialised; build.cnf points the server at that build's messages,
 // charsets and plugins.
-
-/** An upgrade under way (kept on the volume): a guest that restarts in its middle undoes it. */
-const UPGRADE_STATE = 'upgrade.json';
 
 interface UpgradeState {
   /** The builds' names. */
@@ -339,7 +336,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       const fs = await filesystemStats(this.dataDir, this.layout.ownVolume);
       if (fs.total_bytes - fs.used_bytes < size * 1.05 + 16 * 1024 * 1024)
         throw new Error(`the volume has no room for a copy of the data (${size} bytes)`);
-      await writeFile(join(this.layout.baseDir, UPGRADE_STATE), JSON.stringify(state), { mode: 0o600 });
+      await upgradeState.save(this.layout.baseDir, state);
       step = 'stop';
       await this.stop();
       step = 'copy';
@@ -364,16 +361,9 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
         throw new Error(`the server says it is ${String(row?.v)}, not ${to.version}`);
       const after = await this.admin(mariadbFingerprint);
       assertSameData(before, after);
-      await rm(join(this.layout.baseDir, UPGRADE_STATE), { force: true });
+      await upgradeState.clear(this.layout.baseDir);
       await rm(state.kept, { recursive: true, force: true });
-      return {
-        from: from.name,
-        to: to.name,
-        method: 'mariadb-upgrade',
-        tables: Object.keys(after).length,
-        rows: Object.values(after).reduce((n, t) => n + t.rows, 0),
-        seconds: Math.round((performance.now() - started) / 100) / 10,
-      };
+      return upgradeResult(state, 'mariadb-upgrade', after, started);
     } catch (err) {
       return failUpgrade(
         step,
@@ -401,14 +391,13 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     // Without a complete copy the old build never stopped being the data dir's only writer.
     await rm(`${state.kept}.partial`, { recursive: true, force: true });
     await this.useBuild(mariadbBuildOrSystem(state.from), (await account(this.user)).gid);
-    await rm(join(this.layout.baseDir, UPGRADE_STATE), { force: true });
+    await upgradeState.clear(this.layout.baseDir);
     await this.start();
   }
 
   async recoverInterruptedUpgrade(): Promise<void> {
-    const file = join(this.layout.baseDir, UPGRADE_STATE);
-    if (!existsSync(file)) return;
-    await this.undoUpgrade(JSON.parse(await readFile(file, 'utf8')) as UpgradeState);
+    const state = await upgradeState.load<UpgradeState>(this.layout.baseDir);
+    if (state) await this.undoUpgrade(state);
   }
 
   protected async ping(): Promise<void> {

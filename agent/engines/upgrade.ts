@@ -1,3 +1,8 @@
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { UpgradeResult } from './manager.ts';
+
 // What an engine's upgrade (Trove's upgrade: PostgreSQL's pg_upgrade, MariaDB's mariadb-upgrade)
 // shares: the data's fingerprint compared before and after, and the error that names the step.
 
@@ -53,3 +58,32 @@ export async function failUpgrade(
   });
   throw new UpgradeFailed(step, `${what} failed at step ${step}: ${why}`);
 }
+
+/** What the guest answers for an upgrade that went through: the data it verified, and how long it took. */
+export function upgradeResult(
+  names: { from: string; to: string },
+  method: UpgradeResult['method'],
+  after: Fingerprint,
+  started: number,
+): UpgradeResult {
+  return {
+    from: names.from,
+    to: names.to,
+    method,
+    tables: Object.keys(after).length,
+    rows: Object.values(after).reduce((n, t) => n + t.rows, 0),
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+  };
+}
+
+/** An upgrade under way, kept on the volume (upgrade.json): a guest that restarts in its middle undoes it. */
+export const upgradeState = {
+  save: (baseDir: string, state: object) =>
+    writeFile(join(baseDir, 'upgrade.json'), JSON.stringify(state), { mode: 0o600 }),
+  clear: (baseDir: string) => rm(join(baseDir, 'upgrade.json'), { force: true }),
+  /** The state an interrupted upgrade left, if any. */
+  async load<T>(baseDir: string): Promise<T | undefined> {
+    const file = join(baseDir, 'upgrade.json');
+    return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as T) : undefined;
+  },
+};
