@@ -334,7 +334,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       // The copy needs room beside the data on the instance's volume.
       const size = await treeSize(this.dataDir);
       const fs = await filesystemStats(this.dataDir, this.layout.ownVolume);
-      if (fs.total_bytes - fs.used_bytes < size * 1.05 + 16 * 1024 * 1024)
+      if (fs.free_bytes < size * 1.05 + 16 * 1024 * 1024)
         throw new Error(`the volume has no room for a copy of the data (${size} bytes)`);
       await upgradeState.save(this.layout.baseDir, state);
       step = 'stop';

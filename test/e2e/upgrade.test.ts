@@ -23,8 +23,8 @@ import { baseDirOf, serverIdOf } from './leftovers.ts';
 // `openstack database instance upgrade`, the data's checksum equal at every version. What Trove
 // refuses (the same version, a downgrade, another datastore's version) is a 400 that changes
 // nothing. MariaDB's line: an instance created on 10.11.18 (Debian's older build, extracted
-// beside the system's) upgraded to 10.11 (the system's 10.11.19) by mariadb-upgrade; its build
-// is made while the PostgreSQL chain runs.
+// beside the system's) upgraded to 10.11 (the system's 10.11.19) by mariadb-upgrade, and the
+// backup taken first restored on 10.11.18; its build is made while the PostgreSQL chain runs.
 
 const run = promisify(execFile);
 const USER = { name: 'app', password: 'S3cret-pass!' };
@@ -306,8 +306,8 @@ describe('upgrade (MariaDB 10.11.18 → 10.11)', () => {
   const at = () => `/v1.0/${admin.projectId}/instances/${mariadbId}`;
   const upgradeTo = (version: string) =>
     call('PATCH', at(), admin.token, { instance: { datastore_version: version } });
-  async function query(text: string): Promise<mysql.RowDataPacket[]> {
-    const { host, port } = endpointOf(view);
+  async function query(text: string, on = view): Promise<mysql.RowDataPacket[]> {
+    const { host, port } = endpointOf(on);
     const c = await mysql.createConnection({
       host,
       port,
@@ -323,12 +323,15 @@ describe('upgrade (MariaDB 10.11.18 → 10.11)', () => {
   }
   const status = async () =>
     ((await call('GET', at(), admin.token)).json?.instance as InstanceView | undefined)?.status;
-  const serverVersion = async () => String((await query('SELECT VERSION() AS v'))[0]?.v);
-  const checksum = async () =>
+  const serverVersion = async (on = view) => String((await query('SELECT VERSION() AS v', on))[0]?.v);
+  const checksum = async (on = view) =>
     String(
-      (await query("SELECT CONCAT(COUNT(*), ':', MD5(GROUP_CONCAT(k, '=', v ORDER BY k))) AS s FROM kv"))[0]
-        ?.s,
+      (
+        await query("SELECT CONCAT(COUNT(*), ':', MD5(GROUP_CONCAT(k, '=', v ORDER BY k))) AS s FROM kv", on)
+      )[0]?.s,
     );
+  /** The restore of the backup taken before the upgrade, started as soon as that backup is there. */
+  let restoredId = '';
 
   beforeAll(async () => {
     view = (await waitForInstance(admin, mariadbId, healthy, 180_000)) as InstanceView;
@@ -358,14 +361,22 @@ describe('upgrade (MariaDB 10.11.18 → 10.11)', () => {
     expect((await readFile(join(dataDir, 'mysql_upgrade_info'), 'utf8')).trim()).toBe('10.11.19-MariaDB');
     // The backup taken first is of 10.11.18 (its own mariadb-backup took it).
     const backups = (await call('GET', `${at()}/backups`, admin.token)).json?.backups as {
+      id: string;
       name: string;
       status: string;
       datastore: { version: string };
     }[];
-    expect(backups.find((b) => b.name.endsWith('-before-upgrade-to-10.11'))).toMatchObject({
-      status: 'COMPLETED',
-      datastore: { version: '10.11.18' },
-    });
+    const before = backups.find((b) => b.name.endsWith('-before-upgrade-to-10.11'));
+    expect(before).toMatchObject({ status: 'COMPLETED', datastore: { version: '10.11.18' } });
+    restoredId = (
+      await createInstance(admin, {
+        name: `restored-10.11.18-${Date.now()}`,
+        flavorRef: '7',
+        volume: { size: 1 },
+        datastore: { type: 'mariadb', version: '10.11.18' },
+        restorePoint: { backupRef: String(before?.id) },
+      })
+    ).id;
   });
 
   it('refuses a downgrade to 10.11.18 and the same version: 400, nothing changed', async () => {
@@ -378,4 +389,14 @@ describe('upgrade (MariaDB 10.11.18 → 10.11)', () => {
     expect(await status()).toBe('ACTIVE');
     expect(await serverVersion()).toMatch(/^10\.11\.19-/);
   });
+
+  it('restores the backup taken before the upgrade on 10.11.18 (its own mariadb-backup prepares it)', async () => {
+    try {
+      const restored = (await waitForInstance(admin, restoredId, healthy, 180_000)) as InstanceView;
+      expect(await serverVersion(restored)).toMatch(/^10\.11\.18-/);
+      expect(await checksum(restored)).toBe(rows);
+    } finally {
+      await call('DELETE', `/v1.0/${admin.projectId}/instances/${restoredId}`, admin.token);
+    }
+  }, 200_000);
 });
