@@ -328,6 +328,8 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     };
     const owner = await account(this.user);
     let step = 'fingerprint';
+    /** Until the engine is stopped nothing has changed: a failure leaves it serving as it was. */
+    let stopped = false;
     try {
       const before = await this.admin(mariadbFingerprint);
       step = 'check';
@@ -338,6 +340,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
         throw new Error(`the volume has no room for a copy of the data (${size} bytes)`);
       await upgradeState.save(this.layout.baseDir, state);
       step = 'stop';
+      stopped = true;
       await this.stop();
       step = 'copy';
       const partial = `${state.kept}.partial`;
@@ -369,7 +372,9 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
         step,
         `upgrade to MariaDB ${to.version}`,
         err,
-        () => this.undoUpgrade(state),
+        async () => {
+          if (stopped) await this.undoUpgrade(state);
+        },
         from.version,
       );
     }
