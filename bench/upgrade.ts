@@ -2,6 +2,8 @@
 // API (PATCH datastore_version: the backup taken first, pg_upgrade --copy into a new data dir,
 // the data's fingerprint compared, ACTIVE/HEALTHY again), beside plain pg_upgrade runs by hand
 // on a cluster loaded by the same SQL in the same run (--copy, as the guest runs it, and --link).
+// `npm run bench -- upgrade mysql [rows]` (or `mariadb`): MariaDB 10.11.18 → 10.11 (10.11.19)
+// the same way, beside the guest's steps by hand (bench/upgrade-mariadb.ts).
 // Prints figures; nothing here is a pass/fail on time.
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +13,7 @@ import pg from 'pg';
 import { requirePostgresqlVersion } from '../lib/catalog/postgresql-versions.ts';
 import { Cleanup, call, fixed, type Login, load, login, sleep, startBenchCloud } from './cloud.ts';
 
-const USER = { name: 'benchuser', password: 'Bench-pass-1' };
+export const USER = { name: 'benchuser', password: 'Bench-pass-1' };
 const TIMEOUT_MS = 1_800_000;
 
 /** ~200 bytes a row on disk: 1.5 M rows are about 300 MB of table and 30 MB of index. */
@@ -39,8 +41,37 @@ async function until(
 
 const healthy = (v: Record<string, unknown>) => v.status === 'ACTIVE' && v.operating_status === 'HEALTHY';
 
-/** Through the API: create 15, load, upgrade to 17; seconds of the upgrade and the data's size. */
-async function viaApi(rows: number, cleanup: Cleanup) {
+/** What the API run needs of an engine: its datastore and versions, and how to load it. */
+export interface UpgradeSpec {
+  type: string;
+  from: string;
+  to: string;
+  /** Loads `rows` rows through the instance's address as USER into benchdb; answers the data's bytes. */
+  load: (address: { host: string; port?: number }, rows: number) => Promise<number>;
+}
+
+const POSTGRESQL: UpgradeSpec = {
+  type: 'postgresql',
+  from: '15',
+  to: '17',
+  async load(address, rows) {
+    const c = new pg.Client({
+      host: address.host,
+      port: address.port ?? 5432,
+      user: USER.name,
+      password: USER.password,
+      database: 'benchdb',
+    });
+    await c.connect();
+    for (const sql of load_sql(rows)) await c.query(sql);
+    const size = Number((await c.query("SELECT pg_database_size('benchdb') AS b")).rows[0]?.b);
+    await c.end();
+    return size;
+  },
+};
+
+/** Through the API: create `from`, load, upgrade to `to`; seconds of the upgrade and the data's size. */
+export async function viaApi(rows: number, cleanup: Cleanup, spec: UpgradeSpec = POSTGRESQL) {
   const bench = await startBenchCloud(cleanup, 'upgrade');
   console.log(`  local cloud ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`);
   const admin = await login(bench.api, 'admin', 'admin');
@@ -52,7 +83,7 @@ async function viaApi(rows: number, cleanup: Cleanup) {
         name: 'bench-upgrade',
         flavorRef: '8',
         volume: { size: 3 },
-        datastore: { type: 'postgresql', version: '15' },
+        datastore: { type: spec.type, version: spec.from },
         databases: [{ name: 'benchdb' }],
         users: [{ ...USER, databases: [{ name: 'benchdb' }] }],
       },
@@ -61,31 +92,21 @@ async function viaApi(rows: number, cleanup: Cleanup) {
     if (!id) throw new Error(`create: ${created.status} ${created.text}`);
     const ready = await until(bench.api, admin, id, healthy);
     const address = (ready.addresses as { address: string; port?: number }[])[0];
-    const c = new pg.Client({
-      host: address?.address,
-      port: address?.port ?? 5432,
-      user: USER.name,
-      password: USER.password,
-      database: 'benchdb',
-    });
-    await c.connect();
     const loadStarted = performance.now();
-    for (const sql of load_sql(rows)) await c.query(sql);
-    const size = Number((await c.query("SELECT pg_database_size('benchdb') AS b")).rows[0]?.b);
-    await c.end();
+    const size = await spec.load({ host: address?.address ?? '', port: address?.port }, rows);
     console.log(
       `  loaded ${rows} rows (${fixed(size / 1e6, 0)} MB) in ${fixed((performance.now() - loadStarted) / 1000, 1)} s`,
     );
     const started = performance.now();
     const res = await call(bench.api, 'PATCH', `${base}/${id}`, admin.token, {
-      instance: { datastore_version: '17' },
+      instance: { datastore_version: spec.to },
     });
     if (res.status !== 202) throw new Error(`upgrade: ${res.status} ${res.text}`);
     const view = await until(bench.api, admin, id, healthy);
     const seconds = (performance.now() - started) / 1000;
     if (view.fault) throw new Error(`upgrade failed: ${JSON.stringify(view.fault)}`);
     const version = (view.datastore as { version?: string }).version;
-    if (version !== '17') throw new Error(`upgrade ended on version ${version}`);
+    if (version !== spec.to) throw new Error(`upgrade ended on version ${version}`);
     return { seconds, size };
   } finally {
     if (id) {
@@ -172,6 +193,8 @@ function byHand(rows: number) {
 }
 
 export async function run(args: string[]): Promise<number> {
+  if (args[0] === 'mysql' || args[0] === 'mariadb')
+    return (await import('./upgrade-mariadb.ts')).run(args[0], args.slice(1));
   const rows = Number(args[0] ?? 1_500_000);
   console.log(
     `bench upgrade: PostgreSQL 15 -> 17, ${rows} rows of ~200 bytes; through the API (backup first, ` +

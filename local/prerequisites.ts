@@ -1,5 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MARIADB_BUILDS, mariadbPrograms } from '../lib/catalog/mariadb-versions.ts';
 import { installPostgresqlVersions, missingPostgresqlVersions } from './postgresql-versions.ts';
 
 export class MissingPrerequisite extends Error {}
@@ -88,6 +91,26 @@ export async function checkPrerequisites(needs: { java: boolean }): Promise<void
     );
   }
   await ensurePostgresqlVersions();
+  ensureMariadbBuilds();
+}
+
+/** MariaDB builds missing here (lib/catalog/mariadb-versions.ts): their mariadbd's paths. */
+function missingMariadbBuilds(): string[] {
+  return MARIADB_BUILDS.map((b) => mariadbPrograms(b).mariadbd).filter((path) => !existsSync(path));
+}
+
+/** The older MariaDB build beside the system's, extracted by local/install-packages.sh (root only). */
+export function ensureMariadbBuilds(): void {
+  if (!missingMariadbBuilds().length) return;
+  if (canInstall())
+    execFileSync('bash', [join(dirname(fileURLToPath(import.meta.url)), 'install-packages.sh')], {
+      stdio: 'inherit',
+    });
+  const missing = missingMariadbBuilds();
+  if (missing.length)
+    throw new MissingPrerequisite(
+      `MariaDB builds are missing (${missing.join(', ')}): run local/install-packages.sh as root`,
+    );
 }
 
 /** PostgreSQL 16 and 17 from their npm packages (local/postgresql-versions.ts), root only. */

@@ -173,6 +173,7 @@ export async function restoreBackup(
   try {
     const { dir: restored, position } = await restoreInto(
       engine,
+      layout,
       s3,
       [full, ...incrementals],
       staging,
@@ -208,6 +209,7 @@ export async function restoreBackup(
 
 function restoreInto(
   engine: BackupEngine,
+  layout: EngineLayout,
   s3: S3Client,
   chain: [StoredObject, ...StoredObject[]],
   staging: string,
@@ -215,7 +217,7 @@ function restoreInto(
 ): Promise<{ dir: string; position?: string }> {
   switch (engine) {
     case 'mariadb':
-      return restoreMariadb(s3, chain, staging, signal);
+      return restoreMariadb(layout, s3, chain, staging, signal);
     case 'postgresql':
       return restorePostgresql(s3, chain, staging, signal).then((dir) => ({ dir }));
     case 'redis':

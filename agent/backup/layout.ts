@@ -1,4 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type MariadbBuild, mariadbBuildOrSystem } from '../../lib/catalog/mariadb-versions.ts';
 import type { EngineLayout } from '../engines/manager.ts';
 
 // Where an instance keeps what a backup reads and a restore writes. These follow the engine
@@ -36,7 +38,19 @@ export function instancePaths(layout: EngineLayout): InstancePaths {
 export const mariadbPaths = (layout: EngineLayout) => ({
   configFile: join(layout.baseDir, 'my.cnf'),
   socket: join(layout.baseDir, 'run', 'mysqld.sock'),
+  /** The name of the build (lib/catalog/mariadb-versions.ts) that runs the data dir. */
+  buildFile: join(layout.baseDir, 'mariadb-build'),
 });
+
+/**
+ * The MariaDB build that runs an instance: the one its build file names (written at init and by
+ * an upgrade), else, before there is one (a restore), the instance's datastore version's.
+ */
+export function mariadbBuildOf(layout: EngineLayout): MariadbBuild {
+  const { buildFile } = mariadbPaths(layout);
+  const written = existsSync(buildFile) ? readFileSync(buildFile, 'utf8').trim() : undefined;
+  return mariadbBuildOrSystem(written || layout.datastoreVersion);
+}
 
 export const postgresqlPaths = (layout: EngineLayout) => ({
   socketDir: join(layout.baseDir, 'run'),

@@ -2,9 +2,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { mariadbPrograms } from '../../lib/catalog/mariadb-versions.ts';
 import type { EngineLayout } from '../engines/manager.ts';
 import { gtidOfBackup } from '../engines/mariadb-replication.ts';
-import { mariadbPaths } from './layout.ts';
+import { mariadbBuildOf, mariadbPaths } from './layout.ts';
 import type { UploadResult, UploadTarget } from './multipart.ts';
 import { extractChain, type StoredObject, streamToS3 } from './stream.ts';
 import { ToolGroup } from './tools.ts';
@@ -14,6 +15,8 @@ import { ToolGroup } from './tools.ts';
 // xtrabackup_checkpoints it writes to --extra-lsndir (a small temp dir: with --stream nothing of
 // the database's size is written locally). A restore unpacks each object with mbstream, prepares
 // the full backup, applies the incrementals in order, and hands back the prepared directory.
+// Each runs the mariadb-backup of the instance's own build (mariadbBuildOf): the one of the
+// server it copies, and of the server that will run what it restores.
 
 /** Files mariadb-backup leaves in a prepared backup that belong to the backup, not the server. */
 const BACKUP_METADATA = /^(xtrabackup_|mariadb_backup_|backup-my\.cnf$)/;
@@ -28,6 +31,7 @@ export async function backupMariadb(
     throw new Error(`parentLsn must be a MariaDB LSN (digits only), got "${parentLsn}"`);
   }
   const { configFile, socket } = mariadbPaths(layout);
+  const programs = mariadbPrograms(mariadbBuildOf(layout));
   const work = await mkdtemp(join(tmpdir(), 'tl-mariabackup-'));
   const lsnDir = join(work, 'lsn');
   let lsn = '';
@@ -35,7 +39,7 @@ export async function backupMariadb(
     const result = await streamToS3(
       {
         name: 'mariadb-backup',
-        command: 'mariadb-backup',
+        command: programs.backup,
         args: [
           // First, or /etc/mysql is read as well (LOCAL_STACK pitfall 3).
           `--defaults-file=${configFile}`,
@@ -74,16 +78,18 @@ async function readToLsn(lsnDir: string): Promise<string> {
 
 /** Unpacks and prepares the chain under `staging`; returns the directory that becomes the data dir. */
 export async function restoreMariadb(
+  layout: EngineLayout,
   s3: S3Client,
   chain: StoredObject[],
   staging: string,
   signal?: AbortSignal,
 ): Promise<{ dir: string; position?: string }> {
+  const programs = mariadbPrograms(mariadbBuildOf(layout));
   const dirs = await extractChain(
     s3,
     chain,
     staging,
-    (dir) => ({ name: 'mbstream', command: 'mbstream', args: ['-x', '-C', dir] }),
+    (dir) => ({ name: 'mbstream', command: programs.mbstream, args: ['-x', '-C', dir] }),
     signal,
   );
   const [full, ...incrementals] = dirs as [string, ...string[]];
@@ -91,7 +97,7 @@ export async function restoreMariadb(
     ToolGroup.run(
       {
         name: 'mariadb-backup --prepare',
-        command: 'mariadb-backup',
+        command: programs.backup,
         // --no-defaults: the backup's own backup-my.cnf applies, not the host's /etc/mysql.
         args: ['--no-defaults', '--prepare', `--target-dir=${full}`, ...extra],
         cwd: staging,

@@ -68,7 +68,8 @@ export interface EngineLayout {
   instanceId?: string;
   /**
    * The datastore version the instance was created with (the agent config's). PostgreSQL runs a
-   * data dir with the version that wrote it (its PG_VERSION): after an upgrade that one wins.
+   * data dir with the version that wrote it (its PG_VERSION), MariaDB with the build its
+   * mariadb-build file names: after an upgrade that one wins.
    */
   datastoreVersion?: string;
 }
@@ -121,7 +122,7 @@ export interface OverrideRule {
 export interface UpgradeResult {
   from: string;
   to: string;
-  method: 'pg_upgrade' | 'dump';
+  method: 'pg_upgrade' | 'dump' | 'mariadb-upgrade';
   /** Tables whose row count and content hash were compared before and after. */
   tables: number;
   rows: number;

@@ -14,7 +14,8 @@ import { runAs } from './process.ts';
 // is not what a restart gives for autosized variables such as table_open_cache).
 
 export interface MariaDbOverrideFiles {
-  mariadbd: string;
+  /** The mariadbd of the build the instance runs now (an upgrade changes it). */
+  mariadbd: () => string;
   /** The instance's my.cnf, which ends with includeLine(). */
   configFile: string;
   overridesFile: string;
@@ -174,7 +175,7 @@ export class MariaDbOverrides {
       // A failed run's error carries mariadbd's output, where the [ERROR] lines say why.
       const output = await runAs(
         this.files.user,
-        this.files.mariadbd,
+        this.files.mariadbd(),
         [`--defaults-file=${this.files.checkFile}`, '--help', '--verbose'],
         { timeoutMs: 30_000 },
       ).then(

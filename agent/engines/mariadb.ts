@@ -1,31 +1,52 @@
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import {
+  type MariadbBuild,
+  mariadbBuild,
+  mariadbBuildOrSystem,
+  mariadbPrograms,
+} from '../../lib/catalog/mariadb-versions.ts';
+import { compareVersions } from '../../lib/instances/upgrade-rules.ts';
+import { mariadbBuildOf, mariadbPaths } from '../backup/layout.ts';
 import { mariadbLogs, mariadbLogsConfig } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
-import { type Account, account, readIfExists, writeConfig } from './fs.ts';
+import { type Account, account, filesystemStats, readIfExists, treeSize, writeConfig } from './fs.ts';
 import type {
   EngineCounters,
   EngineLayout,
   PrepareOptions,
   ReplicationSource,
   ReplicationStatus,
+  UpgradeResult,
 } from './manager.ts';
 import * as accounts from './mariadb-accounts.ts';
 import { MariaDbOverrides } from './mariadb-overrides.ts';
 import * as replication from './mariadb-replication.ts';
 import { MariaDbSession } from './mariadb-session.ts';
+import { mariadbFingerprint } from './mariadb-upgrade.ts';
 import { runAs } from './process.ts';
 import { type ReplicationMode, serverIdOf } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
+import { assertSameData, failUpgrade, UpgradeFailed, upgradeResult, upgradeState } from './upgrade.ts';
 
 // MariaDB (also serving Trove's "mysql" manager). The agent administers it as root@localhost
 // through the unix socket with unix_socket authentication (the agent runs as root), so no admin
-// password exists anywhere.
+// password exists anywhere. Each instance runs the build of its datastore version
+// (lib/catalog/mariadb-versions.ts: the system's, or one extracted beside it), named by its
+// mariadb-build file once initialised; build.cnf points the server at that build's messages,
+// charsets and plugins.
 
-const MARIADBD = '/usr/sbin/mariadbd';
+interface UpgradeState {
+  /** The builds' names. */
+  from: string;
+  to: string;
+  /** A copy of the data dir taken with the old build stopped; removed only after success. */
+  kept: string;
+}
 
 export class MariaDbManager extends SqlEngine<MariaDbSession> {
   readonly defaultPort = 3306;
@@ -41,6 +62,10 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
   private readonly roleFile: string;
   /** The GTID a restored snapshot is consistent with (agent/backup/index.ts): a new replica's start. */
   private readonly restoredPosition: string;
+  /** Names the build that runs the data dir (mariadbBuildOf). */
+  private readonly buildFile: string;
+  /** The build's directories, included by my.cnf. */
+  private readonly buildConfig: string;
 
   constructor(layout: EngineLayout) {
     super(layout, 'mariadb', 'mysql');
@@ -51,9 +76,11 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     this.filesDir = join(layout.baseDir, 'files');
     this.roleFile = join(layout.baseDir, 'replication.cnf');
     this.restoredPosition = join(layout.baseDir, 'restored-position');
+    this.buildFile = mariadbPaths(layout).buildFile;
+    this.buildConfig = join(layout.baseDir, 'build.cnf');
     this.overrides = new MariaDbOverrides(
       {
-        mariadbd: MARIADBD,
+        mariadbd: () => this.programs().mariadbd,
         configFile: this.configFile,
         overridesFile: join(layout.baseDir, 'overrides.cnf'),
         checkFile: join(layout.baseDir, 'my.cnf.check'),
@@ -68,9 +95,18 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     return [...super.ownedDirs(), [this.tmpDir, 0o750], [this.filesDir, 0o700]];
   }
 
+  /** The build that runs this instance (the one its data dir was last started with). */
+  build(): MariadbBuild {
+    return mariadbBuildOf(this.layout);
+  }
+
+  private programs() {
+    return mariadbPrograms(this.build());
+  }
+
   protected process(): EngineProcess {
     return {
-      command: MARIADBD,
+      command: this.programs().mariadbd,
       // --defaults-file must come first or /etc/mysql is read as well (LOCAL_STACK pitfall 3).
       args: [`--defaults-file=${this.configFile}`],
       pidFile: this.pidFile,
@@ -82,8 +118,11 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
   protected async initialize(): Promise<void> {
     // --no-defaults and small InnoDB files make init take ~0.5 s; the real sizes come from my.cnf,
     // and MariaDB resizes the redo log on the next start by itself.
-    await runAs(this.user, 'mariadb-install-db', [
+    const build = this.build();
+    await runAs(this.user, mariadbPrograms(build).installDb, [
       '--no-defaults',
+      // The build's own mariadbd, system tables' SQL, messages and plugins.
+      `--basedir=${build.basedir}`,
       `--datadir=${this.dataDir}`,
       '--auth-root-authentication-method=socket',
       '--skip-test-db',
@@ -95,12 +134,29 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       // tables ("Could not remove temporary table ... error: 2") when several creates ran at once.
       `--tmpdir=${this.tmpDir}`,
     ]);
+    await writeFile(this.buildFile, `${build.name}\n`, { mode: 0o644 });
+  }
+
+  /** build.cnf: where the running build's own files are (a build never reads another's). */
+  private async writeBuildConfig(build: MariadbBuild, gid: number): Promise<void> {
+    const programs = mariadbPrograms(build);
+    const content = [
+      `# MariaDB ${build.version} (datastore version ${build.name}); rewritten by an upgrade.`,
+      '[mariadbd]',
+      `basedir = ${build.basedir}`,
+      `lc_messages_dir = ${programs.shareDir}`,
+      `character_sets_dir = ${programs.shareDir}/charsets`,
+      `plugin_dir = ${programs.pluginDir}`,
+      '',
+    ].join('\n');
+    await writeConfig(this.buildConfig, content, { uid: 0, gid });
   }
 
   protected async configure(memoryMb: number, _options: PrepareOptions, owner: Account): Promise<void> {
     const bufferPool = Math.max(16, Math.floor(memoryMb / 2));
     const lines = [
       '# Written by the Troveless guest agent for this instance only; rewritten on prepare.',
+      `!include ${this.buildConfig}`,
       '[mariadbd]',
       `datadir = ${this.dataDir}`,
       `socket = ${this.socketPath}`,
@@ -146,6 +202,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     if ((await readIfExists(logsConfig)) === undefined) {
       await writeConfig(logsConfig, '[mariadbd]\n', { uid: 0, gid: owner.gid });
     }
+    await this.writeBuildConfig(this.build(), owner.gid);
     await this.overrides.writeFile(owner.gid);
     await this.writeRoleFile((await this.replication.load())?.role === 'replica', owner.gid);
     await writeConfig(this.configFile, lines.join('\n'), { uid: 0, gid: owner.gid });
@@ -243,6 +300,109 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
   async replicationStatus(): Promise<ReplicationStatus | undefined> {
     const role = (await this.replication.load())?.role;
     return this.admin((s) => replication.status(s, role === 'source'));
+  }
+
+  /**
+   * Trove's upgrade, MariaDB's way, to a later build of the line (lib/catalog/mariadb-versions.ts):
+   * the old build stopped cleanly, a copy of its data dir kept on the volume, the new build
+   * started on the data dir with the instance's own config, then the new build's mariadb-upgrade
+   * (as root over the instance's socket, unix_socket authentication: no password anywhere) and
+   * the data's fingerprint (mariadb-upgrade.ts) compared with the one taken before. --force:
+   * within one line mariadb-upgrade would otherwise only say there is nothing to do, and neither
+   * check the tables against the new build nor record it in the data dir's mysql_upgrade_info.
+   * Any failure puts the kept copy back and starts the old build on it.
+   */
+  async upgrade(version: string): Promise<UpgradeResult> {
+    const started = performance.now();
+    const from = this.build();
+    const to = mariadbBuild(version);
+    if (!to || compareVersions(to.version, from.version) <= 0)
+      throw new UpgradeFailed(
+        'check',
+        `MariaDB ${from.version} cannot be upgraded to ${to?.version ?? version}`,
+      );
+    const state: UpgradeState = {
+      from: from.name,
+      to: to.name,
+      kept: join(this.layout.baseDir, `data-${from.version}-before-upgrade`),
+    };
+    const owner = await account(this.user);
+    let step = 'fingerprint';
+    /** Until the engine is stopped nothing has changed: a failure leaves it serving as it was. */
+    let stopped = false;
+    try {
+      const before = await this.admin(mariadbFingerprint);
+      step = 'check';
+      // The copy needs room beside the data on the instance's volume.
+      const size = await treeSize(this.dataDir);
+      const fs = await filesystemStats(this.dataDir, this.layout.ownVolume);
+      if (fs.free_bytes < size * 1.05 + 16 * 1024 * 1024)
+        throw new Error(`the volume has no room for a copy of the data (${size} bytes)`);
+      await upgradeState.save(this.layout.baseDir, state);
+      step = 'stop';
+      stopped = true;
+      await this.stop();
+      step = 'copy';
+      const partial = `${state.kept}.partial`;
+      await rm(partial, { recursive: true, force: true });
+      await runAs('root', 'cp', ['-a', this.dataDir, partial], { timeoutMs: 6 * 3600_000 });
+      await rename(partial, state.kept);
+      step = 'start';
+      await this.useBuild(to, owner.gid);
+      await this.start();
+      step = 'mariadb-upgrade';
+      const { stdout } = await runAs(
+        'root',
+        mariadbPrograms(to).upgrade,
+        ['--no-defaults', `--socket=${this.socketPath}`, '--user=root', '--force', '--verbose'],
+        { timeoutMs: 6 * 3600_000 },
+      );
+      await writeFile(join(this.layout.baseDir, 'mariadb-upgrade.log'), stdout, { mode: 0o640 });
+      step = 'verify';
+      const [row] = await this.admin((s) => s.rows('SELECT VERSION() AS v'));
+      if (!String(row?.v).startsWith(`${to.version}-`))
+        throw new Error(`the server says it is ${String(row?.v)}, not ${to.version}`);
+      const after = await this.admin(mariadbFingerprint);
+      assertSameData(before, after);
+      await upgradeState.clear(this.layout.baseDir);
+      await rm(state.kept, { recursive: true, force: true });
+      return upgradeResult(state, 'mariadb-upgrade', after, started);
+    } catch (err) {
+      return failUpgrade(
+        step,
+        `upgrade to MariaDB ${to.version}`,
+        err,
+        async () => {
+          if (stopped) await this.undoUpgrade(state);
+        },
+        from.version,
+      );
+    }
+  }
+
+  /** The build's name in the build file and its directories in build.cnf: the next start runs it. */
+  private async useBuild(build: MariadbBuild, gid: number): Promise<void> {
+    await this.writeBuildConfig(build, gid);
+    await writeFile(this.buildFile, `${build.name}\n`, { mode: 0o644 });
+  }
+
+  /** The kept copy back in place of the data dir (when it was complete), the old build started on it. */
+  private async undoUpgrade(state: UpgradeState): Promise<void> {
+    await this.stop().catch(() => {});
+    if (existsSync(state.kept)) {
+      await rm(this.dataDir, { recursive: true, force: true });
+      await rename(state.kept, this.dataDir);
+    }
+    // Without a complete copy the old build never stopped being the data dir's only writer.
+    await rm(`${state.kept}.partial`, { recursive: true, force: true });
+    await this.useBuild(mariadbBuildOrSystem(state.from), (await account(this.user)).gid);
+    await upgradeState.clear(this.layout.baseDir);
+    await this.start();
+  }
+
+  async recoverInterruptedUpgrade(): Promise<void> {
+    const state = await upgradeState.load<UpgradeState>(this.layout.baseDir);
+    if (state) await this.undoUpgrade(state);
   }
 
   protected async ping(): Promise<void> {

@@ -2,13 +2,11 @@ import { spawn } from 'node:child_process';
 import type pg from 'pg';
 import type { PostgresqlVersion } from '../../lib/catalog/postgresql-versions.ts';
 import { engineEnv } from './process.ts';
+import type { Fingerprint } from './upgrade.ts';
 
 // The parts of a PostgreSQL major-version upgrade (PostgresqlManager.upgrade) that need no state
-// of the manager: the data's fingerprint that must read back equal, and the dump-and-restore
-// pipe used where no pg_upgrade of the target exists.
-
-/** Per table: its row count and an order-free hash of its rows' text. */
-export type Fingerprint = Record<string, { rows: number; hash: string }>;
+// of the manager: the data's fingerprint that must read back equal (compared by upgrade.ts), and
+// the dump-and-restore pipe used where no pg_upgrade of the target exists.
 
 /**
  * Every user table of every database that takes connections: count(*) and the sum of each row's
@@ -47,21 +45,6 @@ export async function fingerprint(connect: (database: string) => Promise<pg.Clie
     }
   }
   return out;
-}
-
-/** What differs between two fingerprints, in words; empty when they are equal. */
-export function fingerprintDifferences(before: Fingerprint, after: Fingerprint): string[] {
-  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
-  const diffs: string[] = [];
-  for (const name of [...names].sort()) {
-    const a = before[name];
-    const b = after[name];
-    if (!a) diffs.push(`${name} appeared`);
-    else if (!b) diffs.push(`${name} is missing`);
-    else if (a.rows !== b.rows) diffs.push(`${name} has ${b.rows} rows, had ${a.rows}`);
-    else if (a.hash !== b.hash) diffs.push(`${name} reads back different data`);
-  }
-  return diffs;
 }
 
 /**

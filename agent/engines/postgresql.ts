@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { appendFile, chown, copyFile, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chown, copyFile, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -23,13 +23,14 @@ import type {
 import { PgAccessRules } from './pg-access-rules.ts';
 import { PgOverrides } from './pg-overrides.ts';
 import * as replication from './pg-replication.ts';
-import { dumpAndRestore, fingerprint, fingerprintDifferences } from './pg-upgrade.ts';
+import { dumpAndRestore, fingerprint } from './pg-upgrade.ts';
 import { ensureWalSummarizer, SUMMARIZE_WAL } from './pg-wal-summaries.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { processesIn, runAs, signal, waitFor } from './process.ts';
 import type { ReplicationMode } from './replication-state.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
+import { assertSameData, failUpgrade, UpgradeFailed, upgradeResult, upgradeState } from './upgrade.ts';
 
 // PostgreSQL 15, 16 and 17 (lib/catalog/postgresql-versions.ts says where each one's programs
 // are). The agent administers it as the postgres superuser over the unix socket with peer
@@ -44,9 +45,6 @@ const CARRIED_FILES = [
   'pg_ident.conf',
   'postgresql.auto.conf',
 ];
-/** An upgrade under way (kept on the volume): a guest that restarts in its middle undoes it. */
-const UPGRADE_STATE = 'upgrade.json';
-
 interface UpgradeState {
   from: string;
   to: string;
@@ -54,17 +52,6 @@ interface UpgradeState {
   kept: string;
   /** The new data dir while it is built. */
   next: string;
-}
-
-/** An upgrade that failed: the instance runs the old version again; `step` says where it failed. */
-export class UpgradeFailed extends Error {
-  constructor(
-    readonly step: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'UpgradeFailed';
-  }
 }
 
 export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
@@ -454,7 +441,7 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     try {
       const before = await fingerprint((db) => this.connect(db));
       step = 'initdb';
-      await writeFile(join(this.layout.baseDir, UPGRADE_STATE), JSON.stringify(state), { mode: 0o600 });
+      await upgradeState.save(this.layout.baseDir, state);
       await rm(state.next, { recursive: true, force: true });
       await ensureDir(state.next, owner, 0o700);
       // Trust on the socket only while the new cluster is built: its dir is the instance user's
@@ -503,8 +490,7 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       await this.start();
       step = 'verify';
       const after = await fingerprint((db) => this.connect(db));
-      const diffs = fingerprintDifferences(before, after);
-      if (diffs.length) throw new Error(`the data does not read back: ${diffs.slice(0, 5).join('; ')}`);
+      assertSameData(before, after);
       // Planner statistics are not carried by pg_upgrade: gather them now (best effort).
       await runAs(
         this.user,
@@ -519,25 +505,16 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
         { cwd: this.runDir, timeoutMs: 3600_000 },
       ).catch(() => {});
       await rm(state.kept, { recursive: true, force: true });
-      await rm(join(this.layout.baseDir, UPGRADE_STATE), { force: true });
-      const rows = Object.values(after).reduce((n, t) => n + t.rows, 0);
-      return {
-        from: from.name,
-        to: to.name,
-        method,
-        tables: Object.keys(after).length,
-        rows,
-        seconds: Math.round((performance.now() - started) / 100) / 10,
-      };
+      await upgradeState.clear(this.layout.baseDir);
+      return upgradeResult(state, method, after, started);
     } catch (err) {
-      const why = (err as Error).message;
-      await this.undoUpgrade(state).catch((undo: Error) => {
-        throw new UpgradeFailed(
-          step,
-          `upgrade to PostgreSQL ${to.name} failed at step ${step}: ${why}; putting ${from.name} back failed too: ${undo.message}`,
-        );
-      });
-      throw new UpgradeFailed(step, `upgrade to PostgreSQL ${to.name} failed at step ${step}: ${why}`);
+      return failUpgrade(
+        step,
+        `upgrade to PostgreSQL ${to.name}`,
+        err,
+        () => this.undoUpgrade(state),
+        from.name,
+      );
     }
   }
 
@@ -597,14 +574,13 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     }
     await rm(state.next, { recursive: true, force: true });
     await rm(join(this.layout.baseDir, 'run-upgrade'), { recursive: true, force: true });
-    await rm(join(this.layout.baseDir, UPGRADE_STATE), { force: true });
+    await upgradeState.clear(this.layout.baseDir);
     await this.start();
   }
 
   async recoverInterruptedUpgrade(): Promise<void> {
-    const file = join(this.layout.baseDir, UPGRADE_STATE);
-    if (!existsSync(file)) return;
-    await this.undoUpgrade(JSON.parse(await readFile(file, 'utf8')) as UpgradeState);
+    const state = await upgradeState.load<UpgradeState>(this.layout.baseDir);
+    if (state) await this.undoUpgrade(state);
   }
 
   protected async ping(): Promise<void> {

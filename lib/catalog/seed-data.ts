@@ -1,4 +1,5 @@
 import { datastoreId, datastoreVersionId } from './ids.ts';
+import { MARIADB_BUILDS } from './mariadb-versions.ts';
 import { POSTGRESQL_VERSIONS } from './postgresql-versions.ts';
 import type { Datastore, DatastoreVersion, Flavor, Manager } from './types.ts';
 
@@ -6,15 +7,27 @@ import type { Datastore, DatastoreVersion, Flavor, Manager } from './types.ts';
 // `mysql` runs on MariaDB too, as Trove's mysql manager runs MariaDB-compatible servers.
 interface SeedDatastore {
   name: string;
+  /** The version's name. */
   version: string;
+  /** Its number, where it says more than the name ("10.11" runs 10.11.19). */
+  number?: string;
   manager: Manager;
   packages: string[];
 }
 
-const MARIADB = ['mariadb-server', 'mariadb-backup'];
+// Each MariaDB build (lib/catalog/mariadb-versions.ts) for both datastores, the system's "10.11"
+// first: it stays their default.
+const mariadb = (manager: 'mysql' | 'mariadb'): SeedDatastore[] =>
+  MARIADB_BUILDS.map((b) => ({
+    name: manager,
+    version: b.name,
+    number: b.version,
+    manager,
+    packages: b.packages,
+  }));
 const DATASTORES: SeedDatastore[] = [
-  { name: 'mysql', version: '10.11', manager: 'mysql', packages: MARIADB },
-  { name: 'mariadb', version: '10.11', manager: 'mariadb', packages: MARIADB },
+  ...mariadb('mysql'),
+  ...mariadb('mariadb'),
   // 15 first: the datastore's default (the first version seeded for it), as before 16 and 17.
   ...POSTGRESQL_VERSIONS.map((v) => ({
     name: 'postgresql',
@@ -26,11 +39,12 @@ const DATASTORES: SeedDatastore[] = [
 ];
 
 export const seedVersions: DatastoreVersion[] = DATASTORES.map((d) => ({
+  // The id of when every seeded number was its name: "10.11" keeps the id instances refer to.
   id: datastoreVersionId(d.name, d.version, d.version),
   datastore_id: datastoreId(d.name),
   datastore_name: d.name,
   name: d.version,
-  version: d.version,
+  version: d.number ?? d.version,
   manager: d.manager,
   active: true,
   packages: d.packages,

@@ -1,3 +1,4 @@
+import { mariadbBuild } from '../catalog/mariadb-versions.ts';
 import { postgresqlVersion } from '../catalog/postgresql-versions.ts';
 import type { DatastoreVersion } from '../catalog/types.ts';
 
@@ -9,9 +10,25 @@ export interface CurrentVersion {
   datastore_id: string;
   datastore_name: string;
   version_id: string;
+  /** The version's name (what the instance's `datastore.version` says). */
+  name: string;
   version: string;
   manager: string;
 }
+
+const MARIADB_MANAGERS = ['mysql', 'mariadb'];
+
+/**
+ * The version an upgrade compares: MariaDB's is the build that runs it (its name "10.11" says
+ * only the line, and versions seeded before there were two builds carry "10.11" as their number
+ * too: the line's build is 10.11.19); any other engine's is the catalog's number.
+ */
+export function realVersion(manager: string, name: string, version: string): string {
+  if (!MARIADB_MANAGERS.includes(manager)) return version;
+  return buildOf({ name, version })?.version ?? version;
+}
+
+const buildOf = (v: { name: string; version: string }) => mariadbBuild(v.name) ?? mariadbBuild(v.version);
 
 /** Orders dotted version numbers numerically ("9.6" < "10" < "10.11"); 0 when equal. */
 export function compareVersions(a: string, b: string): number {
@@ -31,10 +48,17 @@ export function upgradeRefusal(current: CurrentVersion, target: DatastoreVersion
   if (target.id === current.version_id)
     return `The instance already runs datastore version '${target.name}'.`;
   if (!target.active) return `Datastore version '${target.name}' is not active.`;
-  const order = compareVersions(target.version, current.version);
-  if (order < 0)
-    return `Downgrading from datastore version '${current.version}' to '${target.version}' is not supported.`;
-  if (order === 0) return `The instance already runs datastore version '${target.version}'.`;
+  const from = realVersion(current.manager, current.name, current.version);
+  const to = realVersion(target.manager, target.name, target.version);
+  const order = compareVersions(to, from);
+  if (order < 0) return `Downgrading from datastore version '${from}' to '${to}' is not supported.`;
+  if (order === 0) return `The instance already runs datastore version '${to}'.`;
+  if (MARIADB_MANAGERS.includes(current.manager) && target.manager === current.manager) {
+    // mariadb-upgrade moves a data dir to any later build; this cloud runs the builds it has.
+    if (!buildOf(current) || !buildOf(target))
+      return `MariaDB ${from} cannot be upgraded to ${to} on this cloud.`;
+    return undefined;
+  }
   if (current.manager !== 'postgresql' || target.manager !== 'postgresql')
     return `Upgrading datastore '${current.datastore_name}' to another version is not supported.`;
   if (!postgresqlVersion(current.version) || !postgresqlVersion(target.version))

@@ -34,6 +34,7 @@ export async function upgradeInstance(item: InstanceItem, ref: string): Promise<
       datastore_id: current?.datastore_id ?? target.datastore_id,
       datastore_name: item.datastore.type,
       version_id: item.datastore.version_id,
+      name: item.datastore.version,
       version: item.datastore.version_number || item.datastore.version,
       manager: item.datastore.manager,
     },

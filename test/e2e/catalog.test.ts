@@ -44,15 +44,18 @@ async function datastores(who: Login): Promise<DatastoreBody[]> {
   return (res.json as { datastores: DatastoreBody[] }).datastores;
 }
 
-async function mariadbVersionId(): Promise<string> {
-  const res = await as(admin, 'GET', '/datastores/mariadb/versions/10.11');
+async function mariadbVersionId(name = '10.11'): Promise<string> {
+  const res = await as(admin, 'GET', `/datastores/mariadb/versions/${name}`);
   const version = res.json?.version as Version | undefined;
-  if (!version) throw new Error(`mariadb 10.11 not found: ${res.status} ${res.text}`);
+  if (!version) throw new Error(`mariadb ${name} not found: ${res.status} ${res.text}`);
   return version.id;
 }
 
+/** mariadb's versions: 10.11 (the default, the system's 10.11.19) and 10.11.18. */
+const mariadbVersionIds = async () => [await mariadbVersionId(), await mariadbVersionId('10.11.18')];
+
 beforeAll(async () => {
-  const counts = { datastores: 4, versions: 6, flavors: 7 };
+  const counts = { datastores: 4, versions: 8, flavors: 7 };
   // Twice: the second run must find everything in place and change nothing.
   expect(await seed()).toEqual(counts);
   expect(await seed()).toEqual(counts);
@@ -62,21 +65,27 @@ beforeAll(async () => {
 afterAll(async () => {
   // Whatever failed above, users must get mariadb back.
   if (admin)
-    await as(admin, 'PATCH', `/mgmt/datastore-versions/${await mariadbVersionId()}`, { active: true });
+    for (const id of await mariadbVersionIds())
+      await as(admin, 'PATCH', `/mgmt/datastore-versions/${id}`, { active: true });
 });
 
 describe('datastores', () => {
   it('lists the four datastores, each with its default version', async () => {
     const all = await datastores(demo);
     const byName = Object.fromEntries(all.map((d) => [d.name, d]));
-    for (const [name, version, others] of [
-      ['mysql', '10.11', []],
-      ['mariadb', '10.11', []],
-      ['postgresql', '15', ['16', '17']],
-      ['redis', '7.0', []],
+    // MariaDB's 10.11 names its line and runs the system's build, 10.11.19; 10.11.18 runs beside it.
+    const mariadb = [
+      ['10.11', '10.11.19'],
+      ['10.11.18', '10.11.18'],
+    ];
+    for (const [name, versions] of [
+      ['mysql', mariadb],
+      ['mariadb', mariadb],
+      ['postgresql', ['15', '16', '17'].map((v) => [v, v])],
+      ['redis', [['7.0', '7.0']]],
     ] as const) {
       const ds = byName[name];
-      expect(ds?.versions.map((v) => [v.name, v.version])).toEqual([version, ...others].map((v) => [v, v]));
+      expect(ds?.versions.map((v) => [v.name, v.version])).toEqual(versions);
       expect(ds?.default_version).toBe(ds?.versions[0]?.id);
       expect(ds?.versions[0]).not.toHaveProperty('active');
     }
@@ -241,10 +250,14 @@ describe('catalog management', () => {
   });
 
   it('deactivates a version: users lose it, creates refuse it, seeding keeps it off; then back', async () => {
-    const id = await mariadbVersionId();
+    // Both of mariadb's: with none active, users lose the datastore too.
+    const [id, older] = await mariadbVersionIds();
     const off = await as(admin, 'PATCH', `/mgmt/datastore-versions/${id}`, { active: false });
     expect(off.status).toBe(202);
     expect(off.text).toBe('');
+    expect((await as(admin, 'PATCH', `/mgmt/datastore-versions/${older}`, { active: false })).status).toBe(
+      202,
+    );
 
     expect((await datastores(demo)).map((d) => d.name)).not.toContain('mariadb');
     expect((await as(demo, 'GET', '/datastores/mariadb')).json?.datastore).toMatchObject({ versions: [] });
@@ -266,8 +279,11 @@ describe('catalog management', () => {
     });
 
     expect((await as(admin, 'PATCH', `/mgmt/datastore-versions/${id}`, { active: true })).status).toBe(202);
+    expect((await as(admin, 'PATCH', `/mgmt/datastore-versions/${older}`, { active: true })).status).toBe(
+      202,
+    );
     const back = (await datastores(demo)).find((d) => d.name === 'mariadb');
-    expect(back?.versions.map((v) => v.id)).toEqual([id]);
+    expect(back?.versions.map((v) => v.id)).toEqual([id, older]);
   });
 
   it('adds a version (and its datastore), refuses a duplicate and bad bodies', async () => {

@@ -100,7 +100,10 @@ describe('openstack CLI', () => {
     const versions = JSON.parse(
       (await openstack('datastore', 'version', 'list', 'mysql', '-f', 'json')).stdout,
     );
-    expect(versions).toEqual([expect.objectContaining({ Name: '10.11' })]);
+    expect(versions).toEqual([
+      expect.objectContaining({ Name: '10.11' }),
+      expect.objectContaining({ Name: '10.11.18' }),
+    ]);
     const flavors = JSON.parse((await openstack('database', 'flavor', 'list', '-f', 'json')).stdout) as {
       Name: string;
     }[];

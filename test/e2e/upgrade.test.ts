@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../local/prerequisites.ts';
@@ -21,13 +22,16 @@ import { baseDirOf, serverIdOf } from './leftovers.ts';
 // fault naming the step; then 15 → 16 through the API and 16 → 17 with the real
 // `openstack database instance upgrade`, the data's checksum equal at every version. What Trove
 // refuses (the same version, a downgrade, another datastore's version) is a 400 that changes
-// nothing.
+// nothing. MariaDB's line: an instance created on 10.11.18 (Debian's older build, extracted
+// beside the system's) upgraded to 10.11 (the system's 10.11.19) by mariadb-upgrade, and the
+// backup taken first restored on 10.11.18; its build is made while the PostgreSQL chain runs.
 
 const run = promisify(execFile);
 const USER = { name: 'app', password: 'S3cret-pass!' };
 
 let admin: Login;
 let instance: InstanceView;
+let mariadbId = '';
 let baseDir = '';
 let known = '';
 
@@ -91,6 +95,16 @@ function killPgUpgrade(): Promise<number> {
 beforeAll(async () => {
   ensureCommand('openstack', ['python3-openstackclient', 'python3-troveclient']);
   admin = await login('admin', 'admin');
+  mariadbId = (
+    await createInstance(admin, {
+      name: `upgrade-mariadb-${Date.now()}`,
+      flavorRef: '7',
+      volume: { size: 1 },
+      datastore: { type: 'mariadb', version: '10.11.18' },
+      databases: [{ name: 'appdb' }],
+      users: [{ ...USER, databases: [{ name: 'appdb' }] }],
+    })
+  ).id;
   const created = await createInstance(admin, {
     name: `upgrade-${Date.now()}`,
     flavorRef: '7',
@@ -111,6 +125,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (instance) await call('DELETE', path(), admin.token);
+  if (mariadbId) await call('DELETE', `/v1.0/${admin.projectId}/instances/${mariadbId}`, admin.token);
 });
 
 describe('upgrade (PostgreSQL 15 → 16 → 17)', () => {
@@ -282,4 +297,106 @@ describe('upgrade (PostgreSQL 15 → 16 → 17)', () => {
       await Promise.all([fromFull, fromIncremental].map((r) => api('DELETE', `/instances/${r.id}`)));
     }
   }, 300_000);
+});
+
+describe('upgrade (MariaDB 10.11.18 → 10.11)', () => {
+  let view: InstanceView;
+  let dataDir = '';
+  let rows = '';
+  const at = () => `/v1.0/${admin.projectId}/instances/${mariadbId}`;
+  const upgradeTo = (version: string) =>
+    call('PATCH', at(), admin.token, { instance: { datastore_version: version } });
+  async function query(text: string, on = view): Promise<mysql.RowDataPacket[]> {
+    const { host, port } = endpointOf(on);
+    const c = await mysql.createConnection({
+      host,
+      port,
+      user: USER.name,
+      password: USER.password,
+      database: 'appdb',
+    });
+    try {
+      return (await c.query(text))[0] as mysql.RowDataPacket[];
+    } finally {
+      await c.end();
+    }
+  }
+  const status = async () =>
+    ((await call('GET', at(), admin.token)).json?.instance as InstanceView | undefined)?.status;
+  const serverVersion = async (on = view) => String((await query('SELECT VERSION() AS v', on))[0]?.v);
+  const checksum = async (on = view) =>
+    String(
+      (
+        await query("SELECT CONCAT(COUNT(*), ':', MD5(GROUP_CONCAT(k, '=', v ORDER BY k))) AS s FROM kv", on)
+      )[0]?.s,
+    );
+  /** The restore of the backup taken before the upgrade, started as soon as that backup is there. */
+  let restoredId = '';
+
+  beforeAll(async () => {
+    view = (await waitForInstance(admin, mariadbId, healthy, 180_000)) as InstanceView;
+    dataDir = join(baseDirOf((await serverIdOf(mariadbId)) ?? ''), 'data');
+    await query('CREATE TABLE kv (k INT PRIMARY KEY, v VARCHAR(64) NOT NULL)');
+    await query('INSERT INTO kv SELECT seq, MD5(seq) FROM seq_1_to_5000');
+    rows = await checksum();
+  }, 200_000);
+
+  it('runs 10.11.18, and moves to 10.11 (10.11.19) by mariadb-upgrade with its rows intact', async () => {
+    expect(await serverVersion()).toMatch(/^10\.11\.18-/);
+    const started = performance.now();
+    expect((await upgradeTo('10.11')).status).toBe(202);
+    expect(await status()).toBe('UPGRADE');
+    view = (await waitForInstance(
+      admin,
+      mariadbId,
+      (v) => healthy(v) && v.status === 'ACTIVE',
+      180_000,
+    )) as InstanceView;
+    console.log(`upgrade MariaDB 10.11.18 -> 10.11.19 (e2e): ${(performance.now() - started).toFixed(0)} ms`);
+    expect(view.fault).toBeUndefined();
+    expect(view.datastore).toMatchObject({ type: 'mariadb', version: '10.11', version_number: '10.11.19' });
+    expect(await serverVersion()).toMatch(/^10\.11\.19-/);
+    expect(await checksum()).toBe(rows);
+    // mariadb-upgrade of 10.11.19 ran against the data dir and recorded itself there.
+    expect((await readFile(join(dataDir, 'mysql_upgrade_info'), 'utf8')).trim()).toBe('10.11.19-MariaDB');
+    // The backup taken first is of 10.11.18 (its own mariadb-backup took it).
+    const backups = (await call('GET', `${at()}/backups`, admin.token)).json?.backups as {
+      id: string;
+      name: string;
+      status: string;
+      datastore: { version: string };
+    }[];
+    const before = backups.find((b) => b.name.endsWith('-before-upgrade-to-10.11'));
+    expect(before).toMatchObject({ status: 'COMPLETED', datastore: { version: '10.11.18' } });
+    restoredId = (
+      await createInstance(admin, {
+        name: `restored-10.11.18-${Date.now()}`,
+        flavorRef: '7',
+        volume: { size: 1 },
+        datastore: { type: 'mariadb', version: '10.11.18' },
+        restorePoint: { backupRef: String(before?.id) },
+      })
+    ).id;
+  });
+
+  it('refuses a downgrade to 10.11.18 and the same version: 400, nothing changed', async () => {
+    const down = await upgradeTo('10.11.18');
+    expect(down.status).toBe(400);
+    expect((down.json?.badRequest as { message?: string } | undefined)?.message).toMatch(
+      /Downgrading from datastore version '10.11.19' to '10.11.18' is not supported/,
+    );
+    expect((await upgradeTo('10.11')).status).toBe(400);
+    expect(await status()).toBe('ACTIVE');
+    expect(await serverVersion()).toMatch(/^10\.11\.19-/);
+  });
+
+  it('restores the backup taken before the upgrade on 10.11.18 (its own mariadb-backup prepares it)', async () => {
+    try {
+      const restored = (await waitForInstance(admin, restoredId, healthy, 180_000)) as InstanceView;
+      expect(await serverVersion(restored)).toMatch(/^10\.11\.18-/);
+      expect(await checksum(restored)).toBe(rows);
+    } finally {
+      await call('DELETE', `/v1.0/${admin.projectId}/instances/${restoredId}`, admin.token);
+    }
+  }, 200_000);
 });

@@ -39,13 +39,19 @@ describe('the seeded catalog', () => {
     const pgDefault = seedDatastores.find((d) => d.name === 'postgresql')?.default_version_id;
     expect(seedVersions.find((v) => v.id === pgDefault)?.name).toBe('15');
     expect(seedVersions.map((v) => [v.datastore_name, v.name, v.version, v.manager])).toEqual([
-      ['mysql', '10.11', '10.11', 'mysql'],
-      ['mariadb', '10.11', '10.11', 'mariadb'],
+      ['mysql', '10.11', '10.11.19', 'mysql'],
+      ['mysql', '10.11.18', '10.11.18', 'mysql'],
+      ['mariadb', '10.11', '10.11.19', 'mariadb'],
+      ['mariadb', '10.11.18', '10.11.18', 'mariadb'],
       ['postgresql', '15', '15', 'postgresql'],
       ['postgresql', '16', '16', 'postgresql'],
       ['postgresql', '17', '17', 'postgresql'],
       ['redis', '7.0', '7.0', 'redis'],
     ]);
+    // "10.11" now shows the build it runs (10.11.19) but keeps the id instances already refer to.
+    expect(seedVersions.find((v) => v.datastore_name === 'mysql' && v.name === '10.11')?.id).toBe(
+      datastoreVersionId('mysql', '10.11', '10.11'),
+    );
   });
 
   it('has the flavors Trove users expect, with string ids', () => {
