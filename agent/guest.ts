@@ -465,6 +465,8 @@ export class Guest {
       }
     }
     writeFileSync(this.prepared, new Date().toISOString());
+    // One line of `name N ms` pairs: the provision bench sets them beside the compute host's.
+    if (this.engine.prepareTimings) this.log('prepared', { phases: String(this.engine.prepareTimings) });
     await this.heartbeat();
     return null;
   }

@@ -10,6 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { seedVersions } from '../lib/catalog/seed-data.ts';
 import type { InstanceItem } from '../lib/instances/model.ts';
+import { parsePhases } from '../lib/phases.ts';
 import { type LocalCloud, startLocalCloud } from '../local/cloud.ts';
 import { localCredentials } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
@@ -157,8 +158,11 @@ export interface BenchCloud {
   startSeconds: number;
   /** Log lines of the cloud itself (event sources, runner, compute host) that say something failed. */
   problems: string[];
-  /** Per launch, how long the compute host took to make and mount the instance's volume (isolation on). */
-  volumeSetupMs: number[];
+  /**
+   * Per server id, the phases of its launch as the compute host logged them (lib/phases.ts):
+   * address, user, file, mkfs, mount, cgroups, isolation, rules, agent, launch (ms).
+   */
+  launches: Map<string, Map<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -193,7 +197,7 @@ export async function startBenchCloud(
   };
   const tail: string[] = [];
   const problems: string[] = [];
-  const volumeSetupMs: number[] = [];
+  const launches = new Map<string, Map<string, number>>();
   const t0 = performance.now();
   const starting = startLocalCloud({
     root: ROOT,
@@ -210,8 +214,8 @@ export async function startBenchCloud(
       if (process.env.TROVELESS_BENCH_VERBOSE) console.log(`    [cloud] ${line}`);
       if (tail.push(line) > 20) tail.shift();
       if (/fail|error|timeout/i.test(line)) problems.push(line);
-      const volume = /\[compute\] launched .* volume (\d+) ms/.exec(line)?.[1];
-      if (volume) volumeSetupMs.push(Number(volume));
+      const launched = /\[compute\] launched (srv-\S+) .*\((.*)\)$/.exec(line);
+      if (launched?.[1] && launched[2]) launches.set(launched[1], parsePhases(launched[2]));
       cleanup.tracked.rememberPidFile(pidFile);
     },
   });
@@ -233,7 +237,7 @@ export async function startBenchCloud(
     api: cloud.endpoints.api,
     startSeconds,
     problems,
-    volumeSetupMs,
+    launches,
     stop: async () => {
       cleanup.tracked.rememberPidFile(pidFile);
       await withTimeout('local cloud stop', cloud.stop(), STOP_TIMEOUT_MS);

@@ -11,6 +11,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { parsePhases } from '../lib/phases.ts';
 import { localCredentials } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
 import {
@@ -33,7 +34,7 @@ import {
   verdict,
 } from './cloud.ts';
 
-const DEFAULT_RUNS = 5;
+const DEFAULT_RUNS = 8;
 let RUNS = DEFAULT_RUNS;
 const POLL_MS = 100;
 const BASELINE_POLL_MS = 50;
@@ -68,6 +69,12 @@ interface Provisioned {
   prepareReceived?: number;
   guestHealthy?: number;
   prepareDone?: number;
+  /** The compute host's launch, phase by phase (ms; bench/cloud.ts). */
+  launch?: Map<string, number>;
+  /** The guest's prepare, phase by phase (ms; the agent's "prepared" line). */
+  prepare?: Map<string, number>;
+  /** The workflow's IssueCertificate step, its own ms. */
+  certificateMs?: number;
 }
 
 // ---- the bare engines ----
@@ -397,15 +404,23 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
   const result: Provisioned = { readyMs, postMs, deleteMs: Number.NaN };
   const serverId = typeof view?.server_id === 'string' ? view.server_id : undefined;
   if (serverId) {
+    result.launch = bench.launches.get(serverId);
     const log = await readFile(join(bench.stateDir, 'compute', serverId, 'agent.log'), 'utf8').catch(
       () => '',
     );
     for (const line of log.split('\n')) {
       try {
-        const entry = JSON.parse(line) as { time?: string; msg?: string; operation?: string };
+        const entry = JSON.parse(line) as {
+          time?: string;
+          msg?: string;
+          operation?: string;
+          phases?: unknown;
+        };
         if (entry.msg === 'guest agent started') result.agentUp = at(Date.parse(entry.time ?? ''));
         if (entry.msg === 'running' && entry.operation === 'prepare')
           result.prepareReceived ??= at(Date.parse(entry.time ?? ''));
+        if (entry.msg === 'prepared' && typeof entry.phases === 'string')
+          result.prepare = parsePhases(entry.phases);
       } catch {
         // not a log line of the agent's own
       }
@@ -433,9 +448,13 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
   try {
     const executionArn = `${probes.createMachineArn.replace(':stateMachine:', ':execution:')}:${id}`;
     const history = await probes.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
+    let issuing: number | undefined;
     for (const e of history.events ?? []) {
       const name = e.stateExitedEventDetails?.name;
       const when = e.timestamp ? at(e.timestamp.getTime()) : undefined;
+      if (e.stateEnteredEventDetails?.name === 'IssueCertificate') issuing = when;
+      if (name === 'IssueCertificate' && when !== undefined && issuing !== undefined)
+        result.certificateMs = when - issuing;
       if (name === 'LaunchServer') result.launched = when;
       if (name === 'Prepare') result.prepareDone = when;
     }
@@ -447,74 +466,123 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
 
 // ---- main ----
 
+/** A cloud measured in this run: isolating (the default as root) or not. */
+interface Measured {
+  bench: BenchCloud;
+  admin: Login;
+  probes: Probes;
+}
+
+async function measured(cleanup: Cleanup, name: string, isolation: boolean): Promise<Measured> {
+  // The compute host (in this process) reads the switch as it opens; restored at once, so the
+  // other cloud, started before or after, keeps isolating.
+  const before = process.env.TROVELESS_COMPUTE_ISOLATION;
+  if (!isolation) process.env.TROVELESS_COMPUTE_ISOLATION = 'off';
+  let bench: BenchCloud;
+  try {
+    bench = await startBenchCloud(cleanup, name);
+  } finally {
+    if (before === undefined) delete process.env.TROVELESS_COMPUTE_ISOLATION;
+    else process.env.TROVELESS_COMPUTE_ISOLATION = before;
+  }
+  const admin = await login(bench.api, 'admin', 'admin');
+  const sfn = new SFNClient({
+    endpoint: bench.cloud.endpoints.stepfunctions,
+    region: 'us-east-1',
+    credentials: localCredentials,
+  });
+  const machines = await sfn.send(new ListStateMachinesCommand({}));
+  const createMachineArn =
+    machines.stateMachines?.find((m) => m.name?.endsWith('-instance-create'))?.stateMachineArn ?? '';
+  const probes: Probes = { sfn, createMachineArn, docs: documentClient(dynamoClient(bench.cloud)) };
+  console.log(
+    `  local cloud ${isolation ? 'with' : 'without'} isolation ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`,
+  );
+  return { bench, admin, probes };
+}
+
+type Step = 'isolated' | 'plain' | 'bare';
+
+/**
+ * Round `i`'s order of the three measurements: every step goes first, second and last equally
+ * often over six rounds, and isolated before plain as often as after, so neither gets the warmer
+ * page cache or the quieter machine more often.
+ */
+export function roundOrder(i: number): Step[] {
+  const steps: Step[] = ['isolated', 'plain', 'bare'];
+  const shift = i % 3;
+  const rotated = [...steps.slice(shift), ...steps.slice(0, shift)];
+  return i % 6 >= 3 ? rotated.reverse() : rotated;
+}
+
+interface EngineResults {
+  api: Provisioned[];
+  plain: Provisioned[];
+  bare: Baseline[];
+}
+
 export async function run(args: string[]): Promise<number> {
-  // `--runs N` for a quick look; the figures the brief asks for are the default five.
+  // `--runs N` for a quick look; the figures the brief asks for are the default eight.
   const runs = Number(args[args.indexOf('--runs') + 1]);
   RUNS = args.includes('--runs') && Number.isInteger(runs) && runs > 0 ? runs : DEFAULT_RUNS;
   const cleanup = new Cleanup();
-  let bench: BenchCloud | undefined;
+  const clouds: BenchCloud[] = [];
   let ok = true;
   console.log(
-    `bench provision: ${RUNS} instances per engine through the API (flavor 7, volume 1 GB), one after ` +
-      `the other, each deleted before the next; the bare engine ${RUNS} times each beside them; node ${process.version}`,
+    `bench provision: ${RUNS} instances per engine through the API (flavor 7, volume 1 GB) on a local cloud ` +
+      'with isolation and as many on one without (TROVELESS_COMPUTE_ISOLATION=off), both running, ' +
+      `interleaved with the bare engine ${RUNS} times each; one at a time, each deleted before the next; ` +
+      `node ${process.version}`,
   );
   try {
-    bench = await startBenchCloud(cleanup, 'prov');
-    console.log(`  local cloud ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`);
-    const admin = await login(bench.api, 'admin', 'admin');
-    const sfn = new SFNClient({
-      endpoint: bench.cloud.endpoints.stepfunctions,
-      region: 'us-east-1',
-      credentials: localCredentials,
-    });
-    const machines = await sfn.send(new ListStateMachinesCommand({}));
-    const createMachineArn =
-      machines.stateMachines?.find((m) => m.name?.endsWith('-instance-create'))?.stateMachineArn ?? '';
-    const probes: Probes = { sfn, createMachineArn, docs: documentClient(dynamoClient(bench.cloud)) };
+    const isolated = await measured(cleanup, 'prov', true);
+    clouds.push(isolated.bench);
+    const plain = await measured(cleanup, 'noiso', false);
+    clouds.push(plain.bench);
 
     // Not measured: the first instance starts the functions' workers (Lambda cold starts).
     const warm = ENGINES.find((e) => e.datastore === 'redis') ?? ENGINES[0];
     if (warm) {
-      const w = await provisionOnce(bench, admin, warm, probes, 0);
-      console.log(
-        `  warm-up ${warm.datastore} instance (not counted): ACTIVE/HEALTHY in ${fixed(w.readyMs / 1000)} s`,
-      );
+      for (const [label, m] of [
+        ['isolated', isolated],
+        ['plain', plain],
+      ] as const) {
+        const w = await provisionOnce(m.bench, m.admin, warm, m.probes, 0);
+        console.log(
+          `  warm-up ${warm.datastore} instance, ${label} (not counted): ACTIVE/HEALTHY in ${fixed(w.readyMs / 1000)} s`,
+        );
+      }
     }
 
-    const results = new Map<string, { api: Provisioned[]; bare: Baseline[] }>();
+    const results = new Map<string, EngineResults>();
     for (const engine of ENGINES) {
-      const mine = { api: [] as Provisioned[], bare: [] as Baseline[] };
+      const mine: EngineResults = { api: [], plain: [], bare: [] };
       results.set(engine.datastore, mine);
       for (let i = 1; i <= RUNS; i++) {
-        // Alternate which goes first, so neither always gets the warmer page cache.
-        const steps = [
-          async () => {
-            const p = await provisionOnce(bench as BenchCloud, admin, engine, probes, i);
-            mine.api.push(p);
-            return `API ${fixed(p.readyMs / 1000)} s (delete ${fixed(p.deleteMs / 1000)} s)`;
-          },
-          async () => {
+        const said: string[] = [];
+        for (const step of roundOrder(i)) {
+          if (step === 'bare') {
             const b = await engine.baseline(cleanup);
             mine.bare.push(b);
-            return `bare ${fixed(b.totalMs / 1000)} s`;
-          },
-        ];
-        if (i % 2 === 0) steps.reverse();
-        const said: string[] = [];
-        for (const step of steps) said.push(await step());
+            said.push(`bare ${fixed(b.totalMs / 1000)} s`);
+            continue;
+          }
+          const m = step === 'isolated' ? isolated : plain;
+          const p = await provisionOnce(m.bench, m.admin, engine, m.probes, i);
+          (step === 'isolated' ? mine.api : mine.plain).push(p);
+          said.push(`${step} ${fixed(p.readyMs / 1000)} s (delete ${fixed(p.deleteMs / 1000)} s)`);
+        }
         console.log(`  ${engine.datastore} ${i}/${RUNS}: ${said.join(', ')}`);
       }
     }
     printReport(results);
-    const volumeSetupMs = [...bench.volumeSetupMs];
-    await bench.stop();
-    bench = undefined;
-    await compareIsolation(cleanup, results, volumeSetupMs);
+    printIsolation(results);
   } catch (err) {
     console.error(`bench provision failed: ${err instanceof Error ? err.message : err}`);
     ok = false;
   } finally {
-    if (bench) await bench.stop().catch((err) => console.log(`  stopping the cloud: ${err}`));
+    for (const bench of clouds)
+      await bench.stop().catch((err) => console.log(`  stopping the cloud: ${err}`));
     const clean = await cleanup.finish('bench provision');
     console.log(
       clean ? '\nno process left running' : '\nSOME PROCESSES WERE LEFT RUNNING (killed, see above)',
@@ -546,70 +614,118 @@ function printBootTimeout(results: Map<string, { api: Provisioned[] }>): void {
 }
 
 /**
- * The same creates on a second cloud whose compute host does not isolate (no OS user, volume,
- * cgroups or firewall rules; TROVELESS_COMPUTE_ISOLATION=off): what isolation adds to POST →
- * ACTIVE per engine, and how long a create's volume setup (mkfs + mount) took.
+ * What isolation (OS user, volume, cgroups, firewall rules) adds to POST → ACTIVE per engine:
+ * the same creates on a cloud whose compute host does not isolate, measured in alternation with
+ * the isolated ones in the same run; then where the difference goes, phase by phase.
  */
-async function compareIsolation(
-  cleanup: Cleanup,
-  isolated: Map<string, { api: Provisioned[] }>,
-  volumeSetupMs: number[],
-): Promise<void> {
-  const before = process.env.TROVELESS_COMPUTE_ISOLATION;
-  process.env.TROVELESS_COMPUTE_ISOLATION = 'off';
-  let bench: BenchCloud | undefined;
-  const plain = new Map<string, number[]>();
-  try {
-    bench = await startBenchCloud(cleanup, 'noiso');
-    console.log(`\n  isolation off: local cloud ready in ${fixed(bench.startSeconds, 1)} s`);
-    const admin = await login(bench.api, 'admin', 'admin');
-    const sfn = new SFNClient({
-      endpoint: bench.cloud.endpoints.stepfunctions,
-      region: 'us-east-1',
-      credentials: localCredentials,
-    });
-    const probes: Probes = { sfn, createMachineArn: '', docs: documentClient(dynamoClient(bench.cloud)) };
-    const warm = ENGINES.find((e) => e.datastore === 'redis') ?? ENGINES[0];
-    if (warm) await provisionOnce(bench, admin, warm, probes, 0);
-    for (const engine of ENGINES) {
-      const times: number[] = [];
-      plain.set(engine.datastore, times);
-      for (let i = 1; i <= RUNS; i++) {
-        const p = await provisionOnce(bench, admin, engine, probes, i);
-        times.push(p.readyMs);
-        console.log(`  ${engine.datastore} ${i}/${RUNS} (isolation off): API ${fixed(p.readyMs / 1000)} s`);
-      }
-    }
-  } finally {
-    if (before === undefined) delete process.env.TROVELESS_COMPUTE_ISOLATION;
-    else process.env.TROVELESS_COMPUTE_ISOLATION = before;
-    if (bench) await bench.stop().catch((err) => console.log(`  stopping the cloud: ${err}`));
-  }
+function printIsolation(results: Map<string, EngineResults>): void {
   const s = (ms: number) => `${fixed(ms / 1000)} s`;
-  const w = [12, 12, 13, 12, 24];
+  const w = [12, 10, 10, 10, 10, 10, 6, 22];
   console.log('');
   console.log(
     row(
-      ['POST to ACTIVE', 'isolated p50', 'no isolation', 'added p50', `goal: adds <= ${GOAL_ISOLATION_S} s`],
+      [
+        'isolation',
+        'on p50',
+        'on p90',
+        'off p50',
+        'off p90',
+        'added p50',
+        'ratio',
+        `goal: adds <= ${GOAL_ISOLATION_S} s`,
+      ],
       w,
     ),
   );
-  for (const [name, off] of plain) {
-    const on = (isolated.get(name)?.api ?? []).map((p) => p.readyMs);
+  for (const [name, r] of results) {
+    const on = r.api.map((p) => p.readyMs);
+    const off = r.plain.map((p) => p.readyMs);
     const added = median(on) - median(off);
     console.log(
-      row([name, s(median(on)), s(median(off)), s(added), verdict(added / 1000 <= GOAL_ISOLATION_S)], w),
+      row(
+        [
+          name,
+          s(median(on)),
+          s(percentile(on, 90)),
+          s(median(off)),
+          s(percentile(off, 90)),
+          s(added),
+          ratio(median(on), median(off)),
+          verdict(added / 1000 <= GOAL_ISOLATION_S),
+        ],
+        w,
+      ),
     );
   }
+  console.log(`(POST to ACTIVE/HEALTHY, ${RUNS} creates each way per engine, on and off alternating)`);
+
+  // Where it goes: each phase's median with isolation, without, and the difference (ms).
+  const phases: [string, (p: Provisioned) => number | undefined][] = [
+    ['host: launch', (p) => p.launch?.get('launch')],
+    ['  user', (p) => p.launch?.get('user')],
+    ['  volume file', (p) => p.launch?.get('file')],
+    ['  mkfs', (p) => p.launch?.get('mkfs')],
+    ['  mount', (p) => p.launch?.get('mount')],
+    ['  cgroups', (p) => p.launch?.get('cgroups')],
+    ['  address', (p) => p.launch?.get('address')],
+    ['  nft rules', (p) => p.launch?.get('rules')],
+    ['  agent spawn', (p) => p.launch?.get('agent')],
+    ['certificate', (p) => p.certificateMs],
+    ['agent start', (p) => since(p.agentUp, p.launched)],
+    ['prepare: init', (p) => p.prepare?.get('init')],
+    ['  tls files', (p) => p.prepare?.get('tls')],
+    ['  configure', (p) => p.prepare?.get('configure')],
+    ['  start', (p) => p.prepare?.get('start')],
+    ['  provision', (p) => p.prepare?.get('provision')],
+    ['engine up', (p) => since(p.guestHealthy, p.prepareReceived)],
+    ['POST to ACTIVE', (p) => p.readyMs],
+  ];
+  const names = [...results.keys()];
+  const pw = [16, ...names.map(() => 22)];
+  const ms = (xs: (number | undefined)[]) => {
+    const got = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+    return got.length ? median(got) : Number.NaN;
+  };
+  console.log("\nwhere isolation's time goes (medians, ms: on / off / added)");
+  console.log(row(['phase', ...names], pw));
+  for (const [label, f] of phases) {
+    const cells = names.map((name) => {
+      const r = results.get(name);
+      const on = ms(r?.api.map(f) ?? []);
+      const off = ms(r?.plain.map(f) ?? []);
+      const n = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+      const diff = Number.isFinite(on) ? (Number.isFinite(off) ? on - off : on) : Number.NaN;
+      return `${n(on)} / ${n(off)} / ${Number.isFinite(diff) ? `${diff >= 0 ? '+' : ''}${diff.toFixed(0)}` : '-'}`;
+    });
+    console.log(row([label, ...cells], pw));
+  }
   console.log(
-    volumeSetupMs.length
-      ? `volume setup per create (sparse file + mkfs + loop mount), ${volumeSetupMs.length} creates: ` +
-          `p50 ${median(volumeSetupMs)} ms, p90 ${percentile(volumeSetupMs, 90)} ms`
+    [
+      "  host: launch   the compute host's launch, all of it (user..agent spawn below; the workflow step LaunchServer)",
+      "  certificate    the workflow's IssueCertificate step (both clouds issue one)",
+      '  agent start    LaunchServer done until the agent logs "guest agent started"',
+      "  prepare: ...   the guest's prepare, its own phases (init: the engine's data dir; start: until it answers)",
+      '  engine up      prepare received until the "healthy" heartbeat',
+    ].join('\n'),
+  );
+
+  const volumes = [...results.values()]
+    .flatMap((r) => r.api)
+    .map((p) => ['file', 'mkfs', 'mount'].map((k) => p.launch?.get(k)))
+    .filter((xs): xs is number[] => xs.every((x) => x !== undefined))
+    .map((xs) => xs.reduce((a, b) => a + b, 0));
+  console.log(
+    volumes.length
+      ? `volume setup per create (sparse file + mkfs + loop mount), ${volumes.length} creates: ` +
+          `p50 ${median(volumes)} ms, p90 ${percentile(volumes, 90)} ms`
       : 'volume setup: none measured (the first cloud did not isolate: not root on Linux?)',
   );
 }
 
-function printReport(results: Map<string, { api: Provisioned[]; bare: Baseline[] }>): void {
+const since = (later: number | undefined, earlier: number | undefined) =>
+  later === undefined || earlier === undefined ? undefined : later - earlier;
+
+function printReport(results: Map<string, EngineResults>): void {
   const s = (ms: number) => `${fixed(ms / 1000)} s`;
   const w = [12, 10, 10, 10, 10, 11, 7, 22];
   console.log('');

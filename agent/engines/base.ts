@@ -1,5 +1,6 @@
 import { readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Phases } from '../../lib/phases.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import {
   type Account,
@@ -174,11 +175,16 @@ export abstract class ProcessEngine implements EngineManager {
     ];
   }
 
+  /** Where the last prepare's time went (init, tls, configure, start, provision): the agent logs it. */
+  readonly prepareTimings = new Phases();
+
   async prepare(options: PrepareOptions): Promise<void> {
     checkMemory(options.memoryMb);
     if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) {
       throw new Error(`${this.name}: socket path too long (${this.socketPath}); use a shorter base dir`);
     }
+    const phases = this.prepareTimings;
+    phases.ms.clear();
     const owner = await account(this.user);
     await ensureDir(this.layout.baseDir, { uid: 0, gid: 0 }, 0o711);
     await ensureTraversable(this.layout.baseDir);
@@ -188,7 +194,7 @@ export abstract class ProcessEngine implements EngineManager {
       for (const entry of await readdir(this.dataDir)) {
         await rm(join(this.dataDir, entry), { recursive: true });
       }
-      await this.initialize(owner);
+      await phases.time('init', () => this.initialize(owner));
       await writeFile(this.stoppedMarker, '');
       await writeFile(this.initializedMarker, `${new Date().toISOString()}\n`);
     }
@@ -199,11 +205,12 @@ export abstract class ProcessEngine implements EngineManager {
       const account = { user: replication.user, password: replication.password };
       await this.replication.save({ role: 'replica', source: replication, account });
     }
-    if (options.tls) await installTls(this.tls, options.tls, owner);
-    await this.configure(Math.floor(options.memoryMb), options, owner);
-    await this.start();
-    if (replication) await this.attachReplica(replication);
-    else await this.provision(options);
+    const { tls } = options;
+    if (tls) await phases.time('tls', () => installTls(this.tls, tls, owner));
+    await phases.time('configure', () => this.configure(Math.floor(options.memoryMb), options, owner));
+    await phases.time('start', () => this.start());
+    if (replication) await phases.time('attach', () => this.attachReplica(replication));
+    else await phases.time('provision', () => this.provision(options));
   }
 
   async start(): Promise<void> {

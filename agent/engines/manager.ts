@@ -137,6 +137,8 @@ export interface FilesystemStats {
 export interface EngineManager {
   /** Initialises the data dir (once), writes the config sized by memory, starts the engine, creates databases and users. Safe to repeat. */
   prepare(options: PrepareOptions): Promise<void>;
+  /** Where the last prepare's time went, phase by phase (the agent logs it once prepare is done). */
+  readonly prepareTimings?: { toString(): string };
   /** Starts the engine on an already prepared data dir (after a reboot of the guest). */
   start(): Promise<void>;
   /** Stops the engine and waits until its process is gone. */

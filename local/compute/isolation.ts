@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Phases } from '../../lib/phases.ts';
 import {
   type CgroupVersion,
   cgroupVersion,
@@ -14,7 +15,8 @@ import { Firewall, type FirewallEntry, removeOrphanTables, tableName } from './f
 import { tryTool } from './run.ts';
 import { createUser, killProcessesOf, removeUser, userNameFor } from './users.ts';
 import {
-  createVolume,
+  createVolumeFile,
+  formatVolume,
   growVolume,
   mountVolume,
   removeVolume,
@@ -43,12 +45,6 @@ export interface IsolatedServer {
   access?: { allowed_cidrs?: string[]; replication_peers?: string[] };
   /** Set once the server's isolation exists (user, volume, cgroups): what a delete must undo. */
   isolation?: { osUser: string; uid: number; cgroupProcs: string[] };
-}
-
-export interface IsolationTimings {
-  userMs: number;
-  volumeMs: number;
-  cgroupMs: number;
 }
 
 export class Isolation {
@@ -110,33 +106,30 @@ export class Isolation {
 
   /**
    * Creates the server's user, volume (mounted at its base dir, which must exist and be empty)
-   * and cgroups. Everything is named after the server id, so release() undoes whatever a failed
+   * and cgroups; resolves with each step's time (`user, file, mkfs, mount, cgroups`) and their
+   * whole (`isolation`). Everything is named after the server id, so release() undoes whatever a failed
    * or interrupted provide() made, recorded or not.
    */
-  async provide(server: IsolatedServer): Promise<IsolationTimings> {
-    const timings: IsolationTimings = { userMs: 0, volumeMs: 0, cgroupMs: 0 };
-    if (!this.enabled) return timings;
-    let t = performance.now();
+  async provide(server: IsolatedServer): Promise<Phases> {
+    const phases = new Phases();
+    if (!this.enabled) return phases;
+    const t0 = performance.now();
     const osUser = userNameFor(server.id);
-    const { uid } = await createUser(osUser);
+    const { uid } = await phases.time('user', () => createUser(osUser));
     server.isolation = { osUser, uid, cgroupProcs: [] };
-    timings.userMs = performance.now() - t;
-    t = performance.now();
     server.volume_fstype = this.fstype;
-    await createVolume(this.imageOf(server.id), server.volume_size_gb, this.fstype);
-    await mountVolume(this.imageOf(server.id), server.baseDir, this.fstype);
-    timings.volumeMs = performance.now() - t;
-    t = performance.now();
-    if (this.cgroups) {
-      server.isolation.cgroupProcs = await createCgroups(
-        this.cgroups,
-        CGROUP_GROUP,
-        server.id,
-        server.flavor,
+    const image = this.imageOf(server.id);
+    await phases.time('file', () => createVolumeFile(image, server.volume_size_gb));
+    await phases.time('mkfs', () => formatVolume(image, this.fstype));
+    await phases.time('mount', () => mountVolume(image, server.baseDir, this.fstype));
+    const cgroups = this.cgroups;
+    if (cgroups) {
+      server.isolation.cgroupProcs = await phases.time('cgroups', () =>
+        createCgroups(cgroups, CGROUP_GROUP, server.id, server.flavor),
       );
     }
-    timings.cgroupMs = performance.now() - t;
-    return timings;
+    phases.add('isolation', performance.now() - t0);
+    return phases;
   }
 
   /** A resize: the server's cgroups take the new flavor's memory and CPU limits at once. */

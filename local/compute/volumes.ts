@@ -31,21 +31,23 @@ export async function volumeFsType(env: NodeJS.ProcessEnv = process.env): Promis
 }
 
 /**
- * Creates the image (sparse: nothing is written but ext4's metadata) and formats it. Lazy inode
- * and journal init keep mkfs at a few tens of ms whatever the size; no reserved blocks, so the
- * tenant gets the whole size.
+ * The image itself: a new sparse file of exactly `sizeGb` (an existing one is an error), nothing
+ * written but what formatVolume puts there.
  */
-export async function createVolume(
-  image: string,
-  sizeGb: number,
-  fstype: VolumeFsType = 'ext4',
-): Promise<void> {
+export async function createVolumeFile(image: string, sizeGb: number): Promise<void> {
   const handle = await open(image, 'wx', 0o600);
   try {
     await handle.truncate(sizeGb * GIB);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Formats the image with `fstype`. Lazy inode and journal init keep mkfs.ext4 at a few tens of ms
+ * whatever the size; no reserved blocks, so the tenant gets the whole size.
+ */
+export async function formatVolume(image: string, fstype: VolumeFsType = 'ext4'): Promise<void> {
   // XFS: no discard of a sparse file's blocks (-K); its log and metadata take ~4% of 1 GB.
   if (fstype === 'xfs') {
     await tool('mkfs.xfs', ['-q', '-f', '-K', image]);
