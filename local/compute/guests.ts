@@ -119,7 +119,8 @@ export class Guests {
         // On disk before anything is made for it: a host that dies half-way still knows what to
         // remove (everything is named after the server id). Not served until the launch is done.
         await this.store.save(record);
-        // Its own user, and its own volume mounted here: everything below lives on that volume.
+        // Its own user, firewall rules, cgroups, and its own volume mounted here: everything below
+        // lives on that volume.
         phases.include(await this.isolation.provide(record));
         // Root's, traversable only (mkdir's mode is masked by the umask; a fresh ext4 root is 0755):
         // the engine's own directories below it belong to the instance's user.
@@ -140,7 +141,6 @@ export class Guests {
           volume_size_gb: spec.volume_size_gb,
         };
         await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
-        await phases.time('rules', () => this.isolation.allow(record));
         await this.store.save(record);
         this.records.set(id, record);
         await phases.time('agent', () => this.startAgent(record, 'ERROR'));

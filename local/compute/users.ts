@@ -43,8 +43,7 @@ export async function lookupUser(name: string): Promise<{ uid: number; gid: numb
 /** Creates the user and its group (a system account: no home, no login shell). Idempotent. */
 export function createUser(name: string): Promise<{ uid: number; gid: number }> {
   return serialized(async () => {
-    const existing = await lookupUser(name);
-    if (existing) return existing;
+    // No lookup first: useradd says itself that the user exists (a retried launch), one spawn less.
     await withPasswdLockRetry(
       'useradd',
       [
