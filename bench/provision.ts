@@ -11,6 +11,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { syncTree } from '../agent/engines/fs.ts';
 import { parsePhases } from '../lib/phases.ts';
 import { localCredentials } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
@@ -198,7 +199,10 @@ async function mariadbBaseline(cleanup: Cleanup): Promise<Baseline> {
     `--datadir=${data}`,
     '--auth-root-authentication-method=socket',
     '--skip-test-db',
+    // As the agent does (agent/engines/mariadb.ts): no sync per statement, the whole at the end.
+    '--debug-no-sync',
   ]);
+  await syncTree(data);
   const initMs = performance.now() - t0;
   const engine = startDetached(
     cleanup,

@@ -61,6 +61,28 @@ export async function chownRecursive(path: string, owner: Account): Promise<void
   if (!info.isSymbolicLink()) await chown(path, owner.uid, owner.gid);
 }
 
+/**
+ * Makes everything under `dir` durable, for a tool that wrote it without syncing
+ * (mariadb-install-db --debug-no-sync): on the instance's own volume one syncfs of that
+ * filesystem (`sync -f`), which holds nothing else; on a shared filesystem an fsync of each file
+ * and directory, so that other tenants' dirty pages are not flushed with it.
+ */
+export async function syncTree(dir: string, ownVolume = false): Promise<void> {
+  if (ownVolume) {
+    await promisify(execFile)('sync', ['-f', dir]);
+    return;
+  }
+  const info = await lstat(dir);
+  if (info.isSymbolicLink() || !(info.isFile() || info.isDirectory())) return;
+  if (info.isDirectory()) for (const entry of await readdir(dir)) await syncTree(join(dir, entry));
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Bytes the tree under `path` occupies on disk (allocated blocks, as du counts them). */
 export async function treeSize(path: string): Promise<number> {
   let info: Awaited<ReturnType<typeof lstat>>;
