@@ -623,7 +623,6 @@ function printBootTimeout(results: Map<string, { api: Provisioned[] }>): void {
  * the isolated ones in the same run; then where the difference goes, phase by phase.
  */
 function printIsolation(results: Map<string, EngineResults>): void {
-  const s = (ms: number) => `${fixed(ms / 1000)} s`;
   const w = [12, 10, 10, 10, 10, 10, 6, 22];
   console.log('');
   console.log(
@@ -644,22 +643,7 @@ function printIsolation(results: Map<string, EngineResults>): void {
   for (const [name, r] of results) {
     const on = r.api.map((p) => p.readyMs);
     const off = r.plain.map((p) => p.readyMs);
-    const added = median(on) - median(off);
-    console.log(
-      row(
-        [
-          name,
-          s(median(on)),
-          s(percentile(on, 90)),
-          s(median(off)),
-          s(percentile(off, 90)),
-          s(added),
-          ratio(median(on), median(off)),
-          verdict(added / 1000 <= GOAL_ISOLATION_S),
-        ],
-        w,
-      ),
-    );
+    console.log(comparisonRow(name, on, off, (added) => added <= GOAL_ISOLATION_S, w));
   }
   console.log(`(POST to ACTIVE/HEALTHY, ${RUNS} creates each way per engine, on and off alternating)`);
 
@@ -726,6 +710,31 @@ function printIsolation(results: Map<string, EngineResults>): void {
   );
 }
 
+/** One engine's row: `a` and `b` (ms) at p50 and p90, what `a` adds at p50, the ratio, the verdict. */
+function comparisonRow(
+  name: string,
+  a: number[],
+  b: number[],
+  meets: (addedSeconds: number) => boolean,
+  widths: number[],
+): string {
+  const s = (ms: number) => `${fixed(ms / 1000)} s`;
+  const added = median(a) - median(b);
+  return row(
+    [
+      name,
+      s(median(a)),
+      s(percentile(a, 90)),
+      s(median(b)),
+      s(percentile(b, 90)),
+      s(added),
+      ratio(median(a), median(b)),
+      verdict(meets(added / 1000)),
+    ],
+    widths,
+  );
+}
+
 const since = (later: number | undefined, earlier: number | undefined) =>
   later === undefined || earlier === undefined ? undefined : later - earlier;
 
@@ -751,22 +760,7 @@ function printReport(results: Map<string, EngineResults>): void {
   for (const [name, r] of results) {
     const api = r.api.map((p) => p.readyMs);
     const bare = r.bare.map((b) => b.totalMs);
-    const added = median(api) - median(bare);
-    console.log(
-      row(
-        [
-          name,
-          s(median(api)),
-          s(percentile(api, 90)),
-          s(median(bare)),
-          s(percentile(bare, 90)),
-          s(added),
-          ratio(median(api), median(bare)),
-          `${verdict(added / 1000 < GOAL_ADDED_S)}`,
-        ],
-        w,
-      ),
-    );
+    console.log(comparisonRow(name, api, bare, (added) => added < GOAL_ADDED_S, w));
   }
   console.log(
     `(p90 is the nearest rank of ${RUNS}, i.e. the slowest; the API is polled every ${POLL_MS} ms, the bare ` +
