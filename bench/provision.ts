@@ -650,13 +650,14 @@ function printIsolation(results: Map<string, EngineResults>): void {
   // Where it goes: each phase's median with isolation, without, and the difference (ms).
   const phases: [string, (p: Provisioned) => number | undefined][] = [
     ['host: launch', (p) => p.launch?.get('launch')],
-    ['  user', (p) => p.launch?.get('user')],
-    ['  volume file', (p) => p.launch?.get('file')],
-    ['  mkfs', (p) => p.launch?.get('mkfs')],
-    ['  mount', (p) => p.launch?.get('mount')],
-    ['  cgroups', (p) => p.launch?.get('cgroups')],
+    ['  isolation', (p) => p.launch?.get('isolation')],
+    ['    user', (p) => p.launch?.get('user')],
+    ['    nft rules', (p) => p.launch?.get('rules')],
+    ['    volume file', (p) => p.launch?.get('file')],
+    ['    mkfs', (p) => p.launch?.get('mkfs')],
+    ['    mount', (p) => p.launch?.get('mount')],
+    ['    cgroups', (p) => p.launch?.get('cgroups')],
     ['  address', (p) => p.launch?.get('address')],
-    ['  nft rules', (p) => p.launch?.get('rules')],
     ['  agent spawn', (p) => p.launch?.get('agent')],
     ['certificate', (p) => p.certificateMs],
     ['agent start', (p) => since(p.agentUp, p.launched)],
@@ -689,7 +690,9 @@ function printIsolation(results: Map<string, EngineResults>): void {
   }
   console.log(
     [
-      "  host: launch   the compute host's launch, all of it (user..agent spawn below; the workflow step LaunchServer)",
+      "  host: launch   the compute host's launch, all of it (inside the workflow's LaunchServer step)",
+      '  isolation      its wall time; the steps below it run side by side (user, then rules; file, mkfs, mount;',
+      "                 cgroups), so each one's time also holds its wait for the others on the event loop",
       "  certificate    the workflow's IssueCertificate step (both clouds issue one)",
       '  agent start    LaunchServer done until the agent logs "guest agent started"',
       "  prepare: ...   the guest's prepare, its own phases (init: the engine's data dir; start: until it answers)",
