@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -39,6 +40,9 @@ describe('the heartbeat loop', () => {
     // Ten seconds later, still 45 s before the wait that began before the order would have ended.
     await vi.advanceTimersByTimeAsync(10_000);
     expect(heartbeats.length - afterOrder).toBeGreaterThanOrEqual(9);
+    // Each wait's abort listener went with it (one a second, kept, grew the heap for days).
+    const { abort } = guest as unknown as { abort: AbortController };
+    expect(getEventListeners(abort.signal, 'abort').length).toBeLessThanOrEqual(1);
 
     guest.stop();
     await vi.advanceTimersByTimeAsync(1_000);
