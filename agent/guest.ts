@@ -155,11 +155,24 @@ export class Guest {
         ? this.heartbeat()
         : this.reporter.heartbeat({ service_status: this.unprepared });
       await beat.catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
-      const interval = this.automaticFailover
-        ? Math.min(FAILOVER_INTERVAL_MS, this.config.report_interval * 1000)
-        : this.config.report_interval * 1000;
-      await sleep(interval, this.abort.signal);
+      // The wait is held against the interval as it is each second, not as it was when the wait
+      // began: a member's agent starts (and a standalone source runs) on report_interval, and the
+      // set_replication_mode that turns failover on arrives in the middle of that wait. Fixed then,
+      // the wait ran its whole 60 s, and with it a replica's only votes were those its probe sent
+      // on a change: one at the source's death, before the source was silent past the failover
+      // expiry, and the next one up to a minute later (a failover 45 s after the death).
+      const since = performance.now();
+      for (;;) {
+        const left = since + this.heartbeatIntervalMs() - performance.now();
+        if (left <= 0 || !this.running) break;
+        await sleep(Math.min(left, FAILOVER_INTERVAL_MS), this.abort.signal);
+      }
     }
+  }
+
+  private heartbeatIntervalMs(): number {
+    const interval = this.config.report_interval * 1000;
+    return this.automaticFailover ? Math.min(FAILOVER_INTERVAL_MS, interval) : interval;
   }
 
   async receiveLoop(): Promise<void> {
@@ -525,13 +538,20 @@ function boundedReport<T extends { position?: string; error?: string; source?: s
   };
 }
 
+/**
+ * A wait that the agent's stop ends early. Its abort listener goes with it: the loops wait every
+ * second, and a listener left on the agent's one signal per wait grew the heap by ~45 MB a day.
+ */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    if (signal.aborted) return resolve();
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
