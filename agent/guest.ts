@@ -56,8 +56,13 @@ export class Guest {
   private logs?: GuestLogs;
   private readonly terms: TermStore;
   private readonly role: ReplicationState;
-  /** The last probe of the source's engine (a replica with automatic failover only). */
-  private sourceReachable: boolean | undefined;
+  /**
+   * The last probe of the source's engine (a replica with automatic failover only), and which
+   * source it probed: a vote counts only for the source the member follows now. Right after a
+   * repoint the last probe is still about the old (dead) source, and counted against the new
+   * one it could start a second, spurious failover.
+   */
+  private vote: { source: string; reachable: boolean } | undefined;
 
   constructor(
     private readonly config: AgentConfigFile,
@@ -86,14 +91,15 @@ export class Guest {
     while (this.running) {
       const role = this.automaticFailover && existsSync(this.prepared) ? await this.role.load() : undefined;
       if (role?.role === 'replica' && role.source) {
+        const source = addressOf(role.source);
         const reachable = await engineAnswers(this.config.datastore_manager, role.source, PROBE_TIMEOUT_MS);
-        const changed = reachable !== this.sourceReachable;
-        this.sourceReachable = reachable;
+        const changed = this.vote?.source !== source || reachable !== this.vote.reachable;
+        this.vote = { source, reachable };
         if (changed) {
           this.log(reachable ? 'source answers' : 'source does not answer', { source: role.source.host });
           await this.heartbeat().catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
         }
-      } else this.sourceReachable = undefined;
+      } else this.vote = undefined;
       await sleep(FAILOVER_INTERVAL_MS, this.abort.signal);
     }
   }
@@ -484,6 +490,13 @@ export class Guest {
     return null;
   }
 
+  /** The last probe's answer if it probed the source this member follows now (its role file). */
+  private async currentVote(): Promise<boolean | undefined> {
+    if (!this.vote) return undefined;
+    const role = await this.role.load().catch(() => undefined);
+    return role?.source && addressOf(role.source) === this.vote.source ? this.vote.reachable : undefined;
+  }
+
   private async heartbeat(): Promise<void> {
     // Trove's status for an agent that runs but cannot serve: never HEALTHY without a queue.
     if (this.queueMissing) {
@@ -508,6 +521,7 @@ export class Guest {
           .then(() => this.engine.replicationStatus())
           .catch(() => undefined)
       : undefined;
+    const vote = replication?.role === 'replica' ? await this.currentVote() : undefined;
     await this.reporter.heartbeat({
       service_status: status,
       ...(volume ? { volume } : {}),
@@ -518,15 +532,15 @@ export class Guest {
               ...boundedReport(replication),
               ...(this.terms.term ? { term: this.terms.term } : {}),
               // A replica's vote (lib/replication/failover.ts): only while it probes.
-              ...(replication.role === 'replica' && this.sourceReachable !== undefined
-                ? { source_reachable: this.sourceReachable }
-                : {}),
+              ...(vote !== undefined ? { source_reachable: vote } : {}),
             },
           }
         : {}),
     });
   }
 }
+
+const addressOf = (source: { host: string; port: number }) => `${source.host}:${source.port}`;
 
 /** The engine's texts cut to what the conductor accepts (a long GTID set must not drop the heartbeat). */
 function boundedReport<T extends { position?: string; error?: string; source?: string }>(r: T): T {

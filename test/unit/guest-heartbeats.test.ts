@@ -1,8 +1,12 @@
 import { getEventListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ReplicationState } from '../../agent/engines/replication-state.ts';
 import { nowSeconds, seal } from '../../lib/guest/protocol.ts';
+import { waitUntil } from '../../local/wait.ts';
 import { cleanGuests, guestWith } from './guest-fixture.ts';
 
 // How often a guest heartbeats: report_interval (60 s by default), and every second while its
@@ -67,6 +71,43 @@ describe('the heartbeat loop', () => {
     guest.stop();
     await vi.advanceTimersByTimeAsync(1_000);
     await loop;
+  });
+});
+
+describe('a replica’s vote', () => {
+  it('counts only for the source it probed: after a repoint, not until the new source is probed', async () => {
+    // Source A's port refuses connections (a dead engine); B is where the member follows next.
+    const closed = createServer();
+    await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', ok));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((ok) => closed.close(ok));
+    const { guest, key, baseDir, heartbeats } = guestWith(replicaEngine, {
+      report_interval: 60,
+      datastore_manager: 'mysql',
+    });
+    writeFileSync(join(baseDir, 'prepared'), '');
+    const role = new ReplicationState(baseDir);
+    await role.save({ role: 'replica', source: { host: '127.0.0.1', port: deadPort } });
+    await guest.handle(seal(key, 'i-1', modeOrder('mode-4', 'automatic')));
+    const probing = guest.probeLoop();
+    const votes = () =>
+      heartbeats.map(
+        (h) => (h as { replication?: { source_reachable?: boolean } }).replication?.source_reachable,
+      );
+    await waitUntil('a vote against source A', async () => (votes().includes(false) ? true : undefined), {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
+    guest.stop();
+    await probing;
+
+    // Repointed to B (the role file changes before the order is answered): the next heartbeat
+    // carries no vote, since the last probe was of A.
+    await role.save({ role: 'replica', source: { host: '127.0.0.2', port: deadPort } });
+    const before = heartbeats.length;
+    await (guest as unknown as { heartbeat(): Promise<void> }).heartbeat();
+    expect(heartbeats.length).toBe(before + 1);
+    expect(votes().at(-1)).toBeUndefined();
   });
 });
 
