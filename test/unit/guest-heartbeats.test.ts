@@ -87,7 +87,10 @@ describe('a replica’s vote', () => {
     });
     writeFileSync(join(baseDir, 'prepared'), '');
     const role = new ReplicationState(baseDir);
-    await role.save({ role: 'replica', source: { host: '127.0.0.1', port: deadPort } });
+    await role.save({
+      role: 'replica',
+      source: { host: '127.0.0.1', port: deadPort, user: 'r', password: 'p' },
+    });
     await guest.handle(seal(key, 'i-1', modeOrder('mode-4', 'automatic')));
     const probing = guest.probeLoop();
     const votes = () =>
@@ -103,7 +106,10 @@ describe('a replica’s vote', () => {
 
     // Repointed to B (the role file changes before the order is answered): the next heartbeat
     // carries no vote, since the last probe was of A.
-    await role.save({ role: 'replica', source: { host: '127.0.0.2', port: deadPort } });
+    await role.save({
+      role: 'replica',
+      source: { host: '127.0.0.2', port: deadPort, user: 'r', password: 'p' },
+    });
     const before = heartbeats.length;
     await (guest as unknown as { heartbeat(): Promise<void> }).heartbeat();
     expect(heartbeats.length).toBe(before + 1);
