@@ -11,7 +11,7 @@ import {
 import { postgresqlLogs } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
-import { type Account, account, ensureDir, sizeOf, tailFrom, writeConfig } from './fs.ts';
+import { type Account, account, ensureDir, sizeOf, syncTree, tailFrom, writeConfig } from './fs.ts';
 import type {
   EngineCounters,
   EngineLayout,
@@ -130,6 +130,10 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
   protected async initialize(): Promise<void> {
     await runAs(this.user, join(this.version().binDir, 'initdb'), this.initdbArgs(this.dataDir, 'peer'));
     await this.includeInstanceConf(this.dataDir);
+    // initdb --no-sync leaves its files to the page cache, and a server started on a cleanly
+    // initialized cluster never syncs them: made durable once here, before prepare marks the
+    // instance initialized (a crash before that starts initdb again from an empty data dir).
+    await syncTree(this.dataDir, this.layout.ownVolume);
   }
 
   /** Our settings live in their own file, included last so they win over initdb's defaults. */
