@@ -17,6 +17,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 // are pruned, beyond the newest KEEP.
 
 const KEEP = 3;
+/** How close to a build's start a file may have changed and still be trusted as bundled. */
+const EDIT_MARGIN_MS = 2_000;
 /** Files that shape every bundle without being one of its sources. */
 const CONFIGURATION = ['serverless.yml', 'serverless', 'package.json', 'package-lock.json', 'tsconfig.json'];
 
@@ -179,9 +181,10 @@ export async function handlerBuild(
       const files: Record<string, string> = {};
       for (const path of paths) {
         const full = join(root, path);
-        // A file edited while the build ran may not be what was bundled: keep nothing then.
+        // A file edited while the build ran may not be what was bundled: keep nothing then. A
+        // file's time comes from the kernel's coarse clock, a few ms behind Date.now(): a margin.
         const info = await stat(full).catch(() => undefined);
-        const hash = info && info.mtimeMs < started ? await hashOf(full) : undefined;
+        const hash = info && info.mtimeMs < started - EDIT_MARGIN_MS ? await hashOf(full) : undefined;
         if (!hash) return;
         files[path] = hash;
       }

@@ -22,7 +22,7 @@ async function packageStage(stage: string, dir: string): Promise<Template> {
         AWS_ACCESS_KEY_ID: 'dummy',
         AWS_SECRET_ACCESS_KEY: 'dummy',
         SLS_TELEMETRY_DISABLED: '1',
-        // Each package bundles in its own work folder, so that the two stages can build at once.
+        // Bundled outside the repository, never into a local cloud's handler build.
         TROVELESS_BUILD_DIR: relative(root, `${dir}-build`),
       },
       maxBuffer: 16 * 1024 * 1024,
@@ -40,10 +40,10 @@ describe('serverless package', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'troveless-package-'));
-    [dev, local] = await Promise.all([
-      packageStage('dev', join(work, 'dev')),
-      packageStage('local', join(work, 'local')),
-    ]);
+    // One after the other: serverless stages every package through the service's own
+    // `.serverless/` whatever `--package` says, and two at once race on it (serverless-state.json).
+    dev = await packageStage('dev', join(work, 'dev'));
+    local = await packageStage('local', join(work, 'local'));
   }, 120_000);
   afterAll(() => rm(work, { recursive: true, force: true }));
 
