@@ -26,9 +26,10 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { BackupEngine, BackupResult } from '../agent/backup/index.ts';
+import { redisPaths } from '../agent/backup/layout.ts';
 import { withReplicationAccess } from '../agent/backup/postgresql.ts';
 import { COMPRESS } from '../agent/backup/stream.ts';
-import { account, treeSize } from '../agent/engines/fs.ts';
+import { account, readIfExists, treeSize } from '../agent/engines/fs.ts';
 import {
   createEngineManager,
   type DatabaseSpec,
@@ -164,8 +165,11 @@ async function withPg<T>(layout: EngineLayout, work: (c: pg.Client) => Promise<T
 }
 
 async function withRedis<T>(layout: EngineLayout, work: (r: Redis) => Promise<T>): Promise<T> {
+  // The server always has a password (the agent's own until root is enabled), in this file.
+  const password = await readIfExists(redisPaths(layout).passwordFile);
   const client = new Redis({
     path: join(runDir(layout), 'redis.sock'),
+    password,
     lazyConnect: true,
     connectTimeout: 5_000,
     commandTimeout: 60_000,
@@ -498,6 +502,8 @@ const ENGINES: EngineBench[] = [
     rawSpec: (layout) => ({
       command: 'redis-cli',
       args: ['-s', join(runDir(layout), 'redis.sock'), '--no-auth-warning', '--rdb', '-'],
+      // As agent/backup/redis.ts: the password through the environment, never the command line.
+      env: { REDISCLI_AUTH: readFileSync(redisPaths(layout).passwordFile, 'utf8') },
     }),
     note: "redis: both the raw tool and the pipeline include the server's repl-diskless-sync-delay (5 s by default) before the first byte",
   },
