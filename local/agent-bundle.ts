@@ -8,10 +8,17 @@ import { build, stop } from 'esbuild';
  * half a second where running the TypeScript sources through tsx took one and a half, and that
  * start is on the path of every instance create.
  */
-export async function bundleAgent(root: string, outDir: string): Promise<string> {
-  const outfile = join(outDir, 'agent', 'main.mjs');
+export function bundleAgent(root: string, outDir: string): Promise<string> {
+  return bundleNodeEntry(join(root, 'agent', 'main.ts'), join(outDir, 'agent', 'main.mjs'));
+}
+
+/**
+ * `entry` and everything it imports bundled into `outfile` exactly as the guest image is built
+ * (bench/backup.ts runs the agent's backup code from such a bundle, as production runs it).
+ */
+export async function bundleNodeEntry(entry: string, outfile: string): Promise<string> {
   await build({
-    entryPoints: [join(root, 'agent', 'main.ts')],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',

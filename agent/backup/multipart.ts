@@ -11,7 +11,12 @@ import {
 // A streamed S3 multipart upload with bounded memory: the stream is cut into parts of PART_BYTES
 // (twice that after the first thousand parts, so one object can reach ~148 GiB within S3's
 // 10,000 parts), at most MAX_IN_FLIGHT parts are being sent while the next one fills, and reading
-// the source simply pauses while they are. The sha256 and size are of exactly the bytes stored.
+// the source simply pauses while they are. Each part is copied straight into a buffer of its own
+// size, and a buffer whose part S3 has taken fills again: an upload holds at most
+// MAX_IN_FLIGHT + 1 part buffers whatever the object's size, and no part waits for the garbage
+// collector to be freed (gathering the chunks and joining them held each part twice, and the
+// parts sent were freed only when the GC came round). The sha256 and size are of exactly the
+// bytes stored.
 // Whatever goes wrong (the source, a part, `beforeComplete`, the abort signal), the upload is
 // aborted once no part is in flight any more, so no incomplete upload is left to be billed.
 
@@ -56,8 +61,8 @@ export async function uploadStream(
   const parts: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
   let size = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  // Buffers whose part is stored (or failed for good: then the upload is aborted anyway).
+  const free: Buffer[] = [];
 
   const send = async (body: Buffer) => {
     const partNumber = parts.length + 1;
@@ -80,31 +85,43 @@ export async function uploadStream(
         if (!out.ETag) throw new Error(`S3 returned no ETag for part ${partNumber}`);
         parts[partNumber - 1] = { PartNumber: partNumber, ETag: out.ETag };
       });
-    const tracked = upload.finally(() => inFlight.delete(tracked));
+    const tracked = upload.finally(() => {
+      inFlight.delete(tracked);
+      // Retries resend the same bytes, so the buffer is only handed back once the send settled
+      // (the short last part is never taken again: nextBuffer wants a whole part's size).
+      free.push(body);
+    });
     tracked.catch(() => {}); // seen through Promise.race / Promise.all below
     inFlight.add(tracked);
   };
   const partSize = () => (parts.length + 1 >= LARGE_PARTS_FROM ? LARGE_PART_BYTES : PART_BYTES);
-  const takePart = (bytes: number): Buffer => {
-    const all = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
-    const body = all.subarray(0, bytes);
-    const rest = all.subarray(bytes);
-    pending = rest.length ? [rest] : [];
-    pendingBytes = rest.length;
-    return body;
+  /** An empty part buffer of the next part's size: a free one when there is one. */
+  const nextBuffer = (): Buffer => {
+    const bytes = partSize();
+    for (let b = free.pop(); b; b = free.pop()) if (b.length === bytes) return b;
+    return Buffer.allocUnsafe(bytes);
   };
+  let part = nextBuffer();
+  let filled = 0;
 
   try {
     for await (const chunk of source) {
       signal?.throwIfAborted();
       hash.update(chunk);
       size += chunk.length;
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      while (pendingBytes >= partSize()) await send(takePart(partSize()));
+      for (let at = 0; at < chunk.length; ) {
+        const n = chunk.copy(part, filled, at);
+        at += n;
+        filled += n;
+        if (filled === part.length) {
+          await send(part);
+          part = nextBuffer();
+          filled = 0;
+        }
+      }
     }
     // The last part may be short; an upload needs at least one part even if it is empty.
-    if (pendingBytes > 0 || parts.length === 0) await send(takePart(pendingBytes));
+    if (filled > 0 || parts.length === 0) await send(part.subarray(0, filled));
     await Promise.all(inFlight);
     await beforeComplete?.();
     signal?.throwIfAborted();

@@ -1,0 +1,71 @@
+// bench/backup.ts's agent: one backup or restore (the job in TL_BENCH_JOB), run as the guest agent
+// runs it. bench/backup.ts bundles this file as the guest image is built (local/agent-bundle.ts)
+// and runs the bundle with node, as the compute host runs the agent: the memory measured is the
+// production bundle's, not tsx's. The bundle holds the whole agent (the guest loop, its SQS client
+// and reporter are loaded and one client made, as agent/main.ts does before any order), so the
+// base RSS is the agent's at rest, not only that of the backup code.
+import { readFileSync } from 'node:fs';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type BackupEngine, restoreBackup, runBackup } from '../agent/backup/index.ts';
+import {
+  createEngineManager,
+  type DatastoreManager,
+  type EngineLayout,
+  type PrepareOptions,
+} from '../agent/engines/index.ts';
+import { Guest } from '../agent/guest.ts';
+import { Reporter } from '../agent/reporter.ts';
+import { s3Client } from '../lib/s3.ts';
+
+export interface ChildJob {
+  op: 'backup' | 'restore';
+  engine: BackupEngine;
+  manager: DatastoreManager;
+  layout: EngineLayout;
+  bucket: string;
+  key: string;
+  dataKey: string;
+  checksum?: string;
+  prepare?: PrepareOptions;
+}
+
+const kb = (field: string) =>
+  Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.env.TL_BENCH_JOB ?? '{}') as ChildJob;
+  // What agent/main.ts holds before its first order.
+  const sqs = new SQSClient({ region: process.env.AWS_REGION });
+  if (typeof Guest !== 'function' || typeof Reporter !== 'function') throw new Error('agent modules missing');
+  const s3 = s3Client();
+  const dataKey = Buffer.from(job.dataKey, 'hex');
+  const out: Record<string, unknown> = { baseRssKb: kb('VmRSS') };
+  const t0 = performance.now();
+  if (job.op === 'backup') {
+    out.result = await runBackup(
+      job.engine,
+      job.layout,
+      { bucket: job.bucket, key: job.key, s3 },
+      dataKey,
+      {},
+    );
+  } else {
+    const chain = [{ bucket: job.bucket, key: job.key, checksum: job.checksum ?? '', dataKey }];
+    await restoreBackup(job.engine, job.layout, chain, s3);
+  }
+  out.workMs = performance.now() - t0;
+  out.workHwmKb = kb('VmHWM');
+  if (job.op === 'restore') {
+    if (!job.prepare) throw new Error('a restore job needs its prepare options');
+    const t1 = performance.now();
+    await createEngineManager(job.manager, job.layout).prepare(job.prepare);
+    out.prepareMs = performance.now() - t1;
+  }
+  out.hwmKb = kb('VmHWM');
+  s3.destroy();
+  sqs.destroy();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+await main();
+process.exit(0);
