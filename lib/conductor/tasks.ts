@@ -51,44 +51,56 @@ export async function registerWaitingTask(
   token: string,
   method: string,
 ): Promise<WaitingTask | undefined> {
-  try {
-    // Three small writes, because one update expression cannot both create a map and set a path
-    // inside it.
-    await documents.send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(projectId, instanceId),
-        UpdateExpression: 'SET waiting_tasks = if_not_exists(waiting_tasks, :empty)',
-        ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeValues: { ':empty': {} },
-      }),
-    );
-    await documents.send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(projectId, instanceId),
-        UpdateExpression: 'SET waiting_tasks.#op = if_not_exists(waiting_tasks.#op, :entry)',
-        ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeNames: { '#op': operationId },
-        ExpressionAttributeValues: { ':entry': { token, method, since: troveTime() } },
-      }),
-    );
-    const out = await documents.send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: key(projectId, instanceId),
-        UpdateExpression: 'SET waiting_tasks.#op.#token = :token',
-        ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeNames: { '#op': operationId, '#token': 'token' },
-        ExpressionAttributeValues: { ':token': token },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return (out.Attributes?.waiting_tasks as WaitingTasks | undefined)?.[operationId];
-  } catch (err) {
-    if (isConditionFailure(err)) return undefined;
-    throw err;
+  // Three small writes, because one update expression cannot both create a map and set a path
+  // inside it. Between the second and the third, the answer of this operation's earlier token may
+  // forget its entry (forgetWaitingTask: an order sent again after a restart, or delivered twice);
+  // the third then finds no entry to set the token in, and the entry is made again.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await documents.send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: key(projectId, instanceId),
+          UpdateExpression: 'SET waiting_tasks = if_not_exists(waiting_tasks, :empty)',
+          ConditionExpression: 'attribute_exists(id)',
+          ExpressionAttributeValues: { ':empty': {} },
+        }),
+      );
+      await documents.send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: key(projectId, instanceId),
+          UpdateExpression: 'SET waiting_tasks.#op = if_not_exists(waiting_tasks.#op, :entry)',
+          ConditionExpression: 'attribute_exists(id)',
+          ExpressionAttributeNames: { '#op': operationId },
+          ExpressionAttributeValues: { ':entry': { token, method, since: troveTime() } },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined; // the instance is gone
+      throw err;
+    }
+    try {
+      const out = await documents.send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: key(projectId, instanceId),
+          UpdateExpression: 'SET waiting_tasks.#op.#token = :token',
+          ConditionExpression: 'attribute_exists(waiting_tasks.#op)',
+          ExpressionAttributeNames: { '#op': operationId, '#token': 'token' },
+          ExpressionAttributeValues: { ':token': token },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return (out.Attributes?.waiting_tasks as WaitingTasks | undefined)?.[operationId];
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      // Forgotten meanwhile (or the instance is gone: the next first write says so).
+    }
   }
+  throw new Error(
+    `the waiting task of operation ${operationId} kept being forgotten while it was registered`,
+  );
 }
 
 /** Keeps an answer that found no live token, and returns the token registered meanwhile, if any. */

@@ -279,3 +279,32 @@ describe('conductor heartbeats', () => {
     expect(await stored('hb-clock')).toEqual({});
   });
 });
+
+describe('a waiting task registered again', () => {
+  it('survives the earlier token forgetting its entry between the registration’s writes', async () => {
+    const tasks = await import('../../lib/conductor/tasks.ts');
+    const id = 'i-register-race';
+    await guest(id);
+    await tasks.registerWaitingTask(PROJECT, id, 'op-1', 'old-token', 'prepare');
+    // The order sent again (a restart's resume): while its registration runs, the old token's
+    // answer forgets the entry, right after the write that kept it.
+    let raced = false;
+    const race = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      const out = await next(args);
+      const input = (args as { input?: { UpdateExpression?: string } }).input;
+      if (!raced && input?.UpdateExpression?.startsWith('SET waiting_tasks.#op = if_not_exists')) {
+        raced = true;
+        await tasks.forgetWaitingTask(PROJECT, id, 'op-1', 'old-token');
+      }
+      return out;
+    };
+    lib.documents.middlewareStack.add(race as never, { step: 'initialize', name: 'forgetMidway' });
+    try {
+      const entry = await tasks.registerWaitingTask(PROJECT, id, 'op-1', 'new-token', 'prepare');
+      expect(raced).toBe(true);
+      expect(entry?.token).toBe('new-token');
+    } finally {
+      lib.documents.middlewareStack.remove('forgetMidway');
+    }
+  });
+});
