@@ -36,6 +36,8 @@ const MAX_ORDER_AGE_SECONDS = 3600;
  * engine this often. A cost (docs/cost.md): sixty heartbeats a minute instead of one.
  */
 const FAILOVER_INTERVAL_MS = 1000;
+/** How long a resize_fs watches an engine that is up but not answering (recovering) before it answers. */
+const REVIVE_WATCH_MS = 30_000;
 /** How long the source's engine has to answer a probe. */
 const PROBE_TIMEOUT_MS = 1000;
 
@@ -300,13 +302,7 @@ export class Guest {
       }
       case 'resize_fs': {
         const stats = await this.engine.resizeFilesystem();
-        // An engine that died for want of room (PostgreSQL's PANIC when its WAL cannot be
-        // written, a recovery that cannot finish) starts again on the room it has now.
-        if ((await this.engine.status()) === 'crashed') {
-          await this.engine
-            .start()
-            .catch((err: Error) => this.log('engine did not start after resize_fs', { error: err.message }));
-        }
+        await this.reviveWithRoom();
         await this.heartbeat();
         return stats;
       }
@@ -488,6 +484,28 @@ export class Guest {
     if (this.engine.prepareTimings) this.log('prepared', { phases: String(this.engine.prepareTimings) });
     await this.heartbeat();
     return null;
+  }
+
+  /**
+   * After a volume grew: an engine that died for want of room (PostgreSQL's PANIC when its WAL
+   * cannot be written) starts again on the room it has now. One may still be dying when the room
+   * comes (the postmaster's crash recovery, which fails without room, then the postmaster exits):
+   * it is watched for a while, and started once it has stopped on its own. Never one stopped on
+   * purpose (`shutdown`).
+   */
+  private async reviveWithRoom(): Promise<void> {
+    const deadline = Date.now() + REVIVE_WATCH_MS;
+    for (;;) {
+      const status = await this.engine.status();
+      if (status === 'crashed') {
+        await this.engine
+          .start()
+          .catch((err: Error) => this.log('engine did not start after resize_fs', { error: err.message }));
+        return;
+      }
+      if (status !== 'running' || Date.now() >= deadline) return;
+      await sleep(500, this.abort.signal);
+    }
   }
 
   /** The last probe's answer if it probed the source this member follows now (its role file). */
