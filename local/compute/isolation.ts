@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { growFilesystem } from '../../agent/engines/volume.ts';
 import { Phases } from '../../lib/phases.ts';
 import {
   type CgroupVersion,
@@ -161,6 +162,10 @@ export class Isolation {
   async extendVolume(server: IsolatedServer, sizeGb: number): Promise<void> {
     if (!this.enabled || !server.isolation) return;
     await growVolume(this.imageOf(server.id), sizeGb);
+    // The filesystem grows here too, not only in the guest's resize_fs (which then finds nothing
+    // to do): a tenant who filled the volume would otherwise leave this host no room to rewrite
+    // the server's config on it (ENOSPC), and the resize that cures a full disk would fail.
+    await growFilesystem(server.baseDir);
   }
 
   /** After a host restart: the volume mounted again (a reboot unmounts it) and the cgroups there. */
