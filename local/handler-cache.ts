@@ -60,6 +60,9 @@ async function filesUnder(root: string, path: string): Promise<string[]> {
   return nested.flat();
 }
 
+const configurationFiles = async (root: string) =>
+  (await Promise.all(CONFIGURATION.map((p) => filesUnder(root, p)))).flat();
+
 async function mapFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries.filter((e) => e.isFile() && e.name.endsWith('.map')).map((e) => join(e.parentPath, e.name));
@@ -78,8 +81,13 @@ export async function bundleSources(root: string, dir: string): Promise<string[]
   return [...sources].sort();
 }
 
-/** Whether every file of a manifest still hashes as it says. */
-async function matches(root: string, manifest: Manifest, seen: Map<string, Promise<string | undefined>>) {
+/** Whether every file of a manifest still hashes as it says, and no configuration file is new. */
+async function matches(
+  root: string,
+  manifest: Manifest,
+  seen: Map<string, Promise<string | undefined>>,
+  configuration: string[],
+) {
   for (const [path, hash] of Object.entries(manifest.files)) {
     let current = seen.get(path);
     if (!current) {
@@ -89,7 +97,6 @@ async function matches(root: string, manifest: Manifest, seen: Map<string, Promi
     if ((await current) !== hash) return false;
   }
   // A configuration file added since (a new file under serverless/) changes the build too.
-  const configuration = (await Promise.all(CONFIGURATION.map((p) => filesUnder(root, p)))).flat();
   return configuration.every((path) => path in manifest.files);
 }
 
@@ -153,6 +160,7 @@ export async function handlerBuild(
   };
 
   const seen = new Map<string, Promise<string | undefined>>();
+  const configuration = await configurationFiles(root);
   const candidates = await Promise.all(
     (await readdir(cache)).map(async (name) => ({
       dir: join(cache, name),
@@ -161,7 +169,7 @@ export async function handlerBuild(
   );
   candidates.sort((a, b) => (b.sealed?.at ?? 0) - (a.sealed?.at ?? 0));
   for (const { dir, sealed } of candidates) {
-    if (sealed && (await matches(root, sealed.manifest, seen))) {
+    if (sealed && (await matches(root, sealed.manifest, seen, configuration))) {
       await claim(dir);
       return { dir, prebuilt: true, seal: async () => {}, release: release(dir) };
     }
@@ -174,10 +182,7 @@ export async function handlerBuild(
     dir,
     prebuilt: false,
     seal: async () => {
-      const paths = [
-        ...(await bundleSources(root, dir)),
-        ...(await Promise.all(CONFIGURATION.map((p) => filesUnder(root, p)))).flat(),
-      ];
+      const paths = [...(await bundleSources(root, dir)), ...(await configurationFiles(root))];
       const files: Record<string, string> = {};
       for (const path of paths) {
         const full = join(root, path);

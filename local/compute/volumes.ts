@@ -67,7 +67,7 @@ export async function formatVolume(image: string, fstype: VolumeFsType = 'ext4')
 /**
  * Cinder's extend, online: the image grows to `sizeGb` (sparse, nothing written) and every loop
  * device backed by it learns its new capacity (`losetup -c`), while the filesystem stays mounted
- * and in use; growing the filesystem itself is the guest's `resize_fs`. A smaller size is a
+ * and in use; the filesystem is grown by the caller (isolation.ts, then the guest's `resize_fs`). A smaller size is a
  * RangeError (neither a mounted ext4 nor XFS can shrink); the same size changes nothing.
  */
 export async function growVolume(image: string, sizeGb: number): Promise<void> {
