@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
+import { limiter, raiseQuota } from './concurrency.ts';
 import { call, cloud, type Login, login } from './helpers.ts';
 import { type Endpoint, instanceSsl } from './instance-access.ts';
 import {
@@ -480,10 +481,13 @@ describe.each(RUN)(
 // (switchover) or kills the source's engine (failover), and at a seeded random moment of it kills
 // another member's engine or agent. Every run must settle within a bound, with no two writable
 // sources among the engines that serve, no member stuck in a task, and every member following
-// the one source or in ERROR with a fault; its delete leaves nothing behind. CI: 1 run; a soak:
+// the one source or in ERROR with a fault; its delete leaves nothing behind. CI: 1 run; a soak
+// (runs go TROVELESS_FAILOVER_PARALLEL at a time, 4 by default: sets failing over side by side
+// must not disturb each other either):
 //   TROVELESS_FAILOVER_RUNS=50 flock /tmp/troveless-heavy.lock npx vitest run --project e2e test/e2e/failover.test.ts
 
 const SOAK_RUNS = Math.max(1, Number(process.env.TROVELESS_FAILOVER_RUNS ?? 1));
+const SOAK_PARALLEL = Math.max(1, Number(process.env.TROVELESS_FAILOVER_PARALLEL ?? 4));
 const SOAK_SEED = Number(process.env.TROVELESS_FAILOVER_SEED ?? 20261204);
 const SETTLE_MS = 240_000;
 
@@ -501,146 +505,152 @@ function random(seed: number) {
 
 describe('fault injection during switchover and failover (redis)', () => {
   let admin: Login;
+  let restoreQuota: (() => Promise<void>) | undefined;
   const outcomes: string[] = [];
+  const busy = limiter(SOAK_PARALLEL);
   beforeAll(async () => {
     admin = await login('admin', 'admin');
+    restoreQuota = await raiseQuota(admin, 3 * Math.min(SOAK_RUNS, SOAK_PARALLEL));
   });
-  afterAll(() => {
-    console.log(`[failover soak] ${outcomes.length} runs:\n  ${outcomes.join('\n  ')}`);
+  afterAll(async () => {
+    await restoreQuota?.();
+    console.log(
+      `[failover soak] ${outcomes.length} runs, ${SOAK_PARALLEL} at once:\n  ${outcomes.sort((a, b) => Number(a.split(' ')[1]) - Number(b.split(' ')[1])).join('\n  ')}`,
+    );
   });
 
-  it.each(Array.from({ length: SOAK_RUNS }, (_, i) => i))(
+  it.concurrent.each(Array.from({ length: SOAK_RUNS }, (_, i) => i))(
     'run %i settles with one writable source at most',
-    async (run) => {
-      const rand = random(SOAK_SEED + run * 7919);
-      const kind = run % 2 === 0 ? 'failover' : 'switchover';
-      const delayMs = Math.floor(rand() * (kind === 'failover' ? 8_000 : 4_000));
-      const victimFault = rand() < 0.5 ? 'kill-engine' : 'kill-agent';
-      const api = (method: string, path: string, body?: object) =>
-        call(method, `/v1.0/${admin.projectId}${path}`, admin.token, body);
-      const viewOf = async (id: string) => (await showInstance(admin, id)).json?.instance as InstanceView;
-      const source = await createInstance(admin, {
-        name: `fo-soak-${run}`,
-        flavorRef: '7',
-        volume: { size: 1 },
-        datastore: { type: 'redis' },
-        replication: { failover: 'automatic' },
-      });
-      const ids = [source.id];
-      try {
-        await waitForInstance(admin, source.id, healthy, 240_000);
-        const res = await api('POST', '/instances', {
-          instance: { name: `fo-soak-${run}-r`, replica_of: source.id, replica_count: 2 },
-        });
-        expect(res.status, res.text).toBe(200);
-        ids.push(...((await viewOf(source.id)).replicas as { id: string }[]).map((r) => r.id));
-        await Promise.all(ids.slice(1).map((id) => waitForInstance(admin, id, healthy, 300_000)));
-        for (const id of ids)
-          expect((await api('POST', `/instances/${id}/root`, { password: ROOT_PASSWORD })).status).toBe(200);
-        const servers = new Map<string, string>();
-        for (const id of ids) servers.set(id, String(await serverIdOf(id)));
-        // Replicas vote only once they probe: wait for both to say the source answers.
-        await waitUntil(
-          'the replicas to probe the source',
-          async () =>
-            (await Promise.all(ids.slice(1).map(viewOf))).every(
-              (v) => (v.replication as { source_reachable?: boolean }).source_reachable === true,
-            )
-              ? true
-              : undefined,
-          { timeoutMs: 60_000, intervalMs: 500 },
-        );
-
-        const candidate = ids[1 + Math.floor(rand() * 2)] as string;
-        const others = ids.filter((id) => id !== source.id);
-        const victim =
-          kind === 'failover'
-            ? (others[Math.floor(rand() * others.length)] as string)
-            : (ids[Math.floor(rand() * ids.length)] as string);
-        const startedAt = Date.now();
-        if (kind === 'failover') {
-          signal(guestProcesses(baseDirOf(servers.get(source.id) as string)).engine, 'SIGKILL');
-        } else {
-          const promoted = await api('POST', `/instances/${candidate}/action`, {
-            promote_to_replica_source: {},
-          });
-          expect(promoted.status, promoted.text).toBe(202);
-        }
-        // The second fault, at its moment (a plan's delay, not a wait for a condition).
-        await new Promise((r) => setTimeout(r, delayMs));
-        const procs = guestProcesses(baseDirOf(servers.get(victim) as string));
-        signal(victimFault === 'kill-engine' ? procs.engine : procs.agent, 'SIGKILL');
-
-        // Settled: no member in a task (PROMOTE, EJECT); ERROR only with a fault.
-        const views = await waitUntil(
-          'the set to settle',
-          async () => {
-            const vs = await Promise.all(ids.map(viewOf));
-            // A failover has happened (or failed) once the set shows its event; until then the
-            // members are ACTIVE only because detection takes the failover expiry.
-            const recorded = vs.some(
-              (v) => (v.replication as { events?: unknown[] } | undefined)?.events?.length,
-            );
-            if (kind === 'failover' && !recorded) return undefined;
-            return vs.every((v) => ['ACTIVE', 'ERROR'].includes(v.status)) ? vs : undefined;
-          },
-          { timeoutMs: SETTLE_MS, intervalMs: 1000 },
-        );
-        for (const v of views) if (v.status === 'ERROR') expect(v.fault?.message, v.id).toBeTruthy();
-        // The records: at most one source that is not in error, and every member that is not in
-        // error follows one and the same member (which may itself be in error, with its fault).
-        const settledMembers = views.filter((v) => v.status === 'ACTIVE');
-        const described = JSON.stringify(views.map((v) => [v.id, v.status, v.replica_of, v.fault?.message]));
-        expect(settledMembers.filter((v) => !v.replica_of).length, described).toBeLessThanOrEqual(1);
-        const followed = new Set(
-          settledMembers.filter((v) => v.replica_of).map((v) => (v.replica_of as { id: string }).id),
-        );
-        expect(followed.size, described).toBeLessThanOrEqual(1);
-        for (const id of followed) expect(ids, described).toContain(id);
-        // The engines themselves: at most one takes a write now (a paused or read-only one does not).
-        const ca = (await memberAt(admin, views[0] as InstanceView)).ca;
-        let masters = 0; // members that took the probe write
-        for (const v of views) {
-          const at = { host: v.addresses?.[0]?.address ?? '', port: 6379 };
-          const role = await new Redis({
-            host: at.host,
-            port: at.port,
-            password: ROOT_PASSWORD,
-            tls: { ca, rejectUnauthorized: true },
-            lazyConnect: true,
-            connectTimeout: 2_000,
-            commandTimeout: 2_000,
-            maxRetriesPerRequest: 0,
-            retryStrategy: () => null,
-          });
-          role.on('error', () => {});
-          try {
-            await role.connect();
-            await role.set('soak:probe', String(run));
-            masters++;
-          } catch {
-            // not serving: stopped by the fence, or killed by the test
-          } finally {
-            role.disconnect();
-          }
-        }
-        expect(masters).toBeLessThanOrEqual(1);
-        outcomes.push(
-          `run ${run}: ${kind}, ${victimFault} on ${victim === source.id ? 'source' : victim === candidate ? 'candidate' : 'replica'} after ${delayMs} ms; ` +
-            `settled in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: ${views.map((v) => `${v.status}${v.replica_of ? '' : '(source)'}`).join(' ')}; ${masters} master`,
-        );
-      } finally {
-        // Replicas first (as the records say now), then the rest; nothing may be left behind.
-        const vs = await Promise.all(ids.map((id) => viewOf(id).catch(() => undefined)));
-        const replicas = ids.filter((_, i) => vs[i]?.replica_of);
-        await Promise.all(replicas.map((id) => deleteAndCheck(admin, id, undefined, 300_000)));
-        await Promise.all(
-          ids
-            .filter((id) => !replicas.includes(id))
-            .map((id) => deleteAndCheck(admin, id, undefined, 300_000)),
-        );
-      }
-    },
+    (run) => busy(() => soakRun(run)),
     900_000,
   );
+
+  async function soakRun(run: number): Promise<void> {
+    const rand = random(SOAK_SEED + run * 7919);
+    const kind = run % 2 === 0 ? 'failover' : 'switchover';
+    const delayMs = Math.floor(rand() * (kind === 'failover' ? 8_000 : 4_000));
+    const victimFault = rand() < 0.5 ? 'kill-engine' : 'kill-agent';
+    const api = (method: string, path: string, body?: object) =>
+      call(method, `/v1.0/${admin.projectId}${path}`, admin.token, body);
+    const viewOf = async (id: string) => (await showInstance(admin, id)).json?.instance as InstanceView;
+    const source = await createInstance(admin, {
+      name: `fo-soak-${run}`,
+      flavorRef: '7',
+      volume: { size: 1 },
+      datastore: { type: 'redis' },
+      replication: { failover: 'automatic' },
+    });
+    const ids = [source.id];
+    try {
+      await waitForInstance(admin, source.id, healthy, 240_000);
+      const res = await api('POST', '/instances', {
+        instance: { name: `fo-soak-${run}-r`, replica_of: source.id, replica_count: 2 },
+      });
+      expect(res.status, res.text).toBe(200);
+      ids.push(...((await viewOf(source.id)).replicas as { id: string }[]).map((r) => r.id));
+      await Promise.all(ids.slice(1).map((id) => waitForInstance(admin, id, healthy, 300_000)));
+      for (const id of ids)
+        expect((await api('POST', `/instances/${id}/root`, { password: ROOT_PASSWORD })).status).toBe(200);
+      const servers = new Map<string, string>();
+      for (const id of ids) servers.set(id, String(await serverIdOf(id)));
+      // Replicas vote only once they probe: wait for both to say the source answers.
+      await waitUntil(
+        'the replicas to probe the source',
+        async () =>
+          (await Promise.all(ids.slice(1).map(viewOf))).every(
+            (v) => (v.replication as { source_reachable?: boolean }).source_reachable === true,
+          )
+            ? true
+            : undefined,
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+
+      const candidate = ids[1 + Math.floor(rand() * 2)] as string;
+      const others = ids.filter((id) => id !== source.id);
+      const victim =
+        kind === 'failover'
+          ? (others[Math.floor(rand() * others.length)] as string)
+          : (ids[Math.floor(rand() * ids.length)] as string);
+      const startedAt = Date.now();
+      if (kind === 'failover') {
+        signal(guestProcesses(baseDirOf(servers.get(source.id) as string)).engine, 'SIGKILL');
+      } else {
+        const promoted = await api('POST', `/instances/${candidate}/action`, {
+          promote_to_replica_source: {},
+        });
+        expect(promoted.status, promoted.text).toBe(202);
+      }
+      // The second fault, at its moment (a plan's delay, not a wait for a condition).
+      await new Promise((r) => setTimeout(r, delayMs));
+      const procs = guestProcesses(baseDirOf(servers.get(victim) as string));
+      signal(victimFault === 'kill-engine' ? procs.engine : procs.agent, 'SIGKILL');
+
+      // Settled: no member in a task (PROMOTE, EJECT); ERROR only with a fault.
+      const views = await waitUntil(
+        'the set to settle',
+        async () => {
+          const vs = await Promise.all(ids.map(viewOf));
+          // A failover has happened (or failed) once the set shows its event; until then the
+          // members are ACTIVE only because detection takes the failover expiry.
+          const recorded = vs.some(
+            (v) => (v.replication as { events?: unknown[] } | undefined)?.events?.length,
+          );
+          if (kind === 'failover' && !recorded) return undefined;
+          return vs.every((v) => ['ACTIVE', 'ERROR'].includes(v.status)) ? vs : undefined;
+        },
+        { timeoutMs: SETTLE_MS, intervalMs: 1000 },
+      );
+      for (const v of views) if (v.status === 'ERROR') expect(v.fault?.message, v.id).toBeTruthy();
+      // The records: at most one source that is not in error, and every member that is not in
+      // error follows one and the same member (which may itself be in error, with its fault).
+      const settledMembers = views.filter((v) => v.status === 'ACTIVE');
+      const described = JSON.stringify(views.map((v) => [v.id, v.status, v.replica_of, v.fault?.message]));
+      expect(settledMembers.filter((v) => !v.replica_of).length, described).toBeLessThanOrEqual(1);
+      const followed = new Set(
+        settledMembers.filter((v) => v.replica_of).map((v) => (v.replica_of as { id: string }).id),
+      );
+      expect(followed.size, described).toBeLessThanOrEqual(1);
+      for (const id of followed) expect(ids, described).toContain(id);
+      // The engines themselves: at most one takes a write now (a paused or read-only one does not).
+      const ca = (await memberAt(admin, views[0] as InstanceView)).ca;
+      let masters = 0; // members that took the probe write
+      for (const v of views) {
+        const at = { host: v.addresses?.[0]?.address ?? '', port: 6379 };
+        const role = await new Redis({
+          host: at.host,
+          port: at.port,
+          password: ROOT_PASSWORD,
+          tls: { ca, rejectUnauthorized: true },
+          lazyConnect: true,
+          connectTimeout: 2_000,
+          commandTimeout: 2_000,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+        role.on('error', () => {});
+        try {
+          await role.connect();
+          await role.set('soak:probe', String(run));
+          masters++;
+        } catch {
+          // not serving: stopped by the fence, or killed by the test
+        } finally {
+          role.disconnect();
+        }
+      }
+      expect(masters).toBeLessThanOrEqual(1);
+      outcomes.push(
+        `run ${run}: ${kind}, ${victimFault} on ${victim === source.id ? 'source' : victim === candidate ? 'candidate' : 'replica'} after ${delayMs} ms; ` +
+          `settled in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: ${views.map((v) => `${v.status}${v.replica_of ? '' : '(source)'}`).join(' ')}; ${masters} master`,
+      );
+    } finally {
+      // Replicas first (as the records say now), then the rest; nothing may be left behind.
+      const vs = await Promise.all(ids.map((id) => viewOf(id).catch(() => undefined)));
+      const replicas = ids.filter((_, i) => vs[i]?.replica_of);
+      await Promise.all(replicas.map((id) => deleteAndCheck(admin, id, undefined, 300_000)));
+      await Promise.all(
+        ids.filter((id) => !replicas.includes(id)).map((id) => deleteAndCheck(admin, id, undefined, 300_000)),
+      );
+    }
+  }
 });

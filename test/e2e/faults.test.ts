@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
+import { type Limiter, limiter, raiseQuota } from './concurrency.ts';
 import { call, type Login, login } from './helpers.ts';
 import { createInstance, type InstanceView } from './instance-helpers.ts';
 import { baseDirOf, deleteAndCheck, guestProcesses, serverIdOf, signal, viewOf } from './leftovers.ts';
@@ -88,23 +89,6 @@ function plans(engine: Engine, operation: Operation): Plan[] {
     fault: FAULTS[(i + offset) % FAULTS.length] as Fault,
     delayMs,
   }));
-}
-
-/** At most `limit` of the calls given to it run at once; the others wait their turn, in order. */
-type Limiter = <R>(work: () => Promise<R>) => Promise<R>;
-function limiter(limit: number): Limiter {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <R>(work: () => Promise<R>): Promise<R> => {
-    while (active >= limit) await new Promise<void>((r) => waiting.push(r));
-    active++;
-    try {
-      return await work();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }
 
 // ---- the fault ----
@@ -234,25 +218,6 @@ async function run(who: Login, plan: Plan, busy: Limiter): Promise<Outcome> {
 // ---- the scenarios ----
 
 const figures = new Map<string, Outcome[]>();
-
-/** The admin project's limits while the runs need more than its default quota of instances. */
-async function raiseQuota(admin: Login, more: number): Promise<() => Promise<void>> {
-  const path = `/v1.0/${admin.projectId}/mgmt/quotas/${admin.projectId}`;
-  const shown = await call('GET', path, admin.token);
-  const usage = shown.json?.quotas as { resource: string; in_use: number; limit: number }[];
-  const before: Record<string, number> = {};
-  const raised: Record<string, number> = {};
-  for (const { resource, in_use, limit } of usage) {
-    if (!['instances', 'volumes', 'backups'].includes(resource) || limit < 0) continue;
-    before[resource] = limit;
-    raised[resource] = Math.max(limit, in_use + more);
-  }
-  const res = await call('PUT', path, admin.token, { quotas: raised });
-  if (res.status !== 200) throw new Error(`raise quota: ${res.status} ${res.text}`);
-  return async () => {
-    await call('PUT', path, admin.token, { quotas: before });
-  };
-}
 
 describe('fault injection per engine', () => {
   let admin: Login;
