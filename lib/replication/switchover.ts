@@ -274,6 +274,35 @@ async function leaveOrderToFollow(projectId: string, deadId: string, candidate: 
   );
 }
 
+/** The promote's steps before its candidate is told to leave the old source (detach_replica). */
+const BEFORE_HANDOVER = new Set(['make_read_only', 'get_latest_txn_id', 'wait_for_txn']);
+
+/**
+ * A switchover that failed before its candidate was told to leave the old source gives the set its
+ * writer back: the old source, made read-only for the hand-over (Redis: writes paused; PostgreSQL:
+ * stopped), takes writes again, as its record (still the source, ACTIVE) says. Sent, not awaited:
+ * a source whose agent is down runs it when it comes back, before anything else. From the detach
+ * on, the candidate may already take writes, and the old source stays read-only (two writers are
+ * worse than none); the candidate's fault names the step.
+ */
+async function reopenSource(projectId: string, memberIds: string[]): Promise<void> {
+  const members = await Promise.all(memberIds.map((id) => getInstance(projectId, id)));
+  const source = members.find((m) => m && !m.replica_of_id);
+  if (!source) return;
+  try {
+    const term = source.replication_term ? { term: source.replication_term } : {};
+    await sendToGuest(await unwrapKey(source.wrapped_key), source.id, 'make_read_only', {
+      read_only: false,
+      ...term,
+    });
+  } catch (err) {
+    logger.warn('the old source was not told to take writes again', {
+      instance_id: source.id,
+      error: (err as Error).message,
+    });
+  }
+}
+
 /** A step failed: that member ends in the error task with a fault naming the step; others go back to NONE. */
 export async function switchFailed(
   input: SetInput & {
@@ -285,6 +314,8 @@ export async function switchFailed(
   },
 ) {
   const errorTask = { promote: 'PROMOTION_ERROR', eject: 'EJECTION_ERROR', detach: 'NONE' }[input.kind];
+  if (input.kind === 'promote' && BEFORE_HANDOVER.has(input.failed.step))
+    await reopenSource(input.project_id, input.members);
   for (const id of new Set(input.members)) {
     const failedHere = id === input.failed.member_id;
     const item = input.failover ? await getInstance(input.project_id, id) : undefined;
