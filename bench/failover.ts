@@ -199,12 +199,15 @@ async function measure(
     call(bench.api, method, `${base}${path}`, admin.token, body);
   const view = async (id: string) =>
     (await api('GET', `/instances/${id}`)).json?.instance as Record<string, unknown>;
+  /** What the set looked like at the last look: printed when a wait gives up. */
+  let lastSeen = '';
   const until = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
     const deadline = Date.now() + TIMEOUT_MS;
     for (;;) {
       const v = await probe().catch(() => undefined);
       if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`${datastore}: ${what} did not happen`);
+      if (Date.now() > deadline)
+        throw new Error(`${datastore}: ${what} did not happen; last seen: ${lastSeen}`);
       await sleep(100);
     }
   };
@@ -219,6 +222,9 @@ async function measure(
   const settled = (not?: string) =>
     until('the set to settle', async () => {
       const views = await Promise.all([...ids].map(view));
+      lastSeen = JSON.stringify(
+        views.map((v) => [v.id, v.status, (v.replica_of as { id?: string } | undefined)?.id, v.fault]),
+      );
       const sources = views.filter((v) => !v.replica_of);
       if (sources.length !== 1 || views.some((v) => v.status !== 'ACTIVE')) return undefined;
       const s = sources[0] as { id: string };
