@@ -218,10 +218,13 @@ async function measure(
       return v?.status === 'ACTIVE' && v.operating_status === 'HEALTHY' ? v : undefined;
     });
   const ids = new Set<string>();
-  /** The set's one source, once every member follows it and none is busy. */
-  const settled = (not?: string) =>
+  /**
+   * The set's one source, once every member follows it and none is busy. `fenced`: a dead old
+   * source, stopped by the failover's fence, which shows SHUTDOWN once its heartbeat expires.
+   */
+  const settled = (not?: string, fenced?: string) =>
     until('the set to settle', async () => {
-      const views = await Promise.all([...ids].map(view));
+      const views = await Promise.all([...ids].filter((id) => id !== fenced).map(view));
       lastSeen = JSON.stringify(
         views.map((v) => [v.id, v.status, (v.replica_of as { id?: string } | undefined)?.id, v.fault]),
       );
@@ -348,7 +351,7 @@ async function measure(
       outageOver = true;
       await detecting;
       figures.failoverMs.push(o.resumed - t);
-      const next = await settled(source);
+      const next = await settled(source, source);
       console.log(
         `  ${datastore} round ${round + 1}: death → first write ${fixed((o.resumed - t) / 1000)} s ` +
           `(failover started after ${fixed((detectedAt - t) / 1000)} s); ${load()}`,
