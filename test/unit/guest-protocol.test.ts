@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { unwrapKey, wrapKey } from '../../lib/guest/keys.ts';
 import { z } from 'zod';
+import { unwrapKey, wrapKey } from '../../lib/guest/keys.ts';
 import { openEnvelope, parseGuestRequest, seal, verifySignature } from '../../lib/guest/protocol.ts';
 import { decryptWith, encryptFor } from '../../lib/guest/sealed.ts';
 
