@@ -422,7 +422,12 @@ export class Guest {
   }
 
   private async prepare(args: Record<string, unknown>): Promise<null> {
-    await this.reporter.heartbeat({ service_status: 'building' });
+    // Sent beside the engine's work, not before it: the workflow hears that the guest builds,
+    // and the engine's init does not wait on the queue. Each later report waits for it, so the
+    // reports reach the conductor in their order (it keeps the newest anyway).
+    const building = this.reporter
+      .heartbeat({ service_status: 'building' })
+      .catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
     const { databases, users, restore, account, modules } = (
       typeof args.sealed === 'string' ? decryptWith(this.key, args.sealed) : {}
     ) as {
@@ -473,6 +478,7 @@ export class Guest {
       });
     } catch (err) {
       this.unprepared = 'failed to spawn';
+      await building;
       await this.reporter.heartbeat({ service_status: 'failed to spawn' });
       throw Object.assign(err as Error, { name: 'PrepareFailed' });
     }
@@ -497,6 +503,7 @@ export class Guest {
     writeFileSync(this.prepared, new Date().toISOString());
     // One line of `name N ms` pairs: the provision bench sets them beside the compute host's.
     if (this.engine.prepareTimings) this.log('prepared', { phases: String(this.engine.prepareTimings) });
+    await building;
     await this.heartbeat();
     return null;
   }
@@ -544,16 +551,17 @@ export class Guest {
     // stays present when they cannot be read, so that its point is kept) and how replication stands
     // (issue 12 #3): role, source, lag, the engine's error.
     const healthy = status === 'healthy';
-    const metrics = healthy
-      ? await Promise.resolve()
-          .then(() => this.engine.counters())
-          .catch(() => ({}))
-      : {};
-    const replication = healthy
-      ? await Promise.resolve()
-          .then(() => this.engine.replicationStatus())
-          .catch(() => undefined)
-      : undefined;
+    // Asked side by side: this heartbeat is the one a create waits for after prepare.
+    const [metrics, replication] = healthy
+      ? await Promise.all([
+          Promise.resolve()
+            .then(() => this.engine.counters())
+            .catch(() => ({})),
+          Promise.resolve()
+            .then(() => this.engine.replicationStatus())
+            .catch(() => undefined),
+        ])
+      : [{}, undefined];
     const vote = replication?.role === 'replica' ? await this.currentVote() : undefined;
     await this.reporter.heartbeat({
       service_status: status,
