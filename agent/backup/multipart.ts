@@ -14,8 +14,8 @@ import { GarbageCollector } from './garbage.ts';
 // 10,000 parts), parts of at most IN_FLIGHT_BYTES are being sent while the next one fills (two
 // parts, then one large one), and reading the source simply pauses while they are. Each part is
 // copied straight into a buffer of its own size, and a buffer whose part S3 has taken fills
-// again: an upload holds at most 24 MiB of part buffers whatever the object's size (the agent's
-// peak while backing up stays under 100 MB), and no part waits for the garbage collector to be
+// again: an upload holds at most 24 MiB of part buffers whatever the object's size (it once held
+// 48 MiB past the thousandth part), and no part waits for the garbage collector to be
 // freed (gathering the chunks and joining them held each part twice, and the parts sent were
 // freed only when the GC came round); the chunks it copies from are collected as it goes
 // (garbage.ts). The sha256 and size are of exactly the bytes stored.
