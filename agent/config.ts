@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
 
 export type LoadedAgentConfig = AgentConfigFile & { key: string };
@@ -29,13 +29,17 @@ export async function loadAgentConfig(
 /**
  * The control plane tags the parameter with this instance's ARN right after launch, and only
  * then may this instance read it: until then it is refused (or not yet there), so keep asking
- * for a while.
+ * for a while, soon at first (the tag is usually there by the time the agent asks again), then
+ * every 2 s for about two minutes. The SSM client is loaded here, not with the agent: a guest
+ * whose config holds its key (the local cloud's) never needs it.
  */
 export async function keyFromSsm(
   name: string,
-  ssm = new SSMClient({}),
-  delaysMs: number[] = Array.from({ length: 60 }, () => 2000),
+  client?: SSMClient,
+  delaysMs: number[] = [250, 500, 1000, ...Array.from({ length: 59 }, () => 2000)],
 ): Promise<string> {
+  const { GetParameterCommand, SSMClient } = await import('@aws-sdk/client-ssm');
+  const ssm = client ?? new SSMClient({});
   for (let attempt = 0; ; attempt++) {
     try {
       const out = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));

@@ -2,10 +2,9 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
-import { GuestRequest, nowSeconds, openEnvelope, verifySignature } from '../lib/guest/protocol.ts';
 import { decryptWith } from '../lib/guest/sealed.ts';
-import { s3Client } from '../lib/s3.ts';
-import { type BackupEngine, restoreBackup, runBackup } from './backup/index.ts';
+import { nowSeconds, openEnvelope, parseGuestRequest, verifySignature } from '../lib/guest/signing.ts';
+import type { BackupEngine } from './backup/layout.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type {
@@ -17,11 +16,15 @@ import type {
 } from './engines/manager.ts';
 import { ReplicationState } from './engines/replication-state.ts';
 import type { TlsMaterial } from './engines/tls.ts';
-import { GuestLogs } from './logs/index.ts';
-import { GuestModules } from './modules/index.ts';
+import type { GuestLogs } from './logs/index.ts';
+import type { GuestModules } from './modules/index.ts';
 import { REPLICATION_OPERATIONS, runReplicationOperation } from './replication-operations.ts';
-import { engineAnswers } from './source-probe.ts';
 import { TermStore } from './term.ts';
+
+// What only some orders need is imported by the first order that does (`await import`): backups
+// and restores (the S3 client), guest logs, modules, the source probe of a replica. An agent
+// starts, and waits for its first order, with the engine's manager, its queue and little else:
+// that start is on the path of every create, and what it never loads it never holds in memory.
 
 type OverrideRule = { name: string; restart_required: boolean };
 
@@ -94,6 +97,7 @@ export class Guest {
       const role = this.automaticFailover && existsSync(this.prepared) ? await this.role.load() : undefined;
       if (role?.role === 'replica' && role.source) {
         const source = addressOf(role.source);
+        const { engineAnswers } = await import('./source-probe.ts');
         const reachable = await engineAnswers(this.config.datastore_manager, role.source, PROBE_TIMEOUT_MS);
         const changed = this.vote?.source !== source || reachable !== this.vote.reachable;
         this.vote = { source, reachable };
@@ -230,12 +234,11 @@ export class Guest {
       this.log('order rejected: not signed with this instance key');
       return;
     }
-    const parsed = GuestRequest.safeParse(JSON.parse(envelope.body));
-    if (!parsed.success || parsed.data.instance_id !== this.config.instance_id) {
+    const order = parseGuestRequest(envelope.body);
+    if (!order || order.instance_id !== this.config.instance_id) {
       this.log('order rejected: malformed');
       return;
     }
-    const order = parsed.data;
     if (nowSeconds() - order.sent > MAX_ORDER_AGE_SECONDS) {
       this.log('order rejected: too old', { operation: order.method, id: order.id });
       return;
@@ -320,16 +323,16 @@ export class Guest {
       case 'create_backup':
         return this.backup(this.withSecrets(args));
       case 'guest_log_list':
-        return this.guestLogs().list(args);
+        return (await this.guestLogs()).list(args);
       case 'guest_log_action':
-        return this.guestLogs().action(args);
+        return (await this.guestLogs()).action(args);
       case 'module_list':
-        return this.modules().list(args);
+        return (await this.modules()).list(args);
       // A module's contents travel sealed with this guest's key.
       case 'module_apply':
-        return this.modules().apply(this.withSecrets(args));
+        return (await this.modules()).apply(this.withSecrets(args));
       case 'module_remove':
-        return this.modules().remove(args);
+        return (await this.modules()).remove(args);
       case 'get_replication_snapshot':
         return this.replicationSnapshot(this.withSecrets(args));
       default:
@@ -346,16 +349,20 @@ export class Guest {
   }
 
   /** Trove's guest logs of this engine, published through each order's upload grant. */
-  private guestLogs(): GuestLogs {
-    this.logs ??= new GuestLogs(
-      this.engine.guestLogs(),
-      { instanceId: this.config.instance_id, manager: this.config.datastore_manager },
-      join(this.config.layout.baseDir, 'guest-logs.json'),
-    );
+  private async guestLogs(): Promise<GuestLogs> {
+    if (!this.logs) {
+      const { GuestLogs } = await import('./logs/index.ts');
+      this.logs ??= new GuestLogs(
+        this.engine.guestLogs(),
+        { instanceId: this.config.instance_id, manager: this.config.datastore_manager },
+        join(this.config.layout.baseDir, 'guest-logs.json'),
+      );
+    }
     return this.logs;
   }
 
-  private modules(): GuestModules {
+  private async modules(): Promise<GuestModules> {
+    const { GuestModules } = await import('./modules/index.ts');
     return new GuestModules(join(this.config.layout.baseDir, 'modules'), this.config.datastore_manager);
   }
 
@@ -379,6 +386,10 @@ export class Guest {
   private async backup(args: Record<string, unknown>) {
     const dataKey = Buffer.from(String(args.data_key), 'base64');
     const parent = args.parent_manifest as { bucket?: unknown; key?: unknown } | undefined;
+    const [{ runBackup }, { s3Client }] = await Promise.all([
+      import('./backup/index.ts'),
+      import('../lib/s3.ts'),
+    ]);
     return runBackup(
       backupEngineOf(this.config.datastore_manager),
       this.backupLayout,
@@ -411,7 +422,12 @@ export class Guest {
   }
 
   private async prepare(args: Record<string, unknown>): Promise<null> {
-    await this.reporter.heartbeat({ service_status: 'building' });
+    // Sent beside the engine's work, not before it: the workflow hears that the guest builds,
+    // and the engine's init does not wait on the queue. Each later report waits for it, so the
+    // reports reach the conductor in their order (it keeps the newest anyway).
+    const building = this.reporter
+      .heartbeat({ service_status: 'building' })
+      .catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
     const { databases, users, restore, account, modules } = (
       typeof args.sealed === 'string' ? decryptWith(this.key, args.sealed) : {}
     ) as {
@@ -433,6 +449,10 @@ export class Guest {
       // A restore builds the data dir from the backup chain first (every object verified before
       // anything is written); prepare then starts the engine on it.
       if (restore?.length && !existsSync(this.prepared)) {
+        const [{ restoreBackup }, { s3Client }] = await Promise.all([
+          import('./backup/index.ts'),
+          import('../lib/s3.ts'),
+        ]);
         await restoreBackup(
           backupEngineOf(this.config.datastore_manager),
           this.backupLayout,
@@ -458,6 +478,7 @@ export class Guest {
       });
     } catch (err) {
       this.unprepared = 'failed to spawn';
+      await building;
       await this.reporter.heartbeat({ service_status: 'failed to spawn' });
       throw Object.assign(err as Error, { name: 'PrepareFailed' });
     }
@@ -474,7 +495,7 @@ export class Guest {
     // fail the build: its status says so in module-query.
     if (modules?.length) {
       try {
-        this.modules().apply({ modules });
+        (await this.modules()).apply({ modules });
       } catch (err) {
         this.log('an error occurred applying modules', { error: (err as Error).message });
       }
@@ -482,6 +503,7 @@ export class Guest {
     writeFileSync(this.prepared, new Date().toISOString());
     // One line of `name N ms` pairs: the provision bench sets them beside the compute host's.
     if (this.engine.prepareTimings) this.log('prepared', { phases: String(this.engine.prepareTimings) });
+    await building;
     await this.heartbeat();
     return null;
   }
@@ -529,16 +551,17 @@ export class Guest {
     // stays present when they cannot be read, so that its point is kept) and how replication stands
     // (issue 12 #3): role, source, lag, the engine's error.
     const healthy = status === 'healthy';
-    const metrics = healthy
-      ? await Promise.resolve()
-          .then(() => this.engine.counters())
-          .catch(() => ({}))
-      : {};
-    const replication = healthy
-      ? await Promise.resolve()
-          .then(() => this.engine.replicationStatus())
-          .catch(() => undefined)
-      : undefined;
+    // Asked side by side: this heartbeat is the one a create waits for after prepare.
+    const [metrics, replication] = healthy
+      ? await Promise.all([
+          Promise.resolve()
+            .then(() => this.engine.counters())
+            .catch(() => ({})),
+          Promise.resolve()
+            .then(() => this.engine.replicationStatus())
+            .catch(() => undefined),
+        ])
+      : [{}, undefined];
     const vote = replication?.role === 'replica' ? await this.currentVote() : undefined;
     await this.reporter.heartbeat({
       service_status: status,

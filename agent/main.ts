@@ -1,4 +1,5 @@
-// The guest agent: `node --import tsx agent/main.ts <config.json>` beside one database engine.
+// The guest agent beside one database engine: `node agent/main.mjs <config.json>`, the bundle
+// local/agent-bundle.ts builds (or `node --import tsx agent/main.ts <config.json>` from the sources).
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadAgentConfig } from './config.ts';
 import { createEngineManager, type DatastoreManager } from './engines/index.ts';
@@ -18,7 +19,8 @@ const log = (line: string, fields: Record<string, unknown> = {}) =>
 
 const sqs = new SQSClient({ region: config.region });
 const key = Buffer.from(config.key, 'base64');
-const engine = createEngineManager(config.datastore_manager as DatastoreManager, {
+// The one engine's manager (and its client library), before the first order: prepare needs it.
+const engine = await createEngineManager(config.datastore_manager as DatastoreManager, {
   ...config.layout,
   instanceId: config.instance_id,
   datastoreVersion: config.datastore_version,

@@ -1,6 +1,6 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { GuestReport } from '../lib/guest/protocol.ts';
-import { nowSeconds, seal } from '../lib/guest/protocol.ts';
+import { nowSeconds, seal } from '../lib/guest/signing.ts';
 
 /** Sends signed reports to the conductor queue, the only place a guest may write to. */
 export class Reporter {

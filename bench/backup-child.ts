@@ -2,8 +2,8 @@
 // runs it. bench/backup.ts bundles this file as the guest image is built (local/agent-bundle.ts)
 // and runs the bundle with node, as the compute host runs the agent: the memory measured is the
 // production bundle's, not tsx's. The bundle holds the whole agent (the guest loop, its SQS client
-// and reporter are loaded and one client made, as agent/main.ts does before any order), so the
-// base RSS is the agent's at rest, not only that of the backup code.
+// and reporter are loaded, one client made and the engine's manager loaded, as agent/main.ts does
+// before any order), so the base RSS is the agent's at rest, not only that of the backup code.
 import { readFileSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type BackupEngine, restoreBackup, runBackup } from '../agent/backup/index.ts';
@@ -37,6 +37,8 @@ async function main(): Promise<void> {
   // What agent/main.ts holds before its first order.
   const sqs = new SQSClient({ region: process.env.AWS_REGION });
   if (typeof Guest !== 'function' || typeof Reporter !== 'function') throw new Error('agent modules missing');
+  const engine = await createEngineManager(job.manager, job.layout);
+  // What its first create_backup (or a restoring prepare) loads: the backup code and S3's client.
   const s3 = s3Client();
   const dataKey = Buffer.from(job.dataKey, 'hex');
   const out: Record<string, unknown> = { baseRssKb: kb('VmRSS') };
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
   if (job.op === 'restore') {
     if (!job.prepare) throw new Error('a restore job needs its prepare options');
     const t1 = performance.now();
-    await createEngineManager(job.manager, job.layout).prepare(job.prepare);
+    await engine.prepare(job.prepare);
     out.prepareMs = performance.now() - t1;
   }
   out.hwmKb = kb('VmHWM');

@@ -577,7 +577,7 @@ async function runChild(
   timeoutMs: number,
 ): Promise<ChildRun> {
   // As the compute host runs the agent's bundle (local/cloud.ts).
-  const child = spawn(process.execPath, ['--enable-source-maps', script], {
+  const child = spawn(process.execPath, [script], {
     cwd: ROOT,
     // Its own group: a timeout kills it with the tools it started.
     detached: true,
@@ -722,7 +722,7 @@ async function benchEngine(ctx: Context, bench: EngineBench, result: EngineResul
       port: await freePort(),
       bindAddress: '127.0.0.1',
     };
-    const sourceManager = createEngineManager(bench.manager, source);
+    const sourceManager = await createEngineManager(bench.manager, source);
     managers.push({ manager: sourceManager, layout: source });
     let t = performance.now();
     await sourceManager.prepare(options);
@@ -800,7 +800,7 @@ async function benchEngine(ctx: Context, bench: EngineBench, result: EngineResul
       port: await freePort(),
       bindAddress: '127.0.0.1',
     };
-    const targetManager = createEngineManager(bench.manager, target);
+    const targetManager = await createEngineManager(bench.manager, target);
     managers.push({ manager: targetManager, layout: target });
     result.restore = await runChild(
       ctx.cleanup,

@@ -76,6 +76,8 @@ interface Provisioned {
   prepare?: Map<string, number>;
   /** The workflow's IssueCertificate step, its own ms. */
   certificateMs?: number;
+  /** Each state of the create workflow: when it was entered and left (ms after POST). */
+  states?: Map<string, { entered?: number; exited?: number }>;
 }
 
 // ---- the bare engines ----
@@ -453,9 +455,14 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
     const executionArn = `${probes.createMachineArn.replace(':stateMachine:', ':execution:')}:${id}`;
     const history = await probes.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
     let issuing: number | undefined;
+    result.states = new Map();
     for (const e of history.events ?? []) {
       const name = e.stateExitedEventDetails?.name;
       const when = e.timestamp ? at(e.timestamp.getTime()) : undefined;
+      const entered = e.stateEnteredEventDetails?.name;
+      if (entered && when !== undefined)
+        result.states.set(entered, { ...result.states.get(entered), entered: when });
+      if (name && when !== undefined) result.states.set(name, { ...result.states.get(name), exited: when });
       if (e.stateEnteredEventDetails?.name === 'IssueCertificate') issuing = when;
       if (name === 'IssueCertificate' && when !== undefined && issuing !== undefined)
         result.certificateMs = when - issuing;
@@ -857,6 +864,42 @@ function printReport(results: Map<string, EngineResults>): void {
       '  delete     DELETE until GET answers 404 (not part of the comparison)',
     ].join('\n'),
   );
+  printWorkflowSteps(results);
   printBootTimeout(results);
   console.log(`(${load()})`);
+}
+
+/**
+ * The create workflow's own steps, each from its history (entered to left), and the waits between
+ * them: where the control plane's part goes, step by step (medians, ms).
+ */
+function printWorkflowSteps(results: Map<string, EngineResults>): void {
+  const state = (p: Provisioned, name: string) => p.states?.get(name);
+  const own = (name: string) => (p: Provisioned) => since(state(p, name)?.exited, state(p, name)?.entered);
+  const steps: [string, (p: Provisioned) => number | undefined][] = [
+    ['POST answered', (p) => p.postMs],
+    ['to 1st state', (p) => state(p, 'CreateGuestQueue')?.entered],
+    ['CreateGuestQueue', own('CreateGuestQueue')],
+    ['LaunchServer', own('LaunchServer')],
+    ['  host launch', (p) => p.launch?.get('launch')],
+    ['IssueCertificate', own('IssueCertificate')],
+    ['Prepare (all)', own('Prepare')],
+    ['  sent to started', (p) => since(p.agentUp, state(p, 'Prepare')?.entered)],
+    ['  healthy to left', (p) => since(state(p, 'Prepare')?.exited, p.guestHealthy)],
+    ['MarkReady', own('MarkReady')],
+    ['left to GET', (p) => since(p.readyMs, state(p, 'MarkReady')?.exited)],
+  ];
+  const names = [...results.keys()];
+  const w = [20, ...names.map(() => 12)];
+  console.log('\nworkflow steps (medians, ms; own time of each state, from its history)');
+  console.log(row(['step', ...names], w));
+  for (const [label, f] of steps) {
+    const cells = names.map((name) => {
+      const xs = (results.get(name)?.api ?? [])
+        .map(f)
+        .filter((x): x is number => x !== undefined && Number.isFinite(x));
+      return xs.length ? median(xs).toFixed(0) : '-';
+    });
+    console.log(row([label, ...cells], w));
+  }
 }

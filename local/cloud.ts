@@ -180,9 +180,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       agentEnv,
       image: guestImage,
       // A launched server runs the shared bundle; a rebuilt one the copy on its own root.
+      // No --enable-source-maps: it parses every map at start (local/agent-bundle.ts).
       agentCommand: (configPath, bundle = agent) => ({
         command: process.execPath,
-        args: ['--enable-source-maps', bundle, configPath],
+        args: [bundle, configPath],
       }),
       log: (line) => log(`[compute] ${line}`),
     });

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, type DecipherGCM, randomBytes } from 'node:crypto';
+import { GarbageCollector } from './garbage.ts';
 
 // The stored form of a backup object: AES-256-GCM over the compressed stream, with the data key
 // of the backup (never stored beside it).
@@ -49,7 +50,10 @@ export async function* decrypt(source: AsyncIterable<Uint8Array>, key: Buffer): 
   let decipher: DecipherGCM | undefined;
   // The last TAG_BYTES seen so far: they may turn out to be the tag.
   let held = Buffer.alloc(0);
+  // A restore's chunks are garbage as soon as they are passed on, as a backup's are.
+  const garbage = new GarbageCollector();
   for await (const piece of source) {
+    garbage.moved(piece.byteLength);
     let chunk = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     if (!decipher) {
       header = Buffer.concat([header, chunk]);

@@ -7,24 +7,27 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { GarbageCollector } from './garbage.ts';
 
 // A streamed S3 multipart upload with bounded memory: the stream is cut into parts of PART_BYTES
-// (twice that after the first thousand parts, so one object can reach ~148 GiB within S3's
-// 10,000 parts), at most MAX_IN_FLIGHT parts are being sent while the next one fills, and reading
-// the source simply pauses while they are. Each part is copied straight into a buffer of its own
-// size, and a buffer whose part S3 has taken fills again: an upload holds at most
-// MAX_IN_FLIGHT + 1 part buffers whatever the object's size, and no part waits for the garbage
-// collector to be freed (gathering the chunks and joining them held each part twice, and the
-// parts sent were freed only when the GC came round). The sha256 and size are of exactly the
-// bytes stored.
+// (LARGE_PART_BYTES after the first thousand parts, so one object can reach ~113 GiB within S3's
+// 10,000 parts), parts of at most IN_FLIGHT_BYTES are being sent while the next one fills (two
+// parts, then one large one), and reading the source simply pauses while they are. Each part is
+// copied straight into a buffer of its own size, and a buffer whose part S3 has taken fills
+// again: an upload holds at most 24 MiB of part buffers whatever the object's size (it once held
+// 48 MiB past the thousandth part), and no part waits for the garbage collector to be
+// freed (gathering the chunks and joining them held each part twice, and the parts sent were
+// freed only when the GC came round); the chunks it copies from are collected as it goes
+// (garbage.ts). The sha256 and size are of exactly the bytes stored.
 // Whatever goes wrong (the source, a part, `beforeComplete`, the abort signal), the upload is
 // aborted once no part is in flight any more, so no incomplete upload is left to be billed.
 
 export const PART_BYTES = 8 * 1024 * 1024;
-const LARGE_PART_BYTES = 16 * 1024 * 1024;
+const LARGE_PART_BYTES = 12 * 1024 * 1024;
 const LARGE_PARTS_FROM = 1_001;
 const MAX_PARTS = 10_000;
-export const MAX_IN_FLIGHT = 2;
+/** Two parts, or one large part: with the one filling, 24 MiB of part buffers either way. */
+export const IN_FLIGHT_BYTES = 2 * PART_BYTES;
 
 export interface UploadTarget {
   s3: S3Client;
@@ -60,6 +63,8 @@ export async function uploadStream(
   const hash = createHash('sha256');
   const parts: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
+  let inFlightBytes = 0;
+  const garbage = new GarbageCollector();
   let size = 0;
   // Buffers whose part is stored (or failed for good: then the upload is aborted anyway).
   const free: Buffer[] = [];
@@ -68,7 +73,8 @@ export async function uploadStream(
     const partNumber = parts.length + 1;
     if (partNumber > MAX_PARTS) throw new Error(`backup too large for one object (${MAX_PARTS} parts)`);
     parts.push({ PartNumber: partNumber });
-    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+    while (inFlight.size > 0 && inFlightBytes + body.length > IN_FLIGHT_BYTES) await Promise.race(inFlight);
+    inFlightBytes += body.length;
     const upload = s3
       .send(
         new UploadPartCommand({
@@ -87,6 +93,7 @@ export async function uploadStream(
       });
     const tracked = upload.finally(() => {
       inFlight.delete(tracked);
+      inFlightBytes -= body.length;
       // Retries resend the same bytes, so the buffer is only handed back once the send settled
       // (the short last part is never taken again: nextBuffer wants a whole part's size).
       free.push(body);
@@ -109,6 +116,7 @@ export async function uploadStream(
       signal?.throwIfAborted();
       hash.update(chunk);
       size += chunk.length;
+      garbage.moved(chunk.length);
       for (let at = 0; at < chunk.length; ) {
         const n = chunk.copy(part, filled, at);
         at += n;

@@ -54,14 +54,21 @@ export async function ingest(body: string, cache: GuestCache = defaultGuests): P
   if (report.instance_id !== guest.instanceId)
     return reject(`report names instance ${report.instance_id}, signed for ${guest.instanceId}`);
   if (report.method === 'heartbeat') return heartbeat(cache, guest, envelope, report);
-  // An operation's result needs the item as it is now (the steps waiting on it): one read, by key.
-  const item = await getInstance(guest.projectId, guest.instanceId);
+  // An operation's result needs the item as it is now (the steps waiting on it): one read, by key,
+  // beside the read of the order it answers (a create's prepare waits on both).
+  const { operation_id: operationId, reply_token: replyToken } = report.payload;
+  const [item, matchesOrder] = await Promise.all([
+    getInstance(guest.projectId, guest.instanceId),
+    replyMatchesOrder(guest.instanceId, operationId, replyToken),
+  ]);
   if (!item) {
     cache.forget(guest.instanceId);
     return 'unknown-instance';
   }
   if (item.wrapped_key !== guest.wrappedKey && !verifySignature((await cache.adopt(item)).key, envelope))
     return reject(`instance ${item.id}'s report is signed with a key it no longer has`);
+  if (!matchesOrder)
+    return reject(`reply of instance ${item.id} does not match the order ${operationId} was sent with`);
   return operationResult(item, report);
 }
 
@@ -181,14 +188,13 @@ async function recordMetrics(guest: Guest, report: Heartbeat): Promise<void> {
   }
 }
 
+/** An operation's result, once it is known to answer an order sent to this instance. */
 async function operationResult(
   item: InstanceItem,
   report: Extract<GuestReport, { method: 'operation_result' }>,
 ): Promise<Outcome> {
   const { reply_token: replyToken, ok, result, error, operation, operation_id } = report.payload;
   const answer = { ok, result, error };
-  if (!(await replyMatchesOrder(item.id, operation_id, replyToken)))
-    return reject(`reply of instance ${item.id} does not match the order ${operation_id} was sent with`);
   // A handler is waiting for this answer (a synchronous call): record it where it looks.
   if (!replyToken) {
     await recordAnswer(operation_id, item.id, answer);

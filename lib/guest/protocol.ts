@@ -1,24 +1,21 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 // The wire protocol between the control plane and a guest agent. Every message is a JSON body
 // signed with the instance's own key (HMAC-SHA256), so a guest can neither forge another
 // instance's reports nor accept orders that the control plane did not sign (Trove shares one
-// broker and, without secure RPC, trusts every message on it).
+// broker and, without secure RPC, trusts every message on it). The envelope and the order are in
+// signing.ts (no zod: the guest agent reads them as it starts); the reports' schemas are here.
 
-/** Control plane → guest, on the instance's own queue (guest-<instance id>). */
-export const GuestRequest = z.object({
-  /** Operation id: the guest runs each id at most once (SQS delivers at least once). */
-  id: z.string().min(1),
-  instance_id: z.string().min(1),
-  method: z.string().min(1),
-  args: z.record(z.string(), z.unknown()).default({}),
-  /** Unix time in seconds (float), as Trove's `sent`. */
-  sent: z.number(),
-  /** When set, the guest reports the outcome as an `operation_result` carrying this back. */
-  reply_token: z.string().optional(),
-});
-export type GuestRequest = z.infer<typeof GuestRequest>;
+export {
+  type GuestRequest,
+  nowSeconds,
+  openEnvelope,
+  parseGuestRequest,
+  type SignedEnvelope,
+  seal,
+  sign,
+  verifySignature,
+} from './signing.ts';
 
 /** The errors a guest answers an order with: Trove's exception names (the API keeps their status). */
 export type GuestErrorName =
@@ -90,42 +87,3 @@ export const GuestReport = z.discriminatedUnion('method', [
   }),
 ]);
 export type GuestReport = z.infer<typeof GuestReport>;
-
-/** What travels as the SQS message body: the signed JSON text and its signature. */
-export const SignedEnvelope = z.object({
-  instance_id: z.string().min(1),
-  body: z.string().min(2),
-  signature: z.string().min(1),
-});
-export type SignedEnvelope = z.infer<typeof SignedEnvelope>;
-
-export function sign(key: Buffer, body: string): string {
-  return createHmac('sha256', key).update(body).digest('base64url');
-}
-
-export function seal(key: Buffer, instanceId: string, message: object): string {
-  const body = JSON.stringify(message);
-  return JSON.stringify({
-    instance_id: instanceId,
-    body,
-    signature: sign(key, body),
-  } satisfies SignedEnvelope);
-}
-
-export function verifySignature(key: Buffer, envelope: SignedEnvelope): boolean {
-  const expected = Buffer.from(sign(key, envelope.body));
-  const actual = Buffer.from(envelope.signature);
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
-}
-
-/** Parses a queue body into its envelope; undefined when it is not one. */
-export function openEnvelope(text: string): SignedEnvelope | undefined {
-  try {
-    const parsed = SignedEnvelope.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export const nowSeconds = () => Date.now() / 1000;

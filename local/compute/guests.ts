@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AgentConfigFile, Server, ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
 import { Phases } from '../../lib/phases.ts';
@@ -337,16 +337,17 @@ export class Guests {
     return image && (imageId === undefined || image.id === imageId) ? image : undefined;
   }
 
-  /** The server's root, outside its volume: a fresh copy of the image's bundle, nothing else. */
+  /**
+   * The server's root, outside its volume: a fresh copy of the image's bundle (its entry, the
+   * chunks the entry imports on demand and their source maps), nothing else.
+   */
   private async install(serverId: string, image: LocalImage): Promise<{ id: string; bundle: string }> {
     const root = this.rootOf(serverId);
     await rm(root, { recursive: true, force: true });
-    await mkdir(root, { recursive: true, mode: 0o700 });
-    const bundle = join(root, basename(image.bundle));
-    await copyFile(image.bundle, bundle);
-    // The source map only makes its stack traces readable: a bundle built without one is whole.
-    await copyFile(`${image.bundle}.map`, `${bundle}.map`).catch(() => {});
-    return { id: image.id, bundle };
+    await mkdir(dirname(root), { recursive: true, mode: 0o700 });
+    await cp(dirname(image.bundle), root, { recursive: true });
+    await chmod(root, 0o700);
+    return { id: image.id, bundle: join(root, basename(image.bundle)) };
   }
 
   private rootOf(serverId: string): string {

@@ -109,9 +109,7 @@ export function defaultAgentCommand(
 ): (configPath: string, bundle?: string) => { command: string; args: string[] } {
   return (configPath, bundle) => ({
     command: process.execPath,
-    args: bundle
-      ? ['--enable-source-maps', bundle, configPath]
-      : ['--import', 'tsx', join(repoRoot, 'agent', 'main.ts'), configPath],
+    args: bundle ? [bundle, configPath] : ['--import', 'tsx', join(repoRoot, 'agent', 'main.ts'), configPath],
   });
 }
 

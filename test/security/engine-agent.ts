@@ -10,7 +10,7 @@ import type { AgentConfigFile } from '../../lib/compute/driver.ts';
 
 const configPath = process.argv[2] ?? '';
 const config = JSON.parse(await readFile(configPath, 'utf8')) as AgentConfigFile;
-const engine = createEngineManager(config.datastore_manager as DatastoreManager, config.layout);
+const engine = await createEngineManager(config.datastore_manager as DatastoreManager, config.layout);
 try {
   await engine.prepare({
     memoryMb: config.flavor.ram,

@@ -120,7 +120,7 @@ beforeAll(async () => {
     const config = JSON.parse(
       await readFile(join(baseDirOf(server), 'agent.json'), 'utf8'),
     ) as AgentConfigFile;
-    servers.set(manager, { server, config, engine: createEngineManager(manager, config.layout) });
+    servers.set(manager, { server, config, engine: await createEngineManager(manager, config.layout) });
   }
 }, 180_000);
 

@@ -5,7 +5,10 @@ import type { EngineLayout } from '../../../agent/engines/manager.ts';
 // until the test kills it. Usage: node --import tsx agent-fixture.ts <manager> <layout JSON>
 
 const [manager, layout] = process.argv.slice(2);
-const engine = createEngineManager(manager as DatastoreManager, JSON.parse(layout ?? '{}') as EngineLayout);
+const engine = await createEngineManager(
+  manager as DatastoreManager,
+  JSON.parse(layout ?? '{}') as EngineLayout,
+);
 await engine.start();
 process.stdout.write('started\n');
 setInterval(() => {}, 60_000);

@@ -100,15 +100,15 @@ describe('redis start failures', () => {
 describe('createEngineManager', () => {
   const layout = { baseDir: '/nonexistent', port: 1, bindAddress: '127.0.0.1' };
 
-  it('maps Trove datastore managers to engines', () => {
-    expect(createEngineManager('mysql', layout).defaultPort).toBe(3306);
-    expect(createEngineManager('mariadb', layout).defaultPort).toBe(3306);
-    expect(createEngineManager('postgresql', layout).defaultPort).toBe(5432);
-    expect(createEngineManager('redis', layout).defaultPort).toBe(6379);
+  it('maps Trove datastore managers to engines', async () => {
+    expect((await createEngineManager('mysql', layout)).defaultPort).toBe(3306);
+    expect((await createEngineManager('mariadb', layout)).defaultPort).toBe(3306);
+    expect((await createEngineManager('postgresql', layout)).defaultPort).toBe(5432);
+    expect((await createEngineManager('redis', layout)).defaultPort).toBe(6379);
   });
 
-  it('names the unknown manager', () => {
-    expect(() => createEngineManager('mongodb' as 'redis', layout)).toThrow(
+  it('names the unknown manager', async () => {
+    await expect(createEngineManager('mongodb' as 'redis', layout)).rejects.toThrow(
       /unknown datastore manager "mongodb"/,
     );
   });
