@@ -13,6 +13,8 @@ const table = () => config.rateLimitsTable;
 
 /** Conditional writes lost to a concurrent request of the same project are tried again. */
 const ATTEMPTS = 8;
+/** Rounding slack in the room condition, as pour's own (a microsecond of bucket time). */
+const ROOM_EPSILON_MS = 0.001;
 
 /**
  * What this function instance last wrote or saw per bucket: the first guess for the next write,
@@ -23,7 +25,10 @@ const lastSeen = new Map<string, number>();
 /**
  * Pours one request into the project's bucket for `limit`: the delay (ms) until it would be
  * taken when the bucket is full, or undefined when it was. Atomic across function instances:
- * the write is conditioned on the value the decision was made from.
+ * an empty bucket is filled by a write conditioned on its being empty, and a bucket with water
+ * in it is topped up by an increment conditioned on its room (`drains_at + per` stays within a
+ * unit), so concurrent requests of one project each take one write instead of racing for the
+ * same value and retrying (seen: 8 clients of one project spent 35-45 ms a request here).
  */
 export async function takeRequest(
   projectId: string,
@@ -37,28 +42,43 @@ export async function takeRequest(
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const poured = pour(bucket, seen, now);
     if (!poured.ok) return poured.delayMs;
+    const filling = seen !== undefined && seen > now;
     try {
-      await documents.send(
+      const out = await documents.send(
         new UpdateCommand({
           TableName: table(),
           Key: key,
-          UpdateExpression: 'SET drains_at = :next, expires_at = :expires',
-          ConditionExpression:
-            seen === undefined || seen <= now
-              ? 'attribute_not_exists(drains_at) OR drains_at <= :now'
-              : 'drains_at = :seen',
-          ExpressionAttributeValues: {
-            ':next': poured.drainsAt,
-            ':expires': Math.ceil(poured.drainsAt / 1000) + 60,
-            ...(seen === undefined || seen <= now ? { ':now': now } : { ':seen': seen }),
-          },
+          ...(filling
+            ? {
+                UpdateExpression: 'SET drains_at = drains_at + :per, expires_at = :expires',
+                // Still water in it, and room for one more: pour's own test, as a condition.
+                ConditionExpression: 'drains_at > :now AND drains_at <= :room',
+                ExpressionAttributeValues: {
+                  ':per': bucket.perRequestMs,
+                  ':now': now,
+                  ':room': now + bucket.capacityMs - bucket.perRequestMs + ROOM_EPSILON_MS,
+                  // The new drains_at is at most now + a unit; the item outlives it.
+                  ':expires': Math.ceil((now + bucket.capacityMs) / 1000) + 60,
+                },
+                ReturnValues: 'UPDATED_NEW' as const,
+              }
+            : {
+                UpdateExpression: 'SET drains_at = :next, expires_at = :expires',
+                ConditionExpression: 'attribute_not_exists(drains_at) OR drains_at <= :now',
+                ExpressionAttributeValues: {
+                  ':next': poured.drainsAt,
+                  ':now': now,
+                  ':expires': Math.ceil(poured.drainsAt / 1000) + 60,
+                },
+              }),
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      remember(cacheKey, poured.drainsAt);
+      remember(cacheKey, (filling ? drainsAtOf(out.Attributes?.drains_at) : undefined) ?? poured.drainsAt);
       return undefined;
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // The bucket as it is: empty (no item, or drained), full, or with room after all.
       seen = drainsAtOf(err.Item?.drains_at);
     }
   }
