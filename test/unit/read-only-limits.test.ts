@@ -19,7 +19,7 @@ const claims = {
 interface Values {
   ':now': number;
   ':next'?: number;
-  ':per'?: number;
+  ':pour'?: number;
   ':room'?: number;
 }
 
@@ -55,7 +55,7 @@ async function fakeBuckets() {
         $metadata: {},
         Item: drains === undefined ? undefined : { drains_at: { N: String(drains) } },
       });
-    const next = filling ? (drains ?? 0) + (v[':per'] ?? 0) : (v[':next'] ?? 0);
+    const next = filling ? (drains ?? 0) + (v[':pour'] ?? 0) : (v[':next'] ?? 0);
     buckets.set(key, next);
     return filling ? { Attributes: { drains_at: next } } : {};
   }) as never);
@@ -72,23 +72,65 @@ afterEach(() => {
 });
 
 describe('the shared bucket', () => {
+  const now = 1_800_000_000_000;
+  const per = (value: number) => ({ verb: 'GET', uri: '*', regex: '.*', value, unit: 'MINUTE' as const });
+
   it('takes concurrent requests with one write each once it holds water, and refuses past the limit', async () => {
-    const { takeRequest } = await import('../../lib/limits/store.ts');
+    const { takeRequest, heldAtMost } = await import('../../lib/limits/store.ts');
     const table = await fakeBuckets();
-    const now = 1_800_000_000_000;
-    const limit = { verb: 'GET', uri: '*', regex: '.*', value: 1_000_000, unit: 'MINUTE' as const };
+    // Under 100 a minute nothing is held in memory: every request writes.
+    const limit = per(99);
+    expect(heldAtMost(limit)).toBe(0);
     expect(await takeRequest('p-busy', limit, now)).toBeUndefined();
     expect(table.writes()).toBe(1);
     const answers = await Promise.all(Array.from({ length: 8 }, () => takeRequest('p-busy', limit, now)));
     expect(answers).toEqual(Array(8).fill(undefined));
     expect(table.writes()).toBe(9);
-    expect(table.buckets.get('p-busy GET .* 1000000/MINUTE')).toBeCloseTo(now + 9 * 0.06, 2);
+    expect(table.buckets.get('p-busy GET .* 99/MINUTE')).toBeCloseTo(now + (9 * 60_000) / 99, 2);
 
-    const small = { verb: 'GET', uri: '*', regex: '.*', value: 2, unit: 'MINUTE' as const };
+    const small = per(2);
     expect(await takeRequest('p-small', small, now)).toBeUndefined();
     expect(await takeRequest('p-small', small, now + 1)).toBeUndefined();
     // Full: the next slot drains 30 s after the first request.
     expect(await takeRequest('p-small', small, now + 2)).toBeCloseTo(29_998, 3);
+  });
+
+  it('holds up to 1% of a large limit in memory for a second, then pours it with the next write', async () => {
+    const { takeRequest, heldAtMost, heldRequests, forgetBuckets } = await import(
+      '../../lib/limits/store.ts'
+    );
+    forgetBuckets();
+    const table = await fakeBuckets();
+    const limit = per(1000);
+    expect(heldAtMost(limit)).toBe(10);
+    const key = 'p-held GET .* 1000/MINUTE';
+    // The first request writes: the function knows nothing of the bucket yet.
+    expect(await takeRequest('p-held', limit, now)).toBeUndefined();
+    for (let i = 1; i <= 10; i++) expect(await takeRequest('p-held', limit, now + i)).toBeUndefined();
+    expect(table.writes()).toBe(1);
+    expect(heldRequests('p-held', limit)).toBe(10);
+    // The eleventh writes itself and the ten held: eleven requests' water in one write.
+    expect(await takeRequest('p-held', limit, now + 11)).toBeUndefined();
+    expect(table.writes()).toBe(2);
+    expect(table.buckets.get(key)).toBeCloseTo(now + 12 * 60, 2);
+    expect(heldRequests('p-held', limit)).toBe(0);
+    // A second after the last write, a request writes again whatever was held.
+    expect(await takeRequest('p-held', limit, now + 12)).toBeUndefined();
+    expect(table.writes()).toBe(2);
+    expect(await takeRequest('p-held', limit, now + 1011)).toBeUndefined();
+    expect(table.writes()).toBe(3);
+  });
+
+  it('holds nothing once the bucket is a quarter full: near a limit every request writes', async () => {
+    const { takeRequest, forgetBuckets } = await import('../../lib/limits/store.ts');
+    forgetBuckets();
+    const table = await fakeBuckets();
+    const limit = per(1000);
+    // Another function filled a quarter of the bucket (15 s of a minute).
+    table.buckets.set('p-near GET .* 1000/MINUTE', now + 15_000);
+    for (let i = 0; i < 5; i++) expect(await takeRequest('p-near', limit, now + i)).toBeUndefined();
+    // The first write finds the water (a refused condition) and tries again: 6 writes, 5 requests.
+    expect(table.writes()).toBe(6);
   });
 });
 
