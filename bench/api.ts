@@ -8,7 +8,8 @@
 // constant; its Server-Timing shows the handler's part of it. The goals (issue 16): show ≤ 1.5 ×
 // (floor + one GetItem) and list ≤ 1.5 × (floor + one Query), p50s of the same run. The raw calls
 // are the route's own: GetItem by key, Query with Limit page + 1 (the extra item says whether a
-// next page exists), and the rate limiter's conditional UpdateItem for what a request counts.
+// next page exists), and the rate limiter's conditional UpdateItem for what a request counts
+// (with the bench's limit of a million a minute, one request in up to 100 writes it).
 import { randomInt } from 'node:crypto';
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newGuestKey, wrapKey } from '../lib/guest/keys.ts';
