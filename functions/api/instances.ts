@@ -94,4 +94,5 @@ export const handler = projectHandler(
     [`DELETE ${i}/{instance_id}`]: remove,
     [`POST ${i}/{instance_id}/action`]: action,
   }),
+  { readOnly: [`GET ${i}`, `GET ${i}/detail`, `GET ${i}/{instance_id}`] },
 );

@@ -14,8 +14,12 @@ export async function tokenSigningKey(): Promise<Uint8Array> {
   return check((await getParameter(name, { decrypt: true, maxAge: MAX_AGE_SECONDS })) ?? '');
 }
 
+/** The last secret's bytes: the same key object while the secret is the same (tokens.ts keys its cache on it). */
+let last: { secret: string; key: Uint8Array } | undefined;
+
 function check(secret: string): Uint8Array {
   // HS256 wants at least 256 bits of key material.
   if (secret.length < 32) throw new Error('The token signing secret must be at least 32 characters');
-  return new TextEncoder().encode(secret);
+  if (last?.secret !== secret) last = { secret, key: new TextEncoder().encode(secret) };
+  return last.key;
 }

@@ -2,13 +2,14 @@ import { RateLimited } from '../errors.ts';
 import type { Caller } from '../http/auth.ts';
 import {
   applies,
+  bucketOf,
   limitKey,
   limitMessage,
   limitsFromEnvironment,
   limitView,
   type RateLimit,
 } from './rates.ts';
-import { bucketsOf, takeRequest } from './store.ts';
+import { bucketsOf, heldRequests, takeRequest } from './store.ts';
 
 // Trove's RateLimitingMiddleware: every request under a project counts against the limits of its
 // verb, per project (Trove's key is the context's project_id), before it reaches its route.
@@ -44,6 +45,13 @@ export async function checkRateLimits(caller: Caller, verb: string, rawPath: str
 
 /** `GET /limits`' rate part: each of the project's limits, its remaining requests and next slot. */
 export async function rateLimitViews(caller: Caller, now = Date.now()) {
-  const buckets = await bucketsOf(caller.claims.project_id);
-  return projectLimits(caller).map((l) => limitView(l, buckets.get(limitKey(l)), now));
+  const project = caller.claims.project_id;
+  const buckets = await bucketsOf(project);
+  return projectLimits(caller).map((l) => {
+    // What this function served without writing yet is water in the bucket too.
+    const held = heldRequests(project, l);
+    const drainsAt = buckets.get(limitKey(l));
+    const water = held ? Math.max(drainsAt ?? now, now) + held * bucketOf(l).perRequestMs : drainsAt;
+    return limitView(l, water, now);
+  });
 }
