@@ -70,7 +70,7 @@ export async function follow(
 export const FATAL_BINLOG_READ = 1236;
 
 /** The engine's reason when the IO thread stopped for a reason only a re-seed cures. */
-export function reseedReason(row: Row | undefined): string | undefined {
+export function reseedReason(row: Record<string, unknown> | undefined): string | undefined {
   if (!row || Number(row.Last_IO_Errno) !== FATAL_BINLOG_READ) return undefined;
   return String(row.Last_IO_Error ?? '') || `error ${FATAL_BINLOG_READ} from the source`;
 }
