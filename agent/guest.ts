@@ -117,7 +117,11 @@ export class Guest {
     await this.engine
       .recoverInterruptedUpgrade?.()
       .catch((err: Error) => this.log('undoing an interrupted upgrade failed', { error: err.message }));
-    if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
+    // A member waiting for its re-seed stays down: a PostgreSQL old source whose rewind could not
+    // run would start as the primary it was, and take writes the set never gets.
+    const reseed = await this.reseedMarker.load();
+    if (reseed) this.log('not starting the engine: it waits for a re-seed', { reason: reseed.reason });
+    else if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
       await this.engine
         .start()
         .catch((err: Error) => this.log('engine did not start at boot', { error: err.message }));
