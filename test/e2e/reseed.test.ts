@@ -34,8 +34,10 @@ import {
 // major), says so in its heartbeat, and is re-seeded from a snapshot of the new source without a
 // person: it rejoins as a replica, its diverged rows are gone, new writes reach it, the set's
 // events say so, and no snapshot object is left.
-// CI runs one engine (PostgreSQL 16); the other is opt-in: TROVELESS_RESEED_ENGINES=all (or a
-// list: mysql,postgresql).
+// A second case (opt-in: a second failover) deletes a member while it is re-seeded and checks
+// that nothing is left (snapshot object, processes). CI runs the first case on one engine
+// (PostgreSQL 16); the rest is opt-in: TROVELESS_RESEED_ENGINES=all (or a list: mysql,postgresql)
+//   TROVELESS_RESEED_ENGINES=all flock /tmp/troveless-heavy.lock npx vitest run --project e2e test/e2e/reseed.test.ts
 
 const USER = { name: 'rs_app', password: 'Reseed-app-pass-1' };
 
@@ -108,6 +110,8 @@ const ENGINES: Engine[] = [
 ];
 
 const wanted = (process.env.TROVELESS_RESEED_ENGINES ?? 'postgresql').trim();
+/** The second failover and the delete during a re-seed: only when engines are asked for. */
+const DELETE_DURING_RESEED = process.env.TROVELESS_RESEED_ENGINES !== undefined;
 const RUN = ENGINES.filter((e) => wanted === 'all' || wanted.split(',').includes(e.datastore));
 
 const computeAuth = () =>
@@ -155,6 +159,18 @@ describe.each(RUN)(
         { timeoutMs: 60_000, intervalMs: 500 },
       );
 
+    const snapshotsUnder = async (sourceId: string) =>
+      (
+        (
+          await s3().send(
+            new ListObjectsV2Command({
+              Bucket: BACKUP_BUCKET,
+              Prefix: `${admin.projectId}/${sourceId}/replica-`,
+            }),
+          )
+        ).Contents ?? []
+      ).map((o) => o.Key);
+
     beforeAll(async () => {
       admin = await login('admin', 'admin');
       const source = await createInstance(admin, {
@@ -187,19 +203,12 @@ describe.each(RUN)(
       await Promise.all(ids.filter((id) => !replicas.includes(id)).map((id) => deleteAndCheck(admin, id)));
     }, 600_000);
 
-    it('re-seeds the old source that wrote what its replica never got; it follows the new source', async () => {
-      const [oldId, replicaId] = ids as [string, string];
-      const oldView = await viewOf(oldId);
-      await withSession(
-        oldView,
-        async (s) => {
-          for (const n of [1, 2, 3]) await s.write(n);
-        },
-        true,
-      );
-      await rowsOnceHolding(await viewOf(replicaId), 3);
-
-      // The replica stops (agent and engine): what the source commits now, it never gets.
+    /**
+     * Makes `sourceId` a diverged old source: its replica stops (agent and engine killed), the
+     * source commits `rows` the replica never gets, the source's engine dies, the replica comes
+     * back, votes, and the set fails over to it. Resolves with the new source's view.
+     */
+    async function diverge(sourceId: string, replicaId: string, rows: number[]) {
       const replicaServer = servers.get(replicaId) as string;
       const replicaProcs = guestProcesses(baseDirOf(replicaServer));
       expect(signal(replicaProcs.agent, 'SIGKILL')).toBeGreaterThan(0);
@@ -207,31 +216,42 @@ describe.each(RUN)(
       await waitUntil('the replica to stop', async () =>
         guestProcesses(baseDirOf(replicaServer)).engine.length === 0 ? true : undefined,
       );
-      await withSession(oldView, async (s) => {
-        for (const n of [101, 102, 103]) await s.write(n);
+      await withSession(await viewOf(sourceId), async (s) => {
+        for (const n of rows) await s.write(n);
       });
-
-      // The source's engine dies; the replica comes back, votes, and the set fails over to it.
-      const oldServer = servers.get(oldId) as string;
-      expect(signal(guestProcesses(baseDirOf(oldServer)).engine, 'SIGKILL')).toBeGreaterThan(0);
+      const sourceServer = servers.get(sourceId) as string;
+      expect(signal(guestProcesses(baseDirOf(sourceServer)).engine, 'SIGKILL')).toBeGreaterThan(0);
       await startServer(replicaServer);
-      const next = await waitUntil(
+      return waitUntil(
         'the replica to become the source',
         async () => {
-          const [o, r] = await Promise.all([viewOf(oldId), viewOf(replicaId)]);
+          const [o, r] = await Promise.all([viewOf(sourceId), viewOf(replicaId)]);
           return !r.replica_of && r.status === 'ACTIVE' && (o.replica_of as { id?: string })?.id === replicaId
             ? r
             : undefined;
         },
         { timeoutMs: 120_000, intervalMs: 500 },
       );
+    }
+
+    it('re-seeds the old source that wrote what its replica never got; it follows the new source', async () => {
+      const [oldId, replicaId] = ids as [string, string];
+      await withSession(
+        await viewOf(oldId),
+        async (s) => {
+          for (const n of [1, 2, 3]) await s.write(n);
+        },
+        true,
+      );
+      await rowsOnceHolding(await viewOf(replicaId), 3);
+      const next = await diverge(oldId, replicaId, [101, 102, 103]);
       await withSession(next, async (s) => {
         for (const n of [201, 202]) await s.write(n);
       });
 
       // The old source comes back: it cannot follow, and is re-seeded without a person.
       const returned = Date.now();
-      await startServer(oldServer);
+      await startServer(servers.get(oldId) as string);
       const rejoined = await waitUntil(
         'the old source to be re-seeded and follow the new source',
         async () => {
@@ -263,21 +283,37 @@ describe.each(RUN)(
       for (const id of ids) {
         const events =
           ((await viewOf(id)).replication as { events?: Record<string, unknown>[] }).events ?? [];
-        const kinds = events.map((e) => e.event);
-        expect(kinds).toEqual(expect.arrayContaining(['failover', 'reseed', 'reseeded']));
+        expect(events.map((e) => e.event)).toEqual(
+          expect.arrayContaining(['failover', 'reseed', 'reseeded']),
+        );
         expect(events.find((e) => e.event === 'reseed')).toMatchObject({
           member: oldId,
           source: replicaId,
           message: expect.stringMatching(/discarded/),
         });
       }
-      const left = await s3().send(
-        new ListObjectsV2Command({
-          Bucket: BACKUP_BUCKET,
-          Prefix: `${admin.projectId}/${replicaId}/replica-`,
-        }),
+      expect(await snapshotsUnder(replicaId)).toEqual([]);
+    });
+
+    // Opt-in (a second failover): a member deleted while it is re-seeded leaves nothing behind.
+    it.runIf(DELETE_DURING_RESEED)('a member deleted during its re-seed leaves nothing behind', async () => {
+      const [first, second] = ids as [string, string];
+      // After the case above, `second` is the source and `first` its re-seeded replica.
+      const next = await diverge(second, first, [401]);
+      await startServer(servers.get(second) as string);
+      await waitUntil(
+        'the old source to be re-seeded',
+        async () => ((await viewOf(second)).status === 'BUILD' ? true : undefined),
+        { timeoutMs: 120_000, intervalMs: 250 },
       );
-      expect(left.Contents ?? []).toEqual([]);
+      await deleteAndCheck(admin, second);
+      await waitUntil(
+        'the re-seed snapshot to be gone',
+        async () => ((await snapshotsUnder(next.id)).length === 0 ? true : undefined),
+        { timeoutMs: 240_000, intervalMs: 1000 },
+      );
+      ids.splice(ids.indexOf(second), 1);
+      expect((await viewOf(first)).status).toBe('ACTIVE');
     });
   },
   420_000,
