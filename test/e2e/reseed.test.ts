@@ -114,6 +114,27 @@ const wanted = (process.env.TROVELESS_RESEED_ENGINES ?? 'postgresql').trim();
 const DELETE_DURING_RESEED = process.env.TROVELESS_RESEED_ENGINES !== undefined;
 const RUN = ENGINES.filter((e) => wanted === 'all' || wanted.split(',').includes(e.datastore));
 
+const stateOf = (v: InstanceView) =>
+  JSON.stringify({
+    id: v.id,
+    status: v.status,
+    fault: v.fault,
+    replica_of: v.replica_of,
+    replication: v.replication,
+  });
+
+/** The last lines of the guests' agent logs, for a failure's message. */
+function guestLogTails(serverIds: string[]): string {
+  return serverIds
+    .map((id) => {
+      const lines = readFileSync(join(baseDirOf(id), 'agent.log'), 'utf8')
+        .trim()
+        .split('\n');
+      return `\n--- ${id} agent.log\n${lines.slice(-15).join('\n')}`;
+    })
+    .join('');
+}
+
 const computeAuth = () =>
   `Bearer ${readFileSync(join(cloud().stateDir, 'compute', 'host-secret'), 'utf8').trim()}`;
 
@@ -226,9 +247,10 @@ describe.each(RUN)(
         'the replica to become the source',
         async () => {
           const [o, r] = await Promise.all([viewOf(sourceId), viewOf(replicaId)]);
-          return !r.replica_of && r.status === 'ACTIVE' && (o.replica_of as { id?: string })?.id === replicaId
-            ? r
-            : undefined;
+          if (!r.replica_of && r.status === 'ACTIVE' && (o.replica_of as { id?: string })?.id === replicaId)
+            return r;
+          // Thrown, not returned: a timeout then says how the members stood, and what their guests said.
+          throw new Error(`${stateOf(o)} ${stateOf(r)} ${guestLogTails([sourceServer, replicaServer])}`);
         },
         { timeoutMs: 120_000, intervalMs: 500 },
       );
