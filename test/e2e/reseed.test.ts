@@ -231,12 +231,14 @@ describe.each(RUN)(
      */
     async function diverge(sourceId: string, replicaId: string, rows: number[]) {
       const replicaServer = servers.get(replicaId) as string;
-      const replicaProcs = guestProcesses(baseDirOf(replicaServer));
-      expect(signal(replicaProcs.agent, 'SIGKILL')).toBeGreaterThan(0);
-      expect(signal(replicaProcs.engine, 'SIGKILL')).toBeGreaterThan(0);
+      // The engine first, its agent after: the agent reaps it. An engine orphaned by its agent's
+      // death stays a zombie here (nothing reaps it), and PostgreSQL would refuse to start while
+      // the pid in its postmaster.pid still exists.
+      expect(signal(guestProcesses(baseDirOf(replicaServer)).engine, 'SIGKILL')).toBeGreaterThan(0);
       await waitUntil('the replica to stop', async () =>
         guestProcesses(baseDirOf(replicaServer)).engine.length === 0 ? true : undefined,
       );
+      expect(signal(guestProcesses(baseDirOf(replicaServer)).agent, 'SIGKILL')).toBeGreaterThan(0);
       await withSession(await viewOf(sourceId), async (s) => {
         for (const n of rows) await s.write(n);
       });
