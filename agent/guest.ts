@@ -119,7 +119,7 @@ export class Guest {
       .catch((err: Error) => this.log('undoing an interrupted upgrade failed', { error: err.message }));
     // A member waiting for its re-seed stays down: a PostgreSQL old source whose rewind could not
     // run would start as the primary it was, and take writes the set never gets.
-    const reseed = await this.reseedMarker.load();
+    const reseed = this.reseedMarker.current();
     if (reseed) this.log('not starting the engine: it waits for a re-seed', { reason: reseed.reason });
     else if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
       await this.engine
@@ -599,7 +599,7 @@ export class Guest {
       : undefined;
     const vote = replication?.role === 'replica' ? await this.currentVote() : undefined;
     // Said with or without a running engine (a PostgreSQL member left down by a failed rewind).
-    const reseed = await this.reseedMarker.load();
+    const reseed = this.reseedMarker.current();
     await this.reporter.heartbeat({
       service_status: status,
       ...(volume ? { volume } : {}),

@@ -1,5 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readIfExists, writeSecret } from './fs.ts';
+import { writeSecret } from './fs.ts';
 
 // A member that cannot follow its source without a re-seed (issue 12): an old source that
 // committed transactions its replicas never got (MariaDB answers error 1236), or a PostgreSQL
@@ -20,34 +21,44 @@ export interface ReseedNeed {
   reason: string;
 }
 
-/** The marker file (reseed-required.json in the instance's base dir). */
+/**
+ * The marker file (reseed-required.json in the instance's base dir), read once at start and kept
+ * in memory: every heartbeat (each second in a set with automatic failover) asks for it.
+ */
 export class ReseedMarker {
   private readonly file: string;
+  private need: ReseedNeed | undefined;
 
   constructor(baseDir: string) {
     this.file = join(baseDir, 'reseed-required.json');
+    this.need = parse(existsSync(this.file) ? readFileSync(this.file, 'utf8') : '');
   }
 
-  async load(): Promise<ReseedNeed | undefined> {
-    const text = await readIfExists(this.file).catch(() => undefined);
-    if (!text) return undefined;
-    try {
-      return JSON.parse(text) as ReseedNeed;
-    } catch {
-      return undefined;
-    }
+  current(): ReseedNeed | undefined {
+    return this.need;
   }
 
   /** Kept as first found: a repeated attach that fails the same way is the same need. */
   async save(reason: string): Promise<ReseedNeed> {
-    const known = await this.load();
-    if (known) return known;
+    if (this.need) return this.need;
     const need = { since: Math.floor(Date.now() / 1000), reason: reason.slice(0, 1000) };
     await writeSecret(this.file, JSON.stringify(need));
+    this.need = need;
     return need;
   }
 
   async clear(): Promise<void> {
+    if (!this.need) return;
     await writeSecret(this.file, '');
+    this.need = undefined;
+  }
+}
+
+function parse(text: string): ReseedNeed | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as ReseedNeed;
+  } catch {
+    return undefined;
   }
 }

@@ -73,14 +73,17 @@ describe("the guest's detection", () => {
     const dir = mkdtempSync(join(tmpdir(), 'reseed-'));
     try {
       const marker = new ReseedMarker(dir);
-      expect(await marker.load()).toBeUndefined();
+      expect(marker.current()).toBeUndefined();
       const first = await marker.save('diverged');
       expect(await marker.save('diverged again')).toEqual(first);
       expect(ReplicationReport.parse({ role: 'replica', reseed_required: first }).reseed_required).toEqual(
         first,
       );
+      // A new agent process finds it.
+      expect(new ReseedMarker(dir).current()).toEqual(first);
       await marker.clear();
-      expect(await marker.load()).toBeUndefined();
+      expect(marker.current()).toBeUndefined();
+      expect(new ReseedMarker(dir).current()).toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
