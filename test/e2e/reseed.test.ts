@@ -114,6 +114,16 @@ const wanted = (process.env.TROVELESS_RESEED_ENGINES ?? 'mysql').trim();
 const DELETE_DURING_RESEED = process.env.TROVELESS_RESEED_ENGINES !== undefined;
 const RUN = ENGINES.filter((e) => wanted === 'all' || wanted.split(',').includes(e.datastore));
 
+/** Whether a process exists, a zombie included (signal 0 reaches one until it is reaped). */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const stateOf = (v: InstanceView) =>
   JSON.stringify({
     id: v.id,
@@ -234,10 +244,10 @@ describe.each(RUN)(
       // The engine first, its agent after: the agent reaps it. An engine orphaned by its agent's
       // death stays a zombie here (nothing reaps it), and PostgreSQL would refuse to start while
       // the pid in its postmaster.pid still exists.
-      expect(signal(guestProcesses(baseDirOf(replicaServer)).engine, 'SIGKILL')).toBeGreaterThan(0);
-      await waitUntil('the replica to stop', async () =>
-        guestProcesses(baseDirOf(replicaServer)).engine.length === 0 ? true : undefined,
-      );
+      const engineOf = guestProcesses(baseDirOf(replicaServer)).engine;
+      expect(signal(engineOf, 'SIGKILL')).toBeGreaterThan(0);
+      // Gone means reaped too: signal 0 still reaches a zombie.
+      await waitUntil('the replica to stop', async () => (engineOf.some(exists) ? undefined : true));
       expect(signal(guestProcesses(baseDirOf(replicaServer)).agent, 'SIGKILL')).toBeGreaterThan(0);
       await withSession(await viewOf(sourceId), async (s) => {
         for (const n of rows) await s.write(n);
