@@ -15,6 +15,7 @@ import type {
   UserSpec,
 } from './engines/manager.ts';
 import { ReplicationState } from './engines/replication-state.ts';
+import { ReseedMarker, ReseedRequired } from './engines/reseed.ts';
 import type { TlsMaterial } from './engines/tls.ts';
 import type { GuestLogs } from './logs/index.ts';
 import type { GuestModules } from './modules/index.ts';
@@ -61,6 +62,8 @@ export class Guest {
   private logs?: GuestLogs;
   private readonly terms: TermStore;
   private readonly role: ReplicationState;
+  /** Set while this member cannot follow its source without a re-seed (agent/engines/reseed.ts). */
+  private readonly reseedMarker: ReseedMarker;
   /**
    * The last probe of the source's engine (a replica with automatic failover only), and which
    * source it probed: a vote counts only for the source the member follows now. Right after a
@@ -82,6 +85,7 @@ export class Guest {
     this.inFlight = join(config.layout.baseDir, 'operation-in-flight.json');
     this.terms = new TermStore(config.layout.baseDir);
     this.role = new ReplicationState(config.layout.baseDir);
+    this.reseedMarker = new ReseedMarker(config.layout.baseDir);
   }
 
   private get automaticFailover(): boolean {
@@ -117,7 +121,11 @@ export class Guest {
     await this.engine
       .recoverInterruptedUpgrade?.()
       .catch((err: Error) => this.log('undoing an interrupted upgrade failed', { error: err.message }));
-    if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
+    // A member waiting for its re-seed stays down: a PostgreSQL old source whose rewind could not
+    // run would start as the primary it was, and take writes the set never gets.
+    const reseed = this.reseedMarker.current();
+    if (reseed) this.log('not starting the engine: it waits for a re-seed', { reason: reseed.reason });
+    else if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
       await this.engine
         .start()
         .catch((err: Error) => this.log('engine did not start at boot', { error: err.message }));
@@ -335,12 +343,26 @@ export class Guest {
         return (await this.modules()).remove(args);
       case 'get_replication_snapshot':
         return this.replicationSnapshot(this.withSecrets(args));
+      case 'reseed_replica':
+        this.terms.admit(method, args.term);
+        return this.reseed(this.withSecrets(args));
       default:
         if (REPLICATION_OPERATIONS.has(method)) {
           // The fence: an order of an older term than this member has seen never runs.
           this.terms.admit(method, args.term);
           if (method === 'set_replication_mode') this.terms.setFailover(args.failover);
-          const result = await runReplicationOperation(this.engine, method, this.withSecrets(args));
+          const result = await runReplicationOperation(this.engine, method, this.withSecrets(args)).catch(
+            async (err: Error) => {
+              // Said in every heartbeat from now on, whoever sent the order (often nobody waits:
+              // an old source runs the order left on its queue when it comes back).
+              if (err instanceof ReseedRequired) {
+                await this.reseedMarker.save(err.message);
+                await this.heartbeat().catch(() => {});
+              }
+              throw err;
+            },
+          );
+          if (method === 'attach_replica') await this.reseedMarker.clear();
           await this.heartbeat();
           return result;
         }
@@ -419,6 +441,42 @@ export class Guest {
   private async replicationSnapshot(args: Record<string, unknown>) {
     await this.engine.enableAsSource(args.account as { user: string; password: string });
     return this.backup({ ...args, parent_lsn: undefined, parent_manifest: undefined, snapshot: true });
+  }
+
+  /**
+   * A re-seed (lib/replication/reseed.ts): the snapshot the source just took replaces this
+   * member's data (its own configuration, TLS and role kept), then it follows the source. What it
+   * wrote that the set never got is discarded: that is the point.
+   */
+  private async reseed(args: Record<string, unknown>): Promise<null> {
+    const source = args.source as ReplicationSource | undefined;
+    const restore = args.restore as { bucket: string; key: string; data_key: string }[] | undefined;
+    const checksum = typeof args.snapshot_checksum === 'string' ? args.snapshot_checksum : '';
+    if (!source || !restore?.length) throw new Error('reseed_replica needs a source and a snapshot');
+    this.log('re-seeding from a snapshot of the source', { source: source.host });
+    try {
+      await this.engine.reseed(
+        () =>
+          restoreBackup(
+            backupEngineOf(this.config.datastore_manager),
+            this.backupLayout,
+            restore.map((o) => ({
+              bucket: o.bucket,
+              key: o.key,
+              checksum,
+              dataKey: Buffer.from(o.data_key, 'base64'),
+            })),
+            s3Client(),
+            { signal: this.abort.signal },
+          ),
+        source,
+      );
+    } finally {
+      await this.heartbeat().catch(() => {});
+    }
+    await this.reseedMarker.clear();
+    await this.heartbeat();
+    return null;
   }
 
   private async prepare(args: Record<string, unknown>): Promise<null> {
@@ -563,14 +621,17 @@ export class Guest {
         ])
       : [{}, undefined];
     const vote = replication?.role === 'replica' ? await this.currentVote() : undefined;
+    // Said with or without a running engine (a PostgreSQL member left down by a failed rewind).
+    const reseed = this.reseedMarker.current();
     await this.reporter.heartbeat({
       service_status: status,
       ...(volume ? { volume } : {}),
       metrics,
-      ...(replication
+      ...(replication || reseed
         ? {
             replication: {
-              ...boundedReport(replication),
+              ...boundedReport(replication ?? { role: 'replica' as const }),
+              ...(reseed ? { reseed_required: reseed } : {}),
               ...(this.terms.term ? { term: this.terms.term } : {}),
               // A replica's vote (lib/replication/failover.ts): only while it probes.
               ...(vote !== undefined ? { source_reachable: vote } : {}),

@@ -21,6 +21,7 @@ export type Workflow =
   | 'replica-promote'
   | 'replica-eject'
   | 'replica-detach'
+  | 'replica-reseed'
   | 'instance-resize-flavor'
   | 'instance-resize-volume'
   | 'instance-upgrade'

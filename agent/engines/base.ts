@@ -1,4 +1,4 @@
-import { readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Phases } from '../../lib/phases.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
@@ -10,6 +10,7 @@ import {
   filesystemStats,
   sizeOf,
   tailFrom,
+  writeConfig,
 } from './fs.ts';
 import type {
   DatabaseInfo,
@@ -159,6 +160,54 @@ export abstract class ProcessEngine implements EngineManager {
   abstract enableAsSource(account: { user: string; password: string }): Promise<void>;
   abstract attachReplica(source: ReplicationSource): Promise<void>;
   abstract detachReplica(): Promise<void>;
+
+  /** Files of this member's own inside its data dir (PostgreSQL's configuration): a re-seed keeps them. */
+  protected ownFilesInDataDir(): string[] {
+    return [];
+  }
+
+  /** After a re-seed's restore: the engine starts and follows `source` (its role is a replica's already). */
+  protected async startFollowing(source: ReplicationSource): Promise<void> {
+    await this.start();
+    await this.attachReplica(source);
+  }
+
+  async reseed(restore: () => Promise<void>, source: ReplicationSource): Promise<void> {
+    const owner = await account(this.user);
+    await this.stop();
+    const kept = new Map<string, string>();
+    for (const name of this.ownFilesInDataDir()) {
+      const text = await readFile(join(this.dataDir, name), 'utf8').catch(() => undefined);
+      if (text !== undefined) kept.set(name, text);
+    }
+    // The diverged data stays aside until the snapshot is in place: a restore that fails (a bad
+    // object, no room) leaves the member as it was, to be re-seeded again. A previous attempt's
+    // leftovers go first.
+    const aside = join(this.layout.baseDir, 'diverged-data');
+    await rm(aside, { recursive: true, force: true });
+    await rename(this.dataDir, aside).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await rm(this.initializedMarker, { force: true });
+    await rm(join(this.layout.baseDir, 'restored-position'), { force: true });
+    try {
+      await restore();
+    } catch (err) {
+      await rm(this.dataDir, { recursive: true, force: true });
+      await rename(aside, this.dataDir).catch(() => undefined);
+      await writeFile(this.initializedMarker, `${new Date().toISOString()} kept after a failed re-seed\n`);
+      await writeFile(this.stoppedMarker, '');
+      throw err;
+    }
+    for (const [name, text] of kept) await writeConfig(join(this.dataDir, name), text, owner, 0o600);
+    await rm(aside, { recursive: true, force: true });
+    await this.replication.save({
+      role: 'replica',
+      source,
+      account: { user: source.user, password: source.password },
+    });
+    await this.startFollowing(source);
+  }
   abstract makeReadOnly(readOnly: boolean): Promise<void>;
   abstract latestPosition(): Promise<string>;
   abstract waitForPosition(position: string, timeoutMs: number): Promise<void>;

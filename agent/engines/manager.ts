@@ -225,6 +225,12 @@ export interface EngineManager {
   enableAsSource(account: { user: string; password: string }): Promise<void>;
   /** Trove's attach_replica: follow `source` read-only (also a member whose source changed). */
   attachReplica(source: ReplicationSource): Promise<void>;
+  /**
+   * A re-seed (issue 12): this member's data replaced by what `restore` builds (a snapshot of
+   * `source`, restored into an absent data dir), its own configuration, TLS and role kept; then it
+   * follows `source`. Its diverged writes are gone. A failed restore puts the old data back.
+   */
+  reseed(restore: () => Promise<void>, source: ReplicationSource): Promise<void>;
   /** Trove's detach_replica: stop following, become a read-write standalone instance. */
   detachReplica(): Promise<void>;
   /** Trove's make_read_only: refuse (or accept again) writes from clients. */

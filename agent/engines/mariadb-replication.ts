@@ -3,6 +3,7 @@ import type { ReplicationSource, ReplicationStatus } from './manager.ts';
 import type { MariaDbSession, Row } from './mariadb-session.ts';
 import { waitFor } from './process.ts';
 import { REPLICATION_USER } from './replication-state.ts';
+import { ReseedRequired } from './reseed.ts';
 
 // MariaDB's GTID replication (Trove's MysqlGTIDReplication): every member writes a binlog with
 // log_slave_updates, so any replica can become the source and the others follow it by GTID.
@@ -59,7 +60,25 @@ export async function follow(
   await s.rows('START SLAVE');
 }
 
-/** Resolves once both threads run; fails with MariaDB's own error when they do not. */
+/**
+ * MariaDB's ER_MASTER_FATAL_ERROR_READING_BINLOG: the source cannot send this member what follows
+ * its position. With GTIDs that means this member holds transactions the source never had (an
+ * old source that wrote what its replicas never got: "the slave has diverged"), or that the
+ * source's binlog no longer reaches back to it ("missing the GTID", purged). Either way the IO
+ * thread stops for good and only a fresh snapshot of the source lets it follow.
+ */
+export const FATAL_BINLOG_READ = 1236;
+
+/** The engine's reason when the IO thread stopped for a reason only a re-seed cures. */
+export function reseedReason(row: Record<string, unknown> | undefined): string | undefined {
+  if (!row || Number(row.Last_IO_Errno) !== FATAL_BINLOG_READ) return undefined;
+  return String(row.Last_IO_Error ?? '') || `error ${FATAL_BINLOG_READ} from the source`;
+}
+
+/**
+ * Resolves once both threads run; fails with MariaDB's own error when they do not, at once with
+ * ReseedRequired when the source refuses this member's position (waiting would not change it).
+ */
 export async function untilReplicating(session: () => Promise<Row | undefined>, timeoutMs = 30_000) {
   let last: Row | undefined;
   try {
@@ -69,9 +88,12 @@ export async function untilReplicating(session: () => Promise<Row | undefined>, 
         last = await session();
         return last?.Slave_IO_Running === 'Yes' && last.Slave_SQL_Running === 'Yes' ? true : undefined;
       },
-      { timeoutMs, intervalMs: 250 },
+      { timeoutMs, intervalMs: 250, abort: () => reseedReason(last) },
     );
   } catch {
+    const diverged = reseedReason(last);
+    if (diverged)
+      throw new ReseedRequired(`mariadb: cannot follow the source without a re-seed: ${diverged}`);
     throw new Error(`mariadb: replication did not start: ${errorOf(last) ?? 'no replication configured'}`);
   }
 }

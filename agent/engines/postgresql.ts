@@ -28,6 +28,7 @@ import { ensureWalSummarizer, SUMMARIZE_WAL } from './pg-wal-summaries.ts';
 import * as accounts from './postgresql-accounts.ts';
 import { processesIn, runAs, signal, waitFor } from './process.ts';
 import type { ReplicationMode } from './replication-state.ts';
+import { ReseedRequired } from './reseed.ts';
 import { type SqlAccounts, SqlEngine } from './sql-engine.ts';
 import { hasTls } from './tls.ts';
 import { assertSameData, failUpgrade, UpgradeFailed, upgradeResult, upgradeState } from './upgrade.ts';
@@ -300,9 +301,8 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
    * one, minutes away): against a source promoted moments ago it finds both on the same timeline,
    * says "no rewind required", and leaves this member on a history the source forked from.
    */
-  private async rewindFrom(source: ReplicationSource): Promise<void> {
-    const owner = await account(this.user);
-    const kept = [
+  protected override ownFilesInDataDir(): string[] {
+    return [
       'postgresql.conf',
       'postgresql.auto.conf',
       INSTANCE_CONF,
@@ -310,6 +310,21 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
       'pg_ident.conf',
       PgAccessRules.FILE,
     ];
+  }
+
+  /** A standby starts only once its role is written (else it would start as a primary): followAs does both. */
+  protected override async startFollowing(source: ReplicationSource): Promise<void> {
+    await this.attachReplica(source);
+  }
+
+  private async rewindFrom(source: ReplicationSource): Promise<void> {
+    const version = this.version();
+    if (!version.rewind)
+      throw new ReseedRequired(
+        `postgresql: this member's history forked from its source's and PostgreSQL ${version.name} here has no pg_rewind of its own major: a re-seed is needed`,
+      );
+    const owner = await account(this.user);
+    const kept = this.ownFilesInDataDir();
     const saved = new Map<string, string>();
     for (const name of kept) {
       const text = await readFile(join(this.dataDir, name), 'utf8').catch(() => undefined);
@@ -339,7 +354,12 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
           );
         },
       );
-      await withPass('pg_rewind', [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`]);
+      // pg_rewind's own failure (its message says why) leaves a data dir only a re-seed mends.
+      await withPass('pg_rewind', [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`]).catch(
+        (err: Error) => {
+          throw new ReseedRequired(`postgresql: pg_rewind failed, a re-seed is needed: ${err.message}`);
+        },
+      );
     } finally {
       await rm(passfile, { force: true });
       for (const [name, text] of saved) await writeConfig(join(this.dataDir, name), text, owner, 0o600);

@@ -1,3 +1,11 @@
+import {
+  finishReseed,
+  planReseed,
+  removeReseedSnapshot,
+  reseedFailed as reseedFailedStep,
+  restoreMember,
+  snapshotForReseed,
+} from '#lib/replication/reseed';
 import { joinReplicaSet, takeSnapshot } from '#lib/replication/snapshot';
 import {
   chooseCandidate,
@@ -12,7 +20,7 @@ import {
 import { pointWriter as pointWriterTo } from '#lib/replication/writer';
 
 // Task states of a replica's create workflow (statemachines/instance-create.asl.yml) and of the
-// replica set's promote, eject and detach (statemachines/replica-*.asl.yml).
+// replica set's promote, eject, detach and re-seed (statemachines/replica-*.asl.yml).
 export const snapshot = takeSnapshot;
 export const join = joinReplicaSet;
 export const planPromote = planPromotion;
@@ -24,3 +32,9 @@ export const failed = switchFailed;
 export const detached = finishDetach;
 export const pointWriter = pointWriterTo;
 export const fence = fenceSource;
+export const reseedPlan = planReseed;
+export const reseedSnapshot = snapshotForReseed;
+export const reseedRestore = restoreMember;
+export const reseedRemoveSnapshot = removeReseedSnapshot;
+export const reseedFinish = finishReseed;
+export const reseedFailed = reseedFailedStep;

@@ -200,7 +200,7 @@ async function failOrphan(backup: BackupItem): Promise<void> {
 }
 
 /** A failed backup leaves no multipart upload open (a guest that died cannot abort its own). */
-export async function abortOpenUploads(backup: BackupItem): Promise<number> {
+export async function abortOpenUploads(backup: Pick<BackupItem, 'bucket' | 'key'>): Promise<number> {
   const s3 = s3Client();
   const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: backup.bucket, Prefix: backup.key }));
   for (const upload of open.Uploads ?? []) {

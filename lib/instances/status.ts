@@ -18,6 +18,9 @@ export const TASK_STATUSES = {
   BUILDING_ERROR_VOLUME: { action: 'BUILDING', error: true },
   BUILDING_ERROR_TIMEOUT_GA: { action: 'ERROR', error: true },
   BUILDING_ERROR_REPLICA: { action: 'BUILDING', error: true },
+  // A member re-seeded from its source's snapshot (lib/replication/reseed.ts): shown as Trove
+  // shows a replica seeded at create (BUILD); a failed one ends in BUILDING_ERROR_REPLICA.
+  RESEEDING: { action: 'BUILDING', error: false },
   PROMOTING: { action: 'PROMOTING', error: false },
   EJECTING: { action: 'EJECTING', error: false },
   DETACHING: { action: 'DETACHING', error: false },

@@ -19,6 +19,7 @@ import {
 import { logger } from '../logger.ts';
 import { endpointOf } from '../replication/members.ts';
 import { settleSourceMode } from '../replication/mode.ts';
+import { removeReseedSnapshot } from '../replication/reseed.ts';
 import { removeSnapshot } from '../replication/snapshot.ts';
 import { pointWriter, removeWriterOf } from '../replication/writer.ts';
 import type { InstanceItem } from './model.ts';
@@ -272,6 +273,15 @@ export async function removeGuestQueue(input: StepInput) {
 export async function forgetInstance(input: StepInput) {
   // The server is gone: whatever its guest stored that no backup record owns can go too.
   await removeStrayBackupObjects(input.project_id, input.instance_id);
+  // A member deleted during its re-seed: the snapshot its source took for it (under the source's
+  // prefix) goes now; the re-seed's own last step removes it again once its waiting step ends.
+  const item = await getInstance(input.project_id, input.instance_id);
+  if (item?.reseed)
+    await removeReseedSnapshot({
+      project_id: item.project_id,
+      instance_id: item.id,
+      source_id: item.reseed.source_id,
+    });
   await deleteInstanceItem(input.project_id, input.instance_id);
   return {};
 }

@@ -391,7 +391,8 @@ export async function finishDetach(input: SetInput & { instance_id: string }) {
   return {};
 }
 
-function faultOf(error: { Error?: string; Cause?: string }, step: string) {
+/** A failed step's fault (the guest's or the task's own message), named after the step. */
+export function faultOf(error: { Error?: string; Cause?: string }, step: string) {
   let cause = error.Cause ?? error.Error ?? 'failed';
   try {
     cause = (JSON.parse(cause) as { errorMessage?: string }).errorMessage ?? cause;

@@ -331,6 +331,7 @@ describe('serverless package', () => {
       'troveless-dev-replica-detach',
       'troveless-dev-replica-eject',
       'troveless-dev-replica-promote',
+      'troveless-dev-replica-reseed',
     ]);
     expect(JSON.stringify(dev)).not.toContain('selftest');
     const machines = ofType(local, 'AWS::StepFunctions::StateMachine').map(
