@@ -454,6 +454,10 @@ export class Guest {
     const checksum = typeof args.snapshot_checksum === 'string' ? args.snapshot_checksum : '';
     if (!source || !restore?.length) throw new Error('reseed_replica needs a source and a snapshot');
     this.log('re-seeding from a snapshot of the source', { source: source.host });
+    const [{ restoreBackup }, { s3Client }] = await Promise.all([
+      import('./backup/index.ts'),
+      import('../lib/s3.ts'),
+    ]);
     try {
       await this.engine.reseed(
         () =>
