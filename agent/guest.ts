@@ -6,6 +6,7 @@ import { GuestRequest, nowSeconds, openEnvelope, verifySignature } from '../lib/
 import { decryptWith } from '../lib/guest/sealed.ts';
 import { s3Client } from '../lib/s3.ts';
 import { type BackupEngine, restoreBackup, runBackup } from './backup/index.ts';
+import { CLUSTER_OPERATIONS, runClusterOperation } from './cluster-operations.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type {
@@ -333,6 +334,8 @@ export class Guest {
       case 'get_replication_snapshot':
         return this.replicationSnapshot(this.withSecrets(args));
       default:
+        if (CLUSTER_OPERATIONS.has(method))
+          return runClusterOperation(this.engine, this.config.datastore_manager, method, args);
         if (REPLICATION_OPERATIONS.has(method)) {
           // The fence: an order of an older term than this member has seen never runs.
           this.terms.admit(method, args.term);
@@ -450,6 +453,8 @@ export class Guest {
         databases: databases ?? [],
         users: users ?? [],
         replication,
+        // Trove's cluster_config: a member starts in its engine's cluster mode.
+        cluster: args.cluster_config !== undefined && args.cluster_config !== null,
         // The instance's TLS key and certificate, sealed with this guest's key (never logged).
         tls:
           typeof args.sealed_tls === 'string'
