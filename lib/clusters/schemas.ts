@@ -19,7 +19,8 @@ export const ClusterInstanceRequest = z.looseObject({
   region_name: safeText(255).optional(),
   modules: z.array(z.object({ id: idRef() })).optional(),
   name: name.optional(),
-  type: safeText(64).optional(),
+  // The CLI sends `type=` options as a list (troveclient allows several per member).
+  type: z.union([safeText(64), z.array(safeText(64)).max(8)]).optional(),
   related_to: safeText(255).optional(),
 });
 
