@@ -181,6 +181,8 @@ describe('a Redis Cluster of three masters', () => {
         message: 'Operation not supported for instances that are part of a cluster.',
       },
     });
+    const resize = await api('POST', `/instances/${ids[0]}/action`, { resize: { volume: { size: 2 } } });
+    expect(resize.status).toBe(501);
     const two = await api('POST', `/clusters/${cluster.id}`, { 'reset-status': {}, grow: [] });
     expect(two.status).toBe(400);
     expect(JSON.stringify(two.json)).toContain('exactly one action');
