@@ -10,11 +10,15 @@ export const CLUSTER_BUS_OFFSET = 10000;
 /**
  * The redis.conf lines of a cluster member. With TLS the bus speaks TLS too (each member shows
  * its certificate, which the others check against the deployment CA); nodes.conf, Redis's own
- * record of the cluster, lives in the data dir beside the RDB.
+ * record of the cluster, lives in the data dir beside the RDB. A member bound to its own address
+ * announces it and connects from it: otherwise its peers learn the address its connections come
+ * from (on one host, 127.0.0.1 for every member), where it does not listen.
  */
-export function clusterLines(port: number, tls: boolean): string[] {
+export function clusterLines(port: number, tls: boolean, bindAddress: string): string[] {
+  const own = !['0.0.0.0', '::', '*'].includes(bindAddress);
   return [
     'cluster-enabled yes',
+    ...(own ? [`cluster-announce-ip ${bindAddress}`, `bind-source-addr ${bindAddress}`] : []),
     `cluster-config-file ${quote('nodes.conf')}`,
     `cluster-port ${port + CLUSTER_BUS_OFFSET}`,
     // A master unreachable this long is failed over to its replica (when it has one).

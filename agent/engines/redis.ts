@@ -137,7 +137,9 @@ export class RedisManager extends ProcessEngine {
       `requirepass ${quote(password)}`,
       // The member's role: the replication user, and on a replica the source it follows.
       ...replication.roleLines(await this.replication.load(), await hasTls(this.tls)),
-      ...(clustered ? clustering.clusterLines(this.layout.port, await hasTls(this.tls)) : []),
+      ...(clustered
+        ? clustering.clusterLines(this.layout.port, await hasTls(this.tls), this.layout.bindAddress)
+        : []),
       '',
     ];
     // Readable by redis only: it may hold requirepass.

@@ -111,10 +111,12 @@ describe('a Redis Cluster of three masters', () => {
     );
     expect(created).toMatchObject({ task_name: 'BUILDING', instance_count: 3, datastore: 'redis' });
     expect(created).not.toHaveProperty('ip');
+    let last: unknown;
     cluster = await waitUntil(
       `cluster ${created.id} built`,
       async () => {
         const view = (await api('GET', `/clusters/${created.id}`)).json?.cluster as ClusterView;
+        last = view;
         const failed = view.instances.find((i) => i.status === 'ERROR');
         if (failed)
           throw new Error(
@@ -122,11 +124,13 @@ describe('a Redis Cluster of three masters', () => {
           );
         return view.task.name === 'NONE' ? view : undefined;
       },
-      { timeoutMs: 150_000, intervalMs: 1000 },
-    );
+      { timeoutMs: 240_000, intervalMs: 1000 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
+    });
     ids = cluster.instances.map((i) => i.id);
     for (const id of ids) servers.push(await serverIdOf(id));
-  }, 240_000);
+  }, 300_000);
 
   afterAll(async () => {
     if (!cluster) return;
