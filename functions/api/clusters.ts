@@ -1,8 +1,10 @@
 import { createCluster } from '#lib/clusters/create';
 import { clusterAction, deleteCluster, loadCluster, loadMember } from '#lib/clusters/operations';
 import { listClusters, membersOf } from '#lib/clusters/repository';
+import { clusterRootEnabled, enableClusterRoot } from '#lib/clusters/root';
 import { CreateClusterRequest } from '#lib/clusters/schemas';
 import { clusterView } from '#lib/clusters/views';
+import { EnableRootRequest, type RootEnabledResponse, type RootStatusResponse } from '#lib/databases/schemas';
 import type { Caller } from '#lib/http/auth';
 import { parsedBody } from '#lib/http/body';
 import { type ProjectRoute, projectHandler } from '#lib/http/handler';
@@ -60,6 +62,21 @@ const action: ProjectRoute = async (event, caller) => {
   return json(202, { cluster: clusterView(cluster, await membersOf(cluster), ctx(event, caller)) });
 };
 
+/** `GET /clusters/{id}/root`: from the root history alone, as Trove's cluster root controller. */
+const rootShow: ProjectRoute = async (event, caller) => {
+  const cluster = await loadCluster(caller.projectId, clusterId(event));
+  return json(200, { rootEnabled: await clusterRootEnabled(cluster) } satisfies RootStatusResponse);
+};
+
+/** `POST /clusters/{id}/root`: one password for every member, returned once and stored nowhere. */
+const rootEnable: ProjectRoute = async (event, caller) => {
+  const body = parsedBody(event);
+  const request = body === undefined ? undefined : validate(EnableRootRequest.unwrap(), body);
+  const cluster = await loadCluster(caller.projectId, clusterId(event));
+  const user = await enableClusterRoot(cluster, caller.claims.user_id, request?.password);
+  return json(200, { user } satisfies RootEnabledResponse);
+};
+
 const c = '/v1.0/{project_id}/clusters';
 export const handler = projectHandler(
   byRouteKey({
@@ -69,5 +86,7 @@ export const handler = projectHandler(
     [`POST ${c}/{cluster_id}`]: action,
     [`DELETE ${c}/{cluster_id}`]: remove,
     [`GET ${c}/{cluster_id}/instances/{instance_id}`]: showInstance,
+    [`GET ${c}/{cluster_id}/root`]: rootShow,
+    [`POST ${c}/{cluster_id}/root`]: rootEnable,
   }),
 );

@@ -233,6 +233,13 @@ export const ROUTES: Route[] = [
       response: InstanceResponse,
     },
   ),
+  route('GET', `${p}/clusters/{cluster_id}/root`, 'clusters', "Whether the cluster's root was enabled", {
+    response: RootStatusResponse,
+  }),
+  route('POST', `${p}/clusters/{cluster_id}/root`, 'clusters', 'One root password on every member', {
+    body: EnableRootRequest,
+    response: RootEnabledResponse,
+  }),
   route('GET', `${p}/limits`, 'instances', "The project's absolute limits", { response: LimitsResponse }),
 
   route('GET', `${i}/databases`, 'databases', 'List databases', { response: DatabasesResponse }),

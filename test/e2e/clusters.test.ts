@@ -23,7 +23,6 @@ type ClusterView = {
   ip?: { address: string }[];
 };
 
-const PASSWORD = 'Cluster-root-pass-1';
 const run = promisify(execFile);
 
 /** The real CLI as admin; its JSON output (`-f json`) when it prints any. */
@@ -196,16 +195,16 @@ describe('a Redis Cluster of three masters', () => {
   });
 
   it('takes keys through a cluster-aware client on every master, and reads them back', async () => {
-    // One password on every member (Redis Cluster's clients use one), through each member's root.
-    for (const id of ids) {
-      const res = await api('POST', `/instances/${id}/root`, { password: PASSWORD });
-      expect(res.status, res.text).toBe(200);
-    }
+    // Trove's cluster root: one password on every member (Redis Cluster's clients use one).
+    expect((await api('GET', `/clusters/${cluster.id}/root`)).json).toEqual({ rootEnabled: false });
+    const root = await cli<{ name: string; password: string }>('database', 'root', 'enable', cluster.id);
+    expect(root.name).toBe('root');
+    expect((await api('GET', `/clusters/${cluster.id}/root`)).json).toEqual({ rootEnabled: true });
     const first = (await api('GET', `/instances/${ids[0]}`)).json?.instance as InstanceView;
     const { ca_certificate: ca } = await instanceSsl(admin, first);
     const [seed] = cluster.ip ?? [];
     const client = new Redis.Cluster([{ host: seed?.address, port: 6379 }], {
-      redisOptions: { password: PASSWORD, tls: { ca, rejectUnauthorized: true }, connectTimeout: 5_000 },
+      redisOptions: { password: root.password, tls: { ca, rejectUnauthorized: true }, connectTimeout: 5_000 },
       clusterRetryStrategy: () => null,
     });
     try {
