@@ -5,6 +5,7 @@ import type { AgentConfigFile } from '../lib/compute/driver.ts';
 import { decryptWith } from '../lib/guest/sealed.ts';
 import { nowSeconds, openEnvelope, parseGuestRequest, verifySignature } from '../lib/guest/signing.ts';
 import type { BackupEngine } from './backup/layout.ts';
+import { CLUSTER_OPERATIONS, runClusterOperation } from './cluster-operations.ts';
 import { runDataOperation } from './data-operations.ts';
 import { SeenOperations } from './dedup.ts';
 import type {
@@ -347,6 +348,8 @@ export class Guest {
         this.terms.admit(method, args.term);
         return this.reseed(this.withSecrets(args));
       default:
+        if (CLUSTER_OPERATIONS.has(method))
+          return runClusterOperation(this.engine, this.config.datastore_manager, method, args);
         if (REPLICATION_OPERATIONS.has(method)) {
           // The fence: an order of an older term than this member has seen never runs.
           this.terms.admit(method, args.term);
@@ -532,6 +535,8 @@ export class Guest {
         databases: databases ?? [],
         users: users ?? [],
         replication,
+        // Trove's cluster_config: a member starts in its engine's cluster mode.
+        cluster: args.cluster_config !== undefined && args.cluster_config !== null,
         // The instance's TLS key and certificate, sealed with this guest's key (never logged).
         tls:
           typeof args.sealed_tls === 'string'

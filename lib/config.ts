@@ -21,6 +21,8 @@ export const config = {
   /** How long a "not revoked" answer is trusted per function (lib/identity/revocations.ts). */
   revocationCacheSeconds: intFromEnv('TROVELESS_REVOCATION_CACHE_SECONDS', 5),
   instancesTable: process.env.TROVELESS_INSTANCES_TABLE || 'troveless-dev-instances',
+  /** Trove's clusters (lib/clusters): their members are items of the instances table. */
+  clustersTable: process.env.TROVELESS_CLUSTERS_TABLE || 'troveless-dev-clusters',
   pageSize: intFromEnv('TROVELESS_PAGE_SIZE', 20),
   quotasTable: process.env.TROVELESS_QUOTAS_TABLE || 'troveless-dev-quotas',
   operationsTable: process.env.TROVELESS_OPERATIONS_TABLE || 'troveless-dev-operations',

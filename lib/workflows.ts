@@ -25,7 +25,9 @@ export type Workflow =
   | 'instance-resize-flavor'
   | 'instance-resize-volume'
   | 'instance-upgrade'
-  | 'module-reapply';
+  | 'module-reapply'
+  | 'cluster-create'
+  | 'cluster-delete';
 
 let arns: Promise<Map<string, string>> | undefined;
 

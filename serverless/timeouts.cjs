@@ -34,6 +34,9 @@ module.exports = () => {
     callHigh,
     callLow,
     backup,
+    // A cluster workflow asks every 2 s whether its members are built (or gone): a member's own
+    // workflow ends within usage_timeout, so the cluster's asks a little longer than that.
+    clusterPolls: Math.ceil(usage / 2) + 30,
     heartbeat: {
       // Prepare waits first for the guest to boot, then for each of its heartbeats.
       prepare: within(Math.max(boot, heartbeat), usage),

@@ -108,6 +108,8 @@ export interface PrepareOptions {
   rootPassword?: string;
   /** The instance's TLS key and certificate, with the CA that issued them (agent/engines/tls.ts). */
   tls?: TlsMaterial;
+  /** Trove's cluster_config: the engine starts as a member of a cluster (Redis: cluster mode). */
+  cluster?: boolean;
 }
 
 /** A configuration group's value for one parameter (TROVE_API.md §6). */
@@ -247,4 +249,13 @@ export interface EngineManager {
    * that cannot wait (Redis).
    */
   setReplicationMode(mode: ReplicationMode): Promise<void>;
+  /** Engines that cluster (Redis): the guest calls of agent/cluster-operations.ts. */
+  cluster?: ClusterMember;
+}
+
+/** A cluster member's guest calls (Redis Cluster). */
+export interface ClusterMember {
+  meet(host: string, port: number): Promise<void>;
+  addSlots(ranges: [number, number][]): Promise<void>;
+  info(): Promise<{ cluster_state: string; cluster_slots_assigned: number; cluster_known_nodes: number }>;
 }

@@ -7,6 +7,7 @@ import { checkPassword, notImplemented } from './admin.ts';
 import { type EngineProcess, ProcessEngine } from './base.ts';
 import { type Account, account, readIfExists, sizeOf, tailFrom, writeConfig, writeSecret } from './fs.ts';
 import type {
+  ClusterMember,
   DatabaseInfo,
   EngineCounters,
   EngineLayout,
@@ -16,6 +17,7 @@ import type {
   UserInfo,
 } from './manager.ts';
 import { waitFor } from './process.ts';
+import * as clustering from './redis-cluster.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
 import * as replication from './redis-replication.ts';
 import type { ReplicationMode } from './replication-state.ts';
@@ -32,6 +34,8 @@ export class RedisManager extends ProcessEngine {
   private readonly confDir: string;
   private readonly configFile: string;
   private readonly passwordFile: string;
+  /** Present once prepare made this server a cluster member: every later config keeps cluster mode. */
+  private readonly clusterFile: string;
   protected readonly overrides: RedisOverrides;
 
   constructor(layout: EngineLayout) {
@@ -40,6 +44,7 @@ export class RedisManager extends ProcessEngine {
     this.confDir = join(layout.baseDir, 'conf');
     this.configFile = join(this.confDir, 'redis.conf');
     this.passwordFile = join(layout.baseDir, 'admin-password');
+    this.clusterFile = join(layout.baseDir, 'cluster-member');
     this.overrides = new RedisOverrides(
       {
         configFile: this.configFile,
@@ -72,9 +77,11 @@ export class RedisManager extends ProcessEngine {
 
   protected async configure(
     memoryMb: number,
-    { rootPassword }: PrepareOptions,
+    { rootPassword, cluster }: PrepareOptions,
     owner: Account,
   ): Promise<void> {
+    if (cluster) await writeConfig(this.clusterFile, 'yes\n', owner, 0o600);
+    const clustered = cluster === true || (await readIfExists(this.clusterFile)) !== undefined;
     if (rootPassword) {
       // A server already running (a repeated prepare) takes the new password first: the agent's
       // sessions authenticate with whatever the file holds.
@@ -130,6 +137,9 @@ export class RedisManager extends ProcessEngine {
       `requirepass ${quote(password)}`,
       // The member's role: the replication user, and on a replica the source it follows.
       ...replication.roleLines(await this.replication.load(), await hasTls(this.tls)),
+      ...(clustered
+        ? clustering.clusterLines(this.layout.port, await hasTls(this.tls), this.layout.bindAddress)
+        : []),
       '',
     ];
     // Readable by redis only: it may hold requirepass.
@@ -319,6 +329,13 @@ export class RedisManager extends ProcessEngine {
     }
     return status;
   }
+
+  /** Redis Cluster's guest calls on this member (agent/cluster-operations.ts). */
+  readonly cluster: ClusterMember = {
+    meet: (host, port) => this.withClient((c) => clustering.meet(c, host, port)),
+    addSlots: (ranges) => this.withClient((c) => clustering.addSlots(c, ranges)),
+    info: () => this.withClient((c) => clustering.info(c)),
+  };
 
   private async withClient<T>(work: (client: Redis) => Promise<T>): Promise<T> {
     const client = await this.connect();

@@ -26,7 +26,9 @@ const instanceId = (event: HttpEvent) => event.pathParameters?.instance_id ?? ''
 const ctx = (event: HttpEvent, caller: Caller) => ({ base: baseUrl(event), isAdmin: caller.isAdmin });
 
 async function listPage(event: HttpEvent, caller: Caller, view: typeof instanceSummary) {
-  const result = await listInstances(caller.projectId, pageOf(event));
+  // Trove's include_clustered: cluster members are listed only when asked for.
+  const includeClustered = /^true$/i.test(event.queryStringParameters?.include_clustered ?? '');
+  const result = await listInstances(caller.projectId, pageOf(event), { includeClustered });
   return pageResponse(event, 'instances', {
     ...result,
     items: result.items.map((i) => view(i, ctx(event, caller))),

@@ -41,6 +41,12 @@ export interface ServerAccess {
    * this server's engine to theirs, whatever allowed_cidrs say (replication between members).
    */
   replication_peers?: string[];
+  /**
+   * Ports of this server beside its engine's that its peers may reach too, restricted like the
+   * engine port for everyone else: a Redis Cluster member's cluster bus (lib/clusters/access.ts).
+   * The EC2 driver does not open them yet (docs/architecture.md).
+   */
+  peer_ports?: number[];
 }
 
 export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTDOWN' | 'ERROR' | 'DELETED';

@@ -1,6 +1,7 @@
-import { BadRequest } from '../errors.ts';
+import { BadRequest, NotImplemented } from '../errors.ts';
 import { ejectReplicaSource, promoteToReplicaSource } from '../replication/actions.ts';
 import { resetStatus, restartInstance } from './operations.ts';
+import { getInstance } from './repository.ts';
 import { resizeInstance } from './resize.ts';
 import type { ActionRequest } from './schemas.ts';
 
@@ -12,6 +13,11 @@ export async function instanceAction(
   id: string,
   body: ActionRequest,
 ): Promise<void> {
+  // Trove's ClusterInstanceOperationNotSupported: a member changes with its cluster, except an
+  // admin's restart and any reset_status.
+  const clusterRule = body.restart !== undefined ? !asker.isAdmin : body.reset_status === undefined;
+  if (clusterRule && (await getInstance(asker.projectId, id))?.cluster_id)
+    throw new NotImplemented('Operation not supported for instances that are part of a cluster.');
   if (body.restart !== undefined) return restartInstance(asker.projectId, id);
   if (body.reset_status !== undefined) return resetStatus(asker.projectId, id, asker.isAdmin);
   if (body.promote_to_replica_source !== undefined) return promoteToReplicaSource(asker.projectId, id);

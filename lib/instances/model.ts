@@ -61,6 +61,8 @@ export interface InstanceItem {
   waiting_tasks?: WaitingTasks;
   /** The delete workflow's execution name, so that a delete whose workflow ended can run again. */
   delete_execution?: string;
+  /** Trove's cluster_id: the cluster this instance is a member of (lib/clusters). */
+  cluster_id?: string;
   /** Trove's slave_of_id: the source this replica follows. */
   replica_of_id?: string;
   /** The replicas following this source (Trove finds them by slave_of_id; kept here for views). */

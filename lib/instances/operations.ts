@@ -1,3 +1,4 @@
+import { getCluster } from '../clusters/repository.ts';
 import { computeDriver } from '../compute/index.ts';
 import { attachConfiguration, detachConfiguration } from '../configurations/service.ts';
 import { troveTime } from '../dynamo.ts';
@@ -203,6 +204,9 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
   // prepare anything behind the delete; a server it launched meanwhile is found by the delete's
   // TerminateServer through the instance id.
   if (building) await stopWorkflow('instance-create', id, 'The instance was deleted during its build.');
+  // Trove's ClusterInstanceOperationNotSupported (501): members go with their cluster's delete.
+  if (item.cluster_id && !(await clusterDeleting(projectId, item.cluster_id)))
+    throw new NotImplemented('Operation not supported for instances that are part of a cluster.');
   // Trove's ReplicaSourceDeleteForbidden.
   if (item.replica_ids?.length)
     throw new Forbidden('The replica source cannot be deleted without detaching the replicas.');
@@ -241,6 +245,12 @@ export async function deleteInstance(projectId: string, id: string): Promise<voi
     const back = await quotaChanges(projectId, { instances: 1, ram, volumes });
     await transact([updateItem(projectId, id, { set: { task_status: item.task_status } }), ...back.items]);
   });
+}
+
+/** Trove's is_cluster_deleting: a member may be deleted while its cluster is (or it is gone). */
+async function clusterDeleting(projectId: string, clusterId: string): Promise<boolean> {
+  const cluster = await getCluster(projectId, clusterId);
+  return !cluster || cluster.task === 'DELETING' || cluster.task === 'SHRINKING_CLUSTER';
 }
 
 /** The update that takes a replica out of its source's `replica_ids` (conditional on its place). */

@@ -44,18 +44,35 @@ export interface InstancePage {
   nextMarker?: string;
 }
 
-/** A project's instances in id order, one page at a time: DynamoDB reads only the page. */
-export async function listInstances(projectId: string, page: Page): Promise<InstancePage> {
-  const out = await documents.send(
-    new QueryCommand({
-      TableName: table(),
-      KeyConditionExpression: 'project_id = :p',
-      ExpressionAttributeValues: { ':p': projectId },
-      Limit: page.limit + 1,
-      ...(page.marker ? { ExclusiveStartKey: { project_id: projectId, id: page.marker } } : {}),
-    }),
-  );
-  return pageFromOneMore((out.Items ?? []) as InstanceItem[], page.limit, (i) => i.id);
+/**
+ * A project's instances in id order, one page at a time: DynamoDB reads only the page. Cluster
+ * members are left out unless `includeClustered` (Trove's include_clustered): the filter applies
+ * after each read, so reads go on until the page (and one more) is full or the project ends.
+ */
+export async function listInstances(
+  projectId: string,
+  page: Page,
+  { includeClustered = true }: { includeClustered?: boolean } = {},
+): Promise<InstancePage> {
+  const read: InstanceItem[] = [];
+  let start: Record<string, unknown> | undefined = page.marker
+    ? { project_id: projectId, id: page.marker }
+    : undefined;
+  do {
+    const out = await documents.send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'project_id = :p',
+        ExpressionAttributeValues: { ':p': projectId },
+        Limit: page.limit + 1 - read.length,
+        ...(includeClustered ? {} : { FilterExpression: 'attribute_not_exists(cluster_id)' }),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    read.push(...((out.Items ?? []) as InstanceItem[]));
+    start = out.LastEvaluatedKey;
+  } while (start && read.length < page.limit + 1);
+  return pageFromOneMore(read, page.limit, (i) => i.id);
 }
 
 /** Writes the new instance and its quota usage together, or neither (413 names the resources). */

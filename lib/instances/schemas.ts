@@ -157,6 +157,8 @@ export const InstanceDetailView = InstanceView.extend({
     .optional(),
   configuration: z.looseObject({ id: z.string(), name: z.string(), links }).optional(),
   password: z.string().optional(),
+  /** Trove's cluster_id: the cluster this instance is a member of. */
+  cluster_id: z.string().optional(),
   /** Beyond Trove: the member's replication as its guest last reported it. */
   replication: z
     .looseObject({

@@ -124,6 +124,8 @@ export async function sendGuestRequest(input: GuestRequestInput) {
           volume_size_gb: item.volume_size,
           overrides: await overridesOf(item),
           ...(await replicaArgsOf(item)),
+          // Trove's cluster_config: a cluster member starts in its engine's cluster mode.
+          ...(item.cluster_id ? { cluster_config: { id: item.cluster_id, instance_type: 'member' } } : {}),
         }
       : (input.args ?? {});
   await sendToGuest(key, item.id, input.method, args, input.task_token, operationId);

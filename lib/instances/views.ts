@@ -99,6 +99,7 @@ export function instanceDetail(
     };
   }
   if (extra.password) view.password = extra.password;
+  if (item.cluster_id) view.cluster_id = item.cluster_id;
   // Beyond Trove: how replication stands, as the member's guest last reported it.
   if (
     item.replica_of_id ||

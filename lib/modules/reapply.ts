@@ -56,7 +56,8 @@ export interface ReapplyCriteria {
 /**
  * Trove's test for one instance: it has an md5 other than the current one (or force), and the
  * one asked for when an md5 is given. Trove's clustered instances are left out unless
- * `include_clustered`; this cloud has no clusters, so none is.
+ * `include_clustered`; a cluster's members are built without modules here (lib/clusters), so
+ * none holds one to reapply.
  */
 export function wantsReapply(record: InstanceModuleRecord, currentMd5: string, c: ReapplyCriteria): boolean {
   return (record.md5 !== currentMd5 || Boolean(c.force)) && (!c.md5 || c.md5 === record.md5);

@@ -25,6 +25,12 @@ import {
   VolumeTypesResponse,
 } from '../catalog/schemas.ts';
 import {
+  ClusterActionRequest,
+  ClusterResponse,
+  ClustersResponse,
+  CreateClusterRequest,
+} from '../clusters/schemas.ts';
+import {
   ConfigurationInstancesResponse,
   ConfigurationResponse,
   ConfigurationsResponse,
@@ -201,6 +207,38 @@ export const ROUTES: Route[] = [
   route('POST', `${i}/log`, 'instances', 'Show, enable, disable, publish or discard a guest log', {
     body: LogActionRequest,
     response: LogResponse,
+  }),
+  route('GET', `${p}/clusters`, 'clusters', 'List clusters', { response: ClustersResponse }),
+  route('POST', `${p}/clusters`, 'clusters', 'Create a cluster (Redis Cluster)', {
+    body: CreateClusterRequest,
+    response: ClusterResponse,
+  }),
+  route('GET', `${p}/clusters/{cluster_id}`, 'clusters', 'Show a cluster, its members and addresses', {
+    response: ClusterResponse,
+  }),
+  route('POST', `${p}/clusters/{cluster_id}`, 'clusters', 'One action on a cluster (`reset-status`)', {
+    body: ClusterActionRequest,
+    status: 202,
+    response: ClusterResponse,
+  }),
+  route('DELETE', `${p}/clusters/{cluster_id}`, 'clusters', 'Delete a cluster and its members', {
+    status: 202,
+  }),
+  route(
+    'GET',
+    `${p}/clusters/{cluster_id}/instances/{instance_id}`,
+    'clusters',
+    'Show a member of a cluster',
+    {
+      response: InstanceResponse,
+    },
+  ),
+  route('GET', `${p}/clusters/{cluster_id}/root`, 'clusters', "Whether the cluster's root was enabled", {
+    response: RootStatusResponse,
+  }),
+  route('POST', `${p}/clusters/{cluster_id}/root`, 'clusters', 'One root password on every member', {
+    body: EnableRootRequest,
+    response: RootEnabledResponse,
   }),
   route('GET', `${p}/limits`, 'instances', "The project's absolute limits", { response: LimitsResponse }),
 

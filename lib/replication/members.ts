@@ -1,3 +1,4 @@
+import { memberAccessOf } from '../clusters/access.ts';
 import type { ServerAccess } from '../compute/driver.ts';
 import { computeDriver } from '../compute/index.ts';
 import type { InstanceItem } from '../instances/model.ts';
@@ -40,6 +41,7 @@ export async function connectMembers(members: InstanceItem[]): Promise<void> {
 
 /** The access a member's server gets: with its set's peers when it is in one. */
 export async function serverAccessOf(item: InstanceItem): Promise<ServerAccess> {
+  if (item.cluster_id) return memberAccessOf(item);
   if (!item.replica_of_id && !item.replica_ids?.length) return { ...(item.access ?? {}) };
   return accessWithPeers(item, await membersOf(item));
 }

@@ -23,6 +23,8 @@ export interface FirewallEntry {
   uid?: number;
   /** Keys of the servers of the same replica set, whose engine ports this server's user may reach. */
   peers?: string[];
+  /** Ports beside `port` that peers may reach and that are otherwise restricted like it (a cluster bus). */
+  extraPorts?: number[];
   /**
    * Sources admitted whatever allowed_cidrs say: the addresses of the writer endpoints that lead
    * here (their forwarder connects from them, after checking its clients against the same rules).
@@ -36,6 +38,12 @@ const PEER_MARK = '0x7e91';
 /** The host's table: one per state dir, so two local clouds never rewrite each other's rules. */
 export function tableName(hostKey: string): string {
   return `troveless_${hostKey}`;
+}
+
+/** The entry's engine port, or the set of it and its extra ports (nft's `{ a, b }`). */
+function portSet(e: FirewallEntry): string {
+  const ports = [e.port, ...(e.extraPorts ?? [])];
+  return ports.length === 1 ? String(e.port) : `{ ${ports.join(', ')} }`;
 }
 
 export function renderTable(table: string, entries: FirewallEntry[], owner?: string): string {
@@ -66,10 +74,10 @@ export function renderTable(table: string, entries: FirewallEntry[], owner?: str
     for (const peer of (e.peers ?? []).map((k) => byKey.get(k)).filter((p) => p !== undefined)) {
       if (e.uid === undefined) continue;
       peering.push(
-        `    meta skuid ${e.uid} ct state new ip daddr ${peer.address} tcp dport ${peer.port} ct mark set ${PEER_MARK} accept`,
+        `    meta skuid ${e.uid} ct state new ip daddr ${peer.address} tcp dport ${portSet(peer)} ct mark set ${PEER_MARK} accept`,
       );
     }
-    input.push(`    ip daddr ${e.address} tcp dport ${e.port} jump ${chain}`);
+    input.push(`    ip daddr ${e.address} tcp dport ${portSet(e)} jump ${chain}`);
     if (e.uid !== undefined) {
       output.push(`    meta skuid ${e.uid} ct state new ip daddr != ${e.address} reject`);
       output.push(`    meta skuid ${e.uid} ct state new meta nfproto ipv6 reject`);

@@ -63,6 +63,7 @@ const ServerAccessSchema = z.object({
     .array(z.string().regex(/^srv-[0-9a-f-]{36}$/))
     .max(20)
     .optional(),
+  peer_ports: z.array(z.number().int().min(1).max(65535)).max(4).optional(),
 }) satisfies z.ZodType<ServerAccess>;
 
 const FlavorSchema = z.object({

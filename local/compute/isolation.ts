@@ -43,7 +43,7 @@ export interface IsolatedServer {
   volume_size_gb: number;
   /** What the volume is formatted with; records from before the choice existed are ext4. */
   volume_fstype?: VolumeFsType;
-  access?: { allowed_cidrs?: string[]; replication_peers?: string[] };
+  access?: { allowed_cidrs?: string[]; replication_peers?: string[]; peer_ports?: number[] };
   /** Set once the server's isolation exists (user, volume, cgroups): what a delete must undo. */
   isolation?: { osUser: string; uid: number; cgroupProcs: string[] };
 }
@@ -208,6 +208,7 @@ export class Isolation {
       allowedCidrs: server.access?.allowed_cidrs,
       uid: server.isolation?.uid,
       peers: server.access?.replication_peers?.map(firewallKey),
+      extraPorts: server.access?.peer_ports,
     });
     await this.firewall.apply(this.rules());
   }

@@ -50,6 +50,18 @@ describe('compute host isolation, pure parts', () => {
     expect(script).not.toMatch(/skuid undefined/);
   });
 
+  it("opens a cluster member's bus port to its peers only, restricted like its engine port", () => {
+    const script = renderTable('troveless_abc', [
+      { key: 'a1', address: '127.77.0.2', port: 6379, uid: 901, peers: ['b2'], extraPorts: [16379] },
+      { key: 'b2', address: '127.77.0.3', port: 6379, uid: 902, peers: ['a1'], extraPorts: [16379] },
+    ]);
+    expect(script).toContain('ip daddr 127.77.0.2 tcp dport { 6379, 16379 } jump instance_a1');
+    expect(script).toContain(
+      'meta skuid 901 ct state new ip daddr 127.77.0.3 tcp dport { 6379, 16379 } ct mark set 0x7e91 accept',
+    );
+    expect(script).toContain('meta skuid 902 ct state new ip daddr != 127.77.0.3 reject');
+  });
+
   it("builds the agent's environment from an allow-list, never from the caller's spec", () => {
     const config = {
       endpoints: { NODE_OPTIONS: '--require /tmp/x.js', AWS_ENDPOINT_URL_SQS: 'http://evil' },

@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
+import { config } from '../config.ts';
+import { getConfiguration } from '../configurations/repository.ts';
+import { documents, troveTime } from '../dynamo.ts';
+import { BadRequest, NotImplemented, OverLimit } from '../errors.ts';
+import { newGuestKey, wrapKey } from '../guest/keys.ts';
+import { encryptFor } from '../guest/sealed.ts';
+import { startBuild } from '../instances/build.ts';
+import type { InstanceItem } from '../instances/model.ts';
+import { configurationIdOf } from '../instances/operations.ts';
+import { updateInstance } from '../instances/repository.ts';
+import { logger } from '../logger.ts';
+import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
+import { startWorkflow } from '../workflows.ts';
+import type { ClusterItem } from './model.ts';
+import { setClusterTask } from './repository.ts';
+import type { CreateClusterRequest } from './schemas.ts';
+
+/** The engines Troveless clusters, and the fewest members each starts with. */
+const MIN_MEMBERS: Record<string, number> = { redis: 3 };
+
+/**
+ * Trove's Cluster.create with its redis strategy's checks: every member an instance of the same
+ * datastore version with its own flavor and volume, all counted against the project's quotas.
+ * The members, their quota and the cluster are written in one transaction, or nothing is; then
+ * each member's build starts through the instance create workflow, and the cluster's workflow
+ * waits for them and forms the cluster.
+ */
+export async function createCluster(
+  projectId: string,
+  req: CreateClusterRequest,
+): Promise<{
+  cluster: ClusterItem;
+  members: InstanceItem[];
+}> {
+  const { datastore, version } = await resolveDatastoreVersion(req.datastore);
+  const minimum = MIN_MEMBERS[version.manager];
+  if (minimum === undefined)
+    throw new NotImplemented(`Clusters not supported for ${datastore.name}-${version.name}.`);
+  if (req.instances.length < minimum)
+    throw new BadRequest(`The number of instances for your initial cluster must be at least ${minimum}.`);
+  const specs = [];
+  for (const node of req.instances) {
+    const flavor = await getFlavor(node.flavorRef);
+    if (!node.volume) throw new BadRequest('A volume size is required for each instance in the cluster.');
+    const size = node.volume.size;
+    if (size > config.maxAcceptedVolumeSize) {
+      throw new OverLimit(
+        `Volume 'size' cannot exceed maximum of ${config.maxAcceptedVolumeSize} GB, ${size} cannot be accepted.`,
+      );
+    }
+    specs.push({ flavor, size, availability_zone: node.availability_zone });
+  }
+  let configurationId: string | undefined;
+  if (req.configuration) {
+    const group = await getConfiguration(projectId, configurationIdOf(req.configuration));
+    if (group.datastore.version_id !== version.id) {
+      throw new BadRequest(
+        `Configuration group ${group.id} is for datastore version ${group.datastore.version}, not ${version.name}.`,
+      );
+    }
+    configurationId = group.id;
+  }
+
+  const deltas = {
+    instances: specs.length,
+    ram: specs.reduce((sum, s) => sum + s.flavor.ram, 0),
+    volumes: specs.reduce((sum, s) => sum + s.size, 0),
+  };
+  const quota = await quotaChanges(projectId, deltas);
+  if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
+
+  const now = troveTime();
+  const clusterId = randomUUID();
+  const dsRef: InstanceItem['datastore'] = {
+    type: datastore.name,
+    version: version.name,
+    version_id: version.id,
+    version_number: version.version,
+    manager: version.manager,
+  };
+  const members: InstanceItem[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const key = newGuestKey();
+    members.push({
+      project_id: projectId,
+      id: randomUUID(),
+      // Trove names members after their cluster.
+      name: `${req.name}-member-${i + 1}`,
+      created: now,
+      updated: now,
+      region: config.regionName,
+      flavor_id: spec.flavor.id,
+      flavor_ram: spec.flavor.ram,
+      flavor_vcpus: spec.flavor.vcpus,
+      volume_size: spec.size,
+      datastore: { ...dsRef },
+      task_status: 'BUILDING',
+      service_status: 'new',
+      service_status_updated: now,
+      server_status: 'BUILD',
+      wrapped_key: await wrapKey(key),
+      sealed_prepare: encryptFor(key, { databases: [], users: [] }),
+      locality: req.locality,
+      availability_zone: spec.availability_zone,
+      configuration_id: configurationId,
+      cluster_id: clusterId,
+    });
+  }
+  const cluster: ClusterItem = {
+    project_id: projectId,
+    id: clusterId,
+    name: req.name,
+    created: now,
+    updated: now,
+    task: 'BUILDING',
+    datastore: dsRef,
+    instance_ids: members.map((m) => m.id),
+    ...(req.locality ? { locality: req.locality } : {}),
+    ...(configurationId ? { configuration_id: configurationId } : {}),
+    create_execution: clusterId,
+  };
+
+  const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);
+  try {
+    await documents.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          ...quota.items,
+          ...members.map((item) => ({
+            Put: {
+              TableName: config.instancesTable,
+              Item: item,
+              ConditionExpression: 'attribute_not_exists(id)',
+            },
+          })),
+          {
+            Put: {
+              TableName: config.clustersTable,
+              Item: cluster,
+              ConditionExpression: 'attribute_not_exists(id)',
+            },
+          },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof TransactionCanceledException)) throw err;
+    const over = charged.filter((_, i) => err.CancellationReasons?.[i]?.Code === 'ConditionalCheckFailed');
+    if (over.length) throw new OverLimit(quotaExceededMessage(over));
+    throw err;
+  }
+
+  for (const member of members) await startBuild(member);
+  await startClusterBuild(cluster, members);
+  return { cluster, members };
+}
+
+/**
+ * The cluster's own workflow. If it cannot start, nothing would ever form the cluster: the
+ * members say so with a fault (Trove's update_statuses_on_failure) and the task is reset, so the
+ * cluster can be deleted.
+ */
+async function startClusterBuild(cluster: ClusterItem, members: InstanceItem[]): Promise<void> {
+  try {
+    await startWorkflow('cluster-create', cluster.id, {
+      project_id: cluster.project_id,
+      cluster_id: cluster.id,
+    });
+  } catch (err) {
+    logger.error('cluster create workflow did not start', { cluster_id: cluster.id, error: err as Error });
+    const fault = {
+      message: 'The cluster workflow could not be started.',
+      created: troveTime(),
+      details: String(err),
+    };
+    for (const m of members)
+      await updateInstance(m.project_id, m.id, { set: { task_status: 'BUILDING_ERROR_SERVER', fault } });
+    await setClusterTask(cluster, 'NONE', ['BUILDING']);
+    cluster.task = 'NONE';
+  }
+}
