@@ -50,14 +50,17 @@ type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[numb
 /**
  * Transaction items that apply `deltas` to the project's usage. Increases carry a condition
  * that keeps in_use within the limit; `exceeded` lists the resources already over before
- * anything is written, so the caller can answer 413 without trying.
+ * anything is written, so the caller can answer 413 without trying. `resources` names each item,
+ * in order: a cancelled transaction names its failed conditions by index.
  */
 export async function quotaChanges(projectId: string, deltas: Deltas) {
   const usage = await quotaUsage(projectId);
   const exceeded: Resource[] = [];
   const items: TransactItem[] = [];
+  const resources: Resource[] = [];
   for (const [resource, delta] of Object.entries(deltas) as [Resource, number][]) {
     if (!delta) continue;
+    resources.push(resource);
     const { limit, in_use } = usage.find((u) => u.resource === resource) ?? { limit: -1, in_use: 0 };
     const bounded = delta > 0 && limit >= 0;
     if (bounded && in_use + delta > limit) exceeded.push(resource);
@@ -75,7 +78,7 @@ export async function quotaChanges(projectId: string, deltas: Deltas) {
       },
     });
   }
-  return { items, exceeded };
+  return { items, resources, exceeded };
 }
 
 export function quotaExceededMessage(resources: Resource[]): string {

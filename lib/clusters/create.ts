@@ -1,19 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
 import { config } from '../config.ts';
-import { getConfiguration } from '../configurations/repository.ts';
-import { documents, troveTime } from '../dynamo.ts';
+import { configurationForVersion } from '../configurations/repository.ts';
+import { troveTime } from '../dynamo.ts';
 import { BadRequest, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { startBuild } from '../instances/build.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { configurationIdOf } from '../instances/operations.ts';
-import { updateInstance } from '../instances/repository.ts';
+import { putNewInstances, updateInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
-import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
+import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
 import { startWorkflow } from '../workflows.ts';
 import type { ClusterItem } from './model.ts';
 import { setClusterTask } from './repository.ts';
@@ -56,12 +54,7 @@ export async function createCluster(
   }
   let configurationId: string | undefined;
   if (req.configuration) {
-    const group = await getConfiguration(projectId, configurationIdOf(req.configuration));
-    if (group.datastore.version_id !== version.id) {
-      throw new BadRequest(
-        `Configuration group ${group.id} is for datastore version ${group.datastore.version}, not ${version.name}.`,
-      );
-    }
+    const group = await configurationForVersion(projectId, configurationIdOf(req.configuration), version);
     configurationId = group.id;
   }
 
@@ -124,35 +117,15 @@ export async function createCluster(
     create_execution: clusterId,
   };
 
-  const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);
-  try {
-    await documents.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          ...quota.items,
-          ...members.map((item) => ({
-            Put: {
-              TableName: config.instancesTable,
-              Item: item,
-              ConditionExpression: 'attribute_not_exists(id)',
-            },
-          })),
-          {
-            Put: {
-              TableName: config.clustersTable,
-              Item: cluster,
-              ConditionExpression: 'attribute_not_exists(id)',
-            },
-          },
-        ],
-      }),
-    );
-  } catch (err) {
-    if (!(err instanceof TransactionCanceledException)) throw err;
-    const over = charged.filter((_, i) => err.CancellationReasons?.[i]?.Code === 'ConditionalCheckFailed');
-    if (over.length) throw new OverLimit(quotaExceededMessage(over));
-    throw err;
-  }
+  await putNewInstances(members, quota, [
+    {
+      Put: {
+        TableName: config.clustersTable,
+        Item: cluster,
+        ConditionExpression: 'attribute_not_exists(id)',
+      },
+    },
+  ]);
 
   for (const member of members) await startBuild(member);
   await startClusterBuild(cluster, members);

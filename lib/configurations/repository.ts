@@ -1,7 +1,7 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
-import { NotFound } from '../errors.ts';
+import { BadRequest, NotFound } from '../errors.ts';
 import { type Page, pageFromOneMore } from '../paging.ts';
 import type { ConfigurationItem } from './model.ts';
 
@@ -59,4 +59,21 @@ export async function instancesUsing(
     start = out.LastEvaluatedKey;
   } while (start);
   return found;
+}
+
+/**
+ * The group `id`, which must be for the datastore version it is to be applied to (at create, to
+ * a replica, to a cluster's members, or attached later): else Trove's 400.
+ */
+export async function configurationForVersion(
+  projectId: string,
+  id: string,
+  version: { id: string; name: string },
+): Promise<ConfigurationItem> {
+  const group = await getConfiguration(projectId, id);
+  if (group.datastore.version_id !== version.id)
+    throw new BadRequest(
+      `Configuration group ${id} is for datastore version ${group.datastore.version}, not ${version.name}.`,
+    );
+  return group;
 }

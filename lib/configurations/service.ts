@@ -10,7 +10,13 @@ import { updateInstance } from '../instances/repository.ts';
 import { refusalToAct } from '../instances/status.ts';
 import type { ConfigurationItem } from './model.ts';
 import { parameterRules } from './parameters/index.ts';
-import { deleteConfigurationItem, getConfiguration, instancesUsing, putConfiguration } from './repository.ts';
+import {
+  configurationForVersion,
+  deleteConfigurationItem,
+  getConfiguration,
+  instancesUsing,
+  putConfiguration,
+} from './repository.ts';
 import { validateValues } from './validate.ts';
 
 // Trove's configuration groups: named, validated engine settings attached to instances. Applying
@@ -94,12 +100,10 @@ export async function attachConfiguration(projectId: string, instanceId: string,
       `Instance ${instanceId} already has a Configuration Group attached: ${instance.configuration_id}.`,
     );
   }
-  const group = await getConfiguration(projectId, configurationId);
-  if (group.datastore.version_id !== instance.datastore.version_id) {
-    throw new BadRequest(
-      `Configuration group ${configurationId} is for datastore version ${group.datastore.version}, not ${instance.datastore.version}.`,
-    );
-  }
+  const group = await configurationForVersion(projectId, configurationId, {
+    id: instance.datastore.version_id,
+    name: instance.datastore.version,
+  });
   assertSettled(instance);
   await applyTo(instance, group.values, configurationId);
 }

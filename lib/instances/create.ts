@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { restoreChain } from '../backups/service.ts';
 import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
 import { config } from '../config.ts';
-import { getConfiguration } from '../configurations/repository.ts';
+import { configurationForVersion } from '../configurations/repository.ts';
 import { hostOrAny } from '../databases/rules/index.ts';
 import { requestsFor } from '../databases/schemas.ts';
 import { troveTime } from '../dynamo.ts';
@@ -10,14 +10,14 @@ import { BadRequest, Forbidden, NotImplemented, OverLimit } from '../errors.ts';
 import { newGuestKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { modulesForCreate } from '../modules/orders.ts';
-import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
+import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
 import { createReplicas } from '../replication/create.ts';
 import { assertModeSupported } from '../replication/mode.ts';
 import { validate } from '../validation.ts';
 import { startBuild } from './build.ts';
 import type { InstanceItem } from './model.ts';
 import { configurationIdOf } from './operations.ts';
-import { putNewInstance } from './repository.ts';
+import { putNewInstances } from './repository.ts';
 import type { CreateInstanceRequest } from './schemas.ts';
 
 /**
@@ -95,12 +95,7 @@ export async function createInstance(
   // A group given at create is applied by prepare, before the instance is first ACTIVE.
   let configurationId: string | undefined;
   if (req.configuration) {
-    const group = await getConfiguration(projectId, configurationIdOf(req.configuration));
-    if (group.datastore.version_id !== version.id) {
-      throw new BadRequest(
-        `Configuration group ${group.id} is for datastore version ${group.datastore.version}, not ${version.name}.`,
-      );
-    }
+    const group = await configurationForVersion(projectId, configurationIdOf(req.configuration), version);
     configurationId = group.id;
   }
 
@@ -171,9 +166,7 @@ export async function createInstance(
     // Who will replace its set's source when it dies (lib/replication/failover.ts).
     ...(req.replication?.failover ? { replication_failover: req.replication.failover } : {}),
   };
-  // The quota items come in the order of `deltas`: a cancelled transaction names them by index.
-  const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);
-  await putNewInstance(item, quota.items, charged);
+  await putNewInstances([item], quota);
 
   await startBuild(item);
   return item;

@@ -76,19 +76,27 @@ export async function listInstances(
 }
 
 /** Writes the new instance and its quota usage together, or neither (413 names the resources). */
-export async function putNewInstance(item: InstanceItem, quotaItems: TransactItem[], resources: Resource[]) {
-  const put: TransactItem = {
+/**
+ * New instances, their quota charge (quotaChanges' items, first) and the caller's other writes
+ * (`also`: a cluster's item, a source's replica list) in one transaction: all or nothing.
+ * OverLimit when a quota condition failed; any other failed condition is the caller's
+ * TransactionCanceledException to answer.
+ */
+export async function putNewInstances(
+  items: InstanceItem[],
+  quota: { items: TransactItem[]; resources: Resource[] },
+  also: TransactItem[] = [],
+) {
+  const puts: TransactItem[] = items.map((item) => ({
     Put: { TableName: table(), Item: item, ConditionExpression: 'attribute_not_exists(id)' },
-  };
+  }));
   try {
-    await documents.send(new TransactWriteCommand({ TransactItems: [...quotaItems, put] }));
+    await documents.send(new TransactWriteCommand({ TransactItems: [...quota.items, ...puts, ...also] }));
   } catch (err) {
     if (err instanceof TransactionCanceledException) {
-      const failed = (err.CancellationReasons ?? [])
-        .map((r, i) =>
-          r.Code === 'ConditionalCheckFailed' && i < resources.length ? resources[i] : undefined,
-        )
-        .filter((r): r is Resource => r !== undefined);
+      const failed = quota.resources.filter(
+        (_, i) => err.CancellationReasons?.[i]?.Code === 'ConditionalCheckFailed',
+      );
       if (failed.length) throw new OverLimit(quotaExceededMessage(failed));
     }
     throw err;

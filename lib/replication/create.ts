@@ -1,18 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
-import { getConfiguration } from '../configurations/repository.ts';
-import { documents, troveTime } from '../dynamo.ts';
+import { configurationForVersion } from '../configurations/repository.ts';
+import { troveTime } from '../dynamo.ts';
 import { BadRequest, NotFound, OverLimit, Unauthorized, UnprocessableEntity } from '../errors.ts';
 import { newGuestKey, unwrapKey, wrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { startBuild } from '../instances/build.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { assertCanAct, configurationIdOf } from '../instances/operations.ts';
-import { getInstance } from '../instances/repository.ts';
+import { getInstance, putNewInstances } from '../instances/repository.ts';
 import type { CreateInstanceRequest } from '../instances/schemas.ts';
-import { quotaChanges, quotaExceededMessage, type Resource } from '../quotas.ts';
+import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
 import { accountOf, newAccount, sealAccount } from './account.ts';
 import { assertModeSupported, modeOf } from './mode.ts';
 import { snapshotObjectKey } from './snapshot.ts';
@@ -57,12 +56,10 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
 
   let configurationId: string | undefined;
   if (req.configuration) {
-    const group = await getConfiguration(projectId, configurationIdOf(req.configuration));
-    if (group.datastore.version_id !== source.datastore.version_id) {
-      throw new BadRequest(
-        `Configuration group ${group.id} is for datastore version ${group.datastore.version}, not ${source.datastore.version}.`,
-      );
-    }
+    const group = await configurationForVersion(projectId, configurationIdOf(req.configuration), {
+      id: source.datastore.version_id,
+      name: source.datastore.version,
+    });
     configurationId = group.id;
   }
 
@@ -123,49 +120,34 @@ export async function createReplicas(projectId: string, req: CreateInstanceReque
   }
 
   const sealedSource = source.sealed_replication ?? sealAccount(sourceKey, account);
-  const charged: Resource[] = (['instances', 'ram', 'volumes'] as const).filter((r) => deltas[r] !== 0);
   try {
-    await documents.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          ...quota.items,
-          ...replicas.map((item) => ({
-            Put: {
-              TableName: config.instancesTable,
-              Item: item,
-              ConditionExpression: 'attribute_not_exists(id)',
-            },
-          })),
-          {
-            Update: {
-              TableName: config.instancesTable,
-              Key: { project_id: projectId, id: source.id },
-              UpdateExpression:
-                'SET replica_ids = list_append(if_not_exists(replica_ids, :none), :ids), sealed_replication = :sealed, updated = :now, replication_mode = :mode, replication_failover = :failover',
-              // Still a source that can act, with the account its replicas were given.
-              ConditionExpression:
-                'attribute_exists(id) AND attribute_not_exists(replica_of_id) AND task_status IN (:t1, :t2)' +
-                ' AND (attribute_not_exists(sealed_replication) OR sealed_replication = :sealed)',
-              ExpressionAttributeValues: {
-                ':none': [],
-                ':ids': replicas.map((r) => r.id),
-                ':sealed': sealedSource,
-                ':now': now,
-                ':mode': mode,
-                ':failover': failover,
-                ':t1': 'NONE',
-                ':t2': 'RESTART_REQUIRED',
-              },
-            },
+    await putNewInstances(replicas, quota, [
+      {
+        Update: {
+          TableName: config.instancesTable,
+          Key: { project_id: projectId, id: source.id },
+          UpdateExpression:
+            'SET replica_ids = list_append(if_not_exists(replica_ids, :none), :ids), sealed_replication = :sealed, updated = :now, replication_mode = :mode, replication_failover = :failover',
+          // Still a source that can act, with the account its replicas were given.
+          ConditionExpression:
+            'attribute_exists(id) AND attribute_not_exists(replica_of_id) AND task_status IN (:t1, :t2)' +
+            ' AND (attribute_not_exists(sealed_replication) OR sealed_replication = :sealed)',
+          ExpressionAttributeValues: {
+            ':none': [],
+            ':ids': replicas.map((r) => r.id),
+            ':sealed': sealedSource,
+            ':now': now,
+            ':mode': mode,
+            ':failover': failover,
+            ':t1': 'NONE',
+            ':t2': 'RESTART_REQUIRED',
           },
-        ],
-      }),
-    );
+        },
+      },
+    ]);
   } catch (err) {
     if (!(err instanceof TransactionCanceledException)) throw err;
-    const reasons = err.CancellationReasons ?? [];
-    const over = charged.filter((_, i) => reasons[i]?.Code === 'ConditionalCheckFailed');
-    if (over.length) throw new OverLimit(quotaExceededMessage(over));
+    // The source's condition: it is no longer a source that can act.
     throw new UnprocessableEntity(
       `Instance ${source.id} is not currently available for an action to be performed.`,
     );
