@@ -1,12 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Redis from 'ioredis';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
 import { limiter, raiseQuota } from './concurrency.ts';
-import { call, cloud, type Login, login } from './helpers.ts';
+import { call, type Login, login } from './helpers.ts';
 import { type Endpoint, instanceSsl } from './instance-access.ts';
 import {
   createInstance,
@@ -16,7 +12,16 @@ import {
   showInstance,
   waitForInstance,
 } from './instance-helpers.ts';
-import { baseDirOf, deleteAndCheck, guestProcesses, serverIdOf, signal } from './leftovers.ts';
+import {
+  baseDirOf,
+  deleteAndCheck,
+  guestProcesses,
+  serverIdOf,
+  serverStatus,
+  signal,
+  startServer,
+} from './leftovers.ts';
+import { openRowSession, type RowSession } from './row-sessions.ts';
 
 // Automatic failover on real engines (issue 12 #4). A set of a source and two replicas with
 // `"replication": {"failover": "automatic"}`; a writer commits numbered rows (keys) through the
@@ -37,17 +42,11 @@ const USER = { name: 'fo_app', password: 'Failover-app-pass-1' };
 const ROOT_PASSWORD = 'Failover-root-pass-1';
 const EXPIRY_S = Number(process.env.TROVELESS_FAILOVER_EXPIRY_SECONDS ?? 5);
 
-interface Session {
-  write(n: number): Promise<void>;
-  count(): Promise<number[]>;
-  close(): Promise<void>;
-}
-
 interface Engine {
   datastore: string;
   mode: 'async' | 'sync';
   body: Record<string, unknown>;
-  open(at: Endpoint, viaWriter: boolean): Promise<Session>;
+  open(at: Endpoint, viaWriter: boolean): Promise<RowSession>;
 }
 
 const tlsFor = (at: Endpoint, viaWriter: boolean) => ({
@@ -80,7 +79,7 @@ const ENGINES: Engine[] = [
         write: async (n) => {
           await r.set(`row:${n}`, String(n));
         },
-        count: async () => (await r.keys('row:*')).map((k) => Number(k.slice(4))),
+        rows: async () => (await r.keys('row:*')).map((k) => Number(k.slice(4))),
         close: async () => r.disconnect(),
       };
     },
@@ -89,54 +88,29 @@ const ENGINES: Engine[] = [
     datastore: 'mysql',
     mode: 'sync',
     body: { databases: [{ name: 'fodb' }], users: [{ ...USER, databases: [{ name: 'fodb' }] }] },
-    async open(at, viaWriter) {
-      const c = await mysql.createConnection({
-        host: at.host,
-        port: at.port,
-        ssl: tlsFor(at, viaWriter),
-        user: USER.name,
-        password: USER.password,
+    open: (at, viaWriter) =>
+      openRowSession('mysql', at, {
+        user: USER,
         database: 'fodb',
-        connectTimeout: 2_000,
-      });
-      c.on('error', () => {});
-      // The writer's session makes the table; a replica refuses even an IF NOT EXISTS (read-only).
-      if (viaWriter) await c.query('CREATE TABLE IF NOT EXISTS t (n INT PRIMARY KEY)');
-      return {
-        write: async (n) => {
-          await c.query('INSERT INTO t VALUES (?)', [n]);
-        },
-        count: async () => ((await c.query('SELECT n FROM t'))[0] as { n: number }[]).map((r) => r.n),
-        close: async () => c.destroy(),
-      };
-    },
+        ssl: tlsFor(at, viaWriter),
+        // The writer's session makes the table.
+        create: viaWriter,
+        connectTimeoutMs: 2_000,
+      }),
   },
   {
     datastore: 'postgresql',
     mode: 'sync',
     body: { databases: [{ name: 'fodb' }], users: [{ ...USER, databases: [{ name: 'fodb' }] }] },
-    async open(at, viaWriter) {
-      const c = new pg.Client({
-        host: at.host,
-        port: at.port,
-        ssl: tlsFor(at, viaWriter),
-        user: USER.name,
-        password: USER.password,
+    open: (at, viaWriter) =>
+      openRowSession('postgresql', at, {
+        user: USER,
         database: 'fodb',
-        connectionTimeoutMillis: 2_000,
-        query_timeout: 5_000,
-      });
-      c.on('error', () => {});
-      await c.connect();
-      if (viaWriter) await c.query('CREATE TABLE IF NOT EXISTS t (n int PRIMARY KEY)');
-      return {
-        write: async (n) => {
-          await c.query('INSERT INTO t VALUES ($1)', [n]);
-        },
-        count: async () => (await c.query<{ n: number }>('SELECT n FROM t')).rows.map((r) => r.n),
-        close: async () => c.end().catch(() => {}),
-      };
-    },
+        ssl: tlsFor(at, viaWriter),
+        create: viaWriter,
+        connectTimeoutMs: 2_000,
+        queryTimeoutMs: 5_000,
+      }),
   },
 ];
 
@@ -165,7 +139,7 @@ class WriterLoop {
   }
 
   private async loop() {
-    let session: Session | undefined;
+    let session: RowSession | undefined;
     while (this.running) {
       try {
         session ??= await this.engine.open(this.at, true);
@@ -223,26 +197,6 @@ class WriterLoop {
  */
 async function memberAt(who: Login, view: InstanceView): Promise<Endpoint> {
   return { ...endpointOf(view), ca: (await instanceSsl(who, view)).ca_certificate, password: ROOT_PASSWORD };
-}
-
-const computeAuth = () =>
-  `Bearer ${readFileSync(join(cloud().stateDir, 'compute', 'host-secret'), 'utf8').trim()}`;
-
-/** Nova's os-start on the local compute host, as an operator brings a fenced server back. */
-async function startServer(serverId: string) {
-  const res = await fetch(`${cloud().endpoints.compute}/servers/${serverId}/action`, {
-    method: 'POST',
-    headers: { authorization: computeAuth(), 'content-type': 'application/json' },
-    body: JSON.stringify({ 'os-start': null }),
-  });
-  expect(res.status, await res.text()).toBe(202);
-}
-
-async function serverStatus(serverId: string): Promise<string> {
-  const res = await fetch(`${cloud().endpoints.compute}/servers/${serverId}`, {
-    headers: { authorization: computeAuth() },
-  });
-  return ((await res.json()) as { status: string }).status;
 }
 
 describe.each(RUN)(
@@ -407,7 +361,7 @@ describe.each(RUN)(
       const nextAt = await memberAt(admin, next);
       const onNext = await engine.open(nextAt, false);
       try {
-        const rows = new Set(await onNext.count());
+        const rows = new Set(await onNext.rows());
         const lost = writer.acked.slice(0, ackedBefore).filter((n) => !rows.has(n));
         if (engine.mode === 'sync') expect(lost).toEqual([]);
       } finally {
@@ -432,7 +386,7 @@ describe.each(RUN)(
       const onOld = await engine.open(oldAt, false);
       try {
         await waitUntil('the old source to hold the new writes', async () =>
-          (await onOld.count()).includes(mark) ? true : undefined,
+          (await onOld.rows()).includes(mark) ? true : undefined,
         );
         await expect(onOld.write(-1)).rejects.toThrow(/read.only|READONLY/i);
       } finally {

@@ -38,6 +38,24 @@ export const BACKUP_BUCKET = 'troveless-local-backups';
 const computeHostAuth = () =>
   `Bearer ${readFileSync(join(cloud().stateDir, 'compute', 'host-secret'), 'utf8').trim()}`;
 
+/** Nova's os-start on the local compute host, as an operator brings a stopped (fenced) server back. */
+export async function startServer(serverId: string) {
+  const res = await fetch(`${cloud().endpoints.compute}/servers/${serverId}/action`, {
+    method: 'POST',
+    headers: { authorization: computeHostAuth(), 'content-type': 'application/json' },
+    body: JSON.stringify({ 'os-start': null }),
+  });
+  expect(res.status, await res.text()).toBe(202);
+}
+
+/** A server's status on the local compute host (ACTIVE, SHUTOFF...). */
+export async function serverStatus(serverId: string): Promise<string> {
+  const res = await fetch(`${cloud().endpoints.compute}/servers/${serverId}`, {
+    headers: { authorization: computeHostAuth() },
+  });
+  return ((await res.json()) as { status: string }).status;
+}
+
 /** Every server the compute host runs for the instance (a duplicated launch would show two). */
 export async function serversOf(instanceId: string): Promise<{ id: string }[]> {
   const res = await fetch(`${cloud().endpoints.compute}/servers?instance_id=${instanceId}`, {

@@ -1,11 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
-import { call, cloud, type Login, login } from './helpers.ts';
+import { call, type Login, login } from './helpers.ts';
 import { type Endpoint, instanceSsl } from './instance-access.ts';
 import {
   createInstance,
@@ -23,7 +21,9 @@ import {
   s3,
   serverIdOf,
   signal,
+  startServer,
 } from './leftovers.ts';
+import { openRowSession, type RowSession } from './row-sessions.ts';
 
 // The re-seed of a diverged old source (issue 12), on real engines. An async set of a source and
 // one replica with automatic failover. The replica is stopped (its agent and engine killed), the
@@ -41,71 +41,30 @@ import {
 
 const USER = { name: 'rs_app', password: 'Reseed-app-pass-1' };
 
-interface Session {
-  write(n: number): Promise<void>;
-  rows(): Promise<number[]>;
-  close(): Promise<void>;
-}
-
 interface Engine {
   datastore: string;
   datastoreVersion?: string;
-  open(at: Endpoint, create?: boolean): Promise<Session>;
+  open(at: Endpoint, create: boolean): Promise<RowSession>;
 }
 
-const tls = (at: Endpoint) => ({ ca: at.ca, rejectUnauthorized: true });
+const sessionOptions = (at: Endpoint) => ({
+  user: USER,
+  database: 'rsdb',
+  ssl: { ca: at.ca, rejectUnauthorized: true },
+  connectTimeoutMs: 5_000,
+});
 const body = { databases: [{ name: 'rsdb' }], users: [{ ...USER, databases: [{ name: 'rsdb' }] }] };
 
 const ENGINES: Engine[] = [
   {
     datastore: 'postgresql',
     datastoreVersion: '16',
-    async open(at, create) {
-      const c = new pg.Client({
-        host: at.host,
-        port: at.port,
-        ssl: tls(at),
-        user: USER.name,
-        password: USER.password,
-        database: 'rsdb',
-        connectionTimeoutMillis: 5_000,
-        query_timeout: 10_000,
-      });
-      c.on('error', () => {});
-      await c.connect();
-      if (create) await c.query('CREATE TABLE IF NOT EXISTS t (n int PRIMARY KEY)');
-      return {
-        write: async (n) => {
-          await c.query('INSERT INTO t VALUES ($1)', [n]);
-        },
-        rows: async () => (await c.query<{ n: number }>('SELECT n FROM t ORDER BY n')).rows.map((r) => r.n),
-        close: async () => c.end().catch(() => {}),
-      };
-    },
+    open: (at, create) =>
+      openRowSession('postgresql', at, { ...sessionOptions(at), create, queryTimeoutMs: 10_000 }),
   },
   {
     datastore: 'mysql',
-    async open(at, create) {
-      const c = await mysql.createConnection({
-        host: at.host,
-        port: at.port,
-        ssl: tls(at),
-        user: USER.name,
-        password: USER.password,
-        database: 'rsdb',
-        connectTimeout: 5_000,
-      });
-      c.on('error', () => {});
-      if (create) await c.query('CREATE TABLE IF NOT EXISTS t (n INT PRIMARY KEY)');
-      return {
-        write: async (n) => {
-          await c.query('INSERT INTO t VALUES (?)', [n]);
-        },
-        rows: async () =>
-          ((await c.query('SELECT n FROM t ORDER BY n'))[0] as { n: number }[]).map((r) => r.n),
-        close: async () => c.destroy(),
-      };
-    },
+    open: (at, create) => openRowSession('mysql', at, { ...sessionOptions(at), create }),
   },
 ];
 
@@ -145,19 +104,6 @@ function guestLogTails(serverIds: string[]): string {
     .join('');
 }
 
-const computeAuth = () =>
-  `Bearer ${readFileSync(join(cloud().stateDir, 'compute', 'host-secret'), 'utf8').trim()}`;
-
-/** Nova's os-start on the local compute host, as an operator brings a stopped server back. */
-async function startServer(serverId: string) {
-  const res = await fetch(`${cloud().endpoints.compute}/servers/${serverId}/action`, {
-    method: 'POST',
-    headers: { authorization: computeAuth(), 'content-type': 'application/json' },
-    body: JSON.stringify({ 'os-start': null }),
-  });
-  expect(res.status, await res.text()).toBe(202);
-}
-
 describe.each(RUN)(
   're-seed of a diverged old source: $datastore',
   (engine) => {
@@ -171,7 +117,7 @@ describe.each(RUN)(
       ...endpointOf(view),
       ca: (await instanceSsl(admin, view)).ca_certificate,
     });
-    const withSession = async <T>(view: InstanceView, fn: (s: Session) => Promise<T>, create = false) => {
+    const withSession = async <T>(view: InstanceView, fn: (s: RowSession) => Promise<T>, create = false) => {
       const s = await engine.open(await at(view), create);
       try {
         return await fn(s);
