@@ -330,6 +330,47 @@ describe('the answers the API really gives', () => {
     expect((await recorded('DELETE', `${t}/backups/{backup_id}`, backup)).status).toBe(202);
   }, 240_000);
 
+  it('records the cluster routes on a Redis Cluster of three', async () => {
+    const c = `${t}/clusters`;
+    const member = { flavorRef: '7', volume: { size: 1 } };
+    const created = await recorded('POST', c, `${p}/clusters`, {
+      body: {
+        cluster: { name: 'e2e-openapi', datastore: { type: 'redis' }, instances: [member, member, member] },
+      },
+    });
+    expect(created.status, created.text).toBe(200);
+    const cluster = `${p}/clusters/${(created.json as { cluster: { id: string } }).cluster.id}`;
+    try {
+      expect((await recorded('GET', c, `${p}/clusters`)).status).toBe(200);
+      type Shown = { cluster: { task: { name: string }; instances: { id: string; status: string }[] } };
+      const formed = await waitUntil(
+        'the cluster to form',
+        async () => {
+          const { json } = await recorded('GET', `${c}/{cluster_id}`, cluster);
+          const view = (json as Shown).cluster;
+          if (view.instances.some((m) => m.status === 'ERROR')) throw new Error(JSON.stringify(view));
+          return view.task.name === 'NONE' ? view : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 1000 },
+      );
+      const memberPath = `${cluster}/instances/${formed.instances[0]?.id}`;
+      expect((await recorded('GET', `${c}/{cluster_id}/instances/{instance_id}`, memberPath)).status).toBe(
+        200,
+      );
+      expect((await recorded('GET', `${c}/{cluster_id}/root`, `${cluster}/root`)).status).toBe(200);
+      expect((await recorded('POST', `${c}/{cluster_id}/root`, `${cluster}/root`)).status).toBe(200);
+      const reset = { body: { 'reset-status': {} } };
+      expect((await recorded('POST', `${c}/{cluster_id}`, cluster, reset)).status).toBe(202);
+    } finally {
+      expect((await recorded('DELETE', `${c}/{cluster_id}`, cluster)).status).toBe(202);
+      await waitUntil(
+        'the cluster to go',
+        async () => ((await send('GET', cluster, {})).status === 404 ? true : undefined),
+        { timeoutMs: 180_000, intervalMs: 1000 },
+      );
+    }
+  }, 300_000);
+
   it("answers faults with the document's fault body", async () => {
     expect((await recorded('GET', ti, `${p}/instances/no-such-instance`)).status).toBe(404);
     const bad = { body: { instance: {} } };
