@@ -204,6 +204,15 @@ describe('serverless package', () => {
         'TaskSnapshotSource',
         'TaskReplicationOrder',
         'TaskReplicationFinish',
+        // A re-seed: the snapshot's data key to the source, the set's account to the member.
+        'TaskReseedPlan',
+        'TaskReseedSnapshot',
+        'TaskReseedRestore',
+        // Clusters: members' guest keys made and wrapped, and cluster orders signed with them.
+        'ClustersCreate',
+        'ClustersRoot', // one root password, sent sealed to every member
+        'TaskClusterForm',
+        'TaskClusterCheck',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
@@ -303,6 +312,9 @@ describe('serverless package', () => {
         'TaskJoinReplicaSetIamRoleLambdaExecution',
         'TaskReplicationFinishIamRoleLambdaExecution',
         'TaskReplicaDetachedIamRoleLambdaExecution',
+        // A re-seeded member is opened to its set again; a cluster's members to each other's bus.
+        'TaskReseedPlanIamRoleLambdaExecution',
+        'TaskClusterConnectIamRoleLambdaExecution',
       ]),
     );
     for (const s of changing)
@@ -321,6 +333,8 @@ describe('serverless package', () => {
     );
     expect(devMachines.sort()).toEqual([
       'troveless-dev-backup-create',
+      'troveless-dev-cluster-create',
+      'troveless-dev-cluster-delete',
       'troveless-dev-instance-create',
       'troveless-dev-instance-delete',
       'troveless-dev-instance-resize-flavor',
