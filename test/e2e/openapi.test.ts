@@ -335,7 +335,11 @@ describe('the answers the API really gives', () => {
     const member = { flavorRef: '7', volume: { size: 1 } };
     const created = await recorded('POST', c, `${p}/clusters`, {
       body: {
-        cluster: { name: 'e2e-openapi', datastore: { type: 'redis' }, instances: [member, member, member] },
+        cluster: {
+          name: 'e2e-openapi',
+          datastore: { type: 'redis', version: '7.0' },
+          instances: [member, member, member],
+        },
       },
     });
     expect(created.status, created.text).toBe(200);
