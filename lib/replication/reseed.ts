@@ -15,7 +15,7 @@ import { accountOf, type ReplicationAccount } from './account.ts';
 import { eventsWith } from './failover.ts';
 import { connectMembers, endpointOf, membersOf } from './members.ts';
 import { orderAndWait } from './orders.ts';
-import { snapshotObjectKey } from './snapshot.ts';
+import { orderSnapshot, snapshotObjectKey } from './snapshot.ts';
 import { faultOf } from './switchover.ts';
 
 // The re-seed of a member that cannot follow its source (issue 12): an old source that came back
@@ -212,17 +212,11 @@ export async function snapshotForReseed(input: ReseedInput & { task_token: strin
   const sealed = await sealedOf(member);
   const [object] = sealed.restore;
   if (!object) throw new Error(`instance ${member.id} has no snapshot planned`);
-  return orderAndWait(
-    source,
-    'get_replication_snapshot',
-    { bucket: object.bucket, key: object.key, replica_id: member.id },
-    {
-      task_token: input.task_token,
-      execution_id: input.execution_id,
-      secrets: { data_key: object.data_key, account: sealed.account },
-      tag: `reseed:${member.id}`,
-    },
-  );
+  return orderSnapshot(source, member.id, object, sealed.account, {
+    task_token: input.task_token,
+    execution_id: input.execution_id,
+    tag: `reseed:${member.id}`,
+  });
 }
 
 /** Step 3: the member restores the snapshot over its data and follows the source. */

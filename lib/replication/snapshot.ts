@@ -46,16 +46,29 @@ export async function takeSnapshot(input: ReplicaStepInput & { task_token: strin
   const sealed = decryptWith(await unwrapKey(replica.wrapped_key), replica.sealed_prepare) as ReplicaPrepare;
   const [object] = sealed.restore;
   if (!object) throw new Error(`replica ${replica.id} has no snapshot to restore`);
+  return orderSnapshot(source, replica.id, object, sealed.account, {
+    task_token: input.task_token,
+    execution_id: input.execution_id,
+  });
+}
+
+/**
+ * Orders `source`'s guest to stream a snapshot for `replicaId` to `object` (a replica's create,
+ * or a re-seed: lib/replication/reseed.ts); the step waits for its size and checksum.
+ */
+export function orderSnapshot(
+  source: InstanceItem,
+  replicaId: string,
+  object: { bucket: string; key: string; data_key: string },
+  account: ReplicationAccount,
+  step: { task_token: string; execution_id?: string; tag?: string },
+) {
   return orderAndWait(
     source,
     'get_replication_snapshot',
-    { bucket: object.bucket, key: object.key, replica_id: replica.id },
-    {
-      task_token: input.task_token,
-      execution_id: input.execution_id,
-      // The data key and the set's account reach the source sealed with its own key.
-      secrets: { data_key: object.data_key, account: sealed.account },
-    },
+    { bucket: object.bucket, key: object.key, replica_id: replicaId },
+    // The data key and the set's account reach the source sealed with its own key.
+    { ...step, secrets: { data_key: object.data_key, account } },
   );
 }
 
