@@ -2,26 +2,21 @@ import type { ServerAccess } from '../compute/driver.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { getInstance } from '../instances/repository.ts';
 import { getCluster } from './repository.ts';
-
-/** Redis Cluster's bus listens 10000 above the client port (Redis's default cluster-port). */
-export const CLUSTER_BUS_OFFSET = 10000;
-
-/** Where a member's engine listens: its address's port, else the engine's default. */
-function clientPortOf(member: InstanceItem): number {
-  return member.addresses?.[0]?.port ?? 6379;
-}
+import { strategyOf } from './strategy.ts';
 
 /**
  * A member's access with the other members as peers: each may open connections to its engine
- * port and its cluster bus (gossip and failover votes; MIGRATE uses the client port), whatever
- * allowed_cidrs say; its own bus port is restricted like its engine port for everyone else.
+ * port and the strategy's peer ports (Redis's cluster bus: gossip and failover votes; MIGRATE
+ * uses the client port), whatever allowed_cidrs say; those ports are restricted like its engine
+ * port for everyone else.
  */
 export function clusterAccessOf(member: InstanceItem, members: InstanceItem[]): ServerAccess {
+  const strategy = strategyOf(member);
   const peers = members.filter((m) => m.id !== member.id && m.server_id).map((m) => m.server_id as string);
   return {
     ...(member.access ?? {}),
     replication_peers: peers,
-    peer_ports: [clientPortOf(member) + CLUSTER_BUS_OFFSET],
+    peer_ports: strategy.peerPorts(member),
   };
 }
 

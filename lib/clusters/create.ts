@@ -16,9 +16,7 @@ import { startWorkflow } from '../workflows.ts';
 import type { ClusterItem } from './model.ts';
 import { setClusterTask } from './repository.ts';
 import type { CreateClusterRequest } from './schemas.ts';
-
-/** The engines Troveless clusters, and the fewest members each starts with. */
-const MIN_MEMBERS: Record<string, number> = { redis: 3 };
+import { strategyFor } from './strategy.ts';
 
 /**
  * Trove's Cluster.create with its redis strategy's checks: every member an instance of the same
@@ -35,7 +33,7 @@ export async function createCluster(
   members: InstanceItem[];
 }> {
   const { datastore, version } = await resolveDatastoreVersion(req.datastore);
-  const minimum = MIN_MEMBERS[version.manager];
+  const minimum = strategyFor(version.manager)?.minMembers;
   if (minimum === undefined)
     throw new NotImplemented(`Clusters not supported for ${datastore.name}-${version.name}.`);
   if (req.instances.length < minimum)

@@ -5,8 +5,9 @@ import { updateInstance } from '../instances/repository.ts';
 import { faultOf } from '../instances/steps.ts';
 import { clusterAccessOf } from './access.ts';
 import type { ClusterItem } from './model.ts';
-import { ClusterPending, checkRedisCluster, formRedisCluster } from './redis.ts';
+import { ClusterPending } from './redis.ts';
 import { deleteClusterItem, getCluster, membersOf, setClusterTask } from './repository.ts';
+import { strategyOf } from './strategy.ts';
 
 // The steps of the cluster workflows (statemachines/cluster-*.asl.yml). Each is idempotent.
 
@@ -70,14 +71,14 @@ export async function connectMembers(input: ClusterStepInput) {
 
 export async function formCluster(input: ClusterStepInput) {
   const cluster = await clusterIn(input, 'BUILDING');
-  await formRedisCluster(await allMembers(cluster));
+  await strategyOf(cluster).form(await allMembers(cluster));
   return {};
 }
 
 /** Pending (the workflow asks again) until every member sees the whole cluster, state ok. */
 export async function clusterFormed(input: ClusterStepInput) {
   const cluster = await clusterIn(input, 'BUILDING');
-  await checkRedisCluster(await allMembers(cluster));
+  await strategyOf(cluster).check(await allMembers(cluster));
   return {};
 }
 

@@ -1,0 +1,33 @@
+import type { InstanceItem } from '../instances/model.ts';
+import { redisStrategy } from './redis.ts';
+
+/**
+ * What differs between the engines Troveless clusters (Trove's cluster strategies,
+ * trove/common/strategies/cluster/): the rest — routes, quotas, members as instances, the
+ * workflows' shape, the cluster task — is one code path. Each method is a workflow step's engine
+ * part and must be safe to repeat: workflows retry their steps.
+ */
+export interface ClusterStrategy {
+  /** The fewest members a cluster starts with (and may shrink to). */
+  minMembers: number;
+  /** Ports beyond the engine's own that members open to each other (a member's, by its port). */
+  peerPorts(member: InstanceItem): number[];
+  /** Makes one cluster of freshly built members (create). */
+  form(members: InstanceItem[]): Promise<void>;
+  /** Throws ClusterPending until every member sees the whole, healthy cluster. */
+  check(members: InstanceItem[]): Promise<void>;
+}
+
+const STRATEGIES: Record<string, ClusterStrategy> = { redis: redisStrategy };
+
+/** The strategy of a datastore manager, or undefined where Troveless does not cluster it. */
+export function strategyFor(manager: string): ClusterStrategy | undefined {
+  return STRATEGIES[manager];
+}
+
+/** The strategy of a cluster that exists (its manager was checked at create). */
+export function strategyOf(cluster: { datastore: { manager: string } }): ClusterStrategy {
+  const strategy = strategyFor(cluster.datastore.manager);
+  if (!strategy) throw new Error(`no cluster strategy for ${cluster.datastore.manager}`);
+  return strategy;
+}
