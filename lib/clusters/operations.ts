@@ -76,9 +76,21 @@ export async function resetClusterStatus(cluster: ClusterItem, isAdmin: boolean)
   cluster.task = 'NONE';
 }
 
+/** One cluster action: its body (the value of its key), the cluster, whether the caller is admin. */
+type ClusterActionHandler = (cluster: ClusterItem, body: unknown, isAdmin: boolean) => Promise<ClusterItem>;
+
+/** The actions Troveless's clusters take, by Trove's key. */
+const ACTIONS: Record<string, ClusterActionHandler> = {
+  'reset-status': async (cluster, body, isAdmin) => {
+    validate(ResetStatusRequest, body ?? {});
+    await resetClusterStatus(cluster, isAdmin);
+    return cluster;
+  },
+};
+
 /**
- * `POST /clusters/{id}`: exactly one action key. Troveless's redis clusters take `reset-status`;
- * every other action is Trove's 400 for an action the datastore's strategy does not support.
+ * `POST /clusters/{id}`: exactly one action key; an action Troveless's strategies do not take is
+ * Trove's 400 for an action the datastore's strategy does not support.
  */
 export async function clusterAction(
   projectId: string,
@@ -94,10 +106,7 @@ export async function clusterAction(
     throw new BadRequest('Action request should have exactly one action specified in body');
   const action = keys[0] as string;
   const cluster = await loadCluster(projectId, id);
-  if (action === 'reset-status') {
-    validate(ResetStatusRequest, (body as Record<string, unknown>)[action] ?? {});
-    await resetClusterStatus(cluster, isAdmin);
-    return cluster;
-  }
-  throw new BadRequest(`Action ${action} not supported`);
+  const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
+  if (!handler) throw new BadRequest(`Action ${action} not supported`);
+  return handler(cluster, (body as Record<string, unknown>)[action], isAdmin);
 }

@@ -16,6 +16,18 @@ export interface ClusterStrategy {
   form(members: InstanceItem[]): Promise<void>;
   /** Throws ClusterPending until every member sees the whole, healthy cluster. */
   check(members: InstanceItem[]): Promise<void>;
+  /**
+   * Grow: brings freshly built `added` members into the cluster of `existing` (Redis: meet, then
+   * slots rebalanced with their keys migrating live; Galera: join by SST). `check` with every
+   * member then says when it is done. Absent: the engine cannot grow (Trove's 400).
+   */
+  addMembers?(existing: InstanceItem[], added: InstanceItem[]): Promise<void>;
+  /**
+   * Shrink: takes `leaving` out of the cluster before they are deleted (Redis: their slots and
+   * keys migrated to `remaining` first, then forgotten; Galera: a clean leave). `check` with
+   * `remaining` then says when it is done. Absent: the engine cannot shrink (Trove's 400).
+   */
+  removeMembers?(remaining: InstanceItem[], leaving: InstanceItem[]): Promise<void>;
 }
 
 const STRATEGIES: Record<string, ClusterStrategy> = { redis: redisStrategy };
