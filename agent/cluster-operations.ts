@@ -2,9 +2,32 @@ import type { EngineManager } from './engines/manager.ts';
 
 // Trove's cluster guest calls (TROVE_API.md §10: redis's cluster_meet and cluster_addslots),
 // and cluster_info, which the control plane reads until every member sees the whole cluster.
-// Each is safe to repeat: workflows retry their steps.
+// Grow and shrink add the cluster account (cluster_account), the engine password new members
+// adopt (cluster_password, answered sealed with this guest's key) and the background migration
+// (cluster_rebalance). Each is safe to repeat: workflows retry their steps.
 
-export const CLUSTER_OPERATIONS = new Set(['cluster_meet', 'cluster_addslots', 'cluster_info']);
+export const CLUSTER_OPERATIONS = new Set([
+  'cluster_meet',
+  'cluster_addslots',
+  'cluster_info',
+  'cluster_account',
+  'cluster_password',
+  'cluster_rebalance',
+]);
+
+function secret(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !value)
+    throw Object.assign(new Error(`${name} is required`), { name: 'BadRequest' });
+  return value;
+}
+
+function endpoints(value: unknown): { host: string; port: number }[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((e) => ({
+    host: String((e as { host?: unknown }).host),
+    port: Number((e as { port?: unknown }).port),
+  }));
+}
 
 function rangesOf(value: unknown): [number, number][] {
   if (!Array.isArray(value)) throw Object.assign(new Error('ranges must be a list'), { name: 'BadRequest' });
@@ -27,6 +50,7 @@ export async function runClusterOperation(
   manager: string,
   method: string,
   args: Record<string, unknown>,
+  seal: (payload: unknown) => string,
 ): Promise<unknown> {
   const cluster = engine.cluster;
   if (!cluster)
@@ -40,7 +64,24 @@ export async function runClusterOperation(
       return null;
     case 'cluster_info':
       return cluster.info();
+    case 'cluster_account':
+      if (!cluster.account) break;
+      await cluster.account(secret(args.password, 'password'));
+      return null;
+    case 'cluster_password': {
+      if (!cluster.password) break;
+      // Never in the clear in the answer (the operations table keeps answers for an hour).
+      return { sealed: seal({ password: await cluster.password() }) };
+    }
+    case 'cluster_rebalance':
+      if (!cluster.rebalance) break;
+      return cluster.rebalance({
+        mode: args.mode === 'shrink' ? 'shrink' : 'grow',
+        leaving: endpoints(args.leaving),
+        password: secret(args.password, 'password'),
+      });
     default:
       throw Object.assign(new Error(`unknown operation ${method}`), { name: 'BadRequest' });
   }
+  throw Object.assign(new Error(`${method} is not supported for ${manager}.`), { name: 'NotImplemented' });
 }

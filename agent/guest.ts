@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
-import { decryptWith } from '../lib/guest/sealed.ts';
+import { decryptWith, encryptFor } from '../lib/guest/sealed.ts';
 import { nowSeconds, openEnvelope, parseGuestRequest, verifySignature } from '../lib/guest/signing.ts';
 import type { BackupEngine } from './backup/layout.ts';
 import { CLUSTER_OPERATIONS, runClusterOperation } from './cluster-operations.ts';
@@ -349,7 +349,13 @@ export class Guest {
         return this.reseed(this.withSecrets(args));
       default:
         if (CLUSTER_OPERATIONS.has(method))
-          return runClusterOperation(this.engine, this.config.datastore_manager, method, args);
+          return runClusterOperation(
+            this.engine,
+            this.config.datastore_manager,
+            method,
+            this.withSecrets(args),
+            (payload) => encryptFor(this.key, payload),
+          );
         if (REPLICATION_OPERATIONS.has(method)) {
           // The fence: an order of an older term than this member has seen never runs.
           this.terms.admit(method, args.term);
