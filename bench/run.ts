@@ -20,6 +20,7 @@ const benches = new Map<string, () => Promise<Bench>>([
   ['resize', () => import('./resize.ts')],
   ['failover', () => import('./failover.ts')],
   ['upgrade', () => import('./upgrade.ts')],
+  ['cluster', () => import('./cluster.ts')],
 ]);
 
 const [name, ...args] = argv.slice(2);
