@@ -73,6 +73,12 @@ export function rebalanceCommands(req: RebalanceRequest): string[][] {
   ];
 }
 
+/** `--cluster fix` with the same connection options and entry node as `args`. */
+export function fixCommand(args: string[]): string[] {
+  const at = args.indexOf('--cluster');
+  return [...args.slice(0, at), '--cluster', 'fix', args[at + 2] as string];
+}
+
 /** One background migration per member at a time; its outcome stays until the next one starts. */
 export class RebalanceJob {
   private current: RebalanceState | undefined;
@@ -107,16 +113,19 @@ export class RebalanceJob {
 
   private async runAll(commands: string[][], password: string): Promise<void> {
     for (const args of commands) {
-      // Gossip may not have spread a new member to every node yet (redis-cli refuses a cluster
-      // whose nodes disagree): the same command is tried again a few times, a moment apart.
-      let attempt = 0;
-      for (;;) {
+      // A move cut short (a node that did not know the target yet, a connection lost) leaves its
+      // slot open, half migrated, and redis-cli then refuses to go on: `--cluster fix` finishes
+      // that slot's move (its keys included), and the command runs again, a moment later.
+      let first: Error | undefined;
+      for (let attempt = 0; ; attempt++) {
         try {
           await this.redisCli(args, password);
           break;
         } catch (err) {
-          if (++attempt >= 10) throw err;
+          first ??= err as Error;
+          if (attempt >= 5) throw first;
           await new Promise((r) => setTimeout(r, 2_000));
+          await this.redisCli(fixCommand(args), password).catch(() => undefined);
         }
       }
     }

@@ -78,6 +78,21 @@ async function setAccount(members: InstanceItem[], password: string): Promise<vo
     );
 }
 
+/** Waits (a little) until every member knows every other; pending for the workflow otherwise. */
+async function untilAllKnown(members: InstanceItem[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let known = true;
+    for (const member of members) {
+      const info = (await call(member, 'cluster_info')) as ClusterInfo;
+      if (info.cluster_known_nodes < members.length) known = false;
+    }
+    if (known) return;
+    if (Date.now() > deadline) throw new ClusterPending('The new members are not known to every member yet.');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /**
  * Grow: the new members take the engine password the others have (a Redis Cluster client logs
  * in to every node with one: root's, when enabled), are met, and a rebalance starts on the first
@@ -104,6 +119,9 @@ export async function addRedisMembers(existing: InstanceItem[], added: InstanceI
   const account = await clusterAccount(driver);
   await setAccount([...existing, ...added], account);
   for (const member of added) await call(driver, 'cluster_meet', endpointOf(member));
+  // A slot's move names its new owner to every node (SETSLOT NODE): each must know the new
+  // members first, which gossip takes a moment to spread.
+  await untilAllKnown([...existing, ...added]);
   await callGuest(
     driver,
     'cluster_rebalance',

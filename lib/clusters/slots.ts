@@ -65,11 +65,16 @@ export function notFormed(infos: { id: string; info: ClusterInfo }[], members: n
   return undefined;
 }
 
-/** A migration that failed on one of the members: it will not finish by waiting. */
+/**
+ * A migration that will not finish by waiting: one that failed on a member, or a slot left half
+ * moved with no migration running anywhere (its guest restarted mid-move).
+ */
 export function migrationFailure(infos: { id: string; info: ClusterInfo }[]): string | undefined {
   const failed = infos.find((i) => i.info.rebalance?.state === 'failed');
-  return (
-    failed &&
-    `moving slots from member ${failed.id} failed: ${failed.info.rebalance?.error ?? 'unknown error'}`
-  );
+  if (failed)
+    return `moving slots from member ${failed.id} failed: ${failed.info.rebalance?.error ?? 'unknown error'}`;
+  const running = infos.some((i) => i.info.rebalance?.state === 'running');
+  const stuck = infos.find((i) => i.info.migrating);
+  if (stuck && !running) return `a slot of member ${stuck.id} was left half moved, and nothing is moving it`;
+  return undefined;
 }

@@ -22,6 +22,8 @@ export interface InstanceGroup {
   port: number;
   /** The IPv4 CIDRs the group allows now on its port. */
   cidrs: string[];
+  /** The CIDRs it allows now on its other ports (a cluster bus: peers only), by port. */
+  others?: Record<number, string[]>;
 }
 
 /** A CIDR in its network form (host bits cleared), as EC2 shows it back. */
@@ -67,13 +69,21 @@ export async function vpcCidrs(client: EC2Client, vpcId?: string): Promise<strin
   return cidrs;
 }
 
-function groupView(group: SecurityGroup): InstanceGroup {
-  const port = Number(group.Tags?.find((t) => t.Key === GROUP_PORT_TAG)?.Value);
-  const cidrs = (group.IpPermissions ?? [])
+/** The CIDRs a group's rules allow on one TCP port. */
+function cidrsOn(group: SecurityGroup, port: number): string[] {
+  return (group.IpPermissions ?? [])
     .filter((p) => p.IpProtocol === 'tcp' && p.FromPort === port && p.ToPort === port)
     .flatMap((p) => p.IpRanges ?? [])
     .flatMap((r) => (r.CidrIp ? [r.CidrIp] : []));
-  return { id: group.GroupId ?? '', port, cidrs };
+}
+
+function groupView(group: SecurityGroup): InstanceGroup {
+  const port = Number(group.Tags?.find((t) => t.Key === GROUP_PORT_TAG)?.Value);
+  const others: Record<number, string[]> = {};
+  for (const p of group.IpPermissions ?? [])
+    if (p.IpProtocol === 'tcp' && p.FromPort !== undefined && p.FromPort === p.ToPort && p.FromPort !== port)
+      others[p.FromPort] = cidrsOn(group, p.FromPort);
+  return { id: group.GroupId ?? '', port, cidrs: cidrsOn(group, port), others };
 }
 
 /** The instance's own group, found by its name and its Troveless tag; undefined when it has none. */

@@ -335,6 +335,14 @@ export class Ec2ComputeDriver implements ComputeDriver {
     const peerCidrs = peers.flatMap((p) => (p?.PrivateIpAddress ? [`${p.PrivateIpAddress}/32`] : []));
     const wanted = [...new Set([...(await this.ingressFor(access)), ...peerCidrs])];
     await syncIngress(await this.ec2(), group, wanted);
+    // The peer ports (a Redis Cluster's bus) are open to the peers alone, never allowed_cidrs;
+    // a port no longer asked for is closed.
+    const peerPorts = access.peer_ports ?? [];
+    const ports = new Set([...peerPorts, ...Object.keys(group.others ?? {}).map(Number)]);
+    for (const port of ports) {
+      const current = { id: group.id, port, cidrs: group.others?.[port] ?? [] };
+      await syncIngress(await this.ec2(), current, peerPorts.includes(port) ? peerCidrs : []);
+    }
   }
 
   /** Trove's resize on EC2: a new instance type, one step per call (ec2-resize.ts). */

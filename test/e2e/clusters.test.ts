@@ -336,6 +336,8 @@ describe('a Redis Cluster of three masters', () => {
         password: access.password,
         tls: { ca: access.ca, rejectUnauthorized: true },
         connectTimeout: 5_000,
+        // A read that hangs is a failed read, not a stuck test.
+        commandTimeout: 10_000,
       },
     });
     const reader = new KeyReader(client, 10_000);

@@ -82,6 +82,13 @@ describe('slots after a grow or shrink', () => {
     expect(migrationFailure(infos([{}, { rebalance: { state: 'failed', error: 'ERR x' } }]))).toBe(
       'moving slots from member m1 failed: ERR x',
     );
+    // A slot half moved while a migration runs is its work; with none running, it is stuck.
+    expect(migrationFailure(infos([{ rebalance: { state: 'running' } }, { migrating: true }]))).toBe(
+      undefined,
+    );
+    expect(migrationFailure(infos([{ rebalance: { state: 'done' } }, { migrating: true }]))).toContain(
+      'member m1 was left half moved',
+    );
   });
 });
 

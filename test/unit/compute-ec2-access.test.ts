@@ -390,6 +390,20 @@ describe('EC2 security group per instance', () => {
     expect(ec2.cidrsOf(group, 5432)).toEqual(['192.0.2.0/24']);
   });
 
+  it("opens a cluster's peer ports (its bus) to the peers only, and closes them when no longer asked", async () => {
+    const { ec2, driver } = setup();
+    const server = await driver.launch(spec({ allowed_cidrs: ['192.0.2.0/24'] }));
+    const group = ownGroup(ec2).GroupId;
+    const access = { allowed_cidrs: ['192.0.2.0/24'], replication_peers: [server.id], peer_ports: [15432] };
+    await driver.applyAccess(server.id, access);
+    await driver.applyAccess(server.id, access);
+    expect(ec2.cidrsOf(group, 5432)).toEqual(['10.0.1.23/32', '192.0.2.0/24']);
+    expect(ec2.cidrsOf(group, 15432)).toEqual(['10.0.1.23/32']);
+    await driver.applyAccess(server.id, { allowed_cidrs: ['192.0.2.0/24'] });
+    expect(ec2.cidrsOf(group, 15432)).toEqual([]);
+    expect(ec2.cidrsOf(group, 5432)).toEqual(['192.0.2.0/24']);
+  });
+
   it('refuses to change the access of a server that is gone', async () => {
     const { ec2, driver } = setup();
     const server = await driver.launch(spec());
