@@ -15,7 +15,7 @@ import { runInNewContext } from 'node:vm';
 
 const EVERY_BYTES = 1024 * 1024;
 
-type Collect = (options: { type: 'minor' }) => void;
+type Collect = (options: { type: 'minor' | 'major' }) => void;
 
 let collect: Collect | undefined | null;
 
@@ -32,6 +32,15 @@ function collector(): Collect | null {
     }
   }
   return collect;
+}
+
+/**
+ * A full collection before a backup's pipeline starts: the pipeline's peak comes on top of what
+ * the agent holds then, and that included the garbage of loading the backup code and S3's client
+ * (the bench's agent rested at 80 MB with 33 MB of V8 heap, 21 MB where it had collected).
+ */
+export function collectBeforePipeline(): void {
+  collector()?.({ type: 'major' });
 }
 
 /** Counts the bytes a pipeline moves and collects its young garbage every MiB of them. */

@@ -5,7 +5,7 @@ import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { decrypt, encrypt } from './envelope.ts';
-import { GarbageCollector } from './garbage.ts';
+import { collectBeforePipeline, GarbageCollector } from './garbage.ts';
 import { type UploadResult, type UploadTarget, uploadStream } from './multipart.ts';
 import { ToolGroup, type ToolSpec } from './tools.ts';
 
@@ -35,6 +35,7 @@ export async function streamToS3(
   } = {},
 ): Promise<UploadResult> {
   signal?.throwIfAborted();
+  collectBeforePipeline();
   const tools = new ToolGroup();
   const source = tools.start(tool, { stdin: 'ignore' });
   const zstd = tools.start(COMPRESS);
