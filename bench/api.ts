@@ -334,9 +334,10 @@ function printReport(
   for (const r of raws) for (const f of [r.query, r.get, r.update]) line(f);
 
   // Where each request's time went, from the handler's Server-Timing: token (verify + revocation),
-  // limits (the rate limiter's write), route (table read + view), handler (all of the function),
-  // outside (the request less the handler: client, front door, serverless-offline).
-  const names = ['token', 'limits', 'route', 'handler', 'outside'];
+  // limits (the rate limiter's write), route (table read + view), get (show's GetItem alone, as
+  // the function sees it), handler (all of the function), outside (the request less the handler:
+  // client, front door, serverless-offline).
+  const names = ['token', 'limits', 'route', 'get', 'handler', 'outside'];
   const p = [38, 12, ...names.map(() => 8)];
   console.log('\nwhere the time goes: p50 ms of each phase (the handler’s Server-Timing)');
   console.log(row(['route', 'mode', ...names], p));

@@ -29,6 +29,33 @@ export interface ChildJob {
   prepare?: PrepareOptions;
 }
 
+/** process.memoryUsage() in MB, at the highest RSS sampled while the work ran. */
+export type MemoryAtPeak = Record<'rss' | 'heapTotal' | 'heapUsed' | 'external' | 'arrayBuffers', number>;
+
+/**
+ * Samples process.memoryUsage() every 10 ms and keeps the sample with the highest RSS: where a
+ * peak is (V8's heap, buffers outside it, or neither: the allocator's own) tells what to cut.
+ */
+function sampleMemory(): () => MemoryAtPeak {
+  let peak = process.memoryUsage();
+  const timer = setInterval(() => {
+    const now = process.memoryUsage();
+    if (now.rss > peak.rss) peak = now;
+  }, 10);
+  return () => {
+    clearInterval(timer);
+    const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
+    const { rss, heapTotal, heapUsed, external, arrayBuffers } = peak;
+    return {
+      rss: mb(rss),
+      heapTotal: mb(heapTotal),
+      heapUsed: mb(heapUsed),
+      external: mb(external),
+      arrayBuffers: mb(arrayBuffers),
+    };
+  };
+}
+
 const kb = (field: string) =>
   Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
 
@@ -41,7 +68,8 @@ async function main(): Promise<void> {
   // What its first create_backup (or a restoring prepare) loads: the backup code and S3's client.
   const s3 = s3Client();
   const dataKey = Buffer.from(job.dataKey, 'hex');
-  const out: Record<string, unknown> = { baseRssKb: kb('VmRSS') };
+  const out: Record<string, unknown> = { baseRssKb: kb('VmRSS'), base: sampleMemory()() };
+  const atPeak = sampleMemory();
   const t0 = performance.now();
   if (job.op === 'backup') {
     out.result = await runBackup(
@@ -56,6 +84,7 @@ async function main(): Promise<void> {
     await restoreBackup(job.engine, job.layout, chain, s3);
   }
   out.workMs = performance.now() - t0;
+  out.atPeak = atPeak();
   out.workHwmKb = kb('VmHWM');
   if (job.op === 'restore') {
     if (!job.prepare) throw new Error('a restore job needs its prepare options');

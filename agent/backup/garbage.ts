@@ -1,19 +1,21 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-// A backup's pipeline allocates two buffers per 64 KB that flows through it (zstd's output as
-// node reads it, then the cipher's output), each garbage as soon as it is copied on. V8 frees a
-// dead buffer's memory only at a collection, and its heap of small objects hardly grows, so it
-// collected when the dead buffers' memory reached its external-memory limit (tens of MB): the
-// pipeline's own peak, measured on 300 MB pushed through the bundled pipeline to an S3 that takes
-// each part after 30 ms, was ~60 MB above its rest, ~30 MB with a young-generation collection every
-// 512 KiB that flows (it costs a fraction of a millisecond: the young generation holds little but
-// those buffers' handles). Against s3rver (bench/backup.ts) the agent still adds 45-57 MB: chunks
-// that wait in a stream across a collection are not freed by the next young one.
+// A backup's pipeline allocates buffers for every 64 KB that flows through it (the tool's output
+// as node reads it and passes it to zstd, zstd's output, then the cipher's output), each garbage
+// as soon as it is copied on. V8 frees a dead buffer's memory only at a collection, and its heap
+// of small objects hardly grows, so it collected when the dead buffers' memory reached its
+// external-memory limit (tens of MB), and the allocator keeps what they took. A young-generation
+// collection every MiB that flows on either side of zstd costs a fraction of a millisecond (the
+// young generation holds little but those buffers' handles). Measured through the bundled
+// pipeline: a tool fast and compressible (300 MB of zeros) peaked at 110 MB against a 64.5 MB rest
+// while only zstd's side was counted, 80 MB with both. Every 512 KiB with both sides counted was
+// worse (~104 MB on base64 data, against ~95 every MiB): buffers still in flight at a collection
+// survive it twice and are promoted, and then wait for a full collection.
 
-const EVERY_BYTES = 512 * 1024;
+const EVERY_BYTES = 1024 * 1024;
 
-type Collect = (options: { type: 'minor' }) => void;
+type Collect = (options: { type: 'minor' | 'major' }) => void;
 
 let collect: Collect | undefined | null;
 
@@ -32,7 +34,16 @@ function collector(): Collect | null {
   return collect;
 }
 
-/** Counts the bytes a pipeline moves and collects its young garbage every 512 KiB of them. */
+/**
+ * A full collection before a backup's pipeline starts: the pipeline's peak comes on top of what
+ * the agent holds then, and that included the garbage of loading the backup code and S3's client
+ * (the bench's agent rested at 80 MB with 33 MB of V8 heap, 21 MB where it had collected).
+ */
+export function collectBeforePipeline(): void {
+  collector()?.({ type: 'major' });
+}
+
+/** Counts the bytes a pipeline moves and collects its young garbage every MiB of them. */
 export class GarbageCollector {
   private since = 0;
 

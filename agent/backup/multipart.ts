@@ -10,24 +10,27 @@ import {
 import { GarbageCollector } from './garbage.ts';
 
 // A streamed S3 multipart upload with bounded memory: the stream is cut into parts of PART_BYTES
-// (LARGE_PART_BYTES after the first thousand parts, so one object can reach ~113 GiB within S3's
-// 10,000 parts), parts of at most IN_FLIGHT_BYTES are being sent while the next one fills (two
-// parts, then one large one), and reading the source simply pauses while they are. Each part is
-// copied straight into a buffer of its own size, and a buffer whose part S3 has taken fills
-// again: an upload holds at most 24 MiB of part buffers whatever the object's size (it once held
-// 48 MiB past the thousandth part), and no part waits for the garbage collector to be
-// freed (gathering the chunks and joining them held each part twice, and the parts sent were
-// freed only when the GC came round); the chunks it copies from are collected as it goes
-// (garbage.ts). The sha256 and size are of exactly the bytes stored.
+// (LARGE_PART_BYTES after the first thousand parts, so one object can reach ~110 GiB within S3's
+// 10,000 parts), one part is being sent while the next one fills, and reading the source simply
+// pauses while it is. Each part is copied straight into a buffer of its own size, and a buffer
+// whose part S3 has taken fills again: an upload holds two part buffers, 10 MiB up to ~4.9 GiB
+// and 24 MiB past it, whatever the object's size. Parts are S3's smallest (5 MiB) because part
+// buffers were most of what a backup adds to the agent's memory: measured through the bundled
+// pipeline, 8 MiB parts two in flight (24 MiB) left the agent at ~107 MB against a 64 MB rest,
+// 5 MiB parts one in flight ~93 MB; one part in flight cost no throughput, since the pipeline fills
+// a part slower than S3 takes one. No part waits for the garbage collector to be freed; the chunks
+// it copies from are collected as they go (garbage.ts). The sha256 and size are of exactly the
+// bytes stored.
 // Whatever goes wrong (the source, a part, `beforeComplete`, the abort signal), the upload is
 // aborted once no part is in flight any more, so no incomplete upload is left to be billed.
 
-export const PART_BYTES = 8 * 1024 * 1024;
+/** S3's smallest part (all but the last part of an upload must be at least this large). */
+export const PART_BYTES = 5 * 1024 * 1024;
 const LARGE_PART_BYTES = 12 * 1024 * 1024;
 const LARGE_PARTS_FROM = 1_001;
 const MAX_PARTS = 10_000;
-/** Two parts, or one large part: with the one filling, 24 MiB of part buffers either way. */
-export const IN_FLIGHT_BYTES = 2 * PART_BYTES;
+/** Parts being sent at once: with the one filling, 10 MiB (24 MiB past the thousandth part) of part buffers. */
+export const MAX_IN_FLIGHT = 1;
 
 export interface UploadTarget {
   s3: S3Client;
@@ -63,7 +66,6 @@ export async function uploadStream(
   const hash = createHash('sha256');
   const parts: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
-  let inFlightBytes = 0;
   const garbage = new GarbageCollector();
   let size = 0;
   // Buffers whose part is stored (or failed for good: then the upload is aborted anyway).
@@ -73,8 +75,7 @@ export async function uploadStream(
     const partNumber = parts.length + 1;
     if (partNumber > MAX_PARTS) throw new Error(`backup too large for one object (${MAX_PARTS} parts)`);
     parts.push({ PartNumber: partNumber });
-    while (inFlight.size > 0 && inFlightBytes + body.length > IN_FLIGHT_BYTES) await Promise.race(inFlight);
-    inFlightBytes += body.length;
+    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
     const upload = s3
       .send(
         new UploadPartCommand({
@@ -93,7 +94,6 @@ export async function uploadStream(
       });
     const tracked = upload.finally(() => {
       inFlight.delete(tracked);
-      inFlightBytes -= body.length;
       // Retries resend the same bytes, so the buffer is only handed back once the send settled
       // (the short last part is never taken again: nextBuffer wants a whole part's size).
       free.push(body);

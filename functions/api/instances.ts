@@ -9,6 +9,7 @@ import { pageOf, pageResponse } from '#lib/http/pagination';
 import type { HttpEvent } from '#lib/http/response';
 import { accepted, baseUrl, json } from '#lib/http/response';
 import { byRouteKey } from '#lib/http/routing';
+import { timed } from '#lib/http/timing';
 import { instanceAction } from '#lib/instances/actions';
 import { createInstance } from '#lib/instances/create';
 import { deleteInstance, loadInstance, updateInstanceAttributes } from '#lib/instances/operations';
@@ -49,7 +50,7 @@ const create: ProjectRoute = async (event, caller) => {
 };
 
 const show: ProjectRoute = async (event, caller) => {
-  const item = await loadInstance(caller.projectId, instanceId(event));
+  const item = await timed(event, 'get', () => loadInstance(caller.projectId, instanceId(event)));
   const view = instanceDetail(item, ctx(event, caller));
   if (item.configuration_id) {
     const group = await getConfiguration(caller.projectId, item.configuration_id).catch(() => undefined);
