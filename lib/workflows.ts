@@ -27,7 +27,10 @@ export type Workflow =
   | 'instance-upgrade'
   | 'module-reapply'
   | 'cluster-create'
-  | 'cluster-delete';
+  | 'cluster-delete'
+  | 'cluster-restart'
+  | 'cluster-upgrade'
+  | 'cluster-configuration';
 
 let arns: Promise<Map<string, string>> | undefined;
 

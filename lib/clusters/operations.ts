@@ -6,6 +6,12 @@ import { validate } from '../validation.ts';
 import { startWorkflow, stopWorkflow, workflowRunning } from '../workflows.ts';
 import type { ClusterItem } from './model.ts';
 import { getCluster, setClusterTask } from './repository.ts';
+import {
+  attachClusterConfiguration,
+  detachClusterConfiguration,
+  restartCluster,
+  upgradeCluster,
+} from './rolling.ts';
 import { ResetStatusRequest } from './schemas.ts';
 
 export async function loadCluster(projectId: string, id: string): Promise<ClusterItem> {
@@ -86,6 +92,10 @@ const ACTIONS: Record<string, ClusterActionHandler> = {
     await resetClusterStatus(cluster, isAdmin);
     return cluster;
   },
+  restart: (cluster, body) => restartCluster(cluster, body),
+  upgrade: (cluster, body) => upgradeCluster(cluster, body),
+  configuration_attach: (cluster, body) => attachClusterConfiguration(cluster, body),
+  configuration_detach: (cluster, body) => detachClusterConfiguration(cluster, body),
 };
 
 /**

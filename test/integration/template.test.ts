@@ -333,8 +333,11 @@ describe('serverless package', () => {
     );
     expect(devMachines.sort()).toEqual([
       'troveless-dev-backup-create',
+      'troveless-dev-cluster-configuration',
       'troveless-dev-cluster-create',
       'troveless-dev-cluster-delete',
+      'troveless-dev-cluster-restart',
+      'troveless-dev-cluster-upgrade',
       'troveless-dev-instance-create',
       'troveless-dev-instance-delete',
       'troveless-dev-instance-resize-flavor',
