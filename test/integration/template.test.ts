@@ -213,6 +213,9 @@ describe('serverless package', () => {
         'ClustersRoot', // one root password, sent sealed to every member
         'TaskClusterForm',
         'TaskClusterCheck',
+        // Rolling actions: a member's configuration or upgrade backup key, and the cluster's check.
+        'TaskClusterRollingNext',
+        'TaskClusterRollingHealthy',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
