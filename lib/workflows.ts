@@ -29,7 +29,10 @@ export type Workflow =
   | 'cluster-create'
   | 'cluster-delete'
   | 'cluster-grow'
-  | 'cluster-shrink';
+  | 'cluster-shrink'
+  | 'cluster-restart'
+  | 'cluster-upgrade'
+  | 'cluster-configuration';
 
 let arns: Promise<Map<string, string>> | undefined;
 

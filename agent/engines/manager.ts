@@ -124,7 +124,7 @@ export interface OverrideRule {
 export interface UpgradeResult {
   from: string;
   to: string;
-  method: 'pg_upgrade' | 'dump' | 'mariadb-upgrade';
+  method: 'pg_upgrade' | 'dump' | 'mariadb-upgrade' | 'restart';
   /** Tables whose row count and content hash were compared before and after. */
   tables: number;
   rows: number;

@@ -14,6 +14,7 @@ import type {
   PrepareOptions,
   ReplicationSource,
   ReplicationStatus,
+  UpgradeResult,
   UserInfo,
 } from './manager.ts';
 import { waitFor } from './process.ts';
@@ -23,6 +24,7 @@ import { CLUSTER_ACCOUNT_RULES, CLUSTER_ACCOUNT_USER, RebalanceJob } from './red
 import * as replication from './redis-replication.ts';
 import type { ReplicationMode } from './replication-state.ts';
 import { hasTls } from './tls.ts';
+import { UpgradeFailed } from './upgrade.ts';
 
 // Redis 7. Trove manages no databases or users for redis (its API answers 501). Redis always has
 // a password (requirepass, kept for the agent in a 0600 file): a random one the agent alone knows
@@ -371,6 +373,26 @@ export class RedisManager extends ProcessEngine {
 
   /** The background grow or shrink of this member's cluster, run from here (redis-rebalance.ts). */
   private readonly rebalanceJob = new RebalanceJob(this.user);
+  /**
+   * Trove's upgrade, for the one kind the control plane lets Redis take (upgrade-rules.ts):
+   * another catalog version of this very engine build. The engine restarts on its own data files
+   * (saved at shutdown), and its keys are counted before and after.
+   */
+  async upgrade(version: string): Promise<UpgradeResult> {
+    const started = Date.now();
+    const before = await this.withClient((c) => c.dbsize());
+    await this.restart();
+    const after = await this.withClient((c) => c.dbsize());
+    if (after !== before)
+      throw new UpgradeFailed(
+        'restart',
+        `Upgrading to ${version} failed at step restart: the engine holds ${after} keys, it had ${before}`,
+      );
+    const info = await this.withClient((c) => c.info('server'));
+    const running = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+    const seconds = (Date.now() - started) / 1000;
+    return { from: running, to: running, method: 'restart', tables: 1, rows: after, seconds };
+  }
 
   private async withClient<T>(work: (client: Redis) => Promise<T>): Promise<T> {
     const client = await this.connect();

@@ -18,6 +18,23 @@ export interface ClusterItem {
   delete_execution?: string;
   /** The create workflow's execution name (the cluster id): reset-status stops it. */
   create_execution?: string;
+  /** The rolling action under way (restart, upgrade, configuration), lib/clusters/rolling.ts. */
+  rolling?: RollingRecord;
+}
+
+/** What a rolling workflow works through, one member at a time; its steps read it back. */
+export interface RollingRecord {
+  action: 'restart' | 'upgrade' | 'configuration_attach' | 'configuration_detach';
+  /** The workflow's execution name: a step of an older run finds another and stops. */
+  execution: string;
+  /** The members done so far, in order. */
+  done: string[];
+  /** The member being worked on (its fault is shown when the action fails). */
+  current?: string;
+  /** upgrade: the version moved to. */
+  to?: InstanceItem['datastore'];
+  /** configuration_attach: the group attached. */
+  configuration_id?: string;
 }
 
 export type ClusterTaskName =

@@ -7,6 +7,12 @@ import { startWorkflow, stopWorkflow, workflowRunning } from '../workflows.ts';
 import { growCluster } from './grow.ts';
 import type { ClusterItem } from './model.ts';
 import { getCluster, setClusterTask } from './repository.ts';
+import {
+  attachClusterConfiguration,
+  detachClusterConfiguration,
+  restartCluster,
+  upgradeCluster,
+} from './rolling.ts';
 import { ResetStatusRequest } from './schemas.ts';
 import { shrinkCluster } from './shrink.ts';
 
@@ -90,6 +96,10 @@ const ACTIONS: Record<string, ClusterActionHandler> = {
   },
   grow: (cluster, body) => growCluster(cluster, body),
   shrink: (cluster, body) => shrinkCluster(cluster, body),
+  restart: (cluster, body) => restartCluster(cluster, body),
+  upgrade: (cluster, body) => upgradeCluster(cluster, body),
+  configuration_attach: (cluster, body) => attachClusterConfiguration(cluster, body),
+  configuration_detach: (cluster, body) => detachClusterConfiguration(cluster, body),
 };
 
 /**

@@ -39,8 +39,23 @@ export type CreateClusterRequest = z.infer<typeof CreateClusterRequest>['cluster
 /** `reset-status` (and `force_delete`, which the CLI's force delete sends first). */
 export const ResetStatusRequest = z.looseObject({ force_delete: z.boolean().optional() });
 
-/** Exactly one action key (lib/clusters/operations.ts); redis clusters take `reset-status`. */
-export const ClusterActionRequest = z.looseObject({ 'reset-status': ResetStatusRequest.optional() });
+/** Exactly one action key (lib/clusters/operations.ts; the rolling ones in rolling.ts). */
+/** Grow's new members and shrink's leaving ones (lib/clusters/resize-schemas.ts). */
+export const GrowMembers = z.array(ClusterInstanceRequest).min(1).max(64);
+export const ShrinkMembers = z
+  .array(z.looseObject({ id: idRef() }))
+  .min(1)
+  .max(64);
+
+export const ClusterActionRequest = z.looseObject({
+  'reset-status': ResetStatusRequest.optional(),
+  grow: GrowMembers.optional(),
+  shrink: ShrinkMembers.optional(),
+  restart: z.looseObject({}).optional(),
+  upgrade: z.looseObject({ datastore_version: z.string() }).optional(),
+  configuration_attach: z.looseObject({ configuration_id: z.string() }).optional(),
+  configuration_detach: z.looseObject({}).optional(),
+});
 
 const links = z.array(Link);
 const ipObject = z.object({ address: z.string(), type: z.string(), network: z.string().optional() });

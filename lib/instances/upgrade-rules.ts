@@ -52,6 +52,9 @@ export function upgradeRefusal(current: CurrentVersion, target: DatastoreVersion
   const to = realVersion(target.manager, target.name, target.version);
   const order = compareVersions(to, from);
   if (order < 0) return `Downgrading from datastore version '${from}' to '${to}' is not supported.`;
+  // Redis reads its own data files on any start: another catalog version of the very same
+  // engine build (an operator's new name or image for it) is reached by restarting onto it.
+  if (order === 0 && current.manager === 'redis' && target.manager === 'redis') return undefined;
   if (order === 0) return `The instance already runs datastore version '${to}'.`;
   if (MARIADB_MANAGERS.includes(current.manager) && target.manager === current.manager) {
     // mariadb-upgrade moves a data dir to any later build; this cloud runs the builds it has.

@@ -24,6 +24,7 @@ import {
   UpdateDatastoreVersionRequest,
   VolumeTypesResponse,
 } from '../catalog/schemas.ts';
+import { MgmtClusterActionRequest, MgmtClusterResponse, MgmtClustersResponse } from '../clusters/mgmt.ts';
 import {
   ClusterActionRequest,
   ClusterResponse,
@@ -216,11 +217,17 @@ export const ROUTES: Route[] = [
   route('GET', `${p}/clusters/{cluster_id}`, 'clusters', 'Show a cluster, its members and addresses', {
     response: ClusterResponse,
   }),
-  route('POST', `${p}/clusters/{cluster_id}`, 'clusters', 'One action on a cluster (`reset-status`)', {
-    body: ClusterActionRequest,
-    status: 202,
-    response: ClusterResponse,
-  }),
+  route(
+    'POST',
+    `${p}/clusters/{cluster_id}`,
+    'clusters',
+    'One action on a cluster (`reset-status`, rolling `restart`, `upgrade`, `configuration_attach`/`_detach`)',
+    {
+      body: ClusterActionRequest,
+      status: 202,
+      response: ClusterResponse,
+    },
+  ),
   route('DELETE', `${p}/clusters/{cluster_id}`, 'clusters', 'Delete a cluster and its members', {
     status: 202,
   }),
@@ -427,6 +434,16 @@ export const ROUTES: Route[] = [
   ),
   route('GET', `${p}/mgmt/instances/{instance_id}/root`, 'management', "An instance's root history (admin)", {
     response: RootHistoryResponse,
+  }),
+  route('GET', `${p}/mgmt/clusters`, 'management', "Every project's clusters (admin)", {
+    response: MgmtClustersResponse,
+  }),
+  route('GET', `${p}/mgmt/clusters/{cluster_id}`, 'management', 'Show any cluster (admin)', {
+    response: MgmtClusterResponse,
+  }),
+  route('POST', `${p}/mgmt/clusters/{cluster_id}/action`, 'management', "Reset a cluster's task (admin)", {
+    body: MgmtClusterActionRequest,
+    status: 202,
   }),
   route('GET', `${p}/mgmt/quotas/{target_project_id}`, 'management', "A project's quotas", {
     response: QuotasResponse,

@@ -365,6 +365,14 @@ describe('the answers the API really gives', () => {
       expect((await recorded('POST', `${c}/{cluster_id}/root`, `${cluster}/root`)).status).toBe(200);
       const reset = { body: { 'reset-status': {} } };
       expect((await recorded('POST', `${c}/{cluster_id}`, cluster, reset)).status).toBe(202);
+      const m = `${t}/mgmt/clusters`;
+      const any = cluster.replace('/clusters/', '/mgmt/clusters/');
+      expect((await recorded('GET', m, `${p}/mgmt/clusters`)).status).toBe(200);
+      expect((await recorded('GET', `${m}/{cluster_id}`, any)).status).toBe(200);
+      const resetTask = { body: { 'reset-task': {} } };
+      expect((await recorded('POST', `${m}/{cluster_id}/action`, `${any}/action`, resetTask)).status).toBe(
+        202,
+      );
     } finally {
       expect((await recorded('DELETE', `${c}/{cluster_id}`, cluster)).status).toBe(202);
       await waitUntil(

@@ -243,6 +243,9 @@ describe('serverless package', () => {
         'TaskClusterGrowCheck',
         'TaskClusterShrinkRemove',
         'TaskClusterShrinkCheck',
+        // Rolling actions: a member's configuration or upgrade backup key, and the cluster's check.
+        'TaskClusterRollingNext',
+        'TaskClusterRollingHealthy',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
@@ -365,10 +368,13 @@ describe('serverless package', () => {
     );
     expect(devMachines.sort()).toEqual([
       'troveless-dev-backup-create',
+      'troveless-dev-cluster-configuration',
       'troveless-dev-cluster-create',
       'troveless-dev-cluster-delete',
       'troveless-dev-cluster-grow',
+      'troveless-dev-cluster-restart',
       'troveless-dev-cluster-shrink',
+      'troveless-dev-cluster-upgrade',
       'troveless-dev-instance-create',
       'troveless-dev-instance-delete',
       'troveless-dev-instance-resize-flavor',

@@ -40,6 +40,8 @@ const NO_BODY: Record<string, string> = {
   'DELETE /v1.0/{project_id}/datastores/{datastore_id}': '202 with an empty body, as Trove',
   'DELETE /v1.0/{project_id}/mgmt/flavors/{flavor_id}': '202 with an empty body',
   'POST /v1.0/{project_id}/mgmt/instances/{instance_id}/action': '202 with an empty body, as Trove',
+  'POST /v1.0/{project_id}/mgmt/clusters/{cluster_id}/action':
+    '202 with an empty body, as Trove (reset-task)',
   'DELETE /v1.0/{project_id}/clusters/{cluster_id}': '202 with an empty body, as Trove',
 };
 

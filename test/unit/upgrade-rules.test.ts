@@ -91,6 +91,12 @@ describe('upgrade targets', () => {
     expect(upgradeRefusal(on(version('redis', '7.0')), redis8)).toMatch(/not supported/);
   });
 
+  it('takes Redis to another catalog version of the same engine build (a restart onto it)', () => {
+    const same = { ...version('redis', '7.0'), id: 'z', name: '7.0-rolling' };
+    expect(upgradeRefusal(on(version('redis', '7.0')), same)).toBeUndefined();
+    expect(upgradeRefusal(on(version('redis', '7.0')), version('redis', '7.0'))).toMatch(/already runs/);
+  });
+
   it('uses pg_upgrade where the target has one and the old bin dir serves it, else a dump', () => {
     const [v15, v16, v17] = ['15', '16', '17'].map((v) => postgresqlVersion(v)!);
     expect(upgradeMethod(v15!, v17!)).toBe('pg_upgrade');
