@@ -349,7 +349,13 @@ export class Guest {
         return this.reseed(this.withSecrets(args));
       default:
         if (CLUSTER_OPERATIONS.has(method))
-          return runClusterOperation(this.engine, this.config.datastore_manager, method, args);
+          return runClusterOperation(
+            this.engine,
+            this.config.datastore_manager,
+            method,
+            // Galera's SST password arrives sealed with this guest's key.
+            this.withSecrets(args),
+          );
         if (REPLICATION_OPERATIONS.has(method)) {
           // The fence: an order of an older term than this member has seen never runs.
           this.terms.admit(method, args.term);
