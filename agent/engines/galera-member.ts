@@ -31,6 +31,8 @@ export interface GaleraEngine {
   user: string;
   admin<T>(work: (session: MariaDbSession) => Promise<T>): Promise<T>;
   healthy(): Promise<boolean>;
+  /** Its process is there (answering or not yet: a joiner receiving its state transfer). */
+  running(): Promise<boolean>;
   stop(): Promise<void>;
   /** Starts the engine; with `newCluster`, as the first member of a new cluster. */
   start(newCluster: boolean): Promise<void>;
@@ -42,6 +44,8 @@ export class GaleraMember {
   readonly configFile: string;
   private readonly stateFile: string;
   private readonly sstFile: string;
+  /** Why the last join's start failed (galera_status says it until the engine runs). */
+  private startFailure: string | undefined;
 
   constructor(private readonly engine: GaleraEngine) {
     this.configFile = join(engine.baseDir, 'galera.cnf');
@@ -112,7 +116,7 @@ export class GaleraMember {
 
   /**
    * Joins the cluster of `m` (a state transfer by mariadb-backup replaces this member's data with
-   * a donor's). On a member already in it (a repeat, or a grow telling the others who the
+   * a donor's): returns once the engine is starting. On a member already in it (a repeat, or a grow telling the others who the
    * members are now) only the membership and the account are brought up to date: the next start
    * reads them.
    */
@@ -122,9 +126,19 @@ export class GaleraMember {
       await this.ensureSstAccount(password);
       return;
     }
+    // A repeat while the join is under way (its state transfer can outlast the call): the
+    // control plane's check waits for it; a restart would only start the transfer again.
+    const joining =
+      JSON.stringify(await this.membership()) === JSON.stringify(m) && (await this.engine.running());
     await this.record(m, password);
+    if (joining) return;
     await this.engine.stop();
-    await this.engine.start(false);
+    // Not waited for: the state transfer takes as long as the data takes to copy, and the
+    // control plane's check follows the join through galera_status (Joiner, Joined, Synced).
+    this.startFailure = undefined;
+    void this.engine.start(false).catch((err: Error) => {
+      this.startFailure = err.message;
+    });
   }
 
   /** A clean leave (shrink): the engine stops, so its peers see it go, and is a member no more. */
@@ -133,6 +147,8 @@ export class GaleraMember {
   }
 
   async status(): Promise<GaleraStatus> {
+    if (this.startFailure && !(await this.engine.running()))
+      throw new Error(`the engine did not join its cluster: ${this.startFailure}`);
     return parseStatus(
       (await this.engine.admin((s) => s.rows("SHOW GLOBAL STATUS LIKE 'wsrep\\_%'"))) as {
         Variable_name: string;

@@ -49,6 +49,9 @@ import { assertSameData, failUpgrade, UpgradeFailed, upgradeResult, upgradeState
 // mariadb-build file once initialised; build.cnf points the server at that build's messages,
 // charsets and plugins.
 
+/** Galera's SST script gives up after 300 s without data (its own timeout); the start waits longer. */
+const GALERA_START_TIMEOUT_MS = 15 * 60_000;
+
 interface UpgradeState {
   /** The builds' names. */
   from: string;
@@ -99,6 +102,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       user: this.user,
       admin: (work) => this.admin(work),
       healthy: async () => (await this.status()) === 'healthy',
+      running: async () => (await this.pid()) !== undefined,
       stop: () => this.stop(),
       start: (newCluster) => this.startAs(newCluster),
     });
@@ -443,6 +447,11 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
   override async start(): Promise<void> {
     const running = (await this.status()) === 'healthy';
     await this.startAs(!running && (await this.galera.startsNewCluster()));
+  }
+
+  /** A Galera member may first receive a whole copy of the data (SST) before it answers. */
+  protected override async startTimeoutMs(): Promise<number> {
+    return (await this.galera.membership()) ? GALERA_START_TIMEOUT_MS : super.startTimeoutMs();
   }
 
   private async startAs(newCluster: boolean): Promise<void> {

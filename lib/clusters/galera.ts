@@ -12,7 +12,7 @@ import type { ClusterStrategy } from './strategy.ts';
 // whichever member is Synced. Every call is safe to repeat, so a retried step changes nothing
 // twice.
 
-/** Bootstrap and join restart the engine, and a join waits for its state transfer. */
+/** Bootstrap restarts the engine (a join only starts it; check() follows it). */
 const FORM_CALL_SECONDS = 90;
 
 /** Galera's ports above the engine's (agent/engines/galera.ts galeraPorts: 4567, 4568, 4444 for 3306). */
@@ -47,8 +47,8 @@ export async function formGalera(members: InstanceItem[]): Promise<void> {
   if (!first) throw new Error('a cluster without members cannot be formed');
   const sst_password = newSstPassword();
   await call(first, 'galera_bootstrap', membershipFor(first, members), { sst_password });
-  // One at a time: each joiner's SST has a donor to itself, and a retry finds the joined ones
-  // already in the primary component (their call then only rewrites their membership).
+  // Each join returns once the member is starting (its SST can take long): check() follows them.
+  // Joiners waiting for a donor retry by themselves; a repeated join changes nothing.
   for (const member of others)
     await call(member, 'galera_join', membershipFor(member, members), { sst_password });
 }
