@@ -86,6 +86,8 @@ export class GaleraMember {
         SST_USER,
         'localhost',
       ]);
+      // A running member donates with what it read at start: it takes the new password now too.
+      await s.run('SET GLOBAL wsrep_sst_auth = ?', [`${SST_USER}:${password}`], [password]);
     });
   }
 
