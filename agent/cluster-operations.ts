@@ -1,44 +1,35 @@
-import type { GaleraMembership } from './engines/galera.ts';
 import type { EngineManager } from './engines/manager.ts';
+import { GALERA_OPERATIONS, runGaleraOperation } from './galera-operations.ts';
 
 // Trove's cluster guest calls (TROVE_API.md §10: redis's cluster_meet and cluster_addslots),
-// and cluster_info, which the control plane reads until every member sees the whole cluster;
-// Galera's bootstrap, join, leave and status likewise. Each is safe to repeat: workflows retry
-// their steps.
+// and cluster_info, which the control plane reads until every member sees the whole cluster.
+// Grow and shrink add the cluster account (cluster_account), the engine password new members
+// adopt (cluster_password, answered sealed with this guest's key) and the background migration
+// (cluster_rebalance). Each is safe to repeat: workflows retry their steps.
 
 export const CLUSTER_OPERATIONS = new Set([
   'cluster_meet',
   'cluster_addslots',
   'cluster_info',
-  'galera_bootstrap',
-  'galera_join',
-  'galera_leave',
-  'galera_status',
+  'cluster_account',
+  'cluster_password',
+  'cluster_rebalance',
+  // Galera's (agent/galera-operations.ts).
+  ...GALERA_OPERATIONS,
 ]);
 
-const badRequest = (message: string) => Object.assign(new Error(message), { name: 'BadRequest' });
-
-/** The membership a galera_bootstrap or galera_join names: the cluster, this member, all members. */
-export function membershipOf(args: Record<string, unknown>): GaleraMembership {
-  const { name, self, members } = args as { name?: unknown; self?: unknown; members?: unknown };
-  const safe = (v: unknown) => typeof v === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(v);
-  if (!safe(name) || !safe(self)) throw badRequest('a Galera membership needs a name and an address');
-  if (!Array.isArray(members) || members.length < 1) throw badRequest('a Galera membership needs members');
-  const list = members.map((m) => {
-    const { host, port } = (m ?? {}) as { host?: unknown; port?: unknown };
-    if (!safe(host) || !Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
-      throw badRequest(`not a member address: ${JSON.stringify(m)}`);
-    return { host: host as string, port: port as number };
-  });
-  return { name: name as string, self: self as string, members: list };
+function secret(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !value)
+    throw Object.assign(new Error(`${name} is required`), { name: 'BadRequest' });
+  return value;
 }
 
-function passwordOf(args: Record<string, unknown>): string {
-  const password = args.sst_password;
-  // It lands in a config file line: nothing that could end the line or start a comment.
-  if (typeof password !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(password))
-    throw badRequest('the SST password is missing or malformed');
-  return password;
+function endpoints(value: unknown): { host: string; port: number }[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((e) => ({
+    host: String((e as { host?: unknown }).host),
+    port: Number((e as { port?: unknown }).port),
+  }));
 }
 
 function rangesOf(value: unknown): [number, number][] {
@@ -62,8 +53,9 @@ export async function runClusterOperation(
   manager: string,
   method: string,
   args: Record<string, unknown>,
+  seal: (payload: unknown) => string,
 ): Promise<unknown> {
-  if (method.startsWith('galera_')) return runGaleraOperation(engine, manager, method, args);
+  if (GALERA_OPERATIONS.has(method)) return runGaleraOperation(engine, manager, method, args);
   const cluster = engine.cluster;
   if (!cluster)
     throw Object.assign(new Error(`Clusters are not supported for ${manager}.`), { name: 'NotImplemented' });
@@ -76,33 +68,24 @@ export async function runClusterOperation(
       return null;
     case 'cluster_info':
       return cluster.info();
+    case 'cluster_account':
+      if (!cluster.account) break;
+      await cluster.account(secret(args.password, 'password'));
+      return null;
+    case 'cluster_password': {
+      if (!cluster.password) break;
+      // Never in the clear in the answer (the operations table keeps answers for an hour).
+      return { sealed: seal({ password: await cluster.password() }) };
+    }
+    case 'cluster_rebalance':
+      if (!cluster.rebalance) break;
+      return cluster.rebalance({
+        mode: args.mode === 'shrink' ? 'shrink' : 'grow',
+        leaving: endpoints(args.leaving),
+        password: secret(args.password, 'password'),
+      });
     default:
       throw Object.assign(new Error(`unknown operation ${method}`), { name: 'BadRequest' });
   }
-}
-
-async function runGaleraOperation(
-  engine: EngineManager,
-  manager: string,
-  method: string,
-  args: Record<string, unknown>,
-): Promise<unknown> {
-  const galera = engine.galera;
-  if (!galera)
-    throw Object.assign(new Error(`Galera is not supported for ${manager}.`), { name: 'NotImplemented' });
-  switch (method) {
-    case 'galera_bootstrap':
-      await galera.bootstrap(membershipOf(args), passwordOf(args));
-      return null;
-    case 'galera_join':
-      await galera.join(membershipOf(args), passwordOf(args));
-      return null;
-    case 'galera_leave':
-      await galera.leave();
-      return null;
-    case 'galera_status':
-      return galera.status();
-    default:
-      throw badRequest(`unknown operation ${method}`);
-  }
+  throw Object.assign(new Error(`${method} is not supported for ${manager}.`), { name: 'NotImplemented' });
 }

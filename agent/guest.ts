@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
-import { decryptWith } from '../lib/guest/sealed.ts';
+import { decryptWith, encryptFor } from '../lib/guest/sealed.ts';
 import { nowSeconds, openEnvelope, parseGuestRequest, verifySignature } from '../lib/guest/signing.ts';
 import type { BackupEngine } from './backup/layout.ts';
 import { CLUSTER_OPERATIONS, runClusterOperation } from './cluster-operations.ts';
@@ -355,6 +355,7 @@ export class Guest {
             method,
             // Galera's SST password arrives sealed with this guest's key.
             this.withSecrets(args),
+            (payload) => encryptFor(this.key, payload),
           );
         if (REPLICATION_OPERATIONS.has(method)) {
           // The fence: an order of an older term than this member has seen never runs.

@@ -27,7 +27,9 @@ export type Workflow =
   | 'instance-upgrade'
   | 'module-reapply'
   | 'cluster-create'
-  | 'cluster-delete';
+  | 'cluster-delete'
+  | 'cluster-grow'
+  | 'cluster-shrink';
 
 let arns: Promise<Map<string, string>> | undefined;
 

@@ -270,4 +270,14 @@ export interface ClusterMember {
   meet(host: string, port: number): Promise<void>;
   addSlots(ranges: [number, number][]): Promise<void>;
   info(): Promise<{ cluster_state: string; cluster_slots_assigned: number; cluster_known_nodes: number }>;
+  /** The cluster account (grow, shrink): its password set on this member; a new operation begins. */
+  account?(password: string): Promise<void>;
+  /** This member's engine password, which new members adopt (clients use one for every node). */
+  password?(): Promise<string | undefined>;
+  /** Starts the background migration of a grow or shrink on this member (see cluster_info). */
+  rebalance?(request: {
+    mode: 'grow' | 'shrink';
+    leaving: { host: string; port: number }[];
+    password: string;
+  }): Promise<{ state: string }>;
 }

@@ -95,3 +95,20 @@ export function parseInfo(text: string): ClusterInfo {
 export async function info(client: Redis): Promise<ClusterInfo> {
   return parseInfo(String(await client.call('CLUSTER', 'INFO')));
 }
+
+/** The id of the node CLUSTER NODES lists at host:port, if it knows one there. */
+export function nodeIdAt(nodes: string, host: string, port: number): string | undefined {
+  for (const line of nodes.split('\n')) {
+    const [id, address] = line.trim().split(' ');
+    // `ip:port@cport[,hostname]`
+    if (id && address?.split('@')[0] === `${host}:${port}`) return id;
+  }
+  return undefined;
+}
+
+/** How many slots this node serves, and whether one of its slots is being moved in or out. */
+export function ownShare(nodes: string): { slots: number; migrating: boolean } {
+  const myself = nodes.split('\n').find((line) => line.split(' ')[2]?.split(',').includes('myself'));
+  const fields = myself?.trim().split(' ').slice(8) ?? [];
+  return { slots: ownSlots(nodes).size, migrating: fields.some((f) => f.startsWith('[')) };
+}

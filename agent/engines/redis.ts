@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { redisLogs } from '../logs/engines.ts';
@@ -19,6 +19,7 @@ import type {
 import { waitFor } from './process.ts';
 import * as clustering from './redis-cluster.ts';
 import { quote, RedisOverrides } from './redis-overrides.ts';
+import { CLUSTER_ACCOUNT_RULES, CLUSTER_ACCOUNT_USER, RebalanceJob } from './redis-rebalance.ts';
 import * as replication from './redis-replication.ts';
 import type { ReplicationMode } from './replication-state.ts';
 import { hasTls } from './tls.ts';
@@ -27,6 +28,12 @@ import { hasTls } from './tls.ts';
 // a password (requirepass, kept for the agent in a 0600 file): a random one the agent alone knows
 // until root is enabled, then root's. The config lives in a directory redis
 // may write, because CONFIG REWRITE and ACL SAVE write it back (LOCAL_STACK pitfall 8).
+
+/** The cluster account as ACL SETUSER takes it: only its hash is handed to Redis. */
+function clusterAccountLine(password: string): string[] {
+  const hash = createHash('sha256').update(password).digest('hex');
+  return [CLUSTER_ACCOUNT_USER, 'reset', 'on', `#${hash}`, ...CLUSTER_ACCOUNT_RULES];
+}
 
 export class RedisManager extends ProcessEngine {
   readonly defaultPort = 6379;
@@ -334,8 +341,36 @@ export class RedisManager extends ProcessEngine {
   readonly cluster: ClusterMember = {
     meet: (host, port) => this.withClient((c) => clustering.meet(c, host, port)),
     addSlots: (ranges) => this.withClient((c) => clustering.addSlots(c, ranges)),
-    info: () => this.withClient((c) => clustering.info(c)),
+    info: () =>
+      this.withClient(async (c) => ({
+        ...(await clustering.info(c)),
+        ...clustering.ownShare(String(await c.call('CLUSTER', 'NODES'))),
+        ...(this.rebalanceJob.state ? { rebalance: this.rebalanceJob.state } : {}),
+      })),
+    account: async (password) => {
+      await this.withClient((c) => c.call('ACL', 'SETUSER', ...clusterAccountLine(password)));
+      this.rebalanceJob.clear();
+    },
+    password: () => readIfExists(this.passwordFile),
+    rebalance: async ({ mode, leaving, password }) => {
+      const nodes = String(await this.withClient((c) => c.call('CLUSTER', 'NODES')));
+      const own = ['0.0.0.0', '::', '*'].includes(this.layout.bindAddress)
+        ? '127.0.0.1'
+        : this.layout.bindAddress;
+      return this.rebalanceJob.start({
+        mode,
+        entry: `${own}:${this.layout.port}`,
+        leaving: leaving
+          .map((l) => clustering.nodeIdAt(nodes, l.host, l.port))
+          .filter((id): id is string => id !== undefined),
+        password,
+        ...((await hasTls(this.tls)) ? { ca: this.tls.ca } : {}),
+      });
+    },
   };
+
+  /** The background grow or shrink of this member's cluster, run from here (redis-rebalance.ts). */
+  private readonly rebalanceJob = new RebalanceJob(this.user);
 
   private async withClient<T>(work: (client: Redis) => Promise<T>): Promise<T> {
     const client = await this.connect();

@@ -4,9 +4,11 @@ import { resetStatus as resetInstanceStatus } from '../instances/operations.ts';
 import { getInstance } from '../instances/repository.ts';
 import { validate } from '../validation.ts';
 import { startWorkflow, stopWorkflow, workflowRunning } from '../workflows.ts';
+import { growCluster } from './grow.ts';
 import type { ClusterItem } from './model.ts';
 import { getCluster, setClusterTask } from './repository.ts';
 import { ResetStatusRequest } from './schemas.ts';
+import { shrinkCluster } from './shrink.ts';
 
 export async function loadCluster(projectId: string, id: string): Promise<ClusterItem> {
   const cluster = await getCluster(projectId, id);
@@ -86,6 +88,8 @@ const ACTIONS: Record<string, ClusterActionHandler> = {
     await resetClusterStatus(cluster, isAdmin);
     return cluster;
   },
+  grow: (cluster, body) => growCluster(cluster, body),
+  shrink: (cluster, body) => shrinkCluster(cluster, body),
 };
 
 /**

@@ -1,8 +1,11 @@
+import { createHmac } from 'node:crypto';
 import { config } from '../config.ts';
 import { callGuest } from '../guest/calls.ts';
+import { unwrapKey } from '../guest/keys.ts';
+import { decryptWith } from '../guest/sealed.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { endpointOf } from '../replication/members.ts';
-import { type ClusterInfo, notFormed, planSlots } from './slots.ts';
+import { type ClusterInfo, migrationFailure, notFormed, planSlots } from './slots.ts';
 import type { ClusterStrategy } from './strategy.ts';
 
 // Redis Cluster through the members' guests (Trove's redis strategy: cluster_meet, then the
@@ -34,13 +37,105 @@ export async function formRedisCluster(members: InstanceItem[]): Promise<void> {
   for (const [i, member] of members.entries()) await call(member, 'cluster_addslots', { ranges: [plan[i]] });
 }
 
-/** Returns once CLUSTER INFO says cluster_state:ok, with every slot and member, on every member. */
+/** A grow's or shrink's migration failed on a member: waiting longer will not finish it. */
+export class ClusterMigrationFailed extends Error {
+  override name = 'Troveless.ClusterMigrationFailed';
+}
+
+/**
+ * Returns once CLUSTER INFO says cluster_state:ok, with every slot and member, on every member,
+ * no slot moving and each member serving its even share.
+ */
 export async function checkRedisCluster(members: InstanceItem[]): Promise<void> {
   const infos = [];
   for (const member of members)
     infos.push({ id: member.id, info: (await call(member, 'cluster_info')) as ClusterInfo });
+  const failure = migrationFailure(infos);
+  if (failure) throw new ClusterMigrationFailed(`${failure}.`);
   const reason = notFormed(infos, members.length);
   if (reason) throw new ClusterPending(`The cluster is not formed yet: ${reason}.`);
+}
+
+/**
+ * The cluster account redis-cli and MIGRATE log in with on every member: the same password on
+ * each, derived from the driving member's guest key, so a retried step sets the same one again
+ * and nothing needs to keep it.
+ */
+async function clusterAccount(driver: InstanceItem): Promise<string> {
+  const key = await unwrapKey(driver.wrapped_key);
+  return createHmac('sha256', key)
+    .update(`troveless cluster account ${driver.cluster_id}`)
+    .digest('base64url');
+}
+
+async function setAccount(members: InstanceItem[], password: string): Promise<void> {
+  for (const member of members)
+    await callGuest(
+      member,
+      'cluster_account',
+      {},
+      { timeoutSeconds: config.callLowTimeoutSeconds, secret: { password } },
+    );
+}
+
+/**
+ * Grow: the new members take the engine password the others have (a Redis Cluster client logs
+ * in to every node with one: root's, when enabled), are met, and a rebalance starts on the first
+ * member, moving each master's surplus slots with their keys to the new ones while clients keep
+ * reading and writing (check waits for it).
+ */
+export async function addRedisMembers(existing: InstanceItem[], added: InstanceItem[]): Promise<void> {
+  const [driver] = existing;
+  if (!driver) throw new Error('a cluster without members cannot grow');
+  const answer = (await call(driver, 'cluster_password')) as { sealed: string };
+  const { password } = decryptWith(await unwrapKey(driver.wrapped_key), answer.sealed) as {
+    password: string;
+  };
+  for (const member of added)
+    await callGuest(
+      member,
+      'enable_root',
+      {},
+      {
+        timeoutSeconds: config.callHighTimeoutSeconds,
+        secret: { root_password: password },
+      },
+    );
+  const account = await clusterAccount(driver);
+  await setAccount([...existing, ...added], account);
+  for (const member of added) await call(driver, 'cluster_meet', endpointOf(member));
+  await callGuest(
+    driver,
+    'cluster_rebalance',
+    { mode: 'grow' },
+    {
+      timeoutSeconds: config.callLowTimeoutSeconds,
+      secret: { password: account },
+    },
+  );
+}
+
+/**
+ * Shrink: a rebalance on the first remaining member gives every slot of the leaving members
+ * (weight 0), with its keys, to the remaining ones, then every remaining member forgets them
+ * (redis-cli --cluster del-node). Members that never joined, or already left, are skipped.
+ */
+export async function removeRedisMembers(remaining: InstanceItem[], leaving: InstanceItem[]): Promise<void> {
+  const [driver] = remaining;
+  if (!driver) throw new Error('a cluster cannot shrink to no members');
+  const reachable = leaving.filter((m) => m.addresses?.length);
+  const account = await clusterAccount(driver);
+  // redis-cli logs in to every node, the leaving ones too (each is MIGRATE's source for its slots).
+  await setAccount([...remaining, ...reachable], account);
+  await callGuest(
+    driver,
+    'cluster_rebalance',
+    { mode: 'shrink', leaving: reachable.map(endpointOf) },
+    {
+      timeoutSeconds: config.callLowTimeoutSeconds,
+      secret: { password: account },
+    },
+  );
 }
 
 /** Redis Cluster: masters only today, each with its bus port open to the others. */
@@ -49,4 +144,6 @@ export const redisStrategy: ClusterStrategy = {
   peerPorts: (member) => [(member.addresses?.[0]?.port ?? 6379) + CLUSTER_BUS_OFFSET],
   form: formRedisCluster,
   check: checkRedisCluster,
+  addMembers: addRedisMembers,
+  removeMembers: removeRedisMembers,
 };

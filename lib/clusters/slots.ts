@@ -30,6 +30,19 @@ export interface ClusterInfo {
   cluster_slots_assigned: number;
   cluster_known_nodes: number;
   cluster_size: number;
+  /** The slots this node serves, and whether one of them is being moved in or out. */
+  slots?: number;
+  migrating?: boolean;
+  /** A grow's or shrink's migration run from this node (agent/engines/redis-rebalance.ts). */
+  rebalance?: { state: 'running' | 'failed' | 'done'; error?: string };
+}
+
+/**
+ * Whether each master serves its even share of the slots, as a grow or shrink leaves them: the
+ * most and the fewest differ by one at most.
+ */
+export function slotsBalanced(counts: number[]): boolean {
+  return counts.length === 0 || Math.max(...counts) - Math.min(...counts) <= 1;
 }
 
 /**
@@ -43,6 +56,20 @@ export function notFormed(infos: { id: string; info: ClusterInfo }[], members: n
       return `member ${id} sees ${info.cluster_slots_assigned} of ${SLOT_COUNT} slots assigned`;
     if (info.cluster_known_nodes !== members)
       return `member ${id} knows ${info.cluster_known_nodes} of ${members} nodes`;
+    if (info.rebalance?.state === 'running') return `member ${id} is moving slots`;
+    if (info.migrating) return `a slot of member ${id} is being moved`;
   }
+  const counts = infos.map((i) => i.info.slots).filter((n): n is number => n !== undefined);
+  if (!slotsBalanced(counts))
+    return `the slots are not spread evenly yet (${Math.min(...counts)} to ${Math.max(...counts)} a member)`;
   return undefined;
+}
+
+/** A migration that failed on one of the members: it will not finish by waiting. */
+export function migrationFailure(infos: { id: string; info: ClusterInfo }[]): string | undefined {
+  const failed = infos.find((i) => i.info.rebalance?.state === 'failed');
+  return (
+    failed &&
+    `moving slots from member ${failed.id} failed: ${failed.info.rebalance?.error ?? 'unknown error'}`
+  );
 }

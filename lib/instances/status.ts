@@ -26,6 +26,10 @@ export const TASK_STATUSES = {
   DETACHING: { action: 'DETACHING', error: false },
   PROMOTION_ERROR: { action: 'PROMOTING', error: true },
   EJECTION_ERROR: { action: 'EJECTING', error: true },
+  // Trove's cluster member tasks after a failed grow or shrink (0x57, 0x58): the members it was
+  // about show ERROR, with the step's fault (lib/clusters/resize-steps.ts).
+  GROWING_ERROR: { action: 'GROWING', error: true },
+  SHRINKING_ERROR: { action: 'SHRINKING', error: true },
 } as const;
 export type TaskStatus = keyof typeof TASK_STATUSES;
 

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownSlots } from '../../agent/engines/redis-cluster.ts';
 import { ensureCommand } from '../../local/prerequisites.ts';
 import { waitUntil } from '../../local/wait.ts';
 import { call, type Login, login, openstackAuth } from './helpers.ts';
@@ -27,7 +28,8 @@ const run = promisify(execFile);
 
 /** The real CLI as admin; its JSON output (`-f json`) when it prints any. */
 async function cli<T = Record<string, unknown>>(...args: string[]): Promise<T> {
-  const printing = !args.includes('delete');
+  // delete, grow and shrink print nothing (and take no -f).
+  const printing = !['delete', 'grow', 'shrink'].some((verb) => args.includes(verb));
   const { stdout } = await run(
     'openstack',
     [...openstackAuth('admin'), ...args, ...(printing ? ['-f', 'json'] : [])],
@@ -49,6 +51,77 @@ const member = { flavorRef: '7', volume: { size: 1 } };
 beforeAll(async () => {
   admin = await login('admin', 'admin');
 });
+
+/** Waits for the cluster's task to return to NONE with `count` members, none of them in error. */
+async function untilTaskNone(id: string, count: number): Promise<ClusterView> {
+  let last: unknown;
+  return waitUntil(
+    `cluster ${id} with ${count} members and no task`,
+    async () => {
+      const view = (await api('GET', `/clusters/${id}`)).json?.cluster as ClusterView;
+      last = view;
+      const failed = view.instances.find((i) => i.status === 'ERROR');
+      if (failed)
+        throw new Error(
+          `member ${failed.id} failed: ${JSON.stringify((await api('GET', `/instances/${failed.id}`)).json)}`,
+        );
+      return view.task.name === 'NONE' && view.instances.length === count ? view : undefined;
+    },
+    { timeoutMs: 300_000, intervalMs: 1000 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
+  });
+}
+
+/** Reads every key again and again while the cluster changes; each read must give its value. */
+class KeyReader {
+  readonly failures: string[] = [];
+  private reads = 0;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly client: InstanceType<typeof Redis.Cluster>,
+    private readonly count: number,
+  ) {}
+
+  async write(): Promise<void> {
+    for (let i = 0; i < this.count; i += 500)
+      await Promise.all(
+        Array.from({ length: Math.min(500, this.count - i) }, (_, j) =>
+          this.client.set(`k:${i + j}`, `v:${i + j}`),
+        ),
+      );
+  }
+
+  start(): void {
+    this.running = (async () => {
+      while (!this.stopping) {
+        for (let i = 0; i < this.count && !this.stopping; i += 250) {
+          const batch = Array.from({ length: Math.min(250, this.count - i) }, (_, j) => i + j);
+          await Promise.all(
+            batch.map(async (n) => {
+              try {
+                const value = await this.client.get(`k:${n}`);
+                if (value !== `v:${n}` && this.failures.length < 10)
+                  this.failures.push(`k:${n} read ${value}`);
+              } catch (err) {
+                if (this.failures.length < 10) this.failures.push(`k:${n}: ${(err as Error).message}`);
+              }
+              this.reads++;
+            }),
+          );
+        }
+      }
+    })();
+  }
+
+  async stop(): Promise<number> {
+    this.stopping = true;
+    await this.running;
+    return this.reads;
+  }
+}
 
 describe('cluster requests refused before anything is written', () => {
   it.each([
@@ -131,6 +204,8 @@ describe('a Redis Cluster of three masters', () => {
     for (const id of ids) servers.push(await serverIdOf(id));
   }, 300_000);
 
+  let access: { password: string; ca: string; seed?: string } | undefined;
+
   afterAll(async () => {
     if (!cluster) return;
     await api('DELETE', `/clusters/${cluster.id}`);
@@ -189,9 +264,36 @@ describe('a Redis Cluster of three masters', () => {
     const two = await api('POST', `/clusters/${cluster.id}`, { 'reset-status': {}, grow: [] });
     expect(two.status).toBe(400);
     expect(JSON.stringify(two.json)).toContain('exactly one action');
-    const grow = await api('POST', `/clusters/${cluster.id}`, { grow: [member] });
-    expect(grow.json).toEqual({ badRequest: { code: 400, message: 'Action grow not supported' } });
+    const unknown = await api('POST', `/clusters/${cluster.id}`, { add_shard: {} });
+    expect(unknown.json).toEqual({ badRequest: { code: 400, message: 'Action add_shard not supported' } });
     expect((await api('POST', `/clusters/${cluster.id}`, {})).status).toBe(400);
+  });
+
+  it("refuses a bad grow or shrink with Trove's errors, writing nothing", async () => {
+    const refusals: [object, number, string][] = [
+      [{ grow: [{ flavorRef: '7' }] }, 400, 'A volume size is required for each instance in the cluster.'],
+      [
+        { grow: [{ flavorRef: 'no-such-flavor', volume: { size: 1 } }] },
+        400,
+        'Resource no-such-flavor cannot be found.',
+      ],
+      [{ grow: [{ flavorRef: '7', volume: { size: 100_000 } }] }, 413, "Volume 'size' cannot exceed maximum"],
+      [{ grow: [] }, 400, 'Validation error'],
+      [{ shrink: [{ id: 'not-a-member' }] }, 404, "Instance 'not-a-member' cannot be found."],
+      [
+        { shrink: [{ id: ids[0] }] },
+        400,
+        'The number of instances in your cluster cannot safely be lowered below the current level',
+      ],
+    ];
+    for (const [request, status, message] of refusals) {
+      const res = await api('POST', `/clusters/${cluster.id}`, request);
+      expect(res.status, res.text).toBe(status);
+      expect(JSON.stringify(res.json)).toContain(message);
+    }
+    const after = (await api('GET', `/clusters/${cluster.id}`)).json?.cluster as ClusterView;
+    expect(after.task.name).toBe('NONE');
+    expect(after.instances.map((i) => i.id)).toEqual(ids);
   });
 
   it('takes keys through a cluster-aware client on every master, and reads them back', async () => {
@@ -207,6 +309,7 @@ describe('a Redis Cluster of three masters', () => {
       redisOptions: { password: root.password, tls: { ca, rejectUnauthorized: true }, connectTimeout: 5_000 },
       clusterRetryStrategy: () => null,
     });
+    access = { password: root.password, ca, seed: seed?.address };
     try {
       const keys = Array.from({ length: 300 }, (_, i) => `key-${i}`);
       for (const key of keys) await client.set(key, `value-of-${key}`);
@@ -220,6 +323,86 @@ describe('a Redis Cluster of three masters', () => {
       for (const node of masters)
         expect(String(await node.call('CLUSTER', 'INFO'))).toContain('cluster_state:ok');
     } finally {
+      client.disconnect();
+    }
+  });
+
+  it('grows to four masters and shrinks back to three while every read of 10,000 keys succeeds', {
+    timeout: 420_000,
+  }, async () => {
+    if (!access) throw new Error('the cluster root step did not run');
+    const client = new Redis.Cluster([{ host: access.seed, port: 6379 }], {
+      redisOptions: {
+        password: access.password,
+        tls: { ca: access.ca, rejectUnauthorized: true },
+        connectTimeout: 5_000,
+      },
+    });
+    const reader = new KeyReader(client, 10_000);
+    try {
+      await reader.write();
+      reader.start();
+      // Each master's count of the slots it serves, from its own CLUSTER NODES.
+      const shares = async () => {
+        const masters = client.nodes('master');
+        const nodes = await Promise.all(masters.map((node) => node.call('CLUSTER', 'NODES')));
+        return nodes.map((text) => ownSlots(String(text)).size).sort((a, b) => a - b);
+      };
+
+      // Grow by one member through the real CLI; slots (and keys) spread over four masters.
+      let started = performance.now();
+      await cli('database', 'cluster', 'grow', cluster.id, '--instance', 'flavor=7,volume=1');
+      const grown = await untilTaskNone(cluster.id, 4);
+      const growSeconds = (performance.now() - started) / 1000;
+      const added = grown.instances.map((i) => i.id).filter((id) => !ids.includes(id));
+      expect(added).toHaveLength(1);
+      ids.push(...added);
+      servers.push(await serverIdOf(added[0] as string));
+      await waitUntil(
+        'four masters seen',
+        async () => (client.nodes('master').length === 4 ? true : undefined),
+        {
+          timeoutMs: 30_000,
+          intervalMs: 500,
+        },
+      );
+      expect(await shares()).toEqual([4096, 4096, 4096, 4096]);
+
+      // Shrink by an original member: its slots and keys move to the three others first.
+      const [leaving] = ids;
+      const leavingServer = servers[0];
+      started = performance.now();
+      await cli('database', 'cluster', 'shrink', cluster.id, leaving as string);
+      const shrunk = await untilTaskNone(cluster.id, 3);
+      const shrinkSeconds = (performance.now() - started) / 1000;
+      expect(shrunk.instances.map((i) => i.id)).not.toContain(leaving);
+      ids.shift();
+      servers.shift();
+      await waitUntil(
+        'three masters seen',
+        async () => (client.nodes('master').length === 3 ? true : undefined),
+        {
+          timeoutMs: 30_000,
+          intervalMs: 500,
+        },
+      );
+      expect(await shares()).toEqual([5461, 5461, 5462]);
+      await waitUntil(
+        `member ${leaving} deleted`,
+        async () => ((await api('GET', `/instances/${leaving}`)).status === 404 ? true : undefined),
+        { timeoutMs: 120_000, intervalMs: 1000 },
+      );
+      await expectNothingLeft(leaving as string, admin.projectId, leavingServer);
+
+      const reads = await reader.stop();
+      expect(reader.failures).toEqual([]);
+      expect(reads).toBeGreaterThan(10_000);
+      // The figure: one member in and out again, with the 10,000 keys and a reader throughout.
+      console.log(
+        `cluster grow 3→4: ${growSeconds.toFixed(1)} s; shrink 4→3: ${shrinkSeconds.toFixed(1)} s; ${reads} reads, all right`,
+      );
+    } finally {
+      await reader.stop();
       client.disconnect();
     }
   });

@@ -213,6 +213,12 @@ describe('serverless package', () => {
         'ClustersRoot', // one root password, sent sealed to every member
         'TaskClusterForm',
         'TaskClusterCheck',
+        'ClustersAction', // grow: the new members' guest keys made and wrapped
+        // Grow and shrink: the strategy's orders to the members' guests, signed with their keys.
+        'TaskClusterGrowAdd',
+        'TaskClusterGrowCheck',
+        'TaskClusterShrinkRemove',
+        'TaskClusterShrinkCheck',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
@@ -315,6 +321,8 @@ describe('serverless package', () => {
         // A re-seeded member is opened to its set again; a cluster's members to each other's bus.
         'TaskReseedPlanIamRoleLambdaExecution',
         'TaskClusterConnectIamRoleLambdaExecution',
+        // A grown cluster's old and new members are opened to each other.
+        'TaskClusterGrowConnectIamRoleLambdaExecution',
       ]),
     );
     for (const s of changing)
@@ -335,6 +343,8 @@ describe('serverless package', () => {
       'troveless-dev-backup-create',
       'troveless-dev-cluster-create',
       'troveless-dev-cluster-delete',
+      'troveless-dev-cluster-grow',
+      'troveless-dev-cluster-shrink',
       'troveless-dev-instance-create',
       'troveless-dev-instance-delete',
       'troveless-dev-instance-resize-flavor',

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { membershipOf } from '../../agent/cluster-operations.ts';
 import {
   clusterAddress,
   GALERA_PROVIDER,
@@ -10,6 +9,7 @@ import {
   safeToBootstrap,
   sstAuthFile,
 } from '../../agent/engines/galera.ts';
+import { membershipOf } from '../../agent/galera-operations.ts';
 import { galeraPeerPorts } from '../../lib/clusters/galera.ts';
 import { type GaleraStatus, notSynced } from '../../lib/clusters/galera-status.ts';
 import { strategyFor } from '../../lib/clusters/strategy.ts';

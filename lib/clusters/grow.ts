@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { getFlavor } from '../catalog/index.ts';
+import { config } from '../config.ts';
+import { troveTime } from '../dynamo.ts';
+import { BadRequest, OverLimit } from '../errors.ts';
+import { newGuestKey, wrapKey } from '../guest/keys.ts';
+import { encryptFor } from '../guest/sealed.ts';
+import { startBuild } from '../instances/build.ts';
+import type { InstanceItem } from '../instances/model.ts';
+import { putNewInstances } from '../instances/repository.ts';
+import { logger } from '../logger.ts';
+import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
+import { validate } from '../validation.ts';
+import { startWorkflow } from '../workflows.ts';
+import { clusterBusy } from './available.ts';
+import type { ClusterItem } from './model.ts';
+import { getCluster } from './repository.ts';
+import { GrowRequest } from './resize-schemas.ts';
+import { failResize } from './resize-steps.ts';
+import { strategyOf } from './strategy.ts';
+
+/**
+ * Trove's Cluster.grow (its redis strategy's): new members, each an instance of the cluster's
+ * datastore version with its own flavor and volume, counted against the project's quotas. The
+ * members, their quota, the cluster's new member list and its GROWING_CLUSTER task are written
+ * in one transaction, or nothing is; then each member builds through the instance create
+ * workflow and the cluster-grow workflow brings them into the cluster.
+ */
+export async function growCluster(cluster: ClusterItem, body: unknown): Promise<ClusterItem> {
+  const nodes = validate(GrowRequest, { grow: body }).grow;
+  if (!strategyOf(cluster).addMembers) throw new BadRequest("Action 'grow' not supported");
+  if (cluster.task !== 'NONE') throw clusterBusy(cluster);
+  const specs = [];
+  for (const node of nodes) {
+    const flavor = await getFlavor(node.flavorRef);
+    if (!node.volume) throw new BadRequest('A volume size is required for each instance in the cluster.');
+    const size = node.volume.size;
+    if (size > config.maxAcceptedVolumeSize) {
+      throw new OverLimit(
+        `Volume 'size' cannot exceed maximum of ${config.maxAcceptedVolumeSize} GB, ${size} cannot be accepted.`,
+      );
+    }
+    specs.push({ flavor, size, name: node.name, availability_zone: node.availability_zone });
+  }
+  const quota = await quotaChanges(cluster.project_id, {
+    instances: specs.length,
+    ram: specs.reduce((sum, s) => sum + s.flavor.ram, 0),
+    volumes: specs.reduce((sum, s) => sum + s.size, 0),
+  });
+  if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
+
+  const now = troveTime();
+  const members: InstanceItem[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const key = newGuestKey();
+    members.push({
+      project_id: cluster.project_id,
+      id: randomUUID(),
+      // Numbered on from the members the cluster has, as its create numbers them.
+      name: spec.name ?? `${cluster.name}-member-${cluster.instance_ids.length + i + 1}`,
+      created: now,
+      updated: now,
+      region: config.regionName,
+      flavor_id: spec.flavor.id,
+      flavor_ram: spec.flavor.ram,
+      flavor_vcpus: spec.flavor.vcpus,
+      volume_size: spec.size,
+      datastore: { ...cluster.datastore },
+      task_status: 'BUILDING',
+      service_status: 'new',
+      service_status_updated: now,
+      server_status: 'BUILD',
+      wrapped_key: await wrapKey(key),
+      sealed_prepare: encryptFor(key, { databases: [], users: [] }),
+      locality: cluster.locality,
+      availability_zone: spec.availability_zone,
+      configuration_id: cluster.configuration_id,
+      cluster_id: cluster.id,
+    });
+  }
+  const added = members.map((m) => m.id);
+  try {
+    await putNewInstances(members, quota, [
+      {
+        Update: {
+          TableName: config.clustersTable,
+          Key: { project_id: cluster.project_id, id: cluster.id },
+          UpdateExpression:
+            'SET instance_ids = list_append(instance_ids, :added), #task = :growing, updated = :now',
+          ConditionExpression: 'attribute_exists(id) AND #task = :none',
+          ExpressionAttributeNames: { '#task': 'task' },
+          ExpressionAttributeValues: {
+            ':added': added,
+            ':growing': 'GROWING_CLUSTER',
+            ':none': 'NONE',
+            ':now': now,
+          },
+        },
+      },
+    ]);
+  } catch (err) {
+    // Another request changed the cluster's task first (or deleted it): nothing was written.
+    if ((err as Error).name === 'TransactionCanceledException')
+      throw clusterBusy((await getCluster(cluster.project_id, cluster.id)) ?? cluster);
+    throw err;
+  }
+  const grown: ClusterItem = {
+    ...cluster,
+    task: 'GROWING_CLUSTER',
+    updated: now,
+    instance_ids: [...cluster.instance_ids, ...added],
+  };
+  for (const member of members) await startBuild(member);
+  const input = { project_id: cluster.project_id, cluster_id: cluster.id, added };
+  try {
+    await startWorkflow('cluster-grow', `grow-${cluster.id}-${Date.now()}`, input);
+  } catch (err) {
+    // Nothing would bring the new members in: they say so, and the cluster is usable again.
+    logger.error('cluster grow workflow did not start', { cluster_id: cluster.id, error: err as Error });
+    await failResize({ ...input, error: { Error: 'WorkflowNotStarted', Cause: String(err) } }, 'grow');
+    grown.task = 'NONE';
+  }
+  return grown;
+}
