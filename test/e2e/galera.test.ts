@@ -24,8 +24,9 @@ import {
 // mariadb-backup SST; a row written on one member is read on the others, the cluster's address
 // leads to a Synced member, and the delete leaves nothing. With TROVELESS_GALERA=all: a member's
 // engine killed while the other two keep taking writes, then brought back by a restart, rejoining
-// (not bootstrapping a cluster of its own) and catching up; and the time to create the cluster
-// beside three single instances created in parallel.
+// (not bootstrapping a cluster of its own) and catching up; a grow to four by SST and a shrink
+// back to three while a writer runs, none of its writes failing; and the time to create the
+// cluster beside three single instances created in parallel.
 
 const FULL = process.env.TROVELESS_GALERA === 'all';
 
@@ -194,6 +195,68 @@ describe('a MariaDB Galera cluster of three members', () => {
       await query(first, 'INSERT INTO shop.orders (item) VALUES (?)', ['after the rejoin']);
       expect(await query(third, 'SELECT COUNT(*) AS n FROM shop.orders')).toEqual([{ n: 6 }]);
     }, 240_000);
+
+    it('grows to four by SST while a writer runs without a failed write, and shrinks back to three', async () => {
+      const second = members[1] as Member;
+      await query(second, 'CREATE TABLE shop.writes (id INT PRIMARY KEY AUTO_INCREMENT, at DOUBLE)');
+      const writer = await connectTo(second);
+      let writes = 0;
+      const failures: string[] = [];
+      let writing = true;
+      const loop = (async () => {
+        while (writing) {
+          await writer
+            .query('INSERT INTO shop.writes (at) VALUES (?)', [Date.now()])
+            .then(() => writes++)
+            .catch((err: Error) => failures.push(err.message));
+          await new Promise((resolve) => setTimeout(resolve, 20)); // a steady writer, not a wait
+        }
+      })();
+      const untilNone = (size: number) =>
+        waitUntil(
+          `cluster ${cluster.id} back to NONE with ${size} members`,
+          async () => {
+            const view = (await api('GET', `/clusters/${cluster.id}`)).json?.cluster as ClusterView;
+            if (view.instances.some((i) => i.status === 'ERROR'))
+              throw new Error(`a member failed: ${JSON.stringify(view.instances)}`);
+            return view.task.name === 'NONE' && view.instances.length === size ? view : undefined;
+          },
+          { timeoutMs: 300_000, intervalMs: 500 },
+        );
+      try {
+        const grow = await api('POST', `/clusters/${cluster.id}`, { grow: [member] });
+        expect(grow.status, grow.text).toBe(202);
+        const grown = await untilNone(4);
+        const addedId = grown.instances
+          .map((i) => i.id)
+          .find((id) => !members.some((m) => m.id === id)) as string;
+        const view = (await api('GET', `/instances/${addedId}`)).json?.instance as InstanceView;
+        const added: Member = {
+          id: addedId,
+          server: await serverIdOf(addedId),
+          ...endpointOf(view),
+          ca: (await instanceSsl(admin, view)).ca_certificate,
+        };
+        expect(await wsrep(added)).toEqual({ wsrep_cluster_size: '4', wsrep_local_state_comment: 'Synced' });
+        const before = writes;
+        expect(
+          (await query<{ n: number }>(added, 'SELECT COUNT(*) AS n FROM shop.writes'))[0]?.n,
+        ).toBeGreaterThanOrEqual(before);
+        const shrink = await api('POST', `/clusters/${cluster.id}`, { shrink: [{ id: addedId }] });
+        expect(shrink.status, shrink.text).toBe(202);
+        await untilNone(3);
+        await expectNothingLeft(addedId, admin.projectId, added.server);
+        for (const m of members) expect((await wsrep(m)).wsrep_cluster_size).toBe('3');
+      } finally {
+        writing = false;
+        await loop;
+        await writer.end().catch(() => writer.destroy());
+      }
+      expect(failures).toEqual([]);
+      expect(writes).toBeGreaterThan(0);
+      for (const m of members)
+        expect((await query<{ n: number }>(m, 'SELECT COUNT(*) AS n FROM shop.writes'))[0]?.n).toBe(writes);
+    }, 600_000);
 
     it('figure: a cluster of three takes this long to create beside three single instances in parallel', async () => {
       const started = performance.now();
