@@ -99,28 +99,26 @@ export class GaleraMember {
   }
 
   /**
-   * The cluster's birth on its first member: the SST account created while it still runs alone,
-   * then restarted as a new cluster. Repeated on a member already in its primary component, only
+   * The cluster's birth on its first member: restarted as a new cluster (whatever it ran as
+   * before: standalone, or a bootstrap cut short), then the SST account created, which the
+   * joiners' state transfers copy. Repeated on a member already in its primary component, only
    * the membership and the account are brought up to date.
    */
   async bootstrap(m: GaleraMembership, password: string): Promise<void> {
-    if (!(await this.inPrimary())) {
-      if (!(await this.engine.healthy())) await this.engine.start(false);
-      await this.ensureSstAccount(password);
-      await this.record(m, password);
+    const formed = await this.inPrimary();
+    await this.record(m, password);
+    if (!formed) {
       await this.engine.stop();
       await this.engine.start(true);
-      return;
     }
-    await this.record(m, password);
     await this.ensureSstAccount(password);
   }
 
   /**
    * Joins the cluster of `m` (a state transfer by mariadb-backup replaces this member's data with
-   * a donor's): returns once the engine is starting. On a member already in it (a repeat, or a grow telling the others who the
-   * members are now) only the membership and the account are brought up to date: the next start
-   * reads them.
+   * a donor's): returns once the engine is starting. On a member already in it (a repeat, or a
+   * grow telling the others who the members are now) only the membership and the account are
+   * brought up to date: the next start reads them.
    */
   async join(m: GaleraMembership, password: string): Promise<void> {
     if (await this.inPrimary()) {
