@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
@@ -84,6 +86,21 @@ async function wsrep(m: Member): Promise<Record<string, string>> {
   return Object.fromEntries(rows.map((r) => [r.Variable_name, r.Value]));
 }
 
+/** The last lines of each member's engine and agent logs: why a cluster did not form. */
+async function engineLogs(clusterId: string | undefined): Promise<string> {
+  const view = (await api('GET', `/clusters/${clusterId}`)).json?.cluster as ClusterView | undefined;
+  const out: string[] = [];
+  for (const { id } of view?.instances ?? []) {
+    const server = await serverIdOf(id);
+    if (!server) continue;
+    for (const file of ['mariadb.log', 'agent.log']) {
+      const text = await readFile(join(baseDirOf(server), file), 'utf8').catch(() => '');
+      out.push(`--- ${id} ${file}:`, ...text.split('\n').slice(-25));
+    }
+  }
+  return out.join('\n');
+}
+
 async function createCluster(): Promise<{ cluster: ClusterView; seconds: number }> {
   const started = performance.now();
   const res = await api('POST', '/clusters', {
@@ -103,8 +120,8 @@ async function createCluster(): Promise<{ cluster: ClusterView; seconds: number 
       return view.task.name === 'NONE' ? view : undefined;
     },
     { timeoutMs: 240_000, intervalMs: 500 },
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}\n${await engineLogs(id)}`);
   });
   return { cluster, seconds: (performance.now() - started) / 1000 };
 }
