@@ -119,7 +119,7 @@ async function createCluster(): Promise<{ cluster: ClusterView; seconds: number 
         throw new Error(`member ${failed.id} failed: ${(await api('GET', `/instances/${failed.id}`)).text}`);
       return view.task.name === 'NONE' ? view : undefined;
     },
-    { timeoutMs: 240_000, intervalMs: 500 },
+    { timeoutMs: 420_000, intervalMs: 500 },
   ).catch(async (err: Error) => {
     throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}\n${await engineLogs(id)}`);
   });
@@ -137,6 +137,7 @@ describe('a MariaDB Galera cluster of three members', () => {
 
   beforeAll(async () => {
     ({ cluster, seconds: createSeconds } = await createCluster());
+    console.log(`galera: 3-member cluster created in ${createSeconds.toFixed(1)} s`);
     for (const { id } of cluster.instances) {
       const view = (await api('GET', `/instances/${id}`)).json?.instance as InstanceView;
       const { ca_certificate: ca } = await instanceSsl(admin, view);
@@ -146,7 +147,7 @@ describe('a MariaDB Galera cluster of three members', () => {
     const root = await api('POST', `/clusters/${cluster.id}/root`);
     expect(root.status, root.text).toBe(200);
     rootPassword = (root.json as { user: { password: string } }).user.password;
-  }, 300_000);
+  }, 480_000);
 
   afterAll(async () => {
     if (cluster && (await api('GET', `/clusters/${cluster.id}`)).status === 200)
