@@ -19,6 +19,8 @@ export function membershipOf(args: Record<string, unknown>): GaleraMembership {
   const { name, self, members } = args as { name?: unknown; self?: unknown; members?: unknown };
   const safe = (v: unknown) => typeof v === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(v);
   if (!safe(name) || !safe(self)) throw badRequest('a Galera membership needs a name and an address');
+  // gcomm's group names are at most 32 characters (longer ones fail every handshake).
+  if ((name as string).length > 32) throw badRequest('a Galera cluster name has at most 32 characters');
   if (!Array.isArray(members) || members.length < 1) throw badRequest('a Galera membership needs members');
   const list = members.map((m) => {
     const { host, port } = (m ?? {}) as { host?: unknown; port?: unknown };

@@ -20,10 +20,11 @@ export function galeraPeerPorts(port: number): number[] {
   return [port + 1261, port + 1262, port + 1138];
 }
 
-/** What each member is told: the cluster's name (its id), its own address, every member's. */
+/** What each member is told: the cluster's name (from its id), its own address, every member's. */
 function membershipFor(member: InstanceItem, members: InstanceItem[]) {
   return {
-    name: `troveless-${member.cluster_id ?? 'cluster'}`.slice(0, 64),
+    // Galera takes at most 32 characters: the cluster id's 32 hex digits.
+    name: (member.cluster_id ?? 'cluster').replaceAll('-', '').slice(0, 32),
     self: endpointOf(member).host,
     members: members.map(endpointOf),
   };

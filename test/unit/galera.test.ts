@@ -74,6 +74,7 @@ describe('a Galera member’s configuration (agent)', () => {
     expect(() => membershipOf({ ...membership, name: 'a\nwsrep_on = OFF' })).toThrow(/name/);
     expect(() => membershipOf({ ...membership, members: [{ host: 'h', port: 0 }] })).toThrow(/member/);
     expect(() => membershipOf({ ...membership, members: [] })).toThrow(/members/);
+    expect(() => membershipOf({ ...membership, name: 'x'.repeat(33) })).toThrow(/32 characters/);
   });
 });
 
