@@ -63,6 +63,10 @@ export function galeraLines(
     'default_storage_engine = InnoDB',
     'innodb_autoinc_lock_mode = 2',
     `!include ${sstFile}`,
+    // The SST stream's socat binds this member's own address: on a host it shares with other
+    // members, a joiner listening on 0.0.0.0:4444 kept every other joiner from listening.
+    '[sst]',
+    `sockopt = ,bind=${m.self}`,
   ];
 }
 

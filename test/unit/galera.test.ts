@@ -46,6 +46,8 @@ describe('a Galera member’s configuration (agent)', () => {
         'wsrep_sst_method = mariabackup',
         'innodb_autoinc_lock_mode = 2',
         '!include /srv/i/galera-sst.cnf',
+        '[sst]',
+        'sockopt = ,bind=127.77.0.3',
       ]),
     );
     expect(lines.join('\n')).not.toContain('wsrep_sst_auth');
