@@ -1,4 +1,5 @@
 import type { EngineManager } from './engines/manager.ts';
+import { GALERA_OPERATIONS, runGaleraOperation } from './galera-operations.ts';
 
 // Trove's cluster guest calls (TROVE_API.md §10: redis's cluster_meet and cluster_addslots),
 // and cluster_info, which the control plane reads until every member sees the whole cluster.
@@ -13,6 +14,8 @@ export const CLUSTER_OPERATIONS = new Set([
   'cluster_account',
   'cluster_password',
   'cluster_rebalance',
+  // Galera's (agent/galera-operations.ts).
+  ...GALERA_OPERATIONS,
 ]);
 
 function secret(value: unknown, name: string): string {
@@ -52,6 +55,7 @@ export async function runClusterOperation(
   args: Record<string, unknown>,
   seal: (payload: unknown) => string,
 ): Promise<unknown> {
+  if (GALERA_OPERATIONS.has(method)) return runGaleraOperation(engine, manager, method, args);
   const cluster = engine.cluster;
   if (!cluster)
     throw Object.assign(new Error(`Clusters are not supported for ${manager}.`), { name: 'NotImplemented' });

@@ -353,6 +353,7 @@ export class Guest {
             this.engine,
             this.config.datastore_manager,
             method,
+            // Galera's SST password arrives sealed with this guest's key.
             this.withSecrets(args),
             (payload) => encryptFor(this.key, payload),
           );

@@ -3,8 +3,8 @@
 # MariaDB build that runs beside the system's (lib/catalog/mariadb-versions.ts). Run as root
 # on a Debian-like machine (CI does); elsewhere it prints what to install and exits 1.
 set -euo pipefail
-packages=(default-jre-headless python3-openstackclient python3-troveclient python3-mistralclient mariadb-server mariadb-client mariadb-backup redis-server postgresql-15 zstd nftables xfsprogs)
-commands=(java openstack "" "" "" "" "" "" "" "" "" nft xfs_growfs)
+packages=(default-jre-headless python3-openstackclient python3-troveclient python3-mistralclient mariadb-server mariadb-client mariadb-backup galera-4 socat redis-server postgresql-15 zstd nftables xfsprogs)
+commands=(java openstack "" "" "" "" "" "" "" "" "" "" nft xfs_growfs)
 missing=()
 for i in "${!packages[@]}"; do
   pkg=${packages[$i]}

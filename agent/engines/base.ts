@@ -118,6 +118,10 @@ export abstract class ProcessEngine implements EngineManager {
   /** Resolves when the engine answers a trivial query through its socket; rejects otherwise. */
   protected abstract ping(): Promise<void>;
   protected abstract provision(options: PrepareOptions): Promise<void>;
+  /** How long a start waits for the engine to answer (a Galera joiner's state transfer comes first). */
+  protected startTimeoutMs(): Promise<number> {
+    return Promise.resolve(START_TIMEOUT_MS);
+  }
   /** Runs right before the engine process is spawned, with the config it will read in place. */
   protected async beforeSpawn(): Promise<void> {}
 
@@ -340,9 +344,10 @@ export abstract class ProcessEngine implements EngineManager {
     return filesystemStats(this.dataDir, this.layout.ownVolume);
   }
 
-  private untilAnswering(abort?: () => string | undefined): Promise<true> {
+  private async untilAnswering(abort?: () => string | undefined): Promise<true> {
     const probe = async () => ((await this.answers()) ? true : undefined);
-    return waitFor(`${this.name} to accept connections`, probe, { timeoutMs: START_TIMEOUT_MS, abort });
+    const timeoutMs = await this.startTimeoutMs();
+    return waitFor(`${this.name} to accept connections`, probe, { timeoutMs, abort });
   }
 
   private answers(): Promise<boolean> {

@@ -1,5 +1,7 @@
+import type { GaleraStatus } from '../../lib/clusters/galera-status.ts';
 import type { EngineCounters } from '../../lib/metrics/samples.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
+import type { GaleraMembership } from './galera.ts';
 import type { ReplicationMode } from './replication-state.ts';
 
 export type { EngineCounters } from '../../lib/metrics/samples.ts';
@@ -251,6 +253,16 @@ export interface EngineManager {
   setReplicationMode(mode: ReplicationMode): Promise<void>;
   /** Engines that cluster (Redis): the guest calls of agent/cluster-operations.ts. */
   cluster?: ClusterMember;
+  /** MariaDB as a Galera member: the galera_* guest calls of agent/cluster-operations.ts. */
+  galera?: GaleraCalls;
+}
+
+/** A Galera member's guest calls (agent/engines/galera-member.ts). */
+export interface GaleraCalls {
+  bootstrap(membership: GaleraMembership, password: string): Promise<void>;
+  join(membership: GaleraMembership, password: string): Promise<void>;
+  leave(): Promise<void>;
+  status(): Promise<GaleraStatus>;
 }
 
 /** A cluster member's guest calls (Redis Cluster). */

@@ -22,6 +22,7 @@ import {
   treeSize,
   writeConfig,
 } from './fs.ts';
+import { GaleraMember } from './galera-member.ts';
 import type {
   EngineCounters,
   EngineLayout,
@@ -47,6 +48,9 @@ import { assertSameData, failUpgrade, UpgradeFailed, upgradeResult, upgradeState
 // (lib/catalog/mariadb-versions.ts: the system's, or one extracted beside it), named by its
 // mariadb-build file once initialised; build.cnf points the server at that build's messages,
 // charsets and plugins.
+
+/** Galera's SST script gives up after 300 s without data (its own timeout); the start waits longer. */
+const GALERA_START_TIMEOUT_MS = 15 * 60_000;
 
 interface UpgradeState {
   /** The builds' names. */
@@ -74,6 +78,10 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
   private readonly buildFile: string;
   /** The build's directories, included by my.cnf. */
   private readonly buildConfig: string;
+  /** Galera (lib/clusters/galera.ts): the member's wsrep configuration and guest calls. */
+  readonly galera: GaleraMember;
+  /** Set for the one start that makes a new Galera cluster (--wsrep-new-cluster). */
+  private newCluster = false;
 
   constructor(layout: EngineLayout) {
     super(layout, 'mariadb', 'mysql');
@@ -86,6 +94,18 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     this.restoredPosition = join(layout.baseDir, 'restored-position');
     this.buildFile = mariadbPaths(layout).buildFile;
     this.buildConfig = join(layout.baseDir, 'build.cnf');
+    this.galera = new GaleraMember({
+      baseDir: layout.baseDir,
+      dataDir: this.dataDir,
+      port: layout.port,
+      bindAddress: layout.bindAddress,
+      user: this.user,
+      admin: (work) => this.admin(work),
+      healthy: async () => (await this.status()) === 'healthy',
+      running: async () => (await this.pid()) !== undefined,
+      stop: () => this.stop(),
+      start: (newCluster) => this.startAs(newCluster),
+    });
     this.overrides = new MariaDbOverrides(
       {
         mariadbd: () => this.programs().mariadbd,
@@ -116,7 +136,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     return {
       command: this.programs().mariadbd,
       // --defaults-file must come first or /etc/mysql is read as well (LOCAL_STACK pitfall 3).
-      args: [`--defaults-file=${this.configFile}`],
+      args: [`--defaults-file=${this.configFile}`, ...(this.newCluster ? ['--wsrep-new-cluster'] : [])],
       pidFile: this.pidFile,
       identity: `--defaults-file=${this.configFile}`,
       stopSteps: [{ signal: 'SIGTERM', waitMs: 60_000 }],
@@ -205,6 +225,8 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       ...((await hasTls(this.tls))
         ? [`ssl_ca = ${this.tls.ca}`, `ssl_cert = ${this.tls.certificate}`, `ssl_key = ${this.tls.key}`]
         : []),
+      // A Galera member's wsrep lines (empty unless the instance is one).
+      `!include ${this.galera.configFile}`,
       // Guest logs switched on (agent/logs/engines.ts), kept for the next start.
       `!include ${mariadbLogsConfig(this.layout.baseDir)}`,
       // The member's role (read_only on a replica), then the configuration group's overrides:
@@ -218,6 +240,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       await writeConfig(logsConfig, '[mariadbd]\n', { uid: 0, gid: owner.gid });
     }
     await this.writeBuildConfig(this.build(), owner.gid);
+    await this.galera.writeConfig(owner);
     await this.overrides.writeFile(owner.gid);
     await this.writeRoleFile((await this.replication.load())?.role === 'replica', owner.gid);
     await writeConfig(this.configFile, lines.join('\n'), { uid: 0, gid: owner.gid });
@@ -418,6 +441,26 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
   async recoverInterruptedUpgrade(): Promise<void> {
     const state = await upgradeState.load<UpgradeState>(this.layout.baseDir);
     if (state) await this.undoUpgrade(state);
+  }
+
+  /** Every start of a Galera member joins its cluster, unless it must make it anew (galera-member.ts). */
+  override async start(): Promise<void> {
+    const running = (await this.status()) === 'healthy';
+    await this.startAs(!running && (await this.galera.startsNewCluster()));
+  }
+
+  /** A Galera member may first receive a whole copy of the data (SST) before it answers. */
+  protected override async startTimeoutMs(): Promise<number> {
+    return (await this.galera.membership()) ? GALERA_START_TIMEOUT_MS : super.startTimeoutMs();
+  }
+
+  private async startAs(newCluster: boolean): Promise<void> {
+    this.newCluster = newCluster;
+    try {
+      await super.start();
+    } finally {
+      this.newCluster = false;
+    }
   }
 
   protected async ping(): Promise<void> {

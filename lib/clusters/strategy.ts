@@ -1,4 +1,5 @@
 import type { InstanceItem } from '../instances/model.ts';
+import { galeraStrategy } from './galera.ts';
 import { redisStrategy } from './redis.ts';
 
 /**
@@ -30,11 +31,17 @@ export interface ClusterStrategy {
   removeMembers?(remaining: InstanceItem[], leaving: InstanceItem[]): Promise<void>;
 }
 
-const STRATEGIES: Record<string, ClusterStrategy> = { redis: redisStrategy };
+// Trove's mysql manager runs MariaDB here (lib/catalog/seed-data.ts): both cluster with Galera.
+// Looked up when asked, not at load: the strategies' modules import this one's importers.
+const strategies = (): Record<string, ClusterStrategy> => ({
+  redis: redisStrategy,
+  mysql: galeraStrategy,
+  mariadb: galeraStrategy,
+});
 
 /** The strategy of a datastore manager, or undefined where Troveless does not cluster it. */
 export function strategyFor(manager: string): ClusterStrategy | undefined {
-  return STRATEGIES[manager];
+  return strategies()[manager];
 }
 
 /** The strategy of a cluster that exists (its manager was checked at create). */

@@ -56,7 +56,12 @@ export function clusterView(
     instances: ordered.map((m) => memberView(m, ctx, withServers)),
   };
   if (withServers) {
-    const ips = ordered.flatMap(ipsOf);
+    // The cluster's address leads to a healthy member: those ACTIVE first, the others after
+    // them (a Galera client, or a Redis Cluster client's seed, takes the first that answers).
+    const now = ctx.now ?? new Date();
+    const active = (m: InstanceItem) =>
+      deriveStatus(m, now, config.heartbeatExpirySeconds).status === 'ACTIVE' ? 0 : 1;
+    const ips = [...ordered].sort((a, b) => active(a) - active(b)).flatMap(ipsOf);
     if (ips.length) view.ip = ips;
   }
   if (cluster.locality) view.locality = cluster.locality;

@@ -139,9 +139,9 @@ describe('cluster requests refused before anything is written', () => {
     ],
     [
       'a datastore that does not cluster',
-      body([member, member, member], { type: 'mysql', version: '10.11' }),
+      body([member, member, member], { type: 'postgresql', version: '15' }),
       501,
-      'Clusters not supported for mysql-10.11.',
+      'Clusters not supported for postgresql-15.',
     ],
     ['a bad locality', { cluster: { ...body([member]).cluster, locality: 'near' } }, 400, 'Validation error'],
   ])('%s', async (_what, request, status, message) => {
