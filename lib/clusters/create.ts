@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
+import { resolveDatastoreVersion } from '../catalog/index.ts';
 import { config } from '../config.ts';
 import { configurationForVersion } from '../configurations/repository.ts';
 import { troveTime } from '../dynamo.ts';
-import { BadRequest, NotImplemented, OverLimit } from '../errors.ts';
-import { newGuestKey, wrapKey } from '../guest/keys.ts';
-import { encryptFor } from '../guest/sealed.ts';
+import { BadRequest, NotImplemented } from '../errors.ts';
 import { startBuild } from '../instances/build.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { configurationIdOf } from '../instances/operations.ts';
 import { putNewInstances, updateInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
-import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
 import { startWorkflow } from '../workflows.ts';
+import { memberQuota, memberSpecs, newMember } from './members.ts';
 import type { ClusterItem } from './model.ts';
 import { setClusterTask } from './repository.ts';
 import type { CreateClusterRequest } from './schemas.ts';
@@ -38,31 +36,14 @@ export async function createCluster(
     throw new NotImplemented(`Clusters not supported for ${datastore.name}-${version.name}.`);
   if (req.instances.length < minimum)
     throw new BadRequest(`The number of instances for your initial cluster must be at least ${minimum}.`);
-  const specs = [];
-  for (const node of req.instances) {
-    const flavor = await getFlavor(node.flavorRef);
-    if (!node.volume) throw new BadRequest('A volume size is required for each instance in the cluster.');
-    const size = node.volume.size;
-    if (size > config.maxAcceptedVolumeSize) {
-      throw new OverLimit(
-        `Volume 'size' cannot exceed maximum of ${config.maxAcceptedVolumeSize} GB, ${size} cannot be accepted.`,
-      );
-    }
-    specs.push({ flavor, size, availability_zone: node.availability_zone });
-  }
+  const specs = await memberSpecs(req.instances);
   let configurationId: string | undefined;
   if (req.configuration) {
     const group = await configurationForVersion(projectId, configurationIdOf(req.configuration), version);
     configurationId = group.id;
   }
 
-  const deltas = {
-    instances: specs.length,
-    ram: specs.reduce((sum, s) => sum + s.flavor.ram, 0),
-    volumes: specs.reduce((sum, s) => sum + s.size, 0),
-  };
-  const quota = await quotaChanges(projectId, deltas);
-  if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
+  const quota = await memberQuota(projectId, specs);
 
   const now = troveTime();
   const clusterId = randomUUID();
@@ -73,34 +54,18 @@ export async function createCluster(
     version_number: version.version,
     manager: version.manager,
   };
+  const common = {
+    project_id: projectId,
+    cluster_id: clusterId,
+    datastore: dsRef,
+    now,
+    locality: req.locality,
+    configuration_id: configurationId,
+  };
   const members: InstanceItem[] = [];
-  for (const [i, spec] of specs.entries()) {
-    const key = newGuestKey();
-    members.push({
-      project_id: projectId,
-      id: randomUUID(),
-      // Trove names members after their cluster.
-      name: `${req.name}-member-${i + 1}`,
-      created: now,
-      updated: now,
-      region: config.regionName,
-      flavor_id: spec.flavor.id,
-      flavor_ram: spec.flavor.ram,
-      flavor_vcpus: spec.flavor.vcpus,
-      volume_size: spec.size,
-      datastore: { ...dsRef },
-      task_status: 'BUILDING',
-      service_status: 'new',
-      service_status_updated: now,
-      server_status: 'BUILD',
-      wrapped_key: await wrapKey(key),
-      sealed_prepare: encryptFor(key, { databases: [], users: [] }),
-      locality: req.locality,
-      availability_zone: spec.availability_zone,
-      configuration_id: configurationId,
-      cluster_id: clusterId,
-    });
-  }
+  // Trove names members after their cluster.
+  for (const [i, spec] of specs.entries())
+    members.push(await newMember(common, spec, `${req.name}-member-${i + 1}`));
   const cluster: ClusterItem = {
     project_id: projectId,
     id: clusterId,

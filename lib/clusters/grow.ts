@@ -1,18 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { getFlavor } from '../catalog/index.ts';
 import { config } from '../config.ts';
 import { troveTime } from '../dynamo.ts';
-import { BadRequest, OverLimit } from '../errors.ts';
-import { newGuestKey, wrapKey } from '../guest/keys.ts';
-import { encryptFor } from '../guest/sealed.ts';
+import { BadRequest } from '../errors.ts';
 import { startBuild } from '../instances/build.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { putNewInstances } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
-import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
 import { validate } from '../validation.ts';
 import { startWorkflow } from '../workflows.ts';
 import { clusterBusy } from './available.ts';
+import { memberQuota, memberSpecs, newMember } from './members.ts';
 import type { ClusterItem } from './model.ts';
 import { getCluster } from './repository.ts';
 import { GrowRequest } from './resize-schemas.ts';
@@ -30,54 +26,27 @@ export async function growCluster(cluster: ClusterItem, body: unknown): Promise<
   const nodes = validate(GrowRequest, { grow: body }).grow;
   if (!strategyOf(cluster).addMembers) throw new BadRequest("Action 'grow' not supported");
   if (cluster.task !== 'NONE') throw clusterBusy(cluster);
-  const specs = [];
-  for (const node of nodes) {
-    const flavor = await getFlavor(node.flavorRef);
-    if (!node.volume) throw new BadRequest('A volume size is required for each instance in the cluster.');
-    const size = node.volume.size;
-    if (size > config.maxAcceptedVolumeSize) {
-      throw new OverLimit(
-        `Volume 'size' cannot exceed maximum of ${config.maxAcceptedVolumeSize} GB, ${size} cannot be accepted.`,
-      );
-    }
-    specs.push({ flavor, size, name: node.name, availability_zone: node.availability_zone });
-  }
-  const quota = await quotaChanges(cluster.project_id, {
-    instances: specs.length,
-    ram: specs.reduce((sum, s) => sum + s.flavor.ram, 0),
-    volumes: specs.reduce((sum, s) => sum + s.size, 0),
-  });
-  if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
-
-  const now = troveTime();
+  const specs = await memberSpecs(nodes);
+  const quota = await memberQuota(cluster.project_id, specs);
+  const common = {
+    project_id: cluster.project_id,
+    cluster_id: cluster.id,
+    datastore: cluster.datastore,
+    now: troveTime(),
+    locality: cluster.locality,
+    configuration_id: cluster.configuration_id,
+  };
+  const now = common.now;
   const members: InstanceItem[] = [];
-  for (const [i, spec] of specs.entries()) {
-    const key = newGuestKey();
-    members.push({
-      project_id: cluster.project_id,
-      id: randomUUID(),
-      // Numbered on from the members the cluster has, as its create numbers them.
-      name: spec.name ?? `${cluster.name}-member-${cluster.instance_ids.length + i + 1}`,
-      created: now,
-      updated: now,
-      region: config.regionName,
-      flavor_id: spec.flavor.id,
-      flavor_ram: spec.flavor.ram,
-      flavor_vcpus: spec.flavor.vcpus,
-      volume_size: spec.size,
-      datastore: { ...cluster.datastore },
-      task_status: 'BUILDING',
-      service_status: 'new',
-      service_status_updated: now,
-      server_status: 'BUILD',
-      wrapped_key: await wrapKey(key),
-      sealed_prepare: encryptFor(key, { databases: [], users: [] }),
-      locality: cluster.locality,
-      availability_zone: spec.availability_zone,
-      configuration_id: cluster.configuration_id,
-      cluster_id: cluster.id,
-    });
-  }
+  // Numbered on from the members the cluster has, as its create numbers them.
+  for (const [i, spec] of specs.entries())
+    members.push(
+      await newMember(
+        common,
+        spec,
+        spec.name ?? `${cluster.name}-member-${cluster.instance_ids.length + i + 1}`,
+      ),
+    );
   const added = members.map((m) => m.id);
   try {
     await putNewInstances(members, quota, [
