@@ -3,7 +3,7 @@ import { loadVersions } from '../catalog/store.ts';
 import type { DatastoreVersion } from '../catalog/types.ts';
 import { configurationForVersion } from '../configurations/repository.ts';
 import { BadRequest, UnprocessableEntity } from '../errors.ts';
-import { upgradeRefusal } from '../instances/upgrade-rules.ts';
+import { upgradeRefusalFor } from '../instances/upgrade-rules.ts';
 import { idRef, validate } from '../validation.ts';
 import { startWorkflow, type Workflow } from '../workflows.ts';
 import type { ClusterItem, ClusterTaskName, RollingRecord } from './model.ts';
@@ -102,18 +102,7 @@ export function clusterUpgradeRefusal(
   cluster: Pick<ClusterItem, 'datastore'>,
   target: DatastoreVersion,
 ): string | undefined {
-  const current = versions.find((v) => v.id === cluster.datastore.version_id);
-  const refusal = upgradeRefusal(
-    {
-      datastore_id: current?.datastore_id ?? target.datastore_id,
-      datastore_name: cluster.datastore.type,
-      version_id: cluster.datastore.version_id,
-      name: cluster.datastore.version,
-      version: cluster.datastore.version_number || cluster.datastore.version,
-      manager: cluster.datastore.manager,
-    },
-    target,
-  );
+  const refusal = upgradeRefusalFor(versions, cluster.datastore, target);
   return refusal?.replace('The instance already runs', 'The cluster already runs');
 }
 

@@ -41,6 +41,29 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
+/**
+ * Why `target` is refused for something that runs `datastore` (an instance's, or a cluster's
+ * whose members each take the instance's path), given the catalog's `versions`.
+ */
+export function upgradeRefusalFor(
+  versions: DatastoreVersion[],
+  datastore: { type: string; version_id: string; version: string; version_number?: string; manager: string },
+  target: DatastoreVersion,
+): string | undefined {
+  const current = versions.find((v) => v.id === datastore.version_id);
+  return upgradeRefusal(
+    {
+      datastore_id: current?.datastore_id ?? target.datastore_id,
+      datastore_name: datastore.type,
+      version_id: datastore.version_id,
+      name: datastore.version,
+      version: datastore.version_number || datastore.version,
+      manager: datastore.manager,
+    },
+    target,
+  );
+}
+
 /** Why `target` is refused for an instance on `current`, or undefined when it may go ahead. */
 export function upgradeRefusal(current: CurrentVersion, target: DatastoreVersion): string | undefined {
   if (target.datastore_id !== current.datastore_id)

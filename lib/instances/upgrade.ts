@@ -10,7 +10,7 @@ import { startWorkflow } from '../workflows.ts';
 import type { InstanceItem, UpgradeRecord } from './model.ts';
 import { assertCanAct } from './operations.ts';
 import { transact, updateItem } from './repository.ts';
-import { upgradeRefusal } from './upgrade-rules.ts';
+import { upgradeRefusalFor } from './upgrade-rules.ts';
 
 // Trove's upgrade (`PUT`/`PATCH /instances/{id}` with `datastore_version`, TROVE_API.md §2.3,
 // §9.7): the checks, then in one transaction the instance is marked UPGRADING with the backup
@@ -28,18 +28,7 @@ function targetVersion(versions: DatastoreVersion[], item: InstanceItem, ref: st
 export async function upgradeInstance(item: InstanceItem, ref: string): Promise<void> {
   const versions = await loadVersions();
   const target = targetVersion(versions, item, ref);
-  const current = versions.find((v) => v.id === item.datastore.version_id);
-  const refusal = upgradeRefusal(
-    {
-      datastore_id: current?.datastore_id ?? target.datastore_id,
-      datastore_name: item.datastore.type,
-      version_id: item.datastore.version_id,
-      name: item.datastore.version,
-      version: item.datastore.version_number || item.datastore.version,
-      manager: item.datastore.manager,
-    },
-    target,
-  );
+  const refusal = upgradeRefusalFor(versions, item.datastore, target);
   if (refusal) throw new BadRequest(refusal);
   // A member of a replica set would leave its set on another major version than its peers.
   if (item.replica_of_id || item.replica_ids?.length)
