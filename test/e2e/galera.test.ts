@@ -263,6 +263,13 @@ describe('a MariaDB Galera cluster of three members', () => {
         const shrink = await api('POST', `/clusters/${cluster.id}`, { shrink: [{ id: addedId }] });
         expect(shrink.status, shrink.text).toBe(202);
         await untilNone(3);
+        // The task is NONE once the leaver's delete is under way (as Trove's shrink): its server
+        // is gone when the instance is.
+        await waitUntil(
+          `instance ${addedId} deleted`,
+          async () => ((await api('GET', `/instances/${addedId}`)).status === 404 ? true : undefined),
+          { timeoutMs: 120_000, intervalMs: 500 },
+        );
         await expectNothingLeft(addedId, admin.projectId, added.server);
         for (const m of members) expect((await wsrep(m)).wsrep_cluster_size).toBe('3');
       } finally {
