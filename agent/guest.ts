@@ -48,6 +48,9 @@ const PROBE_TIMEOUT_MS = 1000;
 
 type Log = (line: string, fields?: Record<string, unknown>) => void;
 
+/** Galera's guest calls that restart or stop the engine. */
+const GALERA_ENGINE_CHANGES = new Set(['galera_bootstrap', 'galera_join', 'galera_leave']);
+
 /** The guest agent's loop: take signed orders from its own queue, run them, report the outcome. */
 export class Guest {
   private running = true;
@@ -348,8 +351,8 @@ export class Guest {
         this.terms.admit(method, args.term);
         return this.reseed(this.withSecrets(args));
       default:
-        if (CLUSTER_OPERATIONS.has(method))
-          return runClusterOperation(
+        if (CLUSTER_OPERATIONS.has(method)) {
+          const result = await runClusterOperation(
             this.engine,
             this.config.datastore_manager,
             method,
@@ -357,6 +360,14 @@ export class Guest {
             this.withSecrets(args),
             (payload) => encryptFor(this.key, payload),
           );
+          // Galera's bootstrap, join and leave restart or stop the engine, and a status of Synced
+          // is the first sign that it serves again: the heartbeat says so now, not at the next
+          // interval (a cluster's task returns to NONE only once every member reports up).
+          const synced = (result as { local_state?: string } | null)?.local_state === 'Synced';
+          if (GALERA_ENGINE_CHANGES.has(method) || (method === 'galera_status' && synced))
+            await this.heartbeat().catch(() => {});
+          return result;
+        }
         if (REPLICATION_OPERATIONS.has(method)) {
           // The fence: an order of an older term than this member has seen never runs.
           this.terms.admit(method, args.term);

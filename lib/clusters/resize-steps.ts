@@ -12,7 +12,7 @@ import type { ClusterItem } from './model.ts';
 import { ClusterPending } from './redis.ts';
 import { getCluster, membersOf, setClusterTask } from './repository.ts';
 import { ClusterGone, ClusterMemberFailed } from './steps.ts';
-import { strategyOf } from './strategy.ts';
+import { checkServing, strategyOf } from './strategy.ts';
 
 // The steps of the cluster-grow and cluster-shrink workflows (statemachines/cluster-grow.asl.yml,
 // cluster-shrink.asl.yml), engine-generic: the strategy's addMembers / removeMembers and check do
@@ -88,7 +88,7 @@ export async function addGrownMembers(input: GrowInput) {
 /** Pending until every member, old and new, sees the whole grown cluster (the strategy says). */
 export async function checkGrown(input: GrowInput) {
   const cluster = await clusterIn(input, 'GROWING_CLUSTER');
-  await strategyOf(cluster).check((await split(cluster, input.added)).members);
+  await checkServing(cluster, (await split(cluster, input.added)).members);
   return {};
 }
 
@@ -110,7 +110,7 @@ export async function removeLeaving(input: ShrinkInput) {
 /** Pending until the remaining members see a whole cluster of just themselves. */
 export async function checkShrunk(input: ShrinkInput) {
   const cluster = await clusterIn(input, 'SHRINKING_CLUSTER');
-  await strategyOf(cluster).check((await split(cluster, input.leaving)).others);
+  await checkServing(cluster, (await split(cluster, input.leaving)).others);
   return {};
 }
 

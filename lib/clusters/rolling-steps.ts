@@ -13,7 +13,7 @@ import { ClusterPending } from './redis.ts';
 import { getCluster, membersOf, setClusterTask } from './repository.ts';
 import { rollingTask } from './rolling.ts';
 import { ClusterGone, ClusterMemberFailed } from './steps.ts';
-import { strategyOf } from './strategy.ts';
+import { checkServing } from './strategy.ts';
 
 // The steps of the rolling workflows (statemachines/cluster-{restart,upgrade,configuration}):
 // NextMember → MemberSettled → ClusterHealthy → NextMember … → FinishRolling. Each step reads
@@ -112,7 +112,7 @@ export async function memberSettled(input: RollingInput & { member_id: string })
 /** Every member sees the whole, healthy cluster (the strategy's check); then the member is done. */
 export async function clusterHealthy(input: RollingInput & { member_id: string }) {
   const cluster = await rollingCluster(input);
-  await strategyOf(cluster).check(await membersOf(cluster));
+  await checkServing(cluster, await membersOf(cluster));
   const { rolling } = cluster;
   if (!rolling.done.includes(input.member_id))
     await saveRolling(cluster, { ...rolling, done: [...rolling.done, input.member_id] });

@@ -7,7 +7,7 @@ import { clusterAccessOf } from './access.ts';
 import type { ClusterItem } from './model.ts';
 import { ClusterPending } from './redis.ts';
 import { deleteClusterItem, getCluster, membersOf, setClusterTask } from './repository.ts';
-import { strategyOf } from './strategy.ts';
+import { checkServing, strategyOf } from './strategy.ts';
 
 // The steps of the cluster workflows (statemachines/cluster-*.asl.yml). Each is idempotent.
 
@@ -78,7 +78,7 @@ export async function formCluster(input: ClusterStepInput) {
 /** Pending (the workflow asks again) until every member sees the whole cluster, state ok. */
 export async function clusterFormed(input: ClusterStepInput) {
   const cluster = await clusterIn(input, 'BUILDING');
-  await strategyOf(cluster).check(await allMembers(cluster));
+  await checkServing(cluster, await allMembers(cluster));
   return {};
 }
 

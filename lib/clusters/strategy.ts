@@ -1,6 +1,8 @@
+import { config } from '../config.ts';
 import type { InstanceItem } from '../instances/model.ts';
+import { deriveStatus } from '../instances/status.ts';
 import { galeraStrategy } from './galera.ts';
-import { redisStrategy } from './redis.ts';
+import { ClusterPending, redisStrategy } from './redis.ts';
 
 /**
  * What differs between the engines Troveless clusters (Trove's cluster strategies,
@@ -49,4 +51,20 @@ export function strategyOf(cluster: { datastore: { manager: string } }): Cluster
   const strategy = strategyFor(cluster.datastore.manager);
   if (!strategy) throw new Error(`no cluster strategy for ${cluster.datastore.manager}`);
   return strategy;
+}
+
+/**
+ * The strategy's check, and then each member's own engine reported up by its guest (as the
+ * database and root routes require: Trove's 422 otherwise). A member restarted into the cluster
+ * (Galera's bootstrap and joins) is Synced before its next heartbeat says so: a task back to NONE
+ * must mean every route works on every member.
+ */
+export async function checkServing(cluster: { datastore: { manager: string } }, members: InstanceItem[]) {
+  await strategyOf(cluster).check(members);
+  const now = new Date();
+  const quiet = members.find(
+    (m) =>
+      !['running', 'healthy'].includes(deriveStatus(m, now, config.heartbeatExpirySeconds).service_status),
+  );
+  if (quiet) throw new ClusterPending(`member ${quiet.id} has not reported its engine up since it joined`);
 }
