@@ -137,7 +137,12 @@ export class MasterNotKnown extends Error {
  */
 export async function replicate(client: Redis, host: string, port: number): Promise<void> {
   const nodes = String(await client.call('CLUSTER', 'NODES'));
-  const master = nodeIdAt(nodes, host, port);
+  // A node still in handshake is listed under a made-up id, which CLUSTER REPLICATE would refuse.
+  const settled = nodes
+    .split('\n')
+    .filter((l) => !l.split(' ')[2]?.split(',').includes('handshake'))
+    .join('\n');
+  const master = nodeIdAt(settled, host, port);
   if (!master) throw new MasterNotKnown(`this member does not know the node at ${host}:${port} yet`);
   if (roleOf(nodes).master === master) return;
   await client.call('CLUSTER', 'REPLICATE', master);

@@ -130,6 +130,7 @@ describe("a cluster's check with replicas", () => {
     expect(roleOf(nodes)).toEqual({ role: 'replica', master: 'aaa' });
     expect(roleOf(nodes.replace('myself,slave aaa', 'myself,master -'))).toEqual({ role: 'master' });
     expect(replicaIds(nodes)).toEqual(['bbb']);
+    expect(replicaIds(`${nodes}\nccc 10.0.0.3:6379@16379 handshake - 0 0 0 connected`)).toEqual(['bbb']);
     expect(masterLinkStatus('# Replication\r\nrole:slave\r\nmaster_link_status:up\r\n')).toBe('up');
   });
 });
