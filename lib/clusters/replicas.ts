@@ -27,10 +27,12 @@ function typeOf(request: RoleRequest): 'member' | 'replica' {
 }
 
 /**
- * The role of each of `added` (in the order of `requests`): a replica names its master in
- * `related_to`, by name or id, among `existing` and `added`; the master must be a member (not a
- * replica) with no other replica, as Redis Cluster's one replica per master. Returns the added
- * members with `cluster_type` and `cluster_master_id` set where they are replicas.
+ * The role of each of `added` (in the order of `requests`). A replica's `related_to` names its
+ * master, by name or id, among `existing` and `added` (troveclient sends it on grow); one without
+ * it (troveclient's create sends only `type`) follows the first master with no replica yet, new
+ * masters first, as `redis-cli --cluster create --cluster-replicas 1` pairs them. A master is a
+ * member, not a replica, with one replica at most. Returns the added members with `cluster_type`
+ * and `cluster_master_id` set where they are replicas.
  */
 export function assignRoles<T extends Member>(
   added: T[],
@@ -38,36 +40,48 @@ export function assignRoles<T extends Member>(
   existing: Member[],
   { replicasSupported, manager }: { replicasSupported: boolean; manager: string },
 ): T[] {
-  const all: Member[] = [...existing, ...added];
+  const types = added.map((_, i) => typeOf(requests[i] ?? {}));
+  if (types.includes('replica') && !replicasSupported)
+    throw new BadRequest(`Replicas are not supported for ${manager} clusters.`);
+  const newReplicas = new Set(added.filter((_, i) => types[i] === 'replica').map((m) => m.id));
+  const isMaster = (m: Member) => !isReplica(m) && !newReplicas.has(m.id);
   const replicaOf = new Map<string, string>();
   for (const m of existing) if (isReplica(m) && m.cluster_master_id) replicaOf.set(m.cluster_master_id, m.id);
-  const assigned = added.map((member, i) => {
-    const request = requests[i] ?? {};
-    if (typeOf(request) === 'member') return member;
-    if (!replicasSupported) throw new BadRequest(`Replicas are not supported for ${manager} clusters.`);
-    if (!request.related_to)
-      throw new BadRequest(`Replica '${member.name}' must name its master in 'related_to'.`);
-    const masters = all.filter((m) => m.id === request.related_to || m.name === request.related_to);
-    if (masters.length !== 1)
+  const masterOf = new Map<string, Member>();
+  const follow = (replica: T, master: Member) => {
+    replicaOf.set(master.id, replica.id);
+    masterOf.set(replica.id, master);
+  };
+  // Named masters first: a replica paired by order must not take a master another one names.
+  for (const [i, member] of added.entries()) {
+    const named = requests[i]?.related_to;
+    if (types[i] !== 'replica' || named === undefined) continue;
+    const matches = [...existing, ...added].filter((m) => m.id === named || m.name === named);
+    if (matches.length !== 1)
       throw new BadRequest(
-        masters.length
-          ? `'related_to' ${request.related_to} names more than one instance of the cluster.`
-          : `'related_to' ${request.related_to} names no instance of the cluster.`,
+        matches.length
+          ? `'related_to' ${named} names more than one instance of the cluster.`
+          : `'related_to' ${named} names no instance of the cluster.`,
       );
-    return { member, request, master: masters[0] as Member };
-  });
-  // Masters are known only once every added member's type is: a replica may name a later one.
-  const replicas = new Set(assigned.filter((a) => !('id' in a)).map((a) => (a as { member: T }).member.id));
-  return assigned.map((a) => {
-    if ('id' in a) return a;
-    const { member, request, master } = a;
-    if (isReplica(master) || replicas.has(master.id))
-      throw new BadRequest(`'related_to' ${request.related_to} names a replica: a replica follows a master.`);
-    const taken = replicaOf.get(master.id);
-    if (taken !== undefined)
+    const master = matches[0] as Member;
+    if (!isMaster(master))
+      throw new BadRequest(`'related_to' ${named} names a replica: a replica follows a master.`);
+    if (replicaOf.has(master.id))
       throw new BadRequest(`Instance '${master.name}' already has a replica: each master takes one.`);
-    replicaOf.set(master.id, member.id);
-    return { ...member, cluster_type: 'replica' as const, cluster_master_id: master.id };
+    follow(member, master);
+  }
+  for (const [i, member] of added.entries()) {
+    if (types[i] !== 'replica' || masterOf.has(member.id)) continue;
+    const master = [...added, ...existing].find((m) => isMaster(m) && !replicaOf.has(m.id));
+    if (!master)
+      throw new BadRequest(
+        `Replica '${member.name}' has no master without a replica to follow: each master takes one.`,
+      );
+    follow(member, master);
+  }
+  return added.map((member) => {
+    const master = masterOf.get(member.id);
+    return master ? { ...member, cluster_type: 'replica' as const, cluster_master_id: master.id } : member;
   });
 }
 

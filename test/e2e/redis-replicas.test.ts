@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureCommand } from '../../local/prerequisites.ts';
 import { waitUntil } from '../../local/wait.ts';
-import { call, type Login, login } from './helpers.ts';
+import { call, type Login, login, openstackAuth } from './helpers.ts';
 import { instanceSsl } from './instance-access.ts';
 import type { InstanceView } from './instance-helpers.ts';
 import { baseDirOf, expectNothingLeft, guestProcesses, serverIdOf, signal } from './leftovers.ts';
@@ -79,14 +82,31 @@ if (FULL)
     const servers = new Map<string, string | undefined>();
     let access: { password: string; ca: string };
 
+    // Through the real CLI, as a user asks for it: troveclient's create sends `type` (not
+    // `related_to`), so the three replicas follow the three masters in order.
     beforeAll(async () => {
-      const masters = [1, 2, 3].map((i) => node({ name: `${name}-m${i}` }));
-      const replicas = [1, 2, 3].map((i) =>
-        node({ name: `${name}-r${i}`, type: 'replica', related_to: `${name}-m${i}` }),
+      await ensureCommand('openstack', ['python3-openstackclient', 'python3-troveclient']);
+      const instances = [
+        ...[1, 2, 3].flatMap(() => ['--instance', 'flavor=7,volume=1']),
+        ...[1, 2, 3].flatMap(() => ['--instance', 'flavor=7,volume=1,type=replica']),
+      ];
+      const { stdout } = await promisify(execFile)(
+        'openstack',
+        [
+          ...openstackAuth('admin'),
+          'database',
+          'cluster',
+          'create',
+          name,
+          'redis',
+          '7.0',
+          ...instances,
+          '-f',
+          'json',
+        ],
+        { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeout: 60_000 },
       );
-      const created = await api('POST', '/clusters', request(name, [...masters, ...replicas]));
-      expect(created.status, created.text).toBe(200);
-      const id = (created.json?.cluster as ClusterView | undefined)?.id as string;
+      const id = (JSON.parse(stdout) as { id: string }).id;
       let last: unknown;
       cluster = await waitUntil(
         `cluster ${id} built`,
@@ -122,32 +142,36 @@ if (FULL)
           connectTimeout: 5_000,
         },
       });
-    const addressOf = (n: string) => cluster.instances.find((m) => m.name === n)?.ip?.[0]?.address;
+    // Members are named <cluster>-member-<n>: 1-3 the masters, 4-6 their replicas, in order.
+    const addressOf = (n: number) =>
+      cluster.instances.find((m) => m.name === `${name}-member-${n}`)?.ip?.[0]?.address;
 
     it('shows its masters as members and its replicas as replicas', () => {
       expect(cluster.instances.map((m) => [m.name, m.type, m.status])).toEqual([
-        ...[1, 2, 3].map((i) => [`${name}-m${i}`, 'member', 'ACTIVE']),
-        ...[1, 2, 3].map((i) => [`${name}-r${i}`, 'replica', 'ACTIVE']),
+        ...[1, 2, 3].map((i) => [`${name}-member-${i}`, 'member', 'ACTIVE']),
+        ...[4, 5, 6].map((i) => [`${name}-member-${i}`, 'replica', 'ACTIVE']),
       ]);
     });
 
     it("keeps every key readable when a master's engine dies: its replica takes over", async () => {
       const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
-      const before = client(addressOf(`${name}-m2`));
+      const before = client(addressOf(2));
       try {
         await Promise.all(keys.map((k) => before.set(k, `value-of-${k}`)));
         expect(await Promise.all(keys.map((k) => before.get(k)))).toEqual(keys.map((k) => `value-of-${k}`));
         expect(before.nodes('master')).toHaveLength(3);
-        // Each replica holds its master's keys.
+        // Each replica follows its master, and holds its keys.
         for (const i of [1, 2, 3]) {
           const replica = new Redis({
-            host: addressOf(`${name}-r${i}`),
+            host: addressOf(i + 3),
             port: 6379,
             password: access.password,
             tls: { ca: access.ca, rejectUnauthorized: true },
           });
           try {
-            expect(await replica.info('replication')).toContain('master_link_status:up');
+            const info = await replica.info('replication');
+            expect(info).toContain(`master_host:${addressOf(i)}`);
+            expect(info).toContain('master_link_status:up');
             expect(await replica.dbsize()).toBeGreaterThan(200);
           } finally {
             replica.disconnect();
@@ -157,14 +181,14 @@ if (FULL)
         before.disconnect();
       }
 
-      const m1 = cluster.instances.find((m) => m.name === `${name}-m1`);
+      const m1 = cluster.instances.find((m) => m.name === `${name}-member-1`);
       const killed = signal(
         guestProcesses(baseDirOf(servers.get(m1?.id as string) as string)).engine,
         'SIGKILL',
       );
       expect(killed).toBeGreaterThan(0);
       const r1 = new Redis({
-        host: addressOf(`${name}-r1`),
+        host: addressOf(4),
         port: 6379,
         password: access.password,
         tls: { ca: access.ca, rejectUnauthorized: true },
@@ -183,7 +207,7 @@ if (FULL)
       } finally {
         r1.disconnect();
       }
-      const after = client(addressOf(`${name}-m2`));
+      const after = client(addressOf(2));
       try {
         expect(await Promise.all(keys.map((k) => after.get(k)))).toEqual(keys.map((k) => `value-of-${k}`));
         await after.set('written-after-failover', 'yes');

@@ -30,13 +30,28 @@ describe('replicas asked for as troveclient sends them (type=replica,related_to=
     expect(masterCount(roles)).toBe(1);
   });
 
+  it("pairs replicas sent without related_to (troveclient's create) with masters in order", () => {
+    const six = ['1', '2', '3', '4', '5', '6'].map((id) => member(id));
+    const replica = { type: 'replica' };
+    const roles = assignRoles(
+      six,
+      [{}, {}, {}, replica, { ...replica, related_to: '1' }, replica],
+      [],
+      redis,
+    );
+    // The named pairing is kept; the others take the first masters still free.
+    expect(roles.map((m) => m.cluster_master_id)).toEqual([undefined, undefined, undefined, '2', '1', '3']);
+  });
+
   it("refuses with Trove's 400 what Redis Cluster cannot do", () => {
     const three = [member('1'), member('2'), member('3')];
     const refused =
       (requests: object[], existing: object[] = [], options = redis) =>
       () =>
         assignRoles(three, requests, existing as never, options);
-    expect(refused([{}, {}, { type: 'replica' }])).toThrow("must name its master in 'related_to'");
+    expect(refused([{}, { type: 'replica', related_to: '1' }, { type: 'replica' }])).toThrow(
+      "Replica 'c1-member-3' has no master without a replica to follow",
+    );
     expect(refused([{}, {}, { type: 'replica', related_to: 'nobody' }])).toThrow('names no instance');
     expect(refused([{}, { type: 'replica', related_to: '1' }, { type: 'replica', related_to: '2' }])).toThrow(
       'names a replica',
