@@ -47,8 +47,6 @@ export async function createCluster(
     configurationId = group.id;
   }
 
-  const quota = await memberQuota(projectId, specs);
-
   const now = troveTime();
   const clusterId = randomUUID();
   const dsRef: InstanceItem['datastore'] = {
@@ -74,6 +72,8 @@ export async function createCluster(
     replicasSupported: strategy.replicas === true,
     manager: version.manager,
   });
+  // After the members' roles: a request Redis Cluster cannot form is a 400 whatever the quota.
+  const quota = await memberQuota(projectId, specs);
   const cluster: ClusterItem = {
     project_id: projectId,
     id: clusterId,

@@ -29,7 +29,6 @@ export async function growCluster(cluster: ClusterItem, body: unknown): Promise<
   if (!strategy.addMembers) throw new BadRequest("Action 'grow' not supported");
   if (cluster.task !== 'NONE') throw clusterBusy(cluster);
   const specs = await memberSpecs(nodes);
-  const quota = await memberQuota(cluster.project_id, specs);
   const common = {
     project_id: cluster.project_id,
     cluster_id: cluster.id,
@@ -54,6 +53,7 @@ export async function growCluster(cluster: ClusterItem, body: unknown): Promise<
     replicasSupported: strategy.replicas === true,
     manager: cluster.datastore.manager,
   });
+  const quota = await memberQuota(cluster.project_id, specs);
   const added = members.map((m) => m.id);
   try {
     await putNewInstances(members, quota, [
