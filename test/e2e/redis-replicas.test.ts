@@ -39,9 +39,9 @@ beforeAll(async () => {
 describe('replicas refused before anything is written', () => {
   it.each([
     [
-      'a replica naming no master',
-      [node(), node(), node(), node({ type: 'replica' })],
-      "must name its master in 'related_to'",
+      'more replicas than masters',
+      [node(), node(), node(), ...[1, 2, 3, 4].map(() => node({ type: 'replica' }))],
+      'has no master without a replica to follow',
     ],
     [
       'a replica of a member that does not exist',
