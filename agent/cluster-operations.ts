@@ -5,7 +5,7 @@ import { GALERA_OPERATIONS, runGaleraOperation } from './galera-operations.ts';
 // and cluster_info, which the control plane reads until every member sees the whole cluster.
 // Grow and shrink add the cluster account (cluster_account), the engine password new members
 // adopt (cluster_password, answered sealed with this guest's key) and the background migration
-// (cluster_rebalance). Each is safe to repeat: workflows retry their steps.
+// (cluster_rebalance); a replica follows its master with cluster_replicate. Each is safe to repeat: workflows retry their steps.
 
 export const CLUSTER_OPERATIONS = new Set([
   'cluster_meet',
@@ -14,6 +14,7 @@ export const CLUSTER_OPERATIONS = new Set([
   'cluster_account',
   'cluster_password',
   'cluster_rebalance',
+  'cluster_replicate',
   // Galera's (agent/galera-operations.ts).
   ...GALERA_OPERATIONS,
 ]);
@@ -77,6 +78,10 @@ export async function runClusterOperation(
       // Never in the clear in the answer (the operations table keeps answers for an hour).
       return { sealed: seal({ password: await cluster.password() }) };
     }
+    case 'cluster_replicate':
+      if (!cluster.replicate) break;
+      await cluster.replicate(String(args.host), Number(args.port));
+      return null;
     case 'cluster_rebalance':
       if (!cluster.rebalance) break;
       return cluster.rebalance({

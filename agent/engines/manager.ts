@@ -274,6 +274,8 @@ export interface ClusterMember {
   account?(password: string): Promise<void>;
   /** This member's engine password, which new members adopt (clients use one for every node). */
   password?(): Promise<string | undefined>;
+  /** Makes this member the replica of the master at host:port (CLUSTER REPLICATE), once. */
+  replicate?(host: string, port: number): Promise<void>;
   /** Starts the background migration of a grow or shrink on this member (see cluster_info). */
   rebalance?(request: {
     mode: 'grow' | 'shrink';

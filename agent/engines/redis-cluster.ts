@@ -112,3 +112,52 @@ export function ownShare(nodes: string): { slots: number; migrating: boolean } {
   const fields = myself?.trim().split(' ').slice(8) ?? [];
   return { slots: ownSlots(nodes).size, migrating: fields.some((f) => f.startsWith('[')) };
 }
+
+/** The `myself` line of CLUSTER NODES, split into its fields. */
+function myself(nodes: string): string[] {
+  const line = nodes.split('\n').find((l) => l.split(' ')[2]?.split(',').includes('myself'));
+  return line?.trim().split(' ') ?? [];
+}
+
+/** This node's role, and the master it follows when it is a replica (CLUSTER NODES says `slave`). */
+export function roleOf(nodes: string): { role: 'master' | 'replica'; master?: string } {
+  const [, , flags, master] = myself(nodes);
+  if (flags?.split(',').includes('slave') && master && master !== '-') return { role: 'replica', master };
+  return { role: 'master' };
+}
+
+/** Thrown while this node does not know the master it is to follow yet (gossip spreads it). */
+export class MasterNotKnown extends Error {
+  override name = 'MasterNotKnown';
+}
+
+/**
+ * CLUSTER REPLICATE the node at host:port, unless this node follows it already (a repeated call
+ * changes nothing). The node must have no slots and no keys, as a freshly built member has none.
+ */
+export async function replicate(client: Redis, host: string, port: number): Promise<void> {
+  const nodes = String(await client.call('CLUSTER', 'NODES'));
+  // A node still in handshake is listed under a made-up id, which CLUSTER REPLICATE would refuse.
+  const settled = nodes
+    .split('\n')
+    .filter((l) => !l.split(' ')[2]?.split(',').includes('handshake'))
+    .join('\n');
+  const master = nodeIdAt(settled, host, port);
+  if (!master) throw new MasterNotKnown(`this member does not know the node at ${host}:${port} yet`);
+  if (roleOf(nodes).master === master) return;
+  await client.call('CLUSTER', 'REPLICATE', master);
+}
+
+/** `master_link_status` of INFO replication: `up` once a replica has synced with its master. */
+export function masterLinkStatus(info: string): string | undefined {
+  return /^master_link_status:(\S+)/m.exec(info)?.[1];
+}
+
+/** The node ids CLUSTER NODES flags as replicas (`slave`). */
+export function replicaIds(nodes: string): string[] {
+  return nodes
+    .split('\n')
+    .map((l) => l.trim().split(' '))
+    .filter(([id, , flags]) => id && flags?.split(',').includes('slave'))
+    .map(([id]) => id as string);
+}

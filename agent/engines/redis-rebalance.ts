@@ -25,6 +25,9 @@ export const CLUSTER_ACCOUNT_RULES = [
   '+asking',
   '+select',
   '+ping',
+  // A replica's link to its master logs in as this account (masteruser).
+  '+psync',
+  '+replconf',
   '+info',
   '+auth',
   '+hello',
@@ -39,6 +42,8 @@ export interface RebalanceRequest {
   entry: string;
   /** Node ids whose slots all move to the others before they are removed (those still known). */
   leaving: string[];
+  /** Leaving replicas' node ids: they serve no slots, and are removed before any master leaves. */
+  leavingReplicas?: string[];
   password: string;
   /** The CA that signed the members' certificates, when the members speak TLS. */
   ca?: string;
@@ -59,9 +64,18 @@ export function rebalanceCommands(req: RebalanceRequest): string[][] {
   ];
   if (req.mode === 'grow')
     return [[...common, '--cluster', 'rebalance', req.entry, '--cluster-use-empty-masters']];
+  // Replicas go first: a master emptied of its slots would hand its replica to another master.
+  const replicas = (req.leavingReplicas ?? []).map((id) => [
+    ...common,
+    '--cluster',
+    'del-node',
+    req.entry,
+    id,
+  ]);
   // A shrink repeated after its members were removed finds none left: nothing to do.
-  if (req.leaving.length === 0) return [];
+  if (req.leaving.length === 0) return replicas;
   return [
+    ...replicas,
     [
       ...common,
       '--cluster',

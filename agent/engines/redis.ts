@@ -31,6 +31,21 @@ import { UpgradeFailed } from './upgrade.ts';
 // until root is enabled, then root's. The config lives in a directory redis
 // may write, because CONFIG REWRITE and ACL SAVE write it back (LOCAL_STACK pitfall 8).
 
+/**
+ * The cluster account's lines of a member's redis.conf, once it has one: the account itself, and
+ * the login a replica's link to its master uses (any member may become a replica: a failed master
+ * that comes back follows the replica that took its place), so both survive a restart.
+ */
+function clusterAccountConf(password: string | undefined, tls: boolean): string[] {
+  if (!password) return [];
+  return [
+    `user ${clusterAccountLine(password).join(' ')}`,
+    `masteruser ${CLUSTER_ACCOUNT_USER}`,
+    `masterauth ${quote(password)}`,
+    ...(tls ? ['tls-replication yes'] : []),
+  ];
+}
+
 /** The cluster account as ACL SETUSER takes it: only its hash is handed to Redis. */
 function clusterAccountLine(password: string): string[] {
   const hash = createHash('sha256').update(password).digest('hex');
@@ -45,6 +60,8 @@ export class RedisManager extends ProcessEngine {
   private readonly passwordFile: string;
   /** Present once prepare made this server a cluster member: every later config keeps cluster mode. */
   private readonly clusterFile: string;
+  /** The cluster account's password (0600): replicas log in to their masters with it. */
+  private readonly clusterAccountFile: string;
   protected readonly overrides: RedisOverrides;
 
   constructor(layout: EngineLayout) {
@@ -54,6 +71,7 @@ export class RedisManager extends ProcessEngine {
     this.configFile = join(this.confDir, 'redis.conf');
     this.passwordFile = join(layout.baseDir, 'admin-password');
     this.clusterFile = join(layout.baseDir, 'cluster-member');
+    this.clusterAccountFile = join(layout.baseDir, 'cluster-account');
     this.overrides = new RedisOverrides(
       {
         configFile: this.configFile,
@@ -147,7 +165,10 @@ export class RedisManager extends ProcessEngine {
       // The member's role: the replication user, and on a replica the source it follows.
       ...replication.roleLines(await this.replication.load(), await hasTls(this.tls)),
       ...(clustered
-        ? clustering.clusterLines(this.layout.port, await hasTls(this.tls), this.layout.bindAddress)
+        ? [
+            ...clustering.clusterLines(this.layout.port, await hasTls(this.tls), this.layout.bindAddress),
+            ...clusterAccountConf(await readIfExists(this.clusterAccountFile), await hasTls(this.tls)),
+          ]
         : []),
       '',
     ];
@@ -344,27 +365,48 @@ export class RedisManager extends ProcessEngine {
     meet: (host, port) => this.withClient((c) => clustering.meet(c, host, port)),
     addSlots: (ranges) => this.withClient((c) => clustering.addSlots(c, ranges)),
     info: () =>
-      this.withClient(async (c) => ({
-        ...(await clustering.info(c)),
-        ...clustering.ownShare(String(await c.call('CLUSTER', 'NODES'))),
-        ...(this.rebalanceJob.state ? { rebalance: this.rebalanceJob.state } : {}),
-      })),
+      this.withClient(async (c) => {
+        const nodes = String(await c.call('CLUSTER', 'NODES'));
+        const { role } = clustering.roleOf(nodes);
+        const link =
+          role === 'replica' ? clustering.masterLinkStatus(await c.info('replication')) : undefined;
+        return {
+          ...(await clustering.info(c)),
+          ...clustering.ownShare(nodes),
+          role,
+          ...(link ? { master_link_status: link } : {}),
+          ...(this.rebalanceJob.state ? { rebalance: this.rebalanceJob.state } : {}),
+        };
+      }),
     account: async (password) => {
-      await this.withClient((c) => c.call('ACL', 'SETUSER', ...clusterAccountLine(password)));
+      const tls = await hasTls(this.tls);
+      await this.withClient(async (c) => {
+        await c.call('ACL', 'SETUSER', ...clusterAccountLine(password));
+        await c.config('SET', 'masteruser', CLUSTER_ACCOUNT_USER);
+        await c.config('SET', 'masterauth', password);
+        if (tls) await c.config('SET', 'tls-replication', 'yes');
+      });
+      // The next config (a restart's, an upgrade's) keeps the account and the replica's login.
+      await writeSecret(this.clusterAccountFile, password);
       this.rebalanceJob.clear();
     },
+    replicate: (host, port) => this.withClient((c) => clustering.replicate(c, host, port)),
     password: () => readIfExists(this.passwordFile),
     rebalance: async ({ mode, leaving, password }) => {
       const nodes = String(await this.withClient((c) => c.call('CLUSTER', 'NODES')));
       const own = ['0.0.0.0', '::', '*'].includes(this.layout.bindAddress)
         ? '127.0.0.1'
         : this.layout.bindAddress;
+      const ids = leaving
+        .map((l) => clustering.nodeIdAt(nodes, l.host, l.port))
+        .filter((id): id is string => id !== undefined);
+      // What each leaving node is now, not what it was built as: a failover swaps the roles.
+      const replicas = new Set(clustering.replicaIds(nodes));
       return this.rebalanceJob.start({
         mode,
         entry: `${own}:${this.layout.port}`,
-        leaving: leaving
-          .map((l) => clustering.nodeIdAt(nodes, l.host, l.port))
-          .filter((id): id is string => id !== undefined),
+        leaving: ids.filter((id) => !replicas.has(id)),
+        leavingReplicas: ids.filter((id) => replicas.has(id)),
         password,
         ...((await hasTls(this.tls)) ? { ca: this.tls.ca } : {}),
       });

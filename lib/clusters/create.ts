@@ -12,6 +12,7 @@ import { logger } from '../logger.ts';
 import { startWorkflow } from '../workflows.ts';
 import { memberQuota, memberSpecs, newMember } from './members.ts';
 import type { ClusterItem } from './model.ts';
+import { assignRoles } from './replicas.ts';
 import { setClusterTask } from './repository.ts';
 import type { CreateClusterRequest } from './schemas.ts';
 import { strategyFor } from './strategy.ts';
@@ -31,10 +32,13 @@ export async function createCluster(
   members: InstanceItem[];
 }> {
   const { datastore, version } = await resolveDatastoreVersion(req.datastore);
-  const minimum = strategyFor(version.manager)?.minMembers;
-  if (minimum === undefined)
+  const strategy = strategyFor(version.manager);
+  if (strategy === undefined)
     throw new NotImplemented(`Clusters not supported for ${datastore.name}-${version.name}.`);
-  if (req.instances.length < minimum)
+  const minimum = strategy.minMembers;
+  // Replicas serve no slots of their own: the minimum counts masters.
+  const masters = req.instances.filter((i) => ![i.type ?? []].flat().includes('replica')).length;
+  if (masters < minimum)
     throw new BadRequest(`The number of instances for your initial cluster must be at least ${minimum}.`);
   const specs = await memberSpecs(req.instances);
   let configurationId: string | undefined;
@@ -42,8 +46,6 @@ export async function createCluster(
     const group = await configurationForVersion(projectId, configurationIdOf(req.configuration), version);
     configurationId = group.id;
   }
-
-  const quota = await memberQuota(projectId, specs);
 
   const now = troveTime();
   const clusterId = randomUUID();
@@ -62,10 +64,16 @@ export async function createCluster(
     locality: req.locality,
     configuration_id: configurationId,
   };
-  const members: InstanceItem[] = [];
-  // Trove names members after their cluster.
+  const built: InstanceItem[] = [];
+  // Trove names members after their cluster (a replica's related_to may name one so).
   for (const [i, spec] of specs.entries())
-    members.push(await newMember(common, spec, `${req.name}-member-${i + 1}`));
+    built.push(await newMember(common, spec, spec.name ?? `${req.name}-member-${i + 1}`));
+  const members = assignRoles(built, req.instances, [], {
+    replicasSupported: strategy.replicas === true,
+    manager: version.manager,
+  });
+  // After the members' roles: a request Redis Cluster cannot form is a 400 whatever the quota.
+  const quota = await memberQuota(projectId, specs);
   const cluster: ClusterItem = {
     project_id: projectId,
     id: clusterId,

@@ -10,7 +10,8 @@ import { startWorkflow } from '../workflows.ts';
 import { clusterBusy } from './available.ts';
 import { memberQuota, memberSpecs, newMember } from './members.ts';
 import type { ClusterItem } from './model.ts';
-import { getCluster } from './repository.ts';
+import { assignRoles } from './replicas.ts';
+import { getCluster, membersOf } from './repository.ts';
 import { GrowRequest } from './resize-schemas.ts';
 import { failResize } from './resize-steps.ts';
 import { strategyOf } from './strategy.ts';
@@ -24,10 +25,10 @@ import { strategyOf } from './strategy.ts';
  */
 export async function growCluster(cluster: ClusterItem, body: unknown): Promise<ClusterItem> {
   const nodes = validate(GrowRequest, { grow: body }).grow;
-  if (!strategyOf(cluster).addMembers) throw new BadRequest("Action 'grow' not supported");
+  const strategy = strategyOf(cluster);
+  if (!strategy.addMembers) throw new BadRequest("Action 'grow' not supported");
   if (cluster.task !== 'NONE') throw clusterBusy(cluster);
   const specs = await memberSpecs(nodes);
-  const quota = await memberQuota(cluster.project_id, specs);
   const common = {
     project_id: cluster.project_id,
     cluster_id: cluster.id,
@@ -37,16 +38,22 @@ export async function growCluster(cluster: ClusterItem, body: unknown): Promise<
     configuration_id: cluster.configuration_id,
   };
   const now = common.now;
-  const members: InstanceItem[] = [];
+  const built: InstanceItem[] = [];
   // Numbered on from the members the cluster has, as its create numbers them.
   for (const [i, spec] of specs.entries())
-    members.push(
+    built.push(
       await newMember(
         common,
         spec,
         spec.name ?? `${cluster.name}-member-${cluster.instance_ids.length + i + 1}`,
       ),
     );
+  // A replica's related_to names a new member or an existing one (Trove's grow), by name or id.
+  const members = assignRoles(built, nodes, await membersOf(cluster), {
+    replicasSupported: strategy.replicas === true,
+    manager: cluster.datastore.manager,
+  });
+  const quota = await memberQuota(cluster.project_id, specs);
   const added = members.map((m) => m.id);
   try {
     await putNewInstances(members, quota, [

@@ -5,6 +5,7 @@ import { unwrapKey } from '../guest/keys.ts';
 import { decryptWith } from '../guest/sealed.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { endpointOf } from '../replication/members.ts';
+import { isReplica } from './replicas.ts';
 import { type ClusterInfo, migrationFailure, notFormed, planSlots } from './slots.ts';
 import type { ClusterStrategy } from './strategy.ts';
 
@@ -23,8 +24,8 @@ export class ClusterPending extends Error {
 }
 
 /**
- * The first member meets every other (gossip then introduces them to each other), and each
- * master gets its even share of the 16384 slots, in member order.
+ * The first member meets every other (gossip then introduces them to each other), each master
+ * gets its even share of the 16384 slots, in member order, and each replica follows its master.
  */
 export async function formRedisCluster(members: InstanceItem[]): Promise<void> {
   const [first, ...others] = members;
@@ -33,8 +34,25 @@ export async function formRedisCluster(members: InstanceItem[]): Promise<void> {
     const { host, port } = endpointOf(other);
     await call(first, 'cluster_meet', { host, port });
   }
-  const plan = planSlots(members.length);
-  for (const [i, member] of members.entries()) await call(member, 'cluster_addslots', { ranges: [plan[i]] });
+  const masters = members.filter((m) => !isReplica(m));
+  const plan = planSlots(masters.length);
+  for (const [i, master] of masters.entries()) await call(master, 'cluster_addslots', { ranges: [plan[i]] });
+  const replicas = members.filter(isReplica);
+  if (!replicas.length) return;
+  // A replica's link logs in to its master as the cluster account (every member has it: after a
+  // failover the old master, back, follows its replica).
+  await setAccount(members, await clusterAccount(first));
+  await untilAllKnown(members);
+  await followMasters(replicas, members);
+}
+
+/** Each of `replicas` follows its master (CLUSTER REPLICATE; a repeat changes nothing). */
+async function followMasters(replicas: InstanceItem[], members: InstanceItem[]): Promise<void> {
+  for (const replica of replicas) {
+    const master = members.find((m) => m.id === replica.cluster_master_id);
+    if (!master) throw new Error(`the master of replica ${replica.id} is not a member of its cluster`);
+    await call(replica, 'cluster_replicate', endpointOf(master));
+  }
 }
 
 /** A grow's or shrink's migration failed on a member: waiting longer will not finish it. */
@@ -52,7 +70,7 @@ export async function checkRedisCluster(members: InstanceItem[]): Promise<void> 
     infos.push({ id: member.id, info: (await call(member, 'cluster_info')) as ClusterInfo });
   const failure = migrationFailure(infos);
   if (failure) throw new ClusterMigrationFailed(`${failure}.`);
-  const reason = notFormed(infos, members.length);
+  const reason = notFormed(infos, members.length, members.filter(isReplica).length);
   if (reason) throw new ClusterPending(`The cluster is not formed yet: ${reason}.`);
 }
 
@@ -122,6 +140,10 @@ export async function addRedisMembers(existing: InstanceItem[], added: InstanceI
   // A slot's move names its new owner to every node (SETSLOT NODE): each must know the new
   // members first, which gossip takes a moment to spread.
   await untilAllKnown([...existing, ...added]);
+  // Before the rebalance: a replica not following yet is an empty master, which would take slots.
+  await followMasters(added.filter(isReplica), [...existing, ...added]);
+  // Replicas alone serve no slots: nothing moves.
+  if (added.every(isReplica)) return;
   await callGuest(
     driver,
     'cluster_rebalance',
@@ -136,7 +158,8 @@ export async function addRedisMembers(existing: InstanceItem[], added: InstanceI
 /**
  * Shrink: a rebalance on the first remaining member gives every slot of the leaving members
  * (weight 0), with its keys, to the remaining ones, then every remaining member forgets them
- * (redis-cli --cluster del-node). Members that never joined, or already left, are skipped.
+ * (redis-cli --cluster del-node). Leaving replicas serve no slots: they are only forgotten, first
+ * (the guest tells them by their role now). Members that never joined, or already left, are skipped.
  */
 export async function removeRedisMembers(remaining: InstanceItem[], leaving: InstanceItem[]): Promise<void> {
   const [driver] = remaining;
@@ -156,9 +179,10 @@ export async function removeRedisMembers(remaining: InstanceItem[], leaving: Ins
   );
 }
 
-/** Redis Cluster: masters only today, each with its bus port open to the others. */
+/** Redis Cluster: masters, each with an optional replica, and the bus port open to the others. */
 export const redisStrategy: ClusterStrategy = {
   minMembers: 3,
+  replicas: true,
   peerPorts: (member) => [(member.addresses?.[0]?.port ?? 6379) + CLUSTER_BUS_OFFSET],
   form: formRedisCluster,
   check: checkRedisCluster,

@@ -4,9 +4,13 @@ import { validate } from '../validation.ts';
 import { startWorkflow } from '../workflows.ts';
 import { clusterBusy } from './available.ts';
 import type { ClusterItem } from './model.ts';
-import { getCluster, setClusterTask } from './repository.ts';
+import { masterCount, replicaLeftBehind } from './replicas.ts';
+import { getCluster, membersOf, setClusterTask } from './repository.ts';
 import { ShrinkRequest } from './resize-schemas.ts';
 import { strategyOf } from './strategy.ts';
+
+const TOO_FEW =
+  'The number of instances in your cluster cannot safely be lowered below the current level based on your current fault-tolerance settings.';
 
 /**
  * Which members leave, checked before anything is written: each a member of this cluster, once,
@@ -23,10 +27,7 @@ export function leavingMembers(
   if (stranger !== undefined) throw new NotFound(`Instance '${stranger}' cannot be found.`);
   const remaining = cluster.instance_ids.length - leaving.length;
   if (remaining < 1) throw new BadRequest('Must leave at least one instance in the cluster when shrinking.');
-  if (remaining < minMembers)
-    throw new BadRequest(
-      'The number of instances in your cluster cannot safely be lowered below the current level based on your current fault-tolerance settings.',
-    );
+  if (remaining < minMembers) throw new BadRequest(TOO_FEW);
   return leaving;
 }
 
@@ -42,6 +43,12 @@ export async function shrinkCluster(cluster: ClusterItem, body: unknown): Promis
   if (!strategy.removeMembers) throw new BadRequest("Action 'shrink' not supported");
   if (cluster.task !== 'NONE') throw clusterBusy(cluster);
   const leaving = leavingMembers(cluster, ids, strategy.minMembers);
+  const members = await membersOf(cluster);
+  const refusal = replicaLeftBehind(members, leaving);
+  if (refusal) throw new BadRequest(refusal);
+  // Replicas serve no slots: the masters that remain must still be enough.
+  if (masterCount(members.filter((m) => !leaving.includes(m.id))) < strategy.minMembers)
+    throw new BadRequest(TOO_FEW);
   const marked = await setClusterTask(cluster, 'SHRINKING_CLUSTER', ['NONE']);
   if (!marked) throw clusterBusy((await getCluster(cluster.project_id, cluster.id)) ?? cluster);
   const input = { project_id: cluster.project_id, cluster_id: cluster.id, leaving };

@@ -33,6 +33,9 @@ export interface ClusterInfo {
   /** The slots this node serves, and whether one of them is being moved in or out. */
   slots?: number;
   migrating?: boolean;
+  /** What the node is now (a failover swaps a master and its replica), and a replica's link. */
+  role?: 'master' | 'replica';
+  master_link_status?: string;
   /** A grow's or shrink's migration run from this node (agent/engines/redis-rebalance.ts). */
   rebalance?: { state: 'running' | 'failed' | 'done'; error?: string };
 }
@@ -46,10 +49,17 @@ export function slotsBalanced(counts: number[]): boolean {
 }
 
 /**
- * Why a cluster of `members` nodes is not formed yet, or undefined when every node sees the whole
- * cluster: state ok, all 16384 slots assigned, every member known.
+ * Why a cluster of `members` nodes, `replicas` of them replicas, is not formed yet, or undefined
+ * when every node sees the whole cluster: state ok, all 16384 slots assigned, every member known,
+ * every replica following a master with its link up, the slots spread evenly over the masters.
+ * Roles are read from the nodes, not from how they were built: after a failover the replica is
+ * the master, and its old master, back, its replica.
  */
-export function notFormed(infos: { id: string; info: ClusterInfo }[], members: number): string | undefined {
+export function notFormed(
+  infos: { id: string; info: ClusterInfo }[],
+  members: number,
+  replicas = 0,
+): string | undefined {
   for (const { id, info } of infos) {
     if (info.cluster_state !== 'ok') return `member ${id} says cluster_state:${info.cluster_state}`;
     if (info.cluster_slots_assigned !== SLOT_COUNT)
@@ -58,8 +68,15 @@ export function notFormed(infos: { id: string; info: ClusterInfo }[], members: n
       return `member ${id} knows ${info.cluster_known_nodes} of ${members} nodes`;
     if (info.rebalance?.state === 'running') return `member ${id} is moving slots`;
     if (info.migrating) return `a slot of member ${id} is being moved`;
+    if (info.role === 'replica' && info.master_link_status !== 'up')
+      return `replica ${id}'s link to its master is ${info.master_link_status ?? 'not up'}`;
   }
-  const counts = infos.map((i) => i.info.slots).filter((n): n is number => n !== undefined);
+  const following = infos.filter((i) => i.info.role === 'replica').length;
+  if (following < replicas) return `${following} of ${replicas} replicas follow their masters`;
+  const counts = infos
+    .filter((i) => i.info.role !== 'replica')
+    .map((i) => i.info.slots)
+    .filter((n): n is number => n !== undefined);
   if (!slotsBalanced(counts))
     return `the slots are not spread evenly yet (${Math.min(...counts)} to ${Math.max(...counts)} a member)`;
   return undefined;

@@ -13,6 +13,8 @@ import { ClusterPending, redisStrategy } from './redis.ts';
 export interface ClusterStrategy {
   /** The fewest members a cluster starts with (and may shrink to). */
   minMembers: number;
+  /** Whether members may be replicas of other members (Redis Cluster's replica per master). */
+  replicas?: boolean;
   /** Ports beyond the engine's own that members open to each other (a member's, by its port). */
   peerPorts(member: InstanceItem): number[];
   /** Makes one cluster of freshly built members (create). */

@@ -3,6 +3,7 @@ import type { InstanceItem } from '../instances/model.ts';
 import { deriveStatus } from '../instances/status.ts';
 import { resourceLinks, type ViewContext } from '../instances/views.ts';
 import type { ClusterItem } from './model.ts';
+import { isReplica } from './replicas.ts';
 import type { ClusterMemberView, ClusterView } from './schemas.ts';
 import { taskView } from './tasks.ts';
 
@@ -15,8 +16,9 @@ function memberView(member: InstanceItem, ctx: ViewContext, withServer: boolean)
   const view: ClusterMemberView = {
     id: member.id,
     name: member.name,
-    // Redis Cluster's nodes are all `member`s, as Trove's redis strategy lists them.
-    type: 'member',
+    // Masters (and Galera's nodes) are `member`s, as Trove's strategies list them; a Redis
+    // Cluster replica shows the type it was asked for.
+    type: isReplica(member) ? 'replica' : 'member',
     links: resourceLinks(ctx.base, member.project_id, 'instances', member.id),
   };
   if (!withServer) return view;

@@ -63,6 +63,13 @@ export interface InstanceItem {
   delete_execution?: string;
   /** Trove's cluster_id: the cluster this instance is a member of (lib/clusters). */
   cluster_id?: string;
+  /**
+   * Trove's member type within its cluster: absent for a `member` (a Redis master, a Galera
+   * node); `replica` for a Redis Cluster replica of the member `cluster_master_id`.
+   */
+  cluster_type?: 'replica';
+  /** A replica's master member (the `related_to` it was asked with, resolved to an id). */
+  cluster_master_id?: string;
   /** Trove's slave_of_id: the source this replica follows. */
   replica_of_id?: string;
   /** The replicas following this source (Trove finds them by slave_of_id; kept here for views). */

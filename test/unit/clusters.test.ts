@@ -71,6 +71,19 @@ describe('cluster views', () => {
     });
     expect(view.ip?.map((i) => i.address)).toEqual(['127.77.0.2', '127.77.0.3', '127.77.0.4']);
   });
+
+  it('show a Redis Cluster replica with its type, its master as a member', () => {
+    const replica = {
+      ...member('r1', '127.77.0.5'),
+      cluster_type: 'replica' as const,
+      cluster_master_id: 'm1',
+    };
+    const view = clusterView({ ...cluster, instance_ids: ['m1', 'r1'] }, [...members, replica], ctx);
+    expect(view.instances.map((i) => [i.id, i.type])).toEqual([
+      ['m1', 'member'],
+      ['r1', 'replica'],
+    ]);
+  });
 });
 
 describe('cluster create requests', () => {
