@@ -37,3 +37,23 @@ export interface Flavor {
 /** The engine managers the guest agent has: a version naming any other could never start. */
 export const MANAGERS = ['mysql', 'mariadb', 'postgresql', 'redis'] as const;
 export type Manager = (typeof MANAGERS)[number];
+
+/**
+ * How an instance, a cluster or a configuration group records the version it runs (the shape of
+ * InstanceItem['datastore']): names for the views, the id and manager for the workflows.
+ */
+export function datastoreRefOf(version: DatastoreVersion): {
+  type: string;
+  version: string;
+  version_id: string;
+  version_number: string;
+  manager: string;
+} {
+  return {
+    type: version.datastore_name,
+    version: version.name,
+    version_id: version.id,
+    version_number: version.version,
+    manager: version.manager,
+  };
+}

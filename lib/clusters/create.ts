@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { resolveDatastoreVersion } from '../catalog/index.ts';
+import { datastoreRefOf } from '../catalog/types.ts';
 import { config } from '../config.ts';
 import { configurationForVersion } from '../configurations/repository.ts';
 import { troveTime } from '../dynamo.ts';
@@ -49,13 +50,7 @@ export async function createCluster(
 
   const now = troveTime();
   const clusterId = randomUUID();
-  const dsRef: InstanceItem['datastore'] = {
-    type: datastore.name,
-    version: version.name,
-    version_id: version.id,
-    version_number: version.version,
-    manager: version.manager,
-  };
+  const dsRef: InstanceItem['datastore'] = datastoreRefOf(version);
   const common = {
     project_id: projectId,
     cluster_id: clusterId,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { loadVersions } from '../catalog/store.ts';
-import type { DatastoreVersion } from '../catalog/types.ts';
+import { type DatastoreVersion, datastoreRefOf } from '../catalog/types.ts';
 import { configurationForVersion } from '../configurations/repository.ts';
 import { BadRequest, UnprocessableEntity } from '../errors.ts';
 import { upgradeRefusalFor } from '../instances/upgrade-rules.ts';
@@ -114,13 +114,7 @@ export async function upgradeCluster(cluster: ClusterItem, body: unknown): Promi
   if (refusal) throw new BadRequest(refusal);
   if (cluster.task !== 'NONE') throw notAvailable(cluster);
   return startRolling(cluster, 'upgrade', {
-    to: {
-      type: target.datastore_name,
-      version: target.name,
-      version_id: target.id,
-      version_number: target.version,
-      manager: target.manager,
-    },
+    to: datastoreRefOf(target),
   });
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { resolveDatastoreVersion } from '../catalog/index.ts';
+import { datastoreRefOf } from '../catalog/types.ts';
 import { config } from '../config.ts';
 import { troveTime } from '../dynamo.ts';
 import { BadRequest, UnprocessableEntity } from '../errors.ts';
@@ -45,13 +46,7 @@ export async function createConfiguration(
     name: req.name,
     description: req.description,
     values,
-    datastore: {
-      type: datastore.name,
-      version_id: version.id,
-      version: version.name,
-      version_number: version.version,
-      manager: version.manager,
-    },
+    datastore: datastoreRefOf(version),
     created: now,
     updated: now,
   };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { restoreChain } from '../backups/service.ts';
 import { getFlavor, resolveDatastoreVersion } from '../catalog/index.ts';
+import { datastoreRefOf } from '../catalog/types.ts';
 import { config } from '../config.ts';
 import { configurationForVersion } from '../configurations/repository.ts';
 import { hostOrAny } from '../databases/rules/index.ts';
@@ -129,13 +130,7 @@ export async function createInstance(
     flavor_ram: flavor.ram,
     flavor_vcpus: flavor.vcpus,
     volume_size: size,
-    datastore: {
-      type: datastore.name,
-      version: version.name,
-      version_id: version.id,
-      version_number: version.version,
-      manager: version.manager,
-    },
+    datastore: datastoreRefOf(version),
     task_status: 'BUILDING',
     service_status: 'new',
     service_status_updated: now,

@@ -2,7 +2,7 @@ import { deleteBackupItem, putBackup } from '../backups/repository.ts';
 import { newBackupItem } from '../backups/service.ts';
 import { matchVersion } from '../catalog/match.ts';
 import { loadVersions } from '../catalog/store.ts';
-import type { DatastoreVersion } from '../catalog/types.ts';
+import { type DatastoreVersion, datastoreRefOf } from '../catalog/types.ts';
 import { troveTime } from '../dynamo.ts';
 import { BadRequest, OverLimit, UnprocessableEntity } from '../errors.ts';
 import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
@@ -53,13 +53,7 @@ export async function upgradeInstance(item: InstanceItem, ref: string): Promise<
     started: troveTime(),
     backup_id: backup.id,
     from: { ...item.datastore },
-    to: {
-      type: target.datastore_name,
-      version: target.name,
-      version_id: target.id,
-      version_number: target.version,
-      manager: target.manager,
-    },
+    to: datastoreRefOf(target),
   };
   await putBackup(backup);
   const claimed = await transact([
