@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaInvoker } from '../../local/lambda.ts';
 import { waitUntil } from '../../local/wait.ts';
+import { IN_ORDER, SIDE_BY_SIDE } from './concurrency.ts';
 import { call, cloud, e2eEngines, type Login, login } from './helpers.ts';
 import { type Endpoint, endpointFor, redisClient } from './instance-access.ts';
 import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
@@ -149,7 +150,7 @@ const location = (b: Backup) => {
   return { Bucket: bucket as string, Key: key.join('/') };
 };
 
-describe.each(engines)('$datastore backups', (engine) => {
+describe.each(engines)('$datastore backups', SIDE_BY_SIDE, (engine) => {
   let admin: Login;
   let source: InstanceView;
   const made: string[] = [];
@@ -200,65 +201,69 @@ describe.each(engines)('$datastore backups', (engine) => {
     for (const id of made) await waitForInstance(admin, id, 'gone').catch(() => undefined);
   });
 
-  it('restores each backup point into a new instance, exactly', async () => {
-    const at = await endpointFor(admin, source);
-    await engine.write(at, 0, 2000);
-    const atFull = await engine.digest(at);
-    const full = await backup({});
-    expect(full).toMatchObject({ status: 'COMPLETED', parent_id: null });
-    // Trove shows sizes in GB: a small backup rounds to 0, but it is known once COMPLETED.
-    expect(full.size).not.toBeNull();
-    expect(full.locationRef).toMatch(/^s3:\/\//);
-    expect(
-      ((await api('GET', `/instances/${source.id}`)).json as { instance: InstanceView }).instance.status,
-    ).toBe('ACTIVE');
+  describe('in order', IN_ORDER, () => {
+    it('restores each backup point into a new instance, exactly', async () => {
+      const at = await endpointFor(admin, source);
+      await engine.write(at, 0, 2000);
+      const atFull = await engine.digest(at);
+      const full = await backup({});
+      expect(full).toMatchObject({ status: 'COMPLETED', parent_id: null });
+      // Trove shows sizes in GB: a small backup rounds to 0, but it is known once COMPLETED.
+      expect(full.size).not.toBeNull();
+      expect(full.locationRef).toMatch(/^s3:\/\//);
+      expect(
+        ((await api('GET', `/instances/${source.id}`)).json as { instance: InstanceView }).instance.status,
+      ).toBe('ACTIVE');
 
-    await engine.write(at, 2000, 3000);
-    const atIncremental = await engine.digest(at);
-    let incremental: Backup | undefined;
-    if (engine.incremental) {
-      incremental = await backup({ incremental: 1 });
-      expect(incremental.parent_id).toBe(full.id);
-    } else {
-      const refused = await api('POST', '/backups', {
-        backup: { name: 'inc', instance: source.id, incremental: 1 },
-      });
-      expect(refused.status).toBe(501);
-    }
-    await engine.write(at, 3000, 3500);
+      await engine.write(at, 2000, 3000);
+      const atIncremental = await engine.digest(at);
+      let incremental: Backup | undefined;
+      if (engine.incremental) {
+        incremental = await backup({ incremental: 1 });
+        expect(incremental.parent_id).toBe(full.id);
+      } else {
+        const refused = await api('POST', '/backups', {
+          backup: { name: 'inc', instance: source.id, incremental: 1 },
+        });
+        expect(refused.status).toBe(501);
+      }
+      await engine.write(at, 3000, 3500);
 
-    const fromFull = await waitForInstance(admin, (await restore(full)).id, healthy);
-    expect(
-      // A restored instance has its own certificate (and, for Redis, its own password).
-      await engine.digest(await endpointFor(admin, fromFull as InstanceView)),
-    ).toBe(atFull);
-    if (incremental) {
-      const fromIncremental = (await waitForInstance(
-        admin,
-        (
-          await restore(incremental)
-        ).id,
-        healthy,
-      )) as InstanceView;
-      expect(await engine.digest(await endpointFor(admin, fromIncremental))).toBe(atIncremental);
-    }
-  });
+      const fromFull = await waitForInstance(admin, (await restore(full)).id, healthy);
+      expect(
+        // A restored instance has its own certificate (and, for Redis, its own password).
+        await engine.digest(await endpointFor(admin, fromFull as InstanceView)),
+      ).toBe(atFull);
+      if (incremental) {
+        const fromIncremental = (await waitForInstance(
+          admin,
+          (
+            await restore(incremental)
+          ).id,
+          healthy,
+        )) as InstanceView;
+        expect(await engine.digest(await endpointFor(admin, fromIncremental))).toBe(atIncremental);
+      }
+    });
 
-  it('fails a restore from a corrupted or a missing object with ERROR and a fault', async () => {
-    const b = await backup({});
-    await s3().send(new PutObjectCommand({ ...location(b), Body: Buffer.from('not the backup you stored') }));
-    const corrupted = await restore(b);
-    const failed = await waitForInstance(admin, corrupted.id, (i) => i.status === 'ERROR');
-    expect(failed?.fault?.message).toMatch(/checksum|integrity|match/i);
+    it('fails a restore from a corrupted or a missing object with ERROR and a fault', async () => {
+      const b = await backup({});
+      await s3().send(
+        new PutObjectCommand({ ...location(b), Body: Buffer.from('not the backup you stored') }),
+      );
+      const corrupted = await restore(b);
+      const failed = await waitForInstance(admin, corrupted.id, (i) => i.status === 'ERROR');
+      expect(failed?.fault?.message).toMatch(/checksum|integrity|match/i);
 
-    await s3().send(new DeleteObjectCommand(location(b)));
-    const missing = await restore(b);
-    const gone = await waitForInstance(admin, missing.id, (i) => i.status === 'ERROR');
-    expect(gone?.fault?.message).toMatch(/not found|NoSuchKey|missing|does not exist/i);
+      await s3().send(new DeleteObjectCommand(location(b)));
+      const missing = await restore(b);
+      const gone = await waitForInstance(admin, missing.id, (i) => i.status === 'ERROR');
+      expect(gone?.fault?.message).toMatch(/not found|NoSuchKey|missing|does not exist/i);
+    });
   });
 });
 
-describe('a guest killed mid-backup', () => {
+describe('a guest killed mid-backup', SIDE_BY_SIDE, () => {
   it('leaves the backup FAILED, no upload open, and the instance free again', async () => {
     const admin = await login('admin', 'admin');
     const created = await createInstance(admin, {
@@ -316,7 +321,7 @@ describe('a guest killed mid-backup', () => {
   });
 });
 
-describe('scheduled backups', () => {
+describe('scheduled backups', SIDE_BY_SIDE, () => {
   it('takes due backups once and prunes what retention no longer keeps', async () => {
     const admin = await login('admin', 'admin');
     const api = (method: string, path: string, body?: object) =>

@@ -38,3 +38,12 @@ export async function raiseQuota(admin: Login, more: number): Promise<() => Prom
     await call('PUT', path, admin.token, { quotas: before });
   };
 }
+
+/**
+ * A describe's options when its suite may run beside the file's other suites: each builds its own
+ * instances and spends most of its time waiting on them, so the file takes as long as its longest
+ * suite instead of their sum. A suite's options pass to its tests, so tests that build on the one
+ * before sit inside `describe(..., IN_ORDER, ...)`.
+ */
+export const SIDE_BY_SIDE = { concurrent: true } as const;
+export const IN_ORDER = { concurrent: false } as const;

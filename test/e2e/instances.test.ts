@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
+import { SIDE_BY_SIDE } from './concurrency.ts';
 import { call, cloud, type Login, login } from './helpers.ts';
 import { type Endpoint, endpointFor, redisClient } from './instance-access.ts';
 import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
@@ -105,7 +106,7 @@ const engines: Engine[] = [
   },
 ];
 
-describe.each(engines)('$datastore instance lifecycle', (engine) => {
+describe.each(engines)('$datastore instance lifecycle', SIDE_BY_SIDE, (engine) => {
   let admin: Login;
   beforeAll(async () => {
     admin = await login('admin', 'admin');
