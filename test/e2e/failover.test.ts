@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
-import { limiter, raiseQuota } from './concurrency.ts';
+import { IN_ORDER, limiter, raiseQuota, SIDE_BY_SIDE } from './concurrency.ts';
 import { call, type Login, login } from './helpers.ts';
 import { type Endpoint, instanceSsl } from './instance-access.ts';
 import {
@@ -199,8 +199,15 @@ async function memberAt(who: Login, view: InstanceView): Promise<Endpoint> {
   return { ...endpointOf(view), ca: (await instanceSsl(who, view)).ca_certificate, password: ROOT_PASSWORD };
 }
 
+/**
+ * CI's one engine runs beside the fault-injection runs below (each set is its own, and both mostly
+ * wait on expiries); the opt-in engines in sync mode run one after another, as before.
+ */
+const BESIDE_SOAK = RUN.length === 1 ? SIDE_BY_SIDE : IN_ORDER;
+
 describe.each(RUN)(
   'automatic failover: $datastore ($mode)',
+  { ...BESIDE_SOAK, timeout: 360_000 },
   (engine) => {
     let admin: Login;
     const ids: string[] = [];
@@ -269,164 +276,165 @@ describe.each(RUN)(
       await Promise.all(sources.map((id) => deleteAndCheck(admin, id)));
     }, 600_000);
 
-    it('shows the setting on every member, changes it by PUT, and refuses a bad value with 400', async () => {
-      for (const id of ids) expect((await viewOf(id)).replication).toMatchObject({ failover: 'automatic' });
-      const bad = await api('PUT', `/instances/${ids[1]}`, {
-        instance: { replication: { failover: 'sometimes' } },
-      });
-      expect(bad.status).toBe(400);
-      expect(bad.json).toMatchObject({ badRequest: { code: 400 } });
-      const manual = await api('PUT', `/instances/${ids[1]}`, {
-        instance: { replication: { failover: 'manual' } },
-      });
-      expect(manual.status).toBe(202);
-      for (const id of ids) expect((await viewOf(id)).replication).toMatchObject({ failover: 'manual' });
-      const auto = await api('PUT', `/instances/${ids[2]}`, {
-        instance: { replication: { failover: 'automatic' } },
-      });
-      expect(auto.status).toBe(202);
-      for (const id of ids) expect((await viewOf(id)).replication).toMatchObject({ failover: 'automatic' });
-      // Every replica probes the source and says it answers.
-      await waitUntil(
-        'the replicas to report that the source answers',
-        async () => {
-          const views = await Promise.all(ids.slice(1).map(viewOf));
-          return views.every(
-            (v) => (v.replication as { source_reachable?: boolean }).source_reachable === true,
-          )
-            ? true
-            : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 500 },
-      );
-    });
-
-    it("does not fail over when only the source's agent dies (its engine still serves)", async () => {
-      const source = await settledSource();
-      const serverId = servers.get(source.id) as string;
-      const { agent } = guestProcesses(baseDirOf(serverId));
-      expect(signal(agent, 'SIGKILL')).toBeGreaterThan(0);
-      const killedAt = Date.now();
-      // Three expiries of watching: the set keeps its source and the writer keeps committing.
-      const watchUntil = killedAt + 3 * EXPIRY_S * 1000 + 5_000;
-      await waitUntil(
-        'three failover expiries to pass without a failover',
-        async () => {
-          const views = await Promise.all(ids.map(viewOf));
-          for (const v of views) expect(v.status, `${v.id} ${JSON.stringify(v.fault)}`).toBe('ACTIVE');
-          expect((await viewOf(source.id)).replica_of).toBeUndefined();
-          return Date.now() > watchUntil ? true : undefined;
-        },
-        { timeoutMs: watchUntil - Date.now() + 10_000, intervalMs: 1000 },
-      );
-      const before = writer.acked.length;
-      await writer.resumedAfter(Date.now(), 10_000);
-      expect(writer.acked.length).toBeGreaterThan(before);
-      expect((await viewOf(source.id)).replication).not.toHaveProperty('events');
-      // The agent comes back beside its engine (which never stopped).
-      await startServer(serverId);
-      await waitForInstance(admin, source.id, healthy, 60_000);
-    });
-
-    it("fails over when the source's engine is killed; the old source is fenced and rejoins as a replica", async () => {
-      const source = await settledSource();
-      const serverId = servers.get(source.id) as string;
-      const { engine: enginePids } = guestProcesses(baseDirOf(serverId));
-      const ackedBefore = writer.acked.length;
-      const killedAt = Date.now();
-      expect(signal(enginePids, 'SIGKILL')).toBeGreaterThan(0);
-      const resumed = await writer.resumedAfterOutage(killedAt);
-      console.log(
-        `[failover ${engine.datastore}] death → first write through the writer: ${((resumed - killedAt) / 1000).toFixed(1)} s (expiry ${EXPIRY_S} s)`,
-      );
-      const next = await settledSource(source.id);
-      // The event every member shows, and the fence: the old source's server was stopped.
-      for (const id of ids) {
-        const events = (await viewOf(id)).replication as {
-          events?: Record<string, unknown>[];
-          term?: number;
-        };
-        expect(events.events?.[0]).toMatchObject({
-          event: 'failover',
-          old_source: source.id,
-          new_source: next.id,
+    describe('in order', IN_ORDER, () => {
+      it('shows the setting on every member, changes it by PUT, and refuses a bad value with 400', async () => {
+        for (const id of ids) expect((await viewOf(id)).replication).toMatchObject({ failover: 'automatic' });
+        const bad = await api('PUT', `/instances/${ids[1]}`, {
+          instance: { replication: { failover: 'sometimes' } },
         });
-      }
-      expect(await serverStatus(serverId)).toBe('SHUTDOWN');
-      expect(guestProcesses(baseDirOf(serverId)).engine).toEqual([]);
-      const old = await viewOf(source.id);
-      expect(old.replica_of).toMatchObject({ id: next.id });
-
-      // Durability: in sync mode every write the client saw committed is on the new source.
-      const nextAt = await memberAt(admin, next);
-      const onNext = await engine.open(nextAt, false);
-      try {
-        const rows = new Set(await onNext.rows());
-        const lost = writer.acked.slice(0, ackedBefore).filter((n) => !rows.has(n));
-        if (engine.mode === 'sync') expect(lost).toEqual([]);
-      } finally {
-        await onNext.close();
-      }
-
-      // The old source comes back (an operator starts its server): it follows the new source.
-      await startServer(serverId);
-      const rejoined = await waitUntil(
-        'the old source to rejoin as a replica',
-        async () => {
-          const v = await viewOf(source.id);
-          const r = v.replication as { role?: string; running?: boolean };
-          return v.operating_status === 'HEALTHY' && r.role === 'replica' && r.running ? v : undefined;
-        },
-        { timeoutMs: 120_000, intervalMs: 1000 },
-      );
-      expect(rejoined.replica_of).toMatchObject({ id: next.id });
-      // It holds what the new source took since, and takes no write itself.
-      const mark = writer.acked[writer.acked.length - 1] as number;
-      const oldAt = await memberAt(admin, rejoined);
-      const onOld = await engine.open(oldAt, false);
-      try {
-        await waitUntil('the old source to hold the new writes', async () =>
-          (await onOld.rows()).includes(mark) ? true : undefined,
+        expect(bad.status).toBe(400);
+        expect(bad.json).toMatchObject({ badRequest: { code: 400 } });
+        const manual = await api('PUT', `/instances/${ids[1]}`, {
+          instance: { replication: { failover: 'manual' } },
+        });
+        expect(manual.status).toBe(202);
+        for (const id of ids) expect((await viewOf(id)).replication).toMatchObject({ failover: 'manual' });
+        const auto = await api('PUT', `/instances/${ids[2]}`, {
+          instance: { replication: { failover: 'automatic' } },
+        });
+        expect(auto.status).toBe(202);
+        for (const id of ids) expect((await viewOf(id)).replication).toMatchObject({ failover: 'automatic' });
+        // Every replica probes the source and says it answers.
+        await waitUntil(
+          'the replicas to report that the source answers',
+          async () => {
+            const views = await Promise.all(ids.slice(1).map(viewOf));
+            return views.every(
+              (v) => (v.replication as { source_reachable?: boolean }).source_reachable === true,
+            )
+              ? true
+              : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 500 },
         );
-        await expect(onOld.write(-1)).rejects.toThrow(/read.only|READONLY/i);
-      } finally {
-        await onOld.close();
-      }
-    });
+      });
 
-    it('fails over when the source is frozen (SIGSTOP); after SIGCONT it takes no write', async () => {
-      const source = await settledSource();
-      const serverId = servers.get(source.id) as string;
-      const { engine: enginePids } = guestProcesses(baseDirOf(serverId));
-      const frozenAt = Date.now();
-      expect(signal(enginePids, 'SIGSTOP')).toBeGreaterThan(0);
-      try {
-        await writer.resumedAfterOutage(frozenAt);
+      it("does not fail over when only the source's agent dies (its engine still serves)", async () => {
+        const source = await settledSource();
+        const serverId = servers.get(source.id) as string;
+        const { agent } = guestProcesses(baseDirOf(serverId));
+        expect(signal(agent, 'SIGKILL')).toBeGreaterThan(0);
+        const killedAt = Date.now();
+        // Three expiries of watching: the set keeps its source and the writer keeps committing.
+        const watchUntil = killedAt + 3 * EXPIRY_S * 1000 + 5_000;
+        await waitUntil(
+          'three failover expiries to pass without a failover',
+          async () => {
+            const views = await Promise.all(ids.map(viewOf));
+            for (const v of views) expect(v.status, `${v.id} ${JSON.stringify(v.fault)}`).toBe('ACTIVE');
+            expect((await viewOf(source.id)).replica_of).toBeUndefined();
+            return Date.now() > watchUntil ? true : undefined;
+          },
+          { timeoutMs: watchUntil - Date.now() + 10_000, intervalMs: 1000 },
+        );
+        const before = writer.acked.length;
+        await writer.resumedAfter(Date.now(), 10_000);
+        expect(writer.acked.length).toBeGreaterThan(before);
+        expect((await viewOf(source.id)).replication).not.toHaveProperty('events');
+        // The agent comes back beside its engine (which never stopped).
+        await startServer(serverId);
+        await waitForInstance(admin, source.id, healthy, 60_000);
+      });
+
+      it("fails over when the source's engine is killed; the old source is fenced and rejoins as a replica", async () => {
+        const source = await settledSource();
+        const serverId = servers.get(source.id) as string;
+        const { engine: enginePids } = guestProcesses(baseDirOf(serverId));
+        const ackedBefore = writer.acked.length;
+        const killedAt = Date.now();
+        expect(signal(enginePids, 'SIGKILL')).toBeGreaterThan(0);
+        const resumed = await writer.resumedAfterOutage(killedAt);
+        console.log(
+          `[failover ${engine.datastore}] death → first write through the writer: ${((resumed - killedAt) / 1000).toFixed(1)} s (expiry ${EXPIRY_S} s)`,
+        );
         const next = await settledSource(source.id);
-        expect(next.id).not.toBe(source.id);
-      } finally {
-        signal(enginePids, 'SIGCONT');
-      }
-      // The fence stopped its server: nothing of it serves, so no client can write to it.
-      expect(await serverStatus(serverId)).toBe('SHUTDOWN');
-      const at = await memberAt(admin, await viewOf(source.id));
-      await expect(
-        engine.open(at, false).then((s) => s.write(-2).finally(() => s.close())),
-      ).rejects.toThrow();
-      await startServer(serverId);
-      await waitUntil(
-        'the frozen source to rejoin as a replica',
-        async () => {
-          const v = await viewOf(source.id);
-          const r = v.replication as { role?: string; running?: boolean };
-          return v.operating_status === 'HEALTHY' && r.role === 'replica' && r.running ? v : undefined;
-        },
-        { timeoutMs: 120_000, intervalMs: 1000 },
-      );
-      await settledSource();
+        // The event every member shows, and the fence: the old source's server was stopped.
+        for (const id of ids) {
+          const events = (await viewOf(id)).replication as {
+            events?: Record<string, unknown>[];
+            term?: number;
+          };
+          expect(events.events?.[0]).toMatchObject({
+            event: 'failover',
+            old_source: source.id,
+            new_source: next.id,
+          });
+        }
+        expect(await serverStatus(serverId)).toBe('SHUTDOWN');
+        expect(guestProcesses(baseDirOf(serverId)).engine).toEqual([]);
+        const old = await viewOf(source.id);
+        expect(old.replica_of).toMatchObject({ id: next.id });
+
+        // Durability: in sync mode every write the client saw committed is on the new source.
+        const nextAt = await memberAt(admin, next);
+        const onNext = await engine.open(nextAt, false);
+        try {
+          const rows = new Set(await onNext.rows());
+          const lost = writer.acked.slice(0, ackedBefore).filter((n) => !rows.has(n));
+          if (engine.mode === 'sync') expect(lost).toEqual([]);
+        } finally {
+          await onNext.close();
+        }
+
+        // The old source comes back (an operator starts its server): it follows the new source.
+        await startServer(serverId);
+        const rejoined = await waitUntil(
+          'the old source to rejoin as a replica',
+          async () => {
+            const v = await viewOf(source.id);
+            const r = v.replication as { role?: string; running?: boolean };
+            return v.operating_status === 'HEALTHY' && r.role === 'replica' && r.running ? v : undefined;
+          },
+          { timeoutMs: 120_000, intervalMs: 1000 },
+        );
+        expect(rejoined.replica_of).toMatchObject({ id: next.id });
+        // It holds what the new source took since, and takes no write itself.
+        const mark = writer.acked[writer.acked.length - 1] as number;
+        const oldAt = await memberAt(admin, rejoined);
+        const onOld = await engine.open(oldAt, false);
+        try {
+          await waitUntil('the old source to hold the new writes', async () =>
+            (await onOld.rows()).includes(mark) ? true : undefined,
+          );
+          await expect(onOld.write(-1)).rejects.toThrow(/read.only|READONLY/i);
+        } finally {
+          await onOld.close();
+        }
+      });
+
+      it('fails over when the source is frozen (SIGSTOP); after SIGCONT it takes no write', async () => {
+        const source = await settledSource();
+        const serverId = servers.get(source.id) as string;
+        const { engine: enginePids } = guestProcesses(baseDirOf(serverId));
+        const frozenAt = Date.now();
+        expect(signal(enginePids, 'SIGSTOP')).toBeGreaterThan(0);
+        try {
+          await writer.resumedAfterOutage(frozenAt);
+          const next = await settledSource(source.id);
+          expect(next.id).not.toBe(source.id);
+        } finally {
+          signal(enginePids, 'SIGCONT');
+        }
+        // The fence stopped its server: nothing of it serves, so no client can write to it.
+        expect(await serverStatus(serverId)).toBe('SHUTDOWN');
+        const at = await memberAt(admin, await viewOf(source.id));
+        await expect(
+          engine.open(at, false).then((s) => s.write(-2).finally(() => s.close())),
+        ).rejects.toThrow();
+        await startServer(serverId);
+        await waitUntil(
+          'the frozen source to rejoin as a replica',
+          async () => {
+            const v = await viewOf(source.id);
+            const r = v.replication as { role?: string; running?: boolean };
+            return v.operating_status === 'HEALTHY' && r.role === 'replica' && r.running ? v : undefined;
+          },
+          { timeoutMs: 120_000, intervalMs: 1000 },
+        );
+        await settledSource();
+      });
     });
   },
-  360_000,
 );
 
 // ---- fault injection: a kill at a random moment of a switchover or a failover ----
@@ -457,7 +465,7 @@ function random(seed: number) {
   };
 }
 
-describe('fault injection during switchover and failover (redis)', () => {
+describe('fault injection during switchover and failover (redis)', BESIDE_SOAK, () => {
   let admin: Login;
   let restoreQuota: (() => Promise<void>) | undefined;
   const outcomes: string[] = [];
