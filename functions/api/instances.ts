@@ -29,7 +29,9 @@ const ctx = (event: HttpEvent, caller: Caller) => ({ base: baseUrl(event), isAdm
 async function listPage(event: HttpEvent, caller: Caller, view: typeof instanceSummary) {
   // Trove's include_clustered: cluster members are listed only when asked for.
   const includeClustered = /^true$/i.test(event.queryStringParameters?.include_clustered ?? '');
-  const result = await listInstances(caller.projectId, pageOf(event), { includeClustered });
+  const result = await timed(event, 'query', () =>
+    listInstances(caller.projectId, pageOf(event), { includeClustered }),
+  );
   return pageResponse(event, 'instances', {
     ...result,
     items: result.items.map((i) => view(i, ctx(event, caller))),

@@ -1,3 +1,4 @@
+import { subscribe } from 'node:diagnostics_channel';
 import type { MiddlewareObj } from '@middy/core';
 import { Phases } from '../phases.ts';
 import type { HttpEvent, HttpResult } from './response.ts';
@@ -8,7 +9,12 @@ import type { HttpEvent, HttpResult } from './response.ts';
 // Off by default: a deployment has no reason to tell clients how its time is spent.
 
 const enabled = process.env.TROVELESS_SERVER_TIMING === 'true';
-const timings = new WeakMap<HttpEvent, { phases: Phases; start: number }>();
+const timings = new WeakMap<HttpEvent, { phases: Phases; start: number; connections: number }>();
+
+// Connections this process opened (to DynamoDB and the rest): with keep-alive a warm function
+// opens none per request, so the header's `connections` (a count, not ms) shows whether it does.
+let connections = 0;
+if (enabled) subscribe('net.client.socket', () => connections++);
 
 /** Runs `work`, adding its duration to the request's phase `name` when timing is on. */
 export function timed<T>(event: HttpEvent, name: string, work: () => Promise<T>): Promise<T> {
@@ -30,12 +36,13 @@ export function serverTiming(): MiddlewareObj<HttpEvent, HttpResult> {
     if (!timing || !request.response) return;
     request.response.headers = {
       ...request.response.headers,
-      'server-timing': serverTimingHeader(timing.phases, performance.now() - timing.start),
+      'server-timing': `${serverTimingHeader(timing.phases, performance.now() - timing.start)}, connections;dur=${connections - timing.connections}`,
     };
   };
   return {
     before: (request) => {
-      if (enabled) timings.set(request.event, { phases: new Phases(), start: performance.now() });
+      if (enabled)
+        timings.set(request.event, { phases: new Phases(), start: performance.now(), connections });
     },
     after: stamp,
     onError: stamp,
