@@ -7,23 +7,28 @@
 // small environment: agent/engines/process.ts, agent/backup/tools.ts).
 //
 // Both cut the agent's peak memory while it backs up (issue 16: ≤ 100 MB whatever the data size),
-// measured with `npm run bench -- backup --mb 200 --load-seconds 20 --try ...`, VmHWM of the
-// bundled agent backing up MariaDB / PostgreSQL / Redis, MB:
-//   neither                                               100.8 / 100.5 / 100.8
-//   MALLOC_ARENA_MAX=2                                     98.5 /  95.8 /  97.0
-//   --max-semi-space-size=1                                94.8 /  96.3 /  98.3
-//   both                                                   92.4 /  93.0 /  94.8
-// (tried and left out, no better than noise: MALLOC_ARENA_MAX=1, --max-semi-space-size=2,
+// measured with `npm run bench -- backup --mb 200 --load-seconds 20 --try ...`: VmHWM of the
+// bundled agent backing up MariaDB / PostgreSQL / Redis, MB, each line a backup of the same run:
+//   before the memory-reducing collection (agent/backup/garbage.ts):
+//     neither                                             100.8 / 100.5 / 100.8
+//     MALLOC_ARENA_MAX=2                                   98.5 /  95.8 /  97.0
+//     --max-semi-space-size=1                              94.8 /  96.3 /  98.3
+//     both                                                 92.4 /  93.0 /  94.8
+//   with it:
+//     neither (MALLOC_ARENA_MAX=16 NODE_OPTIONS=)          94.6 /  95.1 /  91.8
+//     both                                                 91.4 /  91.6 /  89.5
+// (tried and left out, within the runs' noise: MALLOC_ARENA_MAX=1, --max-semi-space-size=2,
 // UV_THREADPOOL_SIZE=2, MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ at 128 KiB.)
 
 /**
  * - MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (V8's compiler and GC helpers,
  *   libuv's pool) an arena of its own, up to 8 per core, each keeping what was freed in it; two
  *   arenas share the little allocation the agent does off its main thread.
- * - NODE_OPTIONS=--max-semi-space-size=1: V8's young generation grows its semi-spaces to 16 MB
- *   each under a backup's stream of short-lived chunk handles, and keeps them; at 1 MB, the heap
- *   at the peak is ~21 MB instead of ~35, at no measured cost in backup time (the young
- *   generation is collected every MiB the pipeline moves anyway: agent/backup/garbage.ts).
+ * - NODE_OPTIONS=--max-semi-space-size=1: V8's young generation grows its semi-spaces (up to
+ *   16 MB each) as the agent loads its modules and under a backup's stream of short-lived chunk
+ *   handles, and keeps them; at 1 MB, V8's heap at the peak was ~21 MB instead of ~35, at no
+ *   measured cost in backup time (the young generation is collected every MiB the pipeline moves
+ *   anyway: agent/backup/garbage.ts).
  */
 export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = Object.freeze({
   MALLOC_ARENA_MAX: '2',
