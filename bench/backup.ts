@@ -8,6 +8,11 @@
 // the agent's as production runs it.
 //
 //   npm run bench -- backup [--mb 500] [--load-seconds 60] [--engines mariadb,postgresql,redis]
+//                           [--try 'MALLOC_ARENA_MAX=1 --max-semi-space-size=2' ...]
+//
+// Each --try runs one more backup per engine with the agent's runtime settings changed (VAR=value:
+// its environment; --flag: node's command line), and prints its peak beside the agent's own: how
+// the settings in lib/compute/agent-runtime.ts were chosen.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -38,6 +43,7 @@ import {
   type EngineManager,
   type PrepareOptions,
 } from '../agent/engines/index.ts';
+import { AGENT_RUNTIME_ENV } from '../lib/compute/agent-runtime.ts';
 import { bundleNodeEntry } from '../local/agent-bundle.ts';
 import { freePort } from '../local/ports.ts';
 import { ProcessGroup } from '../local/processes.ts';
@@ -53,6 +59,7 @@ const DEFAULT_LOAD_SECONDS = 60;
 /** The whole bench; an engine is skipped (and said so) when too little of it is left. */
 const BENCH_BUDGET_MS = 11 * 60_000;
 const MIN_ENGINE_MS = 100_000;
+const TRIAL_BUDGET_MS = 60_000;
 const MEMORY_MB = 2048;
 const GOAL_RATIO = 0.8;
 /** The restore's peak (an earlier goal); a backup's is held to GOAL_BACKUP_PEAK_MB. */
@@ -534,6 +541,27 @@ interface ChildRun {
   toolsPeakKb: number;
 }
 
+/** Runtime settings tried on top of the agent's own (--try): its environment and node's flags. */
+interface Trial {
+  label: string;
+  env: Record<string, string>;
+  nodeArgs: string[];
+}
+
+const NO_TRIAL: Trial = { label: 'the agent as it runs', env: {}, nodeArgs: [] };
+
+/** `VAR=value` words go to the environment, `--flag` words to node's command line. */
+function parseTrial(spec: string): Trial {
+  const trial: Trial = { label: spec.trim(), env: {}, nodeArgs: [] };
+  for (const word of spec.split(/\s+/).filter(Boolean)) {
+    const env = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
+    if (env) trial.env[env[1] as string] = env[2] as string;
+    else if (word.startsWith('--')) trial.nodeArgs.push(word);
+    else throw new Error(`--try ${spec}: "${word}" is neither VAR=value nor a --flag`);
+  }
+  return trial;
+}
+
 function killGroup(pgid: number): void {
   try {
     process.kill(-pgid, 'SIGKILL');
@@ -578,9 +606,11 @@ async function runChild(
   job: ChildJob,
   endpoint: string,
   timeoutMs: number,
+  trial: Trial = NO_TRIAL,
 ): Promise<ChildRun> {
-  // As the compute host runs the agent's bundle (local/cloud.ts).
-  const child = spawn(process.execPath, [script], {
+  // As the compute host runs the agent's bundle (local/cloud.ts), with the agent's runtime settings
+  // (lib/compute/agent-runtime.ts) and a --try's on top.
+  const child = spawn(process.execPath, [...trial.nodeArgs, script], {
     cwd: ROOT,
     // Its own group: a timeout kills it with the tools it started.
     detached: true,
@@ -598,6 +628,8 @@ async function runChild(
       TROVELESS_S3_FORCE_PATH_STYLE: 'true',
       AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      ...AGENT_RUNTIME_ENV,
+      ...trial.env,
       TL_BENCH_JOB: JSON.stringify(job),
     },
   });
@@ -691,6 +723,8 @@ interface EngineResult {
   troveBytes?: number;
   dropped?: ChildRun;
   backup?: ChildRun;
+  /** One more backup per --try, in the order given. */
+  trials: { trial: Trial; run?: ChildRun; error?: string }[];
   restore?: ChildRun;
   verified?: string;
   verifiedOk?: boolean;
@@ -709,6 +743,7 @@ interface Context {
   targetBytes: number;
   loadMs: number;
   deadline: number;
+  trials: Trial[];
 }
 
 async function benchEngine(ctx: Context, bench: EngineBench, result: EngineResult): Promise<void> {
@@ -785,6 +820,25 @@ async function benchEngine(ctx: Context, bench: EngineBench, result: EngineResul
       ctx.endpoint,
       childTimeout(),
     );
+    for (const trial of ctx.trials) {
+      const tried: EngineResult['trials'][number] = { trial };
+      result.trials.push(tried);
+      const tryKey = `${key}.try${result.trials.length}`;
+      try {
+        tried.run = await runChild(
+          ctx.cleanup,
+          ctx.script,
+          { ...job, key: tryKey, op: 'backup', layout: source },
+          ctx.endpoint,
+          childTimeout(),
+          trial,
+        );
+      } catch (err) {
+        tried.error = err instanceof Error ? err.message : String(err);
+      } finally {
+        await ctx.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: tryKey })).catch(() => {});
+      }
+    }
     result.raw.push(await timeRaw(ctx.cleanup, bench, source, ctx.dir));
     const stored = result.backup.report.result;
     if (!stored?.checksum) throw new Error('the backup child reported no stored object');
@@ -861,6 +915,15 @@ export async function run(args: string[]): Promise<number> {
   const targetMb = Number(option(args, '--mb') ?? DEFAULT_TARGET_MB);
   const loadSeconds = Number(option(args, '--load-seconds') ?? DEFAULT_LOAD_SECONDS);
   const only = option(args, '--engines')?.split(',');
+  let trials: Trial[];
+  try {
+    trials = args.flatMap((a, i) =>
+      a === '--try' && args[i + 1] !== undefined ? [parseTrial(args[i + 1] as string)] : [],
+    );
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    return 2;
+  }
   const engines = ENGINES.filter((e) => !only || only.includes(e.engine));
   if (!(targetMb > 0) || !(loadSeconds > 0) || engines.length === 0) {
     console.error(
@@ -884,7 +947,7 @@ export async function run(args: string[]): Promise<number> {
   let service: S3Service | undefined;
   let drop: S3Front | undefined;
   let s3: S3Client | undefined;
-  const results: EngineResult[] = engines.map((bench) => ({ bench, raw: [] }));
+  const results: EngineResult[] = engines.map((bench) => ({ bench, raw: [], trials: [] }));
   let ok = true;
   try {
     const dir = await cleanup.tempDir('tl-bench-backup-');
@@ -915,7 +978,9 @@ export async function run(args: string[]): Promise<number> {
       trove: await writeTroveSecrets(dir),
       targetBytes: targetMb * MB,
       loadMs: loadSeconds * 1000,
-      deadline: started + BENCH_BUDGET_MS,
+      // Each --try is one more backup per engine: its time on top of the budget.
+      deadline: started + BENCH_BUDGET_MS + trials.length * TRIAL_BUDGET_MS,
+      trials,
     };
     for (const result of results) {
       if (ctx.deadline - Date.now() < MIN_ENGINE_MS) {
@@ -926,6 +991,7 @@ export async function run(args: string[]): Promise<number> {
       await benchEngine(ctx, result.bench, result);
     }
     ok = printReport(results, targetMb);
+    if (trials.length) printTrials(results);
   } catch (err) {
     console.error(`bench backup failed: ${err instanceof Error ? err.message : err}`);
     ok = false;
@@ -948,6 +1014,41 @@ export async function run(args: string[]): Promise<number> {
 }
 
 // ---- the report ----
+
+/** The --try backups beside the agent's own: not goals, the figures a runtime setting is chosen by. */
+function printTrials(results: EngineResult[]): void {
+  const runtime =
+    Object.entries(AGENT_RUNTIME_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ') || 'none';
+  console.log(`\n--try: one more backup each, on top of the agent's runtime settings (${runtime})`);
+  const w = [11, 44, 9, 10, 10, 10, 10, 10];
+  console.log(
+    row(['engine', 'settings', 'backup s', 'base MB', 'peak MB', 'rss@peak', 'heap@peak', 'ext@peak'], w),
+  );
+  for (const r of results) {
+    const runs = [{ trial: NO_TRIAL, run: r.backup, error: undefined as string | undefined }, ...r.trials];
+    for (const { trial, run, error } of runs) {
+      const at = run?.report.atPeak;
+      console.log(
+        row(
+          [
+            r.bench.engine,
+            trial.label.slice(0, 44),
+            fixed((run?.report.workMs ?? Number.NaN) / 1000),
+            kbMb(run?.report.baseRssKb),
+            run ? fixed(run.report.hwmKb / 1024, 1) : error ? 'FAILED' : '-',
+            fixed(at?.rss ?? Number.NaN, 1),
+            fixed(at?.heapTotal ?? Number.NaN, 1),
+            fixed(at?.external ?? Number.NaN, 1),
+          ],
+          w,
+        ),
+      );
+      if (error) console.log(`  ${error.split('\n')[0]}`);
+    }
+  }
+}
 
 const mbps = (bytes: number | undefined, ms: number | undefined) =>
   bytes === undefined || ms === undefined ? Number.NaN : bytes / MB / (ms / 1000);
@@ -1048,7 +1149,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
   );
   for (const r of results) if (r.bench.note && r.backup) console.log(`(${r.bench.note})`);
 
-  const wt = [11, 9, 10, 11, 9, 11, 7, 16, 12, 18, 22];
+  const wt = [11, 9, 10, 11, 9, 11, 7, 11, 16, 12, 18, 22];
   console.log(
     '\nagainst the Trove-style pipeline on the same data in the same run: engine tool → gzip → ' +
       'openssl enc -aes-256-cbc -pbkdf2 → curl PUT (one chunked, SigV4-signed request) into the same S3',
@@ -1063,6 +1164,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
         'ours s',
         'ours MB/s',
         'ratio',
+        'tool bound',
         'trove stored MB',
         'ours stored',
         'agent peak (base)',
@@ -1084,9 +1186,12 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
           fixed((r.backup?.report.workMs ?? Number.NaN) / 1000),
           fixed(mbps(r.dataBytes, r.backup?.report.workMs), 1),
           fixed(check.ratio),
+          fixed((r.troveS ?? Number.NaN) / mean(r.raw)),
           fixed((r.troveBytes ?? Number.NaN) / MB, 1),
           fixed(check.storedRatio),
-          r.backup ? `${kbMb(r.backup.report.hwmKb)} (${kbMb(r.backup.report.baseRssKb)})` : '-',
+          r.backup
+            ? `${fixed(r.backup.report.hwmKb / 1024, 1)} (${fixed(r.backup.report.baseRssKb / 1024, 1)})`
+            : '-',
           r.backup && r.troveS !== undefined ? verdict(check.met) : 'NOT RUN',
         ],
         wt,
@@ -1094,7 +1199,9 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
     );
   }
   console.log(
-    '(ours: the backup above; ours stored: our stored object over the Trove-style one; agent peak: VmHWM of the ' +
+    '(ours: the backup above; tool bound: the ratio a pipeline as fast as the tool alone would have, the Trove-style ' +
+      "time over the raw tool's (both wait for the tool); ours stored: our stored object over the Trove-style one; " +
+      'agent peak: VmHWM of the ' +
       'child running the bundled agent over the whole backup (base: its RSS at rest, before the backup); the Trove-style ' +
       'passphrase and S3 credentials are read from 0600 files, never from an argument list)',
   );

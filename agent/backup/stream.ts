@@ -142,6 +142,8 @@ export async function verifyObjects(
   chain: StoredObject[],
   signal?: AbortSignal,
 ): Promise<void> {
+  // A restore's peak comes on top of what the agent holds when it starts, as a backup's does.
+  collectBeforePipeline();
   for (const object of chain) {
     await s3
       .send(new HeadObjectCommand({ Bucket: object.bucket, Key: object.key }), { abortSignal: signal })
@@ -161,7 +163,14 @@ export async function verifyObjects(
 
 async function sha256Of(s3: S3Client, object: StoredObject, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of await download(s3, object, signal)) hash.update(chunk);
+  // The whole object passes through here before anything is restored: its chunks are garbage as
+  // soon as they are hashed, collected as they go as a backup's are (garbage.ts), or they piled up
+  // to V8's external-memory limit before the restore proper began.
+  const garbage = new GarbageCollector();
+  for await (const chunk of await download(s3, object, signal)) {
+    hash.update(chunk);
+    garbage.moved(chunk.byteLength);
+  }
   return hash.digest('hex');
 }
 
@@ -243,9 +252,13 @@ async function feed(source: AsyncIterable<Buffer>, stdin: Writable, signal?: Abo
   };
   stdin.once('error', onBroken);
   stdin.once('close', onBroken);
+  // What decrypt() yields is garbage once zstd has it: counted on this side too, as a backup
+  // counts both sides of zstd (garbage.ts).
+  const garbage = new GarbageCollector();
   try {
     for await (const chunk of source) {
       signal?.throwIfAborted();
+      garbage.moved(chunk.length);
       if (broken || stdin.write(chunk)) continue;
       await new Promise<void>((resolve) => {
         if (stdin.destroyed) return resolve();

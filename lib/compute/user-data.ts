@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
+import { systemdEnvironment } from './agent-runtime.ts';
 import type { AgentConfigFile } from './driver.ts';
 
 // EC2 user data for a guest: a MIME multi-part message that cloud-init reads. The cloud-config
 // part writes the agent's config (0600; it names the SSM parameter holding the instance key,
 // never the key itself: user data is readable from IMDS by any process) and starts the agent's
 // systemd unit, the way Trove moved from Nova "personality" files to user data. A shell script
-// part is optional (site-specific preparation, e.g. mounting the data volume).
+// part is optional (site-specific preparation, e.g. mounting the data volume). A drop-in beside the
+// image's unit gives the agent the runtime environment every agent runs with (agent-runtime.ts);
+// it is written before the daemon-reload, so the unit's first start has it.
 
 export const AGENT_CONFIG_PATH = '/etc/troveless/agent.json';
 export const AGENT_SERVICE = 'troveless-guestagent';
+/** The drop-in (in the unit's `.service.d/`) that gives the agent its runtime environment. */
+export const RUNTIME_DROP_IN = 'troveless-runtime.conf';
 /** EC2 rejects user data over 16 KB (before base64). */
 export const MAX_USER_DATA_BYTES = 16 * 1024;
 
@@ -30,6 +35,7 @@ export function cloudConfig({
 }: UserDataInput): string {
   // base64 content: the JSON goes through byte for byte, whatever characters it holds.
   const content = Buffer.from(JSON.stringify(config, null, 2)).toString('base64');
+  const dropIn = Buffer.from(systemdEnvironment()).toString('base64');
   return [
     '#cloud-config',
     'write_files:',
@@ -38,6 +44,11 @@ export function cloudConfig({
     `    permissions: ${q('0600')}`,
     `    encoding: ${q('b64')}`,
     `    content: ${q(content)}`,
+    `  - path: ${q(`/etc/systemd/system/${service}.service.d/${RUNTIME_DROP_IN}`)}`,
+    `    owner: ${q('root:root')}`,
+    `    permissions: ${q('0644')}`,
+    `    encoding: ${q('b64')}`,
+    `    content: ${q(dropIn)}`,
     'runcmd:',
     `  - [${q('systemctl')}, ${q('daemon-reload')}]`,
     `  - [${q('systemctl')}, ${q('enable')}, ${q('--now')}, ${q(`${service}.service`)}]`,

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { AGENT_RUNTIME_ENV } from '../../lib/compute/agent-runtime.ts';
 import type { AgentConfigFile, Server, ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
 import { Phases } from '../../lib/phases.ts';
 import { allocateAddress, defaultPortFor } from './addresses.ts';
@@ -613,7 +614,8 @@ const AGENT_ENV_DENIED = /SECRET|KEK|KEY|TOKEN|PASSWORD|CA_FILE|COMPUTE/;
 /**
  * The agent's environment, built from an allow-list over the host's own settings (the local
  * cloud's endpoints and credentials): nothing a caller sends (a spec's endpoints, NODE_OPTIONS...)
- * reaches it, so no caller can make the root-run agent load code of its choosing.
+ * reaches it, so no caller can make the root-run agent load code of its choosing. On top, the
+ * runtime settings every agent runs with, as on EC2 (lib/compute/agent-runtime.ts).
  */
 export function agentEnvironment(
   _config: AgentConfigFile,
@@ -625,7 +627,7 @@ export function agentEnvironment(
     if (allowed && !(name.startsWith('TROVELESS_') && AGENT_ENV_DENIED.test(name)) && value !== undefined)
       env[name] = value;
   }
-  return env;
+  return { ...env, ...AGENT_RUNTIME_ENV };
 }
 
 /**

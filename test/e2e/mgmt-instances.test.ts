@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_RUNTIME_ENV } from '../../lib/compute/agent-runtime.ts';
 import { call, type Login, login, openstackAuth } from './helpers.ts';
 import { endpointFor, redisClient } from './instance-access.ts';
 import { createInstance, healthy, type InstanceView, waitForInstance } from './instance-helpers.ts';
@@ -189,6 +190,10 @@ describe('/mgmt/instances', () => {
     expect(after.filter((pid) => agent.includes(pid))).toEqual([]);
     const cmdline = readFileSync(`/proc/${after[0]}/cmdline`, 'utf8');
     expect(cmdline).toContain(`/compute/roots/${serverId}/main.mjs`);
+    // Started again with the runtime settings every agent runs with (its memory while it backs up).
+    const environ = readFileSync(`/proc/${after[0]}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(AGENT_RUNTIME_ENV))
+      expect(environ).toContain(`${name}=${value}`);
     expect(await serverIdOf(instance.id)).toBe(serverId);
     const r = await redisClient(at);
     expect(await r.get('kept')).toBe('across the rebuild');

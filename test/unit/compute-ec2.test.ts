@@ -272,8 +272,17 @@ describe('Ec2ComputeDriver', () => {
       write_files: { path: string; permissions: string; owner: string; encoding: string; content: string }[];
       runcmd: string[][];
     };
-    expect(doc.write_files).toHaveLength(1);
+    expect(doc.write_files).toHaveLength(2);
     const file = doc.write_files[0]!;
+    // The agent's unit gets the runtime environment every agent runs with, before its first start.
+    expect(doc.write_files[1]).toMatchObject({
+      path: '/etc/systemd/system/troveless-guestagent.service.d/troveless-runtime.conf',
+      permissions: '0644',
+      owner: 'root:root',
+    });
+    expect(Buffer.from(doc.write_files[1]?.content ?? '', 'base64').toString('utf8')).toBe(
+      '[Service]\nEnvironment="MALLOC_ARENA_MAX=2"\nEnvironment="NODE_OPTIONS=--max-semi-space-size=1"\n',
+    );
     expect(file).toMatchObject({
       path: '/etc/troveless/agent.json',
       permissions: '0600',

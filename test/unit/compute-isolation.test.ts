@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AGENT_RUNTIME_ENV } from '../../lib/compute/agent-runtime.ts';
 import type { AgentConfigFile } from '../../lib/compute/driver.ts';
 import { defaultPortFor } from '../../local/compute/addresses.ts';
 import { renderTable } from '../../local/compute/firewall.ts';
@@ -78,8 +79,10 @@ describe('compute host isolation, pure parts', () => {
     });
     expect(env.AWS_ENDPOINT_URL_SQS).toBe('http://127.0.0.1:9324');
     expect(env.TROVELESS_REPORT_INTERVAL).toBe('2');
+    // The runtime settings every agent runs with (as on EC2), never the caller's node options.
+    expect(env.NODE_OPTIONS).toBe(AGENT_RUNTIME_ENV.NODE_OPTIONS);
+    expect(env.MALLOC_ARENA_MAX).toBe(AGENT_RUNTIME_ENV.MALLOC_ARENA_MAX);
     for (const name of [
-      'NODE_OPTIONS',
       'LD_PRELOAD',
       'TROVELESS_TOKEN_SECRET',
       'TROVELESS_GUEST_KEK',
