@@ -145,6 +145,10 @@ describe('a restart of the local cloud during operations', () => {
       wipe: true,
       env: {
         TROVELESS_AGENT_HEARTBEAT_EXPIRY: '8',
+        // As the e2e cloud's (global-setup.ts): a create whose guest the stop caught in prepare and
+        // that never heartbeats again fails after a minute, not after the deployed 300 s boot
+        // window (119 s here, bounded by the usage timeout); on a loaded CI machine it does.
+        TROVELESS_AGENT_BOOT_TIMEOUT: '60',
         TROVELESS_REPORT_INTERVAL: '2',
         TROVELESS_USAGE_TIMEOUT: '120',
         TROVELESS_AGENT_CALL_LOW_TIMEOUT: '20',

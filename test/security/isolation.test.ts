@@ -8,6 +8,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filesystemStats } from '../../agent/engines/fs.ts';
+import { AGENT_RUNTIME_ENV } from '../../lib/compute/agent-runtime.ts';
 import type { Server, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
@@ -263,7 +264,11 @@ describe('compute host isolation (root on Linux)', () => {
   it("builds the agent's environment from an allow-list: a caller's variables never reach it", async () => {
     const { agentPid } = await recordOf(servers.pgA);
     const environ = (await readFile(`/proc/${agentPid}/environ`, 'utf8')).split('\0');
-    expect(environ.some((v) => v.startsWith('NODE_OPTIONS='))).toBe(false);
+    // The one NODE_OPTIONS it has is the runtime setting every agent runs with, not the caller's.
+    expect(environ.filter((v) => v.startsWith('NODE_OPTIONS='))).toEqual([
+      `NODE_OPTIONS=${AGENT_RUNTIME_ENV.NODE_OPTIONS}`,
+    ]);
+    expect(environ.join('\n')).not.toContain('injected.js');
     expect(environ).not.toContain('AWS_ENDPOINT_URL_SQS=http://evil');
     expect(environ.some((v) => v.startsWith('TROVELESS_COMPUTE_SECRET='))).toBe(false);
     expect((await driver.get(servers.pgA.id))?.status).toBe('ACTIVE');
