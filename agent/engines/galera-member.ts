@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { GaleraStatus } from '../../lib/clusters/galera-status.ts';
 import { type Account, account, readIfExists, writeConfig } from './fs.ts';
@@ -14,6 +13,7 @@ import {
   sstAuthFile,
 } from './galera.ts';
 import type { MariaDbSession } from './mariadb-session.ts';
+import { portOpen } from './process.ts';
 
 // A MariaDB instance as a Galera member (agent/cluster-operations.ts's galera_* calls). Its
 // membership (galera.json) is the record that it is one: configure() then renders galera.cnf,
@@ -173,20 +173,9 @@ export class GaleraMember {
       : undefined;
     if (!safeToBootstrap(grastate)) return false;
     const others = m.members.filter((p) => p.host !== m.self || p.port !== this.engine.port);
-    const answers = await Promise.all(others.map((p) => portAnswers(p.host, galeraPorts(p.port).group)));
+    const answers = await Promise.all(
+      others.map((p) => portOpen(p.host, galeraPorts(p.port).group, PEER_PROBE_MS)),
+    );
     return !answers.some(Boolean);
   }
-}
-
-function portAnswers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: PEER_PROBE_MS });
-    const done = (up: boolean) => {
-      socket.destroy();
-      resolve(up);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-  });
 }

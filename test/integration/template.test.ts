@@ -10,24 +10,26 @@ const root = resolve(import.meta.dirname, '../..');
 
 type Template = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
 
-async function packageStage(stage: string, dir: string): Promise<Template> {
-  await run(
-    process.execPath,
-    [join(root, 'node_modules/serverless/bin/serverless.js'), 'package', '--stage', stage, '--package', dir],
-    {
-      cwd: root,
-      // Dummy credentials: packaging must never need to reach AWS.
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'dummy',
-        AWS_SECRET_ACCESS_KEY: 'dummy',
-        SLS_TELEMETRY_DISABLED: '1',
-        // Bundled outside the repository, never into a local cloud's handler build.
-        TROVELESS_BUILD_DIR: relative(root, `${dir}-build`),
-      },
-      maxBuffer: 16 * 1024 * 1024,
+/** The serverless CLI with dummy credentials: packaging and printing must never need to reach AWS. */
+function serverless(args: string[], env: Record<string, string> = {}) {
+  return run(process.execPath, [join(root, 'node_modules/serverless/bin/serverless.js'), ...args], {
+    cwd: root,
+    env: {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: 'dummy',
+      AWS_SECRET_ACCESS_KEY: 'dummy',
+      SLS_TELEMETRY_DISABLED: '1',
+      ...env,
     },
-  );
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
+async function packageStage(stage: string, dir: string): Promise<Template> {
+  // Bundled outside the repository, never into a local cloud's handler build.
+  await serverless(['package', '--stage', stage, '--package', dir], {
+    TROVELESS_BUILD_DIR: relative(root, `${dir}-build`),
+  });
   return JSON.parse(await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
 }
 
@@ -41,20 +43,7 @@ type Printed = {
   stepFunctions: { stateMachines: Record<string, { name: string }> };
 };
 async function printStage(stage: string): Promise<Printed> {
-  const { stdout } = await run(
-    process.execPath,
-    [join(root, 'node_modules/serverless/bin/serverless.js'), 'print', '--stage', stage, '--format', 'json'],
-    {
-      cwd: root,
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'dummy',
-        AWS_SECRET_ACCESS_KEY: 'dummy',
-        SLS_TELEMETRY_DISABLED: '1',
-      },
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
+  const { stdout } = await serverless(['print', '--stage', stage, '--format', 'json']);
   return JSON.parse(stdout) as Printed;
 }
 
