@@ -1,15 +1,23 @@
 // The guest agent beside one database engine: `node agent/main.mjs <config.json>`, the bundle
-// local/agent-bundle.ts builds (or `node --import tsx agent/main.ts <config.json>` from the sources).
+// local/agent-bundle.ts builds (or `node --import tsx agent/main.ts <config.json>` from the sources);
+// `... <config.json> --await-launch <datastore manager>` when started ahead of its launch.
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { AWAIT_LAUNCH_FLAG } from '../lib/compute/agent-runtime.ts';
+import { launchConfirmed } from './await-launch.ts';
 import { loadAgentConfig } from './config.ts';
-import { createEngineManager, type DatastoreManager } from './engines/index.ts';
+import { createEngineManager, type DatastoreManager, preloadEngine } from './engines/index.ts';
 import { Guest } from './guest.ts';
 import { Reporter } from './reporter.ts';
 
-const path = process.argv[2];
+const [path, flag, ahead] = process.argv.slice(2);
 if (!path) {
-  console.error('usage: agent/main.ts <agent config file>');
+  console.error('usage: agent/main.ts <agent config file> [--await-launch <datastore manager>]');
   process.exit(2);
+}
+if (flag === AWAIT_LAUNCH_FLAG) {
+  // Everything above is loaded already; the engine's module loads while the host finishes.
+  preloadEngine(ahead);
+  if (!(await launchConfirmed())) process.exit(0);
 }
 const config = await loadAgentConfig(path);
 const log = (line: string, fields: Record<string, unknown> = {}) =>

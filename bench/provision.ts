@@ -411,9 +411,10 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
   const serverId = typeof view?.server_id === 'string' ? view.server_id : undefined;
   if (serverId) {
     result.launch = bench.launches.get(serverId);
-    const log = await readFile(join(bench.stateDir, 'compute', serverId, 'agent.log'), 'utf8').catch(
-      () => '',
-    );
+    const log = await readFile(
+      join(bench.stateDir, 'compute', 'logs', `${serverId}.agent.log`),
+      'utf8',
+    ).catch(() => '');
     for (const line of log.split('\n')) {
       try {
         const entry = JSON.parse(line) as {

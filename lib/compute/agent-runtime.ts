@@ -48,3 +48,14 @@ export function systemdEnvironment(env: Readonly<Record<string, string>> = AGENT
   });
   return ['[Service]', ...lines, ''].join('\n');
 }
+
+/**
+ * The agent's command-line word for "started ahead of its launch" (`main.mjs <config>
+ * --await-launch <datastore manager>`): the local compute host spawns the agent while it is
+ * still making the server's user, volume, cgroups and rules, so that node's start and the
+ * agent's code (the SQS client, its engine's module: ~0.2 s of CPU) load in that time instead of
+ * after it. Such an agent reads its config only once the host writes `go` on its stdin, and
+ * exits if the stream ends without it (a launch that failed, or a host that died).
+ */
+export const AWAIT_LAUNCH_FLAG = '--await-launch';
+export const LAUNCH_GO = 'go';

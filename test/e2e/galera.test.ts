@@ -13,6 +13,7 @@ import {
   waitForInstance,
 } from './instance-helpers.ts';
 import {
+  agentLogOf,
   baseDirOf,
   deleteAndCheck,
   expectNothingLeft,
@@ -93,9 +94,13 @@ async function engineLogs(clusterId: string | undefined): Promise<string> {
   for (const { id } of view?.instances ?? []) {
     const server = await serverIdOf(id);
     if (!server) continue;
-    for (const file of ['mariadb.log', 'agent.log']) {
-      const text = await readFile(join(baseDirOf(server), file), 'utf8').catch(() => '');
-      out.push(`--- ${id} ${file}:`, ...text.split('\n').slice(-25));
+    const files: [string, string][] = [
+      ['mariadb.log', join(baseDirOf(server), 'mariadb.log')],
+      ['agent.log', agentLogOf(server)],
+    ];
+    for (const [name, file] of files) {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      out.push(`--- ${id} ${name}:`, ...text.split('\n').slice(-25));
     }
   }
   return out.join('\n');

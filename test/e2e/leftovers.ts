@@ -81,6 +81,9 @@ export async function serverIdOf(instanceId: string): Promise<string | undefined
 }
 
 export const baseDirOf = (serverId: string) => join(cloud().stateDir, 'compute', serverId);
+/** A server's agent log, beside the servers' directories (local/compute/guests.ts agentLogOf). */
+export const agentLogOf = (serverId: string) =>
+  join(cloud().stateDir, 'compute', 'logs', `${serverId}.agent.log`);
 
 /** The guest's agent and engine processes, as the local compute host laid them out. */
 export function guestProcesses(baseDir: string): { agent: number[]; engine: number[] } {

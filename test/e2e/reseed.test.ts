@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
@@ -14,6 +13,7 @@ import {
   waitForInstance,
 } from './instance-helpers.ts';
 import {
+  agentLogOf,
   BACKUP_BUCKET,
   baseDirOf,
   deleteAndCheck,
@@ -96,9 +96,7 @@ const stateOf = (v: InstanceView) =>
 function guestLogTails(serverIds: string[]): string {
   return serverIds
     .map((id) => {
-      const lines = readFileSync(join(baseDirOf(id), 'agent.log'), 'utf8')
-        .trim()
-        .split('\n');
+      const lines = readFileSync(agentLogOf(id), 'utf8').trim().split('\n');
       return `\n--- ${id} agent.log\n${lines.slice(-15).join('\n')}`;
     })
     .join('');

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { AGENT_RUNTIME_ENV } from '../../lib/compute/agent-runtime.ts';
-import type { AgentConfigFile } from '../../lib/compute/driver.ts';
 import { defaultPortFor } from '../../local/compute/addresses.ts';
 import { renderTable } from '../../local/compute/firewall.ts';
 import { agentEnvironment } from '../../local/compute/guests.ts';
@@ -63,11 +62,8 @@ describe('compute host isolation, pure parts', () => {
     expect(script).toContain('meta skuid 902 ct state new ip daddr != 127.77.0.3 reject');
   });
 
-  it("builds the agent's environment from an allow-list, never from the caller's spec", () => {
-    const config = {
-      endpoints: { NODE_OPTIONS: '--require /tmp/x.js', AWS_ENDPOINT_URL_SQS: 'http://evil' },
-    } as unknown as AgentConfigFile;
-    const env = agentEnvironment(config, {
+  it("builds the agent's environment from the host's settings and an allow-list (it takes no caller's spec)", () => {
+    const env = agentEnvironment({
       AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324',
       TROVELESS_REPORT_INTERVAL: '2',
       TROVELESS_TOKEN_SECRET: 'secret',
