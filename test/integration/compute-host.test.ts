@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AWAIT_LAUNCH_FLAG, LAUNCH_GO } from '../../lib/compute/agent-runtime.ts';
 import type { AgentConfigFile, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
@@ -13,17 +14,25 @@ import { waitUntil } from '../../local/wait.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 
-// A stand-in for agent/main.ts: reads its config, starts an "engine" (sleep) detached in its own
+// A stand-in for agent/main.ts: started ahead of its launch, waits for the host's "go" on stdin
+// (and exits without it); reads its config, starts an "engine" (sleep) detached in its own
 // process group in the base dir, leaves the engine's pid in engine.pid, as the real agent does.
 const FAKE_AGENT = `
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const config = JSON.parse(fs.readFileSync(process.argv[1], 'utf8'));
-const engine = spawn('sleep', ['600'], { cwd: config.layout.baseDir, detached: true, stdio: 'ignore' });
-engine.unref();
-fs.writeFileSync(config.layout.baseDir + '/engine.pid', engine.pid + '\\n');
-console.log('fake agent', process.pid, 'engine', engine.pid);
-setInterval(() => {}, 1000);
+function run() {
+  const config = JSON.parse(fs.readFileSync(process.argv[1], 'utf8'));
+  const engine = spawn('sleep', ['600'], { cwd: config.layout.baseDir, detached: true, stdio: 'ignore' });
+  engine.unref();
+  fs.writeFileSync(config.layout.baseDir + '/engine.pid', engine.pid + '\\n');
+  console.log('fake agent', process.pid, 'engine', engine.pid);
+  setInterval(() => {}, 1000);
+}
+if (process.argv[2] === '${AWAIT_LAUNCH_FLAG}') {
+  let seen = '';
+  process.stdin.on('data', (d) => { seen += d; });
+  process.stdin.on('end', () => { if (seen.startsWith('${LAUNCH_GO}\\n')) run(); else process.exit(0); });
+} else run();
 `;
 
 const hosts: ComputeHost[] = [];
