@@ -862,7 +862,7 @@ function printReport(results: Map<string, EngineResults>): void {
       '  prepare    until the agent takes the prepare order from its queue (= its first heartbeat, "building")',
       '  engine up  the guest: init, start, databases and users, until it sends the "healthy" heartbeat',
       '  report     that heartbeat and the prepare result through the conductor back to the workflow',
-      '  ACTIVE     MarkReady until a GET shows ACTIVE/HEALTHY (poll every ${POLL_MS} ms)',
+      `  ACTIVE     MarkReady until a GET shows ACTIVE/HEALTHY (poll every ${POLL_MS} ms)`,
       '  outside    POST to ACTIVE minus "engine up": what the control plane itself took (compare the goal)',
       '  delete     DELETE until GET answers 404 (not part of the comparison)',
     ].join('\n'),
