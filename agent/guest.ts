@@ -30,7 +30,7 @@ import { TermStore } from './term.ts';
 
 type OverrideRule = { name: string; restart_required: boolean };
 
-import type { Reporter } from './reporter.ts';
+import type { HeartbeatPayload, Reporter } from './reporter.ts';
 
 // An order older than this is refused even with a valid signature: a replay, not a late order.
 const MAX_ORDER_AGE_SECONDS = 3600;
@@ -61,6 +61,8 @@ export class Guest {
   private readonly prepared: string;
   /** The order being run, kept on disk: an agent that died running it reports it unfinished. */
   private readonly inFlight: string;
+  /** Prepare's last heartbeat ("healthy"), sent with its answer. */
+  private preparedBeat: HeartbeatPayload | undefined;
   /** What heartbeats say before prepare has finished: building, or failed to spawn. */
   private unprepared = 'building';
   private logs?: GuestLogs;
@@ -268,13 +270,12 @@ export class Guest {
     this.log('running', { operation: order.method, id: order.id });
     try {
       const result = await this.run(order.method, order.args);
-      await this.reporter.result({
-        operation_id: order.id,
-        operation: order.method,
-        reply_token: order.reply_token,
-        ok: true,
-        result,
-      });
+      const beat = order.method === 'prepare' ? this.preparedBeat : undefined;
+      this.preparedBeat = undefined;
+      await this.reporter.result(
+        { operation_id: order.id, operation: order.method, reply_token: order.reply_token, ok: true, result },
+        beat,
+      );
     } catch (err) {
       const error = { type: (err as Error).name || 'Error', message: (err as Error).message };
       this.log('operation failed', { operation: order.method, error: error.message });
@@ -589,7 +590,8 @@ export class Guest {
     // One line of `name N ms` pairs: the provision bench sets them beside the compute host's.
     if (this.engine.prepareTimings) this.log('prepared', { phases: String(this.engine.prepareTimings) });
     await building;
-    await this.heartbeat();
+    // The "healthy" heartbeat the create waits for goes with prepare's answer, in one request.
+    this.preparedBeat = await this.heartbeatPayload();
     return null;
   }
 
@@ -623,11 +625,12 @@ export class Guest {
   }
 
   private async heartbeat(): Promise<void> {
+    await this.reporter.heartbeat(await this.heartbeatPayload());
+  }
+
+  private async heartbeatPayload(): Promise<HeartbeatPayload> {
     // Trove's status for an agent that runs but cannot serve: never HEALTHY without a queue.
-    if (this.queueMissing) {
-      await this.reporter.heartbeat({ service_status: 'guestagent error' });
-      return;
-    }
+    if (this.queueMissing) return { service_status: 'guestagent error' };
     const [status, volume] = await Promise.all([
       this.engine.status(),
       this.engine.filesystemStats().catch(() => undefined),
@@ -650,7 +653,7 @@ export class Guest {
     const vote = replication?.role === 'replica' ? await this.currentVote() : undefined;
     // Said with or without a running engine (a PostgreSQL member left down by a failed rewind).
     const reseed = this.reseedMarker.current();
-    await this.reporter.heartbeat({
+    return {
       service_status: status,
       ...(volume ? { volume } : {}),
       metrics,
@@ -665,7 +668,7 @@ export class Guest {
             },
           }
         : {}),
-    });
+    };
   }
 }
 
