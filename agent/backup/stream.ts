@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Writable } from 'node:stream';
+import { PassThrough, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { decrypt, encrypt } from './envelope.ts';
@@ -62,7 +62,15 @@ export async function streamToS3(
     // keeps what dead buffers took).
     const garbage = new GarbageCollector();
     source.stdout!.on('data', (chunk: Buffer) => garbage.moved(chunk.length));
-    return await uploadStream(encrypt(zstd.stdout!, dataKey), target, {
+    // zstd's output is read from the start, not once the upload has begun: when a child exits,
+    // Node resumes a stdout nobody reads yet and drops what its pipe held. A snapshot that passed
+    // through the tool and zstd before CreateMultipartUpload answered (a small Redis, with no
+    // repl-diskless-sync-delay, in milliseconds) was stored empty, and the backup succeeded;
+    // its restore failed with `zstd -d: unexpected end of file`. The PassThrough keeps those
+    // bytes (a chunk or two: past its buffer, backpressure stops zstd as before).
+    const compressed = new PassThrough();
+    pipeline(zstd.stdout!, compressed).catch(() => {});
+    return await uploadStream(encrypt(compressed, dataKey), target, {
       signal,
       beforeComplete: async () => {
         await tools.succeeded();

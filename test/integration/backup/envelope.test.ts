@@ -1,13 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateMultipartUploadCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decrypt, ENVELOPE_OVERHEAD, encrypt } from '../../../agent/backup/envelope.ts';
 import { PART_BYTES, uploadStream } from '../../../agent/backup/multipart.ts';
-import { BUCKET, openUploads, rejection } from './helpers.ts';
+import { extractObject, streamToS3 } from '../../../agent/backup/stream.ts';
+import { waitUntil } from '../../../local/wait.ts';
+import { BUCKET, openUploads, rejection, toolChildren } from './helpers.ts';
 import { type S3Fixture, startS3 } from './s3-fixture.ts';
 
 // The stored format (version byte, IV, AES-256-GCM ciphertext, tag) and the multipart writer's
-// edges: part boundaries, an empty stream, a failing source.
+// edges: part boundaries, an empty stream, a failing source, a backup over before its upload began.
 
 async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
@@ -118,5 +123,41 @@ describe('multipart upload', { timeout: 60_000 }, () => {
     );
     expect(await openUploads(s3)).toEqual([]);
     expect(s3.aborts.length).toBe(2);
+  });
+
+  it('stores the whole of a backup whose tool and zstd were done before the upload began', async () => {
+    // S3 answers CreateMultipartUpload only once the pipeline's programs have exited, as it did
+    // when a small Redis's snapshot came without repl-diskless-sync-delay: the bytes zstd wrote
+    // were lost (Node drops an unread stdout when its child exits) and an empty object was stored.
+    const late = Object.create(s3.client) as S3Client;
+    late.send = (async (command: Parameters<S3Client['send']>[0], options?: object) => {
+      if (command instanceof CreateMultipartUploadCommand) {
+        await waitUntil(
+          'the backup tool and zstd to exit',
+          async () => ((await toolChildren()).length === 0 ? true : undefined),
+          { timeoutMs: 10_000, intervalMs: 20 },
+        );
+      }
+      return s3.client.send(command as never, options);
+    }) as S3Client['send'];
+    const data = randomBytes(20_000).toString('hex');
+    const dataKey = randomBytes(32);
+    const key = 'multipart/over-before-upload';
+    const result = await streamToS3(
+      { name: 'printf', command: 'printf', args: ['%s', data] },
+      { s3: late, bucket: BUCKET, key },
+      dataKey,
+    );
+
+    const dir = await mkdtemp(join(tmpdir(), 'tl-envelope-'));
+    try {
+      const path = join(dir, 'restored');
+      const file = await open(path, 'wx', 0o600);
+      const object = { bucket: BUCKET, key, checksum: result.checksum, dataKey };
+      await extractObject(s3.client, object, { outputFd: file.fd }).finally(() => file.close());
+      expect((await readFile(path, 'utf8')) === data, "the restored bytes are the tool's").toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
