@@ -40,6 +40,14 @@ export async function lookupUser(name: string): Promise<{ uid: number; gid: numb
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+/** The user's ids from /etc/passwd itself, where useradd writes a local account. */
+async function localUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  const line = passwd.split('\n').find((l) => l.startsWith(`${name}:`));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
+}
+
 /** Creates the user and its group (a system account: no home, no login shell). Idempotent. */
 export function createUser(name: string): Promise<{ uid: number; gid: number }> {
   return serialized(async () => {
@@ -58,7 +66,8 @@ export function createUser(name: string): Promise<{ uid: number; gid: number }> 
       ],
       [9], // 9: already exists (a retried launch)
     );
-    const created = await lookupUser(name);
+    // Read where useradd wrote it: one process less than getent on every launch's path.
+    const created = (await localUser(name)) ?? (await lookupUser(name));
     if (!created) throw new Error(`useradd ${name} succeeded but the user cannot be found`);
     return created;
   });
