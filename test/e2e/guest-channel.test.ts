@@ -41,8 +41,10 @@ function agentOf(instance: InstanceView): { pid: number; key: Buffer } {
   expect(serverId).not.toBe('');
   for (const pid of processesMentioning(serverId)) {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    if (!args.some((a) => a.endsWith('main.mjs'))) continue;
-    const config = JSON.parse(readFileSync(args.at(-1) ?? '', 'utf8')) as { key: string };
+    // `main.mjs <config> [--await-launch <manager>]`: the config path follows the bundle.
+    const bundle = args.findIndex((a) => a.endsWith('main.mjs'));
+    if (bundle < 0) continue;
+    const config = JSON.parse(readFileSync(args[bundle + 1] ?? '', 'utf8')) as { key: string };
     return { pid, key: Buffer.from(config.key, 'base64') };
   }
   throw new Error(`no guest agent runs for ${instance.id}`);
