@@ -528,7 +528,12 @@ export class Guests {
     try {
       const child = spawn(command, ahead ? [...args, AWAIT_LAUNCH_FLAG, ahead] : args, {
         cwd: this.opts.repoRoot,
-        env: agentEnvironment(this.opts.agentEnv),
+        // V8's code cache of the agent's bundle, shared by this host's agents (root's, as they
+        // are): node compiles less of the SDK at each start (~20-30 ms of a ~200 ms start).
+        env: {
+          ...agentEnvironment(this.opts.agentEnv),
+          NODE_COMPILE_CACHE: join(this.computeDir, 'compile-cache'),
+        },
         detached: true,
         stdio: [ahead ? 'pipe' : 'ignore', logFd, logFd],
       });
