@@ -29,27 +29,25 @@ export class Reporter {
     const sent = nowSeconds();
     const answer: GuestReport = { method: 'operation_result', instance_id: this.instanceId, sent, payload };
     if (!heartbeat) return this.send(answer);
-    const beat: GuestReport = { method: 'heartbeat', instance_id: this.instanceId, sent, payload: heartbeat };
+    await this.send({ method: 'heartbeat', instance_id: this.instanceId, sent, payload: heartbeat }, answer);
+  }
+
+  /** One report in a SendMessage, several in one SendMessageBatch (in order, at most 10). */
+  private async send(...reports: GuestReport[]): Promise<void> {
+    const body = (report: GuestReport) => seal(this.key, this.instanceId, report);
+    const [only] = reports;
+    if (reports.length === 1 && only) {
+      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.conductorUrl, MessageBody: body(only) }));
+      return;
+    }
     const out = await this.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: this.conductorUrl,
-        Entries: [beat, answer].map((report, n) => ({
-          Id: String(n),
-          MessageBody: seal(this.key, this.instanceId, report),
-        })),
+        Entries: reports.map((report, n) => ({ Id: String(n), MessageBody: body(report) })),
       }),
     );
     const failed = out.Failed ?? [];
     if (failed.length)
       throw new Error(`reports not sent: ${failed.map((f) => `${f.Code} ${f.Message ?? ''}`).join('; ')}`);
-  }
-
-  private async send(report: GuestReport): Promise<void> {
-    await this.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: this.conductorUrl,
-        MessageBody: seal(this.key, this.instanceId, report),
-      }),
-    );
   }
 }

@@ -1166,7 +1166,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
     const rawMbps = mbps(r.dataBytes, rawS * 1000);
     const backupMbps = mbps(r.dataBytes, r.backup?.report.workMs);
     const ratio = backupMbps / rawMbps;
-    const met = Number.isFinite(ratio) && ratio >= RAW_REFERENCE_RATIO;
+    const above = Number.isFinite(ratio) && ratio >= RAW_REFERENCE_RATIO;
     console.log(
       row(
         [
@@ -1178,7 +1178,7 @@ function printReport(results: EngineResult[], targetMb: number): boolean {
           fixed(backupMbps, 1),
           fixed(ratio),
           fixed((r.backup?.report.result?.size_bytes ?? Number.NaN) / MB, 1),
-          r.backup ? (met ? 'above' : 'below') : 'NOT RUN',
+          r.backup ? (above ? 'above' : 'below') : 'NOT RUN',
         ],
         wb,
       ),

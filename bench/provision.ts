@@ -13,6 +13,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { syncTree } from '../agent/engines/fs.ts';
 import { parsePhases } from '../lib/phases.ts';
+import { agentLogPath } from '../local/compute/records.ts';
 import { localCredentials } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
 import {
@@ -42,7 +43,7 @@ let RUNS = DEFAULT_RUNS;
 // enough that the polls' own CPU (a GET through serverless-offline each) does not slow the create
 // on a 2-core machine (at 25 ms the compute host's useradd took twice as long).
 const POLL_MS = 50;
-const BASELINE_POLL_MS = 50;
+const BASELINE_POLL_MS = POLL_MS;
 const CREATE_TIMEOUT_MS = 120_000;
 const DELETE_TIMEOUT_MS = 90_000;
 const BASELINE_TIMEOUT_MS = 60_000;
@@ -415,10 +416,9 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
   const serverId = typeof view?.server_id === 'string' ? view.server_id : undefined;
   if (serverId) {
     result.launch = bench.launches.get(serverId);
-    const log = await readFile(
-      join(bench.stateDir, 'compute', 'logs', `${serverId}.agent.log`),
-      'utf8',
-    ).catch(() => '');
+    const log = await readFile(agentLogPath(join(bench.stateDir, 'compute'), serverId), 'utf8').catch(
+      () => '',
+    );
     for (const line of log.split('\n')) {
       try {
         const entry = JSON.parse(line) as {

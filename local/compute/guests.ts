@@ -17,7 +17,14 @@ import {
   stopProcesses,
   trySignal,
 } from './procs.ts';
-import { isServerId, newServerId, RecordStore, recordFor, type ServerRecord } from './records.ts';
+import {
+  agentLogPath,
+  isServerId,
+  newServerId,
+  RecordStore,
+  recordFor,
+  type ServerRecord,
+} from './records.ts';
 import { Writers } from './writers.ts';
 
 export interface GuestsOptions {
@@ -561,9 +568,8 @@ export class Guests {
     await this.store.save(record);
   }
 
-  /** The agent's log, root's alone, beside the servers' directories (not on their volumes). */
-  agentLogOf(serverId: string): string {
-    return join(this.computeDir, 'logs', `${serverId}.agent.log`);
+  private agentLogOf(serverId: string): string {
+    return agentLogPath(this.computeDir, serverId);
   }
 
   private async stopAgent(record: ServerRecord): Promise<void> {

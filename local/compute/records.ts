@@ -13,6 +13,14 @@ export function isServerId(id: string): boolean {
   return SERVER_ID.test(id);
 }
 
+/**
+ * A server's agent log, root's alone, beside the servers' directories (not on their volumes,
+ * which are not mounted yet when an agent starts ahead of its launch).
+ */
+export function agentLogPath(computeDir: string, serverId: string): string {
+  return join(computeDir, 'logs', `${serverId}.agent.log`);
+}
+
 export function newServerId(): string {
   return `srv-${randomUUID()}`;
 }

@@ -217,6 +217,17 @@ describe.each(RUN)(
     const api = (method: string, path: string, body?: object) =>
       call(method, `/v1.0/${admin.projectId}${path}`, admin.token, body);
     const viewOf = async (id: string) => (await showInstance(admin, id)).json?.instance as InstanceView;
+    /** A failed-over source started again, once it follows the set as a healthy replica. */
+    const rejoinedAsReplica = (id: string, what: string) =>
+      waitUntil(
+        `${what} to rejoin as a replica`,
+        async () => {
+          const v = await viewOf(id);
+          const r = v.replication as { role?: string; running?: boolean };
+          return v.operating_status === 'HEALTHY' && r.role === 'replica' && r.running ? v : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 1000 },
+      );
     /** The member that is the set's source now, once every member agrees on it and none is busy. */
     const settledSource = (notId?: string, timeoutMs = 120_000) =>
       waitUntil(
@@ -378,15 +389,7 @@ describe.each(RUN)(
 
         // The old source comes back (an operator starts its server): it follows the new source.
         await startServer(serverId);
-        const rejoined = await waitUntil(
-          'the old source to rejoin as a replica',
-          async () => {
-            const v = await viewOf(source.id);
-            const r = v.replication as { role?: string; running?: boolean };
-            return v.operating_status === 'HEALTHY' && r.role === 'replica' && r.running ? v : undefined;
-          },
-          { timeoutMs: 120_000, intervalMs: 1000 },
-        );
+        const rejoined = await rejoinedAsReplica(source.id, 'the old source');
         expect(rejoined.replica_of).toMatchObject({ id: next.id });
         // It holds what the new source took since, and takes no write itself.
         const mark = writer.acked[writer.acked.length - 1] as number;
@@ -422,15 +425,7 @@ describe.each(RUN)(
           engine.open(at, false).then((s) => s.write(-2).finally(() => s.close())),
         ).rejects.toThrow();
         await startServer(serverId);
-        await waitUntil(
-          'the frozen source to rejoin as a replica',
-          async () => {
-            const v = await viewOf(source.id);
-            const r = v.replication as { role?: string; running?: boolean };
-            return v.operating_status === 'HEALTHY' && r.role === 'replica' && r.running ? v : undefined;
-          },
-          { timeoutMs: 120_000, intervalMs: 1000 },
-        );
+        await rejoinedAsReplica(source.id, 'the frozen source');
         await settledSource();
       });
     });

@@ -6,6 +6,7 @@ import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
+import { agentLogPath } from '../../local/compute/records.ts';
 import { waitUntil } from '../../local/wait.ts';
 import { call, cloud, type Login } from './helpers.ts';
 import { type InstanceView, showInstance } from './instance-helpers.ts';
@@ -81,9 +82,7 @@ export async function serverIdOf(instanceId: string): Promise<string | undefined
 }
 
 export const baseDirOf = (serverId: string) => join(cloud().stateDir, 'compute', serverId);
-/** A server's agent log, beside the servers' directories (local/compute/guests.ts agentLogOf). */
-export const agentLogOf = (serverId: string) =>
-  join(cloud().stateDir, 'compute', 'logs', `${serverId}.agent.log`);
+export const agentLogOf = (serverId: string) => agentLogPath(join(cloud().stateDir, 'compute'), serverId);
 
 /** The guest's agent and engine processes, as the local compute host laid them out. */
 export function guestProcesses(baseDir: string): { agent: number[]; engine: number[] } {
