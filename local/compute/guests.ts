@@ -25,6 +25,7 @@ import {
   recordFor,
   type ServerRecord,
 } from './records.ts';
+import { SpareAgents } from './spares.ts';
 import { Writers } from './writers.ts';
 
 export interface GuestsOptions {
@@ -82,7 +83,16 @@ export class Guests {
     readonly isolation: Isolation,
   ) {
     this.writers = new Writers(join(computeDir, 'writers'), this.addresses, opts.log);
+    this.spares = new SpareAgents({
+      spawn: (id, manager) =>
+        this.spawnAgent({ id, configPath: join(computeDir, id, 'agent.json') }, manager),
+      discard: (id) => rm(this.agentLogOf(id), { force: true }),
+      log: opts.log,
+    });
   }
+
+  /** Agents spawned ahead of the next launch of their datastore manager (spares.ts). */
+  private readonly spares: SpareAgents;
 
   /** The replica sets' writer endpoints (writers.ts): they share the servers' addresses. */
   readonly writers: Writers;
@@ -117,13 +127,16 @@ export class Guests {
       // Each phase's time, logged in one line (the provision bench reads it: what isolation adds).
       const started = performance.now();
       const phases = new Phases();
-      const id = newServerId();
+      const manager = spec.datastore.manager;
+      // A spare agent has loaded already: the server takes the id it was spawned for.
+      const spare = this.spares.take(manager);
+      const id = spare?.id ?? newServerId();
       const baseDir = join(this.computeDir, id);
       const configPath = join(baseDir, 'agent.json');
       const port = defaultPortFor(spec.datastore.manager);
       const address = await phases.time('address', () => allocateAddress(this.addresses, port));
       const record = recordFor(id, spec, { baseDir, configPath, address, port });
-      let early: ChildProcess | undefined;
+      let early: ChildProcess | undefined = spare?.child;
       try {
         await mkdir(baseDir, { mode: 0o711 });
         // On disk before anything is made for it: a host that dies half-way still knows what to
@@ -133,7 +146,7 @@ export class Guests {
         // volume, cgroups and rules are made (~0.1 s), instead of after them; it waits for our
         // word before it reads its config. None yet (a failed spawn): it is started as a reboot
         // starts it, once the server is made.
-        early = await this.spawnAgent(record, spec.datastore.manager).catch(() => undefined);
+        early ??= await this.spawnAgent(record, manager).catch(() => undefined);
         // Its own user, firewall rules, cgroups, and its own volume mounted here: everything below
         // lives on that volume.
         phases.include(await this.isolation.provide(record));
@@ -162,7 +175,9 @@ export class Guests {
           early ? this.confirmLaunch(record, early) : this.startAgent(record, 'ERROR'),
         );
         phases.add('launch', performance.now() - started);
-        this.opts.log(`launched ${id} for instance ${spec.instance_id} on ${address}:${port} (${phases})`);
+        this.opts.log(
+          `launched ${id} for instance ${spec.instance_id} on ${address}:${port} (${phases}${spare ? ', spare agent' : ''})`,
+        );
         return this.view(record);
       } catch (err) {
         // The agent spawned ahead goes (its stdin ends without a word; killed in case it is
@@ -188,8 +203,16 @@ export class Guests {
           }
         }
         throw err;
+      } finally {
+        // The next launch of this manager finds an agent loaded (made after this one's work).
+        this.spares.refill(manager);
       }
     });
+  }
+
+  /** The spare agents end; the host makes none after this (it is closing). */
+  async closeSpares(): Promise<void> {
+    await this.spares.close();
   }
 
   async get(id: string): Promise<Server | undefined> {
@@ -422,6 +445,7 @@ export class Guests {
   /** Stops every agent and engine (the guests "power off"); data and records stay. */
   async stopAll(): Promise<void> {
     await this.lock.idle();
+    await this.spares.close();
     await this.writers.closeAll();
     const results = await Promise.allSettled(
       [...this.records.values()].map((r) =>
@@ -527,7 +551,10 @@ export class Guests {
    * (AWAIT_LAUNCH_FLAG, the datastore manager whose module it loads meanwhile), its stdin a pipe
    * for confirmLaunch's word.
    */
-  private async spawnAgent(record: ServerRecord, ahead?: string): Promise<ChildProcess> {
+  private async spawnAgent(
+    record: Pick<ServerRecord, 'id' | 'configPath' | 'image'>,
+    ahead?: string,
+  ): Promise<ChildProcess> {
     const { command, args } = this.opts.agentCommand(record.configPath, record.image?.bundle);
     // The log is a file, not a pipe: the agent keeps writing after this host has exited. Outside
     // the server's volume, which is not mounted yet when an agent starts ahead of its launch.

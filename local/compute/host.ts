@@ -170,6 +170,7 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
         server.closeAllConnections();
       });
       await guests.idle();
+      await guests.closeSpares();
       if (stopServers) await guests.stopAll();
       else await guests.writers.closeAll();
     },

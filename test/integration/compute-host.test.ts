@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -101,6 +101,40 @@ async function enginePid(serverId: string): Promise<number> {
   });
   seenPids.add(pid);
   return pid;
+}
+
+/**
+ * Agents of this test's host waiting for a launch that has not come (AWAIT_LAUNCH_FLAG, no record
+ * of a server yet), with the server ids they were spawned for.
+ */
+function spareAgents(): { id: string; pid: number }[] {
+  const found: { id: string; pid: number }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const id = cmdline.match(/\/compute\/(srv-[0-9a-f-]+)\/agent\.json/)?.[1];
+    if (!id || !cmdline.includes(stateDir) || !cmdline.includes(AWAIT_LAUNCH_FLAG)) continue;
+    if (!existsSync(join(stateDir, 'compute', 'servers', `${id}.json`)))
+      found.push({ id, pid: Number(entry) });
+  }
+  return found;
+}
+
+/** The niceness of each of a process's threads, once each. */
+async function nicenesses(pid: number): Promise<number[]> {
+  const seen = new Set<number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    // Field 19 (niceness), counted after the command name's closing parenthesis (field 2).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[16] !== undefined) seen.add(Number(fields[16]));
+  }
+  return [...seen];
 }
 
 const gone = (pid: number) =>
@@ -230,6 +264,41 @@ describe('local compute host', () => {
     await second.driver.terminate(server.id);
     expect(existsSync(baseDirOf(server.id))).toBe(false);
     await second.host.close({ stopServers: true });
+  });
+
+  it('keeps an agent spawned ahead of the next launch of a manager, and leaves none when it closes', async () => {
+    const { host, driver } = await startHost();
+    const first = await driver.launch(specFor(randomUUID()));
+    const waiting = () => spareAgents().filter((s) => s.id !== first.id);
+    const [spare] = await waitUntil('a spare agent', async () => {
+      const found = waiting();
+      return found.length === 1 ? found : undefined;
+    });
+    if (!spare) throw new Error('no spare');
+    seenPids.add(spare.pid);
+    // It waits below everything else on the host (a root host can raise it back when it is taken).
+    const rootHost = process.getuid?.() === 0;
+    if (rootHost) expect(await nicenesses(spare.pid)).toEqual([19]);
+
+    // The next launch of that manager takes it: its server id, its process, at normal priority.
+    const second = await driver.launch(specFor(randomUUID()));
+    expect(second.id).toBe(spare.id);
+    expect(await agentPid(second.id)).toBe(spare.pid);
+    await enginePid(second.id);
+    if (rootHost) expect(await nicenesses(spare.pid)).toEqual([0]);
+    const next = await waitUntil('the next spare', async () => waiting().find((s) => s.id !== second.id));
+    seenPids.add(next.pid);
+    expect(existsSync(join(stateDir, 'compute', 'logs', `${next.id}.agent.log`))).toBe(true);
+
+    // A host that closes ends its spare (and removes its log); the servers' agents keep running.
+    await host.close();
+    await gone(next.pid);
+    expect(existsSync(join(stateDir, 'compute', 'logs', `${next.id}.agent.log`))).toBe(false);
+    expect(await isAlive(spare.pid)).toBe(true);
+    const after = await startHost();
+    for (const server of [first, second]) await after.driver.terminate(server.id);
+    expect(await isAlive(spare.pid)).toBe(false);
+    await after.host.close({ stopServers: true });
   });
 
   it('stops and removes the guests a vanished host left running (before a wipe), without rebooting them', async () => {
