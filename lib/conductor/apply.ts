@@ -8,6 +8,7 @@ import {
   verifySignature,
 } from '../guest/protocol.ts';
 import type { InstanceItem } from '../instances/model.ts';
+import { endsWithPrepare, markBuilt } from '../instances/ready.ts';
 import { getInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
 import { recordSample } from '../metrics/samples.ts';
@@ -220,6 +221,9 @@ async function operationResult(
   // A workflow step waits: the newest token registered for the operation (a retried step has a
   // new one), else the one the order carried.
   const waiting = item.waiting_tasks?.[operation_id];
+  // A plain instance that has prepared is ACTIVE now, not once the workflow has taken the answer
+  // and run MarkReady (which then finds the build ended). A failed prepare is the workflow's.
+  if (operation === 'prepare' && ok && endsWithPrepare(item)) await markBuilt(item);
   let token = waiting?.token ?? replyToken;
   while (!(await deliverAnswer(token, operation, answer))) {
     // Nobody waits on that token: keep the answer for a retry of the step, unless one has

@@ -23,6 +23,7 @@ import { removeReseedSnapshot } from '../replication/reseed.ts';
 import { removeSnapshot } from '../replication/snapshot.ts';
 import { pointWriter, removeWriterOf } from '../replication/writer.ts';
 import type { InstanceItem } from './model.ts';
+import { markBuilt } from './ready.ts';
 import { deleteInstanceItem, findInstance, getInstance, updateInstance } from './repository.ts';
 
 // The steps of the instance workflows (statemachines/instance-*.asl.yml). Each is idempotent:
@@ -134,12 +135,9 @@ export async function sendGuestRequest(input: GuestRequestInput) {
 
 export async function markReady(input: StepInput) {
   const item = await instanceOf(input);
-  // The users' passwords have reached the engine: nothing keeps them any longer.
-  await updateInstance(item.project_id, item.id, {
-    set: { task_status: 'NONE' },
-    remove: ['sealed_prepare', 'sealed_tls', 'fault'],
-    condition: { expression: 'task_status = :building', values: { ':building': 'BUILDING' } },
-  });
+  // The users' passwords have reached the engine: nothing keeps them any longer. The conductor
+  // may have ended a plain instance's build already (ready.ts).
+  await markBuilt(item);
   await removeSnapshot(item);
   // A replica that follows now: in a sync set it acknowledges, and its source may wait for it.
   if (item.replica_of_id) {

@@ -204,8 +204,9 @@ export class Guests {
         }
         throw err;
       } finally {
-        // The next launch of this manager finds an agent loaded (made after this one's work).
-        this.spares.refill(manager);
+        // The next launch of this manager finds an agent loaded. Spawned once this launch has
+        // answered: a spawn holds the event loop for its fork and exec.
+        setImmediate(() => this.spares.refill(manager));
       }
     });
   }
