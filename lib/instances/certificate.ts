@@ -1,8 +1,11 @@
 import { unwrapKey } from '../guest/keys.ts';
 import { encryptFor } from '../guest/sealed.ts';
+import { logger } from '../logger.ts';
+import { Phases } from '../phases.ts';
 import { certificateAuthority } from '../tls/authority.ts';
 import { issueInstanceCertificate, summarize } from '../tls/certificates.ts';
-import { findInstance, updateInstance } from './repository.ts';
+import { putCertificate } from './certificate-store.ts';
+import { findInstance, transact, updateItem } from './repository.ts';
 import type { InstanceSsl } from './ssl.ts';
 import { InstanceGone, type StepInput } from './steps.ts';
 
@@ -13,25 +16,43 @@ import { InstanceGone, type StepInput } from './steps.ts';
 // step is the only one that reads the CA key (taskIssueCertificate's role).
 
 export async function issueCertificate(input: StepInput) {
-  const item = await findInstance(input.instance_id);
+  const phases = new Phases();
+  const item = await phases.time('read', () => findInstance(input.instance_id));
   if (!item || item.project_id !== input.project_id)
     throw new InstanceGone(`instance ${input.instance_id} is gone`);
   // Issued once: a retried step, or a workflow resumed after a restart, keeps the first one.
-  if (item.ssl) return { serial: item.ssl.serial };
+  const issuedBefore = item.ssl_serial ?? item.ssl?.serial;
+  if (issuedBefore) return { serial: issuedBefore };
   const addresses = (item.addresses ?? []).map((a) => a.address);
   if (addresses.length === 0)
     throw new Error(`instance ${item.id} has no address yet: its certificate cannot name one`);
-  const issued = await issueInstanceCertificate(await certificateAuthority(), item.id, addresses);
+  // The guest's key is unwrapped while the certificate is made (a create waits on this step).
+  const key = phases.time('key', () => unwrapKey(item.wrapped_key));
+  key.catch(() => {});
+  const authority = await phases.time('authority', () => certificateAuthority());
+  const issued = await phases.time('issue', () => issueInstanceCertificate(authority, item.id, addresses));
   const ssl: InstanceSsl = {
     certificate: issued.certificate,
     ca_certificate: issued.ca_certificate,
     ...summarize(issued.certificate),
   };
-  const key = await unwrapKey(item.wrapped_key);
-  await updateInstance(item.project_id, item.id, {
-    set: { ssl, sealed_tls: encryptFor(key, issued) },
-    // Two racing attempts: the first one's certificate stays (false here means it was first).
-    condition: { expression: 'attribute_not_exists(ssl)' },
-  });
-  return { serial: ssl.serial };
+  const sealed = encryptFor(await key, issued);
+  // The serial and sealed key on the instance, the certificate in its own item: both or neither.
+  const written = await phases.time('record', () =>
+    transact([
+      updateItem(item.project_id, item.id, {
+        set: { ssl_serial: ssl.serial, sealed_tls: sealed },
+        condition: { expression: 'attribute_not_exists(ssl_serial) AND attribute_not_exists(ssl)' },
+      }),
+      putCertificate(item, ssl),
+    ]),
+  );
+  logger.info('certificate issued', { instance_id: item.id, phases: `${phases}` });
+  if (written) return { serial: ssl.serial };
+  // Two racing attempts: the first one's certificate stays.
+  const now = await findInstance(item.id);
+  const first = now?.ssl_serial ?? now?.ssl?.serial;
+  if (!now || now.project_id !== input.project_id || !first)
+    throw new InstanceGone(`instance ${input.instance_id} is gone`);
+  return { serial: first };
 }

@@ -37,7 +37,12 @@ export interface InstanceItem {
   wrapped_key: string;
   /** prepare's databases and users, encrypted with the guest's own key until prepare has run. */
   sealed_prepare?: string;
-  /** The instance's TLS certificate and its CA (public; TROVE_API.md §8.5, lib/instances/certificate.ts). */
+  /**
+   * The serial of the instance's TLS certificate, kept with its CA in an item of their own
+   * (certificate-store.ts; TROVE_API.md §8.5, lib/instances/certificate.ts).
+   */
+  ssl_serial?: string;
+  /** The certificate inline, as items written before it had an item of its own keep it. */
   ssl?: InstanceSsl;
   /** The certificate's key, sealed with the guest's own key until prepare has installed it. */
   sealed_tls?: string;

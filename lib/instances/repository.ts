@@ -1,6 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
-  DeleteCommand,
   GetCommand,
   QueryCommand,
   TransactWriteCommand,
@@ -12,6 +11,7 @@ import { documents, troveTime } from '../dynamo.ts';
 import { OverLimit } from '../errors.ts';
 import { type Page, pageFromOneMore } from '../paging.ts';
 import { quotaExceededMessage, type Resource } from '../quotas.ts';
+import { deleteCertificate } from './certificate-store.ts';
 import type { InstanceItem } from './model.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -171,6 +171,14 @@ function updateExpression(changes: Changes) {
   return { names, values, expression };
 }
 
+/** The instance item and, in the same transaction, its certificate's (certificate-store.ts). */
 export async function deleteInstanceItem(projectId: string, id: string): Promise<void> {
-  await documents.send(new DeleteCommand({ TableName: table(), Key: { project_id: projectId, id } }));
+  await documents.send(
+    new TransactWriteCommand({
+      TransactItems: [
+        { Delete: { TableName: table(), Key: { project_id: projectId, id } } },
+        deleteCertificate(id),
+      ],
+    }),
+  );
 }

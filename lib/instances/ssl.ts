@@ -1,4 +1,3 @@
-import type { InstanceItem } from './model.ts';
 import type { SslResponse } from './schemas.ts';
 
 // Trove's instance SSL view (TROVE_API.md §8.5, `ssl_show`), from what the instance item keeps
@@ -18,8 +17,7 @@ export interface InstanceSsl {
  * client needs to verify the instance: the certificate itself (`pem`, `serial`) and the CA
  * certificate to trust (`ca_certificate`). `off` while the instance has no certificate yet.
  */
-export function sslView(item: InstanceItem): SslResponse {
-  const ssl = item.ssl;
+export function sslView(ssl: InstanceSsl | undefined): SslResponse {
   if (!ssl) return { ssl: { status: 'off' } };
   return {
     ssl: {

@@ -17,6 +17,7 @@ import {
   sendToGuest,
 } from '../guest/queues.ts';
 import { logger } from '../logger.ts';
+import { Phases } from '../phases.ts';
 import { endpointOf } from '../replication/members.ts';
 import { settleSourceMode } from '../replication/mode.ts';
 import { removeReseedSnapshot } from '../replication/reseed.ts';
@@ -53,30 +54,38 @@ export async function prepareGuestQueue(input: StepInput) {
 
 /** Nova's boot: the compute driver starts the guest with its config; the same id yields the same server. */
 export async function launchServer(input: StepInput & { guest_queue_url: string }) {
-  const item = await instanceOf(input);
-  const key = await unwrapKey(item.wrapped_key);
-  const server = await computeDriver().launch({
-    instance_id: item.id,
-    name: item.name,
-    // Items created before vcpus were recorded were launched with one vCPU, and keep it.
-    flavor: { id: item.flavor_id, ram: item.flavor_ram, vcpus: item.flavor_vcpus ?? 1 },
-    volume_size_gb: item.volume_size,
-    datastore: { manager: item.datastore.manager, version: item.datastore.version },
-    access: item.access,
-    agent: {
+  // Each phase's time, logged (the provision bench reads it: what the step adds to the host's launch).
+  const phases = new Phases();
+  const item = await phases.time('read', () => instanceOf(input));
+  const key = await phases.time('key', () => unwrapKey(item.wrapped_key));
+  const conductorUrl = await phases.time('conductor-queue', () => conductorQueueUrl());
+  const server = await phases.time('launch', () =>
+    computeDriver().launch({
       instance_id: item.id,
-      datastore_manager: item.datastore.manager,
-      datastore_version: item.datastore.version,
-      key: key.toString('base64'),
-      guest_queue_url: input.guest_queue_url,
-      conductor_queue_url: await conductorQueueUrl(),
-      region: process.env.AWS_REGION ?? 'us-east-1',
-      report_interval: config.reportIntervalSeconds,
-    },
-  });
-  await updateInstance(item.project_id, item.id, {
-    set: { server_id: server.id, server_status: server.status, addresses: server.addresses },
-  });
+      name: item.name,
+      // Items created before vcpus were recorded were launched with one vCPU, and keep it.
+      flavor: { id: item.flavor_id, ram: item.flavor_ram, vcpus: item.flavor_vcpus ?? 1 },
+      volume_size_gb: item.volume_size,
+      datastore: { manager: item.datastore.manager, version: item.datastore.version },
+      access: item.access,
+      agent: {
+        instance_id: item.id,
+        datastore_manager: item.datastore.manager,
+        datastore_version: item.datastore.version,
+        key: key.toString('base64'),
+        guest_queue_url: input.guest_queue_url,
+        conductor_queue_url: conductorUrl,
+        region: process.env.AWS_REGION ?? 'us-east-1',
+        report_interval: config.reportIntervalSeconds,
+      },
+    }),
+  );
+  await phases.time('record', () =>
+    updateInstance(item.project_id, item.id, {
+      set: { server_id: server.id, server_status: server.status, addresses: server.addresses },
+    }),
+  );
+  logger.info('server launched', { instance_id: item.id, server_id: server.id, phases: `${phases}` });
   return { server_id: server.id };
 }
 
@@ -97,17 +106,29 @@ export interface GuestRequestInput extends StepInput {
  * so the answer reaches it; an answer that came back between two attempts is handed over here.
  */
 export async function sendGuestRequest(input: GuestRequestInput) {
-  const item = await instanceOf(input);
-  const key = await unwrapKey(item.wrapped_key);
+  const phases = new Phases();
+  const item = await phases.time('read', () => instanceOf(input));
   const operationId = operationIdOf(input.step ?? input.method, input.execution_id, input.task_token);
+  // The key, the registration of the waiting step and prepare's arguments are independent: side
+  // by side (a create waits on this step before its guest can start preparing).
+  // (An answer already kept is handed over even if the arguments could no longer be made.)
+  const args = phases.time('args', () => argsOf(item, input));
+  args.catch(() => {});
+  const [key, waiting] = await Promise.all([
+    phases.time('key', () => unwrapKey(item.wrapped_key)),
+    input.task_token
+      ? phases.time('register', () =>
+          registerWaitingTask(
+            item.project_id,
+            item.id,
+            operationId,
+            input.task_token as string,
+            input.method,
+          ),
+        )
+      : undefined,
+  ]);
   if (input.task_token) {
-    const waiting = await registerWaitingTask(
-      item.project_id,
-      item.id,
-      operationId,
-      input.task_token,
-      input.method,
-    );
     if (!waiting) throw new InstanceGone(`instance ${input.instance_id} is gone`);
     if (waiting.answer) {
       await deliverAnswer(input.task_token, input.method, waiting.answer);
@@ -115,22 +136,29 @@ export async function sendGuestRequest(input: GuestRequestInput) {
       return { operation_id: operationId };
     }
   }
-  const args: Record<string, unknown> =
-    input.method === 'prepare'
-      ? {
-          sealed: item.sealed_prepare,
-          // The instance's TLS key and certificate (lib/instances/certificate.ts), sealed likewise.
-          sealed_tls: item.sealed_tls,
-          memory_mb: item.flavor_ram,
-          volume_size_gb: item.volume_size,
-          overrides: await overridesOf(item),
-          ...(await replicaArgsOf(item)),
-          // Trove's cluster_config: a cluster member starts in its engine's cluster mode.
-          ...(item.cluster_id ? { cluster_config: { id: item.cluster_id, instance_type: 'member' } } : {}),
-        }
-      : (input.args ?? {});
-  await sendToGuest(key, item.id, input.method, args, input.task_token, operationId);
+  const order = await args;
+  await phases.time('send', () =>
+    sendToGuest(key, item.id, input.method, order, input.task_token, operationId),
+  );
+  logger.info('guest order sent', { instance_id: item.id, method: input.method, phases: `${phases}` });
   return { operation_id: operationId };
+}
+
+/** An order's arguments: the input's, or for prepare what the guest needs to build its engine. */
+async function argsOf(item: InstanceItem, input: GuestRequestInput): Promise<Record<string, unknown>> {
+  if (input.method !== 'prepare') return input.args ?? {};
+  const [overrides, replica] = await Promise.all([overridesOf(item), replicaArgsOf(item)]);
+  return {
+    sealed: item.sealed_prepare,
+    // The instance's TLS key and certificate (lib/instances/certificate.ts), sealed likewise.
+    sealed_tls: item.sealed_tls,
+    memory_mb: item.flavor_ram,
+    volume_size_gb: item.volume_size,
+    overrides,
+    ...replica,
+    // Trove's cluster_config: a cluster member starts in its engine's cluster mode.
+    ...(item.cluster_id ? { cluster_config: { id: item.cluster_id, instance_type: 'member' } } : {}),
+  };
 }
 
 export async function markReady(input: StepInput) {

@@ -4,7 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
 import { agentLogPath } from '../../local/compute/records.ts';
 import { waitUntil } from '../../local/wait.ts';
@@ -165,6 +165,11 @@ export async function expectNothingLeft(id: string, projectId: string, serverId?
     }),
   );
   expect(items.Items ?? []).toEqual([]);
+  // Its certificate's item went with it (lib/instances/certificate-store.ts).
+  const certificate = await dynamo().send(
+    new GetCommand({ TableName: 'troveless-local-operations', Key: { id: `ssl#${id}` } }),
+  );
+  expect(certificate.Item).toBeUndefined();
   const backups = await dynamo().send(
     new ScanCommand({
       TableName: 'troveless-local-backups',
