@@ -51,8 +51,39 @@ export async function registerWaitingTask(
   token: string,
   method: string,
 ): Promise<WaitingTask | undefined> {
-  // Three small writes, because one update expression cannot both create a map and set a path
-  // inside it. Between the second and the third, the answer of this operation's earlier token may
+  const entry: WaitingTask = { token, method, since: troveTime() };
+  // The usual case, an operation's first token, is one write (a create waits on it): the entry
+  // into the map, or the map with the entry when the item has none yet.
+  for (const [update, condition, values] of [
+    [
+      'SET waiting_tasks.#op = :entry',
+      'attribute_exists(waiting_tasks) AND attribute_not_exists(waiting_tasks.#op)',
+      { ':entry': entry },
+    ],
+    [
+      'SET waiting_tasks = :map',
+      'attribute_exists(id) AND attribute_not_exists(waiting_tasks)',
+      { ':map': { [operationId]: entry } },
+    ],
+  ] as const) {
+    try {
+      await documents.send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: key(projectId, instanceId),
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ...(update.includes('#op') ? { ExpressionAttributeNames: { '#op': operationId } } : {}),
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return entry;
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+  // Otherwise (an entry there already: a retried step; or the instance gone), three small writes,
+  // because one update expression cannot both create a map and set a path inside it. Between the second and the third, the answer of this operation's earlier token may
   // forget its entry (forgetWaitingTask: an order sent again after a restart, or delivered twice);
   // the third then finds no entry to set the token in, and the entry is made again.
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -73,7 +104,7 @@ export async function registerWaitingTask(
           UpdateExpression: 'SET waiting_tasks.#op = if_not_exists(waiting_tasks.#op, :entry)',
           ConditionExpression: 'attribute_exists(id)',
           ExpressionAttributeNames: { '#op': operationId },
-          ExpressionAttributeValues: { ':entry': { token, method, since: troveTime() } },
+          ExpressionAttributeValues: { ':entry': entry },
         }),
       );
     } catch (err) {

@@ -5,7 +5,7 @@ import { Phases } from '../phases.ts';
 import { certificateAuthority } from '../tls/authority.ts';
 import { issueInstanceCertificate, summarize } from '../tls/certificates.ts';
 import { putCertificate } from './certificate-store.ts';
-import { findInstance, transact, updateItem } from './repository.ts';
+import { getInstance, transact, updateItem } from './repository.ts';
 import type { InstanceSsl } from './ssl.ts';
 import { InstanceGone, type StepInput } from './steps.ts';
 
@@ -17,9 +17,8 @@ import { InstanceGone, type StepInput } from './steps.ts';
 
 export async function issueCertificate(input: StepInput) {
   const phases = new Phases();
-  const item = await phases.time('read', () => findInstance(input.instance_id));
-  if (!item || item.project_id !== input.project_id)
-    throw new InstanceGone(`instance ${input.instance_id} is gone`);
+  const item = await phases.time('read', () => getInstance(input.project_id, input.instance_id));
+  if (!item) throw new InstanceGone(`instance ${input.instance_id} is gone`);
   // Issued once: a retried step, or a workflow resumed after a restart, keeps the first one.
   const issuedBefore = item.ssl_serial ?? item.ssl?.serial;
   if (issuedBefore) return { serial: issuedBefore };
@@ -50,9 +49,9 @@ export async function issueCertificate(input: StepInput) {
   logger.info('certificate issued', { instance_id: item.id, phases: `${phases}` });
   if (written) return { serial: ssl.serial };
   // Two racing attempts: the first one's certificate stays.
-  const now = await findInstance(item.id);
+  const now = await getInstance(item.project_id, item.id);
   const first = now?.ssl_serial ?? now?.ssl?.serial;
-  if (!now || now.project_id !== input.project_id || !first)
+  if (!first)
     throw new InstanceGone(`instance ${input.instance_id} is gone`);
   return { serial: first };
 }

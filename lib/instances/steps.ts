@@ -25,7 +25,7 @@ import { removeSnapshot } from '../replication/snapshot.ts';
 import { pointWriter, removeWriterOf } from '../replication/writer.ts';
 import type { InstanceItem } from './model.ts';
 import { markBuilt } from './ready.ts';
-import { deleteInstanceItem, findInstance, getInstance, updateInstance } from './repository.ts';
+import { deleteInstanceItem, getInstance, updateInstance } from './repository.ts';
 
 // The steps of the instance workflows (statemachines/instance-*.asl.yml). Each is idempotent:
 // a step the state machine retries, or runs again after a crash, changes nothing twice.
@@ -41,9 +41,9 @@ export class InstanceGone extends Error {
 }
 
 async function instanceOf(input: StepInput): Promise<InstanceItem> {
-  const item = await findInstance(input.instance_id);
-  if (!item || item.project_id !== input.project_id)
-    throw new InstanceGone(`instance ${input.instance_id} is gone`);
+  // By its key (the project is the step's input): one strongly consistent read, not the by-id index.
+  const item = await getInstance(input.project_id, input.instance_id);
+  if (!item) throw new InstanceGone(`instance ${input.instance_id} is gone`);
   return item;
 }
 

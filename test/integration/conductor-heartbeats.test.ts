@@ -280,6 +280,42 @@ describe('conductor heartbeats', () => {
   });
 });
 
+describe('a waiting task registered', () => {
+  it('takes one write for an operation’s first token (two before the item has any), hands a kept answer to a new token, and is refused for a gone instance', async () => {
+    const tasks = await import('../../lib/conductor/tasks.ts');
+    const id = 'i-register-first';
+    await guest(id);
+    let writes = 0;
+    const count = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      writes++;
+      return next(args);
+    };
+    lib.documents.middlewareStack.add(count as never, { step: 'initialize', name: 'countWrites' });
+    try {
+      // No map on the item yet: it is made with the entry. Then a second operation beside it.
+      expect((await tasks.registerWaitingTask(PROJECT, id, 'op-a', 'token-a', 'prepare'))?.token).toBe(
+        'token-a',
+      );
+      expect(writes).toBeLessThanOrEqual(2);
+      writes = 0;
+      expect((await tasks.registerWaitingTask(PROJECT, id, 'op-b', 'token-b', 'restart'))?.token).toBe(
+        'token-b',
+      );
+      expect(writes).toBe(1);
+    } finally {
+      lib.documents.middlewareStack.remove('countWrites');
+    }
+    expect(Object.keys((await stored(id)).waiting_tasks ?? {}).sort()).toEqual(['op-a', 'op-b']);
+    // An answer kept for op-a while no token lived: a retried step's new token gets it handed over.
+    await tasks.keepAnswer(PROJECT, id, 'op-a', { ok: true, result: { done: 1 } });
+    const again = await tasks.registerWaitingTask(PROJECT, id, 'op-a', 'token-a2', 'prepare');
+    expect(again).toMatchObject({ token: 'token-a2', answer: { ok: true, result: { done: 1 } } });
+    expect(
+      await tasks.registerWaitingTask(PROJECT, 'i-no-such-instance', 'op-a', 't', 'prepare'),
+    ).toBeUndefined();
+  });
+});
+
 describe('a waiting task registered again', () => {
   it('survives the earlier token forgetting its entry between the registration’s writes', async () => {
     const tasks = await import('../../lib/conductor/tasks.ts');
