@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AGENT_RUNTIME_ENV, AWAIT_LAUNCH_FLAG, LAUNCH_GO } from '../../lib/compute/agent-runtime.ts';
 import type { AgentConfigFile, Server, ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
@@ -18,12 +18,14 @@ import {
   trySignal,
 } from './procs.ts';
 import {
+  agentLogDir,
   agentLogPath,
   isServerId,
   newServerId,
   RecordStore,
   recordFor,
   type ServerRecord,
+  serverOfAgentLog,
 } from './records.ts';
 import { SpareAgents } from './spares.ts';
 import { Writers } from './writers.ts';
@@ -102,12 +104,13 @@ export class Guests {
     const computeDir = resolve(opts.stateDir, 'compute');
     await makeTraversable(computeDir, resolve(opts.stateDir), opts.log);
     const isolation = await Isolation.open(computeDir, opts.log);
-    await mkdir(join(computeDir, 'logs'), { recursive: true, mode: 0o700 });
+    await mkdir(agentLogDir(computeDir), { recursive: true, mode: 0o700 });
     const guests = new Guests(opts, new RecordStore(join(computeDir, 'servers')), computeDir, isolation);
     for (const record of await guests.store.loadAll(opts.log)) {
       guests.records.set(record.id, record);
       if (record.address) guests.addresses.add(record.address);
     }
+    await guests.removeStrayLogs();
     if (recover) {
       await Promise.all(
         [...guests.records.values()].map((r) => guests.lock.run(r.instance_id, () => guests.recover(r))),
@@ -594,6 +597,18 @@ export class Guests {
     record.agentPid = agent.pid;
     delete record.failure;
     await this.store.save(record);
+  }
+
+  /**
+   * Agent logs of no server: a spare's whose host was killed before it could remove them (a
+   * deleted server's log goes with it, and a launch that failed half-way keeps its record).
+   */
+  private async removeStrayLogs(): Promise<void> {
+    const dir = agentLogDir(this.computeDir);
+    for (const name of await readdir(dir).catch(() => [])) {
+      const id = serverOfAgentLog(name);
+      if (id && !this.records.has(id)) await rm(join(dir, name), { force: true });
+    }
   }
 
   private agentLogOf(serverId: string): string {

@@ -17,8 +17,20 @@ export function isServerId(id: string): boolean {
  * A server's agent log, root's alone, beside the servers' directories (not on their volumes,
  * which are not mounted yet when an agent starts ahead of its launch).
  */
+export function agentLogDir(computeDir: string): string {
+  return join(computeDir, 'logs');
+}
+
+const AGENT_LOG_SUFFIX = '.agent.log';
+
 export function agentLogPath(computeDir: string, serverId: string): string {
-  return join(computeDir, 'logs', `${serverId}.agent.log`);
+  return join(agentLogDir(computeDir), `${serverId}${AGENT_LOG_SUFFIX}`);
+}
+
+/** The server id an agent log's file name is for, if it is one. */
+export function serverOfAgentLog(fileName: string): string | undefined {
+  const id = fileName.endsWith(AGENT_LOG_SUFFIX) ? fileName.slice(0, -AGENT_LOG_SUFFIX.length) : '';
+  return isServerId(id) ? id : undefined;
 }
 
 export function newServerId(): string {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -295,7 +295,12 @@ describe('local compute host', () => {
     await gone(next.pid);
     expect(existsSync(join(stateDir, 'compute', 'logs', `${next.id}.agent.log`))).toBe(false);
     expect(await isAlive(spare.pid)).toBe(true);
+    // A spare's log left by a host that was killed goes at the next start; servers' logs stay.
+    const stray = join(stateDir, 'compute', 'logs', `srv-${randomUUID()}.agent.log`);
+    await writeFile(stray, 'guest agent waiting for its launch\n');
     const after = await startHost();
+    expect(existsSync(stray)).toBe(false);
+    expect(existsSync(join(stateDir, 'compute', 'logs', `${second.id}.agent.log`))).toBe(true);
     for (const server of [first, second]) await after.driver.terminate(server.id);
     expect(await isAlive(spare.pid)).toBe(false);
     await after.host.close({ stopServers: true });
