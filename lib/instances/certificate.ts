@@ -51,7 +51,6 @@ export async function issueCertificate(input: StepInput) {
   // Two racing attempts: the first one's certificate stays.
   const now = await getInstance(item.project_id, item.id);
   const first = now?.ssl_serial ?? now?.ssl?.serial;
-  if (!first)
-    throw new InstanceGone(`instance ${input.instance_id} is gone`);
+  if (!first) throw new InstanceGone(`instance ${input.instance_id} is gone`);
   return { serial: first };
 }
