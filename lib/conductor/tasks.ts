@@ -83,9 +83,10 @@ export async function registerWaitingTask(
     }
   }
   // Otherwise (an entry there already: a retried step; or the instance gone), three small writes,
-  // because one update expression cannot both create a map and set a path inside it. Between the second and the third, the answer of this operation's earlier token may
-  // forget its entry (forgetWaitingTask: an order sent again after a restart, or delivered twice);
-  // the third then finds no entry to set the token in, and the entry is made again.
+  // because one update expression cannot both create a map and set a path inside it. Between the
+  // second and the third, the answer of this operation's earlier token may forget its entry
+  // (forgetWaitingTask: an order sent again after a restart, or delivered twice); the third then
+  // finds no entry to set the token in, and the entry is made again.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await documents.send(

@@ -41,7 +41,7 @@ export class InstanceGone extends Error {
 }
 
 async function instanceOf(input: StepInput): Promise<InstanceItem> {
-  // By its key (the project is the step's input): one strongly consistent read, not the by-id index.
+  // By its key (the project is the step's input): one read, not the by-id index and a read.
   const item = await getInstance(input.project_id, input.instance_id);
   if (!item) throw new InstanceGone(`instance ${input.instance_id} is gone`);
   return item;
@@ -54,7 +54,7 @@ export async function prepareGuestQueue(input: StepInput) {
 
 /** Nova's boot: the compute driver starts the guest with its config; the same id yields the same server. */
 export async function launchServer(input: StepInput & { guest_queue_url: string }) {
-  // Each phase's time, logged (the provision bench reads it: what the step adds to the host's launch).
+  // Each phase's time, logged: what the step adds to the compute host's own launch.
   const phases = new Phases();
   const item = await phases.time('read', () => instanceOf(input));
   const key = await phases.time('key', () => unwrapKey(item.wrapped_key));
