@@ -26,6 +26,7 @@ import {
   recordFor,
   type ServerRecord,
   serverOfAgentLog,
+  serverPaths,
 } from './records.ts';
 import { SpareAgents } from './spares.ts';
 import { Writers } from './writers.ts';
@@ -87,7 +88,7 @@ export class Guests {
     this.writers = new Writers(join(computeDir, 'writers'), this.addresses, opts.log);
     this.spares = new SpareAgents({
       spawn: (id, manager) =>
-        this.spawnAgent({ id, configPath: join(computeDir, id, 'agent.json') }, manager),
+        this.spawnAgent({ id, configPath: serverPaths(computeDir, id).configPath }, manager),
       discard: (id) => rm(this.agentLogOf(id), { force: true }),
       log: opts.log,
     });
@@ -134,8 +135,7 @@ export class Guests {
       // A spare agent has loaded already: the server takes the id it was spawned for.
       const spare = this.spares.take(manager);
       const id = spare?.id ?? newServerId();
-      const baseDir = join(this.computeDir, id);
-      const configPath = join(baseDir, 'agent.json');
+      const { baseDir, configPath } = serverPaths(this.computeDir, id);
       const port = defaultPortFor(spec.datastore.manager);
       const address = await phases.time('address', () => allocateAddress(this.addresses, port));
       const record = recordFor(id, spec, { baseDir, configPath, address, port });

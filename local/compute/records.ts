@@ -17,6 +17,12 @@ export function isServerId(id: string): boolean {
  * A server's agent log, root's alone, beside the servers' directories (not on their volumes,
  * which are not mounted yet when an agent starts ahead of its launch).
  */
+/** Where a server lives on the host: its base dir (its volume's mount point) and its agent's config. */
+export function serverPaths(computeDir: string, serverId: string): { baseDir: string; configPath: string } {
+  const baseDir = join(computeDir, serverId);
+  return { baseDir, configPath: join(baseDir, 'agent.json') };
+}
+
 export function agentLogDir(computeDir: string): string {
   return join(computeDir, 'logs');
 }
