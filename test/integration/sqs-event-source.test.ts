@@ -169,6 +169,46 @@ describe('SqsEventSource against local-aws-sqs', () => {
     );
   });
 
+  it('takes a backlog in full batches, one receive per batch once a full one came', async () => {
+    const queues = await createQueues();
+    const bodies = Array.from({ length: 50 }, (_, n) => `m${n}`);
+    for (let i = 0; i < bodies.length; i += 10) await send(queues.url, bodies.slice(i, i + 10));
+    // Every ReceiveMessage and GetQueueAttributes the event source makes on this queue.
+    const polls: string[] = [];
+    const count =
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+      async (args: unknown) => {
+        const input = (args as { input?: { QueueUrl?: string } }).input;
+        if (input?.QueueUrl === queues.url && context.commandName !== 'DeleteMessageBatchCommand')
+          polls.push(context.commandName ?? '');
+        return next(args);
+      };
+    sqs.middlewareStack.add(count as never, { step: 'initialize', name: 'countPolls' });
+    try {
+      await withEventSource(
+        queues,
+        () => ({ batchItemFailures: [] }),
+        async (batches) => {
+          await waitFor(() => batches.length >= 5, 'five batches');
+          expect(batches.map((b) => b.length)).toEqual([10, 10, 10, 10, 10]);
+          expect(bodiesSeen(batches).sort()).toEqual([...bodies].sort());
+          // The first batch: a one-message long poll, a count and a top-up; each next one: one receive.
+          expect(polls.slice(0, 7)).toEqual([
+            'ReceiveMessageCommand',
+            'GetQueueAttributesCommand',
+            'ReceiveMessageCommand',
+            'ReceiveMessageCommand',
+            'ReceiveMessageCommand',
+            'ReceiveMessageCommand',
+            'ReceiveMessageCommand',
+          ]);
+        },
+      );
+    } finally {
+      sqs.middlewareStack.remove('countPolls');
+    }
+  });
+
   const wholeBatchFailures: [string, (records: SQSRecord[]) => unknown][] = [
     [
       'the function errors',
