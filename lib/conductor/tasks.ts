@@ -54,28 +54,23 @@ export async function registerWaitingTask(
   const entry: WaitingTask = { token, method, since: troveTime() };
   // The usual case, an operation's first token, is one write (a create waits on it): the entry
   // into the map, or the map with the entry when the item has none yet.
-  for (const [update, condition, values] of [
-    [
-      'SET waiting_tasks.#op = :entry',
-      'attribute_exists(waiting_tasks) AND attribute_not_exists(waiting_tasks.#op)',
-      { ':entry': entry },
-    ],
-    [
-      'SET waiting_tasks = :map',
-      'attribute_exists(id) AND attribute_not_exists(waiting_tasks)',
-      { ':map': { [operationId]: entry } },
-    ],
-  ] as const) {
+  const firstWrites = [
+    {
+      UpdateExpression: 'SET waiting_tasks.#op = :entry',
+      ConditionExpression: 'attribute_exists(waiting_tasks) AND attribute_not_exists(waiting_tasks.#op)',
+      ExpressionAttributeNames: { '#op': operationId },
+      ExpressionAttributeValues: { ':entry': entry },
+    },
+    {
+      UpdateExpression: 'SET waiting_tasks = :map',
+      ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(waiting_tasks)',
+      ExpressionAttributeValues: { ':map': { [operationId]: entry } },
+    },
+  ];
+  for (const write of firstWrites) {
     try {
       await documents.send(
-        new UpdateCommand({
-          TableName: table(),
-          Key: key(projectId, instanceId),
-          UpdateExpression: update,
-          ConditionExpression: condition,
-          ...(update.includes('#op') ? { ExpressionAttributeNames: { '#op': operationId } } : {}),
-          ExpressionAttributeValues: values,
-        }),
+        new UpdateCommand({ TableName: table(), Key: key(projectId, instanceId), ...write }),
       );
       return entry;
     } catch (err) {

@@ -24,7 +24,12 @@ export async function loadCertificate(item: InstanceItem): Promise<InstanceSsl |
   const out = await documents.send(
     new GetCommand({ TableName: config.operationsTable, Key: keyOf(item.id) }),
   );
-  return (out.Item?.ssl as InstanceSsl | undefined) ?? undefined;
+  return out.Item?.ssl as InstanceSsl | undefined;
+}
+
+/** The serial of the certificate issued to `item`, if one was (kept inline on older items). */
+export function certificateSerial(item: InstanceItem | undefined): string | undefined {
+  return item?.ssl_serial ?? item?.ssl?.serial;
 }
 
 /** The certificate's item, written once. */

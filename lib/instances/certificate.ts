@@ -4,7 +4,7 @@ import { logger } from '../logger.ts';
 import { Phases } from '../phases.ts';
 import { certificateAuthority } from '../tls/authority.ts';
 import { issueInstanceCertificate, summarize } from '../tls/certificates.ts';
-import { putCertificate } from './certificate-store.ts';
+import { certificateSerial, putCertificate } from './certificate-store.ts';
 import { getInstance, transact, updateItem } from './repository.ts';
 import type { InstanceSsl } from './ssl.ts';
 import { InstanceGone, type StepInput } from './steps.ts';
@@ -20,7 +20,7 @@ export async function issueCertificate(input: StepInput) {
   const item = await phases.time('read', () => getInstance(input.project_id, input.instance_id));
   if (!item) throw new InstanceGone(`instance ${input.instance_id} is gone`);
   // Issued once: a retried step, or a workflow resumed after a restart, keeps the first one.
-  const issuedBefore = item.ssl_serial ?? item.ssl?.serial;
+  const issuedBefore = certificateSerial(item);
   if (issuedBefore) return { serial: issuedBefore };
   const addresses = (item.addresses ?? []).map((a) => a.address);
   if (addresses.length === 0)
@@ -49,8 +49,7 @@ export async function issueCertificate(input: StepInput) {
   logger.info('certificate issued', { instance_id: item.id, phases: `${phases}` });
   if (written) return { serial: ssl.serial };
   // Two racing attempts: the first one's certificate stays.
-  const now = await getInstance(item.project_id, item.id);
-  const first = now?.ssl_serial ?? now?.ssl?.serial;
+  const first = certificateSerial(await getInstance(item.project_id, item.id));
   if (!first) throw new InstanceGone(`instance ${input.instance_id} is gone`);
   return { serial: first };
 }

@@ -136,7 +136,7 @@ export class Guests {
       const spare = this.spares.take(manager);
       const id = spare?.id ?? newServerId();
       const { baseDir, configPath } = serverPaths(this.computeDir, id);
-      const port = defaultPortFor(spec.datastore.manager);
+      const port = defaultPortFor(manager);
       const address = await phases.time('address', () => allocateAddress(this.addresses, port));
       const record = recordFor(id, spec, { baseDir, configPath, address, port });
       let early: ChildProcess | undefined = spare?.child;

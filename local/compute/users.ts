@@ -33,19 +33,21 @@ async function withPasswdLockRetry(command: string, args: string[], okCodes: num
   }
 }
 
+/** The ids of a passwd(5) line (`name:x:uid:gid:...`), if it is one. */
+function idsOf(line: string | undefined): { uid: number; gid: number } | undefined {
+  const [, , uid, gid] = line?.trim().split(':') ?? [];
+  return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
+}
+
 export async function lookupUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
   const out = await tryTool('getent', ['passwd', name]);
-  if (out.code !== 0) return undefined;
-  const [, , uid, gid] = out.stdout.trim().split(':');
-  return { uid: Number(uid), gid: Number(gid) };
+  return out.code === 0 ? idsOf(out.stdout) : undefined;
 }
 
 /** The user's ids from /etc/passwd itself, where useradd writes a local account. */
 async function localUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
   const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
-  const line = passwd.split('\n').find((l) => l.startsWith(`${name}:`));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
+  return idsOf(passwd.split('\n').find((l) => l.startsWith(`${name}:`)));
 }
 
 /** Creates the user and its group (a system account: no home, no login shell). Idempotent. */
