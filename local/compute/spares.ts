@@ -101,20 +101,31 @@ export class SpareAgents {
   }
 }
 
-/** Every thread of `pid` (Linux's niceness is per thread; new threads inherit their creator's). */
+/**
+ * Every thread of `pid` (Linux's niceness is per thread; a new thread inherits its creator's).
+ * A thread made by one not yet reniced, after the list was read, would keep the old niceness:
+ * so the list is read again until it holds no thread that was not reniced before it was read.
+ * Then every thread alive was reniced, and any made later inherits the new niceness.
+ */
 function renice(pid: number | undefined, niceness: number): void {
   if (!pid) return;
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return;
-  }
-  for (const tid of tids) {
+  const done = new Set<string>();
+  for (;;) {
+    let tids: string[];
     try {
-      setPriority(Number(tid), niceness);
+      tids = readdirSync(`/proc/${pid}/task`);
     } catch {
-      // the thread ended meanwhile
+      return;
+    }
+    const fresh = tids.filter((tid) => !done.has(tid));
+    if (fresh.length === 0) return;
+    for (const tid of fresh) {
+      done.add(tid);
+      try {
+        setPriority(Number(tid), niceness);
+      } catch {
+        // the thread ended meanwhile
+      }
     }
   }
 }
