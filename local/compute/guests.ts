@@ -89,7 +89,8 @@ export class Guests {
     this.spares = new SpareAgents({
       spawn: (id, manager) =>
         this.spawnAgent({ id, configPath: serverPaths(computeDir, id).configPath }, manager),
-      discard: (id) => rm(this.agentLogOf(id), { force: true }),
+      makeUser: (id) => this.isolation.makeUser(id),
+      discard: (id) => this.discardSpare(id),
       log: opts.log,
     });
   }
@@ -111,7 +112,7 @@ export class Guests {
       guests.records.set(record.id, record);
       if (record.address) guests.addresses.add(record.address);
     }
-    await guests.removeStrayLogs();
+    await guests.removeStrays();
     if (recover) {
       await Promise.all(
         [...guests.records.values()].map((r) => guests.lock.run(r.instance_id, () => guests.recover(r))),
@@ -152,7 +153,7 @@ export class Guests {
         early ??= await this.spawnAgent(record, manager).catch(() => undefined);
         // Its own user, firewall rules, cgroups, and its own volume mounted here: everything below
         // lives on that volume.
-        phases.include(await this.isolation.provide(record));
+        phases.include(await this.isolation.provide(record, spare?.user));
         // Root's, traversable only (mkdir's mode is masked by the umask; a fresh ext4 root is 0755):
         // the engine's own directories below it belong to the instance's user.
         await chmod(baseDir, 0o711);
@@ -212,6 +213,11 @@ export class Guests {
         setImmediate(() => this.spares.refill(manager));
       }
     });
+  }
+
+  /** The server ids spare agents wait under, ready to be taken (tests look). */
+  spareIds(): string[] {
+    return this.spares.ids();
   }
 
   /** The spare agents end; the host makes none after this (it is closing). */
@@ -603,12 +609,22 @@ export class Guests {
    * Agent logs of no server: a spare's whose host was killed before it could remove them (a
    * deleted server's log goes with it, and a launch that failed half-way keeps its record).
    */
-  private async removeStrayLogs(): Promise<void> {
-    const dir = agentLogDir(this.computeDir);
-    for (const name of await readdir(dir).catch(() => [])) {
+  /**
+   * What spares of a host that was killed left: a log without a server record, and the user named
+   * after that log's server id. Only ids from this host's own logs: other hosts on the machine
+   * share /etc/passwd, and their users are theirs to remove.
+   */
+  private async removeStrays(): Promise<void> {
+    for (const name of await readdir(agentLogDir(this.computeDir)).catch(() => [])) {
       const id = serverOfAgentLog(name);
-      if (id && !this.records.has(id)) await rm(join(dir, name), { force: true });
+      if (id && !this.records.has(id)) await this.discardSpare(id);
     }
+  }
+
+  /** A spare that no launch took: its user (first: the log is how a restart finds it), its log. */
+  private async discardSpare(id: string): Promise<void> {
+    await this.isolation.removeUserOf(id);
+    await rm(this.agentLogOf(id), { force: true });
   }
 
   private agentLogOf(serverId: string): string {

@@ -48,6 +48,12 @@ export interface IsolatedServer {
   isolation?: { osUser: string; uid: number; cgroupProcs: string[] };
 }
 
+/** A server's own OS user. */
+export interface ServerUser {
+  osUser: string;
+  uid: number;
+}
+
 export class Isolation {
   private constructor(
     private readonly volumesDir: string,
@@ -109,11 +115,11 @@ export class Isolation {
    * Creates the server's user, volume (mounted at its base dir, which must exist and be empty),
    * cgroups and firewall rules; resolves with each step's time (`user, rules, file, mkfs, mount,
    * cgroups`) and the wall time of all of them (`isolation`), less than their sum: they run side
-   * by side.
+   * by side. `made`: its user, made already (makeUser), which provide() does not make again.
    * Everything is named after the server id, so release() undoes whatever a failed or
    * interrupted provide() made, recorded or not.
    */
-  async provide(server: IsolatedServer): Promise<Phases> {
+  async provide(server: IsolatedServer, made?: ServerUser): Promise<Phases> {
     const phases = new Phases();
     if (!this.enabled) return phases;
     const t0 = performance.now();
@@ -126,7 +132,8 @@ export class Isolation {
     // another fails, so that release() never runs beside a step still making what it undoes.
     const [user, volume, groups] = await Promise.allSettled([
       (async () => {
-        const { uid } = await phases.time('user', () => createUser(osUser));
+        // A spare agent's server has its user already (made while no launch waited on it).
+        const { uid } = made?.osUser === osUser ? made : await phases.time('user', () => createUser(osUser));
         server.isolation = { osUser, uid, cgroupProcs: [] };
         // Its rules need its uid (its egress is matched by it) and nothing else: in place while
         // the volume is still being made, before anything of the server runs.
@@ -145,6 +152,21 @@ export class Isolation {
     for (const step of [user, volume, groups]) if (step.status === 'rejected') throw step.reason;
     phases.add('isolation', performance.now() - t0);
     return phases;
+  }
+
+  /**
+   * The user of server `serverId`, made ahead of its launch (a spare agent's server: spares.ts);
+   * provide() then takes it as it is. Undefined when servers get no users of their own.
+   */
+  async makeUser(serverId: string): Promise<ServerUser | undefined> {
+    if (!this.enabled) return undefined;
+    const osUser = userNameFor(serverId);
+    return { osUser, ...(await createUser(osUser)) };
+  }
+
+  /** Removes the user of a server that was never launched (a spare's): safe when there is none. */
+  async removeUserOf(serverId: string): Promise<void> {
+    if (this.enabled) await removeUser(userNameFor(serverId));
   }
 
   /** A resize: the server's cgroups take the new flavor's memory and CPU limits at once. */

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { setPriority } from 'node:os';
+import type { ServerUser } from './isolation.ts';
 import { trySignal } from './procs.ts';
 import { newServerId } from './records.ts';
 
@@ -9,12 +10,16 @@ import { newServerId } from './records.ts';
 export interface SpareAgent {
   id: string;
   child: ChildProcess;
+  /** The server's OS user, made while the spare waits (isolation on): one step less at launch. */
+  user?: ServerUser;
 }
 
 export interface SparesOptions {
   /** Spawns an agent awaiting its launch (AWAIT_LAUNCH_FLAG) for server `id` and `manager`. */
   spawn: (id: string, manager: string) => Promise<ChildProcess>;
-  /** What a spare that is never used leaves: its log. */
+  /** Makes server `id`'s OS user, once its spare runs (so its log, which names it, exists). */
+  makeUser: (id: string) => Promise<ServerUser | undefined>;
+  /** What a spare that is never used leaves: its log and its user. */
   discard: (id: string) => Promise<void>;
   log: (line: string) => void;
 }
@@ -42,6 +47,11 @@ export class SpareAgents {
 
   constructor(private readonly opts: SparesOptions) {}
 
+  /** The server ids of the spares ready to be taken. */
+  ids(): string[] {
+    return [...this.spares.values()].map((spare) => spare.id);
+  }
+
   /** The spare for `manager`, taken: it runs at normal priority from now on. */
   take(manager: string): SpareAgent | undefined {
     const spare = this.spares.get(manager);
@@ -61,17 +71,27 @@ export class SpareAgents {
     const id = newServerId();
     const started = this.opts
       .spawn(id, manager)
-      .then((child) => {
+      .then(async (child) => {
         // Only a root host can set a spare back to 0 once it is taken.
         if (process.getuid?.() === 0) renice(child.pid, WAITING_NICENESS);
         // A waiting spare's stdin keeps no host process alive (it ends with the host anyway).
         (child.stdin as Socket | null)?.unref();
-        const spare = { id, child };
+        const spare: SpareAgent = { id, child };
         child.once('exit', () => {
           if (this.spares.get(manager) !== spare) return;
           this.spares.delete(manager);
           void this.opts.discard(id).catch(() => {});
         });
+        // useradd (~60 ms, most of it forks and fsyncs) is the longest step of a launch's
+        // isolation on its critical path (its firewall rules wait for the uid): made here, it is
+        // off that path. A host killed meanwhile leaves the spare's log, by which its next start
+        // finds the user and removes it (Guests.removeStrays).
+        try {
+          spare.user = await this.opts.makeUser(id);
+        } catch (err) {
+          await this.end(spare);
+          throw err;
+        }
         if (this.closed || this.spares.has(manager)) return this.end(spare);
         this.spares.set(manager, spare);
       })
@@ -80,7 +100,7 @@ export class SpareAgents {
     this.pending.add(started);
   }
 
-  /** Every spare ends (stdin closed, then killed) and its log goes; none is made after this. */
+  /** Every spare ends (stdin closed, then killed), its log and user go; none is made after this. */
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.pending);

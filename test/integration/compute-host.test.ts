@@ -9,6 +9,7 @@ import type { AgentConfigFile, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
 import { cmdlineOf, isAlive } from '../../local/compute/procs.ts';
+import { createUser, lookupUser, userNameFor } from '../../local/compute/users.ts';
 import { freePort } from '../../local/ports.ts';
 import { waitUntil } from '../../local/wait.ts';
 
@@ -277,8 +278,12 @@ describe('local compute host', () => {
     if (!spare) throw new Error('no spare');
     seenPids.add(spare.pid);
     // It waits below everything else on the host (a root host can raise it back when it is taken).
+    await waitUntil('the spare ready', async () => host.guests.spareIds().includes(spare.id) || undefined);
     const rootHost = process.getuid?.() === 0;
     if (rootHost) expect(await nicenesses(spare.pid)).toEqual([19]);
+    // With isolation, its server's own user is made while it waits (off the launch's path).
+    const spareUser = await lookupUser(userNameFor(spare.id));
+    expect(spareUser === undefined).toBe(!host.guests.isolation.enabled);
 
     // The next launch of that manager takes it: its server id, its process, at normal priority.
     const second = await driver.launch(specFor(randomUUID()));
@@ -286,21 +291,38 @@ describe('local compute host', () => {
     expect(await agentPid(second.id)).toBe(spare.pid);
     await enginePid(second.id);
     if (rootHost) expect(await nicenesses(spare.pid)).toEqual([0]);
+    // The user made for the spare is the server's, in its record (the config its agent runs).
+    if (spareUser) {
+      const record = JSON.parse(
+        await readFile(join(stateDir, 'compute', 'servers', `${second.id}.json`), 'utf8'),
+      );
+      expect(record.isolation).toMatchObject({ osUser: userNameFor(second.id), uid: spareUser.uid });
+    }
     const next = await waitUntil('the next spare', async () => waiting().find((s) => s.id !== second.id));
     seenPids.add(next.pid);
     expect(existsSync(join(stateDir, 'compute', 'logs', `${next.id}.agent.log`))).toBe(true);
+    await waitUntil(
+      'the next spare ready',
+      async () => host.guests.spareIds().includes(next.id) || undefined,
+    );
+    if (spareUser) expect(await lookupUser(userNameFor(next.id))).toBeDefined();
 
-    // A host that closes ends its spare (and removes its log); the servers' agents keep running.
+    // A host that closes ends its spare (and removes its log and user); the servers' agents keep running.
     await host.close();
     await gone(next.pid);
     expect(existsSync(join(stateDir, 'compute', 'logs', `${next.id}.agent.log`))).toBe(false);
+    expect(await lookupUser(userNameFor(next.id))).toBeUndefined();
     expect(await isAlive(spare.pid)).toBe(true);
-    // A spare's log left by a host that was killed goes at the next start; servers' logs stay.
-    const stray = join(stateDir, 'compute', 'logs', `srv-${randomUUID()}.agent.log`);
+    // A spare's log and user left by a host that was killed go at the next start; servers' stay.
+    const strayId = `srv-${randomUUID()}`;
+    const stray = join(stateDir, 'compute', 'logs', `${strayId}.agent.log`);
     await writeFile(stray, 'guest agent waiting for its launch\n');
+    if (spareUser) await createUser(userNameFor(strayId));
     const after = await startHost();
     expect(existsSync(stray)).toBe(false);
+    expect(await lookupUser(userNameFor(strayId))).toBeUndefined();
     expect(existsSync(join(stateDir, 'compute', 'logs', `${second.id}.agent.log`))).toBe(true);
+    if (spareUser) expect(await lookupUser(userNameFor(second.id))).toEqual(spareUser);
     for (const server of [first, second]) await after.driver.terminate(server.id);
     expect(await isAlive(spare.pid)).toBe(false);
     await after.host.close({ stopServers: true });
