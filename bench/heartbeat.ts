@@ -24,6 +24,7 @@ import {
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newGuestKey, wrapKey } from '../lib/guest/keys.ts';
 import { seal } from '../lib/guest/protocol.ts';
+import { openEnvelope } from '../lib/guest/signing.ts';
 import type { InstanceItem } from '../lib/instances/model.ts';
 import { EVENT_SOURCE_POLLERS } from '../local/cloud.ts';
 import { localCredentials } from '../local/dynamodb.ts';
@@ -152,6 +153,77 @@ async function rawSqs(sqs: SQSClient, bodies: string[], receivers: number): Prom
     }
     if (failure) throw failure;
     if (deleted < bodies.length) throw new Error(`raw SQS: only ${deleted} of ${bodies.length} came back`);
+    return (bodies.length / ms) * 1000;
+  } finally {
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  }
+}
+
+/**
+ * The least any SQS-to-table consumer does with these heartbeats, in this process, with no Lambda
+ * runtime, no event source and no signature check between: `receivers` loops, each receiving up
+ * to ten messages, writing each one's conditional update on the raw table (ten in flight) and
+ * deleting the batch. The conductor's ingest must share this machine's two cores between the SQS
+ * server and DynamoDB Local as this does; the raw update alone has both to itself. Per second.
+ */
+async function rawPipeline(
+  sqs: SQSClient,
+  docs: Docs,
+  bodies: string[],
+  items: InstanceItem[],
+  receivers: number,
+): Promise<number> {
+  const byId = new Map(items.map((item) => [item.id, item]));
+  const { QueueUrl: url = '' } = await sqs.send(
+    new CreateQueueCommand({ QueueName: `${RAW_QUEUE}-pipeline`, Attributes: { VisibilityTimeout: '60' } }),
+  );
+  try {
+    let written = 0;
+    let done = false;
+    const t0 = performance.now();
+    const receiver = async () => {
+      while (!done) {
+        const out = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        );
+        const batch = out.Messages ?? [];
+        if (batch.length === 0) continue;
+        await Promise.all(
+          batch.map((m) => {
+            const item = byId.get(openEnvelope(m.Body ?? '')?.instance_id ?? '');
+            if (!item) throw new Error('a heartbeat of no instance of this run');
+            return rawUpdate(docs, item);
+          }),
+        );
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: url,
+            Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle })),
+          }),
+        );
+        written += batch.length;
+        if (written >= bodies.length) done = true;
+      }
+    };
+    let failure: unknown;
+    const loops = Array.from({ length: receivers }, () =>
+      receiver().catch((err: unknown) => {
+        failure ??= err;
+        done = true;
+      }),
+    );
+    let ms = Number.NaN;
+    try {
+      await sendAll(sqs, url, bodies, SENDERS);
+      const deadline = Date.now() + INGEST_TIMEOUT_MS;
+      while (!done && Date.now() < deadline) await sleep(20);
+      ms = performance.now() - t0;
+    } finally {
+      done = true;
+      await Promise.all(loops);
+    }
+    if (failure) throw failure;
+    if (written < bodies.length) throw new Error(`raw pipeline: only ${written} of ${bodies.length} written`);
     return (bodies.length / ms) * 1000;
   } finally {
     await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
@@ -485,6 +557,15 @@ export async function run(_args: string[]): Promise<number> {
       rawSqs5,
       (await conductorDurations(bench.stateDir)).slice(durations.length),
       bench.problems.slice(problemsWarm),
+    );
+    // The same heartbeats through the bare pipeline, right after: what SQS and the table cost together here.
+    const pipeline = await rawPipeline(sqs, docs, signRounds().bodies, items, EVENT_SOURCE_POLLERS);
+    const steadyRate =
+      (total - again.left) / ((Number.isNaN(again.doneMs) ? again.endMs : again.doneMs) / 1000);
+    console.log(
+      `\nthe bare pipeline, same run: ${EVENT_SOURCE_POLLERS} loops receiving ten, writing the raw conditional ` +
+        `update of each (10 in flight), deleting the batch; no Lambda, no check: ${fixed(pipeline, 0)}/s; ` +
+        `the steady-state ingest is ${(steadyRate / pipeline).toFixed(2)}x of it`,
     );
     // Slow is a figure, not a failure; a heartbeat in the dead-letter queue is one.
     ok = ingest.dlq === 0 && again.dlq === 0;
