@@ -45,10 +45,10 @@ export async function freePort(): Promise<number> {
   for (let attempt = 0; range && attempt < 50; attempt++) {
     const port = range.low + Math.floor(Math.random() * (range.high - range.low + 1));
     if (handedOut.has(port)) continue;
-    if ((await bindable(port)) === port) {
-      handedOut.add(port);
-      return port;
-    }
+    // Taken before the check, so that callers asking side by side never get the same port.
+    handedOut.add(port);
+    if ((await bindable(port)) === port) return port;
+    handedOut.delete(port);
   }
   const port = await bindable(0);
   if (port === undefined) throw new Error('no free port on 127.0.0.1');

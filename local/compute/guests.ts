@@ -606,18 +606,18 @@ export class Guests {
   }
 
   /**
-   * Agent logs of no server: a spare's whose host was killed before it could remove them (a
-   * deleted server's log goes with it, and a launch that failed half-way keeps its record).
-   */
-  /**
-   * What spares of a host that was killed left: a log without a server record, and the user named
-   * after that log's server id. Only ids from this host's own logs: other hosts on the machine
-   * share /etc/passwd, and their users are theirs to remove.
+   * What spares of a host that was killed left: a log of no server, and the user named after that
+   * log's server id (a deleted server's log goes with it, and a launch that failed half-way keeps
+   * its record). Only ids from this host's own logs: other hosts on the machine share /etc/passwd,
+   * and their users are theirs to remove. A server whose record file exists but could not be read
+   * is no spare: its user runs its engine.
    */
   private async removeStrays(): Promise<void> {
     for (const name of await readdir(agentLogDir(this.computeDir)).catch(() => [])) {
       const id = serverOfAgentLog(name);
-      if (id && !this.records.has(id)) await this.discardSpare(id);
+      if (!id || this.records.has(id) || this.store.exists(id)) continue;
+      // Left for the next start, as the spare's close leaves it, rather than keep this host down.
+      await this.discardSpare(id).catch((err) => this.opts.log(`spare ${id}: ${message(err)}`));
     }
   }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GuestAgentConfig, ServerSpec } from '../../lib/compute/driver.ts';
@@ -106,6 +107,11 @@ export function recordFor(
 
 export class RecordStore {
   constructor(private readonly dir: string) {}
+
+  /** Whether server `id` has a record file, readable or not. */
+  exists(id: string): boolean {
+    return existsSync(join(this.dir, `${id}.json`));
+  }
 
   async loadAll(log: (line: string) => void): Promise<ServerRecord[]> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });

@@ -92,7 +92,9 @@ export class SpareAgents {
           await this.end(spare);
           throw err;
         }
-        if (this.closed || this.spares.has(manager)) return this.end(spare);
+        // One that exited meanwhile was not in the map for its exit to take it out: it goes now.
+        const exited = child.exitCode !== null || child.signalCode !== null;
+        if (exited || this.closed || this.spares.has(manager)) return this.end(spare);
         this.spares.set(manager, spare);
       })
       .catch((err) => this.opts.log(`a spare ${manager} agent could not be started: ${err}`))
@@ -117,7 +119,11 @@ export class SpareAgents {
       if (child.pid) trySignal(-child.pid, 'SIGKILL');
       await exited;
     }
-    await this.opts.discard(spare.id);
+    // A failure here (userdel) must not stop the host's close; the log stays, so its next start
+    // finds the user and tries again.
+    await this.opts
+      .discard(spare.id)
+      .catch((err) => this.opts.log(`the spare agent of server ${spare.id} left something: ${err}`));
   }
 }
 

@@ -9,7 +9,7 @@ import type { AgentConfigFile, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
 import { cmdlineOf, isAlive } from '../../local/compute/procs.ts';
-import { createUser, lookupUser, userNameFor } from '../../local/compute/users.ts';
+import { createUser, lookupUser, removeUser, userNameFor } from '../../local/compute/users.ts';
 import { freePort } from '../../local/ports.ts';
 import { waitUntil } from '../../local/wait.ts';
 
@@ -291,6 +291,11 @@ describe('local compute host', () => {
     expect(await agentPid(second.id)).toBe(spare.pid);
     await enginePid(second.id);
     if (rootHost) expect(await nicenesses(spare.pid)).toEqual([0]);
+    // The launch that took it made no user (its log line has no such phase); the first one did.
+    const launchedLine = (id: string) => logs.find((l) => l.startsWith(`launched ${id} `)) ?? '';
+    expect(launchedLine(second.id)).toMatch(/spare agent\)$/);
+    expect(launchedLine(second.id)).not.toMatch(/\buser \d+ ms/);
+    if (spareUser) expect(launchedLine(first.id)).toMatch(/\buser \d+ ms/);
     // The user made for the spare is the server's, in its record (the config its agent runs).
     if (spareUser) {
       const record = JSON.parse(
@@ -318,9 +323,19 @@ describe('local compute host', () => {
     const stray = join(stateDir, 'compute', 'logs', `${strayId}.agent.log`);
     await writeFile(stray, 'guest agent waiting for its launch\n');
     if (spareUser) await createUser(userNameFor(strayId));
+    // A server whose record is there but unreadable is no spare: its log and user stay.
+    const unreadId = `srv-${randomUUID()}`;
+    const unreadLog = join(stateDir, 'compute', 'logs', `${unreadId}.agent.log`);
+    const unreadRecord = join(stateDir, 'compute', 'servers', `${unreadId}.json`);
+    await writeFile(unreadLog, 'guest agent started\n');
+    await writeFile(unreadRecord, '{ cut short');
+    if (spareUser) await createUser(userNameFor(unreadId));
     const after = await startHost();
     expect(existsSync(stray)).toBe(false);
     expect(await lookupUser(userNameFor(strayId))).toBeUndefined();
+    expect(existsSync(unreadLog)).toBe(true);
+    if (spareUser) expect(await lookupUser(userNameFor(unreadId))).toBeDefined();
+    await Promise.all([rm(unreadLog), rm(unreadRecord), removeUser(userNameFor(unreadId))]);
     expect(existsSync(join(stateDir, 'compute', 'logs', `${second.id}.agent.log`))).toBe(true);
     if (spareUser) expect(await lookupUser(userNameFor(second.id))).toEqual(spareUser);
     for (const server of [first, second]) await after.driver.terminate(server.id);
