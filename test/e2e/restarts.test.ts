@@ -215,10 +215,21 @@ describe('a restart of the local cloud during operations', () => {
         `backup ${finished.status}`,
     );
     // Which of the four were still under way at the stop depends on the machine's speed (a quick
-    // create can finish first); at least one was, and went on where it was. None is left running.
-    const { resumed, running } = await workflows();
+    // create can finish first); at least one was, and went on where it was. None is left running:
+    // a create's may still be ending when its instance shows ACTIVE (the conductor ends the build
+    // as prepare answers; the workflow's MarkReady then finds nothing to do), so it is waited for.
+    const { resumed } = await workflows();
     console.log(`workflows resumed after the restart: ${resumed.join(', ')}`);
     expect(resumed.length).toBeGreaterThan(0);
+    let running: string[] = [];
+    await waitUntil(
+      'no workflow running',
+      async () => {
+        running = (await workflows()).running;
+        return running.length === 0 || undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    ).catch(() => {});
     expect(running).toEqual([]);
 
     // A guest whose queue disappears is not shown HEALTHY.
