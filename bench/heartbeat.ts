@@ -17,6 +17,7 @@ import {
   DeleteMessageBatchCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
+  type Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
@@ -99,16 +100,20 @@ async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
 // ---- baselines ----
 
 /**
- * The raw SQS round trip: the same bodies sent the same way, taken off by `receivers` loops that
- * receive as the event source does (one message with a long poll, then a top-up to ten), and delete
- * in batches, with no processing between. Resolves with messages per second, first send to last delete.
+ * `bodies` sent to a fresh queue `name` as the run sends them, and taken off by `receivers` loops:
+ * each `receive`s a batch, `handle`s it, deletes it. Resolves with messages per second, first send
+ * to last delete. What the two baselines below share; they differ in how they receive and handle.
  */
-async function rawSqs(sqs: SQSClient, bodies: string[], receivers: number): Promise<number> {
+async function throughQueue(
+  sqs: SQSClient,
+  name: string,
+  bodies: string[],
+  receivers: number,
+  receive: (url: string) => Promise<Message[]>,
+  handle: (batch: Message[]) => Promise<unknown> = async () => {},
+): Promise<number> {
   const { QueueUrl: url = '' } = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${RAW_QUEUE}-${receivers}`,
-      Attributes: { VisibilityTimeout: '60' },
-    }),
+    new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '60' } }),
   );
   try {
     let deleted = 0;
@@ -116,14 +121,9 @@ async function rawSqs(sqs: SQSClient, bodies: string[], receivers: number): Prom
     const t0 = performance.now();
     const receiver = async () => {
       while (!done) {
-        const first = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
-        );
-        if (!first.Messages?.length) continue;
-        const more = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 9, WaitTimeSeconds: 0 }),
-        );
-        const batch = [...first.Messages, ...(more.Messages ?? [])];
+        const batch = await receive(url);
+        if (batch.length === 0) continue;
+        await handle(batch);
         await sqs.send(
           new DeleteMessageBatchCommand({
             QueueUrl: url,
@@ -152,11 +152,29 @@ async function rawSqs(sqs: SQSClient, bodies: string[], receivers: number): Prom
       await Promise.all(loops);
     }
     if (failure) throw failure;
-    if (deleted < bodies.length) throw new Error(`raw SQS: only ${deleted} of ${bodies.length} came back`);
+    if (deleted < bodies.length) throw new Error(`${name}: only ${deleted} of ${bodies.length} came back`);
     return (bodies.length / ms) * 1000;
   } finally {
     await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
   }
+}
+
+/**
+ * The raw SQS round trip: the same bodies sent the same way, taken off by `receivers` loops that
+ * receive as the event source does (one message with a long poll, then a top-up to ten), and delete
+ * in batches, with no processing between. Per second.
+ */
+function rawSqs(sqs: SQSClient, bodies: string[], receivers: number): Promise<number> {
+  return throughQueue(sqs, `${RAW_QUEUE}-${receivers}`, bodies, receivers, async (url) => {
+    const first = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
+    );
+    if (!first.Messages?.length) return [];
+    const more = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 9, WaitTimeSeconds: 0 }),
+    );
+    return [...first.Messages, ...(more.Messages ?? [])];
+  });
 }
 
 /**
@@ -166,7 +184,7 @@ async function rawSqs(sqs: SQSClient, bodies: string[], receivers: number): Prom
  * deleting the batch. The conductor's ingest must share this machine's two cores between the SQS
  * server and DynamoDB Local as this does; the raw update alone has both to itself. Per second.
  */
-async function rawPipeline(
+function rawPipeline(
   sqs: SQSClient,
   docs: Docs,
   bodies: string[],
@@ -174,61 +192,27 @@ async function rawPipeline(
   receivers: number,
 ): Promise<number> {
   const byId = new Map(items.map((item) => [item.id, item]));
-  const { QueueUrl: url = '' } = await sqs.send(
-    new CreateQueueCommand({ QueueName: `${RAW_QUEUE}-pipeline`, Attributes: { VisibilityTimeout: '60' } }),
-  );
-  try {
-    let written = 0;
-    let done = false;
-    const t0 = performance.now();
-    const receiver = async () => {
-      while (!done) {
-        const out = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
-        );
-        const batch = out.Messages ?? [];
-        if (batch.length === 0) continue;
-        await Promise.all(
-          batch.map((m) => {
-            const item = byId.get(openEnvelope(m.Body ?? '')?.instance_id ?? '');
-            return item
-              ? rawUpdate(docs, item)
-              : Promise.reject(new Error('a heartbeat of no instance of this run'));
-          }),
-        );
+  return throughQueue(
+    sqs,
+    `${RAW_QUEUE}-pipeline`,
+    bodies,
+    receivers,
+    async (url) =>
+      (
         await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: url,
-            Entries: batch.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle })),
-          }),
-        );
-        written += batch.length;
-        if (written >= bodies.length) done = true;
-      }
-    };
-    let failure: unknown;
-    const loops = Array.from({ length: receivers }, () =>
-      receiver().catch((err: unknown) => {
-        failure ??= err;
-        done = true;
-      }),
-    );
-    let ms = Number.NaN;
-    try {
-      await sendAll(sqs, url, bodies, SENDERS);
-      const deadline = Date.now() + INGEST_TIMEOUT_MS;
-      while (!done && Date.now() < deadline) await sleep(20);
-      ms = performance.now() - t0;
-    } finally {
-      done = true;
-      await Promise.all(loops);
-    }
-    if (failure) throw failure;
-    if (written < bodies.length) throw new Error(`raw pipeline: only ${written} of ${bodies.length} written`);
-    return (bodies.length / ms) * 1000;
-  } finally {
-    await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
-  }
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        )
+      ).Messages ?? [],
+    (batch) =>
+      Promise.all(
+        batch.map((m) => {
+          const item = byId.get(openEnvelope(m.Body ?? '')?.instance_id ?? '');
+          return item
+            ? rawUpdate(docs, item)
+            : Promise.reject(new Error('a heartbeat of no instance of this run'));
+        }),
+      ),
+  );
 }
 
 /** A table shaped like the instances table (keys, by-id index), with the same stream setting. */
