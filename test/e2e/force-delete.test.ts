@@ -7,7 +7,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../local/wait.ts';
 import { call, type Login, login, openstackAuth } from './helpers.ts';
 import { createInstance, healthy, waitForInstance } from './instance-helpers.ts';
-import { executionArn, expectNothingLeft, serverIdOf, serversOf, sfn, viewOf } from './leftovers.ts';
+import {
+  baseDirOf,
+  executionArn,
+  expectNothingLeft,
+  guestProcesses,
+  serverIdOf,
+  serversOf,
+  sfn,
+  signal,
+  viewOf,
+} from './leftovers.ts';
 
 // The admin's `openstack database instance force delete` (python-troveclient: reset_status, then
 // delete) from any state (issue 13 item 4): a build still running is stopped, then everything the
@@ -48,10 +58,17 @@ describe('force delete (admin)', () => {
       async () => (await serverIdOf(created.id)) ?? undefined,
       { timeoutMs: 60_000, intervalMs: 100 },
     );
+    // Its agent hangs (SIGSTOP) before it can answer prepare, so the build is still running when the
+    // delete lands, however fast the engine starts and however slow the CLI is to start.
+    const { agent } = guestProcesses(baseDirOf(serverId));
+    expect(signal(agent, 'SIGSTOP')).toBeGreaterThan(0);
     const before = await viewOf(admin, created.id);
     expect(before !== 'gone' && before.status).toBe('BUILD');
 
     await forceDelete(created.id);
+    // The delete has landed; the guest wakes (a slow guest, not a dead one): its late answer to
+    // prepare must not bring the build back, and the delete need not wait out a hung agent.
+    signal(agent, 'SIGCONT');
     await gone(admin, created.id);
     const build = await sfn().send(
       new DescribeExecutionCommand({ executionArn: await executionArn('instance-create', created.id) }),
