@@ -23,6 +23,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { heartbeatUpdate } from '../lib/conductor/heartbeats.ts';
 import { newGuestKey, wrapKey } from '../lib/guest/keys.ts';
 import { seal } from '../lib/guest/protocol.ts';
 import { openEnvelope } from '../lib/guest/signing.ts';
@@ -244,35 +245,24 @@ interface RawDynamo {
 /** Grows across every raw update of the run: each one's condition (newer than the last) holds. */
 let rawSent = 1;
 
-/** The conductor's conditional update, on the raw table (the same condition, the same attributes). */
+/**
+ * The conductor's own write of a steady-state heartbeat (lib/conductor/heartbeats.ts: its time
+ * alone, on condition of the stored key, status and order, answering with the item as it was),
+ * sent to the raw table from this process: the table's rate for the very write the conductor
+ * makes, with nothing in front of it.
+ */
 function rawUpdate(docs: Docs, item: InstanceItem): Promise<unknown> {
-  return docs
-    .send(
-      new UpdateCommand({
-        TableName: RAW_TABLE,
-        Key: { project_id: item.project_id, id: item.id },
-        UpdateExpression: 'SET #s = :s, #u = :u, #l = :sent, #t = :t',
-        ConditionExpression:
-          'attribute_exists(id) AND (attribute_not_exists(last_seen_heartbeat) OR last_seen_heartbeat < :sent) AND service_status <> :rr',
-        ExpressionAttributeNames: {
-          '#s': 'service_status',
-          '#u': 'service_status_updated',
-          '#l': 'last_seen_heartbeat',
-          '#t': 'updated',
-        },
-        ExpressionAttributeValues: {
-          ':s': 'healthy',
-          ':u': new Date().toISOString().slice(0, 19),
-          ':sent': rawSent++,
-          ':t': new Date().toISOString().slice(0, 19),
-          ':rr': 'restart required',
-        },
-      }),
-    )
-    .catch((err: Error) => {
-      // A failed condition is one of the conductor's outcomes too (a stale heartbeat): it counts.
-      if (err.name !== 'ConditionalCheckFailedException') throw err;
-    });
+  const guest = { projectId: item.project_id, instanceId: item.id, wrappedKey: item.wrapped_key };
+  const report = {
+    method: 'heartbeat' as const,
+    instance_id: item.id,
+    sent: rawSent++,
+    payload: { service_status: item.service_status },
+  };
+  return docs.send(new UpdateCommand(heartbeatUpdate(guest, report, true, RAW_TABLE))).catch((err: Error) => {
+    // A failed condition is one of the conductor's outcomes too (a stale heartbeat): it counts.
+    if (err.name !== 'ConditionalCheckFailedException') throw err;
+  });
 }
 
 /**
