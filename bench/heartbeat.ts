@@ -2,7 +2,8 @@
 // simulated guests (instance items with their own wrapped keys) send signed heartbeats to the
 // conductor queue, 10 rounds each, as fast as several senders can; the clock stops when every
 // instance shows its last round. Set against, in the same run, the raw SQS round trip of the same
-// server and the raw DynamoDB conditional update from one client. Applied heartbeats are counted
+// server and the conductor's own conditional update sent raw from one client, on the instances
+// table itself (another project's items) and on a fresh twin of it. Applied heartbeats are counted
 // on a stream the bench turns on for the instances table: one MODIFY per update that went through.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
