@@ -68,8 +68,52 @@ export function operationIdOf(method: string, executionId?: string, replyToken?:
   return source ? createHash('sha256').update(source).digest('hex').slice(0, 32) : randomUUID();
 }
 
+/** An order under way: its record and its queue's URL are being asked for; `send` sends it. */
+export interface PendingOrder {
+  readonly id: string;
+  /** Seals and sends the order once its record has landed; resolves with its operation id. */
+  send(key: Buffer, args: Record<string, unknown>): Promise<string>;
+}
+
+/**
+ * Starts an order: its record (what the conductor checks a reply against) and its queue's URL are
+ * asked for at once, and a caller may do its own work meanwhile (a workflow step registers the
+ * step waiting on the answer): a create's prepare waits on these writes one after the other no
+ * more. The record lands before the order is sent, since the reply may come before a later write
+ * would. A record whose order is never sent (no queue, a step that found its answer kept) expires
+ * with its TTL and matches no reply but its own operation's.
+ */
+export function beginOrder(
+  instanceId: string,
+  method: string,
+  replyToken?: string,
+  operationId?: string,
+): PendingOrder {
+  const id = operationId ?? operationIdOf(method, undefined, replyToken);
+  const ready = Promise.all([guestQueueUrl(instanceId), recordOrder(instanceId, id, method, replyToken)]);
+  // Awaited by send, if it comes: until then a failure is nobody's to report.
+  ready.catch(() => {});
+  return {
+    id,
+    async send(key, args) {
+      const [url] = await ready;
+      if (!url) throw new Error(`The guest queue of instance ${instanceId} does not exist.`);
+      const request: GuestRequest = {
+        id,
+        instance_id: instanceId,
+        method,
+        args,
+        sent: nowSeconds(),
+        reply_token: replyToken,
+      };
+      await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: seal(key, instanceId, request) }));
+      return id;
+    },
+  };
+}
+
 /** Sends a signed order to a guest; the guest runs each operation id at most once. */
-export async function sendToGuest(
+export function sendToGuest(
   key: Buffer,
   instanceId: string,
   method: string,
@@ -77,20 +121,5 @@ export async function sendToGuest(
   replyToken?: string,
   operationId?: string,
 ): Promise<string> {
-  const url = await guestQueueUrl(instanceId);
-  if (!url) throw new Error(`The guest queue of instance ${instanceId} does not exist.`);
-  const id = operationId ?? operationIdOf(method, undefined, replyToken);
-  const request: GuestRequest = {
-    id,
-    instance_id: instanceId,
-    method,
-    args,
-    sent: nowSeconds(),
-    reply_token: replyToken,
-  };
-  const body = seal(key, instanceId, request);
-  // Before sending: the reply may arrive before a later write would land.
-  await recordOrder(instanceId, id, method, replyToken);
-  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
-  return id;
+  return beginOrder(instanceId, method, replyToken, operationId).send(key, args);
 }

@@ -10,11 +10,11 @@ import { guestRules } from '../configurations/service.ts';
 import { troveTime } from '../dynamo.ts';
 import { unwrapKey } from '../guest/keys.ts';
 import {
+  beginOrder,
   conductorQueueUrl,
   createGuestQueue,
   deleteGuestQueue,
   operationIdOf,
-  sendToGuest,
 } from '../guest/queues.ts';
 import { logger } from '../logger.ts';
 import { Phases } from '../phases.ts';
@@ -114,6 +114,8 @@ export async function sendGuestRequest(input: GuestRequestInput) {
   // (An answer already kept is handed over even if the arguments could no longer be made.)
   const args = phases.time('args', () => argsOf(item, input));
   args.catch(() => {});
+  // The order's record and its queue's URL too (lib/guest/queues.ts): awaited when it is sent.
+  const order = beginOrder(item.id, input.method, input.task_token, operationId);
   const [key, waiting] = await Promise.all([
     phases.time('key', () => unwrapKey(item.wrapped_key)),
     input.task_token
@@ -136,10 +138,8 @@ export async function sendGuestRequest(input: GuestRequestInput) {
       return { operation_id: operationId };
     }
   }
-  const order = await args;
-  await phases.time('send', () =>
-    sendToGuest(key, item.id, input.method, order, input.task_token, operationId),
-  );
+  const orderArgs = await args;
+  await phases.time('send', () => order.send(key, orderArgs));
   logger.info('guest order sent', { instance_id: item.id, method: input.method, phases: `${phases}` });
   return { operation_id: operationId };
 }

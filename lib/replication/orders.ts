@@ -1,6 +1,6 @@
 import { deliverAnswer, forgetWaitingTask, registerWaitingTask } from '../conductor/tasks.ts';
 import { unwrapKey } from '../guest/keys.ts';
-import { operationIdOf, sendToGuest } from '../guest/queues.ts';
+import { beginOrder, operationIdOf } from '../guest/queues.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import type { InstanceItem } from '../instances/model.ts';
 
@@ -21,6 +21,8 @@ export async function orderAndWait(
     step.execution_id,
     step.task_token,
   );
+  // The order's record and its queue's URL are asked for while the step registers (queues.ts).
+  const order = beginOrder(target.id, method, step.task_token, operationId);
   const waiting = await registerWaitingTask(
     target.project_id,
     target.id,
@@ -36,6 +38,6 @@ export async function orderAndWait(
   }
   const key = await unwrapKey(target.wrapped_key);
   const sealed = step.secrets ? { sealed: encryptFor(key, step.secrets) } : {};
-  await sendToGuest(key, target.id, method, { ...args, ...sealed }, step.task_token, operationId);
+  await order.send(key, { ...args, ...sealed });
   return { operation_id: operationId };
 }
