@@ -292,10 +292,25 @@ interface Around {
   own: [number, number];
 }
 
-/** One after the other: each has DynamoDB Local to itself. */
-async function rawAround(docs: Docs, items: InstanceItem[], ownItems: InstanceItem[]) {
-  const twin = await rawConcurrent(docs, items);
-  return [twin, await rawConcurrent(docs, ownItems, INSTANCES_TABLE)] as const;
+/**
+ * One after the other, each with DynamoDB Local to itself, the instances table next to the run on
+ * both sides (before: twin then own; after: own then twin), so that neither table is always
+ * measured first while DynamoDB Local's pace drifts. Resolves with [twin, own].
+ */
+async function rawAround(
+  docs: Docs,
+  items: InstanceItem[],
+  ownItems: InstanceItem[],
+  side: 'before' | 'after',
+) {
+  const twin = () => rawConcurrent(docs, items);
+  const own = () => rawConcurrent(docs, ownItems, INSTANCES_TABLE);
+  if (side === 'before') {
+    const t = await twin();
+    return [t, await own()] as const;
+  }
+  const o = await own();
+  return [await twin(), o] as const;
 }
 
 /**
@@ -527,9 +542,9 @@ export async function run(_args: string[]): Promise<number> {
     // The run itself.
     const streamArn = await enableStream(client, INSTANCES_TABLE);
     const problemsBefore = bench.problems.length;
-    const firstBefore = await rawAround(docs, items, ownItems);
+    const firstBefore = await rawAround(docs, items, ownItems, 'before');
     const ingest = await runIngest(sqs, queue.url, dlq?.url, docs, admin.projectId, bodies, final);
-    const firstAfter = await rawAround(docs, items, ownItems);
+    const firstAfter = await rawAround(docs, items, ownItems, 'after');
     ingest.applied = await countModifies(cloud.endpoints.dynamodb, streamArn, admin.projectId);
     const durations = await conductorDurations(bench.stateDir);
     printReport(
@@ -547,9 +562,9 @@ export async function run(_args: string[]): Promise<number> {
     // a guest is read once per worker per hour (the cache's TTL) and each heartbeat is one write.
     const warm = signRounds();
     const problemsWarm = bench.problems.length;
-    const againBefore = await rawAround(docs, items, ownItems);
+    const againBefore = await rawAround(docs, items, ownItems, 'before');
     const again = await runIngest(sqs, queue.url, dlq?.url, docs, admin.projectId, warm.bodies, warm.final);
-    const againAfter = await rawAround(docs, items, ownItems);
+    const againAfter = await rawAround(docs, items, ownItems, 'after');
     again.applied =
       (await countModifies(cloud.endpoints.dynamodb, streamArn, admin.projectId)) - ingest.applied;
     printReport(
@@ -661,7 +676,7 @@ function printReport(
   ingest: Ingest,
   total: number,
   rawDb: RawDynamo,
-  /** The raw conditional update with 10 in flight, measured right before and right after this run. */
+  /** The raw conditional update with 10 in flight on both tables, right before and right after this run. */
   around: Around,
   rawSqs1: number,
   rawSqs5: number,
@@ -761,6 +776,6 @@ function printReport(
   base('raw DynamoDB conditional update, 10 in flight (at the start)', rawDb.concurrent);
   base('raw DynamoDB conditional update, 10 in flight, twin (around this run)', mean(around.twin));
   base('raw DynamoDB conditional update, 10 in flight, instances (around this run)', mean(around.own));
-  base("the conductor's former calls (query+get+update), 10 in flight", rawDb.conductor);
+  base("the conductor's former 3 calls (query+get+today's update), 10 in flight", rawDb.conductor);
   console.log(`(ingest is = the conductor's ingest rate / the baseline's rate; ${load()})`);
 }

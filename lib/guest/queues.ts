@@ -113,7 +113,7 @@ export function beginOrder(
 }
 
 /** Sends a signed order to a guest; the guest runs each operation id at most once. */
-export function sendToGuest(
+export async function sendToGuest(
   key: Buffer,
   instanceId: string,
   method: string,

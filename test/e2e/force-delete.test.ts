@@ -62,13 +62,15 @@ describe('force delete (admin)', () => {
     // delete lands, however fast the engine starts and however slow the CLI is to start.
     const { agent } = guestProcesses(baseDirOf(serverId));
     expect(signal(agent, 'SIGSTOP')).toBeGreaterThan(0);
-    const before = await viewOf(admin, created.id);
-    expect(before !== 'gone' && before.status).toBe('BUILD');
-
-    await forceDelete(created.id);
-    // The delete has landed; the guest wakes (a slow guest, not a dead one): its late answer to
-    // prepare must not bring the build back, and the delete need not wait out a hung agent.
-    signal(agent, 'SIGCONT');
+    try {
+      const before = await viewOf(admin, created.id);
+      expect(before !== 'gone' && before.status).toBe('BUILD');
+      await forceDelete(created.id);
+    } finally {
+      // The delete has landed; the guest wakes (a slow guest, not a dead one): its late answer to
+      // prepare must not bring the build back, and the delete need not wait out a hung agent.
+      signal(agent, 'SIGCONT');
+    }
     await gone(admin, created.id);
     const build = await sfn().send(
       new DescribeExecutionCommand({ executionArn: await executionArn('instance-create', created.id) }),
