@@ -295,23 +295,28 @@ interface Around {
 /**
  * One after the other, each with DynamoDB Local to itself, the instances table next to the run on
  * both sides (before: twin then own; after: own then twin), so that neither table is always
- * measured first while DynamoDB Local's pace drifts. Resolves with [twin, own].
+ * measured first while DynamoDB Local's pace drifts.
  */
 async function rawAround(
   docs: Docs,
   items: InstanceItem[],
   ownItems: InstanceItem[],
   side: 'before' | 'after',
-) {
-  const twin = () => rawConcurrent(docs, items);
-  const own = () => rawConcurrent(docs, ownItems, INSTANCES_TABLE);
-  if (side === 'before') {
-    const t = await twin();
-    return [t, await own()] as const;
-  }
-  const o = await own();
-  return [await twin(), o] as const;
+): Promise<{ twin: number; own: number }> {
+  const measure = {
+    twin: () => rawConcurrent(docs, items),
+    own: () => rawConcurrent(docs, ownItems, INSTANCES_TABLE),
+  };
+  const rates = { twin: 0, own: 0 };
+  for (const which of side === 'before' ? (['twin', 'own'] as const) : (['own', 'twin'] as const))
+    rates[which] = await measure[which]();
+  return rates;
 }
+
+const aroundOf = (before: { twin: number; own: number }, after: { twin: number; own: number }): Around => ({
+  twin: [before.twin, after.twin],
+  own: [before.own, after.own],
+});
 
 /**
  * From one client: the conductor's conditional update alone (1 and 10 in flight), and the three
@@ -552,7 +557,7 @@ export async function run(_args: string[]): Promise<number> {
       ingest,
       total,
       rawDb,
-      { twin: [firstBefore[0], firstAfter[0]], own: [firstBefore[1], firstAfter[1]] },
+      aroundOf(firstBefore, firstAfter),
       rawSqs1,
       rawSqs5,
       durations,
@@ -572,7 +577,7 @@ export async function run(_args: string[]): Promise<number> {
       again,
       total,
       rawDb,
-      { twin: [againBefore[0], againAfter[0]], own: [againBefore[1], againAfter[1]] },
+      aroundOf(againBefore, againAfter),
       rawSqs1,
       rawSqs5,
       (await conductorDurations(bench.stateDir)).slice(durations.length),

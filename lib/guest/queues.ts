@@ -70,7 +70,6 @@ export function operationIdOf(method: string, executionId?: string, replyToken?:
 
 /** An order under way: its record and its queue's URL are being asked for; `send` sends it. */
 export interface PendingOrder {
-  readonly id: string;
   /** Seals and sends the order once its record has landed; resolves with its operation id. */
   send(key: Buffer, args: Record<string, unknown>): Promise<string>;
 }
@@ -94,7 +93,6 @@ export function beginOrder(
   // Awaited by send, if it comes: until then a failure is nobody's to report.
   ready.catch(() => {});
   return {
-    id,
     async send(key, args) {
       const [url] = await ready;
       if (!url) throw new Error(`The guest queue of instance ${instanceId} does not exist.`);
