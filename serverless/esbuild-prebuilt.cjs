@@ -1,6 +1,14 @@
-// serverless-esbuild, as it is, except that a local cloud which found its handlers already built
-// for the same sources (local/handler-cache.ts) says TROVELESS_HANDLERS_PREBUILT=true and the
-// plugin skips its build. `serverless package` and deploys never set it: they always build.
+// serverless-esbuild, as it is, with two changes:
+// - a local cloud which found its handlers already built for the same sources
+//   (local/handler-cache.ts) says TROVELESS_HANDLERS_PREBUILT=true and the plugin skips its build.
+//   `serverless package` and deploys never set it: they always build.
+// - each function's zip is staged in a directory of the OS temp dir that the plugin (1.57) means
+//   to remove but never does (its removal is not recursive and its error is swallowed; upstream
+//   floydspace/serverless-esbuild#589): ~5 MB a function, ~0.5 GB a `serverless package` of this
+//   service. This process's own are removed once its artifacts are made.
+const { readdirSync, rmSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
 const EsbuildServerlessPlugin = require('serverless-esbuild');
 
 class PrebuiltEsbuildPlugin extends EsbuildServerlessPlugin {
@@ -14,6 +22,21 @@ class PrebuiltEsbuildPlugin extends EsbuildServerlessPlugin {
         this.log.verbose('handlers already built for these sources: no build');
       };
     }
+  }
+
+  async cleanup() {
+    await super.cleanup();
+    removeZipStaging(this.serverless.service.getAllFunctions());
+  }
+}
+
+/** The plugin's staging directories: `<artifact>-<this pid>-<ms>-<8 hex>` (its utils.js zip()). */
+function removeZipStaging(functions) {
+  const names = new Set(functions);
+  const ours = new RegExp(`^(.+)-${process.pid}-\\d+-[0-9a-f]{8}$`);
+  for (const entry of readdirSync(tmpdir())) {
+    const artifact = ours.exec(entry)?.[1];
+    if (artifact && names.has(artifact)) rmSync(join(tmpdir(), entry), { recursive: true, force: true });
   }
 }
 

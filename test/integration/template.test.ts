@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,10 +25,13 @@ function serverless(args: string[], env: Record<string, string> = {}) {
   });
 }
 
-async function packageStage(stage: string, dir: string): Promise<Template> {
-  // Bundled outside the repository, never into a local cloud's handler build.
+async function packageStage(stage: string, dir: string, temp: string): Promise<Template> {
+  // Bundled outside the repository, never into a local cloud's handler build; with a temp dir of
+  // its own, to see what packaging leaves there.
+  await mkdir(temp, { recursive: true });
   await serverless(['package', '--stage', stage, '--package', dir], {
     TROVELESS_BUILD_DIR: relative(root, `${dir}-build`),
+    TMPDIR: temp,
   });
   return JSON.parse(await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
 }
@@ -57,10 +60,14 @@ describe('serverless package', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'troveless-package-'));
     // One after the other: serverless stages its work through the service's own `.serverless/`.
-    dev = await packageStage('dev', join(work, 'dev'));
+    dev = await packageStage('dev', join(work, 'dev'), join(work, 'tmp'));
     local = await printStage('local');
   }, 120_000);
   afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it('leaves nothing in the temp dir (serverless-esbuild stages each zip there and leaks it)', async () => {
+    expect(await readdir(join(work, 'tmp'))).toEqual([]);
+  });
 
   it('holds the tables, keyed by project, with the id index the workflows need', () => {
     const tables = Object.fromEntries(ofType(dev, 'AWS::DynamoDB::Table'));
