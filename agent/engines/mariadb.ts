@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import {
@@ -389,12 +389,24 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       await this.useBuild(to, owner.gid);
       await this.start();
       step = 'mariadb-upgrade';
+      // A temp dir of its own: mariadb-upgrade writes its connection's defaults file there, and a
+      // killed one leaves it behind (in the shared /tmp, one per upgrade).
+      const tmp = join(this.layout.baseDir, 'upgrade-tmp');
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp, { mode: 0o700 });
       const { stdout } = await runAs(
         'root',
         mariadbPrograms(to).upgrade,
-        ['--no-defaults', `--socket=${this.socketPath}`, '--user=root', '--force', '--verbose'],
+        [
+          '--no-defaults',
+          `--socket=${this.socketPath}`,
+          '--user=root',
+          `--tmpdir=${tmp}`,
+          '--force',
+          '--verbose',
+        ],
         { timeoutMs: 6 * 3600_000 },
-      );
+      ).finally(() => rm(tmp, { recursive: true, force: true }));
       await writeFile(join(this.layout.baseDir, 'mariadb-upgrade.log'), stdout, { mode: 0o640 });
       step = 'verify';
       const [row] = await this.admin((s) => s.rows('SELECT VERSION() AS v'));

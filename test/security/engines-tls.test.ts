@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -30,6 +30,7 @@ let ca: CertificateAuthority;
 let otherCa: CertificateAuthority;
 let caFile: string;
 let otherCaFile: string;
+let caDir = '';
 const engines: {
   mariadb?: { layout: EngineLayout; manager: MariaDbManager };
   postgresql?: { layout: EngineLayout; manager: PostgresqlManager };
@@ -53,9 +54,9 @@ beforeAll(async () => {
     createCertificateAuthority('Troveless security test CA'),
     createCertificateAuthority('Somebody else'),
   ]);
-  const dir = (await tempLayout('tls-ca')).baseDir;
-  caFile = join(dir, 'ca.crt');
-  otherCaFile = join(dir, 'other-ca.crt');
+  caDir = (await tempLayout('tls-ca')).baseDir;
+  caFile = join(caDir, 'ca.crt');
+  otherCaFile = join(caDir, 'other-ca.crt');
   await Promise.all([writeFile(caFile, ca.certificate), writeFile(otherCaFile, otherCa.certificate)]);
   const [mariadb, postgresql, redis] = await Promise.all([
     prepared('mariadb', (l) => new MariaDbManager(l), [APP]),
@@ -67,6 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const engine of Object.values(engines)) await stopAndRemove(engine.manager, engine.layout);
+  if (caDir) await rm(caDir, { recursive: true, force: true });
 }, 120_000);
 
 describe('MariaDB', () => {

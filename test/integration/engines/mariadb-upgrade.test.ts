@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +57,13 @@ function killMariadbUpgrade(socket: string): Promise<true> {
   );
 }
 
+/** mariadb-upgrade's defaults files in the OS temp dir that name this instance's socket. */
+async function sharedTempFilesNaming(socket: string): Promise<string[]> {
+  const files = (await readdir(tmpdir())).filter((f) => f.startsWith('mysql_upgrade-'));
+  const texts = await Promise.all(files.map((f) => readFile(join(tmpdir(), f), 'utf8').catch(() => '')));
+  return files.filter((_, i) => texts[i]?.includes(socket));
+}
+
 describe('mariadb upgrade 10.11.18 → 10.11 (agent)', () => {
   let layout: EngineLayout;
   let manager: MariaDbManager;
@@ -100,6 +108,9 @@ describe('mariadb upgrade 10.11.18 → 10.11 (agent)', () => {
     expect(await checksum(layout)).toBe(known);
     expect((await readdir(layout.baseDir)).filter((f) => f.includes('before-upgrade'))).toEqual([]);
     expect(existsSync(join(layout.baseDir, 'upgrade.json'))).toBe(false);
+    // The killed program's defaults file went with the instance's own temp dir.
+    expect(existsSync(join(layout.baseDir, 'upgrade-tmp'))).toBe(false);
+    expect(await sharedTempFilesNaming(join(layout.baseDir, 'run', 'mysqld.sock'))).toEqual([]);
   });
 
   it('upgrades to 10.11.19 with mariadb-upgrade, the data equal', async () => {
