@@ -2,7 +2,7 @@ import { isWaitTimeout, lastSeen } from '../conductor/faults.ts';
 import { deliverAnswer, forgetWaitingTask, registerWaitingTask } from '../conductor/tasks.ts';
 import { troveTime } from '../dynamo.ts';
 import { unwrapKey } from '../guest/keys.ts';
-import { operationIdOf, sendToGuest } from '../guest/queues.ts';
+import { beginOrder, operationIdOf } from '../guest/queues.ts';
 import { encryptFor } from '../guest/sealed.ts';
 import { findInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
@@ -30,6 +30,13 @@ export async function sendBackupRequest(
   if (!instance || instance.project_id !== input.project_id)
     throw new Error(`instance ${input.instance_id} is gone`);
   const operationId = operationIdOf('create_backup', input.execution_id, input.task_token);
+  // As an instance workflow's guest order (lib/instances/steps.ts): the order's record and queue
+  // URL, the keys and the parent are asked for beside the registration of the waiting step.
+  const order = beginOrder(instance.id, 'create_backup', input.task_token, operationId);
+  const keys = Promise.all([unwrapKey(instance.wrapped_key), unwrapKey(backup.wrapped_data_key)]);
+  const parentOf = backup.parent_id ? getBackup(input.project_id, backup.parent_id) : undefined;
+  keys.catch(() => {});
+  parentOf?.catch(() => {});
   const waiting = await registerWaitingTask(
     instance.project_id,
     instance.id,
@@ -43,35 +50,24 @@ export async function sendBackupRequest(
     await forgetWaitingTask(instance.project_id, instance.id, operationId, input.task_token);
     return {};
   }
-  const parent = backup.parent_id ? await getBackup(input.project_id, backup.parent_id) : undefined;
   await updateBackup(input.project_id, backup.id, { status: 'BUILDING' }, ['NEW', 'BUILDING']);
-  const key = await unwrapKey(instance.wrapped_key);
-  const dataKey = await unwrapKey(backup.wrapped_data_key);
-  await sendToGuest(
-    key,
-    instance.id,
-    'create_backup',
-    {
-      backup_id: backup.id,
-      bucket: backup.bucket,
-      key: backup.key,
-      backup_type: backup.backup_type,
-      parent_lsn: parent?.lsn,
-      // PostgreSQL: the parent's backup_manifest, where pg_basebackup --incremental starts from.
-      parent_manifest: parent?.manifest
-        ? { bucket: parent.bucket, key: manifestKeyOf(parent.key) }
-        : undefined,
-      // The data keys reach the guest only encrypted with the guest's own key.
-      sealed: encryptFor(key, {
-        data_key: dataKey.toString('base64'),
-        ...(parent?.manifest
-          ? { parent_data_key: (await unwrapKey(parent.wrapped_data_key)).toString('base64') }
-          : {}),
-      }),
-    },
-    input.task_token,
-    operationId,
-  );
+  const [[key, dataKey], parent] = await Promise.all([keys, parentOf]);
+  await order.send(key, {
+    backup_id: backup.id,
+    bucket: backup.bucket,
+    key: backup.key,
+    backup_type: backup.backup_type,
+    parent_lsn: parent?.lsn,
+    // PostgreSQL: the parent's backup_manifest, where pg_basebackup --incremental starts from.
+    parent_manifest: parent?.manifest ? { bucket: parent.bucket, key: manifestKeyOf(parent.key) } : undefined,
+    // The data keys reach the guest only encrypted with the guest's own key.
+    sealed: encryptFor(key, {
+      data_key: dataKey.toString('base64'),
+      ...(parent?.manifest
+        ? { parent_data_key: (await unwrapKey(parent.wrapped_data_key)).toString('base64') }
+        : {}),
+    }),
+  });
   return {};
 }
 
