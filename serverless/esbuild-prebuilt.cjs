@@ -5,7 +5,8 @@
 // - each function's zip is staged in a directory of the OS temp dir that the plugin (1.57) means
 //   to remove but never does (its removal is not recursive and its error is swallowed; upstream
 //   floydspace/serverless-esbuild#589): ~5 MB a function, ~0.5 GB a `serverless package` of this
-//   service. This process's own are removed once its artifacts are made.
+//   service. This process's own are removed once its artifacts are made, and at its exit (a
+//   packaging that failed half-way).
 const { readdirSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
@@ -22,17 +23,34 @@ class PrebuiltEsbuildPlugin extends EsbuildServerlessPlugin {
         this.log.verbose('handlers already built for these sources: no build');
       };
     }
+    process.once('exit', () => {
+      try {
+        this.removeZipStaging();
+      } catch {
+        // Nothing to report at exit: what stays is what the plugin alone would have left.
+      }
+    });
   }
 
   async cleanup() {
-    await super.cleanup();
-    removeZipStaging(this.serverless.service.getAllFunctions());
+    try {
+      await super.cleanup();
+    } finally {
+      this.removeZipStaging();
+    }
+  }
+
+  /**
+   * The plugin's staging directories, `<artifact>-<this pid>-<ms>-<8 hex>` (its utils.js zip()):
+   * an artifact is a function's key (packaged individually) or the service's name.
+   */
+  removeZipStaging() {
+    const service = this.serverless.service;
+    removeStaging(new Set([...service.getAllFunctions(), service.service]));
   }
 }
 
-/** The plugin's staging directories: `<artifact>-<this pid>-<ms>-<8 hex>` (its utils.js zip()). */
-function removeZipStaging(functions) {
-  const names = new Set(functions);
+function removeStaging(names) {
   const ours = new RegExp(`^(.+)-${process.pid}-\\d+-[0-9a-f]{8}$`);
   for (const entry of readdirSync(tmpdir())) {
     const artifact = ours.exec(entry)?.[1];

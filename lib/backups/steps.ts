@@ -34,7 +34,13 @@ export async function sendBackupRequest(
   // URL, the keys and the parent are asked for beside the registration of the waiting step.
   const order = beginOrder(instance.id, 'create_backup', input.task_token, operationId);
   const keys = Promise.all([unwrapKey(instance.wrapped_key), unwrapKey(backup.wrapped_data_key)]);
-  const parentOf = backup.parent_id ? getBackup(input.project_id, backup.parent_id) : undefined;
+  const parentOf = backup.parent_id
+    ? getBackup(input.project_id, backup.parent_id).then(async (parent) => ({
+        parent,
+        // PostgreSQL's incremental reads its parent's manifest, encrypted with the parent's key.
+        parentKey: parent.manifest ? await unwrapKey(parent.wrapped_data_key) : undefined,
+      }))
+    : undefined;
   keys.catch(() => {});
   parentOf?.catch(() => {});
   const waiting = await registerWaitingTask(
@@ -51,7 +57,8 @@ export async function sendBackupRequest(
     return {};
   }
   await updateBackup(input.project_id, backup.id, { status: 'BUILDING' }, ['NEW', 'BUILDING']);
-  const [[key, dataKey], parent] = await Promise.all([keys, parentOf]);
+  const [[key, dataKey], ofParent] = await Promise.all([keys, parentOf]);
+  const { parent, parentKey } = ofParent ?? {};
   await order.send(key, {
     backup_id: backup.id,
     bucket: backup.bucket,
@@ -63,9 +70,7 @@ export async function sendBackupRequest(
     // The data keys reach the guest only encrypted with the guest's own key.
     sealed: encryptFor(key, {
       data_key: dataKey.toString('base64'),
-      ...(parent?.manifest
-        ? { parent_data_key: (await unwrapKey(parent.wrapped_data_key)).toString('base64') }
-        : {}),
+      ...(parentKey ? { parent_data_key: parentKey.toString('base64') } : {}),
     }),
   });
   return {};

@@ -67,8 +67,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const engine of Object.values(engines)) await stopAndRemove(engine.manager, engine.layout);
   if (caDir) await rm(caDir, { recursive: true, force: true });
+  for (const engine of Object.values(engines)) await stopAndRemove(engine.manager, engine.layout);
 }, 120_000);
 
 describe('MariaDB', () => {

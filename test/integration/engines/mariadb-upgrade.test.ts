@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,11 +37,16 @@ const checksum = async (layout: EngineLayout) =>
     )[0]?.s,
   );
 
-/** SIGKILLs mariadb-upgrade (the program, not runuser) of this instance as soon as it runs. */
-function killMariadbUpgrade(socket: string): Promise<true> {
+/**
+ * SIGKILLs mariadb-upgrade (the program, not runuser) of this instance once it runs and has
+ * written its defaults file: in the instance's own temp dir, where a killed one leaves it.
+ */
+function killMariadbUpgrade(socket: string, ownTemp: string): Promise<true> {
   return waitFor(
-    'mariadb-upgrade to run',
+    'mariadb-upgrade to run with its defaults file written',
     async () => {
+      const written = (await readdir(ownTemp).catch(() => [])).some((f) => f.startsWith('mysql_upgrade-'));
+      if (!written) return undefined;
       for (const entry of await readdir('/proc')) {
         if (!/^\d+$/.test(entry)) continue;
         const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
@@ -57,10 +61,10 @@ function killMariadbUpgrade(socket: string): Promise<true> {
   );
 }
 
-/** mariadb-upgrade's defaults files in the OS temp dir that name this instance's socket. */
+/** mariadb-upgrade's defaults files in /tmp (its default: the agent sets no TMPDIR) naming this socket. */
 async function sharedTempFilesNaming(socket: string): Promise<string[]> {
-  const files = (await readdir(tmpdir())).filter((f) => f.startsWith('mysql_upgrade-'));
-  const texts = await Promise.all(files.map((f) => readFile(join(tmpdir(), f), 'utf8').catch(() => '')));
+  const files = (await readdir('/tmp')).filter((f) => f.startsWith('mysql_upgrade-'));
+  const texts = await Promise.all(files.map((f) => readFile(join('/tmp', f), 'utf8').catch(() => '')));
   return files.filter((_, i) => texts[i]?.includes(socket));
 }
 
@@ -96,7 +100,10 @@ describe('mariadb upgrade 10.11.18 → 10.11 (agent)', () => {
   });
 
   it('comes back on 10.11.18 with its data when mariadb-upgrade is killed', async () => {
-    const killed = killMariadbUpgrade(join(layout.baseDir, 'run', 'mysqld.sock'));
+    const killed = killMariadbUpgrade(
+      join(layout.baseDir, 'run', 'mysqld.sock'),
+      join(layout.baseDir, 'upgrade-tmp'),
+    );
     await expect(manager.upgrade('10.11')).rejects.toMatchObject({
       name: 'UpgradeFailed',
       step: 'mariadb-upgrade',
