@@ -7,7 +7,7 @@ import { nowSeconds, openEnvelope, parseGuestRequest, verifySignature } from '..
 import type { BackupEngine } from './backup/layout.ts';
 import { CLUSTER_OPERATIONS, runClusterOperation } from './cluster-operations.ts';
 import { runDataOperation } from './data-operations.ts';
-import { SeenOperations } from './dedup.ts';
+import { type KeptAnswer, KeptAnswers, SeenOperations } from './dedup.ts';
 import type {
   DatabaseSpec,
   EngineLayout,
@@ -57,6 +57,10 @@ export class Guest {
   /** Set while the guest's own queue is missing: no order can reach it, so it is not healthy. */
   private queueMissing = false;
   private readonly seen: SeenOperations;
+  /** The answers of the last orders a workflow waits on: a redelivered one is answered again. */
+  private readonly answers: KeptAnswers;
+  /** The orders this process runs now: a redelivery of one of these waits for its first answer. */
+  private readonly runningNow = new Set<string>();
   private readonly abort = new AbortController();
   private readonly prepared: string;
   /** The order being run, kept on disk: an agent that died running it reports it unfinished. */
@@ -87,6 +91,7 @@ export class Guest {
     private readonly log: Log,
   ) {
     this.seen = new SeenOperations(join(config.layout.baseDir, 'operations-seen.json'));
+    this.answers = new KeptAnswers(join(config.layout.baseDir, 'operations-answered.json'));
     this.prepared = join(config.layout.baseDir, 'prepared');
     this.inFlight = join(config.layout.baseDir, 'operation-in-flight.json');
     this.terms = new TermStore(config.layout.baseDir);
@@ -151,16 +156,18 @@ export class Guest {
         method: string;
         reply_token?: string;
       };
-      await this.reporter.result({
-        operation_id: order.id,
-        operation: order.method,
-        reply_token: order.reply_token,
+      // Its answer, if it had one (the agent stopped while sending it); else it did not finish.
+      const answer: KeptAnswer = this.answers.get(order.id) ?? {
+        method: order.method,
         ok: false,
         error: {
           type: 'Interrupted',
           message: `The guest agent stopped while running ${order.method}; it did not finish.`,
         },
-      });
+      };
+      // Kept first: if this report is lost too, the workflow's next send of the order gets it.
+      if (order.reply_token) this.answers.keep(order.id, answer);
+      await this.sendAnswer(order, answer);
       rmSync(this.inFlight, { force: true });
     } catch (err) {
       this.log('could not report the interrupted operation', { error: (err as Error).message });
@@ -258,10 +265,14 @@ export class Guest {
       return;
     }
     if (this.seen.has(order.id)) {
+      // A workflow's order sent again (its step retried, or resumed after a restart of the
+      // control plane) while its answer may have been lost: answered again, never run again.
+      if (order.reply_token && !this.runningNow.has(order.id)) return this.answerAgain(order);
       this.log('order ignored: already run', { operation: order.method, id: order.id });
       return;
     }
     this.seen.add(order.id);
+    this.runningNow.add(order.id);
     writeFileSync(
       this.inFlight,
       JSON.stringify({ id: order.id, method: order.method, reply_token: order.reply_token }),
@@ -269,26 +280,64 @@ export class Guest {
     );
     this.log('running', { operation: order.method, id: order.id });
     try {
-      const result = await this.run(order.method, order.args);
-      const beat = order.method === 'prepare' ? this.preparedBeat : undefined;
-      this.preparedBeat = undefined;
-      await this.reporter.result(
-        { operation_id: order.id, operation: order.method, reply_token: order.reply_token, ok: true, result },
-        beat,
-      );
-    } catch (err) {
-      const error = { type: (err as Error).name || 'Error', message: (err as Error).message };
-      this.log('operation failed', { operation: order.method, error: error.message });
-      await this.reporter.result({
+      let answer: KeptAnswer;
+      let beat: HeartbeatPayload | undefined;
+      try {
+        answer = { method: order.method, ok: true, result: await this.run(order.method, order.args) };
+        beat = order.method === 'prepare' ? this.preparedBeat : undefined;
+        this.preparedBeat = undefined;
+      } catch (err) {
+        const error = { type: (err as Error).name || 'Error', message: (err as Error).message };
+        this.log('operation failed', { operation: order.method, error: error.message });
+        answer = { method: order.method, ok: false, error };
+      }
+      // Kept before it is sent: an answer lost on its way is sent again when the order comes
+      // again (a failed send leaves the order's message on the queue, which delivers it again),
+      // or by the next agent's boot if this one stops before it is sent (the in-flight record).
+      if (order.reply_token) this.answers.keep(order.id, answer);
+      await this.sendAnswer(order, answer, beat);
+      rmSync(this.inFlight, { force: true });
+    } finally {
+      this.runningNow.delete(order.id);
+    }
+  }
+
+  private async answerAgain(order: { id: string; method: string; reply_token?: string }): Promise<void> {
+    const kept = this.answers.get(order.id);
+    this.log('order already run: its answer sent again', {
+      operation: order.method,
+      id: order.id,
+      kept: Boolean(kept),
+    });
+    await this.sendAnswer(
+      order,
+      kept ?? {
+        method: order.method,
+        ok: false,
+        // Seen, not running, no answer kept: its run ended in an earlier process without one.
+        error: {
+          type: 'Interrupted',
+          message: `The guest agent has no answer of ${order.method} to give; it may not have finished.`,
+        },
+      },
+    );
+  }
+
+  private sendAnswer(
+    order: { id: string; method: string; reply_token?: string },
+    answer: KeptAnswer,
+    beat?: HeartbeatPayload,
+  ): Promise<void> {
+    return this.reporter.result(
+      {
         operation_id: order.id,
         operation: order.method,
         reply_token: order.reply_token,
-        ok: false,
-        error,
-      });
-    } finally {
-      rmSync(this.inFlight, { force: true });
-    }
+        ok: answer.ok,
+        ...(answer.ok ? { result: answer.result } : { error: answer.error }),
+      },
+      beat,
+    );
   }
 
   private async run(method: string, args: Record<string, unknown>): Promise<unknown> {

@@ -206,6 +206,9 @@ describe('a restart of the local cloud during operations', () => {
     // Likewise a backup is COMPLETED, or FAILED (Trove's backup view shows no fault; the
     // reason is kept on the item) when its guest died while streaming it.
     expect(finished.status).toMatch(/^(COMPLETED|FAILED)$/);
+    // The restart was answered, not timed out: an answer the guest sent while the control plane
+    // was down, or never sent, is sent again when the resumed workflow sends the order again.
+    expect(views[1]?.fault).toBeUndefined();
     const active = views.filter((v) => v.status === 'ACTIVE').map((v) => v.id);
     expect(active).toContain(restarted);
     expect(active).toContain(backedUp);

@@ -17,7 +17,12 @@ export function cleanGuests(): void {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export function guestWith(engine: Partial<EngineManager>, config: Partial<AgentConfigFile> = {}) {
+/** `lostAnswers`: how many of the first answers the reporter fails to send (the queue unreachable). */
+export function guestWith(
+  engine: Partial<EngineManager>,
+  config: Partial<AgentConfigFile> = {},
+  { lostAnswers = 0 } = {},
+) {
   const baseDir = mkdtempSync(join(tmpdir(), 'guest-'));
   dirs.push(baseDir);
   const key = randomBytes(32);
@@ -25,6 +30,7 @@ export function guestWith(engine: Partial<EngineManager>, config: Partial<AgentC
   const heartbeats: unknown[] = [];
   const reporter = {
     result: async (payload: unknown) => {
+      if (lostAnswers-- > 0) throw new Error('the conductor queue cannot be reached');
       results.push(payload);
     },
     heartbeat: async (payload: unknown) => {
