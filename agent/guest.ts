@@ -1,6 +1,11 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { AgentConfigFile } from '../lib/compute/driver.ts';
 import { decryptWith, encryptFor } from '../lib/guest/sealed.ts';
 import { nowSeconds, openEnvelope, parseGuestRequest, verifySignature } from '../lib/guest/signing.ts';
@@ -41,6 +46,8 @@ const MAX_ORDER_AGE_SECONDS = 3600;
  * engine this often. A cost (docs/cost.md): sixty heartbeats a minute instead of one.
  */
 const FAILOVER_INTERVAL_MS = 1000;
+/** An order whose answer could not be sent comes back this soon, to be answered again. */
+const ANSWER_RETRY_SECONDS = 5;
 /** How long a resize_fs watches an engine that is up but not answering (recovering) before it answers. */
 const REVIVE_WATCH_MS = 30_000;
 /** How long the source's engine has to answer a probe. */
@@ -157,7 +164,12 @@ export class Guest {
         reply_token?: string;
       };
       // Its answer, if it had one (the agent stopped while sending it); else it did not finish.
-      const answer: KeptAnswer = this.answers.get(order.id) ?? {
+      const kept = this.answers.get(order.id);
+      if (kept === 'unkept') {
+        rmSync(this.inFlight, { force: true });
+        return;
+      }
+      const answer: KeptAnswer = kept ?? {
         method: order.method,
         ok: false,
         error: {
@@ -166,7 +178,7 @@ export class Guest {
         },
       };
       // Kept first: if this report is lost too, the workflow's next send of the order gets it.
-      if (order.reply_token) this.answers.keep(order.id, answer);
+      if (order.reply_token) this.keepAnswer(order.id, answer);
       await this.sendAnswer(order, answer);
       rmSync(this.inFlight, { force: true });
     } catch (err) {
@@ -222,7 +234,27 @@ export class Guest {
         if (this.queueMissing) this.log('guest queue is back');
         this.queueMissing = false;
         for (const message of out.Messages ?? []) {
-          await this.handle(message.Body ?? '');
+          const answered = await this.handle(message.Body ?? '').then(
+            () => true,
+            (err: Error) => {
+              this.log('answer not sent: the order comes again', { error: err.message });
+              return false;
+            },
+          );
+          if (!answered) {
+            // Back on the queue in a few seconds rather than after the queue's visibility timeout
+            // (300 s, longer than a restart's wait): it is answered again from the kept answer.
+            await this.sqs
+              .send(
+                new ChangeMessageVisibilityCommand({
+                  QueueUrl: this.config.guest_queue_url,
+                  ReceiptHandle: message.ReceiptHandle,
+                  VisibilityTimeout: ANSWER_RETRY_SECONDS,
+                }),
+              )
+              .catch(() => {});
+            continue;
+          }
           await this.sqs.send(
             new DeleteMessageCommand({
               QueueUrl: this.config.guest_queue_url,
@@ -294,16 +326,32 @@ export class Guest {
       // Kept before it is sent: an answer lost on its way is sent again when the order comes
       // again (a failed send leaves the order's message on the queue, which delivers it again),
       // or by the next agent's boot if this one stops before it is sent (the in-flight record).
-      if (order.reply_token) this.answers.keep(order.id, answer);
+      if (order.reply_token) this.keepAnswer(order.id, answer);
       await this.sendAnswer(order, answer, beat);
       rmSync(this.inFlight, { force: true });
     } finally {
       this.runningNow.delete(order.id);
+      // A call nobody waits on through a workflow (no reply token) is not answered again: its
+      // caller has given up by the next boot, and "did not finish" would not be true.
+      if (!order.reply_token) rmSync(this.inFlight, { force: true });
+    }
+  }
+
+  private keepAnswer(id: string, answer: KeptAnswer): void {
+    try {
+      this.answers.keep(id, answer);
+    } catch (err) {
+      this.log('answer not kept', { id, error: (err as Error).message });
     }
   }
 
   private async answerAgain(order: { id: string; method: string; reply_token?: string }): Promise<void> {
     const kept = this.answers.get(order.id);
+    if (kept === 'unkept') {
+      // Answered, but too large to keep: sending a failure now could contradict it.
+      this.log('order ignored: already run', { operation: order.method, id: order.id });
+      return;
+    }
     this.log('order already run: its answer sent again', {
       operation: order.method,
       id: order.id,
@@ -323,11 +371,14 @@ export class Guest {
     );
   }
 
-  private sendAnswer(
+  private async sendAnswer(
     order: { id: string; method: string; reply_token?: string },
     answer: KeptAnswer,
     beat?: HeartbeatPayload,
   ): Promise<void> {
+    // A prepare answered again goes with the heartbeat a create waits for, as the first one did.
+    if (!beat && answer.ok && order.method === 'prepare' && existsSync(this.prepared))
+      beat = await this.heartbeatPayload().catch(() => undefined);
     return this.reporter.result(
       {
         operation_id: order.id,
@@ -346,11 +397,11 @@ export class Guest {
         return this.prepare(args);
       case 'restart':
         await this.engine.restart();
-        await this.heartbeat();
+        await this.reportStatus();
         return null;
       case 'stop_db':
         await this.engine.stop();
-        await this.heartbeat();
+        await this.reportStatus();
         return null;
       case 'get_filesystem_stats':
         return this.engine.filesystemStats();
@@ -368,7 +419,7 @@ export class Guest {
       case 'resize_fs': {
         const stats = await this.engine.resizeFilesystem();
         await this.reviveWithRoom();
-        await this.heartbeat();
+        await this.reportStatus();
         return stats;
       }
       // Trove's upgrade: the engine moved to a new datastore version, or back on the old one
@@ -434,7 +485,7 @@ export class Guest {
             },
           );
           if (method === 'attach_replica') await this.reseedMarker.clear();
-          await this.heartbeat();
+          await this.reportStatus();
           return result;
         }
         return runDataOperation(this.engine, method, this.withSecrets(args));
@@ -550,7 +601,7 @@ export class Guest {
       await this.heartbeat().catch(() => {});
     }
     await this.reseedMarker.clear();
-    await this.heartbeat();
+    await this.reportStatus();
     return null;
   }
 
@@ -675,6 +726,15 @@ export class Guest {
 
   private async heartbeat(): Promise<void> {
     await this.reporter.heartbeat(await this.heartbeatPayload());
+  }
+
+  /**
+   * The heartbeat an order sends before its answer, so that the status is current when its
+   * workflow ends. A failed one does not fail the order: the engine did what it was told, the
+   * answer says so (it is kept and sent again if lost), and the next heartbeat says how it runs.
+   */
+  private async reportStatus(): Promise<void> {
+    await this.heartbeat().catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
   }
 
   private async heartbeatPayload(): Promise<HeartbeatPayload> {

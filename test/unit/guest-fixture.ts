@@ -17,11 +17,14 @@ export function cleanGuests(): void {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/** `lostAnswers`: how many of the first answers the reporter fails to send (the queue unreachable). */
+/**
+ * `lostAnswers`: how many of the first answers the reporter fails to send (the queue unreachable);
+ * `lostHeartbeats`: whether every heartbeat fails to be sent as well.
+ */
 export function guestWith(
   engine: Partial<EngineManager>,
   config: Partial<AgentConfigFile> = {},
-  { lostAnswers = 0 } = {},
+  { lostAnswers = 0, lostHeartbeats = false } = {},
 ) {
   const baseDir = mkdtempSync(join(tmpdir(), 'guest-'));
   dirs.push(baseDir);
@@ -34,6 +37,7 @@ export function guestWith(
       results.push(payload);
     },
     heartbeat: async (payload: unknown) => {
+      if (lostHeartbeats) throw new Error('the conductor queue cannot be reached');
       heartbeats.push(payload);
     },
   } as unknown as Reporter;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -27,17 +27,22 @@ describe('kept answers', () => {
 
   it('keep the newest ones only, and no answer too large to keep', () => {
     const file = fileIn();
-    const answers = new KeptAnswers(file, 3, 200);
+    const answers = new KeptAnswers(file, 4, 200);
     for (const id of ['a', 'b', 'c', 'd'])
       answers.keep(id, { method: 'create_backup', ok: true, result: { id } });
     answers.keep('big', { method: 'list_users', ok: true, result: 'x'.repeat(500) });
-    const reread = new KeptAnswers(file, 3, 200);
-    expect(['a', 'b', 'c', 'd', 'big'].map((id) => Boolean(reread.get(id)))).toEqual([
-      false,
-      true,
-      true,
-      true,
-      false,
-    ]);
+    const reread = new KeptAnswers(file, 4, 200);
+    expect(['a', 'b', 'c', 'd'].map((id) => Boolean(reread.get(id)))).toEqual([false, true, true, true]);
+    // Answered, but not kept: remembered as such, so it is never answered again as failed.
+    expect(reread.get('big')).toBe('unkept');
+  });
+
+  it('start empty on a file that cannot be read, rather than keep the agent from starting', () => {
+    const file = fileIn();
+    writeFileSync(file, '[["op-1", {"method": "rest');
+    const answers = new KeptAnswers(file);
+    expect(answers.get('op-1')).toBeUndefined();
+    answers.keep('op-2', { method: 'restart', ok: true, result: null });
+    expect(new KeptAnswers(file).get('op-2')).toMatchObject({ ok: true });
   });
 });
