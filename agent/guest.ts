@@ -125,7 +125,7 @@ export class Guest {
         this.vote = { source, reachable };
         if (changed) {
           this.log(reachable ? 'source answers' : 'source does not answer', { source: role.source.host });
-          await this.heartbeat().catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
+          await this.reportStatus();
         }
       } else this.vote = undefined;
       await sleep(FAILOVER_INTERVAL_MS, this.abort.signal);
@@ -169,14 +169,12 @@ export class Guest {
         rmSync(this.inFlight, { force: true });
         return;
       }
-      const answer: KeptAnswer = kept ?? {
-        method: order.method,
-        ok: false,
-        error: {
-          type: 'Interrupted',
-          message: `The guest agent stopped while running ${order.method}; it did not finish.`,
-        },
-      };
+      const answer =
+        kept ??
+        interrupted(
+          order.method,
+          `The guest agent stopped while running ${order.method}; it did not finish.`,
+        );
       // Kept first: if this report is lost too, the workflow's next send of the order gets it.
       if (order.reply_token) this.keepAnswer(order.id, answer);
       await this.sendAnswer(order, answer);
@@ -359,15 +357,12 @@ export class Guest {
     });
     await this.sendAnswer(
       order,
-      kept ?? {
-        method: order.method,
-        ok: false,
-        // Seen, not running, no answer kept: its run ended in an earlier process without one.
-        error: {
-          type: 'Interrupted',
-          message: `The guest agent has no answer of ${order.method} to give; it may not have finished.`,
-        },
-      },
+      // Seen, not running, no answer kept: its run ended in an earlier process without one.
+      kept ??
+        interrupted(
+          order.method,
+          `The guest agent has no answer of ${order.method} to give; it may not have finished.`,
+        ),
     );
   }
 
@@ -412,7 +407,7 @@ export class Guest {
         try {
           await this.engine.startWithMemory(memoryMb);
         } finally {
-          await this.heartbeat().catch(() => {});
+          await this.reportStatus();
         }
         return null;
       }
@@ -430,7 +425,7 @@ export class Guest {
         try {
           return await this.engine.upgrade(String(args.datastore_version));
         } finally {
-          await this.heartbeat().catch(() => {});
+          await this.reportStatus();
         }
       }
       case 'create_backup':
@@ -466,7 +461,7 @@ export class Guest {
           // interval (a cluster's task returns to NONE only once every member reports up).
           const synced = (result as { local_state?: string } | null)?.local_state === 'Synced';
           if (GALERA_ENGINE_CHANGES.has(method) || (method === 'galera_status' && synced))
-            await this.heartbeat().catch(() => {});
+            await this.reportStatus();
           return result;
         }
         if (REPLICATION_OPERATIONS.has(method)) {
@@ -479,7 +474,7 @@ export class Guest {
               // an old source runs the order left on its queue when it comes back).
               if (err instanceof ReseedRequired) {
                 await this.reseedMarker.save(err.message);
-                await this.heartbeat().catch(() => {});
+                await this.reportStatus();
               }
               throw err;
             },
@@ -598,7 +593,7 @@ export class Guest {
         source,
       );
     } finally {
-      await this.heartbeat().catch(() => {});
+      await this.reportStatus();
     }
     await this.reseedMarker.clear();
     await this.reportStatus();
@@ -782,6 +777,13 @@ export class Guest {
 }
 
 const addressOf = (source: { host: string; port: number }) => `${source.host}:${source.port}`;
+
+/** The answer of an order whose run ended without one (the agent stopped). */
+const interrupted = (method: string, message: string): KeptAnswer => ({
+  method,
+  ok: false,
+  error: { type: 'Interrupted', message },
+});
 
 /** The engine's texts cut to what the conductor accepts (a long GTID set must not drop the heartbeat). */
 function boundedReport<T extends { position?: string; error?: string; source?: string }>(r: T): T {
