@@ -175,14 +175,29 @@ export class Guests {
         await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
         await this.store.save(record);
         this.records.set(id, record);
-        await phases.time('agent', () =>
-          early ? this.confirmLaunch(record, early) : this.startAgent(record, 'ERROR'),
-        );
+        await phases.time('agent', async () => {
+          if (early) {
+            try {
+              return await this.confirmLaunch(record, early);
+            } catch (err) {
+              // The agent spawned ahead cannot take its word (it died, or closed its stdin, since
+              // it was checked alive): it goes, and a fresh one starts, as a reboot starts it.
+              this.opts.log(
+                `${id}: the agent started ahead did not take its launch (${message(err)}): starting another`,
+              );
+              if (early.pid) trySignal(-early.pid, 'SIGKILL');
+              early = undefined;
+            }
+          }
+          await this.startAgent(record, 'ERROR');
+        });
         phases.add('launch', performance.now() - started);
         this.opts.log(
           `launched ${id} for instance ${spec.instance_id} on ${address}:${port} (${phases}${spare ? ', spare agent' : ''})`,
         );
-        return this.view(record);
+        // Awaited here, not returned: the finally's refill (a fork that holds the event loop for
+        // ~10-20 ms) is queued only once the answer is ready, never in front of the view's reads.
+        return await this.view(record);
       } catch (err) {
         // The agent spawned ahead goes (its stdin ends without a word; killed in case it is
         // still loading), before what it would run on is taken apart.
@@ -598,7 +613,8 @@ export class Guests {
     if (!stdin) throw new Error('the guest agent started ahead of its launch has no stdin');
     await new Promise<void>((ok, fail) => {
       stdin.once('error', fail);
-      stdin.end(`${LAUNCH_GO}\n`, () => ok());
+      // The callback has the write's error (EPIPE: nobody reads any more), before 'error' fires.
+      stdin.end(`${LAUNCH_GO}\n`, (err?: Error | null) => (err ? fail(err) : ok()));
     });
     record.agentPid = agent.pid;
     delete record.failure;

@@ -343,6 +343,55 @@ describe('local compute host', () => {
     await after.host.close({ stopServers: true });
   });
 
+  it('starts a fresh agent when the one spawned ahead cannot take its launch, and leaves that one nowhere', async () => {
+    // Agents that, once told to (a marker file), close their stdin while they wait: alive when
+    // taken, but the host's word finds no reader (EPIPE), as when a spare dies between being
+    // taken and being told to start. Each says so in a file of its own (marker.<pid>).
+    const marker = join(stateDir, 'spares-go-deaf');
+    const deafOrFake = `
+      if (process.argv.includes('${AWAIT_LAUNCH_FLAG}')) {
+        const check = setInterval(() => {
+          if (!require('node:fs').existsSync('${marker}')) return;
+          clearInterval(check);
+          process.stdin.destroy();
+          require('node:fs').closeSync(0);
+          require('node:fs').writeFileSync('${marker}.' + process.pid, '');
+          setInterval(() => {}, 1000);
+        }, 10);
+        process.stdin.once('data', () => clearInterval(check));
+      }
+      ${FAKE_AGENT}`;
+    const { host, driver } = await startHost((configPath) => ({
+      command: process.execPath,
+      args: ['-e', deafOrFake, configPath],
+    }));
+    const first = await driver.launch(specFor(randomUUID()));
+    await enginePid(first.id);
+    const spare = await waitUntil('a spare ready', async () => {
+      const ready = host.guests.spareIds().filter((id) => id !== first.id);
+      return ready.length ? spareAgents().find((s) => s.id === ready[0]) : undefined;
+    });
+    seenPids.add(spare.pid);
+    await writeFile(marker, '');
+    await waitUntil('the spare deaf', async () => (existsSync(`${marker}.${spare.pid}`) ? true : undefined));
+
+    const second = await driver.launch(specFor(randomUUID()));
+    expect(second.id).toBe(spare.id);
+    // Its agent is a fresh one, running the server's config; the spare is gone.
+    const pid = await agentPid(second.id);
+    expect(pid).not.toBe(spare.pid);
+    await enginePid(second.id);
+    await gone(spare.pid);
+    expect(
+      logs.some((l) => l.startsWith(`${second.id}: the agent started ahead did not take its launch`)),
+    ).toBe(true);
+    expect((await driver.get(second.id))?.status).toBe('ACTIVE');
+    await Promise.all([rm(marker), rm(`${marker}.${spare.pid}`)]);
+    for (const server of [first, second]) await driver.terminate(server.id);
+    expect(await isAlive(pid)).toBe(false);
+    await host.close({ stopServers: true });
+  });
+
   it('stops and removes the guests a vanished host left running (before a wipe), without rebooting them', async () => {
     const first = await startHost();
     const server = await first.driver.launch(specFor(randomUUID()));
