@@ -391,7 +391,7 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       step = 'mariadb-upgrade';
       // A temp dir of its own: mariadb-upgrade writes its connection's defaults file there, and a
       // killed one leaves it behind (in the shared /tmp, one per upgrade).
-      const tmp = join(this.layout.baseDir, 'upgrade-tmp');
+      const tmp = this.upgradeTmp;
       await rm(tmp, { recursive: true, force: true });
       await mkdir(tmp, { mode: 0o700 });
       const { stdout } = await runAs(
@@ -430,6 +430,11 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     }
   }
 
+  /** mariadb-upgrade's own temp dir (--tmpdir), on the instance: never the shared /tmp. */
+  private get upgradeTmp(): string {
+    return join(this.layout.baseDir, 'upgrade-tmp');
+  }
+
   /** The build's name in the build file and its directories in build.cnf: the next start runs it. */
   private async useBuild(build: MariadbBuild, gid: number): Promise<void> {
     await this.writeBuildConfig(build, gid);
@@ -445,6 +450,8 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
     }
     // Without a complete copy the old build never stopped being the data dir's only writer.
     await rm(`${state.kept}.partial`, { recursive: true, force: true });
+    // An agent that died during mariadb-upgrade left its temp dir (and the defaults file in it).
+    await rm(this.upgradeTmp, { recursive: true, force: true });
     await this.useBuild(mariadbBuildOrSystem(state.from), (await account(this.user)).gid);
     await upgradeState.clear(this.layout.baseDir);
     await this.start();

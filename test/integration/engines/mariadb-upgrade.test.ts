@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineLayout } from '../../../agent/engines/manager.ts';
 import { MariaDbManager } from '../../../agent/engines/mariadb.ts';
 import { signal, waitFor } from '../../../agent/engines/process.ts';
+import { upgradeState } from '../../../agent/engines/upgrade.ts';
 import { ensureMariadbBuilds } from '../../../local/prerequisites.ts';
 import { stopAndRemove, tempLayout } from './helpers.ts';
 
@@ -118,6 +119,27 @@ describe('mariadb upgrade 10.11.18 → 10.11 (agent)', () => {
     // The killed program's defaults file went with the instance's own temp dir.
     expect(existsSync(join(layout.baseDir, 'upgrade-tmp'))).toBe(false);
     expect(await sharedTempFilesNaming(join(layout.baseDir, 'run', 'mysqld.sock'))).toEqual([]);
+  });
+
+  it("undoes at the agent's next start an upgrade its agent died in, the upgrade's temp dir with it", async () => {
+    // What an agent killed during mariadb-upgrade leaves: the upgrade's record (here with no kept
+    // copy: the data dir was never left) and mariadb-upgrade's temp dir with its defaults file.
+    const tmp = join(layout.baseDir, 'upgrade-tmp');
+    await mkdir(tmp, { mode: 0o700 });
+    await writeFile(
+      join(tmp, 'mysql_upgrade-left'),
+      `[client]\nsocket=${join(layout.baseDir, 'run', 'mysqld.sock')}\n`,
+    );
+    await upgradeState.save(layout.baseDir, {
+      from: '10.11.18',
+      to: '10.11.19',
+      kept: join(layout.baseDir, 'data-10.11.18-before-upgrade'),
+    });
+    await manager.recoverInterruptedUpgrade();
+    expect(existsSync(tmp)).toBe(false);
+    expect(existsSync(join(layout.baseDir, 'upgrade.json'))).toBe(false);
+    expect(await version(layout)).toMatch(/^10\.11\.18-/);
+    expect(await checksum(layout)).toBe(known);
   });
 
   it('upgrades to 10.11.19 with mariadb-upgrade, the data equal', async () => {
