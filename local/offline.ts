@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { type Front, startFront } from './front.ts';
 import { freePort } from './ports.ts';
-import type { ProcessGroup } from './processes.ts';
+import { explainExit, type ProcessGroup } from './processes.ts';
 import { waitUntil } from './wait.ts';
 
 export interface OfflineOptions {
@@ -69,7 +69,7 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
     logDir: opts.logDir,
   });
   const url = `http://${opts.host}:${privatePort}`;
-  await waitUntil(
+  const ready = waitUntil(
     'serverless-offline',
     async () => {
       const res = await fetch(`${url}/`);
@@ -82,5 +82,6 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       abort: () => (proc.child.exitCode !== null ? 'serverless-offline exited' : undefined),
     },
   );
+  await explainExit(proc, ready);
   return startFront({ host: opts.host, port: opts.httpPort, upstream: new URL(url) });
 }

@@ -8,6 +8,10 @@ export interface ManagedProcess {
   child: ChildProcess;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
+  /** Its stdout and stderr, both. */
+  logPath: string;
+  /** Resolves once everything it wrote is in its log (its output closed, the log flushed). */
+  logged: Promise<void>;
 }
 
 export interface SpawnSpec {
@@ -40,13 +44,23 @@ export class ProcessGroup {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+    // Two sources into one file: neither ends it (the first to end would cut the other's last
+    // lines, which say why a process exited); the child's 'close' (both closed) does.
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    const logged = new Promise<void>((resolve) => {
+      log.once('close', () => resolve());
+      log.once('error', () => resolve());
+    });
+    child.once('close', () => log.end());
     const exited = new Promise<number | null>((resolve) => {
       child.once('exit', (code) => resolve(code));
-      child.once('error', () => resolve(-1));
+      child.once('error', () => {
+        log.end();
+        resolve(-1);
+      });
     });
-    const managed = { name: spec.name, child, exited };
+    const managed = { name: spec.name, child, exited, logPath, logged };
     this.procs.push(managed);
     await this.savePids();
     return managed;
@@ -110,6 +124,29 @@ export async function reapLeftovers(pidFile: string, markers: string[]): Promise
   }
   await writeFile(pidFile, '[]');
   return reaped;
+}
+
+/**
+ * `waiting` (a wait for `proc` to be ready), or, when it failed because `proc` exited, the same
+ * failure with the exit code and the last lines of its log: what a user needs to see why a
+ * service of the local cloud did not start (a port taken, Java missing, a corrupt data dir).
+ */
+export async function explainExit<T>(proc: ManagedProcess, waiting: Promise<T>): Promise<T> {
+  try {
+    return await waiting;
+  } catch (err) {
+    const { child } = proc;
+    if (child.exitCode === null && child.signalCode === null) throw err;
+    // Its output may still be on its way to the log; a grandchild holding the pipe open must not
+    // hold up the error, hence the bound.
+    await Promise.race([proc.logged, new Promise((r) => setTimeout(r, 2000).unref())]);
+    const tail = await tailOf(proc.logPath);
+    const how = child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`;
+    throw new Error(
+      `${(err as Error).message} (${how})${tail ? `; the end of ${proc.logPath}:\n${tail}` : `; ${proc.logPath} is empty`}`,
+      { cause: err },
+    );
+  }
 }
 
 export async function tailOf(path: string, lines = 15): Promise<string> {

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { localCredentials } from './dynamodb.ts';
 import { freePort } from './ports.ts';
-import type { ProcessGroup } from './processes.ts';
+import { explainExit, type ProcessGroup } from './processes.ts';
 import { s3CompatHandler, serveS3 } from './s3/proxy.ts';
 import { waitUntil } from './wait.ts';
 
@@ -50,15 +50,18 @@ export async function startS3(
   const direct = s3Client(backend);
   const through = s3Client(front.endpoint);
   try {
-    await waitUntil(
-      'S3 server',
-      async () => {
-        await direct.send(new ListBucketsCommand({}));
-        return true;
-      },
-      {
-        abort: () => (proc.child.exitCode !== null ? 's3rver exited' : undefined),
-      },
+    await explainExit(
+      proc,
+      waitUntil(
+        'S3 server',
+        async () => {
+          await direct.send(new ListBucketsCommand({}));
+          return true;
+        },
+        {
+          abort: () => (proc.child.exitCode !== null ? 's3rver exited' : undefined),
+        },
+      ),
     );
     await through.send(new ListBucketsCommand({}));
   } catch (err) {
