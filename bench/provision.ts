@@ -79,6 +79,8 @@ interface Provisioned {
   launch?: Map<string, number>;
   /** The guest's prepare, phase by phase (ms; the agent's "prepared" line). */
   prepare?: Map<string, number>;
+  /** The workflow's LaunchServer step, phase by phase (ms; its "server launched" line). */
+  launchStep?: Map<string, number>;
   /** The workflow's IssueCertificate step, its own ms. */
   certificateMs?: number;
   /** Each state of the create workflow: when it was entered and left (ms after POST). */
@@ -435,6 +437,19 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
       } catch {
         // not a log line of the agent's own
       }
+    }
+  }
+  // The launch step's own phases, from the functions' log: its call to the compute host beside
+  // the host's own time says what the call itself adds.
+  const offlineLog = await readFile(join(bench.stateDir, 'logs', 'offline.log'), 'utf8').catch(() => '');
+  for (const line of offlineLog.split('\n')) {
+    if (!line.includes('"server launched"') || !line.includes(id)) continue;
+    try {
+      const entry = JSON.parse(line.slice(line.indexOf('{'))) as { instance_id?: string; phases?: unknown };
+      if (entry.instance_id === id && typeof entry.phases === 'string')
+        result.launchStep = parsePhases(entry.phases);
+    } catch {
+      // not the step's own line
     }
   }
   const item = await probes.docs.send(
@@ -874,6 +889,12 @@ function printReport(results: Map<string, EngineResults>): void {
   console.log(`(${load()})`);
 }
 
+/** The sum of these phases, when every one of them was logged. */
+function sumOf(phases: Map<string, number> | undefined, names: string[]): number | undefined {
+  const xs = names.map((n) => phases?.get(n));
+  return xs.every((x) => x !== undefined) ? xs.reduce((a: number, b) => a + (b ?? 0), 0) : undefined;
+}
+
 /**
  * The create workflow's own steps, each from its history (entered to left), and the waits between
  * them: where the control plane's part goes, step by step (medians, ms).
@@ -886,7 +907,10 @@ function printWorkflowSteps(results: Map<string, EngineResults>): void {
     ['to 1st state', (p) => state(p, 'CreateGuestQueue')?.entered],
     ['CreateGuestQueue', own('CreateGuestQueue')],
     ['LaunchServer', own('LaunchServer')],
-    ['  host launch', (p) => p.launch?.get('launch')],
+    ['  read, key, queue', (p) => sumOf(p.launchStep, ['read', 'key', 'conductor-queue'])],
+    ['  call to the host', (p) => p.launchStep?.get('launch')],
+    ['    host launch', (p) => p.launch?.get('launch')],
+    ['  record', (p) => p.launchStep?.get('record')],
     ['IssueCertificate', own('IssueCertificate')],
     ['Prepare (all)', own('Prepare')],
     ['  sent to started', (p) => since(p.agentUp, state(p, 'Prepare')?.entered)],
