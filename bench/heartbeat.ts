@@ -5,6 +5,8 @@
 // server and the conductor's own conditional update sent raw from one client, on the instances
 // table itself (another project's items) and on a fresh twin of it. Applied heartbeats are counted
 // on a stream the bench turns on for the instances table: one MODIFY per update that went through.
+// After a first run where every conductor worker meets each guest, three steady-state runs, each
+// set against the raw rate measured right around it; the goal is judged on their median.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -59,6 +61,8 @@ const RAW_CONDUCTOR = 300;
 const GOAL_PER_SECOND = 500;
 /** Issue 16: the conductor ingests at least this share of the table's raw conditional-update rate. */
 const GOAL_TABLE_RATIO = 0.9;
+/** Steady-state runs, each judged against the raw rate measured around it; the goal on their median. */
+const STEADY_ROUNDS = 3;
 const INGEST_TIMEOUT_MS = 180_000;
 const CONDUCTOR_QUEUE = 'troveless-local-conductor';
 const RAW_QUEUE = 'troveless-bench-raw';
@@ -565,24 +569,45 @@ export async function run(_args: string[]): Promise<number> {
     );
     // The same again, now that the workers have met the guests: a deployment's steady state, where
     // a guest is read once per worker per hour (the cache's TTL) and each heartbeat is one write.
-    const warm = signRounds();
-    const problemsWarm = bench.problems.length;
-    const againBefore = await rawAround(docs, items, ownItems, 'before');
-    const again = await runIngest(sqs, queue.url, dlq?.url, docs, admin.projectId, warm.bodies, warm.final);
-    const againAfter = await rawAround(docs, items, ownItems, 'after');
-    again.applied =
-      (await countModifies(cloud.endpoints.dynamodb, streamArn, admin.projectId)) - ingest.applied;
-    printReport(
-      'steady state: the same guests again, ten more rounds',
-      again,
-      total,
-      rawDb,
-      aroundOf(againBefore, againAfter),
-      rawSqs1,
-      rawSqs5,
-      (await conductorDurations(bench.stateDir)).slice(durations.length),
-      bench.problems.slice(problemsWarm),
+    // Three times, each with the raw rate measured around it: one run's ratio moved by 0.2 from one
+    // run to the next on this machine (DynamoDB Local's pace drifts), so the goal is judged on
+    // their median.
+    let applied = ingest.applied;
+    let seenDurations = durations.length;
+    const ratios: number[] = [];
+    let again: Ingest | undefined;
+    for (let round = 1; round <= STEADY_ROUNDS; round++) {
+      const warm = signRounds();
+      const problemsWarm = bench.problems.length;
+      const againBefore = await rawAround(docs, items, ownItems, 'before');
+      again = await runIngest(sqs, queue.url, dlq?.url, docs, admin.projectId, warm.bodies, warm.final);
+      const againAfter = await rawAround(docs, items, ownItems, 'after');
+      const appliedNow = await countModifies(cloud.endpoints.dynamodb, streamArn, admin.projectId);
+      again.applied = appliedNow - applied;
+      applied = appliedNow;
+      const allDurations = await conductorDurations(bench.stateDir);
+      ratios.push(
+        printReport(
+          `steady state ${round} of ${STEADY_ROUNDS}: the same guests again, ten more rounds`,
+          again,
+          total,
+          rawDb,
+          aroundOf(againBefore, againAfter),
+          rawSqs1,
+          rawSqs5,
+          allDurations.slice(seenDurations),
+          bench.problems.slice(problemsWarm),
+        ),
+      );
+      seenDurations = allDurations.length;
+      ok &&= again.dlq === 0;
+    }
+    const steady = percentile(ratios, 50);
+    console.log(
+      `\nsteady state, ${STEADY_ROUNDS} runs: ingest / the raw rate on its own table ${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')}; ` +
+        `median ${steady.toFixed(2)}x      goal >= ${GOAL_TABLE_RATIO}x: ${verdict(steady >= GOAL_TABLE_RATIO)}`,
     );
+    if (!again) throw new Error('no steady-state run');
     // The same heartbeats through the bare pipeline, right after: what SQS and the table cost together here.
     // A failure of its own is reported, not the run's: the ingest figures above stand.
     const pipeline = await rawPipeline(sqs, docs, signRounds().bodies, items, EVENT_SOURCE_POLLERS).catch(
@@ -599,7 +624,7 @@ export async function run(_args: string[]): Promise<number> {
         `the steady-state ingest is ${(steadyRate / pipeline).toFixed(2)}x of it`,
     );
     // Slow is a figure, not a failure; a heartbeat in the dead-letter queue is one.
-    ok = ingest.dlq === 0 && again.dlq === 0;
+    ok &&= ingest.dlq === 0;
   } catch (err) {
     console.error(`bench heartbeat failed: ${err instanceof Error ? err.message : err}`);
     ok = false;
@@ -644,7 +669,6 @@ async function runIngest(
     dlq: 0,
     applied: Number.NaN,
   };
-  let lastDbCheck = 0;
   let lastProgress = t0;
   for (;;) {
     await sleep(100);
@@ -655,13 +679,15 @@ async function runIngest(
       console.log(`    ${fixed((now - t0) / 1000, 0)} s: ${out.left} heartbeats still on the queue`);
     }
     if (sendError) throw sendError;
-    if (now - t0 > INGEST_TIMEOUT_MS) break;
+    if (now - t0 > INGEST_TIMEOUT_MS) {
+      out.behind = await notYetFinal(docs, projectId, final);
+      break;
+    }
     const sentAll = !Number.isNaN(sendMs);
     if (sentAll && out.left === 0 && Number.isNaN(out.drainedMs)) out.drainedMs = now - t0;
-    // DynamoDB is asked once the queue is empty, and otherwise only every few seconds: the
-    // conductor needs DynamoDB Local more than this check does.
-    if (!(sentAll && out.left === 0) && now - lastDbCheck < 5000) continue;
-    lastDbCheck = now;
+    // DynamoDB is asked only once the queue is empty (every message deleted, so answered): a query
+    // of the 500 items while the conductor writes takes from the very rate being measured.
+    if (!(sentAll && out.left === 0)) continue;
     out.behind = await notYetFinal(docs, projectId, final);
     if (out.behind === 0) {
       out.doneMs = now - t0;
@@ -687,7 +713,7 @@ function printReport(
   rawSqs5: number,
   durations: number[],
   problems: string[],
-): void {
+): number {
   const perSecond = (n: number, ms: number) => (n / ms) * 1000;
   const finished = !Number.isNaN(ingest.doneMs);
   const elapsed = finished ? ingest.doneMs : ingest.endMs;
@@ -783,4 +809,5 @@ function printReport(
   base('raw DynamoDB conditional update, 10 in flight, instances (around this run)', mean(around.own));
   base("the conductor's former 3 calls (query+get+today's update), 10 in flight", rawDb.conductor);
   console.log(`(ingest is = the conductor's ingest rate / the baseline's rate; ${load()})`);
+  return finished ? ownRatio : Number.NaN;
 }
