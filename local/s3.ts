@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { localCredentials } from './dynamodb.ts';
 import { freePort } from './ports.ts';
-import { explainExit, type ProcessGroup } from './processes.ts';
+import { exitedNow, explainExit, type ProcessGroup } from './processes.ts';
 import { s3CompatHandler, serveS3 } from './s3/proxy.ts';
 import { waitUntil } from './wait.ts';
 
@@ -59,7 +59,7 @@ export async function startS3(
           return true;
         },
         {
-          abort: () => (proc.child.exitCode !== null ? 's3rver exited' : undefined),
+          abort: () => (exitedNow(proc) ? 's3rver exited' : undefined),
         },
       ),
     );

@@ -185,7 +185,9 @@ export class Guests {
               this.opts.log(
                 `${id}: the agent started ahead did not take its launch (${message(err)}): starting another`,
               );
-              if (early.pid) trySignal(-early.pid, 'SIGKILL');
+              // Not once it is reaped: its group id could be another's by then.
+              if (early.pid && early.exitCode === null && early.signalCode === null)
+                trySignal(-early.pid, 'SIGKILL');
               early = undefined;
             }
           }

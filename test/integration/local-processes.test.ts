@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { explainExit, ProcessGroup } from '../../local/processes.ts';
+import { exitedNow, explainExit, ProcessGroup } from '../../local/processes.ts';
 import { waitUntil } from '../../local/wait.ts';
 
 // A service of the local cloud that exits while the cloud waits for it (a port taken, a corrupt
@@ -58,6 +58,39 @@ describe('local processes', () => {
     const log = await readFile(proc.logPath, 'utf8');
     expect(log).toContain('starting 1\n');
     expect(log.trimEnd().endsWith('fatal: port 8000 is taken')).toBe(true);
+    await procs.stopAll();
+  });
+
+  it("shows only this run's lines of a log that earlier runs wrote to, and says when a program could not start at all", async () => {
+    const { dir, procs } = await group();
+    await writeFile(join(dir, 'svc.log'), 'an earlier run: all well\n');
+    const proc = await procs.start({
+      name: 'svc',
+      command: process.execPath,
+      args: ['-e', "console.log('this run: bad data dir'); process.exit(1)"],
+      logDir: dir,
+    });
+    const failure = await explainExit(proc, neverReady(proc.child)).catch((err: Error) => err);
+    expect(failure?.message).toContain('this run: bad data dir');
+    expect(failure?.message).not.toContain('an earlier run');
+
+    const missing = await procs.start({
+      name: 'missing',
+      command: join(dir, 'no-such-program'),
+      args: [],
+      logDir: dir,
+    });
+    const notStarted = await explainExit(
+      missing,
+      waitUntil('the service', async () => undefined, {
+        timeoutMs: 30_000,
+        intervalMs: 10,
+        abort: () => (exitedNow(missing) ? 'it exited' : undefined),
+      }),
+    ).catch((err: Error) => err);
+    expect(notStarted?.message).toMatch(
+      /^the service: it exited \(not started: spawn \S+no-such-program ENOENT\)/,
+    );
     await procs.stopAll();
   });
 
