@@ -344,10 +344,12 @@ describe('local compute host', () => {
   });
 
   it('starts a fresh agent when the one spawned ahead cannot take its launch, and leaves that one nowhere', async () => {
+    // In the state dir (made here when this test runs alone: the host's start would make it).
+    stateDir ||= await mkdtemp(join(tmpdir(), 'troveless-compute-'));
+    const marker = join(stateDir, 'spares-go-deaf');
     // Agents that, once told to (a marker file), close their stdin while they wait: alive when
     // taken, but the host's word finds no reader (EPIPE), as when a spare dies between being
     // taken and being told to start. Each says so in a file of its own (marker.<pid>).
-    const marker = join(stateDir, 'spares-go-deaf');
     const deafOrFake = `
       if (process.argv.includes('${AWAIT_LAUNCH_FLAG}')) {
         const check = setInterval(() => {
