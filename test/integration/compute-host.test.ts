@@ -154,6 +154,9 @@ afterAll(async () => {
       process.kill(pid, 'SIGKILL');
     } catch {}
   }
+  // A test that failed before terminating its servers leaves their users, volumes and rules:
+  // they go with the state dir's servers, as a wiped local cloud's do.
+  if (stateDir) await stopComputeLeftovers({ stateDir, repoRoot }).catch(() => {});
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });
 
