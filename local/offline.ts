@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
 import { type Front, startFront } from './front.ts';
 import { freePort } from './ports.ts';
-import { exitedNow, explainExit, type ProcessGroup } from './processes.ts';
-import { waitUntil } from './wait.ts';
+import { type ProcessGroup, untilReady } from './processes.ts';
 
 export interface OfflineOptions {
   stage: string;
@@ -69,7 +68,8 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
     logDir: opts.logDir,
   });
   const url = `http://${opts.host}:${privatePort}`;
-  const ready = waitUntil(
+  await untilReady(
+    proc,
     'serverless-offline',
     async () => {
       const res = await fetch(`${url}/`);
@@ -79,9 +79,7 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
       // Includes bundling the handlers when no earlier build fits (handler-cache.ts): about 20 s
       // on a quiet 2-core machine, past 90 s on a busy one.
       timeoutMs: 240_000,
-      abort: () => (exitedNow(proc) ? 'serverless-offline exited' : undefined),
     },
   );
-  await explainExit(proc, ready);
   return startFront({ host: opts.host, port: opts.httpPort, upstream: new URL(url) });
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { waitUntil } from './wait.ts';
 
 export interface ManagedProcess {
   name: string;
@@ -68,19 +69,18 @@ export class ProcessGroup {
     const managed: ManagedProcess = {
       name: spec.name,
       child,
-      exited: Promise.resolve(null),
+      exited: new Promise<number | null>((resolve) => {
+        child.once('exit', (code) => resolve(code));
+        child.once('error', (err) => {
+          managed.spawnError = err;
+          log.end();
+          resolve(-1);
+        });
+      }),
       logPath,
       logOffset,
       logged,
     };
-    managed.exited = new Promise<number | null>((resolve) => {
-      child.once('exit', (code) => resolve(code));
-      child.once('error', (err) => {
-        managed.spawnError = err;
-        log.end();
-        resolve(-1);
-      });
-    });
     this.procs.push(managed);
     await this.savePids();
     return managed;
@@ -144,6 +144,22 @@ export async function reapLeftovers(pidFile: string, markers: string[]): Promise
   }
   await writeFile(pidFile, '[]');
   return reaped;
+}
+
+/**
+ * Polls `probe` until `proc` answers (waitUntil), failing at once when it exits meanwhile, with
+ * why (explainExit): how the local cloud waits for each service it starts.
+ */
+export function untilReady<T>(
+  proc: ManagedProcess,
+  what: string,
+  probe: () => Promise<T | undefined>,
+  opts: { timeoutMs?: number } = {},
+): Promise<T> {
+  return explainExit(
+    proc,
+    waitUntil(what, probe, { ...opts, abort: () => (exitedNow(proc) ? 'it exited' : undefined) }),
+  );
 }
 
 /**

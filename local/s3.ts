@@ -3,9 +3,8 @@ import { createRequire } from 'node:module';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { localCredentials } from './dynamodb.ts';
 import { freePort } from './ports.ts';
-import { exitedNow, explainExit, type ProcessGroup } from './processes.ts';
+import { type ProcessGroup, untilReady } from './processes.ts';
 import { s3CompatHandler, serveS3 } from './s3/proxy.ts';
-import { waitUntil } from './wait.ts';
 
 export interface S3Service {
   /** The endpoint every client uses: the front on the public port. */
@@ -50,19 +49,10 @@ export async function startS3(
   const direct = s3Client(backend);
   const through = s3Client(front.endpoint);
   try {
-    await explainExit(
-      proc,
-      waitUntil(
-        'S3 server',
-        async () => {
-          await direct.send(new ListBucketsCommand({}));
-          return true;
-        },
-        {
-          abort: () => (exitedNow(proc) ? 's3rver exited' : undefined),
-        },
-      ),
-    );
+    await untilReady(proc, 'S3 server', async () => {
+      await direct.send(new ListBucketsCommand({}));
+      return true;
+    });
     await through.send(new ListBucketsCommand({}));
   } catch (err) {
     await front.close();
