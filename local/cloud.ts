@@ -5,7 +5,8 @@ import { join, relative, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { bundleAgent, localImageOf } from './agent-bundle.ts';
-import { computeHostSecret, startComputeHost, stopComputeLeftovers } from './compute/host.ts';
+import { computeHostSecret, stopComputeLeftovers } from './compute/host.ts';
+import { COMPUTE_HOST_MARKER, startComputeHostProcess } from './compute/process.ts';
 import { localCredentials, startDynamoDb } from './dynamodb.ts';
 import { guestKeySecret } from './guest-key-secret.ts';
 import { handlerBuild } from './handler-cache.ts';
@@ -70,7 +71,7 @@ export interface LocalCloud {
   stop(): Promise<void>;
 }
 
-const LEFTOVER_MARKERS = ['DynamoDBLocal.jar', 's3rver', 'serverless.js offline'];
+const LEFTOVER_MARKERS = ['DynamoDBLocal.jar', 's3rver', 'serverless.js offline', COMPUTE_HOST_MARKER];
 /** Poll loops per SQS event source, as the five pollers Lambda starts an SQS event source with. */
 export const EVENT_SOURCE_POLLERS = 5;
 
@@ -172,22 +173,17 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const agent = await bundleAgent(opts.root, opts.stateDir);
     // The bundle is the local cloud's guest image: what an admin's rebuild installs on a server.
     const guestImage = await localImageOf(agent);
-    const computeHost = await startComputeHost({
+    // In a process of its own: the forks of every launch no longer stall this one's event loop.
+    const computeHost = await startComputeHostProcess(procs, {
       port: opts.ports.compute,
       host: opts.host,
       stateDir: opts.stateDir,
       repoRoot: opts.root,
       agentEnv,
       image: guestImage,
-      // A launched server runs the shared bundle; a rebuilt one the copy on its own root.
-      // No --enable-source-maps: it parses every map at start (local/agent-bundle.ts).
-      agentCommand: (configPath, bundle = agent) => ({
-        command: process.execPath,
-        args: [bundle, configPath],
-      }),
+      logDir,
       log: (line) => log(`[compute] ${line}`),
     });
-    // Ctrl-C stops every guest too; their data and records stay for the next start.
     closers.push(() => computeHost.close({ stopServers: true }));
 
     const ddbClient = new DynamoDBClient({ endpoint: dynamodb, region, credentials: localCredentials });

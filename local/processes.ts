@@ -27,6 +27,8 @@ export interface SpawnSpec {
   env?: NodeJS.ProcessEnv;
   /** Output goes to <logDir>/<name>.log; the last lines are shown if the process fails to start. */
   logDir: string;
+  /** A node child that talks to this process over an IPC channel (child.send / 'message'). */
+  ipc?: boolean;
 }
 
 /**
@@ -48,7 +50,7 @@ export class ProcessGroup {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: spec.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
     // Two sources into one file: neither ends it (the first to end would cut the other's last
     // lines, which say why a process exited); the child's 'close' (both closed) does.
