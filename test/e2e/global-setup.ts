@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud.ts';
 import { stopComputeLeftovers } from '../../local/compute/host.ts';
+import { COMPUTE_HOST_MARKER } from '../../local/compute/process.ts';
 import { freePort } from '../../local/ports.ts';
 import { reapLeftovers } from '../../local/processes.ts';
 import { rateLimits, UNREACHED_RATE_LIMITS } from './rate-limit-settings.ts';
@@ -25,6 +26,7 @@ async function reapDeadRuns(root: string) {
       'DynamoDBLocal.jar',
       's3rver',
       'serverless.js offline',
+      COMPUTE_HOST_MARKER,
     ]);
     await stopComputeLeftovers({ stateDir: join(dir, entry), repoRoot: root });
     await rm(join(dir, entry), { recursive: true, force: true });
