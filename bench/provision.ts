@@ -1,6 +1,7 @@
 // `npm run bench -- provision`: how long an instance takes from POST to ACTIVE/HEALTHY, per engine,
 // set against the bare engine initialised and started by hand in the same run: the difference is
 // what the control plane adds (API, workflow, compute host, guest agent, conductor).
+
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
@@ -35,6 +36,7 @@ import {
   startBenchCloud,
   verdict,
 } from './cloud.ts';
+import { EventLoopStalls } from './event-loop.ts';
 
 const DEFAULT_RUNS = 8;
 let RUNS = DEFAULT_RUNS;
@@ -586,6 +588,8 @@ export async function run(args: string[]): Promise<number> {
     }
 
     const results = new Map<string, EngineResults>();
+    // The clouds run in this process: what holds up its loop holds up their workflows and queues.
+    const stalls = new EventLoopStalls().start();
     for (const engine of ENGINES) {
       const mine: EngineResults = { api: [], plain: [], bare: [] };
       results.set(engine.datastore, mine);
@@ -606,8 +610,10 @@ export async function run(args: string[]): Promise<number> {
         console.log(`  ${engine.datastore} ${i}/${RUNS}: ${said.join(', ')}`);
       }
     }
+    stalls.stop();
     printReport(results);
     printIsolation(results);
+    console.log(`the local clouds' event loop during the measured creates: ${stalls.summary()}`);
   } catch (err) {
     console.error(`bench provision failed: ${err instanceof Error ? err.message : err}`);
     ok = false;
