@@ -1,0 +1,14 @@
+/**
+ * Promise.all for checks that run side by side but must fail as if they ran one after another:
+ * every promise settles, then the first failure in the given order is thrown. A request with two
+ * bad fields gets the same error whichever read happened to answer first.
+ */
+export async function allInOrder<T extends readonly unknown[]>(
+  promises: {
+    readonly [K in keyof T]: Promise<T[K]>;
+  },
+): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
