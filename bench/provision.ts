@@ -507,8 +507,8 @@ interface Measured {
 }
 
 async function measured(cleanup: Cleanup, name: string, isolation: boolean): Promise<Measured> {
-  // The compute host (in this process) reads the switch as it opens; restored at once, so the
-  // other cloud, started before or after, keeps isolating.
+  // The compute host (a child of this process) gets the switch in its environment at its spawn;
+  // restored at once, so the other cloud, started before or after, keeps isolating.
   const before = process.env.TROVELESS_COMPUTE_ISOLATION;
   if (!isolation) process.env.TROVELESS_COMPUTE_ISOLATION = 'off';
   let bench: BenchCloud;
@@ -588,7 +588,9 @@ export async function run(args: string[]): Promise<number> {
     }
 
     const results = new Map<string, EngineResults>();
-    // The clouds run in this process: what holds up its loop holds up their workflows and queues.
+    // The clouds run in this process (all but their compute hosts, DynamoDB, S3 and functions):
+    // what holds up its loop holds up their workflows and queues. The bare engines' rounds and the
+    // deletes are in the count too.
     const stalls = new EventLoopStalls().start();
     for (const engine of ENGINES) {
       const mine: EngineResults = { api: [], plain: [], bare: [] };
@@ -613,7 +615,9 @@ export async function run(args: string[]): Promise<number> {
     stalls.stop();
     printReport(results);
     printIsolation(results);
-    console.log(`the local clouds' event loop during the measured creates: ${stalls.summary()}`);
+    console.log(
+      `this process's event loop (the local clouds') over the measured rounds: ${stalls.summary()}`,
+    );
   } catch (err) {
     console.error(`bench provision failed: ${err instanceof Error ? err.message : err}`);
     ok = false;

@@ -13,14 +13,25 @@ import { join, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 const vitest = join(root, 'node_modules', '.bin', 'vitest');
 const children = new Set<ChildProcess>();
-// Ctrl-C reaches the runs themselves (one process group); a SIGTERM to this one alone is passed on.
+// Ctrl-C reaches both runs from the terminal (one process group); this one waits for them to wind
+// down (the e2e run stops its cloud) and still prints what they said. A SIGTERM or SIGHUP sent to
+// this one alone is passed on.
+process.on('SIGINT', () => {});
 for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     for (const child of children) child.kill(signal);
   });
 }
 
-function run(args: string[], capture: boolean): Promise<{ code: number; output: string; seconds: number }> {
+interface Outcome {
+  code: number;
+  /** The signal that ended the run, if one did. */
+  signal?: string;
+  output: string;
+  seconds: number;
+}
+
+function run(args: string[], capture: boolean): Promise<Outcome> {
   const started = performance.now();
   return new Promise((done) => {
     const child = spawn(vitest, ['run', ...args], {
@@ -31,15 +42,20 @@ function run(args: string[], capture: boolean): Promise<{ code: number; output: 
     const chunks: Buffer[] = [];
     child.stdout?.on('data', (c: Buffer) => chunks.push(c));
     child.stderr?.on('data', (c: Buffer) => chunks.push(c));
-    const finish = (code: number) => {
+    const finish = (code: number, signal?: string) => {
       children.delete(child);
-      done({ code, output: Buffer.concat(chunks).toString(), seconds: (performance.now() - started) / 1000 });
+      done({
+        code,
+        signal,
+        output: Buffer.concat(chunks).toString(),
+        seconds: (performance.now() - started) / 1000,
+      });
     };
     child.once('error', (err) => {
       chunks.push(Buffer.from(`${err.message}\n`));
       finish(1);
     });
-    child.once('close', (code, signal) => finish(code ?? (signal ? 1 : 0)));
+    child.once('close', (code, signal) => finish(code ?? 1, signal ?? undefined));
   });
 }
 
@@ -59,7 +75,7 @@ const rest = run(['--project', 'unit', '--project', 'integration', '--project', 
 );
 const e2e = run(['--project', 'e2e'], false);
 const [a, b] = await Promise.all([rest, e2e]);
-const verdict = (r: { code: number; seconds: number }) =>
-  `${r.code === 0 ? 'passed' : `FAILED (exit code ${r.code})`} in ${r.seconds.toFixed(0)} s`;
+const verdict = (r: Outcome) =>
+  `${r.code === 0 ? 'passed' : `FAILED (${r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`})`} in ${r.seconds.toFixed(0)} s`;
 console.log(`npm test: unit, integration and security ${verdict(a)}; e2e ${verdict(b)}`);
 process.exit(a.code || b.code);

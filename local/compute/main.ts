@@ -50,10 +50,18 @@ function close(stopServers: boolean): Promise<void> {
   closing ??= (async () => {
     // A close during the start waits for it: the guests it adopted are stopped too.
     const host = await starting;
-    await host?.close({ stopServers });
+    let code = 0;
+    try {
+      await host?.close({ stopServers });
+    } catch (err) {
+      // Said (some guests did not stop), and the close still ends: the next start adopts them.
+      code = 1;
+      await send({ type: 'log', line: `closing: ${err instanceof Error ? err.message : String(err)}` });
+    }
     await send({ type: 'closed' });
-    process.disconnect?.();
-    process.exit(0);
+    // Closed already when the local cloud died; disconnecting again would throw.
+    if (process.connected) process.disconnect();
+    process.exit(code);
   })();
   return closing;
 }
