@@ -181,12 +181,12 @@ describe('guest logs through the openstack CLI', () => {
     await conn.query("SELECT 'first-marker-0001'");
     await conn.query('CREATE TABLE t (id INT PRIMARY KEY)');
     const first = await logSet(id, 'general', '--publish');
-    expect(first).toMatchObject({
-      status: 'Published',
-      pending: 0,
-      container: 'database_logs',
-      prefix: `${id}/mysql-general/`,
-    });
+    expect(first).toMatchObject({ container: 'database_logs', prefix: `${id}/mysql-general/` });
+    // Everything up to the publish is published. The agent's own admin sessions (every heartbeat
+    // here, 2 s) each leave their connect line in the general log: one that came after the
+    // publish read the file makes the log Partial, with those lines pending, as Trove would say.
+    expect(first.status).toMatch(/^(Published|Partial)$/);
+    expect(first.published).toBeGreaterThan(0);
     const tailed = await tail(id, 'general');
     expect(tailed).toContain("SELECT 'first-marker-0001'");
     expect(tailed).toContain('CREATE TABLE t (id INT PRIMARY KEY)');
