@@ -1,7 +1,6 @@
 // `npm run bench -- provision`: how long an instance takes from POST to ACTIVE/HEALTHY, per engine,
 // set against the bare engine initialised and started by hand in the same run: the difference is
 // what the control plane adds (API, workflow, compute host, guest agent, conductor).
-
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile } from 'node:fs/promises';

@@ -71,7 +71,8 @@ export interface LocalCloud {
   stop(): Promise<void>;
 }
 
-const LEFTOVER_MARKERS = ['DynamoDBLocal.jar', 's3rver', 'serverless.js offline', COMPUTE_HOST_MARKER];
+/** What the pid file's processes run, by which a later start (or a test's teardown) knows them as ours. */
+export const LEFTOVER_MARKERS = ['DynamoDBLocal.jar', 's3rver', 'serverless.js offline', COMPUTE_HOST_MARKER];
 /** Poll loops per SQS event source, as the five pollers Lambda starts an SQS event source with. */
 export const EVENT_SOURCE_POLLERS = 5;
 

@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { type LocalCloud, startLocalCloud } from '../../local/cloud.ts';
+import { LEFTOVER_MARKERS, type LocalCloud, startLocalCloud } from '../../local/cloud.ts';
 import { stopComputeLeftovers } from '../../local/compute/host.ts';
-import { COMPUTE_HOST_MARKER } from '../../local/compute/process.ts';
 import { freePort } from '../../local/ports.ts';
 import { reapLeftovers } from '../../local/processes.ts';
 import { rateLimits, UNREACHED_RATE_LIMITS } from './rate-limit-settings.ts';
@@ -22,12 +21,7 @@ async function reapDeadRuns(root: string) {
   for (const entry of existsSync(dir) ? await readdir(dir) : []) {
     const pid = /^test-(\d+)$/.exec(entry)?.[1];
     if (!pid || isAlive(Number(pid))) continue;
-    await reapLeftovers(join(dir, entry, 'pids.json'), [
-      'DynamoDBLocal.jar',
-      's3rver',
-      'serverless.js offline',
-      COMPUTE_HOST_MARKER,
-    ]);
+    await reapLeftovers(join(dir, entry, 'pids.json'), LEFTOVER_MARKERS);
     await stopComputeLeftovers({ stateDir: join(dir, entry), repoRoot: root });
     await rm(join(dir, entry), { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Redis from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LEFTOVER_MARKERS } from '../../local/cloud.ts';
 import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
 import { reapLeftovers } from '../../local/processes.ts';
@@ -50,11 +51,7 @@ describe('npm start', () => {
       }
     }
     if (stateDir) {
-      await reapLeftovers(join(stateDir, 'pids.json'), [
-        'DynamoDBLocal.jar',
-        's3rver',
-        'serverless.js offline',
-      ]);
+      await reapLeftovers(join(stateDir, 'pids.json'), LEFTOVER_MARKERS);
       await stopComputeLeftovers({ stateDir, repoRoot: root });
       await rm(stateDir, { recursive: true, force: true });
     }
