@@ -67,10 +67,24 @@ async function untilTaskNone(id: string, count: number): Promise<ClusterView> {
         );
       return view.task.name === 'NONE' && view.instances.length === count ? view : undefined;
     },
-    { timeoutMs: 300_000, intervalMs: 1000 },
+    { timeoutMs: 200_000, intervalMs: 1000 },
   ).catch((err: Error) => {
     throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
   });
+}
+
+/**
+ * `work`, or a failure naming it after `ms`. A cluster client queues a command while it has no
+ * usable connection, with no deadline of its own (its commandTimeout starts once a node has it):
+ * a read stuck there is a failed read, and a step stuck there fails by name, not as the test's
+ * timeout.
+ */
+function deadline<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** Reads every key again and again while the cluster changes; each read must give its value. */
@@ -102,7 +116,7 @@ class KeyReader {
           await Promise.all(
             batch.map(async (n) => {
               try {
-                const value = await this.client.get(`k:${n}`);
+                const value = await deadline(`read of k:${n}`, 15_000, this.client.get(`k:${n}`));
                 if (value !== `v:${n}` && this.failures.length < 10)
                   this.failures.push(`k:${n} read ${value}`);
               } catch (err) {
@@ -118,6 +132,7 @@ class KeyReader {
 
   async stop(): Promise<number> {
     this.stopping = true;
+    // Every read has a deadline, so the loop ends within one of them.
     await this.running;
     return this.reads;
   }
@@ -204,7 +219,7 @@ describe('a Redis Cluster of three masters', () => {
     for (const id of ids) servers.push(await serverIdOf(id));
   }, 300_000);
 
-  let access: { password: string; ca: string; seed?: string } | undefined;
+  let access: { password: string; ca: string; seeds: { host: string; port: number }[] } | undefined;
 
   afterAll(async () => {
     if (!cluster) return;
@@ -309,7 +324,11 @@ describe('a Redis Cluster of three masters', () => {
       redisOptions: { password: root.password, tls: { ca, rejectUnauthorized: true }, connectTimeout: 5_000 },
       clusterRetryStrategy: () => null,
     });
-    access = { password: root.password, ca, seed: seed?.address };
+    access = {
+      password: root.password,
+      ca,
+      seeds: (cluster.ip ?? []).map(({ address }) => ({ host: address, port: 6379 })),
+    };
     try {
       const keys = Array.from({ length: 300 }, (_, i) => `key-${i}`);
       for (const key of keys) await client.set(key, `value-of-${key}`);
@@ -327,11 +346,16 @@ describe('a Redis Cluster of three masters', () => {
     }
   });
 
+  // Every wait below has a deadline of its own, shorter than the test's, so a step that does not
+  // finish fails by name. A run takes ~40 s (25 s grow, 17 s shrink); CI's machine is slower.
   it('grows to four masters and shrinks back to three while every read of 10,000 keys succeeds', {
-    timeout: 420_000,
+    timeout: 600_000,
   }, async () => {
     if (!access) throw new Error('the cluster root step did not run');
-    const client = new Redis.Cluster([{ host: access.seed, port: 6379 }], {
+    // Every member as a seed, as a client of a real cluster is configured: the first one leaves.
+    const client = new Redis.Cluster(access.seeds, {
+      // Its default (1 s) for CLUSTER SLOTS over TLS is short on a loaded two-core machine.
+      slotsRefreshTimeout: 5_000,
       redisOptions: {
         password: access.password,
         tls: { ca: access.ca, rejectUnauthorized: true },
@@ -342,7 +366,7 @@ describe('a Redis Cluster of three masters', () => {
     });
     const reader = new KeyReader(client, 10_000);
     try {
-      await reader.write();
+      await deadline('writing 10,000 keys', 60_000, reader.write());
       reader.start();
       // Each master's count of the slots it serves, from its own CLUSTER NODES.
       const shares = async () => {
@@ -404,7 +428,7 @@ describe('a Redis Cluster of three masters', () => {
         `cluster grow 3→4: ${growSeconds.toFixed(1)} s; shrink 4→3: ${shrinkSeconds.toFixed(1)} s; ${reads} reads, all right`,
       );
     } finally {
-      await reader.stop();
+      await deadline('stopping the reader', 30_000, reader.stop());
       client.disconnect();
     }
   });

@@ -76,6 +76,8 @@ export async function call(method: string, path: string, token?: string, body?: 
     method,
     headers,
     body: typeof body === 'string' ? body : body === undefined ? undefined : JSON.stringify(body),
+    // A request the cloud never answers fails by itself, inside the wait or test that made it.
+    signal: AbortSignal.timeout(120_000),
   });
   const text = await res.text();
   let json: unknown;
