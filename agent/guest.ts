@@ -52,6 +52,12 @@ const ANSWER_RETRY_SECONDS = 5;
 const REVIVE_WATCH_MS = 30_000;
 /** How long the source's engine has to answer a probe. */
 const PROBE_TIMEOUT_MS = 1000;
+/**
+ * How long a new guest's first report waits for prepare, which reports "building" itself. The
+ * create sends prepare a step after the launch (the certificate), so a report at once only adds
+ * the conductor's first sight of the guest to that step's time, and one more message per create.
+ */
+const BOOT_REPORT_WAIT_MS = 2000;
 
 type Log = (line: string, fields?: Record<string, unknown>) => void;
 
@@ -76,6 +82,11 @@ export class Guest {
   private preparedBeat: HeartbeatPayload | undefined;
   /** What heartbeats say before prepare has finished: building, or failed to spawn. */
   private unprepared = 'building';
+  /** Resolved when a prepare order is taken: its own "building" report stands for the boot's. */
+  private prepareTaken!: () => void;
+  private readonly prepareSeen = new Promise<void>((resolve) => {
+    this.prepareTaken = resolve;
+  });
   private logs?: GuestLogs;
   private readonly terms: TermStore;
   private readonly role: ReplicationState;
@@ -190,13 +201,20 @@ export class Guest {
   }
 
   async heartbeatLoop(): Promise<void> {
+    let first = true;
     while (this.running) {
       // Unlike Trove's guest, this one reports from boot: the workflow waiting for prepare hears
       // that the guest started and is alive (a silent guest fails the build at once, not at
-      // usage_timeout); the engine's status is reported once prepare has made one.
-      const beat = existsSync(this.prepared)
-        ? this.heartbeat()
-        : this.reporter.heartbeat({ service_status: this.unprepared });
+      // usage_timeout); the engine's status is reported once prepare has made one. A new guest's
+      // first report waits a moment for prepare, which then reports for it.
+      const unprepared = !existsSync(this.prepared);
+      const waited = first && unprepared ? await this.prepareWithin(BOOT_REPORT_WAIT_MS) : false;
+      first = false;
+      const beat = waited
+        ? Promise.resolve()
+        : unprepared
+          ? this.reporter.heartbeat({ service_status: this.unprepared })
+          : this.heartbeat();
       await beat.catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
       // The wait is held against the interval as it is each second, not as it was when the wait
       // began: a member's agent starts (and a standalone source runs) on report_interval, and the
@@ -211,6 +229,13 @@ export class Guest {
         await sleep(Math.min(left, FAILOVER_INTERVAL_MS), this.abort.signal);
       }
     }
+  }
+
+  /** Whether a prepare order is taken within `ms` (false too if the agent stops first). */
+  private async prepareWithin(ms: number): Promise<boolean> {
+    let taken = false;
+    await Promise.race([this.prepareSeen.then(() => (taken = true)), sleep(ms, this.abort.signal)]);
+    return taken;
   }
 
   private heartbeatIntervalMs(): number {
@@ -601,6 +626,7 @@ export class Guest {
   }
 
   private async prepare(args: Record<string, unknown>): Promise<null> {
+    this.prepareTaken();
     // Sent beside the engine's work, not before it: the workflow hears that the guest builds,
     // and the engine's init does not wait on the queue. Each later report waits for it, so the
     // reports reach the conductor in their order (it keeps the newest anyway).

@@ -74,6 +74,46 @@ describe('the heartbeat loop', () => {
   });
 });
 
+describe('a new guest’s first report', () => {
+  const newEngine = {
+    status: async () => 'healthy' as const,
+    filesystemStats: async () => ({ total_bytes: 1, used_bytes: 0 }),
+    counters: async () => ({ connections: 0, queries: 0, replication_lag_seconds: null }),
+    replicationStatus: async () => null,
+    prepare: async () => {},
+  };
+
+  it('is prepare’s own "building" when prepare comes within the boot wait: one report, not two', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    const { guest, key, heartbeats } = guestWith(newEngine, { report_interval: 60 });
+    const loop = guest.heartbeatLoop();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(heartbeats).toEqual([]);
+    await guest.handle(
+      seal(key, 'i-1', { id: 'p-1', instance_id: 'i-1', method: 'prepare', args: {}, sent: nowSeconds() }),
+    );
+    await vi.advanceTimersByTimeAsync(5_000);
+    // Prepare's "building", then its "healthy" (sent with its answer, not as a heartbeat).
+    expect(heartbeats).toEqual([{ service_status: 'building' }]);
+    guest.stop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await loop;
+  });
+
+  it('is sent after the boot wait when no prepare comes: a silent guest stays distinguishable', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    const { guest, heartbeats } = guestWith(newEngine, { report_interval: 60 });
+    const loop = guest.heartbeatLoop();
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(heartbeats).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(heartbeats).toEqual([{ service_status: 'building' }]);
+    guest.stop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await loop;
+  });
+});
+
 describe('a replica’s vote', () => {
   it('counts only for the source it probed: after a repoint, not until the new source is probed', async () => {
     // Source A's port refuses connections (a dead engine); B is where the member follows next.
