@@ -79,7 +79,7 @@ describe('a new guest’s first report', () => {
     status: async () => 'healthy' as const,
     filesystemStats: async () => ({ total_bytes: 1, used_bytes: 0 }),
     counters: async () => ({ connections: 0, queries: 0, replication_lag_seconds: null }),
-    replicationStatus: async () => null,
+    replicationStatus: async () => undefined,
     prepare: async () => {},
   };
 
