@@ -130,11 +130,11 @@ export class GuestLog {
 
   async show(): Promise<LogView> {
     await this.spec.render?.();
-    const [file, state, enabled] = await Promise.all([
-      inspect(this.spec.file),
-      this.state.get(),
-      this.enabled(),
-    ]);
+    const [file, state] = await Promise.all([inspect(this.spec.file), this.state.get()]);
+    // Asked after the file is read: the engine's answer comes over a session of the agent's own,
+    // whose Connect line MariaDB writes to its general log. Read side by side, a publish's answer
+    // sometimes counted that line as pending (Partial), sometimes not.
+    const enabled = await this.enabled();
     const published = state.published;
     const rotated = published > 0 && (file.size < published || file.header !== state.header);
     let status: LogStatus;

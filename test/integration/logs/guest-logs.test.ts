@@ -14,6 +14,7 @@ import { RedisManager } from '../../../agent/engines/redis.ts';
 import { GuestLogs, type LogView } from '../../../agent/logs/index.ts';
 import { logRoot } from '../../../lib/logs/layout.ts';
 import { removeSuperseded, uploadGrant } from '../../../lib/logs/objects.ts';
+import { waitUntil } from '../../../local/wait.ts';
 import { type S3Fixture, startS3 } from '../backup/s3-fixture.ts';
 import { stopAndRemove, tempLayout } from '../engines/helpers.ts';
 
@@ -101,16 +102,28 @@ describe('mariadb guest logs', () => {
   let layout: EngineLayout;
   let manager: MariaDbManager;
   let logs: Logs;
+  // A session's last line in the general log, its Quit, is written once the server has taken the
+  // client's goodbye, which the client does not wait for: a publish right after could find it
+  // (Partial) or not (Published). With the log on, the statement is done once its Quit is there.
   const sql = async (statement: string) => {
     const conn = await mysql.createConnection({
       socketPath: join(layout.baseDir, 'run', 'mysqld.sock'),
       user: 'root',
     });
+    const { threadId } = conn;
     try {
       await conn.query(statement);
     } finally {
       await conn.end();
     }
+    const general = join(layout.baseDir, 'logs', 'general.log');
+    const text = async () => readFile(general, 'utf8').catch(() => '');
+    // Its Connect line is there (written before the statement ran) only when the log is on.
+    if (!new RegExp(`\\s${threadId} Connect\\s`).test(await text())) return;
+    const quit = new RegExp(`\\s${threadId} Quit\\b`);
+    await waitUntil(`session ${threadId}'s Quit in the general log`, async () =>
+      quit.test(await text()) ? true : undefined,
+    );
   };
 
   beforeAll(async () => {
@@ -192,7 +205,7 @@ describe('mariadb guest logs', () => {
     expect(twice[1]?.text).toContain("SELECT 'second-marker-42'");
     expect(twice[1]?.text).not.toContain('first-marker-17');
     expect(second.published).toBe(twice.reduce((n, o) => n + o.text.length, 0));
-    // The file is what was published, in order (a session's Quit may be written after).
+    // The file is what was published, in order.
     const file = await readFile(join(layout.baseDir, 'logs', 'general.log'), 'utf8');
     expect(file.startsWith(twice.map((o) => o.text).join(''))).toBe(true);
   });
