@@ -54,8 +54,9 @@ const REVIVE_WATCH_MS = 30_000;
 const PROBE_TIMEOUT_MS = 1000;
 /**
  * How long a new guest's first report waits for prepare, which reports "building" itself. The
- * create sends prepare a step after the launch (the certificate), so a report at once only adds
- * the conductor's first sight of the guest to that step's time, and one more message per create.
+ * create sends prepare a step after the launch (the certificate), about 0.1 s later: a report at
+ * once is one more message, conductor call and first sight of the guest per create, which tells
+ * the workflow nothing prepare's own report does not.
  */
 const BOOT_REPORT_WAIT_MS = 2000;
 
