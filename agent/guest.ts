@@ -202,33 +202,35 @@ export class Guest {
   }
 
   async heartbeatLoop(): Promise<void> {
-    let first = true;
+    // Unlike Trove's guest, this one reports from boot: the workflow waiting for prepare hears
+    // that the guest started and is alive (a silent guest fails the build at once, not at
+    // usage_timeout); the engine's status is reported once prepare has made one. A new guest's
+    // first report waits a moment for prepare, which then reports for it.
+    if (!existsSync(this.prepared) && (await this.prepareWithin(BOOT_REPORT_WAIT_MS)))
+      await this.untilNextReport();
     while (this.running) {
-      // Unlike Trove's guest, this one reports from boot: the workflow waiting for prepare hears
-      // that the guest started and is alive (a silent guest fails the build at once, not at
-      // usage_timeout); the engine's status is reported once prepare has made one. A new guest's
-      // first report waits a moment for prepare, which then reports for it.
-      const unprepared = !existsSync(this.prepared);
-      const waited = first && unprepared ? await this.prepareWithin(BOOT_REPORT_WAIT_MS) : false;
-      first = false;
-      const beat = waited
-        ? Promise.resolve()
-        : unprepared
-          ? this.reporter.heartbeat({ service_status: this.unprepared })
-          : this.heartbeat();
+      const beat = existsSync(this.prepared)
+        ? this.heartbeat()
+        : this.reporter.heartbeat({ service_status: this.unprepared });
       await beat.catch((err: Error) => this.log('heartbeat failed', { error: err.message }));
-      // The wait is held against the interval as it is each second, not as it was when the wait
-      // began: a member's agent starts (and a standalone source runs) on report_interval, and the
-      // set_replication_mode that turns failover on arrives in the middle of that wait. Fixed then,
-      // the wait ran its whole 60 s, and with it a replica's only votes were those its probe sent
-      // on a change: one at the source's death, before the source was silent past the failover
-      // expiry, and the next one up to a minute later (a failover 45 s after the death).
-      const since = performance.now();
-      for (;;) {
-        const left = since + this.heartbeatIntervalMs() - performance.now();
-        if (left <= 0 || !this.running) break;
-        await sleep(Math.min(left, FAILOVER_INTERVAL_MS), this.abort.signal);
-      }
+      await this.untilNextReport();
+    }
+  }
+
+  /**
+   * The wait is held against the interval as it is each second, not as it was when the wait
+   * began: a member's agent starts (and a standalone source runs) on report_interval, and the
+   * set_replication_mode that turns failover on arrives in the middle of that wait. Fixed then,
+   * the wait ran its whole 60 s, and with it a replica's only votes were those its probe sent
+   * on a change: one at the source's death, before the source was silent past the failover
+   * expiry, and the next one up to a minute later (a failover 45 s after the death).
+   */
+  private async untilNextReport(): Promise<void> {
+    const since = performance.now();
+    for (;;) {
+      const left = since + this.heartbeatIntervalMs() - performance.now();
+      if (left <= 0 || !this.running) return;
+      await sleep(Math.min(left, FAILOVER_INTERVAL_MS), this.abort.signal);
     }
   }
 

@@ -50,8 +50,9 @@ import { ProcessGroup } from '../local/processes.ts';
 import { acceptBody, forward, type S3Front, s3Target, send, serveS3 } from '../local/s3/proxy.ts';
 import { removeUpload, xml } from '../local/s3/uploads.ts';
 import { localCredentials, type S3Service, s3Client, startS3 } from '../local/s3.ts';
+import { withTimeout } from '../local/wait.ts';
 import type { ChildJob, MemoryAtPeak } from './backup-child.ts';
-import { Cleanup, fixed, load, ROOT, row, sleep, verdict, withTimeout } from './cloud.ts';
+import { Cleanup, fixed, load, ROOT, row, sleep, verdict } from './cloud.ts';
 
 const MB = 1024 * 1024;
 const DEFAULT_TARGET_MB = 500;

@@ -14,24 +14,13 @@ import { parsePhases } from '../lib/phases.ts';
 import { type LocalCloud, startLocalCloud } from '../local/cloud.ts';
 import { localCredentials } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
+import { withTimeout } from '../local/wait.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 const START_TIMEOUT_MS = 180_000;
 const STOP_TIMEOUT_MS = 60_000;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export async function withTimeout<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---- processes ----
 

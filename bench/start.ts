@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { startDynamoDb } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
 import { ProcessGroup } from '../local/processes.ts';
+import { withTimeout } from '../local/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RUNS = 3;
@@ -21,18 +22,6 @@ const GOAL_MEMORY_MB = 700;
 const READY_LINE = /Troveless local cloud ready in ([\d.]+) s/;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function withTimeout<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---- /proc: which processes a run started, and what they hold ----
 

@@ -5,7 +5,7 @@ import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownSlots } from '../../agent/engines/redis-cluster.ts';
 import { ensureCommand } from '../../local/prerequisites.ts';
-import { waitUntil } from '../../local/wait.ts';
+import { waitUntil, withTimeout } from '../../local/wait.ts';
 import { call, type Login, login, openstackAuth } from './helpers.ts';
 import { instanceSsl } from './instance-access.ts';
 import type { InstanceView } from './instance-helpers.ts';
@@ -73,19 +73,10 @@ async function untilTaskNone(id: string, count: number): Promise<ClusterView> {
   });
 }
 
-/**
- * `work`, or a failure naming it after `ms`. A cluster client queues a command while it has no
- * usable connection, with no deadline of its own (its commandTimeout starts once a node has it):
- * a read stuck there is a failed read, and a step stuck there fails by name, not as the test's
- * timeout.
- */
-function deadline<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}
+// A cluster client queues a command while it has no usable connection, with no deadline of its
+// own (its commandTimeout starts once a node has it): each read and step below has one
+// (withTimeout), so a read stuck there fails, and a step stuck there fails by name, not as the
+// test's timeout.
 
 /** Reads every key again and again while the cluster changes; each read must give its value. */
 class KeyReader {
@@ -116,7 +107,7 @@ class KeyReader {
           await Promise.all(
             batch.map(async (n) => {
               try {
-                const value = await deadline(`read of k:${n}`, 15_000, this.client.get(`k:${n}`));
+                const value = await withTimeout(`read of k:${n}`, this.client.get(`k:${n}`), 15_000);
                 if (value !== `v:${n}` && this.failures.length < 10)
                   this.failures.push(`k:${n} read ${value}`);
               } catch (err) {
@@ -366,7 +357,7 @@ describe('a Redis Cluster of three masters', () => {
     });
     const reader = new KeyReader(client, 10_000);
     try {
-      await deadline('writing 10,000 keys', 60_000, reader.write());
+      await withTimeout('writing 10,000 keys', reader.write(), 60_000);
       reader.start();
       // Each master's count of the slots it serves, from its own CLUSTER NODES.
       const shares = async () => {
@@ -428,7 +419,7 @@ describe('a Redis Cluster of three masters', () => {
         `cluster grow 3→4: ${growSeconds.toFixed(1)} s; shrink 4→3: ${shrinkSeconds.toFixed(1)} s; ${reads} reads, all right`,
       );
     } finally {
-      await deadline('stopping the reader', 30_000, reader.stop());
+      await withTimeout('stopping the reader', reader.stop(), 30_000);
       client.disconnect();
     }
   });
