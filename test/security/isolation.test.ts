@@ -12,6 +12,7 @@ import { AGENT_RUNTIME_ENV } from '../../lib/compute/agent-runtime.ts';
 import type { Server, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
+import { agentLogPath } from '../../local/compute/records.ts';
 import { tryTool } from '../../local/compute/run.ts';
 import { lookupUser, processesOf } from '../../local/compute/users.ts';
 import { freePort } from '../../local/ports.ts';
@@ -76,7 +77,13 @@ async function ready(s: Server): Promise<void> {
       return existsSync(join(baseDirOf(s), 'ready')) ? true : undefined;
     },
     { timeoutMs: 90_000, intervalMs: 200 },
-  );
+  ).catch(async (err: Error) => {
+    // Neither file: the agent died before its prepare could say how it went, or it still runs.
+    // What it printed says which (CI once saw a 90-s wait end with no word of it).
+    const log = agentLogPath(join(stateDir, 'compute'), s.id);
+    const tail = (await readFile(log, 'utf8').catch(() => '(no agent log)')).slice(-3000);
+    throw new Error(`${err.message}; the agent's log ends:\n${tail}`);
+  });
 }
 
 /** Runs a command as an OS user (runuser), as a tenant's program would run. */
