@@ -83,6 +83,10 @@ export class ProcessGroup {
       logOffset,
       logged,
     };
+    // One started again under its name (a supervised restart) replaces the one that exited: a
+    // dead leader's pid may be anyone's by the time the group is stopped.
+    const replaced = this.procs.findIndex((p) => p.name === spec.name && exitedNow(p));
+    if (replaced >= 0) this.procs.splice(replaced, 1);
     this.procs.push(managed);
     await this.savePids();
     return managed;

@@ -142,10 +142,11 @@ export class Guests {
       const record = recordFor(id, spec, { baseDir, configPath, address, port });
       let early: ChildProcess | undefined = spare?.child;
       try {
+        // On disk before anything is made for it, its directory included: a host that dies
+        // half-way still knows what to remove (everything is named after the server id), and
+        // takes it apart at its next start. Not served until the launch is done.
+        await this.store.save({ ...record, launching: true });
         await mkdir(baseDir, { mode: 0o711 });
-        // On disk before anything is made for it: a host that dies half-way still knows what to
-        // remove (everything is named after the server id). Not served until the launch is done.
-        await this.store.save(record);
         // The agent starts now, ahead of its launch: node and its code load while the user,
         // volume, cgroups and rules are made (~0.1 s), instead of after them; it waits for our
         // word before it reads its config. None yet (a failed spawn): it is started as a reboot
@@ -519,6 +520,15 @@ export class Guests {
 
   /** A recorded server found at start-up: adopt its running agent, or reboot the guest. */
   private async recover(record: ServerRecord): Promise<void> {
+    if (record.launching) {
+      // Half made (no config, or no agent told to start): nothing in it is worth keeping, and a
+      // reboot could not give it what it lacks. Marked for deletion first, so that it is never
+      // served and a delete that fails now is finished by a later start.
+      this.opts.log(`${record.id}: its launch did not finish (the host died during it): taking it apart`);
+      delete record.launching;
+      record.state = 'deleting';
+      await this.store.save(record);
+    }
     if (record.state === 'deleting') {
       await this.destroy(record).catch((err) => this.opts.log(`${record.id}: delete still failing: ${err}`));
       return;

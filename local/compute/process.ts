@@ -16,14 +16,32 @@ export interface ComputeHostProcess {
 }
 
 /**
+ * The wait before starting the host again, by how many times in a row it died soon after it was
+ * up (a crash loop backs off, as systemd's and Kubernetes' restarts do); a run this long resets it.
+ */
+const RESTART_DELAYS_MS = [0, 1_000, 2_000, 5_000, 10_000];
+const STABLE_AFTER_MS = 10_000;
+/** Starts in a row that never became ready: then it stays down, and says so. */
+const MAX_FAILED_STARTS = 5;
+
+type Options = ComputeHostProcessOptions & { logDir: string; log: (line: string) => void };
+
+/**
  * The compute host (host.ts) in a process of its own (main.ts, bundled as the agent is), started
  * in `procs` so that a crash of the local cloud leaves nothing the next start does not reap. Its
  * log lines come back over the IPC channel to `log`; its own output (a crash's stack) goes to
  * `<logDir>/compute-host.log`.
+ *
+ * Supervised, as Nova's compute service is by systemd: a host that dies while the cloud runs is
+ * started again on the same port and state directory, where it adopts the guests it had (they
+ * run detached and outlive it, as on a restart of the cloud). Workflow steps that called it in
+ * between fail and are retried by their states. A host that keeps dying soon after its start is
+ * started again less and less often; one that fails to start five times in a row stays down, and
+ * says so.
  */
 export async function startComputeHostProcess(
   procs: ProcessGroup,
-  opts: ComputeHostProcessOptions & { logDir: string; log: (line: string) => void },
+  opts: Options,
 ): Promise<ComputeHostProcess> {
   const { logDir, log, ...given } = opts;
   // Absolute: the child's working directory is the repository, the caller's may be elsewhere.
@@ -32,6 +50,74 @@ export async function startComputeHostProcess(
     join(options.repoRoot, 'local', 'compute', 'main.ts'),
     join(options.stateDir, COMPUTE_HOST_MARKER),
   );
+  const spawnHost = (port: number) => startOnce(procs, { ...options, port }, { bundle, logDir, log });
+  let current = await spawnHost(options.port);
+  // A restart keeps the port the first start got (the control plane's endpoint names it).
+  const { endpoint } = current;
+  const port = Number(new URL(endpoint).port);
+  let closing: { stopServers?: boolean } | undefined;
+  let wake: (() => void) | undefined;
+  const supervised = (async () => {
+    let quickExits = 0;
+    for (;;) {
+      const upSince = Date.now();
+      const how = await current.exited;
+      if (closing) return;
+      quickExits = Date.now() - upSince < STABLE_AFTER_MS ? quickExits + 1 : 0;
+      log(
+        `the compute host exited (${how}) while the cloud runs; see ${current.logPath}. ` +
+          'Starting it again: it adopts the guests it had.',
+      );
+      for (let failedStarts = 0; ; ) {
+        const backoff = Math.max(0, quickExits - 1) + failedStarts;
+        const delay = RESTART_DELAYS_MS[Math.min(backoff, RESTART_DELAYS_MS.length - 1)];
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, delay).unref();
+        });
+        if (closing) return;
+        try {
+          current = await spawnHost(port);
+          // Closed while it started: it goes the way the close asked.
+          if (closing) return await current.close(closing);
+          log(`the compute host is back on ${current.endpoint}`);
+          break;
+        } catch (err) {
+          log(`the compute host did not start again: ${err instanceof Error ? err.message : String(err)}`);
+          if (++failedStarts >= MAX_FAILED_STARTS) {
+            log(
+              `the compute host did not start in ${failedStarts} attempts: no server can be launched ` +
+                'or changed until the local cloud starts again',
+            );
+            return;
+          }
+        }
+      }
+    }
+  })();
+  return {
+    endpoint,
+    async close(closeOpts = {}) {
+      closing = closeOpts;
+      wake?.();
+      await current.close(closeOpts);
+      await supervised;
+    },
+  };
+}
+
+interface HostRun extends ComputeHostProcess {
+  /** Settles with how it ended (an exit code or a signal) once the process has exited. */
+  exited: Promise<string>;
+  logPath: string;
+}
+
+/** One run of the host process: started, ready on its endpoint, or failed with its log's end. */
+async function startOnce(
+  procs: ProcessGroup,
+  options: ComputeHostProcessOptions,
+  { bundle, logDir, log }: { bundle: string; logDir: string; log: (line: string) => void },
+): Promise<HostRun> {
   const proc = await procs.start({
     name: 'compute-host',
     command: process.execPath,
@@ -41,7 +127,6 @@ export async function startComputeHostProcess(
     ipc: true,
   });
   const { child } = proc;
-  let closing = false;
   const closed = new Promise<void>((resolve) => {
     child.on('message', (message: FromComputeHost) => {
       if (message.type === 'log') log(message.line);
@@ -57,21 +142,9 @@ export async function startComputeHostProcess(
     });
     void proc.exited.then(() => reject(new Error('compute host: it exited')));
   });
-  // A host that dies while the cloud runs leaves every launch failing: said where it is seen.
-  void ready.then(
-    () =>
-      proc.exited.then((code) => {
-        if (!closing)
-          log(
-            `the compute host exited (${child.signalCode ? `signal ${child.signalCode}` : `exit code ${code}`}): ` +
-              `no server can be launched or changed until the local cloud starts again; see ${proc.logPath}`,
-          );
-      }),
-    () => {},
-  );
   const order = (message: ToComputeHost) => {
     if (!child.connected) return;
-    // A host that died just now: the exit is reported above, the failed write needs no more.
+    // A host that died just now: its exit is seen by the supervisor, the failed write needs no more.
     child.send(message, (err) => {
       if (err) log(`compute host: ${message.type} not delivered: ${err.message}`);
     });
@@ -81,8 +154,11 @@ export async function startComputeHostProcess(
 
   return {
     endpoint,
+    logPath: proc.logPath,
+    exited: proc.exited.then((code) =>
+      child.signalCode ? `signal ${child.signalCode}` : `exit code ${code}`,
+    ),
     async close({ stopServers = false } = {}) {
-      closing = true;
       order({ type: 'close', stopServers });
       const timer = new Promise<'timeout'>((r) => setTimeout(r, CLOSE_TIMEOUT_MS, 'timeout').unref());
       if ((await Promise.race([closed.then(() => proc.exited), timer])) === 'timeout')

@@ -69,6 +69,11 @@ export interface ServerRecord {
   agentPid?: number;
   /** Engine pid files seen under baseDir, kept so that a later stop knows where to look. */
   enginePidFiles: string[];
+  /**
+   * Saved before a launch makes anything and cleared once it is done: a host that died in
+   * between finds it at start and takes it apart, and the launch, retried, makes it afresh.
+   */
+  launching?: boolean;
   /** `deleting` survives a crash mid-delete: the next start finishes the job. */
   state: 'running' | 'deleting';
   /** Nova's os-stop: agent and engine stopped on purpose (a failover's fence); kept stopped across host restarts until os-start. */
@@ -117,6 +122,11 @@ export class RecordStore {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const out: ServerRecord[] = [];
     for (const name of await readdir(this.dir)) {
+      // A save its host died in (below): the record it replaced, if any, is whole and stands.
+      if (name.endsWith('.tmp')) {
+        await rm(join(this.dir, name), { force: true });
+        continue;
+      }
       const id = name.replace(/\.json$/, '');
       if (!name.endsWith('.json') || !isServerId(id)) continue;
       try {

@@ -1,22 +1,31 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { bundleAgent, localImageOf } from '../../local/agent-bundle.ts';
 import { computeHostSecret, stopComputeLeftovers } from '../../local/compute/host.ts';
 import { startComputeHostProcess } from '../../local/compute/process.ts';
+import { lookupUser, userNameFor } from '../../local/compute/users.ts';
 import { freePort } from '../../local/ports.ts';
 import { ProcessGroup } from '../../local/processes.ts';
 import { waitUntil } from '../../local/wait.ts';
+import { FAKE_AGENT, specFor } from './compute-fakes.ts';
 
 // The local cloud runs its compute host as a process of its own (local/compute/process.ts): it
-// answers only with its secret, goes when the cloud closes it, and goes too when the cloud dies
-// outright, rather than stay behind holding its port.
+// answers only with its secret, goes when the cloud closes it, goes too when the cloud dies
+// outright, rather than stay behind holding its port, and is started again when it dies alone.
 
 const repoRoot = resolve(import.meta.dirname, '../..');
+/** Launches whose host is killed under them: a few in CI, more on demand (TROVELESS_KILLED_LAUNCHES). */
+const KILLED_LAUNCHES = Number(process.env.TROVELESS_KILLED_LAUNCHES ?? 4);
+/** Each kill costs a host start, which backs off (up to 10 s) when the host dies again and again. */
+const KILLED_LAUNCHES_TIMEOUT_MS = 30_000 + KILLED_LAUNCHES * 15_000;
 const dirs: string[] = [];
 afterAll(async () => {
   for (const dir of dirs) {
@@ -40,8 +49,60 @@ const alive = (pid: number) => {
   }
 };
 
+/** The compute host's pid, as the local cloud's pid file names it. */
+const hostPid = async (dir: string) =>
+  (JSON.parse(await readFile(join(dir, 'pids.json'), 'utf8')) as { name: string; pid: number }[]).find(
+    (p) => p.name === 'compute-host',
+  )?.pid;
+
 const listServers = (endpoint: string, secret?: string) =>
   fetch(`${endpoint}/servers`, { headers: secret ? { authorization: `Bearer ${secret}` } : {} });
+
+/**
+ * A host process whose image's "agent" is the stand-in (it starts an engine, sleep, and stays
+ * up), with what it logs and a driver that calls it.
+ */
+async function supervisedHost() {
+  const dir = await stateDir();
+  const procs = new ProcessGroup(join(dir, 'pids.json'));
+  await mkdir(join(dir, 'fake-image'));
+  const bundle = join(dir, 'fake-image', 'main.cjs');
+  await writeFile(bundle, FAKE_AGENT);
+  const lines: string[] = [];
+  const host = await startComputeHostProcess(procs, {
+    port: await freePort(),
+    host: '127.0.0.1',
+    stateDir: dir,
+    repoRoot,
+    agentEnv: {},
+    image: await localImageOf(bundle),
+    logDir: join(dir, 'logs'),
+    log: (line) => lines.push(line),
+  });
+  const secret = await computeHostSecret(dir);
+  const agentOf = async (serverId: string) =>
+    (
+      JSON.parse(await readFile(join(dir, 'compute', 'servers', `${serverId}.json`), 'utf8')) as {
+        agentPid: number;
+      }
+    ).agentPid;
+  /** Kills the host process outright; resolves with the pid of the one started in its place. */
+  const crash = async () => {
+    const first = await hostPid(dir);
+    if (!first) throw new Error('no compute host pid recorded');
+    process.kill(first, 'SIGKILL');
+    return waitUntil(
+      'the compute host answering again',
+      async () => {
+        const pid = await hostPid(dir);
+        if (!pid || pid === first) return undefined;
+        return (await listServers(host.endpoint, secret).catch(() => undefined))?.ok ? pid : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+  };
+  return { dir, procs, host, lines, agentOf, crash, driver: new LocalComputeDriver(host.endpoint, secret) };
+}
 
 describe('the compute host process', () => {
   it('answers callers with its secret, serves the image it was given, and exits when closed', async () => {
@@ -117,4 +178,75 @@ describe('the compute host process', () => {
     await waitUntil('the compute host gone', async () => !alive(pid) || undefined, { timeoutMs: 20_000 });
     await expect(listServers(endpoint)).rejects.toThrow();
   });
+
+  it('is started again when it dies alone, on the same endpoint, and adopts the servers it had', async () => {
+    const { procs, host, lines, agentOf, crash, driver } = await supervisedHost();
+    try {
+      const server = await driver.launch(specFor(randomUUID()));
+      expect(server.status).toBe('ACTIVE');
+      const agent = await agentOf(server.id);
+
+      const second = await crash();
+      expect(alive(second)).toBe(true);
+      expect(lines.join('\n')).toMatch(/the compute host exited \(signal SIGKILL\)/);
+      // The server it had is there as it was, its agent adopted rather than started again.
+      expect(await driver.get(server.id)).toEqual(server);
+      expect(await agentOf(server.id)).toBe(agent);
+      expect(alive(agent)).toBe(true);
+      // And it launches.
+      const other = await driver.launch(specFor(randomUUID()));
+      expect(other.status).toBe('ACTIVE');
+      await driver.terminate(server.id);
+      await driver.terminate(other.id);
+      expect(alive(agent)).toBe(false);
+
+      await host.close({ stopServers: true });
+      expect(alive(second)).toBe(false);
+      await expect(listServers(host.endpoint)).rejects.toThrow();
+    } finally {
+      await host.close({ stopServers: true });
+      await procs.stopAll();
+    }
+  });
+
+  // A launch makes a user, a volume (file, loop device, mount), cgroups and firewall rules, in
+  // ~0.1 s. The host killed at a seeded random moment of it: the launch the workflow retries must
+  // give a working server, and its delete must leave nothing of either attempt.
+  it(
+    'makes a launch its host died in the middle of again, and leaves nothing of it once deleted',
+    async () => {
+      const { dir, procs, host, lines, agentOf, crash, driver } = await supervisedHost();
+      const delays = fc.sample(fc.integer({ min: 0, max: 250 }), {
+        seed: 20261206,
+        numRuns: KILLED_LAUNCHES,
+      });
+      try {
+        for (const delay of delays) {
+          const spec = specFor(randomUUID());
+          const first = driver.launch(spec).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, delay));
+          await crash();
+          await first;
+          const server = await driver.launch(spec);
+          expect(server.status, `killed ${delay} ms into the launch`).toBe('ACTIVE');
+          expect(alive(await agentOf(server.id))).toBe(true);
+          await driver.terminate(server.id);
+          expect(await driver.get(server.id)).toBeUndefined();
+        }
+        // Nothing of any attempt, finished or not (the host's log names every server it made):
+        // no server directory, record, mount, loop device or user.
+        const made = new Set(lines.join('\n').match(/srv-[0-9a-f-]{36}/g));
+        expect(made.size).toBeGreaterThanOrEqual(KILLED_LAUNCHES);
+        expect((await readdir(join(dir, 'compute'))).filter((e) => e.startsWith('srv-'))).toEqual([]);
+        expect(await readdir(join(dir, 'compute', 'servers'))).toEqual([]);
+        expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dir);
+        expect(execFileSync('losetup', ['-a'], { encoding: 'utf8' })).not.toContain(dir);
+        for (const id of made) expect(await lookupUser(userNameFor(id)), id).toBeUndefined();
+      } finally {
+        await host.close({ stopServers: true });
+        await procs.stopAll();
+      }
+    },
+    KILLED_LAUNCHES_TIMEOUT_MS,
+  );
 });

@@ -4,37 +4,17 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AWAIT_LAUNCH_FLAG, LAUNCH_GO } from '../../lib/compute/agent-runtime.ts';
-import type { AgentConfigFile, ServerSpec } from '../../lib/compute/driver.ts';
+import { AWAIT_LAUNCH_FLAG } from '../../lib/compute/agent-runtime.ts';
+import type { AgentConfigFile } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
 import { cmdlineOf, isAlive } from '../../local/compute/procs.ts';
 import { createUser, lookupUser, removeUser, userNameFor } from '../../local/compute/users.ts';
 import { freePort } from '../../local/ports.ts';
 import { waitUntil } from '../../local/wait.ts';
+import { FAKE_AGENT, specFor } from './compute-fakes.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
-
-// A stand-in for agent/main.ts: started ahead of its launch, waits for the host's "go" on stdin
-// (and exits without it); reads its config, starts an "engine" (sleep) detached in its own
-// process group in the base dir, leaves the engine's pid in engine.pid, as the real agent does.
-const FAKE_AGENT = `
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-function run() {
-  const config = JSON.parse(fs.readFileSync(process.argv[1], 'utf8'));
-  const engine = spawn('sleep', ['600'], { cwd: config.layout.baseDir, detached: true, stdio: 'ignore' });
-  engine.unref();
-  fs.writeFileSync(config.layout.baseDir + '/engine.pid', engine.pid + '\\n');
-  console.log('fake agent', process.pid, 'engine', engine.pid);
-  setInterval(() => {}, 1000);
-}
-if (process.argv[2] === '${AWAIT_LAUNCH_FLAG}') {
-  let seen = '';
-  process.stdin.on('data', (d) => { seen += d; });
-  process.stdin.on('end', () => { if (seen.startsWith('${LAUNCH_GO}\\n')) run(); else process.exit(0); });
-} else run();
-`;
 
 const hosts: ComputeHost[] = [];
 const seenPids = new Set<number>();
@@ -59,28 +39,6 @@ async function startHost(
   });
   hosts.push(host);
   return { host, driver: new LocalComputeDriver(host.endpoint, host.secret) };
-}
-
-function specFor(instanceId: string): ServerSpec {
-  return {
-    instance_id: instanceId,
-    name: `db-${instanceId.slice(0, 8)}`,
-    flavor: { id: '1', ram: 512, vcpus: 1 },
-    volume_size_gb: 1,
-    datastore: { manager: 'redis', version: '7' },
-    agent: {
-      instance_id: instanceId,
-      datastore_manager: 'redis',
-      datastore_version: '7',
-      key: 'aW5zdGFuY2Uta2V5',
-      guest_queue_url: 'http://127.0.0.1:9324/000000000000/guest-x',
-      conductor_queue_url: 'http://127.0.0.1:9324/000000000000/conductor',
-      region: 'us-east-1',
-      report_interval: 10,
-      endpoints: { AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324' },
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    },
-  };
 }
 
 const baseDirOf = (serverId: string) => join(stateDir, 'compute', serverId);
