@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -8,7 +8,7 @@ import {
   SFNClient,
 } from '@aws-sdk/client-sfn';
 import { DeleteQueueCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, type LocalCloudOptions, startLocalCloud } from '../../local/cloud.ts';
 import { stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
@@ -125,7 +125,7 @@ describe('a restart of the local cloud during operations', () => {
     expect((await api('DELETE', `/instances/${id}/root`)).status).toBe(204);
   };
 
-  it('settles a create, a backup, a restart and a delete, and guests answer afterwards', async () => {
+  beforeAll(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'troveless-restarts-'));
     const ports = {
       api: await freePort(),
@@ -160,6 +160,9 @@ describe('a restart of the local cloud during operations', () => {
       },
       log: (line) => process.env.TROVELESS_TEST_VERBOSE && console.log(`[restarts] ${line}`),
     };
+  });
+
+  it('settles a create, a backup, a restart and a delete, and guests answer afterwards', async () => {
     cloud = await startLocalCloud(options);
     const [restarted, backedUp, deleted] = await Promise.all(
       ['rs-restart', 'rs-backup', 'rs-delete'].map(create),
@@ -256,4 +259,62 @@ describe('a restart of the local cloud during operations', () => {
     );
     expect(unhealthy.operating_status).toBe('ERROR');
   }, 420_000);
+
+  /** The compute host's record of the server of instance `id`, if it has one. */
+  const serverOf = async (id: string) => {
+    const dir = join(stateDir, 'compute', 'servers');
+    for (const name of await readdir(dir).catch(() => [])) {
+      if (!name.endsWith('.json')) continue;
+      const record = JSON.parse(await readFile(join(dir, name), 'utf8').catch(() => '{}')) as {
+        instance_id?: string;
+        agentPid?: number;
+      };
+      if (record.instance_id === id) return record;
+    }
+    return undefined;
+  };
+  const computeHostPid = async () =>
+    (JSON.parse(await readFile(join(stateDir, 'pids.json'), 'utf8')) as { name: string; pid: number }[]).find(
+      (p) => p.name === 'compute-host',
+    )?.pid;
+
+  // Nova's compute service dies (here: SIGKILL) while it launches a server: it is started again,
+  // takes the half-made server apart, and the workflow's retried launch makes it afresh.
+  it('goes on when the compute host is killed in the middle of a launch: the create ends ACTIVE, guests it had stay up', async () => {
+    cloud ??= await startLocalCloud({ ...options, wipe: false });
+    const kept = await create('kh-kept');
+    expect(await settled(kept)).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
+    const keptAgent = (await serverOf(kept))?.agentPid;
+    expect(keptAgent).toBeGreaterThan(0);
+    const killed = await computeHostPid();
+    expect(killed).toBeGreaterThan(0);
+
+    const created = await create('kh-create');
+    // As soon as the host has begun its launch (its record is the first thing it writes).
+    await waitUntil('the launch under way', async () => (await serverOf(created)) ?? undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 5,
+    });
+    process.kill(killed as number, 'SIGKILL');
+
+    expect(await settled(created)).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
+    const restarted = await computeHostPid();
+    expect(restarted).not.toBe(killed);
+    // The guest it had runs on, adopted by the new host, and answers.
+    expect((await serverOf(kept))?.agentPid).toBe(keptAgent);
+    expect(await show(kept)).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
+    for (const id of [kept, created]) await guestCallsWork(id);
+
+    for (const id of [kept, created]) expect((await api('DELETE', `/instances/${id}`)).status).toBe(202);
+    for (const id of [kept, created]) expect(await settled(id)).toBe('gone');
+    // Nothing of either, nor of the launch the kill cut short, is left on the host: no record
+    // names them, and every server directory left has a record (the other test's instances).
+    expect(await serverOf(kept)).toBeUndefined();
+    expect(await serverOf(created)).toBeUndefined();
+    const records = (await readdir(join(stateDir, 'compute', 'servers'))).map((n) =>
+      n.replace(/\.json$/, ''),
+    );
+    const dirs = (await readdir(join(stateDir, 'compute'))).filter((n) => n.startsWith('srv-'));
+    expect(dirs.filter((d) => !records.includes(d))).toEqual([]);
+  }, 300_000);
 });
