@@ -124,6 +124,8 @@ export abstract class ProcessEngine implements EngineManager {
   }
   /** Runs right before the engine process is spawned, with the config it will read in place. */
   protected async beforeSpawn(): Promise<void> {}
+  /** Before the engine stops: the agent's kept sessions close (see kept-session.ts). */
+  protected async beforeStop(): Promise<void> {}
 
   // Databases, users, access and root: per engine (see EngineManager).
   abstract listDatabases(): Promise<DatabaseInfo[]>;
@@ -302,6 +304,7 @@ export abstract class ProcessEngine implements EngineManager {
 
   async stop(): Promise<void> {
     if (!(await exists(this.initializedMarker))) return;
+    await this.beforeStop();
     await writeFile(this.stoppedMarker, '');
     const pid = await this.pid();
     if (pid) await stopProcess(pid, this.process().identity, this.process().stopSteps);

@@ -23,6 +23,7 @@ import {
   writeConfig,
 } from './fs.ts';
 import { GaleraMember } from './galera-member.ts';
+import { KeptSession } from './kept-session.ts';
 import type {
   EngineCounters,
   EngineLayout,
@@ -497,6 +498,15 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
 
   /** Runs `work` on an admin session (root@localhost over the socket), closed afterwards. */
   protected async admin<T>(work: (session: MariaDbSession) => Promise<T>): Promise<T> {
+    const { conn, session } = await this.adminSession();
+    try {
+      return await work(session);
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
+  }
+
+  private async adminSession(): Promise<{ conn: mysql.Connection; session: MariaDbSession }> {
     const conn = await this.connect();
     conn.on('error', () => {}); // a dropped admin session surfaces through the pending query
     try {
@@ -506,14 +516,25 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
       // only its connection and this first statement show there.
       await session.run('SET SESSION sql_log_off = 1');
       await session.run("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
-      return await work(session);
-    } finally {
-      await conn.end().catch(() => conn.destroy());
+      return { conn, session };
+    } catch (err) {
+      conn.destroy();
+      throw err;
     }
   }
 
+  /** The heartbeat's session, kept between heartbeats (kept-session.ts). */
+  private readonly heartbeatSession = new KeptSession(
+    () => this.adminSession(),
+    ({ conn }) => conn.end().catch(() => conn.destroy()),
+  );
+
+  protected override async beforeStop(): Promise<void> {
+    await this.heartbeatSession.drop();
+  }
+
   async counters(): Promise<EngineCounters> {
-    return this.admin(async (session) => {
+    return this.heartbeatSession.use(async ({ session }) => {
       const status = await session.rows(
         "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Questions')",
       );

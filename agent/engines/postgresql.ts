@@ -12,6 +12,7 @@ import { postgresqlLogs } from '../logs/engines.ts';
 import type { GuestLogSpec } from '../logs/spec.ts';
 import { clamp, type EngineProcess } from './base.ts';
 import { type Account, account, ensureDir, sizeOf, syncTree, tailFrom, writeConfig } from './fs.ts';
+import { KeptSession } from './kept-session.ts';
 import type {
   EngineCounters,
   EngineLayout,
@@ -626,8 +627,18 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
     }
   }
 
+  /** The heartbeat's session, kept between heartbeats (kept-session.ts). */
+  private readonly heartbeatSession = new KeptSession(
+    () => this.connect('postgres'),
+    (client) => client.end(),
+  );
+
+  protected override async beforeStop(): Promise<void> {
+    await this.heartbeatSession.drop();
+  }
+
   async counters(): Promise<EngineCounters> {
-    return this.admin(async ({ client }) => {
+    return this.heartbeatSession.use(async (client) => {
       // Statements are not counted by PostgreSQL: transactions (commits and rollbacks) are its
       // closest cumulative figure; the agent's own sessions are left out of connections.
       const { rows } = await client.query(`SELECT

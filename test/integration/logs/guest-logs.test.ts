@@ -281,9 +281,23 @@ describe('mariadb guest logs', () => {
     expect(during.replication_lag_seconds).toBeNull();
   });
 
+  it('asks for the heartbeat’s counters on one kept session: no line in the general log per heartbeat', async () => {
+    await manager.counters();
+    await logs.action(order({ name: 'general', enable: 1 }));
+    const file = join(layout.baseDir, 'logs', 'general.log');
+    const from = (await readFile(file)).length;
+    for (let i = 0; i < 5; i++) await manager.counters();
+    const added = (await readFile(file)).subarray(from).toString('utf8');
+    expect(added).not.toMatch(/Connect|Threads_connected/);
+    await logs.action(order({ name: 'general', disable: 1 }));
+  });
+
   it('keeps an enabled log on across a restart (logs.cnf)', async () => {
     await logs.action(order({ name: 'slow_query', enable: 1 }));
+    await manager.counters();
     await manager.restart();
+    // The heartbeat's kept session went with the engine: the next one opens a fresh one.
+    expect((await manager.counters()).queries).toBeGreaterThan(0);
     expect((await logs.action(order({ name: 'slow_query' }))).status).not.toBe('Disabled');
     await sql('SELECT SLEEP(1.2)');
     const view = await logs.action(order({ name: 'slow_query', publish: 1 }));
@@ -352,6 +366,28 @@ describe('postgresql guest logs', () => {
     await client.end();
     expect(during.connections).toBe((before.connections ?? 0) + 1);
     expect(during.replication_lag_seconds).toBeNull();
+  });
+
+  it('asks for the heartbeat’s counters on one kept session, opened again after a restart', async () => {
+    const client = new pg.Client({ host: join(layout.baseDir, 'run'), port: layout.port, user: 'postgres' });
+    const agentSessions = async () => {
+      const { rows } = await client.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+      );
+      return rows.map((r) => r.pid);
+    };
+    await client.connect();
+    try {
+      await manager.counters();
+      const kept = await agentSessions();
+      expect(kept).toHaveLength(1);
+      for (let i = 0; i < 3; i++) await manager.counters();
+      expect(await agentSessions()).toEqual(kept);
+    } finally {
+      await client.end();
+    }
+    await manager.restart();
+    expect((await manager.counters()).queries).toBeGreaterThan(0);
   });
 });
 
