@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { bundleAgent, localImageOf } from '../../local/agent-bundle.ts';
+import type { LocalImage } from '../../local/compute/guests.ts';
 import { computeHostSecret, stopComputeLeftovers } from '../../local/compute/host.ts';
 import { startComputeHostProcess } from '../../local/compute/process.ts';
 import { lookupUser, userNameFor } from '../../local/compute/users.ts';
@@ -58,6 +59,19 @@ const hostPid = async (dir: string) =>
 const listServers = (endpoint: string, secret?: string) =>
   fetch(`${endpoint}/servers`, { headers: secret ? { authorization: `Bearer ${secret}` } : {} });
 
+/** The host process on a free port of 127.0.0.1, with `dir` as its state dir. */
+const startHost = async (procs: ProcessGroup, dir: string, image: LocalImage, log = (_line: string) => {}) =>
+  startComputeHostProcess(procs, {
+    port: await freePort(),
+    host: '127.0.0.1',
+    stateDir: dir,
+    repoRoot,
+    agentEnv: {},
+    image,
+    logDir: join(dir, 'logs'),
+    log,
+  });
+
 /**
  * A host process whose image's "agent" is the stand-in (it starts an engine, sleep, and stays
  * up), with what it logs and a driver that calls it.
@@ -69,16 +83,7 @@ async function supervisedHost() {
   const bundle = join(dir, 'fake-image', 'main.cjs');
   await writeFile(bundle, FAKE_AGENT);
   const lines: string[] = [];
-  const host = await startComputeHostProcess(procs, {
-    port: await freePort(),
-    host: '127.0.0.1',
-    stateDir: dir,
-    repoRoot,
-    agentEnv: {},
-    image: await localImageOf(bundle),
-    logDir: join(dir, 'logs'),
-    log: (line) => lines.push(line),
-  });
+  const host = await startHost(procs, dir, await localImageOf(bundle), (line) => lines.push(line));
   const secret = await computeHostSecret(dir);
   const agentOf = async (serverId: string) =>
     (
@@ -109,16 +114,7 @@ describe('the compute host process', () => {
     const dir = await stateDir();
     const procs = new ProcessGroup(join(dir, 'pids.json'));
     const image = await localImageOf(await bundleAgent(repoRoot, dir));
-    const host = await startComputeHostProcess(procs, {
-      port: await freePort(),
-      host: '127.0.0.1',
-      stateDir: dir,
-      repoRoot,
-      agentEnv: {},
-      image,
-      logDir: join(dir, 'logs'),
-      log: () => {},
-    });
+    const host = await startHost(procs, dir, image);
     try {
       expect((await listServers(host.endpoint)).status).toBe(401);
       const listed = await listServers(host.endpoint, await computeHostSecret(dir));
