@@ -208,6 +208,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       logDir,
       buildDir: relative(opts.root, handlers.dir),
       prebuilt: handlers.prebuilt,
+      log: (line) => log(`[offline] ${line}`),
     });
     closers.push(front.close);
     await handlers.seal();

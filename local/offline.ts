@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { type Front, startFront } from './front.ts';
 import { freePort } from './ports.ts';
-import { type ProcessGroup, untilReady } from './processes.ts';
+import { howItEnded, type ManagedProcess, type ProcessGroup, untilReady } from './processes.ts';
+import { type ServiceRun, supervise } from './supervise.ts';
 
 export interface OfflineOptions {
   stage: string;
@@ -15,6 +16,7 @@ export interface OfflineOptions {
   buildDir: string;
   /** The work folder already holds these sources' bundles: serverless-esbuild skips its build. */
   prebuilt: boolean;
+  log: (line: string) => void;
 }
 
 /**
@@ -26,6 +28,41 @@ export interface OfflineOptions {
  */
 export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): Promise<Front> {
   const privatePort = await freePort();
+  const url = `http://${opts.host}:${privatePort}`;
+  const first = await runOffline(procs, opts, privatePort, opts.prebuilt);
+  // Supervised (supervise.ts): every handler runs in this one process (--useInProcess), so one
+  // handler's stray exception would otherwise take every function down until the next start, where
+  // Lambda would lose one container. Started again on the same ports, with the bundles the first
+  // start built; invocations that failed meanwhile are retried by their workflow states and pollers.
+  const offline = supervise(
+    'serverless-offline',
+    first,
+    () => runOffline(procs, opts, privatePort, true),
+    opts.log,
+  );
+  const stop = ({ proc }: { proc: ManagedProcess }) => procs.stop(proc);
+  const front = await startFront({ host: opts.host, port: opts.httpPort, upstream: new URL(url) }).catch(
+    async (err: unknown) => {
+      await offline.close(stop);
+      throw err;
+    },
+  );
+  return {
+    url: front.url,
+    async close() {
+      await front.close();
+      await offline.close(stop);
+    },
+  };
+}
+
+/** serverless-offline started on `privatePort` and answering; a start that fails leaves nothing running. */
+async function runOffline(
+  procs: ProcessGroup,
+  opts: OfflineOptions,
+  privatePort: number,
+  prebuilt: boolean,
+): Promise<ServiceRun & { proc: ManagedProcess }> {
   const cli = createRequire(import.meta.url).resolve('serverless/bin/serverless.js');
   const proc = await procs.start({
     name: 'offline',
@@ -57,7 +94,7 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
     env: {
       ...opts.env,
       TROVELESS_BUILD_DIR: opts.buildDir,
-      TROVELESS_HANDLERS_PREBUILT: String(opts.prebuilt),
+      TROVELESS_HANDLERS_PREBUILT: String(prebuilt),
       // serverless-esbuild keeps esbuild's Go process for rebuilds; a soft memory limit makes it
       // hand back what the first build used instead of holding ~160 MB at rest.
       GOMEMLIMIT: '48MiB',
@@ -67,19 +104,23 @@ export async function startOffline(procs: ProcessGroup, opts: OfflineOptions): P
     },
     logDir: opts.logDir,
   });
-  const url = `http://${opts.host}:${privatePort}`;
-  await untilReady(
-    proc,
-    'serverless-offline',
-    async () => {
-      const res = await fetch(`${url}/`);
-      return res.status === 200 ? true : undefined;
-    },
-    {
-      // Includes bundling the handlers when no earlier build fits (handler-cache.ts): about 20 s
-      // on a quiet 2-core machine, past 90 s on a busy one.
-      timeoutMs: 240_000,
-    },
-  );
-  return startFront({ host: opts.host, port: opts.httpPort, upstream: new URL(url) });
+  try {
+    await untilReady(
+      proc,
+      'serverless-offline',
+      async () => {
+        const res = await fetch(`http://${opts.host}:${privatePort}/`);
+        return res.status === 200 ? true : undefined;
+      },
+      {
+        // Includes bundling the handlers when no earlier build fits (handler-cache.ts): about 20 s
+        // on a quiet 2-core machine, past 90 s on a busy one.
+        timeoutMs: 240_000,
+      },
+    );
+  } catch (err) {
+    await procs.stop(proc);
+    throw err;
+  }
+  return { proc, logPath: proc.logPath, exited: howItEnded(proc) };
 }

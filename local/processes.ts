@@ -92,6 +92,18 @@ export class ProcessGroup {
     return managed;
   }
 
+  /** SIGTERM to `p`'s group, then SIGKILL if it is still alive after the grace period. */
+  async stop(p: ManagedProcess, graceMs = 5000): Promise<void> {
+    if (!exitedNow(p)) {
+      signalGroup(p.child.pid, 'SIGTERM');
+      const timer = new Promise<'timeout'>((r) => setTimeout(r, graceMs, 'timeout').unref());
+      if ((await Promise.race([p.exited, timer])) === 'timeout') signalGroup(p.child.pid, 'SIGKILL');
+      await p.exited;
+    }
+    // Children of a group leader can outlive it.
+    signalGroup(p.child.pid, 'SIGKILL');
+  }
+
   /** SIGTERM to every group, then SIGKILL to whatever is still alive after the grace period. */
   async stopAll(graceMs = 5000): Promise<void> {
     const running = this.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
@@ -197,6 +209,34 @@ export async function explainExit<T>(proc: ManagedProcess, waiting: Promise<T>):
 }
 
 /** Whether the process has exited (or was never started): by a code, a signal or a spawn error. */
+/**
+ * How `proc` ended (its exit code or the signal that ended it), once it has and its whole group is
+ * gone: a leader killed outright leaves its children running (a compute host's mkfs, mount or
+ * nft), and what starts in its place must not run beside them. The group's id stays reserved
+ * while it has members, so signalling it never reaches anyone else's.
+ */
+export async function howItEnded(proc: ManagedProcess): Promise<string> {
+  const code = await proc.exited;
+  const pid = proc.child.pid;
+  if (pid) {
+    signalGroup(pid, 'SIGKILL');
+    await waitUntil(`process group ${pid} gone`, async () => (groupAlive(pid) ? undefined : true), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    }).catch(() => {});
+  }
+  return proc.child.signalCode ? `signal ${proc.child.signalCode}` : `exit code ${code}`;
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function exitedNow(proc: ManagedProcess): boolean {
   return proc.child.exitCode !== null || proc.child.signalCode !== null || proc.spawnError !== undefined;
 }

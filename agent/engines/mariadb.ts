@@ -525,8 +525,17 @@ export class MariaDbManager extends SqlEngine<MariaDbSession> {
 
   /** The heartbeat's session, kept between heartbeats (kept-session.ts). */
   private readonly heartbeatSession = new KeptSession(
-    () => this.adminSession(),
-    ({ conn }) => conn.end().catch(() => conn.destroy()),
+    async () => {
+      const kept = await this.adminSession();
+      // A tenant's low wait_timeout would end it between heartbeats (MariaDB's default is 8 h).
+      await kept.session.run('SET SESSION wait_timeout = 28800').catch((err: unknown) => {
+        kept.conn.destroy();
+        throw err;
+      });
+      return kept;
+    },
+    ({ conn }) => conn.end(),
+    ({ conn }) => conn.destroy(),
   );
 
   protected override async beforeStop(): Promise<void> {

@@ -629,8 +629,18 @@ export class PostgresqlManager extends SqlEngine<accounts.PgAdmin> {
 
   /** The heartbeat's session, kept between heartbeats (kept-session.ts). */
   private readonly heartbeatSession = new KeptSession(
-    () => this.connect('postgres'),
+    async () => {
+      const client = await this.connect('postgres');
+      // A tenant's idle_session_timeout would end it between heartbeats, with a FATAL line each time.
+      await client.query('SET idle_session_timeout = 0').catch((err: unknown) => {
+        void client.end().catch(() => {});
+        throw err;
+      });
+      return client;
+    },
     (client) => client.end(),
+    // pg has no destroy: the socket closes when the (frozen) engine is killed.
+    () => {},
   );
 
   protected override async beforeStop(): Promise<void> {

@@ -117,15 +117,10 @@ export function defaultAgentCommand(
 export async function startComputeHost(opts: ComputeHostOptions): Promise<ComputeHost> {
   const log = opts.log ?? (() => {});
   const host = opts.host ?? '127.0.0.1';
-  const guests = await Guests.open({
-    stateDir: opts.stateDir,
-    repoRoot: opts.repoRoot,
-    log,
-    agentCommand: opts.agentCommand ?? defaultAgentCommand(opts.repoRoot),
-    agentEnv: opts.agentEnv,
-    image: opts.image,
-  });
-
+  // The port first, then the guests: a host that cannot listen (a supervised restart whose port
+  // was taken meanwhile) has not touched them, and leaves them running for the next one to adopt.
+  // A request that comes while they are being adopted or rebooted waits for it.
+  let opened: Promise<Guests> | undefined;
   const secret = Buffer.from(`Bearer ${await computeHostSecret(opts.stateDir)}`);
   const server = createServer((req, res) => {
     const given = Buffer.from(req.headers.authorization ?? '');
@@ -135,12 +130,15 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
       send(res, 401, { error: { code: 401, message: 'the compute host needs its bearer secret' } });
       return;
     }
-    route(guests, req, res).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : 500;
-      const message = err instanceof Error ? err.message : String(err);
-      if (status === 500) log(`${req.method} ${req.url}: ${message}`);
-      send(res, status, { error: { code: status, message } });
-    });
+    const guests = opened ?? Promise.reject(new Error('the compute host is starting'));
+    guests
+      .then((g) => route(g, req, res))
+      .catch((err: unknown) => {
+        const status = err instanceof HttpError ? err.status : 500;
+        const message = err instanceof Error ? err.message : String(err);
+        if (status === 500) log(`${req.method} ${req.url}: ${message}`);
+        send(res, status, { error: { code: status, message } });
+      });
   });
   try {
     await new Promise<void>((ok, fail) => {
@@ -148,9 +146,22 @@ export async function startComputeHost(opts: ComputeHostOptions): Promise<Comput
       server.listen(opts.port, host, () => ok());
     });
   } catch (err) {
-    // No host will answer for the guests just rebooted: stop them rather than leave them running.
-    await guests.idle();
-    await guests.stopAll();
+    server.close();
+    throw err;
+  }
+  opened = Guests.open({
+    stateDir: opts.stateDir,
+    repoRoot: opts.repoRoot,
+    log,
+    agentCommand: opts.agentCommand ?? defaultAgentCommand(opts.repoRoot),
+    agentEnv: opts.agentEnv,
+    image: opts.image,
+  });
+  let guests: Guests;
+  try {
+    guests = await opened;
+  } catch (err) {
+    server.close();
     throw err;
   }
   const address = server.address();

@@ -268,15 +268,18 @@ describe('a restart of the local cloud during operations', () => {
       const record = JSON.parse(await readFile(join(dir, name), 'utf8').catch(() => '{}')) as {
         instance_id?: string;
         agentPid?: number;
+        launching?: boolean;
       };
       if (record.instance_id === id) return record;
     }
     return undefined;
   };
-  const computeHostPid = async () =>
+  /** The pid of the local cloud's child process `name`, as its pid file names it. */
+  const pidOf = async (name: string) =>
     (JSON.parse(await readFile(join(stateDir, 'pids.json'), 'utf8')) as { name: string; pid: number }[]).find(
-      (p) => p.name === 'compute-host',
+      (p) => p.name === name,
     )?.pid;
+  const computeHostPid = () => pidOf('compute-host');
 
   // Nova's compute service dies (here: SIGKILL) while it launches a server: it is started again,
   // takes the half-made server apart, and the workflow's retried launch makes it afresh.
@@ -290,11 +293,15 @@ describe('a restart of the local cloud during operations', () => {
     expect(killed).toBeGreaterThan(0);
 
     const created = await create('kh-create');
-    // As soon as the host has begun its launch (its record is the first thing it writes).
-    await waitUntil('the launch under way', async () => (await serverOf(created)) ?? undefined, {
-      timeoutMs: 60_000,
-      intervalMs: 5,
-    });
+    // While the host makes it: its record is the first thing it writes, marked until it is done.
+    await waitUntil(
+      'the launch under way',
+      async () => ((await serverOf(created))?.launching ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 5,
+      },
+    );
     process.kill(killed as number, 'SIGKILL');
 
     expect(await settled(created)).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
@@ -316,5 +323,24 @@ describe('a restart of the local cloud during operations', () => {
     );
     const dirs = (await readdir(join(stateDir, 'compute'))).filter((n) => n.startsWith('srv-'));
     expect(dirs.filter((d) => !records.includes(d))).toEqual([]);
+  }, 300_000);
+
+  // serverless-offline (every Lambda of the cloud, in one process) killed outright while a create
+  // is under way: it is started again, the create's workflow retries its steps and finishes, and
+  // the API and the guest channel work as before.
+  it('goes on when serverless-offline is killed: a create under way ends ACTIVE, the API answers again', async () => {
+    cloud ??= await startLocalCloud({ ...options, wipe: false });
+    const killed = await pidOf('offline');
+    expect(killed).toBeGreaterThan(0);
+    const created = await create('so-create');
+    process.kill(-(killed as number), 'SIGKILL');
+
+    expect(await settled(created)).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
+    const restarted = await pidOf('offline');
+    expect(restarted).toBeGreaterThan(0);
+    expect(restarted).not.toBe(killed);
+    await guestCallsWork(created);
+    expect((await api('DELETE', `/instances/${created}`)).status).toBe(202);
+    expect(await settled(created)).toBe('gone');
   }, 300_000);
 });
