@@ -12,11 +12,10 @@ import { AGENT_RUNTIME_ENV } from '../../lib/compute/agent-runtime.ts';
 import type { Server, ServerSpec } from '../../lib/compute/driver.ts';
 import { LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
-import { agentLogPath } from '../../local/compute/records.ts';
 import { tryTool } from '../../local/compute/run.ts';
 import { lookupUser, processesOf } from '../../local/compute/users.ts';
 import { freePort } from '../../local/ports.ts';
-import { waitUntil } from '../../local/wait.ts';
+import { untilPrepared } from './prepared.ts';
 
 // The local compute host's isolation, tried as a tenant with root on instance A would try it:
 // A's engine and A's OS user must reach nothing of instance B (files, sockets, TCP), nothing of
@@ -68,23 +67,7 @@ const recordOf = async (s: Server) =>
   };
 const osUserOf = async (s: Server) => (await recordOf(s)).isolation.osUser;
 
-async function ready(s: Server): Promise<void> {
-  await waitUntil(
-    `${s.id} prepared`,
-    async () => {
-      const failed = await readFile(join(baseDirOf(s), 'failed'), 'utf8').catch(() => undefined);
-      if (failed) throw new Error(`prepare failed: ${failed}`);
-      return existsSync(join(baseDirOf(s), 'ready')) ? true : undefined;
-    },
-    { timeoutMs: 90_000, intervalMs: 200 },
-  ).catch(async (err: Error) => {
-    // Neither file: the agent died before its prepare could say how it went, or it still runs.
-    // What it printed says which (CI once saw a 90-s wait end with no word of it).
-    const log = agentLogPath(join(stateDir, 'compute'), s.id);
-    const tail = (await readFile(log, 'utf8').catch(() => '(no agent log)')).slice(-3000);
-    throw new Error(`${err.message}; the agent's log ends:\n${tail}`);
-  });
-}
+const ready = (s: Server) => untilPrepared(stateDir, s, s.id, 90_000);
 
 /** Runs a command as an OS user (runuser), as a tenant's program would run. */
 const asUser = (user: string, command: string, args: string[]) =>

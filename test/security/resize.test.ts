@@ -10,7 +10,7 @@ import type { AgentConfigFile, Server, ServerSpec } from '../../lib/compute/driv
 import { ComputeHostError, LocalComputeDriver } from '../../lib/compute/local.ts';
 import { type ComputeHost, startComputeHost, stopComputeLeftovers } from '../../local/compute/host.ts';
 import { freePort } from '../../local/ports.ts';
-import { waitUntil } from '../../local/wait.ts';
+import { untilPrepared } from './prepared.ts';
 
 // Resize against the compute host and real engines, for every engine: what the resize workflows
 // ask of the compute driver (new cgroup limits, an extended volume) and of the guest (engine
@@ -102,19 +102,7 @@ beforeAll(async () => {
   });
   driver = new LocalComputeDriver(host.endpoint, host.secret);
   const launched = await Promise.all(ENGINES.map((m) => driver.launch(specFor(m))));
-  await Promise.all(
-    launched.map((server, i) =>
-      waitUntil(
-        `${ENGINES[i]} prepared`,
-        async () => {
-          const failed = await readFile(join(baseDirOf(server), 'failed'), 'utf8').catch(() => undefined);
-          if (failed) throw new Error(`prepare failed: ${failed}`);
-          return existsSync(join(baseDirOf(server), 'ready')) ? true : undefined;
-        },
-        { timeoutMs: 120_000, intervalMs: 200 },
-      ),
-    ),
-  );
+  await Promise.all(launched.map((server, i) => untilPrepared(stateDir, server, `${ENGINES[i]}`, 120_000)));
   for (const [i, server] of launched.entries()) {
     const manager = ENGINES[i] as DatastoreManager;
     const config = JSON.parse(
