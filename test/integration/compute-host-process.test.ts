@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -154,7 +154,7 @@ describe('the compute host process', () => {
         `import { bundleAgent, localImageOf } from ${JSON.stringify(join(repoRoot, 'local/agent-bundle.ts'))};`,
         `import { startComputeHostProcess } from ${JSON.stringify(join(repoRoot, 'local/compute/process.ts'))};`,
         `import { ProcessGroup } from ${JSON.stringify(join(repoRoot, 'local/processes.ts'))};`,
-        "import { readFileSync } from 'node:fs';",
+        "import { existsSync, readFileSync } from 'node:fs';",
         `const dir = ${JSON.stringify(dir)};`,
         "const procs = new ProcessGroup(dir + '/pids.json');",
         `const image = await localImageOf(await bundleAgent(${JSON.stringify(repoRoot)}, dir));`,
@@ -239,6 +239,11 @@ describe('the compute host process', () => {
           const server = await driver.launch(spec);
           expect(server.status, `killed ${delay} ms into the launch`).toBe('ACTIVE');
           expect(alive(await agentOf(server.id))).toBe(true);
+          // Up as a guest is: its agent has started its engine (a delete racing that start is
+          // the workflow's to retry, as TerminateServer does; not what this test is about).
+          await waitUntil('its engine started', async () =>
+            existsSync(join(dir, 'compute', server.id, 'engine.pid')) ? true : undefined,
+          );
           await driver.terminate(server.id);
           expect(await driver.get(server.id)).toBeUndefined();
         }
