@@ -304,8 +304,10 @@ export abstract class ProcessEngine implements EngineManager {
 
   async stop(): Promise<void> {
     if (!(await exists(this.initializedMarker))) return;
-    await this.beforeStop();
+    // The marker first, as before the hook: an agent killed at any point of a stop (a restart the
+    // local cloud's stop cut short) leaves the engine marked as stopped on purpose.
     await writeFile(this.stoppedMarker, '');
+    await this.beforeStop();
     const pid = await this.pid();
     if (pid) await stopProcess(pid, this.process().identity, this.process().stopSteps);
     await this.killLeftovers();
