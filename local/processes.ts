@@ -98,22 +98,14 @@ export class ProcessGroup {
       signalGroup(p.child.pid, 'SIGTERM');
       const timer = new Promise<'timeout'>((r) => setTimeout(r, graceMs, 'timeout').unref());
       if ((await Promise.race([p.exited, timer])) === 'timeout') signalGroup(p.child.pid, 'SIGKILL');
-      await p.exited;
     }
-    // Children of a group leader can outlive it.
+    // Children of a group leader can outlive it: the whole group goes.
     signalGroup(p.child.pid, 'SIGKILL');
   }
 
   /** SIGTERM to every group, then SIGKILL to whatever is still alive after the grace period. */
   async stopAll(graceMs = 5000): Promise<void> {
-    const running = this.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-    for (const p of running) signalGroup(p.child.pid, 'SIGTERM');
-    const timer = new Promise<'timeout'>((r) => setTimeout(r, graceMs, 'timeout').unref());
-    for (const p of running) {
-      if ((await Promise.race([p.exited, timer])) === 'timeout') signalGroup(p.child.pid, 'SIGKILL');
-    }
-    // Children of a group leader can outlive it; make sure the whole group is gone.
-    for (const p of this.procs) signalGroup(p.child.pid, 'SIGKILL');
+    await Promise.all(this.procs.map((p) => this.stop(p, graceMs)));
     this.procs.length = 0;
     await writeFile(this.pidFile, '[]');
   }
@@ -208,7 +200,6 @@ export async function explainExit<T>(proc: ManagedProcess, waiting: Promise<T>):
   }
 }
 
-/** Whether the process has exited (or was never started): by a code, a signal or a spawn error. */
 /**
  * How `proc` ended (its exit code or the signal that ended it), once it has and its whole group is
  * gone: a leader killed outright leaves its children running (a compute host's mkfs, mount or
@@ -237,6 +228,7 @@ function groupAlive(pid: number): boolean {
   }
 }
 
+/** Whether the process has exited (or was never started): by a code, a signal or a spawn error. */
 export function exitedNow(proc: ManagedProcess): boolean {
   return proc.child.exitCode !== null || proc.child.signalCode !== null || proc.spawnError !== undefined;
 }

@@ -44,17 +44,10 @@ export class KeptSession<S> {
     this.#session = undefined;
     const session = await which.catch(() => undefined);
     if (session === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([
-      this.close(session).then(
-        () => true,
-        () => false,
-      ),
-      new Promise<false>((r) => {
-        timer = setTimeout(() => r(false), CLOSE_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    const closed = await within(CLOSE_WAIT_MS, this.close(session)).then(
+      () => true,
+      () => false,
+    );
     if (!closed) this.destroy(session);
   }
 }
