@@ -272,10 +272,13 @@ export abstract class ProcessEngine implements EngineManager {
     if (!(await exists(this.initializedMarker))) {
       throw new Error(`${this.name} is not prepared in ${this.layout.baseDir}`);
     }
-    await rm(this.stoppedMarker, { force: true });
+    // The stopped marker goes only once the engine answers: an agent killed while starting it
+    // (a restart the local cloud's stop cut short) leaves an engine that is down on purpose,
+    // not one that "crashed", and a heartbeat taken before the pid file exists says the same.
     if (await this.pid()) {
       // Already running (an earlier agent started it): only wait until it answers.
       await this.untilAnswering();
+      await rm(this.stoppedMarker, { force: true });
       return;
     }
     await this.killLeftovers();
@@ -294,6 +297,7 @@ export abstract class ProcessEngine implements EngineManager {
       await this.untilAnswering(() => exited);
       // stop() and status() find the engine through its pid file: it must be there before we return.
       await waitFor(`${this.name}'s pid file`, () => this.pid(), { timeoutMs: 5_000, abort: () => exited });
+      await rm(this.stoppedMarker, { force: true });
     } catch (err) {
       if (child.pid) signal(-child.pid, 'SIGKILL'); // the whole group: runuser and the engine
       await this.killLeftovers();

@@ -44,6 +44,9 @@ export function silenceFault(item: InstanceItem, error: StepError, operation: st
 /**
  * A heartbeat saying the engine crashed (its process gone though nobody stopped it) puts a
  * fault on the instance; the first heartbeat that finds it running again takes that fault away.
+ * The two run after their heartbeat's write, and one batch may carry both ("crashed", then
+ * "healthy" once the engine is back): the fault goes on only while the stored status is still
+ * "crashed", so a later heartbeat's write that came first is never followed by a stale fault.
  */
 export async function engineFault(item: InstanceItem, serviceStatus: string): Promise<void> {
   if (serviceStatus === 'crashed' && !item.fault) {
@@ -56,7 +59,10 @@ export async function engineFault(item: InstanceItem, serviceStatus: string): Pr
           details: ENGINE_DIED,
         },
       },
-      condition: { expression: 'attribute_not_exists(fault)' },
+      condition: {
+        expression: 'attribute_not_exists(fault) AND service_status = :crashed',
+        values: { ':crashed': 'crashed' },
+      },
     });
   } else if (['healthy', 'running'].includes(serviceStatus) && item.fault?.details === ENGINE_DIED) {
     await updateInstance(item.project_id, item.id, {

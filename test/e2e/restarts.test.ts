@@ -249,15 +249,23 @@ describe('a restart of the local cloud during operations', () => {
     );
     await sqs.send(new DeleteQueueCommand({ QueueUrl }));
     sqs.destroy();
-    const unhealthy = await waitUntil(
+    // Its agent says so ("guestagent error", shown as ERROR) at its next heartbeat. A heartbeat in
+    // between may say ACTIVE (the engine's pid there, one ping missed on a loaded machine), which is
+    // true; what is asked is that ERROR comes.
+    const seen: string[] = [];
+    const reported = await waitUntil(
       'missing queue reported',
       async () => {
         const view = await show(String(restarted));
-        return view !== 'gone' && view.operating_status !== 'HEALTHY' ? view : undefined;
+        if (view === 'gone') return view;
+        seen.push(String(view.operating_status));
+        return view.operating_status === 'ERROR' ? view : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 500 },
-    );
-    expect(unhealthy.operating_status).toBe('ERROR');
+    ).catch(() => undefined);
+    expect(reported, `operating statuses seen: ${seen.join(', ')}`).toMatchObject({
+      operating_status: 'ERROR',
+    });
   }, 420_000);
 
   /** The compute host's record of the server of instance `id`, if it has one. */

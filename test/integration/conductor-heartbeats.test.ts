@@ -25,6 +25,7 @@ let procs: ProcessGroup;
 let docs: DynamoDBDocumentClient;
 let lib: {
   ingest: typeof import('../../lib/conductor/apply.ts').ingest;
+  engineFault: typeof import('../../lib/conductor/faults.ts').engineFault;
   GuestCache: typeof import('../../lib/conductor/guests.ts').GuestCache;
   findInstance: typeof import('../../lib/instances/repository.ts').findInstance;
   keys: typeof import('../../lib/guest/keys.ts');
@@ -77,6 +78,7 @@ beforeAll(async () => {
   docs = DynamoDBDocumentClient.from(ddb);
   lib = {
     ingest: (await import('../../lib/conductor/apply.ts')).ingest,
+    engineFault: (await import('../../lib/conductor/faults.ts')).engineFault,
     GuestCache: (await import('../../lib/conductor/guests.ts')).GuestCache,
     findInstance: (await import('../../lib/instances/repository.ts')).findInstance,
     keys: await import('../../lib/guest/keys.ts'),
@@ -187,6 +189,27 @@ describe('conductor heartbeats', () => {
     const item = await stored('hb-stale');
     expect(item.service_status).toBe('crashed');
     expect(item.last_seen_heartbeat).toBe(t + 2);
+  });
+
+  it('puts a fault on an engine that crashed, takes it away once it runs, and never leaves one behind a later heartbeat', async () => {
+    const { key, cache } = await guest('hb-crash');
+    const t = now();
+    expect(await lib.ingest(beat(key, 'hb-crash', t, 'crashed'), cache)).toBe('applied');
+    const crashed = await stored('hb-crash');
+    expect(crashed.fault?.details).toBe('Guest.EngineCrashed');
+    expect(crashed.fault?.message).toMatch(/stopped without being asked to \(last status before: healthy/);
+    expect(await lib.ingest(beat(key, 'hb-crash', t + 1, 'healthy'), cache)).toBe('applied');
+    expect((await stored('hb-crash')).fault).toBeUndefined();
+
+    // One batch holds both (the conductor was down while the engine crashed and came back; a
+    // batch's records run side by side): the "healthy" written between the "crashed" write and
+    // its fault. Played in that order: the fault must not go on an engine stored as healthy.
+    const before = await stored('hb-crash');
+    await lib.ingest(beat(key, 'hb-crash', t + 3, 'healthy'), cache);
+    await lib.engineFault(before as Parameters<typeof lib.engineFault>[0], 'crashed');
+    const after = await stored('hb-crash');
+    expect(after.service_status).toBe('healthy');
+    expect(after.fault).toBeUndefined();
   });
 
   it('writes the whole status when another writer changed it behind the cache', async () => {

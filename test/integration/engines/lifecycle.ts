@@ -56,9 +56,21 @@ export function describeLifecycle(subject: EngineSubject): void {
       expect(await subject.read(layout, 'k1')).toBe('v1');
     });
 
-    it('restarts with its data intact', async () => {
+    it('restarts with its data intact, and is never seen as crashed on the way', async () => {
       const before = await manager.pid();
-      await manager.restart();
+      // Heartbeats read the status while a restart runs: "crashed" there would be a fault on the
+      // instance for an engine that was stopped on purpose and is being started.
+      const seen = new Set<string>();
+      let restarting = true;
+      const watching = (async () => {
+        while (restarting) seen.add(await manager.status());
+      })();
+      await manager.restart().finally(() => {
+        restarting = false;
+      });
+      await watching;
+      expect([...seen]).toContain('shutdown');
+      expect([...seen]).not.toContain('crashed');
       expect(await manager.pid()).not.toBe(before);
       expect(await manager.status()).toBe('healthy');
       expect(await subject.read(layout, 'k1')).toBe('v1');
