@@ -230,9 +230,22 @@ describe('the compute host process', () => {
       try {
         for (const delay of delays) {
           const spec = specFor(randomUUID());
-          const first = driver.launch(spec).catch(() => undefined);
-          // From the moment the host has begun it (its record, the first thing it writes).
-          await waitUntil('the launch under way', () => launching(dir, spec.instance_id), { intervalMs: 1 });
+          let answered = false;
+          const first = driver
+            .launch(spec)
+            .catch(() => undefined)
+            .finally(() => {
+              answered = true;
+            });
+          // From the moment the host has begun it (its record, the first thing it writes). On a
+          // loaded machine a launch can finish between two looks: the kill then lands after it.
+          await waitUntil(
+            'the launch under way',
+            async () => (answered ? true : launching(dir, spec.instance_id)),
+            { intervalMs: 1 },
+          ).catch((err: Error) => {
+            throw new Error(`${err.message}; the host's last lines: ${lines.slice(-5).join(' | ')}`);
+          });
           await new Promise((r) => setTimeout(r, delay));
           await crash();
           await first;
