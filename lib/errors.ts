@@ -93,6 +93,40 @@ export class NotImplemented extends TroveError {
 }
 
 /** Trove's message for an unhandled exception: the id lets an operator find the log line. */
+/** Node's network errors: the backing service's port refused, dropped or never answered. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+/** AWS services' own "not now": throttled, or unavailable for the moment. */
+const UNAVAILABLE_NAMES = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'TimeoutError',
+]);
+
+/**
+ * Whether `err` says a backing service (DynamoDB, SQS, Step Functions...) could not be reached or
+ * would not serve just now, after the SDK's own retries: the request was fine, and may succeed
+ * if sent again. Such a failure is a 503, not an internal error.
+ */
+export function backingServiceUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 3; depth++) {
+    const { name, code, $metadata } = e as {
+      name?: string;
+      code?: string;
+      $metadata?: { httpStatusCode?: number };
+    };
+    if ((name && UNAVAILABLE_NAMES.has(name)) || (code && NETWORK_CODES.has(code))) return true;
+    if ($metadata?.httpStatusCode === 503) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+export const UNAVAILABLE_MESSAGE =
+  'The service is unavailable for the moment (a service it stands on did not answer); try again.';
+
 export function internalErrorMessage(id: string = randomUUID()): string {
   return `Internal Server Error. Please keep this ID to help us figure out what went wrong: (${id}).`;
 }

@@ -7,7 +7,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { bundleAgent, localImageOf } from './agent-bundle.ts';
 import { computeHostSecret, stopComputeLeftovers } from './compute/host.ts';
 import { COMPUTE_HOST_MARKER, startComputeHostProcess } from './compute/process.ts';
-import { localCredentials, startDynamoDb } from './dynamodb.ts';
+import { localCredentials, startSupervisedDynamoDb } from './dynamodb.ts';
 import { guestKeySecret } from './guest-key-secret.ts';
 import { handlerBuild } from './handler-cache.ts';
 import { seedIdentity } from './identity-seed.ts';
@@ -123,7 +123,14 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const [service, dynamodb, s3, sqs] = await Promise.all([
       resolveService(opts.stage, opts.root, opts.env),
       opts.external?.dynamodb ??
-        startDynamoDb(procs, { port: opts.ports.dynamodb, dataDir: join(opts.stateDir, 'dynamodb'), logDir }),
+        startSupervisedDynamoDb(
+          procs,
+          { port: opts.ports.dynamodb, dataDir: join(opts.stateDir, 'dynamodb'), logDir },
+          (line) => log(`[dynamodb] ${line}`),
+        ).then((db) => {
+          closers.push(db.close);
+          return db.endpoint;
+        }),
       opts.external?.s3 ??
         startS3(procs, { port: opts.ports.s3, dataDir: join(opts.stateDir, 's3'), logDir }).then((s3) => {
           closers.push(s3.close);

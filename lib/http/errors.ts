@@ -1,5 +1,12 @@
 import type { MiddlewareObj } from '@middy/core';
-import { faultBody, internalErrorMessage, RateLimited, TroveError } from '../errors.ts';
+import {
+  backingServiceUnavailable,
+  faultBody,
+  internalErrorMessage,
+  RateLimited,
+  TroveError,
+  UNAVAILABLE_MESSAGE,
+} from '../errors.ts';
 import { logger } from '../logger.ts';
 import { type HttpEvent, type HttpResult, json } from './response.ts';
 
@@ -33,6 +40,13 @@ export function troveErrors(): MiddlewareObj<HttpEvent, HttpResult> {
       const status = httpStatusOf(err);
       if (status === 415 || status === 422) {
         request.response = json(400, faultBody(400, 'Malformed request body'));
+        return;
+      }
+      // The table or a queue out of reach (an outage, throttling past the SDK's retries): the
+      // request was fine and may be sent again, which a 503 with Retry-After says; a 500 would not.
+      if (backingServiceUnavailable(err)) {
+        logger.warn('a backing service is unavailable', { error: err as Error, path: request.event.rawPath });
+        request.response = json(503, faultBody(503, UNAVAILABLE_MESSAGE), { 'retry-after': '1' });
         return;
       }
       // The log line carries the request id (Logger's Lambda-context injection, handler.ts).

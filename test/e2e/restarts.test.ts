@@ -351,4 +351,43 @@ describe('a restart of the local cloud during operations', () => {
     expect((await api('DELETE', `/instances/${created}`)).status).toBe(202);
     expect(await settled(created)).toBe('gone');
   }, 300_000);
+
+  // DynamoDB Local (every table of the cloud) killed outright while a create is under way: it is
+  // started again on its data directory, what was written before is there, and the create's
+  // workflow, the conductor and the API carry on.
+  it('goes on when DynamoDB Local is killed: what it held is kept, a create under way ends ACTIVE', async () => {
+    cloud ??= await startLocalCloud({ ...options, wipe: false });
+    const kept = await create('db-kept');
+    expect(await settled(kept)).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
+    const killed = await pidOf('dynamodb');
+    expect(killed).toBeGreaterThan(0);
+    const created = await create('db-create');
+    process.kill(killed as number, 'SIGKILL');
+    // Until it is back, the API says the service is unavailable for the moment (503, try again),
+    // never that it failed (500).
+    const answered: number[] = [];
+    await waitUntil(
+      'the API answering again',
+      async () => {
+        answered.push((await api('GET', `/instances/${kept}`)).status);
+        return answered.at(-1) === 200 || undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    console.log(`GET answers while DynamoDB Local was down and after: ${answered.join(', ')}`);
+    expect(answered.filter((status) => status !== 200 && status !== 503)).toEqual([]);
+
+    expect(await settled(created)).toMatchObject({ status: 'ACTIVE', operating_status: 'HEALTHY' });
+    const restarted = await pidOf('dynamodb');
+    expect(restarted).toBeGreaterThan(0);
+    expect(restarted).not.toBe(killed);
+    expect(await show(kept)).toMatchObject({
+      name: 'db-kept',
+      status: 'ACTIVE',
+      operating_status: 'HEALTHY',
+    });
+    for (const id of [kept, created]) await guestCallsWork(id);
+    for (const id of [kept, created]) expect((await api('DELETE', `/instances/${id}`)).status).toBe(202);
+    for (const id of [kept, created]) expect(await settled(id)).toBe('gone');
+  }, 300_000);
 });
