@@ -155,7 +155,10 @@ export class Guest {
     // run would start as the primary it was, and take writes the set never gets.
     const reseed = this.reseedMarker.current();
     if (reseed) this.log('not starting the engine: it waits for a re-seed', { reason: reseed.reason });
-    else if (existsSync(this.prepared) && (await this.engine.status()) !== 'healthy') {
+    // start() on an engine that runs only waits until it answers and clears a stopped marker an
+    // agent killed between the engine's spawn and that clear left behind (which would otherwise
+    // make a later crash of this engine look like a stop on purpose).
+    else if (existsSync(this.prepared)) {
       await this.engine
         .start()
         .catch((err: Error) => this.log('engine did not start at boot', { error: err.message }));

@@ -622,6 +622,21 @@ export async function run(_args: string[]): Promise<number> {
         `median ${steady.toFixed(2)}x      goal >= ${GOAL_TABLE_RATIO}x: ${verdict(steady >= GOAL_TABLE_RATIO)}`,
     );
     if (!again) throw new Error('no steady-state run');
+    // The same heartbeats through the bare pipeline, right after: what SQS and the table cost together here.
+    // A failure of its own is reported, not the run's: the ingest figures above stand.
+    const pipeline = await rawPipeline(sqs, docs, signRounds().bodies, items, EVENT_SOURCE_POLLERS).catch(
+      (err: unknown) => {
+        console.log(`  the bare pipeline failed: ${err instanceof Error ? err.message : err}`);
+        return Number.NaN;
+      },
+    );
+    const steadyRate =
+      (total - again.left) / ((Number.isNaN(again.doneMs) ? again.endMs : again.doneMs) / 1000);
+    console.log(
+      `\nthe bare pipeline, same run: ${EVENT_SOURCE_POLLERS} loops receiving ten, writing the raw conditional ` +
+        `update of each (10 in flight), deleting the batch; no Lambda, no check: ${fixed(pipeline, 0)}/s; ` +
+        `the last steady-state run's ingest is ${(steadyRate / pipeline).toFixed(2)}x of it`,
+    );
     // The same again with heartbeats as agents send them: each also keeps its metrics sample (a
     // put on the operations table), so DynamoDB Local, which applies writes one at a time, takes
     // two writes per heartbeat. Shown, not judged: DynamoDB bills and limits each table on its own.
@@ -660,21 +675,6 @@ export async function run(_args: string[]): Promise<number> {
       );
       ok &&= run.dlq === 0;
     }
-    // The same heartbeats through the bare pipeline, right after: what SQS and the table cost together here.
-    // A failure of its own is reported, not the run's: the ingest figures above stand.
-    const pipeline = await rawPipeline(sqs, docs, signRounds().bodies, items, EVENT_SOURCE_POLLERS).catch(
-      (err: unknown) => {
-        console.log(`  the bare pipeline failed: ${err instanceof Error ? err.message : err}`);
-        return Number.NaN;
-      },
-    );
-    const steadyRate =
-      (total - again.left) / ((Number.isNaN(again.doneMs) ? again.endMs : again.doneMs) / 1000);
-    console.log(
-      `\nthe bare pipeline, same run: ${EVENT_SOURCE_POLLERS} loops receiving ten, writing the raw conditional ` +
-        `update of each (10 in flight), deleting the batch; no Lambda, no check: ${fixed(pipeline, 0)}/s; ` +
-        `the last steady-state run's ingest is ${(steadyRate / pipeline).toFixed(2)}x of it`,
-    );
     // Slow is a figure, not a failure; a heartbeat in the dead-letter queue is one.
     ok &&= ingest.dlq === 0;
   } catch (err) {

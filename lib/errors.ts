@@ -92,18 +92,34 @@ export class NotImplemented extends TroveError {
   }
 }
 
-/** Trove's message for an unhandled exception: the id lets an operator find the log line. */
 /** Node's network errors: the backing service's port refused, dropped or never answered. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 /** AWS services' own "not now": throttled, or unavailable for the moment. */
+// The throttling names are the SDK's own list (@smithy/service-error-classification).
 const UNAVAILABLE_NAMES = new Set([
   'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',
+  'TransactionInProgressException',
   'ServiceUnavailable',
   'ServiceUnavailableException',
   'TimeoutError',
 ]);
+/** HTTP answers of a service that cannot take the request now (too many, unavailable, a gateway). */
+const UNAVAILABLE_STATUSES = new Set([429, 502, 503, 504]);
 
 /**
  * Whether `err` says a backing service (DynamoDB, SQS, Step Functions...) could not be reached or
@@ -118,7 +134,7 @@ export function backingServiceUnavailable(err: unknown): boolean {
       $metadata?: { httpStatusCode?: number };
     };
     if ((name && UNAVAILABLE_NAMES.has(name)) || (code && NETWORK_CODES.has(code))) return true;
-    if ($metadata?.httpStatusCode === 503) return true;
+    if (UNAVAILABLE_STATUSES.has($metadata?.httpStatusCode ?? 0)) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;
@@ -127,6 +143,7 @@ export function backingServiceUnavailable(err: unknown): boolean {
 export const UNAVAILABLE_MESSAGE =
   'The service is unavailable for the moment (a service it stands on did not answer); try again.';
 
+/** Trove's message for an unhandled exception: the id lets an operator find the log line. */
 export function internalErrorMessage(id: string = randomUUID()): string {
   return `Internal Server Error. Please keep this ID to help us figure out what went wrong: (${id}).`;
 }

@@ -120,7 +120,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   };
 
   try {
-    const [service, dynamodb, s3, sqs] = await Promise.all([
+    // Settled, all of them, before a failure stops the cloud: a service still starting when stop()
+    // ran would push its closer too late and be left running (and, supervised, started again).
+    const [service, dynamodb, s3, sqs] = await allOrFirstFailure([
       resolveService(opts.stage, opts.root, opts.env),
       opts.external?.dynamodb ??
         startSupervisedDynamoDb(
@@ -336,4 +338,14 @@ function findQueue(arn: unknown, queues: Map<string, QueueInfo>): QueueInfo | un
   return [...queues.values()].find(
     (q) => q.arn === arn || (typeof arn === 'string' && arn.endsWith(`:${q.name}`)),
   );
+}
+
+/** Promise.all's values, but only once every promise has settled; the first failure, if any. */
+async function allOrFirstFailure<T extends readonly unknown[]>(
+  promises: [...{ [K in keyof T]: T[K] | Promise<T[K]> }],
+): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }

@@ -140,7 +140,8 @@ export class LocalComputeDriver implements ComputeDriver {
     } catch (err) {
       const reason =
         err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : err;
-      throw new Error(`compute host unreachable: ${method} ${url}: ${reason}`);
+      // The cause stays: a host out of reach is a backing service unavailable (a 503 at the API).
+      throw new Error(`compute host unreachable: ${method} ${url}: ${reason}`, { cause: err });
     }
     if (res.ok || accepted.includes(res.status)) return res;
     const text = await res.text().catch(() => '');

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessEngine } from '../../../agent/engines/base.ts';
@@ -63,7 +66,10 @@ export function describeLifecycle(subject: EngineSubject): void {
       const seen = new Set<string>();
       let restarting = true;
       const watching = (async () => {
-        while (restarting) seen.add(await manager.status());
+        while (restarting) {
+          seen.add(await manager.status());
+          await new Promise((r) => setTimeout(r, 5));
+        }
       })();
       await manager.restart().finally(() => {
         restarting = false;
@@ -105,6 +111,16 @@ export function describeLifecycle(subject: EngineSubject): void {
     });
 
     subject.extra?.(() => ({ manager, layout }));
+
+    it('clears a stopped marker an interrupted start left on a running engine when started again, as at boot', async () => {
+      // An agent killed between the engine's spawn and the marker's removal leaves both.
+      const marker = join(layout.baseDir, 'stopped');
+      await writeFile(marker, '');
+      const pid = await manager.pid();
+      await manager.start();
+      expect(await manager.pid()).toBe(pid);
+      expect(existsSync(marker)).toBe(false);
+    });
 
     it('reports crashed when its process is killed', async () => {
       const pid = await manager.pid();
