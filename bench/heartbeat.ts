@@ -584,33 +584,49 @@ export async function run(_args: string[]): Promise<number> {
     // their median.
     let applied = ingest.applied;
     let seenDurations = durations.length;
+    const { problems, stateDir } = bench;
+    /** One more run of `signed`, with the raw rate around it, reported under `title`: its ratio. */
+    const measured = async (title: string, signed: ReturnType<typeof signRounds>) => {
+      const problemsNow = problems.length;
+      const before = await rawAround(docs, items, ownItems, 'before');
+      const run = await runIngest(
+        sqs,
+        queue.url,
+        dlq?.url,
+        docs,
+        admin.projectId,
+        signed.bodies,
+        signed.final,
+      );
+      const after = await rawAround(docs, items, ownItems, 'after');
+      const appliedNow = await countModifies(cloud.endpoints.dynamodb, streamArn, admin.projectId);
+      run.applied = appliedNow - applied;
+      applied = appliedNow;
+      const allDurations = await conductorDurations(stateDir);
+      const ratioNow = printReport(
+        title,
+        run,
+        total,
+        rawDb,
+        aroundOf(before, after),
+        rawSqs1,
+        rawSqs5,
+        allDurations.slice(seenDurations),
+        problems.slice(problemsNow),
+      );
+      seenDurations = allDurations.length;
+      ok &&= run.dlq === 0;
+      return { run, ratio: ratioNow };
+    };
     const ratios: number[] = [];
     let again: Ingest | undefined;
     for (let round = 1; round <= STEADY_ROUNDS; round++) {
-      const warm = signRounds();
-      const problemsWarm = bench.problems.length;
-      const againBefore = await rawAround(docs, items, ownItems, 'before');
-      again = await runIngest(sqs, queue.url, dlq?.url, docs, admin.projectId, warm.bodies, warm.final);
-      const againAfter = await rawAround(docs, items, ownItems, 'after');
-      const appliedNow = await countModifies(cloud.endpoints.dynamodb, streamArn, admin.projectId);
-      again.applied = appliedNow - applied;
-      applied = appliedNow;
-      const allDurations = await conductorDurations(bench.stateDir);
-      ratios.push(
-        printReport(
-          `steady state ${round} of ${STEADY_ROUNDS}: the same guests again, ten more rounds`,
-          again,
-          total,
-          rawDb,
-          aroundOf(againBefore, againAfter),
-          rawSqs1,
-          rawSqs5,
-          allDurations.slice(seenDurations),
-          bench.problems.slice(problemsWarm),
-        ),
+      const steadyRun = await measured(
+        `steady state ${round} of ${STEADY_ROUNDS}: the same guests again, ten more rounds`,
+        signRounds(),
       );
-      seenDurations = allDurations.length;
-      ok &&= again.dlq === 0;
+      again = steadyRun.run;
+      ratios.push(steadyRun.ratio);
     }
     // A run that did not finish is a miss, not a figure left out.
     const steady = percentile(
@@ -640,41 +656,13 @@ export async function run(_args: string[]): Promise<number> {
     // The same again with heartbeats as agents send them: each also keeps its metrics sample (a
     // put on the operations table), so DynamoDB Local, which applies writes one at a time, takes
     // two writes per heartbeat. Shown, not judged: DynamoDB bills and limits each table on its own.
-    {
-      const withMetrics = signRounds(true);
-      const problemsNow = bench.problems.length;
-      const before = await rawAround(docs, items, ownItems, 'before');
-      const run = await runIngest(
-        sqs,
-        queue.url,
-        dlq?.url,
-        docs,
-        admin.projectId,
-        withMetrics.bodies,
-        withMetrics.final,
-      );
-      const after = await rawAround(docs, items, ownItems, 'after');
-      const appliedNow = await countModifies(cloud.endpoints.dynamodb, streamArn, admin.projectId);
-      run.applied = appliedNow - applied;
-      applied = appliedNow;
-      const allDurations = await conductorDurations(bench.stateDir);
-      const withRatio = printReport(
-        'as agents send them: the same guests again, each heartbeat with its metrics sample (a second write, on the operations table)',
-        run,
-        total,
-        rawDb,
-        aroundOf(before, after),
-        rawSqs1,
-        rawSqs5,
-        allDurations.slice(seenDurations),
-        bench.problems.slice(problemsNow),
-      );
-      seenDurations = allDurations.length;
-      console.log(
-        `\nwith metrics samples: ingest / the raw rate on its own table ${Number.isFinite(withRatio) ? `${withRatio.toFixed(2)}x` : '-'} (not judged: two writes per heartbeat, one per table)`,
-      );
-      ok &&= run.dlq === 0;
-    }
+    const withMetrics = await measured(
+      'as agents send them: the same guests again, each heartbeat with its metrics sample (a second write, on the operations table)',
+      signRounds(true),
+    );
+    console.log(
+      `\nwith metrics samples: ingest / the raw rate on its own table ${Number.isFinite(withMetrics.ratio) ? `${withMetrics.ratio.toFixed(2)}x` : '-'} (not judged: two writes per heartbeat, one per table)`,
+    );
     // Slow is a figure, not a failure; a heartbeat in the dead-letter queue is one.
     ok &&= ingest.dlq === 0;
   } catch (err) {
