@@ -1,16 +1,21 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { ingest } from '#lib/conductor/apply';
-import { inGuestOrder } from '#lib/conductor/order';
+import { guestOrder } from '#lib/conductor/order';
 
 // SQS-triggered: a batch's records side by side, each guest's in order (lib/conductor/order.ts),
 // with a partial batch response. Forged, stale or malformed reports are consumed and dropped
 // (retrying cannot make them valid); only failures of our own (DynamoDB, Step Functions) leave
-// the record for redelivery.
-const processor = new BatchProcessor(EventType.SQS);
-
-async function record(r: SQSRecord): Promise<void> {
-  await inGuestOrder(r.body, (body) => ingest(body));
-}
-
-export const handler = async (event: SQSEvent) => processPartialResponse(event, record, processor);
+// the record for redelivery. The processor and the order are the invocation's own: the local
+// cloud runs concurrent invocations in one process, where a shared processor's records and
+// failures would be another batch's.
+export const handler = async (event: SQSEvent) => {
+  const inOrder = guestOrder();
+  return processPartialResponse(
+    event,
+    async (record: SQSRecord) => {
+      await inOrder(record.body, (body) => ingest(body));
+    },
+    new BatchProcessor(EventType.SQS),
+  );
+};
