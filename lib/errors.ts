@@ -102,8 +102,10 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ]);
-/** AWS services' own "not now": throttled, or unavailable for the moment. */
-// The throttling names are the SDK's own list (@smithy/service-error-classification).
+/**
+ * AWS services' own "not now": throttled, or unavailable for the moment. The throttling names are
+ * the SDK's own list (@smithy/service-error-classification).
+ */
 const UNAVAILABLE_NAMES = new Set([
   'ThrottlingException',
   'Throttling',
