@@ -27,15 +27,5 @@ export async function waitUntil<T>(
   }
 }
 
-/** `promise`, or a failure naming `what` once `ms` have passed without its answer. */
-export async function withTimeout<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+// One helper for the agent, the local cloud and the tests (the agent imports nothing from local/).
+export { withTimeout } from '../lib/settled.ts';

@@ -1,3 +1,5 @@
+import { withTimeout } from '../../lib/settled.ts';
+
 /**
  * One long-lived admin session for what the agent asks the engine at every heartbeat (its
  * metrics' counters). A session per heartbeat left a line in the tenant's logs at every interval
@@ -30,7 +32,7 @@ export class KeptSession<S> {
       this.#session ??= this.open();
       const opening = this.#session;
       try {
-        return await within(USE_TIMEOUT_MS, opening.then(work));
+        return await withTimeout('the engine', opening.then(work), USE_TIMEOUT_MS);
       } catch (err) {
         await this.drop(opening);
         if (attempt >= 2) throw err;
@@ -44,24 +46,10 @@ export class KeptSession<S> {
     this.#session = undefined;
     const session = await which.catch(() => undefined);
     if (session === undefined) return;
-    const closed = await within(CLOSE_WAIT_MS, this.close(session)).then(
+    const closed = await withTimeout('the engine', this.close(session), CLOSE_WAIT_MS).then(
       () => true,
       () => false,
     );
     if (!closed) this.destroy(session);
-  }
-}
-
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, fail) => {
-        timer = setTimeout(() => fail(new Error(`no answer from the engine within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
