@@ -2,6 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { ingest } from '#lib/conductor/apply';
 import { guestOrder } from '#lib/conductor/order';
+import { logger } from '#lib/logger';
 
 // SQS-triggered: a batch's records side by side, each guest's in order (lib/conductor/order.ts),
 // with a partial batch response. Forged, stale or malformed reports are consumed and dropped
@@ -14,7 +15,17 @@ export const handler = async (event: SQSEvent) => {
   return processPartialResponse(
     event,
     async (record: SQSRecord) => {
-      await inOrder(record.body, (body) => ingest(body));
+      await inOrder(record.body, (body) => ingest(body)).catch((err: Error) => {
+        // Said here: the batch response only names the record, which comes back after the
+        // queue's visibility timeout (a minute), and whatever waits on it waits that long.
+        logger.warn('guest report failed; it is delivered again after the visibility timeout', {
+          messageId: record.messageId,
+          receiveCount: record.attributes.ApproximateReceiveCount,
+          error: err.message,
+          errorName: err.name,
+        });
+        throw err;
+      });
     },
     new BatchProcessor(EventType.SQS),
   );
