@@ -43,10 +43,14 @@ export function troveErrors(): MiddlewareObj<HttpEvent, HttpResult> {
         return;
       }
       // The table or a queue out of reach (an outage, throttling past the SDK's retries): the
-      // request was fine and may be sent again, which a 503 with Retry-After says; a 500 would not.
+      // request was fine and may be sent again, which a 503 says (and its message); a 500 would
+      // not. No Retry-After: python-troveclient hands that header to every fault class it
+      // builds, and only its 413's takes it, so the openstack CLI would print
+      // "HttpError.__init__() got an unexpected keyword argument 'retry_after'" instead of the
+      // message (test/integration/troveclient-faults.test.ts).
       if (backingServiceUnavailable(err)) {
         logger.warn('a backing service is unavailable', { error: err as Error, path: request.event.rawPath });
-        request.response = json(503, faultBody(503, UNAVAILABLE_MESSAGE), { 'retry-after': '1' });
+        request.response = json(503, faultBody(503, UNAVAILABLE_MESSAGE));
         return;
       }
       // The log line carries the request id (Logger's Lambda-context injection, handler.ts).
