@@ -87,11 +87,14 @@ describe("the conductor's order within a batch", () => {
 
   it("is what the conductor's handler runs: a guest's records in order, a failed one reported for redelivery", async () => {
     const { handler } = await import('../../functions/conductor/ingest.ts');
+    const { logger } = await import('../../lib/logger.ts');
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {});
     const { events, handle, gate } = gated();
     ingest.mockImplementation(handle);
     const records = [envelope('d', 1), envelope('e', 1), envelope('d', 2)].map((body, i) => ({
       messageId: `m${i}`,
       body,
+      attributes: { ApproximateReceiveCount: '1' },
     }));
     const answered = handler({ Records: records } as unknown as SQSEvent);
     await settle();
@@ -102,5 +105,15 @@ describe("the conductor's order within a batch", () => {
     gate('d:2').open();
     expect(await answered).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
     expect(events).toEqual(['start d:1', 'start e:1', 'failed d:1', 'start d:2', 'end e:1', 'end d:2']);
+    // The failure is said, by its message id and error, never with the guest's signed report.
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]?.[1]).toEqual({
+      messageId: 'm0',
+      receiveCount: '1',
+      error: 'the table did not answer',
+      errorName: 'Error',
+    });
+    expect(JSON.stringify(warn.mock.calls)).not.toContain('sig');
+    warn.mockRestore();
   });
 });
