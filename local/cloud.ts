@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { allInOrder } from '../lib/settled.ts';
 import { bundleAgent, localImageOf } from './agent-bundle.ts';
 import { computeHostSecret, stopComputeLeftovers } from './compute/host.ts';
 import { COMPUTE_HOST_MARKER, startComputeHostProcess } from './compute/process.ts';
@@ -122,7 +123,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   try {
     // Settled, all of them, before a failure stops the cloud: a service still starting when stop()
     // ran would push its closer too late and be left running (and, supervised, started again).
-    const [service, dynamodb, s3, sqs] = await allOrFirstFailure([
+    const [service, dynamodb, s3, sqs] = await allInOrder([
       resolveService(opts.stage, opts.root, opts.env),
       opts.external?.dynamodb ??
         startSupervisedDynamoDb(
@@ -338,14 +339,4 @@ function findQueue(arn: unknown, queues: Map<string, QueueInfo>): QueueInfo | un
   return [...queues.values()].find(
     (q) => q.arn === arn || (typeof arn === 'string' && arn.endsWith(`:${q.name}`)),
   );
-}
-
-/** Promise.all's values, but only once every promise has settled; the first failure, if any. */
-async function allOrFirstFailure<T extends readonly unknown[]>(
-  promises: [...{ [K in keyof T]: T[K] | Promise<T[K]> }],
-): Promise<T> {
-  const settled = await Promise.allSettled(promises);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
