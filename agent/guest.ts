@@ -13,6 +13,7 @@ import type { BackupEngine } from './backup/layout.ts';
 import { CLUSTER_OPERATIONS, runClusterOperation } from './cluster-operations.ts';
 import { runDataOperation } from './data-operations.ts';
 import { type KeptAnswer, KeptAnswers, SeenOperations } from './dedup.ts';
+import type { Bell } from './doorbell.ts';
 import type {
   DatabaseSpec,
   EngineLayout,
@@ -25,6 +26,7 @@ import { ReseedMarker, ReseedRequired } from './engines/reseed.ts';
 import type { TlsMaterial } from './engines/tls.ts';
 import type { GuestLogs } from './logs/index.ts';
 import type { GuestModules } from './modules/index.ts';
+import { pause } from './pause.ts';
 import { REPLICATION_OPERATIONS, runReplicationOperation } from './replication-operations.ts';
 import { TermStore } from './term.ts';
 
@@ -48,6 +50,7 @@ const MAX_ORDER_AGE_SECONDS = 3600;
 const FAILOVER_INTERVAL_MS = 1000;
 /** An order whose answer could not be sent comes back this soon, to be answered again. */
 const ANSWER_RETRY_SECONDS = 5;
+
 /** How long a resize_fs watches an engine that is up but not answering (recovering) before it answers. */
 const REVIVE_WATCH_MS = 30_000;
 /** How long the source's engine has to answer a probe. */
@@ -108,6 +111,8 @@ export class Guest {
     private readonly sqs: SQSClient,
     private readonly reporter: Reporter,
     private readonly log: Log,
+    /** The doorbell (./doorbell.ts), when the config names one. */
+    private readonly doorbell?: Bell,
   ) {
     this.seen = new SeenOperations(join(config.layout.baseDir, 'operations-seen.json'));
     this.answers = new KeptAnswers(join(config.layout.baseDir, 'operations-answered.json'));
@@ -140,7 +145,7 @@ export class Guest {
           await this.reportStatus();
         }
       } else this.vote = undefined;
-      await sleep(FAILOVER_INTERVAL_MS, this.abort.signal);
+      await pause(FAILOVER_INTERVAL_MS, this.abort.signal);
     }
   }
 
@@ -233,14 +238,14 @@ export class Guest {
     for (;;) {
       const left = since + this.heartbeatIntervalMs() - performance.now();
       if (left <= 0 || !this.running) return;
-      await sleep(Math.min(left, FAILOVER_INTERVAL_MS), this.abort.signal);
+      await pause(Math.min(left, FAILOVER_INTERVAL_MS), this.abort.signal);
     }
   }
 
   /** Whether a prepare order is taken within `ms` (false too if the agent stops first). */
   private async prepareWithin(ms: number): Promise<boolean> {
     let taken = false;
-    await Promise.race([this.prepareSeen.then(() => (taken = true)), sleep(ms, this.abort.signal)]);
+    await Promise.race([this.prepareSeen.then(() => (taken = true)), pause(ms, this.abort.signal)]);
     return taken;
   }
 
@@ -249,8 +254,37 @@ export class Guest {
     return this.automaticFailover ? Math.min(FAILOVER_INTERVAL_MS, interval) : interval;
   }
 
+  /** The doorbell's connection, held while the agent runs (none without a doorbell URL). */
+  async doorbellLoop(): Promise<void> {
+    await this.doorbell?.run(this.abort.signal);
+  }
+
+  /**
+   * Orders off the instance's queue, one at a time. With a doorbell open, a guest at rest does not
+   * long-poll: it waits for a ring (or an opening of the doorbell, or rest_poll_seconds), then
+   * polls until busy_seconds have passed without an order (a workflow's next order often follows
+   * within seconds). Without one (none configured, or its connection down), it long-polls all
+   * the time.
+   */
   async receiveLoop(): Promise<void> {
+    const busyMs = (this.config.doorbell?.busy_seconds ?? 60) * 1000;
+    const restPollMs = (this.config.doorbell?.rest_poll_seconds ?? 300) * 1000;
+    let busyUntil = performance.now() + busyMs;
+    // Rings seen before the last poll began: one that comes during a poll is not slept through.
+    let seen = -1;
+    let resting = false;
     while (this.running) {
+      const bell = this.doorbell;
+      if (bell) {
+        if (bell.open && performance.now() >= busyUntil) {
+          // Said once per rest: what an operator reads to know why the queue is not polled.
+          if (!resting) this.log('at rest: the queue is polled when the doorbell rings');
+          resting = true;
+          await bell.wait(seen, restPollMs, this.abort.signal);
+        }
+        if (!this.running) return;
+        seen = bell.rings;
+      }
       try {
         const out = await this.sqs.send(
           new ReceiveMessageCommand({
@@ -262,7 +296,8 @@ export class Guest {
         );
         if (this.queueMissing) this.log('guest queue is back');
         this.queueMissing = false;
-        for (const message of out.Messages ?? []) {
+        const messages = out.Messages ?? [];
+        for (const message of messages) {
           const answered = await this.handle(message.Body ?? '').then(
             () => true,
             (err: Error) => {
@@ -291,6 +326,11 @@ export class Guest {
             }),
           );
         }
+        // Counted from the end of an order, however long it ran (a backup's next order follows it).
+        if (messages.length) {
+          busyUntil = performance.now() + busyMs;
+          resting = false;
+        }
       } catch (err) {
         if (!this.running) return;
         if (isMissingQueue(err)) {
@@ -300,7 +340,7 @@ export class Guest {
         } else {
           this.log('receive failed', { error: (err as Error).message });
         }
-        await sleep(1000, this.abort.signal);
+        await pause(1000, this.abort.signal);
       }
     }
   }
@@ -740,7 +780,7 @@ export class Guest {
         return;
       }
       if (status !== 'running' || Date.now() >= deadline) return;
-      await sleep(500, this.abort.signal);
+      await pause(500, this.abort.signal);
     }
   }
 
@@ -825,23 +865,6 @@ function boundedReport<T extends { position?: string; error?: string; source?: s
     ...(r.error ? { error: r.error.slice(0, 2000) } : {}),
     ...(r.source ? { source: r.source.slice(0, 300) } : {}),
   };
-}
-
-/**
- * A wait that the agent's stop ends early. Its abort listener goes with it: the loops wait every
- * second, and a listener left on the agent's one signal per wait grew the heap by ~45 MB a day.
- */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function isMissingQueue(err: unknown): boolean {

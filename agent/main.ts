@@ -5,6 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { AWAIT_LAUNCH_FLAG } from '../lib/compute/agent-runtime.ts';
 import { launchConfirmed } from './await-launch.ts';
 import { loadAgentConfig } from './config.ts';
+import { Doorbell } from './doorbell.ts';
 import { createEngineManager, type DatastoreManager, preloadEngine } from './engines/index.ts';
 import { Guest } from './guest.ts';
 import { Reporter } from './reporter.ts';
@@ -40,6 +41,7 @@ const guest = new Guest(
   sqs,
   new Reporter(sqs, config.conductor_queue_url, key, config.instance_id),
   log,
+  config.doorbell ? new Doorbell(config.doorbell.url, key, config.instance_id, log) : undefined,
 );
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -51,7 +53,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 log('guest agent started', { datastore: config.datastore_manager, port: config.layout.port });
 await guest.boot();
-await Promise.all([guest.heartbeatLoop(), guest.receiveLoop(), guest.probeLoop()]);
+await Promise.all([guest.heartbeatLoop(), guest.receiveLoop(), guest.probeLoop(), guest.doorbellLoop()]);
 log('guest agent stopped');
 // Its loops are done (an order in hand is finished first): nothing else may keep it. ioredis
 // leaves a failed connect's 2 s connectTimeout timer behind, and a Redis agent stopped right

@@ -183,6 +183,7 @@ export async function startBenchCloud(
     s3: await freePort(),
     stepfunctions: await freePort(),
     compute: await freePort(),
+    doorbell: await freePort(),
   };
   const tail: string[] = [];
   const problems: string[] = [];

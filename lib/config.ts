@@ -65,5 +65,16 @@ export const config = {
   /** The most replicas one create may ask for (Trove's schema allows replica_count 1..3). */
   maxReplicaCount: intFromEnv('TROVELESS_MAX_REPLICA_COUNT', 3),
   conductorQueue: process.env.TROVELESS_CONDUCTOR_QUEUE || 'troveless-dev-conductor',
+  /**
+   * The guests' doorbell (lib/guest/doorbell.ts): the WebSocket URL guests connect to (wss:// of
+   * the stack's WebSocket API). Unset: guests long-poll their queues all the time, as before.
+   */
+  doorbellUrl: process.env.TROVELESS_DOORBELL_URL?.startsWith('ws')
+    ? process.env.TROVELESS_DOORBELL_URL
+    : undefined,
+  /** A guest with a doorbell long-polls this long after an order, then rests until rung. */
+  doorbellBusySeconds: intFromEnv('TROVELESS_DOORBELL_BUSY_SECONDS', 60),
+  /** ...and polls at rest this often anyway: the most a lost ring delays an order (docs/cost.md). */
+  doorbellRestPollSeconds: intFromEnv('TROVELESS_DOORBELL_REST_POLL_SECONDS', 300),
   stage: process.env.TROVELESS_STAGE || 'dev',
 };

@@ -40,6 +40,8 @@ export interface LocalCloudPorts {
   s3: number;
   stepfunctions: number;
   compute: number;
+  /** The guests' doorbell: serverless-offline's WebSocket API (lib/guest/doorbell.ts). */
+  doorbell: number;
 }
 
 export interface LocalCloudOptions {
@@ -166,6 +168,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         await tokenSecret(opts.stateDir),
       ),
       TROVELESS_COMPUTE_ENDPOINT: compute,
+      TROVELESS_DOORBELL_URL: `ws://${opts.host}:${opts.ports.doorbell}`,
       // The compute host answers only callers with its secret (its state dir, 0600).
       TROVELESS_COMPUTE_SECRET: await computeHostSecret(opts.stateDir),
       TROVELESS_GUEST_KEK: await guestKeySecret(opts.stateDir),
@@ -213,6 +216,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       host: opts.host,
       httpPort: opts.ports.api,
       lambdaPort: opts.ports.lambda,
+      websocketPort: opts.ports.doorbell,
       env: { ...process.env, ...env },
       cwd: opts.root,
       logDir,

@@ -9,6 +9,8 @@ export interface OfflineOptions {
   host: string;
   httpPort: number;
   lambdaPort: number;
+  /** The WebSocket API's (the guests' doorbell), on which the local cloud's guests connect directly. */
+  websocketPort: number;
   env: NodeJS.ProcessEnv;
   cwd: string;
   logDir: string;
@@ -79,6 +81,8 @@ async function runOffline(
       String(privatePort),
       '--lambdaPort',
       String(opts.lambdaPort),
+      '--websocketPort',
+      String(opts.websocketPort),
       '--noPrependStageInUrl',
       '--localEnvironment',
       '--noSponsor',

@@ -25,6 +25,7 @@ export function localOptionsFromEnv(root: string, flags: { wipe: boolean }): Loc
       s3: port('TROVELESS_S3_PORT', 4569),
       stepfunctions: port('TROVELESS_STEPFUNCTIONS_PORT', 8083),
       compute: port('TROVELESS_COMPUTE_PORT', 8774),
+      doorbell: port('TROVELESS_DOORBELL_PORT', 3001),
     },
     external: {
       sqs: process.env.TROVELESS_SQS_ENDPOINT || undefined,

@@ -14,10 +14,21 @@ export interface GuestAgentConfig {
   region: string;
   /** Seconds between heartbeats (Trove's report_interval). */
   report_interval: number;
+  /** The guest's doorbell (lib/guest/doorbell.ts); without one the guest long-polls its queue. */
+  doorbell?: GuestDoorbellConfig;
   /** AWS SDK endpoint overrides (local cloud only), e.g. { AWS_ENDPOINT_URL_SQS: ... }. */
   endpoints?: Record<string, string>;
   /** AWS credentials for the local cloud's emulators; on EC2 the instance profile is used. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+export interface GuestDoorbellConfig {
+  /** The WebSocket URL (wss://…) the guest connects to. */
+  url: string;
+  /** After an order, the queue is long-polled this long before the guest rests on the doorbell. */
+  busy_seconds: number;
+  /** At rest, the queue is polled this often whatever rang: the bound on a lost ring's delay. */
+  rest_poll_seconds: number;
 }
 
 export interface ServerSpec {

@@ -8,6 +8,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { config } from '../config.ts';
+import { findDoorbell, ringDoorbell } from './doorbell.ts';
 import { recordOrder } from './orders.ts';
 import { type GuestRequest, nowSeconds, seal } from './protocol.ts';
 
@@ -89,12 +90,17 @@ export function beginOrder(
   operationId?: string,
 ): PendingOrder {
   const id = operationId ?? operationIdOf(method, undefined, replyToken);
-  const ready = Promise.all([guestQueueUrl(instanceId), recordOrder(instanceId, id, method, replyToken)]);
+  const ready = Promise.all([
+    guestQueueUrl(instanceId),
+    recordOrder(instanceId, id, method, replyToken),
+    // Read beside the others: the ring after the send is then one request.
+    findDoorbell(instanceId).catch(() => undefined),
+  ]);
   // Awaited by send, if it comes: until then a failure is nobody's to report.
   ready.catch(() => {});
   return {
     async send(key, args) {
-      const [url] = await ready;
+      const [url, , bell] = await ready;
       if (!url) throw new Error(`The guest queue of instance ${instanceId} does not exist.`);
       const request: GuestRequest = {
         id,
@@ -105,6 +111,8 @@ export function beginOrder(
         reply_token: replyToken,
       };
       await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: seal(key, instanceId, request) }));
+      // After the send, never before: a guest that drains on the ring must find the order.
+      await ringDoorbell(instanceId, bell);
       return id;
     },
   };

@@ -8,6 +8,7 @@ import { config } from '../config.ts';
 import { getConfiguration } from '../configurations/repository.ts';
 import { guestRules } from '../configurations/service.ts';
 import { troveTime } from '../dynamo.ts';
+import { deleteDoorbell } from '../guest/doorbell.ts';
 import { unwrapKey } from '../guest/keys.ts';
 import {
   beginOrder,
@@ -77,6 +78,15 @@ export async function launchServer(input: StepInput & { guest_queue_url: string 
         conductor_queue_url: conductorUrl,
         region: process.env.AWS_REGION ?? 'us-east-1',
         report_interval: config.reportIntervalSeconds,
+        ...(config.doorbellUrl
+          ? {
+              doorbell: {
+                url: config.doorbellUrl,
+                busy_seconds: config.doorbellBusySeconds,
+                rest_poll_seconds: config.doorbellRestPollSeconds,
+              },
+            }
+          : {}),
       },
     }),
   );
@@ -293,7 +303,8 @@ export async function rebuildServer(
 }
 
 export async function removeGuestQueue(input: StepInput) {
-  await deleteGuestQueue(input.instance_id);
+  // The doorbell's item goes with the queue it rang for (it would expire, but not for hours).
+  await Promise.all([deleteGuestQueue(input.instance_id), deleteDoorbell(input.instance_id)]);
   return {};
 }
 

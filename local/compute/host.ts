@@ -88,6 +88,13 @@ const ServerSpecSchema = z.object({
     conductor_queue_url: z.string(),
     region: z.string(),
     report_interval: z.number().positive(),
+    doorbell: z
+      .object({
+        url: z.string(),
+        busy_seconds: z.number().positive(),
+        rest_poll_seconds: z.number().positive(),
+      })
+      .optional(),
     endpoints: z.record(z.string(), z.string()).optional(),
     credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }).optional(),
   }),

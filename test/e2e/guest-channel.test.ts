@@ -8,7 +8,9 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOORBELL_HEADER, doorbellToken } from '../../lib/guest/doorbell-token.ts';
 import { type GuestRequest, openEnvelope, seal } from '../../lib/guest/protocol.ts';
 import { lambdaInvoker } from '../../local/lambda.ts';
 import { waitUntil } from '../../local/wait.ts';
@@ -20,6 +22,7 @@ import {
   showInstance,
   waitForInstance,
 } from './instance-helpers.ts';
+import { agentLogOf, dynamo } from './leftovers.ts';
 import { processesMentioning } from './processes.ts';
 
 // A guest signs its replies with its own key, but that proves only who replies. Here guest A
@@ -64,6 +67,39 @@ function sqsEvent(bodies: string[]) {
       awsRegion: 'us-east-1',
     })),
   };
+}
+
+/** The instance's doorbell as the control plane recorded it (lib/guest/doorbell.ts). */
+async function doorbellOf(id: string): Promise<{ connection_id?: string; sent?: number } | undefined> {
+  const out = await dynamo().send(
+    new GetCommand({ TableName: 'troveless-local-operations', Key: { id: `doorbell#${id}` } }),
+  );
+  return out.Item;
+}
+
+/** Whether the doorbell API lets a connection with this token (or none) open; it is closed again. */
+function tryDoorbell(token: string | undefined): Promise<'opened' | 'refused'> {
+  const url = cloud().env.TROVELESS_DOORBELL_URL ?? '';
+  const init = { headers: token ? { [DOORBELL_HEADER]: token } : {} } as unknown as string[];
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url, init);
+    socket.addEventListener('open', () => {
+      resolve('opened');
+      socket.close();
+    });
+    // A refused handshake fires 'error' (and no 'close').
+    socket.addEventListener('error', () => resolve('refused'));
+    socket.addEventListener('close', () => resolve('refused'));
+  });
+}
+
+/** The agent's log lines (JSON) from `from` on. */
+function agentLines(serverId: string, from = 0): Array<{ time: string; msg: string; operation?: string }> {
+  return readFileSync(agentLogOf(serverId), 'utf8')
+    .split('\n')
+    .slice(from)
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
 }
 
 describe('the guest channel', () => {
@@ -175,5 +211,56 @@ describe('the guest channel', () => {
     stoppedPid = undefined;
     const done = await waitForInstance(admin, b.id, (i) => i.status === 'ACTIVE');
     expect(done?.fault).toBeUndefined();
+  });
+  it('opens a doorbell only to its own guest: another instance’s key, no token, a stale or an older token are refused', async () => {
+    const guestA = agentOf(a);
+    const guestB = agentOf(b);
+    const before = await waitUntil('B’s doorbell recorded', () => doorbellOf(b.id), { timeoutMs: 30_000 });
+    expect(before.connection_id).toEqual(expect.any(String));
+    const now = Date.now() / 1000;
+    const attempts = {
+      // A, with its own genuine key, claims to be B: it would take B's rings.
+      'sealed with A’s key, naming B': doorbellToken(guestA.key, b.id, now),
+      'without a token': undefined,
+      'B’s own key, ten minutes old': doorbellToken(guestB.key, b.id, now - 600),
+      // A token B sent before its current one (captured and replayed): B keeps its doorbell.
+      'B’s own key, older than B’s connection': doorbellToken(guestB.key, b.id, (before.sent ?? now) - 1),
+    };
+    const outcomes = Object.fromEntries(
+      await Promise.all(
+        Object.entries(attempts).map(async ([what, token]) => [what, await tryDoorbell(token)]),
+      ),
+    );
+    expect(outcomes).toEqual(Object.fromEntries(Object.keys(attempts).map((what) => [what, 'refused'])));
+    expect((await doorbellOf(b.id))?.connection_id).toBe(before.connection_id);
+  });
+
+  it('rings a guest at rest: an order sent while its agent rests is taken at once, not at its next rest poll', async () => {
+    const serverId = String(a.server_id);
+    // The agent rests once its busy window after the last order has passed (the suite's is 5 s).
+    const resting = await waitUntil(
+      'A’s agent at rest',
+      async () => {
+        const lines = agentLines(serverId);
+        const last = lines.findLastIndex(
+          (l) => l.msg === 'at rest: the queue is polled when the doorbell rings',
+        );
+        const lastOrder = lines.findLastIndex((l) => l.msg === 'running');
+        return last > lastOrder ? { line: last, at: Date.parse(lines[last]?.time ?? '') } : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const restarted = await call('POST', `/v1.0/${admin.projectId}/instances/${a.id}/action`, admin.token, {
+      restart: {},
+    });
+    expect(restarted.status).toBe(202);
+    const done = await waitForInstance(admin, a.id, (i) => i.status === 'ACTIVE');
+    expect(done?.fault).toBeUndefined();
+    const taken = agentLines(serverId, resting.line).find(
+      (l) => l.msg === 'running' && l.operation === 'restart',
+    );
+    expect(taken).toBeDefined();
+    // A rest poll would have come 300 s after the agent began to rest (TROVELESS_DOORBELL_REST_POLL_SECONDS).
+    expect(Date.parse(taken?.time ?? '') - resting.at).toBeLessThan(300_000);
   });
 });

@@ -170,6 +170,11 @@ export async function expectNothingLeft(id: string, projectId: string, serverId?
     new GetCommand({ TableName: 'troveless-local-operations', Key: { id: `ssl#${id}` } }),
   );
   expect(certificate.Item).toBeUndefined();
+  // So did its doorbell's (lib/guest/doorbell.ts), with its queue.
+  const doorbell = await dynamo().send(
+    new GetCommand({ TableName: 'troveless-local-operations', Key: { id: `doorbell#${id}` } }),
+  );
+  expect(doorbell.Item).toBeUndefined();
   const backups = await dynamo().send(
     new ScanCommand({
       TableName: 'troveless-local-backups',

@@ -135,6 +135,7 @@ describe('a restart of the local cloud during operations', () => {
       s3: await freePort(),
       stepfunctions: await freePort(),
       compute: await freePort(),
+      doorbell: await freePort(),
     };
     options = {
       root,

@@ -242,9 +242,54 @@ describe('serverless package', () => {
         // Rolling actions: a member's configuration or upgrade backup key, and the cluster's check.
         'TaskClusterRollingNext',
         'TaskClusterRollingHealthy',
+        // A guest opening its doorbell proves it holds its instance key (lib/conductor/doorbell.ts).
+        'DoorbellConnect',
       ].sort(),
     );
     expect(JSON.stringify(roles.IdentityIssueIamRoleLambdaExecution)).not.toContain('kms:');
+  });
+
+  it('has the guests’ doorbell: a WebSocket API whose connections only order senders may post to', () => {
+    type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+    const roles = Object.fromEntries(ofType(dev, 'AWS::IAM::Role')) as Record<
+      string,
+      { Properties: { Policies?: { PolicyDocument: { Statement: Statement[] } }[] } }
+    >;
+    const statementsOf = (id: string) =>
+      (roles[id]?.Properties.Policies ?? []).flatMap((p) => p.PolicyDocument.Statement);
+    const functionsWith = (match: (s: Statement) => boolean) =>
+      Object.keys(roles)
+        .filter((id) => id.endsWith('IamRoleLambdaExecution') && statementsOf(id).some(match))
+        .map((id) => id.replace(/IamRoleLambdaExecution$/, ''))
+        .sort();
+    const allows = (s: Statement, action: string) =>
+      s.Effect === 'Allow' && [s.Action].flat().includes(action);
+    const onDoorbells = (s: Statement) => JSON.stringify(s.Condition ?? {}).includes('doorbell#*');
+    const apis = ofType(dev, 'AWS::ApiGatewayV2::Api').map(
+      ([, r]) => (r as { Properties: { ProtocolType: string } }).Properties.ProtocolType,
+    );
+    expect(apis).toContain('WEBSOCKET');
+    // Every function that sends a guest an order rings it, and none else posts to a connection.
+    const senders = functionsWith(
+      (s) => allows(s, 'sqs:SendMessage') && JSON.stringify(s.Resource).includes('-guest-*'),
+    ).filter((id) => !['TaskCreateGuestQueue', 'TaskDeleteGuestQueue'].includes(id));
+    expect(senders.length).toBeGreaterThan(10);
+    expect(functionsWith((s) => allows(s, 'execute-api:ManageConnections'))).toEqual(senders);
+    // Only $connect records a doorbell, and only the delete workflow's queue step removes one.
+    expect(functionsWith((s) => allows(s, 'dynamodb:PutItem') && onDoorbells(s))).toEqual([
+      'DoorbellConnect',
+    ]);
+    expect(functionsWith((s) => allows(s, 'dynamodb:DeleteItem') && onDoorbells(s))).toEqual([
+      'TaskDeleteGuestQueue',
+    ]);
+    // The keep-alive route reads and writes nothing.
+    expect(
+      statementsOf('DoorbellKeepaliveIamRoleLambdaExecution').filter((s) => s.Effect === 'Allow'),
+    ).toEqual(
+      statementsOf('DoorbellKeepaliveIamRoleLambdaExecution').filter(
+        (s) => s.Effect === 'Allow' && [s.Action].flat().every((a) => a.startsWith('logs:')),
+      ),
+    );
   });
 
   it('lets only the certificate-issuing function reach the instance CA', () => {

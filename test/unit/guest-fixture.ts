@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Bell } from '../../agent/doorbell.ts';
 import type { EngineManager } from '../../agent/engines/manager.ts';
 import { Guest } from '../../agent/guest.ts';
 import type { Reporter } from '../../agent/reporter.ts';
@@ -19,12 +20,18 @@ export function cleanGuests(): void {
 
 /**
  * `lostAnswers`: how many of the first answers the reporter fails to send (the queue unreachable);
- * `lostHeartbeats`: whether every heartbeat fails to be sent as well.
+ * `lostHeartbeats`: whether every heartbeat fails to be sent as well; `sqs` and `doorbell` stand in
+ * for the guest's queue client and doorbell.
  */
 export function guestWith(
   engine: Partial<EngineManager>,
   config: Partial<AgentConfigFile> = {},
-  { lostAnswers = 0, lostHeartbeats = false } = {},
+  {
+    lostAnswers = 0,
+    lostHeartbeats = false,
+    sqs = {} as SQSClient,
+    doorbell,
+  }: { lostAnswers?: number; lostHeartbeats?: boolean; sqs?: SQSClient; doorbell?: Bell } = {},
 ) {
   const baseDir = mkdtempSync(join(tmpdir(), 'guest-'));
   dirs.push(baseDir);
@@ -49,6 +56,6 @@ export function guestWith(
     layout: { baseDir },
     ...config,
   } as unknown as AgentConfigFile;
-  const guest = new Guest(agentConfig, key, engine as EngineManager, {} as SQSClient, reporter, () => {});
+  const guest = new Guest(agentConfig, key, engine as EngineManager, sqs, reporter, () => {}, doorbell);
   return { guest, key, baseDir, results, heartbeats };
 }
