@@ -22,6 +22,9 @@ import {
 } from '@aws-sdk/client-sfn';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { PART_BYTES } from '../agent/backup/multipart.ts';
+import { KEEPALIVE_MS } from '../agent/doorbell.ts';
+import { config } from '../lib/config.ts';
+import { agentLogPath } from '../local/compute/records.ts';
 import { localCredentials, startDynamoDb } from '../local/dynamodb.ts';
 import { freePort } from '../local/ports.ts';
 import { ProcessGroup } from '../local/processes.ts';
@@ -54,6 +57,10 @@ const FUNCTION_GB = 256 / 1024;
 const LOG_BYTES_PER_INVOCATION = 350;
 /** Guest long-poll (agent/guest.ts): SQS's longest. */
 const GUEST_WAIT_SECONDS = 20;
+/** API Gateway closes a WebSocket connection after 2 h: the guest opens its doorbell again. */
+const DOORBELL_RECONNECTS_PER_HOUR = 0.5;
+/** What the agent logs when it rests on its doorbell (agent/guest.ts). */
+const AT_REST_LINE = 'at rest: the queue is polled when the doorbell rings';
 /** The conductor's key cache TTL (lib/conductor/guests.ts): one KMS Decrypt per guest per TTL per warm container. */
 const KEY_CACHE_TTL_MINUTES = 60;
 /** The scheduled scans that read every instance item: sync-servers each minute, backup scheduler each 5. */
@@ -295,6 +302,14 @@ export async function run(args: string[]): Promise<number> {
       id = String((res.json?.instance as { id?: string } | undefined)?.id ?? '');
       if (res.status !== 200 || !id) throw new Error(`create: ${res.status} ${res.text}`);
       await until('create: ACTIVE and HEALTHY', async () => settled(await instanceItem(id)));
+      // The create ends when its guest rests on its doorbell: the minute of polls after its last
+      // order is the create's, not the rest's.
+      const serverId = String((await instanceItem(id))?.server_id ?? '');
+      await until('the guest at rest on its doorbell', async () =>
+        (await readFile(agentLogPath(join(stateDir, 'compute'), serverId), 'utf8').catch(() => '')).includes(
+          AT_REST_LINE,
+        ),
+      );
     });
     const rest = await measure('at rest', async () => {
       // A measurement window, not a wait for a condition: the instance does nothing meanwhile.
@@ -356,6 +371,39 @@ export async function run(args: string[]): Promise<number> {
 }
 
 // ---- the report ----
+
+/**
+ * A month of one guest's doorbell at rest, priced: what the local cloud does not meter (API
+ * Gateway's WebSocket connection) is modelled from the agent's settings, and the rest polls too
+ * (fewer than one falls in a window) unless more were counted (`countedPolls`, a month's worth).
+ */
+function doorbellAtRest(countedPolls: number): [string, number][] {
+  const minutes = 60 * HOURS_PER_MONTH;
+  const restPolls = Math.max(countedPolls, (3600 / config.doorbellRestPollSeconds) * HOURS_PER_MONTH);
+  const keepalives = (3_600_000 / KEEPALIVE_MS) * HOURS_PER_MONTH;
+  const reopenings = DOORBELL_RECONNECTS_PER_HOUR * HOURS_PER_MONTH;
+  // A Lambda invocation billed `ms`, with its START/END/REPORT lines.
+  const invocation = (ms: number) =>
+    PRICES.lambdaRequest +
+    (ms / 1000) * FUNCTION_GB * PRICES.lambdaGbSecond +
+    (LOG_BYTES_PER_INVOCATION / 1e9) * PRICES.logsGb;
+  return [
+    [
+      `guest queue polls at rest (one per ${config.doorbellRestPollSeconds} s unless rung)`,
+      restPolls * PRICES.sqsRequest,
+    ],
+    ['doorbell connection (API Gateway WebSocket, per minute)', minutes * PRICES.websocketConnectionMinute],
+    [
+      `doorbell keep-alives (every ${KEEPALIVE_MS / 60_000} min: a message, a Lambda call)`,
+      keepalives * (PRICES.websocketMessage + invocation(1)),
+    ],
+    [
+      'doorbell reopened every 2 h ($connect: a Lambda call, one write)',
+      // $connect as measured locally on a cold container (~130 ms, a key unwrapped): an upper bound.
+      reopenings * (invocation(130) + PRICES.dynamoWriteUnit + PRICES.kmsRequest),
+    ],
+  ];
+}
 
 interface Ops {
   create: Window;
@@ -419,7 +467,7 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
 
   console.log(
     `\nat rest, one instance: measured over ${fixed(rest.seconds, 0)} s and EXTRAPOLATED x${fixed(month, 0)} to a month ` +
-      `(${HOURS_PER_MONTH} h): ${heartbeats} heartbeats, ${guestPolls} guest long-polls, ${conductorRuns} conductor ` +
+      `(${HOURS_PER_MONTH} h): ${heartbeats} heartbeats, ${guestPolls} polls of the guest's queue, ${conductorRuns} conductor ` +
       `invocations (${fixed(recordsPerRun, 1)} records each, ${fixed(conductorMs / Math.max(1, conductorRuns), 0)} ms billed each, local), ` +
       `${fixed(writeUnits, 1)} write and ${fixed(readUnits, 1)} read units; instance item ${facts.itemBytes} bytes`,
   );
@@ -428,7 +476,10 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
   const lines: [string, number, number][] = [];
   const line = (label: string, alone: number, fleet = alone) =>
     lines.push([label, alone * month, fleet * month]);
-  line('guest long-polls (SQS ReceiveMessage, 20 s wait)', guestPolls * PRICES.sqsRequest);
+  // The guest rests on its doorbell (lib/guest/doorbell.ts): a poll of its queue every
+  // rest_poll_seconds (fewer than one per window: modelled, or as counted if more), the connection's
+  // minutes, its keep-alives (a message and a Lambda invocation each) and a reopening every 2 h.
+  for (const [label, monthly] of doorbellAtRest(guestPolls * month)) lines.push([label, monthly, monthly]);
   line('heartbeats sent (SQS SendMessage)', heartbeats * PRICES.sqsRequest);
   // Lambda's event source: one ReceiveMessage and one DeleteMessageBatch per batch it invokes with.
   line(
@@ -485,10 +536,12 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
       w,
     ),
   );
-  const floor = (3600 / GUEST_WAIT_SECONDS) * HOURS_PER_MONTH * PRICES.sqsRequest;
+  const longPoll = (3600 / GUEST_WAIT_SECONDS) * HOURS_PER_MONTH * PRICES.sqsRequest;
+  const doorbell = doorbellAtRest(0).reduce((s, [, v]) => s + v, 0);
   console.log(
     `("alone": as measured, a batch per heartbeat; "in a fleet": the conductor's batches full at 10 records. ` +
-      `The guest's own long-poll at SQS's longest wait is ${usd(floor, 4)} a month by itself.)`,
+      `The guest's orders at rest cost ${usd(doorbell, 4)} a month on its doorbell; long-polling its queue ` +
+      `at SQS's longest wait, as without one, ${usd(longPoll, 4)}.)`,
   );
 
   // Per operation, as counted (each includes the guest's own heartbeats and polls meanwhile).
@@ -500,7 +553,9 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
     // the new instance's key or the backup's data key.
     const orders = total(op.counts, 'sqs SendMessage guest-queue');
     const kms = orders + (op === ops.create || op === ops.backup ? 1 : 0);
-    const price = sum(priceWindow(op, { apiRequests: 1, kmsRequests: kms }));
+    // Each order rings the guest's doorbell: one WebSocket message (modelled; the read is counted).
+    const price =
+      sum(priceWindow(op, { apiRequests: 1, kmsRequests: kms })) + orders * PRICES.websocketMessage;
     console.log(
       row(
         [
@@ -544,7 +599,7 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
       (heartbeats ? writeUnits / heartbeats : 1) * PRICES.dynamoWriteUnit;
     return perHeartbeatFleet(n * perBeat);
   };
-  const fixedRest = floor + readUnits * month * PRICES.dynamoReadUnit + kmsPerMonth * PRICES.kmsRequest;
+  const fixedRest = doorbell + readUnits * month * PRICES.dynamoReadUnit + kmsPerMonth * PRICES.kmsRequest;
   console.log('\nwhat each choice costs per instance-month at rest (model from the counts above)');
   const cw = [40, 14, 14, 14];
   console.log(row(['heartbeat interval', 'batch 1', 'batch 10', 'batch 100'], cw));
@@ -561,8 +616,8 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
       ),
     );
   console.log(
-    `(each includes the guest's long-poll at 20 s, ${usd(floor, 4)}; at 10 s it would be ${usd(2 * floor, 4)}, ` +
-      `at 5 s ${usd(4 * floor, 4)})`,
+    `(each includes the guest's doorbell at rest, ${usd(doorbell, 4)}; a guest long-polling its queue instead ` +
+      `pays ${usd(longPoll, 4)} at a 20 s wait, ${usd(2 * longPoll, 4)} at 10 s)`,
   );
   const fixedDeployment =
     2 * ESM_POLLERS * (3600 / 20) * HOURS_PER_MONTH * PRICES.sqsRequest +

@@ -39,6 +39,12 @@ export const PRICES = {
   kmsKeyMonth: 1,
   /** API Gateway HTTP API, per request (first 300 million a month). */
   httpApiRequest: 1 / 1e6,
+  /**
+   * API Gateway WebSocket API (the guests' doorbell): per message (32 KB each, both ways; first
+   * billion a month), and per connection-minute.
+   */
+  websocketMessage: 1 / 1e6,
+  websocketConnectionMinute: 0.25 / 1e6,
   /** CloudWatch Logs, per GB ingested (every Lambda invocation writes START, END and REPORT). */
   logsGb: 0.5,
 } as const;
