@@ -265,9 +265,7 @@ describe('serverless package', () => {
     const allows = (s: Statement, action: string) =>
       s.Effect === 'Allow' && [s.Action].flat().includes(action);
     const onDoorbells = (s: Statement) => JSON.stringify(s.Condition ?? {}).includes('doorbell#*');
-    const apis = ofType(dev, 'AWS::ApiGatewayV2::Api').map(
-      ([, r]) => (r as { Properties: { ProtocolType: string } }).Properties.ProtocolType,
-    );
+    const apis = ofType(dev, 'AWS::ApiGatewayV2::Api').map(([, r]) => r.Properties.ProtocolType);
     expect(apis).toContain('WEBSOCKET');
     // Every function that sends a guest an order rings it, and none else posts to a connection.
     const senders = functionsWith(
