@@ -28,6 +28,7 @@ import type { GuestLogs } from './logs/index.ts';
 import type { GuestModules } from './modules/index.ts';
 import { pause } from './pause.ts';
 import { REPLICATION_OPERATIONS, runReplicationOperation } from './replication-operations.ts';
+import { SampleBatches } from './samples.ts';
 import { TermStore } from './term.ts';
 
 // What only some orders need is imported by the first order that does (`await import`): backups
@@ -96,6 +97,7 @@ export class Guest {
   private readonly role: ReplicationState;
   /** Set while this member cannot follow its source without a re-seed (agent/engines/reseed.ts). */
   private readonly reseedMarker: ReseedMarker;
+  private readonly samples: SampleBatches;
   /**
    * The last probe of the source's engine (a replica with automatic failover only), and which
    * source it probed: a vote counts only for the source the member follows now. Right after a
@@ -121,6 +123,11 @@ export class Guest {
     this.terms = new TermStore(config.layout.baseDir);
     this.role = new ReplicationState(config.layout.baseDir);
     this.reseedMarker = new ReseedMarker(config.layout.baseDir);
+    this.samples = new SampleBatches({
+      intervalSeconds: config.report_interval,
+      // An agent launched without the setting keeps a sample per heartbeat, as before it existed.
+      samplesPerWrite: config.metrics_samples_per_write ?? 1,
+    });
   }
 
   private get automaticFailover(): boolean {
@@ -811,9 +818,9 @@ export class Guest {
       this.engine.status(),
       this.engine.filesystemStats().catch(() => undefined),
     ]);
-    // While the engine is healthy, each heartbeat carries its counters for GET /metrics (`metrics`
-    // stays present when they cannot be read, so that its point is kept) and how replication stands
-    // (issue 12 #3): role, source, lag, the engine's error.
+    // While the engine is healthy, each heartbeat reads its counters for GET /metrics (a sample is
+    // kept when they cannot be read, with its status) and how replication stands (issue 12 #3):
+    // role, source, lag, the engine's error.
     const healthy = status === 'healthy';
     // Asked side by side: this heartbeat is the one a create waits for after prepare.
     const [metrics, replication] = healthy
@@ -827,12 +834,19 @@ export class Guest {
         ])
       : [{}, undefined];
     const vote = replication?.role === 'replica' ? await this.currentVote() : undefined;
+    // This heartbeat's sample for GET /metrics; the samples travel a bucket at a time.
+    const samples = this.samples.add({
+      t: nowSeconds(),
+      service_status: status,
+      ...(volume ? { volume_used_bytes: volume.used_bytes } : {}),
+      ...metrics,
+    });
     // Said with or without a running engine (a PostgreSQL member left down by a failed rewind).
     const reseed = this.reseedMarker.current();
     return {
       service_status: status,
       ...(volume ? { volume } : {}),
-      metrics,
+      ...(samples ? { samples } : {}),
       ...(replication || reseed
         ? {
             replication: {

@@ -52,6 +52,12 @@ export const config = {
    * an idle instance's cost at 30 s (docs/cost.md, `npm run bench -- cost`).
    */
   reportIntervalSeconds: intFromEnv('TROVELESS_REPORT_INTERVAL', 60),
+  /**
+   * GET /instances/{id}/metrics: a guest's samples (one per report interval) are kept this many to
+   * a write (lib/metrics/samples.ts). 1 is a write per heartbeat ($0.027 an instance-month at
+   * 60 s); 5, a write per 5 minutes ($0.0055), the newest points up to 5 minutes late.
+   */
+  metricsSamplesPerWrite: intFromEnv('TROVELESS_METRICS_SAMPLES_PER_WRITE', 5),
   /** Trove's max_accepted_volume_size (GB). */
   maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),
   /** Buckets of Trove's HTTP rate limits, per project and limit (lib/limits). */

@@ -3,7 +3,8 @@ import { config } from '#lib/config';
 import { projectHandler } from '#lib/http/handler';
 import { json } from '#lib/http/response';
 import { loadInstance } from '#lib/instances/operations';
-import { loadSamples, metricsPoints, WINDOW_SECONDS } from '#lib/metrics/samples';
+import { bucketSeconds } from '#lib/metrics/buckets';
+import { defaultBuckets, loadSamples, metricsPoints, WINDOW_SECONDS } from '#lib/metrics/samples';
 import type { MetricsResponse } from '#lib/metrics/schemas';
 
 /** `GET /instances/{id}/metrics`: what the heartbeats of the last hour carried (no guest call). */
@@ -14,6 +15,7 @@ export const handler = projectHandler(async (event, caller) => {
     metrics: {
       instance_id: item.id,
       interval_seconds: config.reportIntervalSeconds,
+      batch_seconds: bucketSeconds(defaultBuckets()),
       window_seconds: WINDOW_SECONDS,
       points,
     },

@@ -14,6 +14,8 @@ export interface GuestAgentConfig {
   region: string;
   /** Seconds between heartbeats (Trove's report_interval). */
   report_interval: number;
+  /** Metrics samples per write (lib/metrics/samples.ts); absent, one per heartbeat. */
+  metrics_samples_per_write?: number;
   /** The guest's doorbell (lib/guest/doorbell.ts); without one the guest long-polls its queue. */
   doorbell?: GuestDoorbellConfig;
   /** AWS SDK endpoint overrides (local cloud only), e.g. { AWS_ENDPOINT_URL_SQS: ... }. */

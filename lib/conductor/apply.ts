@@ -11,7 +11,7 @@ import type { InstanceItem } from '../instances/model.ts';
 import { endsWithPrepare, markBuilt } from '../instances/ready.ts';
 import { getInstance } from '../instances/repository.ts';
 import { logger } from '../logger.ts';
-import { recordSample } from '../metrics/samples.ts';
+import { recordSamples } from '../metrics/samples.ts';
 import { considerFailover } from '../replication/failover.ts';
 import { settleSourceMode } from '../replication/mode.ts';
 import { considerReseed } from '../replication/reseed.ts';
@@ -187,20 +187,27 @@ async function settleWhenFollowing(before: InstanceItem, report: Heartbeat): Pro
 }
 
 /**
- * The heartbeat's sample for GET /metrics, a second write (a TTL'd item of the operations table):
- * a failure to keep it loses a point, never the heartbeat.
+ * The samples a heartbeat carries for GET /metrics (a bucket's, or an older agent's one), a second
+ * write (a TTL'd item of the operations table): a failure to keep them loses points, never the
+ * heartbeat.
  */
 async function recordMetrics(guest: Guest, report: Heartbeat): Promise<void> {
-  const { service_status, volume, metrics } = report.payload;
-  // Only an agent that sends metrics (every current one does) has its points kept.
-  if (!metrics) return;
+  const { service_status, volume, metrics, samples } = report.payload;
+  const kept =
+    samples ??
+    (metrics
+      ? [
+          {
+            t: report.sent,
+            service_status,
+            ...(volume ? { volume_used_bytes: volume.used_bytes } : {}),
+            ...metrics,
+          },
+        ]
+      : []);
+  if (!kept.length) return;
   try {
-    await recordSample(guest.projectId, guest.instanceId, {
-      t: report.sent,
-      service_status,
-      ...(volume ? { volume_used_bytes: volume.used_bytes } : {}),
-      ...metrics,
-    });
+    await recordSamples(guest.projectId, guest.instanceId, kept);
   } catch (err) {
     logger.warn('metrics sample not kept', { instance_id: guest.instanceId, error: (err as Error).message });
   }

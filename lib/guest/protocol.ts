@@ -54,6 +54,15 @@ export const ReplicationReport = z.object({
 });
 export type ReplicationReport = z.infer<typeof ReplicationReport>;
 
+const Counters = z.object({
+  connections: z.number().optional(),
+  queries: z.number().optional(),
+  replication_lag_seconds: z.number().nullable().optional(),
+});
+
+/** A heartbeat's samples at most: a bucket's (TROVELESS_METRICS_SAMPLES_PER_WRITE), with room. */
+export const MAX_SAMPLES_PER_REPORT = 60;
+
 /** Guest → conductor, on the shared conductor queue. */
 export const GuestReport = z.discriminatedUnion('method', [
   z.object({
@@ -65,13 +74,21 @@ export const GuestReport = z.discriminatedUnion('method', [
       service_status: z.string(),
       /** Filesystem use of the data volume, so show needs no synchronous guest call. */
       volume: z.object({ total_bytes: z.number(), used_bytes: z.number() }).optional(),
-      /** The engine's own counters (lib/metrics/samples.ts), while it is healthy. */
-      metrics: z
-        .object({
-          connections: z.number().optional(),
-          queries: z.number().optional(),
-          replication_lag_seconds: z.number().nullable().optional(),
-        })
+      /**
+       * The engine's own counters (lib/metrics/samples.ts) at this heartbeat: what agents sent
+       * before samples went in batches, each kept as a sample of its own.
+       */
+      metrics: Counters.optional(),
+      /** A bucket's metrics samples, one per report interval (agent/samples.ts). */
+      samples: z
+        .array(
+          Counters.extend({
+            t: z.number(),
+            service_status: z.string().max(100),
+            volume_used_bytes: z.number().optional(),
+          }),
+        )
+        .max(MAX_SAMPLES_PER_REPORT)
         .optional(),
       /** How replication stands on a member of a replica set (issue 12 #3). */
       replication: ReplicationReport.optional(),

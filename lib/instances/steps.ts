@@ -78,6 +78,7 @@ export async function launchServer(input: StepInput & { guest_queue_url: string 
         conductor_queue_url: conductorUrl,
         region: process.env.AWS_REGION ?? 'us-east-1',
         report_interval: config.reportIntervalSeconds,
+        metrics_samples_per_write: config.metricsSamplesPerWrite,
         ...(config.doorbellUrl
           ? {
               doorbell: {

@@ -1,15 +1,18 @@
 import { BatchGetCommand, type BatchGetCommandOutput, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
+import { bucketOf, bucketSeconds, type MetricsBuckets } from './buckets.ts';
 
 // An instance's metrics for the last hour at heartbeat resolution (issue 14 #5): what each
-// heartbeat carries (service status, volume use) and the engine's own counters (connections,
-// its cumulative query or command count, replication lag when it is a replica), kept in the
-// operations table as a ring of small items, `metrics#<instance>#<slot>` with slot =
-// floor(sent / interval) mod slots, each expiring (TTL) an hour after its sample. One item per
-// sample rather than one item holding the hour: DynamoDB bills a write by the whole item's size,
-// so a 60-slot item (~7 KB) would cost 7 write units per heartbeat where a ~150-byte item costs 1
-// (docs/cost.md). A sample an hour old is overwritten, never appended to.
+// heartbeat saw (service status, volume use) and the engine's own counters (connections, its
+// cumulative query or command count, replication lag when it is a replica). The guest keeps one
+// sample per report interval and sends them in batches, one batch per bucket of
+// `samples_per_write` intervals (agent/samples.ts), which the conductor keeps as one small item
+// of the operations table, `metrics#<instance>#<slot>`, slot = bucket mod slots, expiring (TTL)
+// an hour after its last sample: a ring, overwritten, never appended to. Why batches: DynamoDB
+// bills a write by the item's size rounded up to 1 KB, so a sample of ~100 bytes written alone
+// costs as much as five written together (docs/cost.md: $0.027 an instance-month at 60 s, against
+// $0.0055 in batches of five); the price is that the newest points show up to a bucket late.
 
 export const WINDOW_SECONDS = 3600;
 
@@ -22,34 +25,42 @@ export interface EngineCounters {
 }
 
 export interface Sample extends EngineCounters {
-  /** The heartbeat's `sent` (Unix seconds). */
+  /** When it was taken (Unix seconds). */
   t: number;
   service_status: string;
   volume_used_bytes?: number;
 }
 
+export const defaultBuckets = (): MetricsBuckets => ({
+  intervalSeconds: config.reportIntervalSeconds,
+  samplesPerWrite: config.metricsSamplesPerWrite,
+});
+
 const keyOf = (instanceId: string, slot: number) => ({ id: `metrics#${instanceId}#${slot}` });
 
-function slots(intervalSeconds: number): number {
-  return Math.min(3600, Math.ceil(WINDOW_SECONDS / Math.max(1, intervalSeconds)) + 1);
+function slots(b: MetricsBuckets): number {
+  return Math.min(3600, Math.ceil(WINDOW_SECONDS / bucketSeconds(b)) + 1);
 }
 
-export async function recordSample(
+/** Keeps one bucket's samples (the bucket of the first), replacing what its slot held an hour ago. */
+export async function recordSamples(
   projectId: string,
   instanceId: string,
-  sample: Sample,
-  intervalSeconds = config.reportIntervalSeconds,
+  samples: Sample[],
+  b: MetricsBuckets = defaultBuckets(),
 ): Promise<void> {
-  const slot = Math.floor(sample.t / Math.max(1, intervalSeconds)) % slots(intervalSeconds);
+  const first = samples[0];
+  if (!first) return;
+  const slot = bucketOf(first.t, b) % slots(b);
   await documents.send(
     new PutCommand({
       TableName: config.operationsTable,
       Item: {
         ...keyOf(instanceId, slot),
-        sample,
+        samples,
         project_id: projectId,
         instance_id: instanceId,
-        expires_at: Math.floor(sample.t) + WINDOW_SECONDS,
+        expires_at: Math.floor(Math.max(...samples.map((s) => s.t))) + WINDOW_SECONDS,
       },
     }),
   );
@@ -63,9 +74,9 @@ export async function loadSamples(
   projectId: string,
   instanceId: string,
   now = Date.now() / 1000,
-  intervalSeconds = config.reportIntervalSeconds,
+  b: MetricsBuckets = defaultBuckets(),
 ): Promise<Sample[]> {
-  const keys = Array.from({ length: slots(intervalSeconds) }, (_, slot) => keyOf(instanceId, slot));
+  const keys = Array.from({ length: slots(b) }, (_, slot) => keyOf(instanceId, slot));
   const items: Record<string, unknown>[] = [];
   for (let i = 0; i < keys.length; i += BATCH) {
     let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + BATCH);
@@ -80,7 +91,7 @@ export async function loadSamples(
   }
   return items
     .filter((item) => item.project_id === projectId && item.instance_id === instanceId)
-    .map((item) => item.sample as Sample)
+    .flatMap((item) => (Array.isArray(item.samples) ? (item.samples as Sample[]) : []))
     .filter((s) => typeof s?.t === 'number' && s.t > now - WINDOW_SECONDS && s.t <= now + 60)
     .sort((a, b) => a.t - b.t);
 }

@@ -88,6 +88,7 @@ const ServerSpecSchema = z.object({
     conductor_queue_url: z.string(),
     region: z.string(),
     report_interval: z.number().positive(),
+    metrics_samples_per_write: z.number().int().positive().optional(),
     doorbell: z
       .object({
         url: z.string(),

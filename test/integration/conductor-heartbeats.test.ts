@@ -19,6 +19,7 @@ import { ProcessGroup } from '../../local/processes.ts';
 // stale applied, and a heartbeat that changes nothing writes only its time.
 
 const TABLE = 'troveless-hbtest-instances';
+const OPERATIONS = 'troveless-hbtest-operations';
 const PROJECT = 'p-heartbeats';
 let dir: string;
 let procs: ProcessGroup;
@@ -31,6 +32,7 @@ let lib: {
   keys: typeof import('../../lib/guest/keys.ts');
   seal: typeof import('../../lib/guest/protocol.ts').seal;
   documents: typeof import('../../lib/dynamo.ts').documents;
+  loadSamples: typeof import('../../lib/metrics/samples.ts').loadSamples;
 };
 /** Table calls the conductor made (its document client), by command name. */
 const calls: string[] = [];
@@ -50,6 +52,9 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
     TROVELESS_INSTANCES_TABLE: TABLE,
+    TROVELESS_OPERATIONS_TABLE: OPERATIONS,
+    TROVELESS_REPORT_INTERVAL: '60',
+    TROVELESS_METRICS_SAMPLES_PER_WRITE: '5',
     TROVELESS_GUEST_KEK: 'a local key-encryption secret of 32+ chars',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
@@ -75,6 +80,14 @@ beforeAll(async () => {
       ],
     }),
   );
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: OPERATIONS,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    }),
+  );
   docs = DynamoDBDocumentClient.from(ddb);
   lib = {
     ingest: (await import('../../lib/conductor/apply.ts')).ingest,
@@ -84,6 +97,7 @@ beforeAll(async () => {
     keys: await import('../../lib/guest/keys.ts'),
     seal: (await import('../../lib/guest/protocol.ts')).seal,
     documents: (await import('../../lib/dynamo.ts')).documents,
+    loadSamples: (await import('../../lib/metrics/samples.ts')).loadSamples,
   };
   lib.documents.middlewareStack.add(
     (next, context) => async (args) => {
@@ -300,6 +314,41 @@ describe('conductor heartbeats', () => {
     expect(await lib.ingest(beat(key, 'hb-clock', now(), 'healthy'), cache)).toBe('unknown-instance');
     expect(cache.size).toBe(0);
     expect(await stored('hb-clock')).toEqual({});
+  });
+});
+
+describe('metrics samples', () => {
+  it('keeps a bucket’s samples in one write beside the heartbeat’s own; a heartbeat without any writes once; a stale one keeps none', async () => {
+    const { key, cache } = await guest('hb-metrics');
+    const t = now();
+    const samples = [0, 60, 120, 180, 240].map((s) => ({
+      t: t - 300 + s,
+      service_status: 'healthy',
+      connections: 2,
+      queries: 1000 + s,
+    }));
+    const withSamples = (sent: number, batch: object[]) =>
+      lib.seal(key, 'hb-metrics', {
+        method: 'heartbeat',
+        instance_id: 'hb-metrics',
+        sent,
+        payload: { service_status: 'healthy', samples: batch },
+      });
+    expect(await lib.ingest(beat(key, 'hb-metrics', t - 1), cache)).toBe('applied');
+    calls.length = 0;
+    expect(await lib.ingest(withSamples(t, samples), cache)).toBe('applied');
+    expect(calls).toEqual(['UpdateItemCommand', 'PutItemCommand']);
+    expect(await lib.loadSamples(PROJECT, 'hb-metrics')).toEqual(samples);
+    // The four heartbeats between two batches write the instance item only.
+    calls.length = 0;
+    expect(await lib.ingest(beat(key, 'hb-metrics', t + 1), cache)).toBe('applied');
+    expect(calls).toEqual(['UpdateItemCommand']);
+    // A stale heartbeat's samples are not kept either.
+    const late = [{ t: t + 0.5, service_status: 'crashed' }];
+    expect(await lib.ingest(withSamples(t + 0.5, late), cache)).toBe('stale');
+    expect(await lib.loadSamples(PROJECT, 'hb-metrics')).toEqual(samples);
+    // Another project reads none of them.
+    expect(await lib.loadSamples('p-other', 'hb-metrics')).toEqual([]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SampleBatches } from '../../agent/samples.ts';
 import { metricsPoints, type Sample } from '../../lib/metrics/samples.ts';
 
 // GET /instances/{id}/metrics: rates come from two consecutive samples' cumulative counters.
@@ -39,5 +40,40 @@ describe('metrics points', () => {
       at(120),
     ]);
     expect(points.map((p) => p.replication_lag_seconds)).toEqual([3, null, null]);
+  });
+});
+
+describe('a guest’s metrics samples, kept a bucket at a time (agent/samples.ts)', () => {
+  const buckets = { intervalSeconds: 60, samplesPerWrite: 5 };
+  const take = (batches: SampleBatches, times: number[]) =>
+    times.map((t) => batches.add(at(t))?.map((s) => s.t)).filter((due) => due !== undefined);
+
+  it('sends five samples of a bucket in one write, as soon as the bucket is full', () => {
+    // Heartbeats every 60 s from t = 3000 (bucket 10 runs 3000-3299): one write per 5 samples.
+    expect(take(new SampleBatches(buckets), [3000, 3060, 3120, 3180, 3240, 3300, 3360])).toEqual([
+      [3000, 3060, 3120, 3180, 3240],
+    ]);
+  });
+
+  it('sends a bucket that missed a sample once the next bucket begins, never mixing the two', () => {
+    expect(take(new SampleBatches(buckets), [3010, 3130, 3190, 3250, 3310, 3370])).toEqual([
+      [3010, 3130, 3190, 3250],
+    ]);
+  });
+
+  it('keeps one sample per interval however often the guest heartbeats (a set with automatic failover)', () => {
+    const everySecond = Array.from({ length: 601 }, (_, i) => 3000 + i);
+    const due = take(new SampleBatches(buckets), everySecond);
+    expect(due).toEqual([
+      [3000, 3060, 3120, 3180, 3240],
+      [3300, 3360, 3420, 3480, 3540],
+    ]);
+  });
+
+  it('with one sample per write, sends each at once, still one per interval', () => {
+    expect(take(new SampleBatches({ intervalSeconds: 60, samplesPerWrite: 1 }), [3000, 3030, 3061])).toEqual([
+      [3000],
+      [3061],
+    ]);
   });
 });
