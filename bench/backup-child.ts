@@ -4,9 +4,11 @@
 // production bundle's, not tsx's. The bundle holds the whole agent (the guest loop, its SQS client
 // and reporter are loaded, one client made and the engine's manager loaded, as agent/main.ts does
 // before any order), so the base RSS is the agent's at rest, not only that of the backup code.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type BackupEngine, restoreBackup, runBackup } from '../agent/backup/index.ts';
+import { Doorbell } from '../agent/doorbell.ts';
 import {
   createEngineManager,
   type DatastoreManager,
@@ -65,6 +67,13 @@ async function main(): Promise<void> {
   const sqs = new SQSClient({ region: process.env.AWS_REGION });
   if (typeof Guest !== 'function' || typeof Reporter !== 'function') throw new Error('agent modules missing');
   const engine = await createEngineManager(job.manager, job.layout);
+  // Its doorbell's connection, open (to the bench's stand-in for the WebSocket API): Node's
+  // WebSocket client is in the agent's memory from its start.
+  const doorbell = new AbortController();
+  const bell = new Doorbell(process.env.TL_BENCH_DOORBELL ?? '', randomBytes(32), 'bench', () => {});
+  const ringing = bell.run(doorbell.signal);
+  for (let i = 0; i < 500 && !bell.open; i++) await new Promise((r) => setTimeout(r, 10));
+  if (!bell.open) throw new Error('the doorbell did not open');
   // What its first create_backup (or a restoring prepare) loads: the backup code and S3's client.
   const s3 = s3Client();
   const dataKey = Buffer.from(job.dataKey, 'hex');
@@ -95,6 +104,8 @@ async function main(): Promise<void> {
   out.hwmKb = kb('VmHWM');
   s3.destroy();
   sqs.destroy();
+  doorbell.abort();
+  await ringing;
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 

@@ -13,11 +13,13 @@
 // Each --try runs one more backup per engine with the agent's runtime settings changed (VAR=value:
 // its environment; --flag: node's command line), and prints its peak beside the agent's own: how
 // the settings in lib/compute/agent-runtime.ts were chosen.
+
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -30,6 +32,7 @@ import {
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { WebSocketServer } from 'ws';
 import type { BackupEngine, BackupResult } from '../agent/backup/index.ts';
 import { redisPaths } from '../agent/backup/layout.ts';
 import { withReplicationAccess } from '../agent/backup/postgresql.ts';
@@ -639,6 +642,9 @@ function parseReport(stdout: string): ChildReport {
   return r as ChildReport;
 }
 
+/** The stand-in WebSocket API the children's doorbells connect to (run() starts it). */
+let doorbellUrl = '';
+
 async function runChild(
   cleanup: Cleanup,
   script: string,
@@ -670,6 +676,7 @@ async function runChild(
       ...AGENT_RUNTIME_ENV,
       ...trial.env,
       TL_BENCH_JOB: JSON.stringify(job),
+      TL_BENCH_DOORBELL: doorbellUrl,
     },
   });
   const pgid = child.pid;
@@ -987,6 +994,10 @@ export async function run(args: string[]): Promise<number> {
   console.log(`  at start: ${load()}`);
 
   const cleanup = new Cleanup();
+  // The children's doorbell connects here, as an agent's connects to the WebSocket API.
+  const doorbell = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => doorbell.once('listening', () => resolve()));
+  doorbellUrl = `ws://127.0.0.1:${(doorbell.address() as AddressInfo).port}`;
   const procs: { group?: ProcessGroup; pidFile?: string } = {};
   let service: S3Service | undefined;
   let drop: S3Front | undefined;
@@ -1040,6 +1051,8 @@ export async function run(args: string[]): Promise<number> {
     console.error(`bench backup failed: ${err instanceof Error ? err.message : err}`);
     ok = false;
   } finally {
+    for (const client of doorbell.clients) client.terminate();
+    await new Promise((resolve) => doorbell.close(resolve));
     s3?.destroy();
     await drop?.close().catch((err) => console.log(`  closing the dropping front: ${err}`));
     await service?.close().catch((err) => console.log(`  closing the S3 front: ${err}`));
