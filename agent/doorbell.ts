@@ -17,6 +17,8 @@ export interface DoorbellOptions {
   keepaliveMs?: number;
   /** Waits before each attempt after a connection failed or closed, the last one repeated. */
   retryMs?: number[];
+  /** A connection that stayed open this long was a good one: the next attempt starts the waits over. */
+  steadyMs?: number;
 }
 
 /** What the receive loop needs of a doorbell (a fake one in unit tests). */
@@ -33,6 +35,7 @@ export class Doorbell implements Bell {
   #waiters = new Set<() => void>();
   readonly #keepaliveMs: number;
   readonly #retryMs: number[];
+  readonly #steadyMs: number;
 
   constructor(
     private readonly url: string,
@@ -42,7 +45,10 @@ export class Doorbell implements Bell {
     options: DoorbellOptions = {},
   ) {
     this.#keepaliveMs = options.keepaliveMs ?? KEEPALIVE_MS;
-    this.#retryMs = options.retryMs ?? [1000, 2000, 5000, 10_000, 30_000];
+    // Up to 5 minutes: a refused token (a clock far off, a key rotated) is refused again, and
+    // each attempt is a $connect call; the guest polls its queue meanwhile.
+    this.#retryMs = options.retryMs ?? [1000, 2000, 5000, 10_000, 30_000, 60_000, 120_000, 300_000];
+    this.#steadyMs = options.steadyMs ?? 30_000;
   }
 
   /** Rings and openings so far: a receive loop compares it with what it saw before its last poll. */
@@ -60,10 +66,12 @@ export class Doorbell implements Bell {
     let failures = 0;
     let said = '';
     while (!signal.aborted) {
+      const began = performance.now();
       const outcome = await this.#connectOnce(signal);
       if (signal.aborted) break;
       if (outcome === 'opened') {
-        failures = 0;
+        // One that closes at once (a server that takes and drops it) must not reconnect every second.
+        if (performance.now() - began >= this.#steadyMs) failures = 0;
         said = '';
       } else if (outcome !== said) {
         // Once per kind of failure, not per attempt: the guest polls meanwhile.
@@ -114,7 +122,11 @@ export class Doorbell implements Bell {
         resolve((err as Error).message);
         return;
       }
-      const stop = () => socket.close();
+      // On stop, the attempt ends at once: a dead peer would never finish the close handshake.
+      const stop = () => {
+        socket.close();
+        finish('stopped');
+      };
       signal.addEventListener('abort', stop, { once: true });
       // A refused or failed handshake fires 'error' and no 'close' (undici): either ends the attempt.
       const finish = (why: string) => {

@@ -98,6 +98,8 @@ export class Guest {
   /** Set while this member cannot follow its source without a re-seed (agent/engines/reseed.ts). */
   private readonly reseedMarker: ReseedMarker;
   private readonly samples: SampleBatches;
+  /** Resolved the first time the receive loop would rest on its doorbell (or at stop). */
+  private readonly restWanted = deferred();
   /**
    * The last probe of the source's engine (a replica with automatic failover only), and which
    * source it probed: a vote counts only for the source the member follows now. Right after a
@@ -214,6 +216,7 @@ export class Guest {
   stop(): void {
     this.running = false;
     this.abort.abort();
+    this.restWanted.resolve();
   }
 
   async heartbeatLoop(): Promise<void> {
@@ -261,9 +264,15 @@ export class Guest {
     return this.automaticFailover ? Math.min(FAILOVER_INTERVAL_MS, interval) : interval;
   }
 
-  /** The doorbell's connection, held while the agent runs (none without a doorbell URL). */
+  /**
+   * The doorbell's connection, held while the agent runs (none without a doorbell URL), from the
+   * first time the receive loop would rest: not at boot, where loading the WebSocket client and
+   * the $connect call would hold up the first poll, the one that takes a create's prepare.
+   */
   async doorbellLoop(): Promise<void> {
-    await this.doorbell?.run(this.abort.signal);
+    if (!this.doorbell) return;
+    await this.restWanted.promise;
+    await this.doorbell.run(this.abort.signal);
   }
 
   /**
@@ -283,6 +292,7 @@ export class Guest {
     while (this.running) {
       const bell = this.doorbell;
       if (bell) {
+        if (performance.now() >= busyUntil) this.restWanted.resolve();
         if (bell.open && performance.now() >= busyUntil) {
           // Said once per rest: what an operator reads to know why the queue is not polled.
           if (!resting) this.log('at rest: the queue is polled when the doorbell rings');
@@ -879,6 +889,15 @@ function boundedReport<T extends { position?: string; error?: string; source?: s
     ...(r.error ? { error: r.error.slice(0, 2000) } : {}),
     ...(r.source ? { source: r.source.slice(0, 300) } : {}),
   };
+}
+
+/** A promise and its resolve (Promise.withResolvers, which the compiler's ES2023 lib lacks). */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
 
 function isMissingQueue(err: unknown): boolean {

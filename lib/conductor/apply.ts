@@ -130,8 +130,10 @@ async function heartbeat(
     }
     guest.known = knownStateOf(stored);
     if (isStale(stored, report)) {
-      // Out of order, or RESTART_REQUIRED pending: nothing applied, but the guest is alive.
+      // Out of order, or RESTART_REQUIRED pending: nothing applied, but the guest is alive, and
+      // its samples (history, each with its own time, each batch in a slot of its own) are kept.
       await keepWaitingTasksAlive(guest.projectId, guest.instanceId, stored.waiting_tasks);
+      if (report.payload.samples) await recordMetrics(guest, report);
       return 'stale';
     }
     // The time-only write found another status stored (the API or a workflow changed it): write it all.

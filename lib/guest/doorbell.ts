@@ -89,24 +89,28 @@ export async function findDoorbell(instanceId: string): Promise<Doorbell | undef
 export async function ringDoorbell(instanceId: string, bell: Doorbell | undefined): Promise<boolean> {
   const url = config.doorbellUrl;
   if (!url || !bell) return false;
-  try {
-    await management(url).send(
-      new PostToConnectionCommand({
-        ConnectionId: bell.connectionId,
-        Data: new TextEncoder().encode('ring'),
-      }),
-    );
-    return true;
-  } catch (err) {
-    // Gone: the guest's connection closed (it connects again and polls then), or is not yet
-    // established (API Gateway runs $connect first). The item stays: it is the newest the guest
-    // opened, and its next connect replaces it; removing it here could drop a live one's.
-    if (err instanceof GoneException || statusOf(err) === 410) return false;
-    logger.warn('doorbell not rung; the guest finds the order at its next poll', {
-      instance_id: instanceId,
-      error: (err as Error).message,
-    });
-    return false;
+  const post = new PostToConnectionCommand({
+    ConnectionId: bell.connectionId,
+    Data: new TextEncoder().encode('ring'),
+  });
+  // Twice at most: a throttled or failed post (not a gone connection) is worth one more try, since
+  // a lost ring costs the order up to the guest's rest poll.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await management(url).send(post);
+      return true;
+    } catch (err) {
+      // Gone: the guest's connection closed (it connects again and polls then), or is not yet
+      // established (API Gateway runs $connect first). The item stays: it is the newest the guest
+      // opened, and its next connect replaces it; removing it here could drop a live one's.
+      if (err instanceof GoneException || statusOf(err) === 410) return false;
+      if (attempt < 2) continue;
+      logger.warn('doorbell not rung; the guest finds the order at its next poll', {
+        instance_id: instanceId,
+        error: (err as Error).message,
+      });
+      return false;
+    }
   }
 }
 

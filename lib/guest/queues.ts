@@ -8,6 +8,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { config } from '../config.ts';
+import { logger } from '../logger.ts';
 import { findDoorbell, ringDoorbell } from './doorbell.ts';
 import { recordOrder } from './orders.ts';
 import { type GuestRequest, nowSeconds, seal } from './protocol.ts';
@@ -93,8 +94,15 @@ export function beginOrder(
   const ready = Promise.all([
     guestQueueUrl(instanceId),
     recordOrder(instanceId, id, method, replyToken),
-    // Read beside the others: the ring after the send is then one request.
-    findDoorbell(instanceId).catch(() => undefined),
+    // Read beside the others: the ring after the send is then one request. Not reading it loses
+    // only the ring (the guest polls at its next rest poll), said so in the log.
+    findDoorbell(instanceId).catch((err: Error) => {
+      logger.warn('doorbell not read; the order is sent unrung', {
+        instance_id: instanceId,
+        error: err.message,
+      });
+      return undefined;
+    }),
   ]);
   // Awaited by send, if it comes: until then a failure is nobody's to report.
   ready.catch(() => {});

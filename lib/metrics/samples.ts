@@ -1,15 +1,17 @@
 import { BatchGetCommand, type BatchGetCommandOutput, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
 import { documents } from '../dynamo.ts';
-import { bucketOf, bucketSeconds, type MetricsBuckets } from './buckets.ts';
+import { intervalOf, type MetricsBuckets } from './buckets.ts';
 
 // An instance's metrics for the last hour at heartbeat resolution (issue 14 #5): what each
 // heartbeat saw (service status, volume use) and the engine's own counters (connections, its
 // cumulative query or command count, replication lag when it is a replica). The guest keeps one
 // sample per report interval and sends them in batches, one batch per bucket of
 // `samples_per_write` intervals (agent/samples.ts), which the conductor keeps as one small item
-// of the operations table, `metrics#<instance>#<slot>`, slot = bucket mod slots, expiring (TTL)
-// an hour after its last sample: a ring, overwritten, never appended to. Why batches: DynamoDB
+// of the operations table, `metrics#<instance>#<slot>`, slot = the first sample's interval mod
+// slots (one slot per interval of the hour: batches of any size, an older agent's single samples
+// and batches sent across a change of the setting never share one), expiring (TTL) an hour after
+// its last sample: a ring, overwritten, never appended to. Why batches: DynamoDB
 // bills a write by the item's size rounded up to 1 KB, so a sample of ~100 bytes written alone
 // costs as much as five written together (docs/cost.md: $0.027 an instance-month at 60 s, against
 // $0.0055 in batches of five); the price is that the newest points show up to a bucket late.
@@ -39,10 +41,10 @@ export const defaultBuckets = (): MetricsBuckets => ({
 const keyOf = (instanceId: string, slot: number) => ({ id: `metrics#${instanceId}#${slot}` });
 
 function slots(b: MetricsBuckets): number {
-  return Math.min(3600, Math.ceil(WINDOW_SECONDS / bucketSeconds(b)) + 1);
+  return Math.min(3600, Math.ceil(WINDOW_SECONDS / Math.max(1, b.intervalSeconds)) + 1);
 }
 
-/** Keeps one bucket's samples (the bucket of the first), replacing what its slot held an hour ago. */
+/** Keeps one batch of samples in the slot of its first, replacing what the slot held an hour ago. */
 export async function recordSamples(
   projectId: string,
   instanceId: string,
@@ -51,7 +53,7 @@ export async function recordSamples(
 ): Promise<void> {
   const first = samples[0];
   if (!first) return;
-  const slot = bucketOf(first.t, b) % slots(b);
+  const slot = intervalOf(first.t, b) % slots(b);
   await documents.send(
     new PutCommand({
       TableName: config.operationsTable,
@@ -91,7 +93,8 @@ export async function loadSamples(
   }
   return items
     .filter((item) => item.project_id === projectId && item.instance_id === instanceId)
-    .flatMap((item) => (Array.isArray(item.samples) ? (item.samples as Sample[]) : []))
+    // `sample`: an item kept before samples went in batches (gone within the hour).
+    .flatMap((item) => (Array.isArray(item.samples) ? (item.samples as Sample[]) : [item.sample as Sample]))
     .filter((s) => typeof s?.t === 'number' && s.t > now - WINDOW_SECONDS && s.t <= now + 60)
     .sort((a, b) => a.t - b.t);
 }

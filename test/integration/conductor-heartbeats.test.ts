@@ -33,6 +33,9 @@ let lib: {
   seal: typeof import('../../lib/guest/protocol.ts').seal;
   documents: typeof import('../../lib/dynamo.ts').documents;
   loadSamples: typeof import('../../lib/metrics/samples.ts').loadSamples;
+  connectDoorbell: typeof import('../../lib/conductor/doorbell.ts').connectDoorbell;
+  findDoorbell: typeof import('../../lib/guest/doorbell.ts').findDoorbell;
+  doorbellToken: typeof import('../../lib/guest/doorbell-token.ts').doorbellToken;
 };
 /** Table calls the conductor made (its document client), by command name. */
 const calls: string[] = [];
@@ -55,6 +58,7 @@ beforeAll(async () => {
     TROVELESS_OPERATIONS_TABLE: OPERATIONS,
     TROVELESS_REPORT_INTERVAL: '60',
     TROVELESS_METRICS_SAMPLES_PER_WRITE: '5',
+    TROVELESS_DOORBELL_URL: 'ws://127.0.0.1:9',
     TROVELESS_GUEST_KEK: 'a local key-encryption secret of 32+ chars',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
@@ -98,6 +102,9 @@ beforeAll(async () => {
     seal: (await import('../../lib/guest/protocol.ts')).seal,
     documents: (await import('../../lib/dynamo.ts')).documents,
     loadSamples: (await import('../../lib/metrics/samples.ts')).loadSamples,
+    connectDoorbell: (await import('../../lib/conductor/doorbell.ts')).connectDoorbell,
+    findDoorbell: (await import('../../lib/guest/doorbell.ts')).findDoorbell,
+    doorbellToken: (await import('../../lib/guest/doorbell-token.ts')).doorbellToken,
   };
   lib.documents.middlewareStack.add(
     (next, context) => async (args) => {
@@ -318,11 +325,11 @@ describe('conductor heartbeats', () => {
 });
 
 describe('metrics samples', () => {
-  it('keeps a bucket’s samples in one write beside the heartbeat’s own; a heartbeat without any writes once; a stale one keeps none', async () => {
+  it('keeps a bucket’s samples in one write beside the heartbeat’s own; a heartbeat without any writes once; late or old-style samples are kept too', async () => {
     const { key, cache } = await guest('hb-metrics');
-    const t = now();
+    const t = now() - 900;
     const samples = [0, 60, 120, 180, 240].map((s) => ({
-      t: t - 300 + s,
+      t: t + s,
       service_status: 'healthy',
       connections: 2,
       queries: 1000 + s,
@@ -334,21 +341,66 @@ describe('metrics samples', () => {
         sent,
         payload: { service_status: 'healthy', samples: batch },
       });
-    expect(await lib.ingest(beat(key, 'hb-metrics', t - 1), cache)).toBe('applied');
+    expect(await lib.ingest(beat(key, 'hb-metrics', t + 299), cache)).toBe('applied');
     calls.length = 0;
-    expect(await lib.ingest(withSamples(t, samples), cache)).toBe('applied');
+    expect(await lib.ingest(withSamples(t + 300, samples), cache)).toBe('applied');
     expect(calls).toEqual(['UpdateItemCommand', 'PutItemCommand']);
     expect(await lib.loadSamples(PROJECT, 'hb-metrics')).toEqual(samples);
-    // The four heartbeats between two batches write the instance item only.
+    // The heartbeats between two batches write the instance item only.
     calls.length = 0;
-    expect(await lib.ingest(beat(key, 'hb-metrics', t + 1), cache)).toBe('applied');
+    expect(await lib.ingest(beat(key, 'hb-metrics', t + 301), cache)).toBe('applied');
     expect(calls).toEqual(['UpdateItemCommand']);
-    // A stale heartbeat's samples are not kept either.
-    const late = [{ t: t + 0.5, service_status: 'crashed' }];
-    expect(await lib.ingest(withSamples(t + 0.5, late), cache)).toBe('stale');
-    expect(await lib.loadSamples(PROJECT, 'hb-metrics')).toEqual(samples);
+    // A heartbeat delivered late applies nothing, but its samples are history: kept.
+    const late = [{ t: t - 300, service_status: 'crashed', queries: 5 }];
+    expect(await lib.ingest(withSamples(t + 300.5, late), cache)).toBe('stale');
+    expect(await lib.loadSamples(PROJECT, 'hb-metrics')).toEqual([...late, ...samples]);
+    expect((await stored('hb-metrics')).service_status).toBe('healthy');
+    // An agent from before the batches sends its counters with every heartbeat: each is kept.
+    const legacy = (sent: number, queries: number) =>
+      lib.seal(key, 'hb-metrics', {
+        method: 'heartbeat',
+        instance_id: 'hb-metrics',
+        sent,
+        payload: { service_status: 'healthy', metrics: { connections: 1, queries } },
+      });
+    expect(await lib.ingest(legacy(t + 360, 2000), cache)).toBe('applied');
+    expect(await lib.ingest(legacy(t + 420, 2600), cache)).toBe('applied');
+    expect((await lib.loadSamples(PROJECT, 'hb-metrics')).slice(-2)).toEqual([
+      { t: t + 360, service_status: 'healthy', connections: 1, queries: 2000 },
+      { t: t + 420, service_status: 'healthy', connections: 1, queries: 2600 },
+    ]);
     // Another project reads none of them.
     expect(await lib.loadSamples('p-other', 'hb-metrics')).toEqual([]);
+  });
+});
+
+describe('the doorbell’s $connect', () => {
+  it('opens only with a token of the instance’s own key, fresh, and newer than the one that holds it', async () => {
+    const { key, cache } = await guest('hb-door');
+    const other = await guest('hb-door-other');
+    const t = now();
+    const open = (token: string | undefined, connection: string, at = t) =>
+      lib.connectDoorbell(token, connection, cache, at);
+    expect(await open(lib.doorbellToken(key, 'hb-door', t), 'c1')).toBe('opened');
+    expect(await lib.findDoorbell('hb-door')).toEqual({ connectionId: 'c1', sent: t });
+    // The same token again, or an older one (captured, replayed): the guest keeps its doorbell.
+    expect(await open(lib.doorbellToken(key, 'hb-door', t), 'c2')).toBe('refused');
+    expect(await open(lib.doorbellToken(key, 'hb-door', t - 1), 'c3')).toBe('refused');
+    // Another instance's key, naming this one; none at all; not a doorbell token; too old.
+    expect(await open(lib.doorbellToken(other.key, 'hb-door', t + 1), 'c4')).toBe('refused');
+    expect(await open(undefined, 'c5')).toBe('refused');
+    expect(
+      await open(
+        lib.seal(key, 'hb-door', { method: 'heartbeat', instance_id: 'hb-door', sent: t + 1 }),
+        'c6',
+      ),
+    ).toBe('refused');
+    expect(await open(lib.doorbellToken(key, 'hb-door', t + 1), 'c7', t + 1000)).toBe('refused');
+    expect(await open(lib.doorbellToken(key, 'no-such-instance', t + 1), 'c8')).toBe('refused');
+    expect(await lib.findDoorbell('hb-door')).toEqual({ connectionId: 'c1', sent: t });
+    // The guest's next connection, with a newer token, takes it.
+    expect(await open(lib.doorbellToken(key, 'hb-door', t + 1), 'c9')).toBe('opened');
+    expect(await lib.findDoorbell('hb-door')).toEqual({ connectionId: 'c9', sent: t + 1 });
   });
 });
 
