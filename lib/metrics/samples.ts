@@ -91,12 +91,14 @@ export async function loadSamples(
       pending = out.UnprocessedKeys?.[config.operationsTable]?.Keys;
     }
   }
-  return items
-    .filter((item) => item.project_id === projectId && item.instance_id === instanceId)
-    // `sample`: an item kept before samples went in batches (gone within the hour).
-    .flatMap((item) => (Array.isArray(item.samples) ? (item.samples as Sample[]) : [item.sample as Sample]))
-    .filter((s) => typeof s?.t === 'number' && s.t > now - WINDOW_SECONDS && s.t <= now + 60)
-    .sort((a, b) => a.t - b.t);
+  return (
+    items
+      .filter((item) => item.project_id === projectId && item.instance_id === instanceId)
+      // `sample`: an item kept before samples went in batches (gone within the hour).
+      .flatMap((item) => (Array.isArray(item.samples) ? (item.samples as Sample[]) : [item.sample as Sample]))
+      .filter((s) => typeof s?.t === 'number' && s.t > now - WINDOW_SECONDS && s.t <= now + 60)
+      .sort((a, b) => a.t - b.t)
+  );
 }
 
 export interface MetricsPoint {

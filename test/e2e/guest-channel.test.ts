@@ -223,7 +223,9 @@ describe('the guest channel', () => {
       'sealed with A’s key, naming B': doorbellToken(guestA.key, b.id, now),
       'without a token': undefined,
       'B’s own key, ten minutes old': doorbellToken(guestB.key, b.id, now - 600),
-      // A token B sent before its current one (captured and replayed): B keeps its doorbell.
+      // A token B sent before its current one (captured and replayed): B keeps its doorbell. (Most
+      // often it is also past the 2 minutes a token is good for; $connect's own test,
+      // test/integration/conductor-heartbeats.test.ts, holds the replay rule apart.)
       'B’s own key, older than B’s connection': doorbellToken(guestB.key, b.id, (before.sent ?? now) - 1),
     };
     const outcomes = Object.fromEntries(
