@@ -38,15 +38,9 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 export async function ingest(body: string, cache: GuestCache = defaultGuests): Promise<Outcome> {
   const envelope = openEnvelope(body);
   if (!envelope) return reject('not a signed envelope');
-  let guest = await cache.get(envelope.instance_id);
-  if (!guest) return 'unknown-instance';
-  if (!verifySignature(guest.key, envelope)) {
-    // The key may have been rotated since it was cached: read it again (at most every few seconds).
-    const fresh = await cache.reload(guest);
-    if (!fresh || !verifySignature(fresh.key, envelope))
-      return reject(`bad signature for instance ${guest.instanceId}`);
-    guest = fresh;
-  }
+  const guest = await cache.signer(envelope);
+  if (guest === 'unknown') return 'unknown-instance';
+  if (guest === 'forged') return reject(`bad signature for instance ${envelope.instance_id}`);
   let report: GuestReport;
   try {
     report = GuestReportSchema.parse(JSON.parse(envelope.body));

@@ -2,7 +2,7 @@ import { openDoorbell } from '../guest/doorbell.ts';
 
 export { DOORBELL_HEADER } from '../guest/doorbell-token.ts';
 
-import { openEnvelope, verifySignature } from '../guest/signing.ts';
+import { openEnvelope } from '../guest/signing.ts';
 import { logger } from '../logger.ts';
 import { guests as defaultGuests, type GuestCache } from './guests.ts';
 
@@ -24,15 +24,9 @@ export async function connectDoorbell(
 ): Promise<DoorbellOutcome> {
   const envelope = openEnvelope(token ?? '');
   if (!envelope) return refuse('no doorbell token');
-  let guest = await cache.get(envelope.instance_id);
-  if (!guest) return refuse(`no instance ${envelope.instance_id}`);
-  if (!verifySignature(guest.key, envelope)) {
-    // The key may have been rotated since it was cached (read again at most every few seconds).
-    const fresh = await cache.reload(guest);
-    if (!fresh || !verifySignature(fresh.key, envelope))
-      return refuse(`bad signature for instance ${guest.instanceId}`);
-    guest = fresh;
-  }
+  const guest = await cache.signer(envelope);
+  if (guest === 'unknown') return refuse(`no instance ${envelope.instance_id}`);
+  if (guest === 'forged') return refuse(`bad signature for instance ${envelope.instance_id}`);
   let body: unknown;
   try {
     body = JSON.parse(envelope.body);

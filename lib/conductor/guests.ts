@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { unwrapKey } from '../guest/keys.ts';
+import { type SignedEnvelope, verifySignature } from '../guest/signing.ts';
 import type { InstanceItem } from '../instances/model.ts';
 import { findInstance } from '../instances/repository.ts';
 
@@ -111,6 +112,19 @@ export class GuestCache {
     const entry = await this.#entryOf(item);
     this.#entries.set(item.id, entry);
     return entry;
+  }
+
+  /**
+   * The guest whose key signed `envelope`: verified with its cached key or, when that fails (it
+   * may have been rotated since it was cached), with the stored one, read again at most every
+   * reloadAfterMs. 'unknown' when there is no such instance, 'forged' when neither key verifies.
+   */
+  async signer(envelope: SignedEnvelope): Promise<Guest | 'unknown' | 'forged'> {
+    const guest = await this.get(envelope.instance_id);
+    if (!guest) return 'unknown';
+    if (verifySignature(guest.key, envelope)) return guest;
+    const fresh = await this.reload(guest);
+    return fresh && verifySignature(fresh.key, envelope) ? fresh : 'forged';
   }
 
   forget(instanceId: string): void {
