@@ -51,7 +51,6 @@ const MAX_ORDER_AGE_SECONDS = 3600;
 const FAILOVER_INTERVAL_MS = 1000;
 /** An order whose answer could not be sent comes back this soon, to be answered again. */
 const ANSWER_RETRY_SECONDS = 5;
-
 /** How long a resize_fs watches an engine that is up but not answering (recovering) before it answers. */
 const REVIVE_WATCH_MS = 30_000;
 /** How long the source's engine has to answer a probe. */
@@ -292,8 +291,9 @@ export class Guest {
     while (this.running) {
       const bell = this.doorbell;
       if (bell) {
-        if (performance.now() >= busyUntil) this.restWanted.resolve();
-        if (bell.open && performance.now() >= busyUntil) {
+        const idle = performance.now() >= busyUntil;
+        if (idle) this.restWanted.resolve();
+        if (idle && bell.open) {
           // Said once per rest: what an operator reads to know why the queue is not polled.
           if (!resting) this.log('at rest: the queue is polled when the doorbell rings');
           resting = true;

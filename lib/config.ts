@@ -55,10 +55,9 @@ export const config = {
   /**
    * GET /instances/{id}/metrics: a guest's samples (one per report interval) are kept this many to
    * a write (lib/metrics/samples.ts). 1 is a write per heartbeat ($0.027 an instance-month at
-   * 60 s); 5, a write per 5 minutes ($0.0055), the newest points up to 5 minutes late.
+   * 60 s); 5, a write per 5 minutes ($0.0055), the newest points up to 5 minutes late. At most 8:
+   * a batch's item must stay under 1 KB (one write unit).
    */
-  // At most 8: a batch's item must stay under 1 KB (one write unit), and a heartbeat's samples
-  // under what the conductor accepts (lib/guest/protocol.ts).
   metricsSamplesPerWrite: Math.min(8, intFromEnv('TROVELESS_METRICS_SAMPLES_PER_WRITE', 5)),
   /** Trove's max_accepted_volume_size (GB). */
   maxAcceptedVolumeSize: intFromEnv('TROVELESS_MAX_ACCEPTED_VOLUME_SIZE', 10),

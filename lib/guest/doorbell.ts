@@ -11,7 +11,7 @@ import { logger } from '../logger.ts';
 // The guest's doorbell (docs/cost.md): orders still travel, and wait, on the instance's own SQS
 // queue, but a guest at rest does not long-poll it. It holds a WebSocket connection to the
 // doorbell API (API Gateway, billed per connection-minute, nothing per idle second) and the
-// control plane rings it, with no content, right after it sends an order; the guest then drains
+// control plane rings it (the word `ring`) right after it sends an order; the guest then drains
 // its queue. A ring is only a hint: a guest that misses one (its connection was down, the ring
 // failed) finds the order at its next poll, which it makes on every (re)connect and at least
 // every few minutes at rest. Each instance's connection is an item of the operations table,
