@@ -2,9 +2,10 @@
 // temp state dir, wiped), a check that it left nothing running, HTTP calls with a token, and the
 // figures (percentiles, tables).
 import { createHash, randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -234,6 +235,45 @@ export async function startBenchCloud(
       await withTimeout('local cloud stop', cloud.stop(), STOP_TIMEOUT_MS);
     },
   };
+}
+
+// ---- cores ----
+
+/**
+ * DynamoDB Local alone on the machine's last core, and this process with every other process of
+ * the bench's cloud on the cores before it (`taskset`, every thread of each). In AWS the table is a
+ * service of its own, with its own capacity; here it shares two cores with the SQS server, the
+ * Lambda runtime and the load the bench sends, so a rate measured against it says as much about
+ * who else ran as about the table. Pinned, the table has the same core whoever sends it updates,
+ * in the raw loop and in the run set against it. Resolves with what was done, for the report, or
+ * why nothing was (one core, no taskset); nothing is pinned then.
+ */
+export async function pinTableApart(stateDir: string): Promise<string> {
+  const cores = availableParallelism();
+  if (cores < 2) return `not pinned: ${cores} core`;
+  const entries = JSON.parse(readFileSync(join(stateDir, 'pids.json'), 'utf8')) as {
+    name: string;
+    pid?: number;
+  }[];
+  const table = entries.find((e) => e.name === 'dynamodb')?.pid;
+  if (!table) return 'not pinned: no DynamoDB Local in this cloud';
+  const groups = new Set(entries.flatMap((e) => (e.pid ? [e.pid] : [])));
+  const last = String(cores - 1);
+  const others = cores === 2 ? '0' : `0-${cores - 2}`;
+  const pin = (cpus: string, pid: number) =>
+    execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { stdio: 'ignore' });
+  // This process's own group too: the npm and shell above it, anything it started without a group.
+  const own = readProc(process.pid)?.pgrp;
+  try {
+    for (const p of allProcs()) {
+      if (p.pgrp === table) pin(last, p.pid);
+      else if (groups.has(p.pgrp) || p.pgrp === own) pin(others, p.pid);
+    }
+    pin(others, process.pid);
+  } catch (err) {
+    return `not pinned: taskset failed (${err instanceof Error ? err.message.split('\n')[0] : err})`;
+  }
+  return `DynamoDB Local pinned to core ${last}, the rest of the bench to ${others === '0' ? 'core 0' : `cores ${others}`}`;
 }
 
 // ---- instance items written directly ----
