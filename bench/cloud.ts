@@ -1,8 +1,9 @@
 // What the provision, api and heartbeat benches share: a local cloud of their own (free ports, a
 // temp state dir, wiped), a check that it left nothing running, HTTP calls with a token, and the
 // figures (percentiles, tables).
-import { createHash, randomUUID } from 'node:crypto';
+
 import { execFileSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';

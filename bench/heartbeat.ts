@@ -10,6 +10,13 @@
 // run of heartbeats as agents send them, with the engine's counters: every fifth also carries the
 // guest's last five metrics samples, which the conductor keeps in a second write (shown beside the
 // goal, not judged: see that run's note).
+//
+// DynamoDB Local runs alone on a core of its own (bench/cloud.ts `pinTableApart`), the raw loops'
+// client and everything of the ingest (SQS server, poller, serverless-offline, senders) on the
+// other: the goal is the table's limit, and in AWS the table's capacity is its own. With every
+// process on both cores, the SQS server, the Lambda runtime and the senders take from the very
+// table the run is set against, and the bare pipeline (no Lambda, no check) lost a fifth of the
+// raw rate the same way. `--shared-cores` measures it that way, for comparison.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -473,6 +480,11 @@ async function conductorDurations(stateDir: string): Promise<number[]> {
 }
 
 export async function run(args: string[]): Promise<number> {
+  const unknown = args.filter((a) => a !== '--shared-cores');
+  if (unknown.length) {
+    console.error(`usage: npm run bench -- heartbeat [--shared-cores]; unknown: ${unknown.join(' ')}`);
+    return 2;
+  }
   const cleanup = new Cleanup();
   let bench: BenchCloud | undefined;
   let ok = true;
@@ -490,7 +502,9 @@ export async function run(args: string[]): Promise<number> {
     console.log(`  local cloud ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`);
     // The goal is the table's limit: the table gets a core of its own, for the raw loops and the
     // runs alike (`--shared-cores` leaves every process on every core, as before).
-    console.log(`  ${args.includes('--shared-cores') ? 'not pinned (--shared-cores)' : await pinTableApart(bench.stateDir)}`);
+    console.log(
+      `  ${args.includes('--shared-cores') ? 'not pinned (--shared-cores)' : await pinTableApart(bench.stateDir)}`,
+    );
     const { cloud } = bench;
     const admin = await login(bench.api, 'admin', 'admin');
     process.env.TROVELESS_TOKEN_SECRET = cloud.env.TROVELESS_TOKEN_SECRET;
