@@ -538,6 +538,15 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
   );
   const longPoll = (3600 / GUEST_WAIT_SECONDS) * HOURS_PER_MONTH * PRICES.sqsRequest;
   const doorbell = doorbellAtRest(0).reduce((s, [, v]) => s + v, 0);
+  // The least any build of issue 16's design can cost: each heartbeat one SQS send into the
+  // conductor and one table write of at least a unit (item 1), and a guest reachable at rest.
+  const floorHeartbeats =
+    (3600 / HEARTBEAT_SECONDS) * HOURS_PER_MONTH * (PRICES.sqsRequest + PRICES.dynamoWriteUnit);
+  console.log(
+    `(the floor at ${HEARTBEAT_SECONDS} s: a send and a write unit per heartbeat, nothing else, ` +
+      `${usd(floorHeartbeats, 4)}; with the guest reachable at rest on its doorbell ` +
+      `${usd(floorHeartbeats + doorbell, 4)}, before the conductor, the scans and the key cache)`,
+  );
   console.log(
     `("alone": as measured, a batch per heartbeat; "in a fleet": the conductor's batches full at 10 records. ` +
       `The guest's orders at rest cost ${usd(doorbell, 4)} a month on its doorbell; long-polling its queue ` +
