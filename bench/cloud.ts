@@ -263,12 +263,12 @@ export async function pinTableApart(stateDir: string): Promise<string> {
   const others = cores === 2 ? '0' : `0-${cores - 2}`;
   const pin = (cpus: string, pid: number) =>
     execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { stdio: 'ignore' });
-  // This process's own group too: the npm and shell above it, anything it started without a group.
-  const own = readProc(process.pid)?.pgrp;
+  // Not this process's group: the shell that ran the bench is in it, and would hand the pin on to
+  // whatever it runs next (another bench, on one core).
   try {
     for (const p of allProcs()) {
       if (p.pgrp === table) pin(last, p.pid);
-      else if (groups.has(p.pgrp) || p.pgrp === own) pin(others, p.pid);
+      else if (groups.has(p.pgrp)) pin(others, p.pid);
     }
     pin(others, process.pid);
   } catch (err) {
