@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -240,41 +240,75 @@ export async function startBenchCloud(
 
 // ---- cores ----
 
+/** The CPUs this process may run on (`Cpus_allowed_list`: "0-1", "2,3", ...), in order. */
+function allowedCpus(): number[] {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '';
+  return list.split(',').flatMap((part) => {
+    const [from, to = from] = part.split('-').map(Number);
+    if (from === undefined || to === undefined || !Number.isInteger(from) || !Number.isInteger(to)) return [];
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
+}
+
+/** What `pinTableApart` did, and whether the table is still where it was put. */
+export interface Pinning {
+  /** For the report: what was pinned where, or why nothing was. */
+  said: string;
+  /** Still so at the end: the same DynamoDB Local (not one restarted by its supervisor since). */
+  held(): boolean;
+}
+
 /**
- * DynamoDB Local alone on the machine's last core, and this process with every other process of
- * the bench's cloud on the cores before it (`taskset`, every thread of each). In AWS the table is a
- * service of its own, with its own capacity; here it shares two cores with the SQS server, the
- * Lambda runtime and the load the bench sends, so a rate measured against it says as much about
- * who else ran as about the table. Pinned, the table has the same core whoever sends it updates,
- * in the raw loop and in the run set against it. Resolves with what was done, for the report, or
- * why nothing was (one core, no taskset); nothing is pinned then.
+ * DynamoDB Local alone on the last CPU this process may use, and this process with every other
+ * process group of the bench's cloud on the others (`taskset`, every thread of each). In AWS the
+ * table is a service of its own, with its own capacity; here it shares two cores with the SQS
+ * server, the Lambda runtime and the load the bench sends, so a rate measured against it says as
+ * much about who else ran as about the table. Pinned, the table has the same core whoever sends it
+ * updates, in the raw loop and in the run set against it. With fewer than two CPUs, or no
+ * DynamoDB Local of its own, nothing is pinned and it says so; a `taskset` that fails on a process
+ * still running fails the bench (a half-pinned cloud would measure neither way).
  */
-export async function pinTableApart(stateDir: string): Promise<string> {
-  const cores = availableParallelism();
-  if (cores < 2) return `not pinned: ${cores} core`;
+export function pinTableApart(stateDir: string): Pinning {
+  const cpus = allowedCpus();
+  const unpinned = (why: string): Pinning => ({ said: `not pinned: ${why}`, held: () => true });
+  if (cpus.length < 2) return unpinned(`${cpus.length} CPU allowed`);
   const entries = JSON.parse(readFileSync(join(stateDir, 'pids.json'), 'utf8')) as {
     name: string;
     pid?: number;
   }[];
   const table = entries.find((e) => e.name === 'dynamodb')?.pid;
-  if (!table) return 'not pinned: no DynamoDB Local in this cloud';
+  if (!table || !readProc(table)?.cmdline.includes('DynamoDBLocal.jar'))
+    return unpinned('no DynamoDB Local of its own in this cloud');
   const groups = new Set(entries.flatMap((e) => (e.pid ? [e.pid] : [])));
-  const last = String(cores - 1);
-  const others = cores === 2 ? '0' : `0-${cores - 2}`;
-  const pin = (cpus: string, pid: number) =>
-    execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { stdio: 'ignore' });
+  const last = String(cpus.at(-1));
+  const others = cpus.slice(0, -1).join(',');
+  const pin = (list: string, pid: number) => {
+    // A thread or process that ends meanwhile makes taskset fail: once more, then only if it runs.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', list, String(pid)], { stdio: 'pipe' });
+        return;
+      } catch (err) {
+        if (!readProc(pid)) return;
+        if (attempt > 0) throw new Error(`taskset of pid ${pid} to CPU ${list} failed: ${err}`);
+      }
+    }
+  };
   // Not this process's group: the shell that ran the bench is in it, and would hand the pin on to
   // whatever it runs next (another bench, on one core).
-  try {
-    for (const p of allProcs()) {
-      if (p.pgrp === table) pin(last, p.pid);
-      else if (groups.has(p.pgrp)) pin(others, p.pid);
-    }
-    pin(others, process.pid);
-  } catch (err) {
-    return `not pinned: taskset failed (${err instanceof Error ? err.message.split('\n')[0] : err})`;
+  for (const p of allProcs()) {
+    if (p.pgrp === table) pin(last, p.pid);
+    else if (groups.has(p.pgrp)) pin(others, p.pid);
   }
-  return `DynamoDB Local pinned to core ${last}, the rest of the bench to ${others === '0' ? 'core 0' : `cores ${others}`}`;
+  pin(others, process.pid);
+  return {
+    said: `DynamoDB Local pinned to CPU ${last}, the rest of the bench to CPU ${others}`,
+    held: () => {
+      const now = JSON.parse(readFileSync(join(stateDir, 'pids.json'), 'utf8')) as typeof entries;
+      return now.find((e) => e.name === 'dynamodb')?.pid === table;
+    },
+  };
 }
 
 // ---- instance items written directly ----

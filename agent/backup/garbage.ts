@@ -15,7 +15,9 @@ import { runInNewContext } from 'node:vm';
 
 const EVERY_BYTES = 1024 * 1024;
 /**
- * A full collection instead, every this many bytes any of this process's pipelines moved: the
+ * A full collection instead, every this many bytes counted by this process's pipelines (a byte
+ * counts at each stage that hands it on: the tool's output and the upload's input on a backup,
+ * so a full one comes every ~32-50 MiB of data): the
  * chunks a minor collection finds still in flight are promoted, and wait for a full one that V8
  * would only start tens of MB later. Measured with `npm run bench -- backup` (~500 MB per engine,
  * MariaDB / PostgreSQL / Redis, agent peak backing up): minor ones alone 100.0 / 95.9 / 96.5 and
@@ -58,6 +60,7 @@ function collector(): Collect | null {
  * chunks collected as they go (stream.ts), the restore's peak fell from 118-124 to 86-110 MB.
  */
 export function collectBeforePipeline(): void {
+  sinceMajor = 0;
   collector()?.({ type: 'major', flavor: 'last-resort' });
 }
 
