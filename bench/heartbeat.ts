@@ -14,9 +14,9 @@
 // DynamoDB Local runs alone on a core of its own (bench/cloud.ts `pinTableApart`), the raw loops'
 // client and everything of the ingest (SQS server, poller, serverless-offline, senders) on the
 // other: the goal is the table's limit, and in AWS the table's capacity is its own. With every
-// process on both cores, the SQS server, the Lambda runtime and the senders take from the very
-// table the run is set against, and the bare pipeline (no Lambda, no check) lost a fifth of the
-// raw rate the same way. `--shared-cores` measures it that way, for comparison.
+// process on both cores, the CPU the conductor's path spends (the Lambda runtime, the SDK, the
+// event source's receives, the SQS server) is taken from the very table the run is set against,
+// where in AWS it is Lambda's and SQS's own. `--shared-cores` measures it that way, for comparison.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
