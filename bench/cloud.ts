@@ -240,15 +240,22 @@ export async function startBenchCloud(
 
 // ---- cores ----
 
-/** The CPUs this process may run on (`Cpus_allowed_list`: "0-1", "2,3", ...), in order. */
+/** A process's `Cpus_allowed_list` as the kernel writes it ("0-1", "2,3", ...); this one's by default. */
+export function cpusAllowed(pid: number | 'self' = 'self'): string {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '';
+}
+
+/** The CPUs this process may run on, in order. */
 function allowedCpus(): number[] {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '';
-  return list.split(',').flatMap((part) => {
-    const [from, to = from] = part.split('-').map(Number);
-    if (from === undefined || to === undefined || !Number.isInteger(from) || !Number.isInteger(to)) return [];
-    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
-  });
+  return cpusAllowed()
+    .split(',')
+    .flatMap((part) => {
+      const [from, to = from] = part.split('-').map(Number);
+      if (from === undefined || to === undefined || !Number.isInteger(from) || !Number.isInteger(to))
+        return [];
+      return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    });
 }
 
 /** What `pinTableApart` did, and whether the table is still where it was put. */
@@ -271,15 +278,14 @@ export interface Pinning {
  */
 export function pinTableApart(stateDir: string): Pinning {
   const cpus = allowedCpus();
-  const unpinned = (why: string): Pinning => ({ said: `not pinned: ${why}`, held: () => true });
-  if (cpus.length < 2) return unpinned(`${cpus.length} CPU allowed`);
-  const entries = JSON.parse(readFileSync(join(stateDir, 'pids.json'), 'utf8')) as {
-    name: string;
-    pid?: number;
-  }[];
-  const table = entries.find((e) => e.name === 'dynamodb')?.pid;
+  if (cpus.length < 2) return notPinned(`${cpus.length} CPU allowed`);
+  const started = () =>
+    JSON.parse(readFileSync(join(stateDir, 'pids.json'), 'utf8')) as { name: string; pid?: number }[];
+  const tableOf = (entries: ReturnType<typeof started>) => entries.find((e) => e.name === 'dynamodb')?.pid;
+  const entries = started();
+  const table = tableOf(entries);
   if (!table || !readProc(table)?.cmdline.includes('DynamoDBLocal.jar'))
-    return unpinned('no DynamoDB Local of its own in this cloud');
+    return notPinned('no DynamoDB Local of its own in this cloud');
   const groups = new Set(entries.flatMap((e) => (e.pid ? [e.pid] : [])));
   const last = String(cpus.at(-1));
   const others = cpus.slice(0, -1).join(',');
@@ -304,12 +310,12 @@ export function pinTableApart(stateDir: string): Pinning {
   pin(others, process.pid);
   return {
     said: `DynamoDB Local pinned to CPU ${last}, the rest of the bench to CPU ${others}`,
-    held: () => {
-      const now = JSON.parse(readFileSync(join(stateDir, 'pids.json'), 'utf8')) as typeof entries;
-      return now.find((e) => e.name === 'dynamodb')?.pid === table;
-    },
+    held: () => tableOf(started()) === table,
   };
 }
+
+/** Nothing pinned, and why (for the report): it holds by definition. */
+export const notPinned = (why: string): Pinning => ({ said: `not pinned: ${why}`, held: () => true });
 
 // ---- instance items written directly ----
 

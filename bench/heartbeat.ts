@@ -17,7 +17,6 @@
 // process on both cores, the CPU the conductor's path spends (the Lambda runtime, the SDK, the
 // event source's receives, the SQS server) is taken from the very table the run is set against,
 // where in AWS it is Lambda's and SQS's own. `--shared-cores` measures it that way, for comparison.
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -47,6 +46,7 @@ import { localCredentials } from '../local/dynamodb.ts';
 import {
   type BenchCloud,
   Cleanup,
+  cpusAllowed,
   documentClient,
   dynamoClient,
   fixed,
@@ -54,7 +54,7 @@ import {
   instanceItem,
   load,
   login,
-  type Pinning,
+  notPinned,
   percentile,
   pinTableApart,
   putItems,
@@ -114,12 +114,6 @@ async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
     Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
     Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
   );
-}
-
-/** A process's `Cpus_allowed_list`, as the report shows it. */
-function cpusOf(pid: number): string {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '?';
 }
 
 // ---- baselines ----
@@ -524,10 +518,10 @@ export async function run(args: string[]): Promise<number> {
     console.log(`  local cloud ready in ${fixed(bench.startSeconds, 1)} s; ${load()}`);
     // The goal is the table's limit: the table gets a core of its own, for the raw loops and the
     // runs alike (`--shared-cores` leaves every process on every core, as before).
-    const pinning: Pinning = args.includes('--shared-cores')
-      ? { said: 'not pinned (--shared-cores)', held: () => true }
+    const pinning = args.includes('--shared-cores')
+      ? notPinned('--shared-cores')
       : pinTableApart(bench.stateDir);
-    console.log(`  ${pinning.said}; this process may run on CPU ${cpusOf(process.pid)}`);
+    console.log(`  ${pinning.said}; this process may run on CPU ${cpusAllowed()}`);
     const { cloud } = bench;
     const admin = await login(bench.api, 'admin', 'admin');
     process.env.TROVELESS_TOKEN_SECRET = cloud.env.TROVELESS_TOKEN_SECRET;
