@@ -50,10 +50,16 @@ export async function registerWaitingTask(
   operationId: string,
   token: string,
   method: string,
+  /**
+   * Whether the item, as the caller last read it, had a map of waiting tasks: the write that fits
+   * goes first. A new instance has none, and its prepare (a create waits on this step) was two
+   * writes, the first one failing its condition.
+   */
+  hadMap = true,
 ): Promise<WaitingTask | undefined> {
   const entry: WaitingTask = { token, method, since: troveTime() };
-  // The usual case, an operation's first token, is one write (a create waits on it): the entry
-  // into the map, or the map with the entry when the item has none yet.
+  // The usual case, an operation's first token, is one write: the entry into the map, or the map
+  // with the entry when the item has none yet.
   const firstWrites = [
     {
       UpdateExpression: 'SET waiting_tasks.#op = :entry',
@@ -67,6 +73,7 @@ export async function registerWaitingTask(
       ExpressionAttributeValues: { ':map': { [operationId]: entry } },
     },
   ];
+  if (!hadMap) firstWrites.reverse();
   for (const write of firstWrites) {
     try {
       await documents.send(

@@ -137,6 +137,7 @@ export async function sendGuestRequest(input: GuestRequestInput) {
             operationId,
             input.task_token as string,
             input.method,
+            item.waiting_tasks !== undefined,
           ),
         )
       : undefined,

@@ -125,6 +125,27 @@ async function withEventSource(
   }
 }
 
+/**
+ * Every ReceiveMessage (with its wait) and GetQueueAttributes made on the queue at `url`, in order,
+ * until stop().
+ */
+function recordPolls(url: string): string[] & { stop(): void } {
+  const polls: string[] = [];
+  const name = `polls-${randomUUID()}`;
+  const record =
+    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+    async (args: unknown) => {
+      const input = (args as { input?: { QueueUrl?: string; WaitTimeSeconds?: number } }).input;
+      const command = context.commandName ?? '';
+      if (input?.QueueUrl !== url) return next(args);
+      if (command === 'ReceiveMessageCommand') polls.push(`${command} wait ${input.WaitTimeSeconds}`);
+      if (command === 'GetQueueAttributesCommand') polls.push(command);
+      return next(args);
+    };
+  sqs.middlewareStack.add(record as never, { step: 'initialize', name });
+  return Object.assign(polls, { stop: () => void sqs.middlewareStack.remove(name) });
+}
+
 const bodiesSeen = (batches: SQSRecord[][]) => batches.flat().map((r) => r.body);
 const countOf = (batches: SQSRecord[][], body: string) =>
   bodiesSeen(batches).filter((b) => b === body).length;
@@ -173,17 +194,7 @@ describe('SqsEventSource against local-aws-sqs', () => {
     const queues = await createQueues();
     const bodies = Array.from({ length: 50 }, (_, n) => `m${n}`);
     for (let i = 0; i < bodies.length; i += 10) await send(queues.url, bodies.slice(i, i + 10));
-    // Every ReceiveMessage and GetQueueAttributes the event source makes on this queue.
-    const polls: string[] = [];
-    const count =
-      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
-      async (args: unknown) => {
-        const input = (args as { input?: { QueueUrl?: string } }).input;
-        if (input?.QueueUrl === queues.url && context.commandName !== 'DeleteMessageBatchCommand')
-          polls.push(context.commandName ?? '');
-        return next(args);
-      };
-    sqs.middlewareStack.add(count as never, { step: 'initialize', name: 'countPolls' });
+    const polls = recordPolls(queues.url);
     try {
       await withEventSource(
         queues,
@@ -194,18 +205,44 @@ describe('SqsEventSource against local-aws-sqs', () => {
           expect(bodiesSeen(batches).sort()).toEqual([...bodies].sort());
           // The first batch: a one-message long poll, a count and a top-up; each next one: one receive.
           expect(polls.slice(0, 7)).toEqual([
-            'ReceiveMessageCommand',
+            'ReceiveMessageCommand wait 20',
             'GetQueueAttributesCommand',
-            'ReceiveMessageCommand',
-            'ReceiveMessageCommand',
-            'ReceiveMessageCommand',
-            'ReceiveMessageCommand',
-            'ReceiveMessageCommand',
+            'ReceiveMessageCommand wait 0',
+            'ReceiveMessageCommand wait 0',
+            'ReceiveMessageCommand wait 0',
+            'ReceiveMessageCommand wait 0',
+            'ReceiveMessageCommand wait 0',
           ]);
         },
       );
     } finally {
-      sqs.middlewareStack.remove('countPolls');
+      polls.stop();
+    }
+  });
+
+  it('hands a lone message over after one long poll and a count, with no top-up receive', async () => {
+    const queues = await createQueues();
+    const polls = recordPolls(queues.url);
+    // The requests made on the queue before each invocation.
+    const before: string[][] = [];
+    try {
+      await withEventSource(
+        queues,
+        () => {
+          before.push([...polls]);
+          return { batchItemFailures: [] };
+        },
+        async (batches) => {
+          await send(queues.url, ['lone']);
+          await waitFor(() => batches.length > 0, 'the batch');
+          expect(batches.map((b) => b.map((r) => r.body))).toEqual([['lone']]);
+          // The message taken is in flight, not on the queue: no receive asks for one that is not
+          // there (a short poll that local-aws-sqs cannot fill waits out its 40 ms first).
+          expect(before).toEqual([['ReceiveMessageCommand wait 20', 'GetQueueAttributesCommand']]);
+        },
+      );
+    } finally {
+      polls.stop();
     }
   });
 
