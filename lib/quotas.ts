@@ -53,8 +53,13 @@ type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[numb
  * anything is written, so the caller can answer 413 without trying. `resources` names each item,
  * in order: a cancelled transaction names its failed conditions by index.
  */
-export async function quotaChanges(projectId: string, deltas: Deltas) {
-  const usage = await quotaUsage(projectId);
+export async function quotaChanges(
+  projectId: string,
+  deltas: Deltas,
+  /** The project's usage, when its read was started earlier (a create reads it beside the catalog). */
+  read: Promise<QuotaUsage[]> = quotaUsage(projectId),
+) {
+  const usage = await read;
   const exceeded: Resource[] = [];
   const items: TransactItem[] = [];
   const resources: Resource[] = [];

@@ -13,7 +13,7 @@ import { encryptFor } from '../guest/sealed.ts';
 import { logger } from '../logger.ts';
 import { modulesForCreate } from '../modules/orders.ts';
 import { Phases } from '../phases.ts';
-import { quotaChanges, quotaExceededMessage } from '../quotas.ts';
+import { quotaChanges, quotaExceededMessage, quotaUsage } from '../quotas.ts';
 import { createReplicas } from '../replication/create.ts';
 import { assertModeSupported } from '../replication/mode.ts';
 import { allInOrder } from '../settled.ts';
@@ -43,6 +43,14 @@ export async function createInstance(
   // Side by side (two reads of the catalog), failing in Trove's order: the flavor first.
   // Each phase's time, logged: what the create request itself costs (the provision bench's POST).
   const phases = new Phases();
+  // The project's modules and quota usage do not depend on the catalog: read beside it (a create
+  // waits on every read), and checked after it, in Trove's order.
+  const modulesFor = modulesForCreate(
+    { projectId, isAdmin },
+    (req.modules ?? []).map((m) => m.id),
+  );
+  const usage = quotaUsage(projectId);
+  usage.catch(() => {});
   const [flavor, { datastore, version }] = await phases.time('catalog', () =>
     allInOrder([getFlavor(req.flavorRef), resolveDatastoreVersion(req.datastore)] as const),
   );
@@ -114,18 +122,9 @@ export async function createInstance(
     ram: flavor.ram,
     volumes: size,
   };
-  // The modules' and the quotas' reads side by side; a bad module is refused before the quota.
+  // A bad module is refused before the quota.
   const [modules, quota] = await phases.time('modules-quota', () =>
-    allInOrder([
-      modulesForCreate(
-        { projectId, isAdmin },
-        (req.modules ?? []).map((m) => m.id),
-        datastore.id,
-        version.id,
-        now,
-      ),
-      quotaChanges(projectId, deltas),
-    ] as const),
+    allInOrder([modulesFor(datastore.id, version.id, now), quotaChanges(projectId, deltas, usage)] as const),
   );
   if (quota.exceeded.length) throw new OverLimit(quotaExceededMessage(quota.exceeded));
 

@@ -74,41 +74,34 @@ export async function guestModuleOrders(modules: ModuleItem[]) {
   return orders;
 }
 
-/** Trove's Modules.load_auto_apply: the project's and all tenants' auto-apply modules for this datastore and version. */
-async function autoApplyModules(
-  projectId: string,
-  datastoreId: string,
-  versionId: string,
-): Promise<ModuleItem[]> {
-  const candidates = [...(await modulesOfPartition(projectId)), ...(await modulesOfPartition(ALL_TENANTS))];
-  return candidates.filter(
-    (m) =>
-      m.auto_apply &&
-      (!m.datastore_id || m.datastore_id === datastoreId) &&
-      (!m.datastore_version_id || m.datastore_version_id === versionId),
-  );
-}
-
 /**
- * Trove's Instance.create: the modules named in the request (load_by_ids) and the auto-apply
- * ones, checked against the datastore, with their contents for prepare and the records of their
- * application, which Trove writes at create.
+ * Trove's Instance.create: the modules named in the request (load_by_ids) and the auto-apply ones
+ * (load_auto_apply), checked against the datastore, with their contents for prepare and the
+ * records of their application, which Trove writes at create. The reads start here, before the
+ * datastore is known: a create reads them beside the catalog (it waits on every read). The
+ * function returned picks and checks them once the datastore is known; a failed read fails there,
+ * in Trove's order of checks.
  */
-export async function modulesForCreate(
-  caller: Pick<Caller, 'projectId' | 'isAdmin'>,
-  ids: string[],
-  datastoreId: string,
-  versionId: string,
-  now: string,
-) {
-  const modules = await loadByIds(caller, ids);
-  for (const m of await autoApplyModules(caller.projectId, datastoreId, versionId)) {
-    if (!modules.some((n) => n.id === m.id)) modules.push(m);
-  }
-  checkDatastore(modules, datastoreId, versionId);
-  const orders = await guestModuleOrders(modules);
-  const records: Record<string, InstanceModuleRecord> = Object.fromEntries(
-    modules.map((m) => [m.id, { md5: m.md5, created: now, updated: now }]),
-  );
-  return { orders, records };
+export function modulesForCreate(caller: Pick<Caller, 'projectId' | 'isAdmin'>, ids: string[]) {
+  const named = loadByIds(caller, ids);
+  const candidates = Promise.all([modulesOfPartition(caller.projectId), modulesOfPartition(ALL_TENANTS)]);
+  named.catch(() => {});
+  candidates.catch(() => {});
+  return async (datastoreId: string, versionId: string, now: string) => {
+    const modules = [...(await named)];
+    // Trove's Modules.load_auto_apply: the project's and all tenants' for this datastore and version.
+    for (const m of (await candidates).flat()) {
+      const applies =
+        m.auto_apply &&
+        (!m.datastore_id || m.datastore_id === datastoreId) &&
+        (!m.datastore_version_id || m.datastore_version_id === versionId);
+      if (applies && !modules.some((n) => n.id === m.id)) modules.push(m);
+    }
+    checkDatastore(modules, datastoreId, versionId);
+    const orders = await guestModuleOrders(modules);
+    const records: Record<string, InstanceModuleRecord> = Object.fromEntries(
+      modules.map((m) => [m.id, { md5: m.md5, created: now, updated: now }]),
+    );
+    return { orders, records };
+  };
 }
