@@ -356,7 +356,11 @@ export abstract class ProcessEngine implements EngineManager {
   private async untilAnswering(abort?: () => string | undefined): Promise<true> {
     const probe = async () => ((await this.answers()) ? true : undefined);
     const timeoutMs = await this.startTimeoutMs();
-    return waitFor(`${this.name} to accept connections`, probe, { timeoutMs, abort });
+    // Every start of an engine (a create, a restart, a resize) waits on this. A probe that finds
+    // nothing listening yet is a unix-socket connect refused at once; the engine is up a tenth of
+    // a second to a few seconds after its spawn, and at 50 ms between probes it was seen 25 ms
+    // late on average.
+    return waitFor(`${this.name} to accept connections`, probe, { timeoutMs, abort, intervalMs: 10 });
   }
 
   private answers(): Promise<boolean> {
