@@ -122,34 +122,27 @@ export async function sendGuestRequest(input: GuestRequestInput) {
   const operationId = operationIdOf(input.step ?? input.method, input.execution_id, input.task_token);
   // The key, the registration of the waiting step and prepare's arguments are independent: side
   // by side (a create waits on this step before its guest can start preparing).
+  // (An answer already kept is handed over even if the arguments could no longer be made.)
   const args = phases.time('args', () => argsOf(item, input));
   args.catch(() => {});
   // The order's record and its queue's URL too (lib/guest/queues.ts): awaited when it is sent.
   const order = beginOrder(item.id, input.method, input.task_token, operationId);
-  const key = phases.time('key', () => unwrapKey(item.wrapped_key));
-  key.catch(() => {});
-  const register = (token: string) =>
-    phases.time('register', () =>
-      registerWaitingTask(
-        item.project_id,
-        item.id,
-        operationId,
-        token,
-        input.method,
-        item.waiting_tasks !== undefined,
-      ),
-    );
-  // An operation the item has no entry for (its first attempt, as read) has no answer kept to
-  // hand over: its order goes out beside the registration (a create's prepare waits on both). An
-  // answer that came back before the registration is written still reaches the step, by the
-  // reply token its order carries, which is this very token; the entry written after it is
-  // dropped by the next heartbeat, whose keep-alive finds the step ended.
-  const first =
-    input.task_token && !item.waiting_tasks?.[operationId] ? register(input.task_token) : undefined;
-  first?.catch(() => {});
-  if (input.task_token && !first) {
-    // (An answer already kept is handed over even if the arguments could no longer be made.)
-    const waiting = await register(input.task_token);
+  const [key, waiting] = await Promise.all([
+    phases.time('key', () => unwrapKey(item.wrapped_key)),
+    input.task_token
+      ? phases.time('register', () =>
+          registerWaitingTask(
+            item.project_id,
+            item.id,
+            operationId,
+            input.task_token as string,
+            input.method,
+            item.waiting_tasks !== undefined,
+          ),
+        )
+      : undefined,
+  ]);
+  if (input.task_token) {
     if (!waiting) throw new InstanceGone(`instance ${input.instance_id} is gone`);
     if (waiting.answer) {
       await deliverAnswer(input.task_token, input.method, waiting.answer);
@@ -158,15 +151,7 @@ export async function sendGuestRequest(input: GuestRequestInput) {
     }
   }
   const orderArgs = await args;
-  const sending = phases.time('send', async () => order.send(await key, orderArgs));
-  if (first) {
-    // An instance gone meanwhile is what a failed send to its queue would mean: said as such.
-    const [sent, registered] = await Promise.allSettled([sending, first]);
-    if (registered.status === 'fulfilled' && !registered.value)
-      throw new InstanceGone(`instance ${input.instance_id} is gone`);
-    if (sent.status === 'rejected') throw sent.reason;
-    if (registered.status === 'rejected') throw registered.reason;
-  } else await sending;
+  await phases.time('send', () => order.send(key, orderArgs));
   logger.info('guest order sent', { instance_id: item.id, method: input.method, phases: `${phases}` });
   return { operation_id: operationId };
 }

@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localCredentials, startDynamoDb } from '../../local/dynamodb.ts';
 import { freePort } from '../../local/ports.ts';
 import { ProcessGroup } from '../../local/processes.ts';
-import { type StepFunctionsServer, startStepFunctionsServer } from '../../local/stepfunctions/server.ts';
 
 // The conductor's heartbeat path against DynamoDB Local: one table write per heartbeat once the
 // guest is known, every heartbeat verified, a rotated key never trusted from the cache, nothing
@@ -38,7 +37,6 @@ let lib: {
   findDoorbell: typeof import('../../lib/guest/doorbell.ts').findDoorbell;
   doorbellToken: typeof import('../../lib/guest/doorbell-token.ts').doorbellToken;
 };
-let sfnServer: StepFunctionsServer | undefined;
 /** Table calls the conductor made (its document client), by command name. */
 const calls: string[] = [];
 
@@ -50,17 +48,9 @@ beforeAll(async () => {
     dataDir: join(dir, 'db'),
     logDir: dir,
   });
-  // The workflows' side of a waiting task: tokens the keep-alive of a heartbeat asks about.
-  sfnServer = await startStepFunctionsServer({
-    port: 0,
-    stateMachines: [],
-    invokeFunction: async () => ({}),
-    stateDir: join(dir, 'states'),
-  });
   // The conductor's clients read these when its modules load.
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_DYNAMODB: endpoint,
-    AWS_ENDPOINT_URL_SFN: sfnServer.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
@@ -126,7 +116,6 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await sfnServer?.close();
   await procs?.stopAll();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -450,19 +439,6 @@ describe('a waiting task registered', () => {
     expect(
       await tasks.registerWaitingTask(PROJECT, 'i-no-such-instance', 'op-a', 't', 'prepare'),
     ).toBeUndefined();
-  });
-});
-
-describe('a waiting task whose step has ended', () => {
-  it('is dropped by the next heartbeat (an entry written after its answer came back)', async () => {
-    const tasks = await import('../../lib/conductor/tasks.ts');
-    const id = 'i-ended-step';
-    const { key, cache } = await guest(id);
-    // A token no execution waits on: its step took the answer and went on.
-    await tasks.registerWaitingTask(PROJECT, id, 'op-done', 'a-token-of-a-step-that-ended', 'prepare', false);
-    expect(Object.keys((await stored(id)).waiting_tasks ?? {})).toEqual(['op-done']);
-    expect(await lib.ingest(beat(key, id, now()), cache)).toBe('applied');
-    expect((await stored(id)).waiting_tasks).toEqual({});
   });
 });
 
