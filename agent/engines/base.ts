@@ -79,6 +79,9 @@ export interface EngineOverrides {
   defaults(names: string[]): Promise<Record<string, string>>;
 }
 
+/** How long a starting engine is probed every 10 ms (see untilAnswering). */
+const FAST_PROBES_MS = 2_000;
+
 export abstract class ProcessEngine implements EngineManager {
   abstract readonly defaultPort: number;
   protected readonly dataDir: string;
@@ -356,11 +359,13 @@ export abstract class ProcessEngine implements EngineManager {
   private async untilAnswering(abort?: () => string | undefined): Promise<true> {
     const probe = async () => ((await this.answers()) ? true : undefined);
     const timeoutMs = await this.startTimeoutMs();
-    // Every start of an engine (a create, a restart, a resize) waits on this. A probe that finds
-    // nothing listening yet is a unix-socket connect refused at once; the engine is up a tenth of
-    // a second to a few seconds after its spawn, and at 50 ms between probes it was seen 25 ms
-    // late on average.
-    return waitFor(`${this.name} to accept connections`, probe, { timeoutMs, abort, intervalMs: 10 });
+    // Every start of an engine (a create, a restart, a resize) waits on this, and most engines
+    // answer within a second or two of their spawn: probed every 10 ms then (a probe before the
+    // socket exists is a connect refused at once), not seen 25 ms late on average as at 50 ms.
+    // After that, every 50 ms: an engine still recovering or joining its cluster answers each
+    // probe with a backend forked to refuse it, and needs the CPU more than we need the news.
+    const intervalMs = (waitedMs: number) => (waitedMs < FAST_PROBES_MS ? 10 : 50);
+    return waitFor(`${this.name} to accept connections`, probe, { timeoutMs, abort, intervalMs });
   }
 
   private answers(): Promise<boolean> {

@@ -138,9 +138,15 @@ export async function waitFor<T>(
     timeoutMs,
     intervalMs = 50,
     abort,
-  }: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined },
+  }: {
+    timeoutMs: number;
+    /** Between probes: a number, or one by the ms waited so far (a wait that backs off). */
+    intervalMs?: number | ((waitedMs: number) => number);
+    abort?: () => string | undefined;
+  },
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   let lastError = '';
   for (;;) {
     const reason = abort?.();
@@ -151,7 +157,8 @@ export async function waitFor<T>(
     });
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`${what}: still not done after ${timeoutMs} ms${lastError}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    const pause = typeof intervalMs === 'number' ? intervalMs : intervalMs(Date.now() - started);
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 

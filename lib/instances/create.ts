@@ -40,7 +40,6 @@ export async function createInstance(
       `Replica count only valid when creating replicas. Cannot create ${req.replica_count} instances.`,
     );
   }
-  // Side by side (two reads of the catalog), failing in Trove's order: the flavor first.
   // Each phase's time, logged: what the create request itself costs (the provision bench's POST).
   const phases = new Phases();
   // The project's modules and quota usage do not depend on the catalog: read beside it (a create
@@ -51,6 +50,7 @@ export async function createInstance(
   );
   const usage = quotaUsage(projectId);
   usage.catch(() => {});
+  // The flavor and the datastore version side by side, failing in Trove's order: the flavor first.
   const [flavor, { datastore, version }] = await phases.time('catalog', () =>
     allInOrder([getFlavor(req.flavorRef), resolveDatastoreVersion(req.datastore)] as const),
   );

@@ -423,6 +423,14 @@ describe('a waiting task registered', () => {
         'token-a',
       );
       expect(writes).toBe(1);
+      // Without the hint, on an item that has no map: the write into a map fails first.
+      await guest('i-register-unhinted');
+      writes = 0;
+      expect(
+        (await tasks.registerWaitingTask(PROJECT, 'i-register-unhinted', 'op-a', 'token-u', 'prepare'))
+          ?.token,
+      ).toBe('token-u');
+      expect(writes).toBe(2);
       writes = 0;
       expect((await tasks.registerWaitingTask(PROJECT, id, 'op-b', 'token-b', 'restart'))?.token).toBe(
         'token-b',
