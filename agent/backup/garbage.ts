@@ -18,7 +18,8 @@ const EVERY_BYTES = 1024 * 1024;
  * A full collection instead, every this many bytes counted by this process's pipelines (a byte
  * counts at each stage that hands it on: the tool's output and the upload's input on a backup,
  * so a full one comes every ~32-50 MiB of data): the chunks a minor collection finds still in
- * flight are promoted, and wait for a full one that V8 would only start tens of MB later. Measured with `npm run bench -- backup` (~500 MB per engine,
+ * flight are promoted, and wait for a full one that V8 would only start tens of MB later.
+ * Measured with `npm run bench -- backup` (~500 MB per engine,
  * MariaDB / PostgreSQL / Redis, agent peak backing up): minor ones alone 100.0 / 95.9 / 96.5 and
  * 98.1 / 108.3 / 97.4 MB (the PostgreSQL run held 27.7 MB of array buffers at its peak, 10.5 of
  * them the upload's two parts); every 32 MiB 94.5 / 91.6 / 92.9 MB, but node's part of the
