@@ -43,6 +43,7 @@ import {
   sleep,
   startBenchCloud,
 } from './cloud.ts';
+import { AS_BUILT, alternatives, type RestCounts, restCost, restTotal } from './cost-model.ts';
 import { type Counts, cloneCounts, diffCounts, emptyCounts, type Meter, startMeter, total } from './meter.ts';
 import { HOURS_PER_MONTH, PRICES } from './prices.ts';
 
@@ -372,6 +373,13 @@ export async function run(args: string[]): Promise<number> {
 
 // ---- the report ----
 
+/** A month of a guest's polls of its queue at rest: the doorbell's guard against a lost ring. */
+function restPollsMonth(countedPolls: number): number {
+  return (
+    Math.max(countedPolls, (3600 / config.doorbellRestPollSeconds) * HOURS_PER_MONTH) * PRICES.sqsRequest
+  );
+}
+
 /**
  * A month of one guest's doorbell at rest, priced: what the local cloud does not meter (API
  * Gateway's WebSocket connection) is modelled from the agent's settings, and the rest polls too
@@ -379,7 +387,6 @@ export async function run(args: string[]): Promise<number> {
  */
 function doorbellAtRest(countedPolls: number): [string, number][] {
   const minutes = 60 * HOURS_PER_MONTH;
-  const restPolls = Math.max(countedPolls, (3600 / config.doorbellRestPollSeconds) * HOURS_PER_MONTH);
   const keepalives = (3_600_000 / KEEPALIVE_MS) * HOURS_PER_MONTH;
   const reopenings = DOORBELL_RECONNECTS_PER_HOUR * HOURS_PER_MONTH;
   // A Lambda invocation billed `ms`, with its START/END/REPORT lines.
@@ -390,7 +397,7 @@ function doorbellAtRest(countedPolls: number): [string, number][] {
   return [
     [
       `guest queue polls at rest (one per ${config.doorbellRestPollSeconds} s unless rung)`,
-      restPolls * PRICES.sqsRequest,
+      restPollsMonth(countedPolls),
     ],
     ['doorbell connection (API Gateway WebSocket, per minute)', minutes * PRICES.websocketConnectionMinute],
     [
@@ -596,19 +603,17 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
     '(* KMS modelled: the local cloud wraps keys with a local secret, not KMS. Lambda durations are local.)',
   );
 
-  // What each choice costs: the model above, with one setting changed at a time.
-  const perHeartbeatFleet = (fleetPart: number) => fleetPart;
-  const hb = (seconds: number, batch: number) => {
-    const n = (3600 / seconds) * HOURS_PER_MONTH;
-    const perBeat =
-      PRICES.sqsRequest +
-      (2 * PRICES.sqsRequest + PRICES.lambdaRequest + (LOG_BYTES_PER_INVOCATION / 1e9) * PRICES.logsGb) /
-        batch +
-      (conductorRuns ? (conductorMs / conductorRuns / 1000) * FUNCTION_GB * PRICES.lambdaGbSecond : 0) +
-      (heartbeats ? writeUnits / heartbeats : 1) * PRICES.dynamoWriteUnit;
-    return perHeartbeatFleet(n * perBeat);
+  // What each choice costs: the model above (bench/cost-model.ts), one setting changed at a time.
+  const counted: RestCounts = {
+    writeUnitsPerHeartbeat: heartbeats ? writeUnits / heartbeats : 1,
+    conductorMsPerHeartbeat: conductorRuns ? conductorMs / conductorRuns : 0,
+    readUnitsPerMonth: readUnits * month,
+    doorbellMonth: doorbell,
+    restPollsMonth: restPollsMonth(0),
+    keyCacheMonth: kmsPerMonth * PRICES.kmsRequest,
+    functionGb: FUNCTION_GB,
+    logBytesPerInvocation: LOG_BYTES_PER_INVOCATION,
   };
-  const fixedRest = doorbell + readUnits * month * PRICES.dynamoReadUnit + kmsPerMonth * PRICES.kmsRequest;
   console.log('\nwhat each choice costs per instance-month at rest (model from the counts above)');
   const cw = [40, 14, 14, 14];
   console.log(row(['heartbeat interval', 'batch 1', 'batch 10', 'batch 100'], cw));
@@ -617,9 +622,9 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
       row(
         [
           `${s} s`,
-          usd(hb(s, 1) + fixedRest, 4),
-          usd(hb(s, 10) + fixedRest, 4),
-          usd(hb(s, 100) + fixedRest, 4),
+          ...[1, 10, 100].map((batch) =>
+            usd(restTotal(counted, { ...AS_BUILT, heartbeatSeconds: s, batch }), 4),
+          ),
         ],
         cw,
       ),
@@ -628,6 +633,7 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
     `(each includes the guest's doorbell at rest, ${usd(doorbell, 4)}; a guest long-polling its queue instead ` +
       `pays ${usd(longPoll, 4)} at a 20 s wait, ${usd(2 * longPoll, 4)} at 10 s)`,
   );
+  printAlternatives(counted);
   const fixedDeployment =
     2 * ESM_POLLERS * (3600 / 20) * HOURS_PER_MONTH * PRICES.sqsRequest +
     SCANS_PER_HOUR * HOURS_PER_MONTH * PRICES.lambdaRequest +
@@ -638,4 +644,56 @@ function report(ops: Ops, facts: { itemBytes: number; backupBytes: number; restS
       `${usd(fixedDeployment / 1000, 5)} per instance at 1,000 instances, ${usd(fixedDeployment / 30_000, 5)} at 30,000`,
   );
   console.log(`prices: ${PRICES.region}, read ${PRICES.read}; sources in bench/prices.ts`);
+}
+
+/**
+ * What would meet the goal at 60 s: the three parts that make most of the price, each swapped for
+ * what AWS offers in its place, alone and together (modelled: none of them runs here or is built).
+ */
+function printAlternatives(counted: RestCounts): void {
+  console.log(
+    `\nwhat would meet the goal at ${HEARTBEAT_SECONDS} s heartbeats (MODELLED from the counts above, not run: ` +
+      `none of these is built, and DynamoDB Local, Kinesis and IoT Core capacity cannot be measured here; ` +
+      `parts in a fleet of ${AS_BUILT.fleet.toLocaleString('en-US')}, where one Kinesis shard takes every heartbeat)`,
+  );
+  const parts = Object.keys(restCost(counted, AS_BUILT));
+  const small = 1000;
+  const w = [58, ...parts.map(() => 11), 9, 7, 12];
+  console.log(
+    row(
+      [
+        'design',
+        'transport',
+        'conductor',
+        'writes',
+        'scans',
+        'doorbell',
+        'keys',
+        'total',
+        'goal',
+        'at 1,000',
+      ],
+      w,
+    ),
+  );
+  for (const { label, design } of alternatives()) {
+    const cost = restCost(counted, design);
+    const totalCost = Object.values(cost).reduce((a, b) => a + b, 0);
+    console.log(
+      row(
+        [
+          label,
+          ...parts.map((p) => usd(cost[p] ?? 0, 4)),
+          usd(totalCost, 4),
+          totalCost <= GOAL_PER_INSTANCE_MONTH ? 'ok' : 'over',
+          usd(restTotal(counted, { ...design, fleet: small }), 4),
+        ],
+        w,
+      ),
+    );
+  }
+  console.log(
+    '(provisioned: auto scaling at 70% of the capacity paid for. Kinesis: a put per heartbeat, batches of 100, ' +
+      'its shard-hours shared by the fleet ("at 1,000": the total in a fleet of 1,000). MQTT: connection-minutes, free keep-alive pings, the same rest polls.)',
+  );
 }

@@ -18,6 +18,10 @@ export const PRICES = {
     'https://aws.amazon.com/kms/pricing/',
     'https://aws.amazon.com/api-gateway/pricing/',
     'https://aws.amazon.com/cloudwatch/pricing/',
+    // Priced for the designs the bench models but which are not built (bench/cost-model.ts):
+    'https://aws.amazon.com/dynamodb/pricing/provisioned/',
+    'https://aws.amazon.com/kinesis/data-streams/pricing/',
+    'https://aws.amazon.com/iot-core/pricing/',
   ],
   /** SQS standard queue, per request (each 64 KB of payload is one request). */
   sqsRequest: 0.4 / 1e6,
@@ -28,6 +32,14 @@ export const PRICES = {
   /** DynamoDB on-demand, per write request unit (1 KB) and read request unit (4 KB, strong). */
   dynamoWriteUnit: 0.625 / 1e6,
   dynamoReadUnit: 0.125 / 1e6,
+  /** DynamoDB provisioned capacity (modelled only), per write and per read capacity unit-hour. */
+  dynamoWcuHour: 0.00065,
+  dynamoRcuHour: 0.00013,
+  /** Kinesis Data Streams, provisioned mode (modelled only): per shard-hour, per 25 KB PUT payload unit. */
+  kinesisShardHour: 0.015,
+  kinesisPutUnit: 0.014 / 1e6,
+  /** AWS IoT Core (modelled only), per connection-minute; MQTT PINGREQ and PINGRESP are not metered. */
+  iotConnectionMinute: 0.08 / 1e6,
   /** Step Functions standard workflows, per state transition. */
   sfnTransition: 0.025 / 1000,
   /** S3 Standard: PUT, COPY, POST, LIST requests; GET and other requests; storage per GB-month. */
