@@ -101,8 +101,8 @@ export function alternatives(): { label: string; design: Design }[] {
       for (const doorbell of ['websocket', 'mqtt'] as const) {
         const changes = [
           tables === 'provisioned' ? 'provisioned tables' : '',
-          heartbeats === 'kinesis' ? 'heartbeats on Kinesis' : '',
-          doorbell === 'mqtt' ? 'doorbell on IoT Core MQTT' : '',
+          heartbeats === 'kinesis' ? 'Kinesis heartbeats' : '',
+          doorbell === 'mqtt' ? 'MQTT doorbell' : '',
         ].filter(Boolean);
         out.push({
           label: changes.length ? changes.join(' + ') : 'as built (SQS, on-demand, WebSocket)',
