@@ -3,8 +3,9 @@
 // what the control plane adds (API, workflow, compute host, guest agent, conductor).
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetExecutionHistoryCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -377,6 +378,21 @@ interface Probes {
   docs: ReturnType<typeof documentClient>;
 }
 
+/**
+ * A create this slow waited on something (a lost report comes back a minute later): the cloud's
+ * logs and the guests' are kept past the bench's cleanup, which removes its state dirs.
+ */
+const SLOW_CREATE_MS = 10_000;
+
+async function keepLogs(bench: BenchCloud, id: string, readyMs: number): Promise<void> {
+  const dest = join(tmpdir(), `troveless-slow-create-${id}`);
+  await cp(join(bench.stateDir, 'logs'), join(dest, 'logs'), { recursive: true }).catch(() => {});
+  await cp(join(bench.stateDir, 'compute', 'logs'), join(dest, 'guests'), { recursive: true }).catch(
+    () => {},
+  );
+  console.log(`  (instance ${id} took ${fixed(readyMs / 1000)} s: its cloud's logs are kept in ${dest})`);
+}
+
 async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, probes: Probes, n: number) {
   const { api } = bench;
   const base = `/v1.0/${admin.projectId}/instances`;
@@ -405,6 +421,7 @@ async function provisionOnce(bench: BenchCloud, admin: Login, engine: Engine, pr
     view = res.json?.instance as Record<string, unknown> | undefined;
     if (view?.status === 'ACTIVE' && view.operating_status === 'HEALTHY') {
       readyMs = performance.now() - t0;
+      if (readyMs > SLOW_CREATE_MS) await keepLogs(bench, id, readyMs);
       break;
     }
     if (view?.status === 'ERROR') throw new Error(`instance ${id} failed: ${JSON.stringify(view.fault)}`);
