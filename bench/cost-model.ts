@@ -68,8 +68,11 @@ export function restCost(c: RestCounts, d: Design): Record<string, number> {
       ? // A send each; a batch is a receive, a delete and an invocation with its logs.
         beats * (PRICES.sqsRequest + (2 * PRICES.sqsRequest + invocation) / d.batch)
       : // A put each (a 25 KB payload unit); the stream's reads are free to Lambda; its shards
-        // are the fleet's.
-        beats * (PRICES.kinesisPutUnit + invocation / d.batch) +
+        // are the fleet's. Lambda reads each shard about once a second, so a batch holds at most
+        // what the fleet sends a shard in a second (17 records at 1,000 guests, not 100).
+        beats *
+          (PRICES.kinesisPutUnit +
+            invocation / Math.max(1, Math.min(d.batch, d.fleet / d.heartbeatSeconds / shards))) +
         (PRICES.kinesisShardHour * HOURS_PER_MONTH * shards) / d.fleet;
   const writeUnit =
     d.tables === 'on-demand' ? PRICES.dynamoWriteUnit : PRICES.dynamoWcuHour / 3600 / TARGET_UTILIZATION;

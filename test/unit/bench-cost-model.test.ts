@@ -27,10 +27,10 @@ describe('the cost model of an instance at rest', () => {
     );
     expect(cost['table writes']).toBeCloseTo(beatsPerMonth * 1.2 * PRICES.dynamoWriteUnit, 10);
     expect(cost['doorbell at rest']).toBe(0.0237);
-    expect(restTotal(counts, AS_BUILT)).toBeCloseTo(
-      Object.values(cost).reduce((a, b) => a + b, 0),
-      12,
-    );
+    // By hand: 43,800 heartbeats x ($0.40 + ($0.80 + $0.20 + $0.175 of logs) / 10 per million) =
+    // $0.02267; 26 ms x 0.25 GB each $0.00380; 1.2 units each $0.03285; 27,000 read units $0.00338;
+    // with the doorbell and the key cache, $0.08859.
+    expect(restTotal(counts, AS_BUILT)).toBeCloseTo(0.08859, 4);
   });
 
   it('halves the heartbeat part when the interval doubles, and leaves the rest alone', () => {
@@ -58,8 +58,25 @@ describe('the cost model of an instance at rest', () => {
     const kinesis = { ...AS_BUILT, heartbeats: 'kinesis' as const, batch: 100 };
     const big = restCost(counts, kinesis)['heartbeats into the conductor'] ?? 0;
     const small = restCost(counts, { ...kinesis, fleet: 1000 })['heartbeats into the conductor'] ?? 0;
-    // One shard either way (500 and 17 heartbeats a second): its hours over 30,000 or over 1,000.
-    expect(small - big).toBeCloseTo(PRICES.kinesisShardHour * HOURS_PER_MONTH * (1 / 1000 - 1 / 30_000), 10);
+    // One shard either way (500 and 17 heartbeats a second): its hours over 30,000 or over 1,000,
+    // and at 1,000 a batch holds the 17 records a second brings, not 100.
+    const invocation = PRICES.lambdaRequest + (350 / 1e9) * PRICES.logsGb;
+    expect(small - big).toBeCloseTo(
+      PRICES.kinesisShardHour * HOURS_PER_MONTH * (1 / 1000 - 1 / 30_000) +
+        beatsPerMonth * invocation * (1 / (1000 / 60) - 1 / 100),
+      10,
+    );
+  });
+
+  it('adds a shard for every 1,000 heartbeats a second', () => {
+    const kinesis = { ...AS_BUILT, heartbeats: 'kinesis' as const, batch: 100 };
+    const oneShard = restCost(counts, { ...kinesis, fleet: 60_000 })['heartbeats into the conductor'] ?? 0;
+    const twoShards = restCost(counts, { ...kinesis, fleet: 60_001 })['heartbeats into the conductor'] ?? 0;
+    expect(twoShards - oneShard).toBeCloseTo(
+      (PRICES.kinesisShardHour * HOURS_PER_MONTH * 2) / 60_001 -
+        (PRICES.kinesisShardHour * HOURS_PER_MONTH) / 60_000,
+      8,
+    );
   });
 
   it('keeps the rest polls on an MQTT doorbell and adds only connection-minutes', () => {
