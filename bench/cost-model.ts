@@ -62,7 +62,8 @@ const minutesPerMonth = 60 * HOURS_PER_MONTH;
 export function restCost(c: RestCounts, d: Design): Record<string, number> {
   const beats = (3600 / d.heartbeatSeconds) * HOURS_PER_MONTH;
   const invocation = PRICES.lambdaRequest + (c.logBytesPerInvocation / 1e9) * PRICES.logsGb;
-  const shards = Math.ceil(d.fleet / d.heartbeatSeconds / SHARD_RECORDS_PER_SECOND);
+  const fleetPerSecond = d.fleet / d.heartbeatSeconds;
+  const shards = Math.ceil(fleetPerSecond / SHARD_RECORDS_PER_SECOND);
   const transport =
     d.heartbeats === 'sqs'
       ? // A send each; a batch is a receive, a delete and an invocation with its logs.
@@ -71,8 +72,7 @@ export function restCost(c: RestCounts, d: Design): Record<string, number> {
         // are the fleet's. Lambda reads each shard about once a second, so a batch holds at most
         // what the fleet sends a shard in a second (17 records at 1,000 guests, not 100).
         beats *
-          (PRICES.kinesisPutUnit +
-            invocation / Math.max(1, Math.min(d.batch, d.fleet / d.heartbeatSeconds / shards))) +
+          (PRICES.kinesisPutUnit + invocation / Math.max(1, Math.min(d.batch, fleetPerSecond / shards))) +
         (PRICES.kinesisShardHour * HOURS_PER_MONTH * shards) / d.fleet;
   const writeUnit =
     d.tables === 'on-demand' ? PRICES.dynamoWriteUnit : PRICES.dynamoWcuHour / 3600 / TARGET_UTILIZATION;

@@ -678,7 +678,7 @@ function printAlternatives(counted: RestCounts): void {
   );
   for (const { label, design } of alternatives()) {
     const cost = restCost(counted, design);
-    const totalCost = Object.values(cost).reduce((a, b) => a + b, 0);
+    const totalCost = restTotal(counted, design);
     console.log(
       row(
         [
@@ -693,7 +693,8 @@ function printAlternatives(counted: RestCounts): void {
     );
   }
   console.log(
-    '(provisioned: auto scaling at 70% of the capacity paid for. Kinesis: a put per heartbeat, batches of 100, ' +
+    '(provisioned: auto scaling at 70% of the capacity paid for. Kinesis: a put per heartbeat, batches of up to 100 ' +
+      '(what a shard gets in a second), ' +
       'its shard-hours shared by the fleet ("at 1,000": the total in a fleet of 1,000). MQTT: connection-minutes, free keep-alive pings, the same rest polls.)',
   );
 }
