@@ -577,7 +577,7 @@ interface EngineResults {
 }
 
 export async function run(args: string[]): Promise<number> {
-  // `--runs N` for a quick look; the figures the brief asks for are the default eight.
+  // `--runs N` for a quick look; the figures the brief asks for are the default twelve.
   const runs = Number(args[args.indexOf('--runs') + 1]);
   RUNS = args.includes('--runs') && Number.isInteger(runs) && runs > 0 ? runs : DEFAULT_RUNS;
   const cleanup = new Cleanup();
@@ -966,13 +966,16 @@ function printWorkflowSteps(results: Map<string, EngineResults>): void {
   const steps: [string, (p: Provisioned) => number | undefined][] = [
     ['POST answered', (p) => p.postMs],
     ['to 1st state', (p) => state(p, 'CreateGuestQueue')?.entered],
+    ['BuildServer (both)', own('BuildServer')],
     ['CreateGuestQueue', own('CreateGuestQueue')],
     ['LaunchServer', own('LaunchServer')],
     ['  read, key, queue', (p) => sumOf(p.launchStep, ['read', 'key', 'conductor-queue'])],
     ['  call to the host', (p) => p.launchStep?.get('launch')],
     ['    host launch', (p) => p.launch?.get('launch')],
     ['  record', (p) => p.launchStep?.get('record')],
+    ['CreatePort (beside)', own('CreatePort')],
     ['IssueCertificate', own('IssueCertificate')],
+    ['  after LaunchServer', (p) => since(state(p, 'IssueCertificate')?.exited, p.launched)],
     ['Prepare (all)', own('Prepare')],
     ['  sent to started', (p) => since(p.agentUp, state(p, 'Prepare')?.entered)],
     ['  healthy to left', (p) => since(state(p, 'Prepare')?.exited, p.guestHealthy)],

@@ -1,5 +1,6 @@
 import { issueCertificate as issueInstanceCertificate } from '#lib/instances/certificate';
 import {
+  createPort,
   endTask,
   failBuild,
   failDelete,
@@ -17,6 +18,7 @@ import {
 // Task states of the instance workflows. Each handler is the step itself: the state machine
 // passes the instance's ids and gets back what later states need.
 export const createQueue = prepareGuestQueue;
+export const port = createPort;
 export const launch = launchServer;
 export const issueCertificate = issueInstanceCertificate;
 export const sendRequest = sendGuestRequest;

@@ -88,6 +88,16 @@ export interface ComputeDriver {
    * server whose launch finished after the delete read the instance (a forced delete of a build).
    */
   findByInstance(instanceId: string): Promise<Server | undefined>;
+  /**
+   * Neutron's port made before the server (`nova boot --nic port-id=`): the addresses the
+   * instance's server will have, known before it is launched, so that its certificate is issued
+   * while it launches. Idempotent per instance: called again, or after the launch, it answers the
+   * same addresses, and the launch takes them. Drivers that cannot know them before the server
+   * exists (EC2's public address) have none, and the certificate waits for the launch.
+   */
+  createPort?(instanceId: string, manager: string): Promise<ServerAddress[]>;
+  /** Removes the instance's port, if any (the server's delete removes it too). Idempotent. */
+  deletePort?(instanceId: string): Promise<void>;
   /** Idempotent: terminating a server that is gone succeeds. */
   terminate(serverId: string): Promise<void>;
   /**

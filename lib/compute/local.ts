@@ -3,6 +3,7 @@ import {
   ImageNotFound,
   type Server,
   type ServerAccess,
+  type ServerAddress,
   type ServerSpec,
   type WriterEndpoint,
 } from './driver.ts';
@@ -50,6 +51,15 @@ export class LocalComputeDriver implements ComputeDriver {
   async findByInstance(instanceId: string): Promise<Server | undefined> {
     const res = await this.request('GET', `/servers?instance_id=${encodeURIComponent(instanceId)}`);
     return ((await res.json()) as { servers: Server[] }).servers[0];
+  }
+
+  async createPort(instanceId: string, manager: string): Promise<ServerAddress[]> {
+    const res = await this.request('PUT', `/ports/${encodeURIComponent(instanceId)}`, { manager });
+    return ((await res.json()) as { addresses: ServerAddress[] }).addresses;
+  }
+
+  async deletePort(instanceId: string): Promise<void> {
+    await this.request('DELETE', `/ports/${encodeURIComponent(instanceId)}`, undefined, [404]);
   }
 
   async terminate(serverId: string): Promise<void> {

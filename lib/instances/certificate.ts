@@ -9,20 +9,21 @@ import { getInstance, transact, updateItem } from './repository.ts';
 import type { InstanceSsl } from './ssl.ts';
 import { InstanceGone, type StepInput } from './steps.ts';
 
-// Trove's instance SSL (TROVE_API.md §8.5), issued at create: after the server is launched (its
-// addresses are known) and before prepare. The certificate is public and kept on the item for
+// Trove's instance SSL (TROVE_API.md §8.5), issued at create once the server's addresses are
+// known (from its port, while it launches; else after the launch) and before prepare. The certificate is public and kept on the item for
 // `GET /instances/{id}/ssl`; its key is sealed with the guest's own key and travels inside the
 // signed prepare order, like the users' passwords, and is removed once prepare has run. This
 // step is the only one that reads the CA key (taskIssueCertificate's role).
 
-export async function issueCertificate(input: StepInput) {
+export async function issueCertificate(input: StepInput & { addresses?: string[] }) {
   const phases = new Phases();
   const item = await phases.time('read', () => getInstance(input.project_id, input.instance_id));
   if (!item) throw new InstanceGone(`instance ${input.instance_id} is gone`);
   // Issued once: a retried step, or a workflow resumed after a restart, keeps the first one.
   const issuedBefore = certificateSerial(item);
   if (issuedBefore) return { serial: issuedBefore };
-  const addresses = (item.addresses ?? []).map((a) => a.address);
+  // The port's addresses (issued while the server launches on them), else the launched server's.
+  const addresses = input.addresses?.length ? input.addresses : (item.addresses ?? []).map((a) => a.address);
   if (addresses.length === 0)
     throw new Error(`instance ${item.id} has no address yet: its certificate cannot name one`);
   // The guest's key is unwrapped while the certificate is made (a create waits on this step).

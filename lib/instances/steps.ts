@@ -53,6 +53,19 @@ export async function prepareGuestQueue(input: StepInput) {
   return { guest_queue_url: await createGuestQueue(input.instance_id) };
 }
 
+/**
+ * Neutron's port, made beside the guest queue: the addresses the server will have, so that the
+ * certificate is issued while the server launches (the launch takes that port). None when the
+ * driver cannot know them before the launch (EC2): the certificate then follows the launch.
+ */
+export async function createPort(input: StepInput) {
+  const item = await instanceOf(input);
+  const driver = computeDriver();
+  if (!driver.createPort) return { addresses: [] };
+  const addresses = await driver.createPort(item.id, item.datastore.manager);
+  return { addresses: addresses.map((a) => a.address) };
+}
+
 /** Nova's boot: the compute driver starts the guest with its config; the same id yields the same server. */
 export async function launchServer(input: StepInput & { guest_queue_url: string }) {
   // Each phase's time, logged: what the step adds to the compute host's own launch.
@@ -262,6 +275,8 @@ export async function terminateServer(input: StepInput) {
   // instance id it was launched for, it goes too.
   const late = await driver.findByInstance(item.id);
   if (late) await driver.terminate(late.id);
+  // A build that never launched leaves its port (the server's delete takes it otherwise).
+  await driver.deletePort?.(item.id);
   await updateInstance(item.project_id, item.id, { set: { server_status: 'DELETED' } });
   return {};
 }

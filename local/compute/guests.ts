@@ -3,11 +3,18 @@ import { closeSync, openSync } from 'node:fs';
 import { chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AGENT_RUNTIME_ENV, AWAIT_LAUNCH_FLAG, LAUNCH_GO } from '../../lib/compute/agent-runtime.ts';
-import type { AgentConfigFile, Server, ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
+import type {
+  AgentConfigFile,
+  Server,
+  ServerAccess,
+  ServerAddress,
+  ServerSpec,
+} from '../../lib/compute/driver.ts';
 import { Phases } from '../../lib/phases.ts';
 import { allocateAddress, defaultPortFor } from './addresses.ts';
 import { Isolation } from './isolation.ts';
 import { KeyedLock } from './lock.ts';
+import { Ports } from './ports.ts';
 import {
   belongsTo,
   findByCmdline,
@@ -86,6 +93,7 @@ export class Guests {
     readonly isolation: Isolation,
   ) {
     this.writers = new Writers(join(computeDir, 'writers'), this.addresses, opts.log);
+    this.ports = new Ports(join(computeDir, 'ports'), this.addresses, opts.log);
     this.spares = new SpareAgents({
       spawn: (id, manager) =>
         this.spawnAgent({ id, configPath: serverPaths(computeDir, id).configPath }, manager),
@@ -101,6 +109,9 @@ export class Guests {
   /** The replica sets' writer endpoints (writers.ts): they share the servers' addresses. */
   readonly writers: Writers;
 
+  /** Addresses taken for instances ahead of their servers' launch (ports.ts). */
+  private readonly ports: Ports;
+
   /** `recover: false` only loads the records (to stop what an earlier run left, without rebooting it). */
   static async open(opts: GuestsOptions, { recover = true } = {}): Promise<Guests> {
     const computeDir = resolve(opts.stateDir, 'compute');
@@ -112,6 +123,7 @@ export class Guests {
       guests.records.set(record.id, record);
       if (record.address) guests.addresses.add(record.address);
     }
+    await guests.ports.load();
     await guests.removeStrays();
     if (recover) {
       await Promise.all(
@@ -138,7 +150,12 @@ export class Guests {
       const id = spare?.id ?? newServerId();
       const { baseDir, configPath } = serverPaths(this.computeDir, id);
       const port = defaultPortFor(manager);
-      const address = await phases.time('address', () => allocateAddress(this.addresses, port));
+      // The instance's port, when the workflow made one: its certificate names that address.
+      const reserved = this.ports.get(spec.instance_id);
+      const fromPort = reserved?.port === port;
+      const address = fromPort
+        ? reserved.address
+        : await phases.time('address', () => allocateAddress(this.addresses, port));
       const record = recordFor(id, spec, { baseDir, configPath, address, port });
       let early: ChildProcess | undefined = spare?.child;
       try {
@@ -215,7 +232,8 @@ export class Guests {
             await rm(baseDir, { recursive: true, force: true });
             await rm(this.agentLogOf(id), { force: true });
             await this.store.remove(id);
-            this.addresses.delete(address);
+            // A port's address stays the instance's: the launch, retried, takes it again.
+            if (!fromPort) this.addresses.delete(address);
           } catch (cleanup) {
             // Left for the next start to finish, as a delete interrupted by a crash is.
             this.opts.log(`${id}: cleaning up a failed launch: ${message(cleanup)}`);
@@ -265,6 +283,28 @@ export class Guests {
       record.state = 'deleting';
       await this.store.save(record);
       await this.destroy(record);
+    });
+  }
+
+  /**
+   * The instance's port (ports.ts): the address its server has, or will have once launched.
+   * Idempotent; after the launch it answers the server's address.
+   */
+  async createPort(instanceId: string, manager: string): Promise<ServerAddress[]> {
+    const port = defaultPortFor(manager);
+    return this.lock.run(instanceId, async () => {
+      const server = this.byInstance(instanceId);
+      if (server) return (await this.view(server)).addresses;
+      const record = await this.ports.create(instanceId, port);
+      return [{ address: record.address, type: 'private' }];
+    });
+  }
+
+  /** Removes the instance's port; a server launched on it keeps its address. Idempotent. */
+  async deletePort(instanceId: string): Promise<void> {
+    await this.lock.run(instanceId, () => {
+      const address = this.ports.get(instanceId)?.address;
+      return this.ports.remove(instanceId, { keepAddress: this.byInstance(instanceId)?.address === address });
     });
   }
 
@@ -731,6 +771,8 @@ export class Guests {
     });
     await this.store.remove(record.id);
     this.records.delete(record.id);
+    // The instance's port goes with its server (its address is the server's).
+    await this.ports.remove(record.instance_id);
     if (record.address) this.addresses.delete(record.address);
     this.opts.log(`deleted ${record.id} (instance ${record.instance_id}; ${phases})`);
   }

@@ -5,7 +5,9 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeSecret } from '../../agent/engines/fs.ts';
 import type { ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
+import { defaultPortFor } from './addresses.ts';
 import { Guests, type LocalImage, UnknownImage } from './guests.ts';
+import { isPortInstanceId } from './ports.ts';
 import { isWriterId } from './writers.ts';
 
 // The local compute host: a tiny Nova over HTTP+JSON. Workflow steps (Lambda handlers, maybe in
@@ -25,6 +27,9 @@ import { isWriterId } from './writers.ts';
 //   PUT    /writers/{id}            {server_id} -> 200 {address, port} (a replica set's writer
 //                                   endpoint, created or moved to that server) | 404 no such server
 //   DELETE /writers/{id}            204 (also for unknown ids: listener, address and rules go)
+//   PUT    /ports/{instance_id}     {manager} -> 200 {addresses} (the address the instance's server
+//                                   will have, taken before its launch; idempotent) | 400
+//   DELETE /ports/{instance_id}     204 (also for unknown ids; its server, if any, keeps its address)
 //
 // Every request carries `Authorization: Bearer <secret>`; the secret is generated into the state
 // dir (compute/host-secret, 0600, root's), so no instance's OS user can read it. Without it: 401.
@@ -228,6 +233,7 @@ async function route(guests: Guests, req: IncomingMessage, res: ServerResponse):
   const parts = url.pathname.split('/').filter(Boolean);
   if (parts[0] === 'writers') return routeWriter(guests, req, res, parts);
   if (parts[0] === 'images') return routeImages(guests, req, res, parts);
+  if (parts[0] === 'ports') return routePort(guests, req, res, parts);
   const sub = parts.length === 3 ? parts[2] : undefined;
   const isAccess = sub === 'access';
   if (
@@ -352,6 +358,30 @@ async function routeWriter(guests: Guests, req: IncomingMessage, res: ServerResp
   const endpoint = await guests.pointWriter(id, parsed.data.server_id);
   if (!endpoint) throw new HttpError(404, `server ${parsed.data.server_id} not found`);
   send(res, 200, endpoint);
+}
+
+const PortSchema = z.object({
+  manager: z.string().refine((m) => {
+    try {
+      return defaultPortFor(m) > 0;
+    } catch {
+      return false;
+    }
+  }, 'no standard port is known for this datastore manager'),
+});
+
+async function routePort(guests: Guests, req: IncomingMessage, res: ServerResponse, parts: string[]) {
+  const id = parts.length === 2 && parts[1] ? safeDecode(parts[1]) : '';
+  if (!isPortInstanceId(id)) throw new HttpError(404, `no route /${parts.join('/')}`);
+  if (req.method === 'DELETE') {
+    await guests.deletePort(id);
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.method !== 'PUT') throw new HttpError(405, `${req.method} not allowed on /ports/${id}`);
+  const parsed = PortSchema.safeParse(await readJson(req));
+  if (!parsed.success) throw new HttpError(400, `invalid port: ${z.prettifyError(parsed.error)}`);
+  send(res, 200, { addresses: await guests.createPort(id, parsed.data.manager) });
 }
 
 /** A malformed escape is just an id no server has. */

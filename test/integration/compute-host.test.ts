@@ -177,6 +177,43 @@ describe('local compute host', () => {
     await second.host.close();
   });
 
+  it("takes an instance's port before its launch, keeps it across a restart, launches on it, frees it", async () => {
+    const first = await startHost();
+    const launched = randomUUID();
+    const neverLaunched = randomUUID();
+    const portFile = (id: string) => join(stateDir, 'compute', 'ports', `${id}.json`);
+
+    // The address the server will have, before it exists; asked again, the same one.
+    const [port] = await first.driver.createPort(launched, 'redis');
+    expect(port?.address).toMatch(/^127\.77\.\d+\.\d+$/);
+    expect(await first.driver.createPort(launched, 'redis')).toEqual([port]);
+    const [other] = await first.driver.createPort(neverLaunched, 'redis');
+    expect(other?.address).not.toBe(port?.address);
+    // Only instance ids name ports, and only managers with a known port.
+    await expect(first.driver.createPort('../servers', 'redis')).rejects.toThrow(/404/);
+    await expect(first.driver.createPort(randomUUID(), 'oracle')).rejects.toThrow(/400.*standard port/s);
+
+    // A host started again keeps it: no other server gets that address.
+    await first.host.close();
+    const second = await startHost();
+    expect(await second.driver.createPort(launched, 'redis')).toEqual([port]);
+
+    // The launch takes the port's address, which the certificate was issued for.
+    const server = await second.driver.launch(specFor(launched));
+    await agentPid(server.id);
+    expect(server.addresses).toEqual([port]);
+    expect(await second.driver.createPort(launched, 'redis')).toEqual([port]);
+
+    // The server's delete takes its port along; a build that never launched deletes its own.
+    await second.driver.terminate(server.id);
+    expect(existsSync(portFile(launched))).toBe(false);
+    expect(existsSync(portFile(neverLaunched))).toBe(true);
+    await second.driver.deletePort(neverLaunched);
+    expect(existsSync(portFile(neverLaunched))).toBe(false);
+    await expect(second.driver.deletePort(neverLaunched)).resolves.toBeUndefined();
+    await second.host.close({ stopServers: true });
+  });
+
   it('stops every guest on close({ stopServers }) and reboots them on the next start', async () => {
     const first = await startHost();
     const spec = specFor(randomUUID());
