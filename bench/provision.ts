@@ -975,7 +975,8 @@ function printWorkflowSteps(results: Map<string, EngineResults>): void {
     ['  record', (p) => p.launchStep?.get('record')],
     ['CreatePort (beside)', own('CreatePort')],
     ['IssueCertificate', own('IssueCertificate')],
-    ['  after LaunchServer', (p) => since(state(p, 'IssueCertificate')?.exited, p.launched)],
+    // Negative: the certificate was issued before the server had launched (it runs beside it).
+    ['  left - launch left', (p) => since(state(p, 'IssueCertificate')?.exited, p.launched)],
     ['Prepare (all)', own('Prepare')],
     ['  sent to started', (p) => since(p.agentUp, state(p, 'Prepare')?.entered)],
     ['  healthy to left', (p) => since(state(p, 'Prepare')?.exited, p.guestHealthy)],

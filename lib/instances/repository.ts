@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { config } from '../config.ts';
-import { documents, troveTime } from '../dynamo.ts';
+import { documents, retryingConflicts, troveTime } from '../dynamo.ts';
 import { OverLimit } from '../errors.ts';
 import { type Page, pageFromOneMore } from '../paging.ts';
 import { quotaExceededMessage, type Resource } from '../quotas.ts';
@@ -115,7 +115,7 @@ export async function updateInstance(projectId: string, id: string, changes: Cha
   const update = updateItem(projectId, id, changes).Update;
   if (!update) throw new Error('no update');
   try {
-    await documents.send(new UpdateCommand(update));
+    await retryingConflicts(() => documents.send(new UpdateCommand(update)));
     return true;
   } catch (err) {
     if ((err as Error).name === 'ConditionalCheckFailedException') return false;
@@ -142,7 +142,7 @@ export function updateItem(projectId: string, id: string, changes: Changes): Tra
 
 export async function transact(items: TransactItem[]): Promise<boolean> {
   try {
-    await documents.send(new TransactWriteCommand({ TransactItems: items }));
+    await retryingConflicts(() => documents.send(new TransactWriteCommand({ TransactItems: items })));
     return true;
   } catch (err) {
     if (err instanceof TransactionCanceledException) return false;

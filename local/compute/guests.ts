@@ -152,10 +152,12 @@ export class Guests {
       const port = defaultPortFor(manager);
       // The instance's port, when the workflow made one: its certificate names that address.
       const reserved = this.ports.get(spec.instance_id);
-      const fromPort = reserved?.port === port;
-      const address = fromPort
-        ? reserved.address
-        : await phases.time('address', () => allocateAddress(this.addresses, port));
+      if (reserved && reserved.port !== port)
+        throw new Error(
+          `instance ${spec.instance_id}'s port was taken for port ${reserved.port}, not ${manager}'s ${port}`,
+        );
+      const address =
+        reserved?.address ?? (await phases.time('address', () => allocateAddress(this.addresses, port)));
       const record = recordFor(id, spec, { baseDir, configPath, address, port });
       let early: ChildProcess | undefined = spare?.child;
       try {
@@ -233,7 +235,7 @@ export class Guests {
             await rm(this.agentLogOf(id), { force: true });
             await this.store.remove(id);
             // A port's address stays the instance's: the launch, retried, takes it again.
-            if (!fromPort) this.addresses.delete(address);
+            this.freeAddress(address);
           } catch (cleanup) {
             // Left for the next start to finish, as a delete interrupted by a crash is.
             this.opts.log(`${id}: cleaning up a failed launch: ${message(cleanup)}`);
@@ -283,7 +285,21 @@ export class Guests {
       record.state = 'deleting';
       await this.store.save(record);
       await this.destroy(record);
+      // The instance's port goes with its server (only here: a launch taken apart half-way, at a
+      // failure or at the next start, keeps it for the launch retried on its address).
+      const port = await this.ports.remove(record.instance_id);
+      if (port) this.freeAddress(port.address);
     });
+  }
+
+  /**
+   * An address goes back to the free ones once nothing holds it: no port, and no server record
+   * in any state (a launch taken apart half-way may share its port's address with its retry).
+   */
+  private freeAddress(address: string): void {
+    if (this.ports.holds(address)) return;
+    for (const record of this.records.values()) if (record.address === address) return;
+    this.addresses.delete(address);
   }
 
   /**
@@ -302,9 +318,9 @@ export class Guests {
 
   /** Removes the instance's port; a server launched on it keeps its address. Idempotent. */
   async deletePort(instanceId: string): Promise<void> {
-    await this.lock.run(instanceId, () => {
-      const address = this.ports.get(instanceId)?.address;
-      return this.ports.remove(instanceId, { keepAddress: this.byInstance(instanceId)?.address === address });
+    await this.lock.run(instanceId, async () => {
+      const removed = await this.ports.remove(instanceId);
+      if (removed) this.freeAddress(removed.address);
     });
   }
 
@@ -771,9 +787,7 @@ export class Guests {
     });
     await this.store.remove(record.id);
     this.records.delete(record.id);
-    // The instance's port goes with its server (its address is the server's).
-    await this.ports.remove(record.instance_id);
-    if (record.address) this.addresses.delete(record.address);
+    if (record.address) this.freeAddress(record.address);
     this.opts.log(`deleted ${record.id} (instance ${record.instance_id}; ${phases})`);
   }
 }

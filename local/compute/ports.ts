@@ -4,9 +4,10 @@ import { allocateAddress } from './addresses.ts';
 
 // Neutron's port on the local compute host: an instance's address, taken before its server is
 // launched (`nova boot --nic port-id=`), so that the create workflow issues the instance's
-// certificate for it while the server launches. The launch then takes the port's address. A port
-// lives until its instance's server is deleted, or until it is deleted itself (a build that never
-// launched). Records persist (compute/ports/, one file per instance): a host started again never
+// certificate for it while the server launches. The launch then takes the port's address, and so
+// does a launch retried after one taken apart half-way (a failure, a host restart). A port lives
+// until its instance's server is deleted, or until it is deleted itself (the delete workflow
+// does, for a build that never launched). Records persist (compute/ports/, one file per instance): a host started again never
 // gives a reserved address to another server.
 
 const INSTANCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -71,16 +72,22 @@ export class Ports {
     return record;
   }
 
+  /** Whether a port holds this address. */
+  holds(address: string): boolean {
+    for (const record of this.records.values()) if (record.address === address) return true;
+    return false;
+  }
+
   /**
-   * Forgets the instance's port. Its address is freed unless `keepAddress` (a server still
-   * listens there). A port that is gone is no error.
+   * Forgets the instance's port and returns it; the caller frees its address once no server
+   * holds it either. A port that is gone is no error.
    */
-  async remove(instanceId: string, { keepAddress = false } = {}): Promise<void> {
+  async remove(instanceId: string): Promise<PortRecord | undefined> {
     const record = this.records.get(instanceId);
-    if (!record) return;
+    if (!record) return undefined;
     await rm(join(this.dir, `${instanceId}.json`), { force: true });
     this.records.delete(instanceId);
-    if (!keepAddress) this.addresses.delete(record.address);
+    return record;
   }
 
   /** Written to a temporary file and renamed, so a crash never leaves half a record. */

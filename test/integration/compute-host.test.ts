@@ -42,6 +42,10 @@ async function startHost(
 }
 
 const baseDirOf = (serverId: string) => join(stateDir, 'compute', serverId);
+const serverPathsOf = (serverId: string) => ({
+  baseDir: baseDirOf(serverId),
+  configPath: join(baseDirOf(serverId), 'agent.json'),
+});
 
 /** The host's own record of the server: the only place the agent's pid is written down. */
 async function agentPid(serverId: string): Promise<number> {
@@ -193,9 +197,27 @@ describe('local compute host', () => {
     await expect(first.driver.createPort('../servers', 'redis')).rejects.toThrow(/404/);
     await expect(first.driver.createPort(randomUUID(), 'oracle')).rejects.toThrow(/400.*standard port/s);
 
-    // A host started again keeps it: no other server gets that address.
+    // The host dies during a launch on it: started again, it takes the half-made server apart and
+    // keeps the port, so the launch retried gets the address the certificate names.
     await first.host.close();
+    const halfMade = `srv-${randomUUID()}`;
+    await writeFile(
+      join(stateDir, 'compute', 'servers', `${halfMade}.json`),
+      JSON.stringify({
+        ...specFor(launched),
+        agent: {},
+        id: halfMade,
+        created: new Date().toISOString(),
+        ...serverPathsOf(halfMade),
+        address: port?.address,
+        port: 6379,
+        enginePidFiles: [],
+        launching: true,
+        state: 'running',
+      }),
+    );
     const second = await startHost();
+    expect(existsSync(join(stateDir, 'compute', 'servers', `${halfMade}.json`))).toBe(false);
     expect(await second.driver.createPort(launched, 'redis')).toEqual([port]);
 
     // The launch takes the port's address, which the certificate was issued for.

@@ -26,7 +26,6 @@ const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
 interface Call {
   step: string;
   input: Record<string, unknown>;
-  at: number;
 }
 
 /** One create's steps: what each got, and when; the launch answers once `launchGate` opens. */
@@ -34,6 +33,9 @@ class Steps {
   readonly calls: Call[] = [];
   portAddresses: string[] = ['127.77.0.9'];
   launchFails = false;
+  certificateFails = false;
+  /** Whether the launch saw the certificate issued while it waited. */
+  launchSawCertificate = false;
   /** The launch waits for the certificate up to this long (ms): proves they overlap. */
   launchWaitsForCertificate = 0;
   sfn?: SFNClient;
@@ -47,7 +49,7 @@ class Steps {
   invoke = async (functionName: string, payload: unknown): Promise<unknown> => {
     const step = Object.entries(this.names).find(([, name]) => name === functionName)?.[0] ?? functionName;
     const input = payload as Record<string, unknown>;
-    this.calls.push({ step, input, at: performance.now() });
+    this.calls.push({ step, input });
     switch (step) {
       case 'taskCreateGuestQueue':
         return { guest_queue_url: 'http://127.0.0.1:1/000000000000/guest-x' };
@@ -55,9 +57,9 @@ class Steps {
         return { addresses: this.portAddresses };
       case 'taskLaunchServer':
         if (this.launchWaitsForCertificate)
-          await Promise.race([
-            this.issued,
-            new Promise((ok) => setTimeout(ok, this.launchWaitsForCertificate)),
+          this.launchSawCertificate = await Promise.race([
+            this.issued.then(() => true),
+            new Promise<boolean>((ok) => setTimeout(() => ok(false), this.launchWaitsForCertificate)),
           ]);
         if (this.launchFails) {
           const err = new Error('no valid host was found');
@@ -66,6 +68,11 @@ class Steps {
         }
         return { server_id: 'srv-1' };
       case 'taskIssueCertificate':
+        if (this.certificateFails) {
+          const err = new Error('the CA could not be read');
+          err.name = 'ParameterNotFound';
+          throw err;
+        }
         this.certificateIssued?.();
         return { serial: 'ab12' };
       case 'taskSendGuestRequest': {
@@ -156,11 +163,8 @@ describe('the instance create workflow', () => {
     const certificate = steps.calls.filter((c) => c.step === 'taskIssueCertificate');
     expect(certificate).toHaveLength(1);
     expect(certificate[0]?.input).toMatchObject({ project_id: 'p1', addresses: ['127.77.0.9'] });
-    const launch = steps.calls.find((c) => c.step === 'taskLaunchServer');
-    const launched = steps.calls.find((c) => c.step === 'taskSendGuestRequest');
-    expect(launch && certificate[0] && launched).toBeTruthy();
-    // Issued before the launch answered: the prepare order went well within the launch's 5 s wait.
-    expect((launched?.at ?? 0) - (launch?.at ?? 0)).toBeLessThan(4_000);
+    // Issued while the launch was still under way (one after the other, it would have waited 5 s).
+    expect(steps.launchSawCertificate).toBe(true);
     expect(entered).not.toContain('IssueCertificateAfterLaunch');
     expect(steps.stepsCalled()).toContain('taskMarkReady');
     expect(steps.stepsCalled()).not.toContain('taskBuildFailed');
@@ -194,6 +198,18 @@ describe('the instance create workflow', () => {
       project_id: 'p1',
       error: { Error: 'NoValidHost', Cause: expect.stringContaining('no valid host was found') },
     });
+    expect(steps.stepsCalled()).not.toContain('taskSendGuestRequest');
+  }, 30_000);
+
+  it('ends in BuildFailed when the certificate cannot be issued, and sends no prepare', async () => {
+    const steps = new Steps(names);
+    steps.certificateFails = true;
+    const { done } = await run(steps);
+
+    expect(done.status).toBe('FAILED');
+    const failed = steps.calls.filter((c) => c.step === 'taskBuildFailed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.input).toMatchObject({ error: { Error: 'ParameterNotFound' } });
     expect(steps.stepsCalled()).not.toContain('taskSendGuestRequest');
   }, 30_000);
 });
