@@ -1,6 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { allocateAddress } from './addresses.ts';
+import { isUuid, JsonRecords } from './json-records.ts';
 
 // Neutron's port on the local compute host: an instance's address, taken before its server is
 // launched (`nova boot --nic port-id=`), so that the create workflow issues the instance's
@@ -10,12 +9,8 @@ import { allocateAddress } from './addresses.ts';
 // does, for a build that never launched). Records persist (compute/ports/, one file per instance): a host started again never
 // gives a reserved address to another server.
 
-const INSTANCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** Ids reach file paths: only Trove instance ids (UUIDs) are ever used there. */
-export function isPortInstanceId(id: string): boolean {
-  return INSTANCE_ID.test(id);
-}
+export const isPortInstanceId = isUuid;
 
 export interface PortRecord {
   instance_id: string;
@@ -27,27 +22,25 @@ export interface PortRecord {
 
 export class Ports {
   private readonly records = new Map<string, PortRecord>();
+  private readonly files: JsonRecords<PortRecord>;
 
   constructor(
-    private readonly dir: string,
+    dir: string,
     /** The host's taken addresses (shared with its servers and writers). */
     private readonly addresses: Set<string>,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    this.files = new JsonRecords(dir, isPortInstanceId);
+  }
 
   /** The recorded ports: their addresses stay taken (a host start). */
   async load(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(this.dir)) {
-      const id = name.replace(/\.json$/, '');
-      if (!name.endsWith('.json') || !isPortInstanceId(id)) continue;
-      try {
-        const record = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as PortRecord;
-        this.records.set(id, record);
-        this.addresses.add(record.address);
-      } catch (err) {
-        this.log(`port of instance ${id} not loaded: ${err instanceof Error ? err.message : err}`);
-      }
+    const loaded = await this.files.load((id, err) =>
+      this.log(`port of instance ${id} not loaded: ${err instanceof Error ? err.message : err}`),
+    );
+    for (const [id, record] of loaded) {
+      this.records.set(id, record);
+      this.addresses.add(record.address);
     }
   }
 
@@ -63,7 +56,7 @@ export class Ports {
     const address = await allocateAddress(this.addresses, port);
     const record: PortRecord = { instance_id: instanceId, address, port, created: new Date().toISOString() };
     try {
-      await this.save(record);
+      await this.files.save(instanceId, record);
     } catch (err) {
       this.addresses.delete(address);
       throw err;
@@ -85,17 +78,8 @@ export class Ports {
   async remove(instanceId: string): Promise<PortRecord | undefined> {
     const record = this.records.get(instanceId);
     if (!record) return undefined;
-    await rm(join(this.dir, `${instanceId}.json`), { force: true });
+    await this.files.remove(instanceId);
     this.records.delete(instanceId);
     return record;
-  }
-
-  /** Written to a temporary file and renamed, so a crash never leaves half a record. */
-  private async save(record: PortRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const path = join(this.dir, `${record.instance_id}.json`);
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(record, null, 2), { mode: 0o600 });
-    await rename(tmp, path);
   }
 }

@@ -1,7 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { allocateAddress } from './addresses.ts';
+import { isUuid, JsonRecords } from './json-records.ts';
 
 // A replica set's writer endpoint on the local compute host (issue 12 #5): a TCP forwarder on an
 // address of its own in 127.77.0.0/16, on the engine's standard port, that leads to whichever
@@ -12,11 +11,7 @@ import { allocateAddress } from './addresses.ts';
 // again listens again; moving a writer closes the connections it forwarded to the old source,
 // so clients reconnect to the new one with no change of configuration.
 
-const WRITER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export function isWriterId(id: string): boolean {
-  return WRITER_ID.test(id);
-}
+export const isWriterId = isUuid;
 
 export interface WriterRecord {
   id: string;
@@ -36,26 +31,28 @@ export class Writers {
   private readonly records = new Map<string, WriterRecord>();
   private readonly listeners = new Map<string, Listener>();
 
+  private readonly files: JsonRecords<WriterRecord>;
+
   constructor(
-    private readonly dir: string,
+    dir: string,
     /** The host's taken addresses (shared with its servers): a writer's is never a server's. */
     private readonly addresses: Set<string>,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    this.files = new JsonRecords(dir, isWriterId);
+  }
 
   /** The recorded writers, listening again (a host start). */
   async load(): Promise<WriterRecord[]> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(this.dir)) {
-      const id = name.replace(/\.json$/, '');
-      if (!name.endsWith('.json') || !isWriterId(id)) continue;
+    const notStarted = (id: string, err: unknown) =>
+      this.log(`writer ${id} not started again: ${err instanceof Error ? err.message : err}`);
+    for (const [id, record] of await this.files.load(notStarted)) {
       try {
-        const record = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as WriterRecord;
         this.records.set(id, record);
         this.addresses.add(record.address);
         await this.listen(record);
       } catch (err) {
-        this.log(`writer ${id} not started again: ${err instanceof Error ? err.message : err}`);
+        notStarted(id, err);
       }
     }
     return [...this.records.values()];
@@ -82,7 +79,7 @@ export class Writers {
         : await allocateAddress(this.addresses, target.port);
     if (known && known.address !== address) this.addresses.delete(known.address);
     const record: WriterRecord = { id, address, port: target.port, server_id: serverId, target };
-    await this.save(record);
+    await this.files.save(id, record);
     this.records.set(id, record);
     const listener = this.listeners.get(id);
     if (listener && known?.address === address) {
@@ -101,7 +98,7 @@ export class Writers {
     await this.stop(id);
     this.records.delete(id);
     if (record) this.addresses.delete(record.address);
-    await rm(join(this.dir, `${id}.json`), { force: true });
+    await this.files.remove(id);
     return record;
   }
 
@@ -145,14 +142,5 @@ export class Writers {
     this.listeners.delete(id);
     for (const socket of listener.sockets) socket.destroy();
     await new Promise<void>((ok) => listener.server.close(() => ok()));
-  }
-
-  /** Written to a temporary file and renamed, so a crash never leaves half a record. */
-  private async save(record: WriterRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const path = join(this.dir, `${record.id}.json`);
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(record, null, 2), { mode: 0o600 });
-    await rename(tmp, path);
   }
 }
