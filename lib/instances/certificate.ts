@@ -10,10 +10,11 @@ import type { InstanceSsl } from './ssl.ts';
 import { InstanceGone, type StepInput } from './steps.ts';
 
 // Trove's instance SSL (TROVE_API.md §8.5), issued at create once the server's addresses are
-// known (from its port, while it launches; else after the launch) and before prepare. The certificate is public and kept on the item for
-// `GET /instances/{id}/ssl`; its key is sealed with the guest's own key and travels inside the
-// signed prepare order, like the users' passwords, and is removed once prepare has run. This
-// step is the only one that reads the CA key (taskIssueCertificate's role).
+// known (from its port, while it launches; else after the launch) and before prepare. The
+// certificate is public and kept on the item for `GET /instances/{id}/ssl`; its key is sealed
+// with the guest's own key and travels inside the signed prepare order, like the users'
+// passwords, and is removed once prepare has run. This step is the only one that reads the CA
+// key (taskIssueCertificate's role).
 
 export async function issueCertificate(input: StepInput & { addresses?: string[] }) {
   const phases = new Phases();

@@ -287,9 +287,14 @@ export class Guests {
       await this.destroy(record);
       // The instance's port goes with its server (only here: a launch taken apart half-way, at a
       // failure or at the next start, keeps it for the launch retried on its address).
-      const port = await this.ports.remove(record.instance_id);
-      if (port) this.freeAddress(port.address);
+      await this.dropPort(record.instance_id);
     });
+  }
+
+  /** Forgets the instance's port; its address is freed unless a server holds it. */
+  private async dropPort(instanceId: string): Promise<void> {
+    const removed = await this.ports.remove(instanceId);
+    if (removed) this.freeAddress(removed.address);
   }
 
   /**
@@ -310,7 +315,7 @@ export class Guests {
     const port = defaultPortFor(manager);
     return this.lock.run(instanceId, async () => {
       const server = this.byInstance(instanceId);
-      if (server) return (await this.view(server)).addresses;
+      if (server) return addressesOf(server);
       const record = await this.ports.create(instanceId, port);
       return [{ address: record.address, type: 'private' }];
     });
@@ -318,10 +323,7 @@ export class Guests {
 
   /** Removes the instance's port; a server launched on it keeps its address. Idempotent. */
   async deletePort(instanceId: string): Promise<void> {
-    await this.lock.run(instanceId, async () => {
-      const removed = await this.ports.remove(instanceId);
-      if (removed) this.freeAddress(removed.address);
-    });
+    await this.lock.run(instanceId, () => this.dropPort(instanceId));
   }
 
   /**
@@ -562,10 +564,7 @@ export class Guests {
       id: record.id,
       instance_id: record.instance_id,
       status: 'SHUTDOWN',
-      // One address per server on its engine's standard port, as Trove shows a guest's.
-      addresses: record.address
-        ? [{ address: record.address, type: 'private' }]
-        : [{ address: '127.0.0.1', type: 'private', port: record.port }],
+      addresses: addressesOf(record),
     };
     if (record.agentPid && (await runs(record.agentPid, record.configPath))) server.status = 'ACTIVE';
     else if (record.stopped) server.fault = 'the server was stopped (os-stop); os-start boots it';
@@ -790,6 +789,13 @@ export class Guests {
     if (record.address) this.freeAddress(record.address);
     this.opts.log(`deleted ${record.id} (instance ${record.instance_id}; ${phases})`);
   }
+}
+
+/** One address per server on its engine's standard port, as Trove shows a guest's. */
+function addressesOf(record: ServerRecord): ServerAddress[] {
+  return record.address
+    ? [{ address: record.address, type: 'private' }]
+    : [{ address: '127.0.0.1', type: 'private', port: record.port }];
 }
 
 /** Variables the agent may get, from the host's own settings only (never from a caller's spec). */

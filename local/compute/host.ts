@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { writeSecret } from '../../agent/engines/fs.ts';
 import type { ServerAccess, ServerSpec } from '../../lib/compute/driver.ts';
-import { defaultPortFor } from './addresses.ts';
+import { DEFAULT_PORTS } from './addresses.ts';
 import { Guests, type LocalImage, UnknownImage } from './guests.ts';
 import { isPortInstanceId } from './ports.ts';
 import { isWriterId } from './writers.ts';
@@ -361,13 +361,9 @@ async function routeWriter(guests: Guests, req: IncomingMessage, res: ServerResp
 }
 
 const PortSchema = z.object({
-  manager: z.string().refine((m) => {
-    try {
-      return defaultPortFor(m) > 0;
-    } catch {
-      return false;
-    }
-  }, 'no standard port is known for this datastore manager'),
+  manager: z
+    .string()
+    .refine((m) => Object.hasOwn(DEFAULT_PORTS, m), 'no standard port is known for this datastore manager'),
 });
 
 async function routePort(guests: Guests, req: IncomingMessage, res: ServerResponse, parts: string[]) {

@@ -6,8 +6,8 @@ import { isUuid, JsonRecords } from './json-records.ts';
 // certificate for it while the server launches. The launch then takes the port's address, and so
 // does a launch retried after one taken apart half-way (a failure, a host restart). A port lives
 // until its instance's server is deleted, or until it is deleted itself (the delete workflow
-// does, for a build that never launched). Records persist (compute/ports/, one file per instance): a host started again never
-// gives a reserved address to another server.
+// does, for a build that never launched). Records persist (compute/ports/, one file per
+// instance): a host started again never gives a reserved address to another server.
 
 /** Ids reach file paths: only Trove instance ids (UUIDs) are ever used there. */
 export const isPortInstanceId = isUuid;
@@ -50,7 +50,6 @@ export class Ports {
 
   /** The instance's port, made with a free address if it has none. The caller holds the instance's lock. */
   async create(instanceId: string, port: number): Promise<PortRecord> {
-    if (!isPortInstanceId(instanceId)) throw new RangeError(`${instanceId} is not an instance id`);
     const known = this.records.get(instanceId);
     if (known) return known;
     const address = await allocateAddress(this.addresses, port);
